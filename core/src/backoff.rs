@@ -1,0 +1,1 @@
+//! The retry schedule: exponential backoff with jitter, Retry-After policy, retry budget.

@@ -1,0 +1,1 @@
+//! Response classification: rate-limited, overloaded, transient, spend cap, fatal.

@@ -1,0 +1,1 @@
+//! Wall-clock dates and Go-style durations as found in rate-limit headers.

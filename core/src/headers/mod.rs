@@ -1,0 +1,5 @@
+//! Rate-limit header fields → a validated [`Snapshot`].
+
+mod snapshot;
+
+pub use snapshot::*;

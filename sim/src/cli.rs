@@ -1,0 +1,41 @@
+//! Shared command-line plumbing: the error type every subcommand returns and its exit codes.
+//!
+//! Exit codes are part of the CLI contract (`trace-format.md` §2): 0 ok, 1 the run found what it
+//! was asked to flag, 2 bad input or usage.
+
+use std::fmt;
+use std::process::ExitCode;
+
+/// A failure that ends a subcommand, with the exit code it maps to.
+#[derive(Debug)]
+pub enum CliError {
+    /// Bad input or usage (exit code 2). The message names the file, line and column where
+    /// there is one.
+    Input(String),
+    /// Writing the output failed (exit code 2 as well: nothing whole was produced).
+    Io(std::io::Error),
+}
+
+impl CliError {
+    /// The process exit code for this error.
+    pub fn exit_code(&self) -> ExitCode {
+        ExitCode::from(2)
+    }
+}
+
+impl fmt::Display for CliError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Input(message) => f.write_str(message),
+            Self::Io(error) => write!(f, "i/o error: {error}"),
+        }
+    }
+}
+
+impl std::error::Error for CliError {}
+
+impl From<std::io::Error> for CliError {
+    fn from(error: std::io::Error) -> Self {
+        Self::Io(error)
+    }
+}

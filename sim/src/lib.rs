@@ -1,0 +1,9 @@
+//! `headroom-sim`: the std half of headroom. It reads and writes traces, shows what the core's
+//! header parser understood, and (in time) simulates a provider so strategies can be compared.
+//!
+//! Every subcommand of the `headroom` binary is a module here with a `run` function, so the
+//! binary stays a thin dispatcher and the logic is testable as a library.
+
+pub mod cli;
+pub mod import_har;
+pub mod inspect;
