@@ -12,10 +12,24 @@
 )]
 
 pub mod backoff;
+mod bucket;
 pub mod classify;
+mod cost;
 pub mod datetime;
+#[cfg(feature = "embedded-hal")]
+#[cfg_attr(docsrs, doc(cfg(feature = "embedded-hal")))]
+pub mod hal;
 pub mod headers;
+mod lane;
 mod limit;
+mod permit;
+mod policy;
+mod sync;
 pub mod time;
 
+pub use bucket::Bucket;
+pub use cost::{CacheReads, Cost, CostModel, OutputCharge, Usage};
+pub use lane::{LaneConfig, Priority};
 pub use limit::{ConfigError, Limit, LimitKind};
+pub use permit::{LaneId, Permit, PermitError};
+pub use policy::{Acquire, BucketStatus, Policy, Rejection};

@@ -181,8 +181,8 @@ impl Limit {
     pub fn new_checked(amount: u64, window: Duration) -> Result<Self, ConfigError> {
         let amount = u32::try_from(amount).map_err(|_| ConfigError::AmountTooLarge)?;
         let amount = NonZeroU32::new(amount).ok_or(ConfigError::ZeroAmount)?;
-        let window_ms = u32::try_from(window.as_ticks() / 1_000)
-            .map_err(|_| ConfigError::WindowTooLong)?;
+        let window_ms =
+            u32::try_from(window.as_ticks() / 1_000).map_err(|_| ConfigError::WindowTooLong)?;
         let window_ms = NonZeroU32::new(window_ms).ok_or(ConfigError::WindowTooShort)?;
         Ok(Self::per_window_ms(amount, window_ms))
     }
@@ -271,7 +271,10 @@ mod tests {
     fn default_request_burst_is_one_second_worth() {
         assert_eq!(Limit::per_minute(nz(50)).burst_for(LimitKind::Requests), 1);
         assert_eq!(Limit::per_minute(nz(60)).burst_for(LimitKind::Requests), 1);
-        assert_eq!(Limit::per_minute(nz(1_000)).burst_for(LimitKind::Requests), 16);
+        assert_eq!(
+            Limit::per_minute(nz(1_000)).burst_for(LimitKind::Requests),
+            16
+        );
         assert_eq!(Limit::per_second(nz(7)).burst_for(LimitKind::Requests), 7);
         // A 100 ms window with 5 requests: one second's worth would be 50, capped at 5.
         let fast = Limit::per_window_ms(nz(5), nz(100));

@@ -211,12 +211,6 @@ pub const fn secs(secs: u64) -> Duration {
     Duration::from_ticks(secs.saturating_mul(1_000_000))
 }
 
-/// `later − earlier` in ticks, or 0 if `later` is not after `earlier` (time never runs backwards
-/// for the engine).
-pub(crate) const fn elapsed(earlier: u64, later: u64) -> u64 {
-    later.saturating_sub(earlier)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -236,11 +230,5 @@ mod tests {
             UnixTime::from_secs(5).saturating_duration_since(UnixTime::from_secs(9)),
             Duration::ZERO
         );
-    }
-
-    #[test]
-    fn elapsed_never_negative() {
-        assert_eq!(elapsed(10, 4), 0);
-        assert_eq!(elapsed(4, 10), 6);
     }
 }

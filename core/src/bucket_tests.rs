@@ -1,0 +1,183 @@
+#![allow(
+    clippy::arithmetic_side_effects,
+    reason = "test arithmetic on small known values"
+)]
+
+use core::num::NonZeroU32;
+
+use super::*;
+
+fn limit(amount: u32) -> Limit {
+    Limit::per_minute(NonZeroU32::new(amount).unwrap())
+}
+
+fn at(secs_millis: u64) -> Instant {
+    Instant::from_ticks(secs_millis * 1_000)
+}
+
+#[test]
+fn fresh_bucket_is_full_at_any_time() {
+    let bucket = Bucket::new(LimitKind::InputTokens, limit(30_000));
+    assert_eq!(bucket.available(at(0)), 30_000);
+    assert_eq!(bucket.available(Instant::from_ticks(u64::MAX)), 30_000);
+    assert_eq!(bucket.time_to_full(at(0)), Duration::ZERO);
+}
+
+#[test]
+fn paces_fifty_rpm_at_one_point_two_seconds() {
+    let mut rpm = Bucket::new(LimitKind::Requests, limit(50));
+    assert_eq!(rpm.burst(), 1);
+    let mut now = 0;
+    let mut admitted = Vec::new();
+    while admitted.len() < 5 {
+        match rpm.try_take(at(now), 1) {
+            Ok(()) => admitted.push(now),
+            Err(Some(until)) => now = until.as_ticks() / 1_000,
+            Err(None) => unreachable!(),
+        }
+    }
+    assert_eq!(admitted, [0, 1_200, 2_400, 3_600, 4_800]);
+}
+
+#[test]
+fn non_integer_unit_time_rounds_up() {
+    // 3 500 RPM: 17 142.857… µs per request; each charge is rounded up.
+    let bucket = Bucket::new(LimitKind::Requests, limit(3_500));
+    assert_eq!(bucket.cost_time(1), 17_143);
+    assert_eq!(bucket.cost_time(3_500), 60_000_000 + 1);
+    // Exact rates stay exact.
+    let exact = Bucket::new(LimitKind::InputTokens, limit(30_000));
+    assert_eq!(exact.cost_time(1), 2_000);
+    assert_eq!(exact.cost_time(30_000), 60_000_000);
+}
+
+#[test]
+fn cost_above_burst_is_never_admitted() {
+    let mut itpm = Bucket::new(LimitKind::InputTokens, limit(30_000));
+    assert_eq!(itpm.try_take(at(0), 30_001), Err(None));
+    assert_eq!(itpm.try_take(at(0), u64::MAX), Err(None));
+    assert_eq!(itpm.try_take(at(0), 30_000), Ok(()));
+}
+
+#[test]
+fn refused_take_changes_nothing() {
+    let mut itpm = Bucket::new(LimitKind::InputTokens, limit(30_000));
+    itpm.try_take(at(0), 29_000).unwrap();
+    let before = itpm.clone();
+    assert!(itpm.try_take(at(0), 2_000).is_err());
+    assert_eq!(itpm, before);
+}
+
+#[test]
+fn backwards_time_is_stricter_never_looser() {
+    let mut rpm = Bucket::new(LimitKind::Requests, limit(60));
+    rpm.try_take(at(10_000), 1).unwrap();
+    // At an earlier now the same request must wait until the same instant.
+    assert_eq!(rpm.try_take(at(5_000), 1), Err(Some(at(11_000))));
+    assert_eq!(rpm.try_take(at(11_000), 1), Ok(()));
+}
+
+#[test]
+fn reconcile_refunds_and_debits_exactly() {
+    let mut otpm = Bucket::new(LimitKind::OutputTokens, limit(8_000));
+    otpm.try_take(at(0), 4_000).unwrap();
+    assert_eq!(otpm.available(at(0)), 4_000);
+    otpm.reconcile(0, 4_000, 1_000);
+    assert_eq!(otpm.available(at(0)), 7_000);
+    otpm.reconcile(0, 1_000, 3_000);
+    assert_eq!(otpm.available(at(0)), 5_000);
+    // Usage far above the estimate drives the bucket into debt.
+    otpm.reconcile(0, 3_000, 20_000);
+    assert_eq!(otpm.available(at(0)), 0);
+    assert_eq!(otpm.time_to_full(at(0)), Duration::from_ticks(150_000_000));
+}
+
+#[test]
+fn refund_never_overfills() {
+    let mut itpm = Bucket::new(LimitKind::InputTokens, limit(30_000));
+    itpm.try_take(at(0), 1_000).unwrap();
+    // A minute later the bucket is full; refunding the charge must not push it above full.
+    itpm.reconcile(60_000, 1_000, 0);
+    assert_eq!(itpm.available(at(60_000)), 30_000);
+    assert!(itpm.try_take(at(60_000), 30_001).is_err());
+    assert_eq!(itpm.try_take(at(60_000), 30_000), Ok(()));
+    assert_eq!(itpm.available(at(60_000)), 0);
+}
+
+#[test]
+fn reserve_keeps_headroom_but_never_rejects() {
+    let mut itpm = Bucket::new(LimitKind::InputTokens, limit(30_000));
+    let reserve = itpm.permille_of_capacity(200); // 6 000 tokens
+    assert_eq!(reserve, 12_000_000);
+    itpm.commit(itpm.check(0, 1_000, 0).unwrap());
+    // A background request may drain the bucket down to the reserve, not below.
+    assert!(itpm.check(0, 23_000, reserve).is_ok());
+    assert_eq!(itpm.check(0, 23_001, reserve), Err(Refusal::Until(2_000)));
+    // A request bigger than burst − reserve waits for a full bucket instead of being rejected.
+    assert_eq!(
+        itpm.check(0, 29_000, reserve),
+        Err(Refusal::Until(2_000_000))
+    );
+    assert_eq!(itpm.check(0, 30_001, reserve), Err(Refusal::TooLarge));
+}
+
+#[test]
+fn rescale_keeps_used_fraction() {
+    let mut rpm = Bucket::new(
+        LimitKind::Requests,
+        limit(600).with_burst(NonZeroU32::new(100).unwrap()),
+    );
+    rpm.try_take(at(0), 50).unwrap();
+    assert_eq!(rpm.available(at(0)), 50);
+    rpm.set_limit(
+        at(0),
+        LimitKind::Requests,
+        limit(1_200).with_burst(NonZeroU32::new(100).unwrap()),
+    );
+    assert_eq!(rpm.available(at(0)), 50);
+    rpm.set_limit(
+        at(0),
+        LimitKind::Requests,
+        limit(1_200).with_burst(NonZeroU32::new(10).unwrap()),
+    );
+    assert_eq!(rpm.available(at(0)), 5);
+}
+
+#[test]
+fn set_available_admits_exactly_what_the_server_reported() {
+    let mut rpm = Bucket::new(
+        LimitKind::Requests,
+        limit(3_500).with_burst(NonZeroU32::new(3_500).unwrap()),
+    );
+    rpm.set_available(0, 1_000);
+    assert_eq!(rpm.available(at(0)), 1_000);
+    assert_eq!(rpm.try_take(at(0), 1_000), Ok(()));
+    assert!(rpm.try_take(at(0), 1).is_err());
+    // Sub-microsecond units (2·10⁹ per minute) round down instead.
+    let mut fast = Bucket::new(LimitKind::Tokens, limit(2_000_000_000));
+    fast.set_available(0, 1_000_000_001);
+    assert!(fast.available(at(0)) <= 1_000_000_001);
+    rpm.set_available(0, 10_000);
+    assert_eq!(rpm.available(at(0)), 3_500);
+    rpm.set_available(0, 0);
+    assert_eq!(rpm.available(at(0)), 0);
+}
+
+#[test]
+fn extreme_limits_do_not_overflow() {
+    let max = Limit::per_window_ms(NonZeroU32::MAX, NonZeroU32::MAX);
+    let mut bucket = Bucket::new(LimitKind::Tokens, max);
+    assert_eq!(
+        bucket.try_take(Instant::from_ticks(u64::MAX), u64::from(u32::MAX)),
+        Ok(())
+    );
+    let tiny = Limit::per_window_ms(NonZeroU32::MIN, NonZeroU32::MAX);
+    let mut slow = Bucket::new(LimitKind::Requests, tiny);
+    assert_eq!(slow.try_take(Instant::from_ticks(0), 1), Ok(()));
+    assert!(matches!(
+        slow.try_take(Instant::from_ticks(0), 1),
+        Err(Some(_))
+    ));
+    slow.reconcile(u64::MAX, 0, u64::MAX);
+    assert_eq!(slow.full_at(), Instant::from_ticks(u64::MAX));
+}

@@ -1,0 +1,282 @@
+//! A lane: the buckets of one upstream limit scope, decided all or nothing.
+//!
+//! Providers apply limits per model class (Anthropic) or per deployment (Azure), and each scope
+//! has several limits at once. A lane holds the optional RPM, ITPM, OTPM and combined-TPM buckets
+//! of one scope and admits a request only if *every* bucket has room; when one refuses, none is
+//! charged. Checking separate limiters one after another (what a governor user must do) spends
+//! quota in the first limiter even when the second says no.
+
+use core::num::NonZeroU32;
+
+use crate::bucket::{Bucket, Refusal};
+use crate::cost::{Charges, CostModel};
+use crate::{Limit, LimitKind};
+
+/// Who is asking: interactive traffic keeps headroom that background traffic may not use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Priority {
+    /// A person is waiting: may use the whole bucket. The default.
+    #[default]
+    Interactive,
+    /// Batch work: admitted only while the bucket keeps the lane's reserve.
+    Background,
+}
+
+/// The configuration of one lane: which limits apply, how costs count, what is reserved.
+///
+/// A lane with no limits is valid: it admits everything until responses teach it the limits
+/// (see [`crate::Policy::observe`]).
+///
+/// # Examples
+///
+/// ```
+/// use core::num::NonZeroU32;
+/// use headroom::{CostModel, LaneConfig, Limit, LimitKind};
+///
+/// let per_minute = |n| Limit::per_minute(NonZeroU32::new(n).unwrap());
+/// // Anthropic Tier 1, Sonnet: 50 RPM, 30 000 ITPM, 8 000 OTPM.
+/// let tier1 = LaneConfig::new()
+///     .requests(per_minute(50))
+///     .input_tokens(per_minute(30_000))
+///     .output_tokens(per_minute(8_000))
+///     .cost_model(CostModel::ANTHROPIC_LEGACY)
+///     .background_reserve_permille(250);
+/// assert_eq!(tier1.limit(LimitKind::Requests), Some(per_minute(50)));
+/// assert_eq!(tier1.limit(LimitKind::Tokens), None);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct LaneConfig {
+    limits: [Option<Limit>; 4],
+    cost_model: CostModel,
+    background_reserve_permille: u16,
+    provisional_requests: Option<Limit>,
+    adopt_server_limits: bool,
+}
+
+impl Default for LaneConfig {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl LaneConfig {
+    /// The default share of each bucket kept back from background traffic: 20 %.
+    pub const DEFAULT_BACKGROUND_RESERVE_PERMILLE: u16 = 200;
+
+    /// The provisional pace of a lane that starts with no limits: 50 requests per minute (the
+    /// lowest published Anthropic tier), one at a time.
+    pub const DEFAULT_PROVISIONAL_REQUESTS: Limit = match NonZeroU32::new(50) {
+        Some(fifty) => Limit::per_minute(fifty),
+        None => Limit::per_minute(NonZeroU32::MIN),
+    };
+
+    /// A lane with no limits yet: it paces at [`LaneConfig::DEFAULT_PROVISIONAL_REQUESTS`] until
+    /// the first response reports the real limits, which it then adopts. Default cost model,
+    /// 20 % background reserve.
+    pub const fn new() -> Self {
+        Self {
+            limits: [None; 4],
+            cost_model: CostModel::ANTHROPIC_LEGACY,
+            background_reserve_permille: Self::DEFAULT_BACKGROUND_RESERVE_PERMILLE,
+            provisional_requests: Some(Self::DEFAULT_PROVISIONAL_REQUESTS),
+            adopt_server_limits: true,
+        }
+    }
+
+    /// Sets the pace used while a lane with no configured limits has not yet learned any from
+    /// headers; `None` admits without limit until then.
+    pub const fn provisional_requests(mut self, limit: Option<Limit>) -> Self {
+        self.provisional_requests = limit;
+        self
+    }
+
+    /// Whether limits reported by the server replace configured ones (the default). Turn it off
+    /// to keep a deliberately lower, self-imposed limit; levels are still corrected from
+    /// `remaining` either way.
+    pub const fn adopt_server_limits(mut self, adopt: bool) -> Self {
+        self.adopt_server_limits = adopt;
+        self
+    }
+
+    /// Sets (or with `None`, removes) the limit of one kind.
+    pub const fn with_limit(mut self, kind: LimitKind, limit: Option<Limit>) -> Self {
+        let [requests, input, output, tokens] = self.limits;
+        self.limits = match kind {
+            LimitKind::Requests => [limit, input, output, tokens],
+            LimitKind::InputTokens => [requests, limit, output, tokens],
+            LimitKind::OutputTokens => [requests, input, limit, tokens],
+            LimitKind::Tokens => [requests, input, output, limit],
+        };
+        self
+    }
+
+    /// Sets the requests limit (RPM).
+    pub const fn requests(self, limit: Limit) -> Self {
+        self.with_limit(LimitKind::Requests, Some(limit))
+    }
+
+    /// Sets the input-tokens limit (ITPM).
+    pub const fn input_tokens(self, limit: Limit) -> Self {
+        self.with_limit(LimitKind::InputTokens, Some(limit))
+    }
+
+    /// Sets the output-tokens limit (OTPM).
+    pub const fn output_tokens(self, limit: Limit) -> Self {
+        self.with_limit(LimitKind::OutputTokens, Some(limit))
+    }
+
+    /// Sets the combined-tokens limit (TPM).
+    pub const fn tokens(self, limit: Limit) -> Self {
+        self.with_limit(LimitKind::Tokens, Some(limit))
+    }
+
+    /// Sets how costs and usage count.
+    pub const fn cost_model(mut self, cost_model: CostModel) -> Self {
+        self.cost_model = cost_model;
+        self
+    }
+
+    /// Sets the share of each bucket, in thousandths, that background traffic leaves for
+    /// interactive traffic (clamped to 1000).
+    pub const fn background_reserve_permille(mut self, permille: u16) -> Self {
+        self.background_reserve_permille = if permille > 1000 { 1000 } else { permille };
+        self
+    }
+
+    /// The limit of one kind, if configured.
+    pub const fn limit(&self, kind: LimitKind) -> Option<Limit> {
+        let [requests, input, output, tokens] = self.limits;
+        match kind {
+            LimitKind::Requests => requests,
+            LimitKind::InputTokens => input,
+            LimitKind::OutputTokens => output,
+            LimitKind::Tokens => tokens,
+        }
+    }
+
+    /// The cost model.
+    pub const fn get_cost_model(&self) -> CostModel {
+        self.cost_model
+    }
+
+    /// The background reserve, in thousandths.
+    pub const fn get_background_reserve_permille(&self) -> u16 {
+        self.background_reserve_permille
+    }
+}
+
+/// Why a lane cannot admit a charge now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LaneRefusal {
+    /// Every bucket fits at `until`; `kind` is the one that waits longest.
+    Wait { until: u64, kind: LimitKind },
+    /// The charge is above the burst of `kind`: it can never be admitted.
+    TooLarge { kind: LimitKind },
+}
+
+/// A lane's live state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub(crate) struct Lane {
+    pub(crate) buckets: [Option<Bucket>; 4],
+    pub(crate) cost_model: CostModel,
+    pub(crate) reserve_permille: u16,
+    /// The only bucket is the provisional requests pace, to be dropped once limits are learned.
+    pub(crate) provisional: bool,
+    pub(crate) adopt_server_limits: bool,
+    /// Issue time (µs ticks) of the request whose snapshot was last applied with authority.
+    pub(crate) synced_issue_at: u64,
+}
+
+impl Lane {
+    pub(crate) fn new(config: &LaneConfig) -> Self {
+        let mut buckets = [None, None, None, None];
+        for (slot, kind) in buckets.iter_mut().zip(LimitKind::ALL) {
+            *slot = config.limit(kind).map(|limit| Bucket::new(kind, limit));
+        }
+        let unconfigured = config.limits.iter().all(Option::is_none);
+        let provisional = match (unconfigured, config.provisional_requests) {
+            (true, Some(limit)) => {
+                let one = limit.with_burst(NonZeroU32::MIN);
+                buckets[0] = Some(Bucket::new(LimitKind::Requests, one));
+                true
+            }
+            _ => false,
+        };
+        Self {
+            buckets,
+            cost_model: config.cost_model,
+            reserve_permille: config.background_reserve_permille,
+            provisional,
+            adopt_server_limits: config.adopt_server_limits,
+            synced_issue_at: 0,
+        }
+    }
+
+    pub(crate) fn bucket(&self, kind: LimitKind) -> Option<&Bucket> {
+        self.buckets.get(kind.index())?.as_ref()
+    }
+
+    pub(crate) fn bucket_mut(&mut self, kind: LimitKind) -> Option<&mut Bucket> {
+        self.buckets.get_mut(kind.index())?.as_mut()
+    }
+
+    /// Which buckets exist, as a bit mask by [`LimitKind::index`].
+    pub(crate) fn mask(&self) -> u8 {
+        self.buckets
+            .iter()
+            .zip(LimitKind::ALL)
+            .filter(|(bucket, _)| bucket.is_some())
+            .fold(0, |mask, (_, kind)| mask | (1 << kind.index()))
+    }
+
+    /// Admits `charges` at `now` in every bucket, or in none.
+    pub(crate) fn try_admit(
+        &mut self,
+        now: u64,
+        charges: &Charges,
+        priority: Priority,
+    ) -> Result<(), LaneRefusal> {
+        let mut new_tats = [None; 4];
+        let mut wait: Option<(u64, LimitKind)> = None;
+        for ((bucket, kind), new_tat) in self.buckets.iter().zip(LimitKind::ALL).zip(&mut new_tats)
+        {
+            let Some(bucket) = bucket else { continue };
+            let reserve = match priority {
+                Priority::Interactive => 0,
+                Priority::Background => bucket.permille_of_capacity(self.reserve_permille),
+            };
+            match bucket.check(now, charges.get(kind), reserve) {
+                Ok(tat) => *new_tat = Some(tat),
+                Err(Refusal::TooLarge) => return Err(LaneRefusal::TooLarge { kind }),
+                Err(Refusal::Until(until)) => {
+                    if wait.is_none_or(|(latest, _)| until > latest) {
+                        wait = Some((until, kind));
+                    }
+                }
+            }
+        }
+        if let Some((until, kind)) = wait {
+            return Err(LaneRefusal::Wait { until, kind });
+        }
+        for (bucket, new_tat) in self.buckets.iter_mut().zip(new_tats) {
+            if let (Some(bucket), Some(tat)) = (bucket, new_tat) {
+                bucket.commit(tat);
+            }
+        }
+        Ok(())
+    }
+
+    /// Moves each bucket in `mask` from the `charged` amount to the `actual` one.
+    pub(crate) fn reconcile(&mut self, now: u64, mask: u8, charged: &Charges, actual: &Charges) {
+        for (bucket, kind) in self.buckets.iter_mut().zip(LimitKind::ALL) {
+            if let Some(bucket) = bucket
+                && mask & (1 << kind.index()) != 0
+            {
+                bucket.reconcile(now, charged.get(kind), actual.get(kind));
+            }
+        }
+    }
+}

@@ -1,0 +1,197 @@
+//! Permits: the in-flight reservations, in a fixed-size table.
+//!
+//! Every admitted request holds a [`Permit`] until its response is settled or it is cancelled.
+//! The table remembers what each permit charged, to which buckets and when, so that settling
+//! refunds or debits exactly the difference, and so that a server's snapshot can be merged
+//! knowing which reservations the server could not have seen yet.
+//!
+//! A [`Permit`] is neither `Copy` nor `Clone`: settling or cancelling consumes it, so settling
+//! twice does not compile.
+//!
+//! ```compile_fail
+//! # use core::num::NonZeroU32;
+//! # use headroom::{Acquire, Cost, LaneConfig, Limit, Policy, Priority, time::Instant};
+//! let mut policy: Policy<1, 4> = Policy::new();
+//! let lane = policy.add_lane(LaneConfig::new()).unwrap();
+//! let now = Instant::from_ticks(0);
+//! let Acquire::Admit(permit) = policy.acquire(now, lane, Cost::request(10, 10), Priority::Interactive) else { return };
+//! policy.settle(now, permit, None).unwrap();
+//! policy.settle(now, permit, None).unwrap(); // use of moved value
+//! ```
+
+use core::num::NonZeroU32;
+
+use crate::LimitKind;
+use crate::cost::Charges;
+
+/// Names a lane of a [`crate::Policy`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct LaneId(pub(crate) u8);
+
+impl LaneId {
+    /// The lane at `index`, in the order lanes were added (for callers that store lanes by
+    /// number; a lane that does not exist is rejected by the policy, never a panic).
+    pub const fn from_index(index: u8) -> Self {
+        Self(index)
+    }
+
+    /// The lane's position, in the order lanes were added.
+    pub const fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+
+/// The right to send one admitted request. Hand it back through
+/// [`crate::Policy::settle`] when the response arrives, or [`crate::Policy::cancel`] if the
+/// request is never sent.
+#[must_use = "a permit holds a reservation until it is settled or cancelled"]
+#[derive(Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Permit {
+    pub(crate) id: NonZeroU32,
+    pub(crate) slot: u16,
+    pub(crate) lane: LaneId,
+}
+
+impl Permit {
+    /// The lane the permit was admitted on.
+    pub const fn lane(&self) -> LaneId {
+        self.lane
+    }
+
+    /// A number unique among the policy's recent permits, for logs.
+    pub const fn id(&self) -> u32 {
+        self.id.get()
+    }
+}
+
+/// Why a permit was not accepted back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum PermitError {
+    /// The permit does not belong to this policy (or its reservation is gone).
+    Unknown,
+}
+
+impl core::fmt::Display for PermitError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            Self::Unknown => "unknown permit",
+        })
+    }
+}
+
+impl core::error::Error for PermitError {}
+
+/// What one in-flight request charged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub(crate) struct Reservation {
+    pub(crate) id: NonZeroU32,
+    pub(crate) lane: u8,
+    /// Buckets charged, by [`LimitKind::index`]; a bucket learned later was not charged.
+    pub(crate) mask: u8,
+    /// When it was admitted (µs ticks).
+    pub(crate) issued_at: u64,
+    /// Requests, input tokens, output tokens charged. Each is at most the burst of a bucket
+    /// that was charged for it, so `u32` holds it exactly; amounts no bucket metered saturate.
+    pub(crate) charged: [u32; 3],
+}
+
+impl Reservation {
+    pub(crate) fn new(id: NonZeroU32, lane: u8, mask: u8, issued_at: u64, up: &Charges) -> Self {
+        let narrow = |kind: LimitKind| u32::try_from(up.get(kind)).unwrap_or(u32::MAX);
+        Self {
+            id,
+            lane,
+            mask,
+            issued_at,
+            charged: [
+                narrow(LimitKind::Requests),
+                narrow(LimitKind::InputTokens),
+                narrow(LimitKind::OutputTokens),
+            ],
+        }
+    }
+
+    /// The charges as taken, combined tokens included.
+    pub(crate) fn charges(&self) -> Charges {
+        let [requests, input, output] = self.charged.map(u64::from);
+        Charges([requests, input, output, input.saturating_add(output)])
+    }
+}
+
+/// A fixed table of reservations with stable slots.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub(crate) struct Permits<const N: usize> {
+    slots: [Option<Reservation>; N],
+    next_id: NonZeroU32,
+    len: u16,
+}
+
+impl<const N: usize> Permits<N> {
+    pub(crate) const fn new() -> Self {
+        Self {
+            slots: [None; N],
+            next_id: NonZeroU32::MIN,
+            len: 0,
+        }
+    }
+
+    pub(crate) const fn len(&self) -> usize {
+        self.len as usize
+    }
+
+    pub(crate) fn is_full(&self) -> bool {
+        self.len() >= N
+    }
+
+    /// Stores a reservation; `None` when the table is full.
+    pub(crate) fn insert(
+        &mut self,
+        lane: LaneId,
+        mask: u8,
+        issued_at: u64,
+        up: &Charges,
+    ) -> Option<Permit> {
+        let (slot, entry) = self
+            .slots
+            .iter_mut()
+            .enumerate()
+            .find(|(_, entry)| entry.is_none())?;
+        let id = self.next_id;
+        self.next_id = id.checked_add(1).unwrap_or(NonZeroU32::MIN);
+        *entry = Some(Reservation::new(id, lane.0, mask, issued_at, up));
+        self.len = self.len.saturating_add(1);
+        Some(Permit {
+            id,
+            slot: u16::try_from(slot).unwrap_or(u16::MAX),
+            lane,
+        })
+    }
+
+    /// Takes the reservation a permit stands for out of the table.
+    pub(crate) fn remove(&mut self, permit: &Permit) -> Result<Reservation, PermitError> {
+        let entry = self
+            .slots
+            .get_mut(usize::from(permit.slot))
+            .ok_or(PermitError::Unknown)?;
+        match *entry {
+            Some(reservation)
+                if reservation.id == permit.id && reservation.lane == permit.lane.0 =>
+            {
+                *entry = None;
+                self.len = self.len.saturating_sub(1);
+                Ok(reservation)
+            }
+            _ => Err(PermitError::Unknown),
+        }
+    }
+
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &Reservation> {
+        self.slots.iter().flatten()
+    }
+}

@@ -1,0 +1,419 @@
+//! The engine: lanes of buckets, a table of in-flight permits, and the acquire → settle cycle.
+//!
+//! A [`Policy`] is a plain struct with `&mut self` methods and a size fixed at compile time by
+//! two const generics: how many lanes and how many requests may be in flight. It never reads a
+//! clock, allocates or panics; the caller passes `now` and acts on the answer:
+//!
+//! * [`Acquire::Admit`]: send the request, keep the [`Permit`];
+//! * [`Acquire::Wait`]: come back at `until` (every bucket fits this cost then);
+//! * [`Acquire::Reject`]: this can never be admitted as asked.
+//!
+//! When the response arrives, [`Policy::settle`] turns the estimate into actual usage.
+
+use crate::cost::{Charges, Cost, Usage};
+use crate::headers::Snapshot;
+use crate::lane::{Lane, LaneConfig, LaneRefusal, Priority};
+use crate::permit::{LaneId, Permit, PermitError, Permits, Reservation};
+use crate::time::{Duration, Instant};
+use crate::{Limit, LimitKind};
+
+/// The answer to [`Policy::acquire`].
+#[must_use = "an admitted permit must be settled or cancelled"]
+#[derive(Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Acquire {
+    /// Send now; the permit holds the reservation.
+    Admit(Permit),
+    /// Not yet: every bucket of the lane fits this cost at `until`.
+    Wait {
+        /// The earliest instant at which the same request is admitted.
+        until: Instant,
+        /// The limit that waits longest.
+        limit: LimitKind,
+    },
+    /// Never as asked.
+    Reject(Rejection),
+}
+
+/// Why a request can never be admitted as asked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum Rejection {
+    /// The cost is above the burst of this limit: split the request or raise the burst.
+    CostTooLarge {
+        /// The limit whose burst is too small.
+        limit: LimitKind,
+    },
+    /// The lane does not exist in this policy.
+    UnknownLane,
+    /// Every permit slot is in use: settle or cancel some first.
+    PermitsFull,
+}
+
+impl core::fmt::Display for Rejection {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::CostTooLarge { limit } => write!(f, "cost above the {limit} burst"),
+            Self::UnknownLane => f.write_str("unknown lane"),
+            Self::PermitsFull => f.write_str("permit table full"),
+        }
+    }
+}
+
+impl core::error::Error for Rejection {}
+
+/// One bucket's state, for monitoring.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct BucketStatus {
+    /// The lane.
+    pub lane: LaneId,
+    /// The bucket's kind.
+    pub kind: LimitKind,
+    /// The configured or learned rate.
+    pub limit: Limit,
+    /// The burst in units.
+    pub burst: u32,
+    /// Units that could be admitted now.
+    pub available: u64,
+    /// Time until the bucket is full.
+    pub time_to_full: Duration,
+}
+
+/// The rate-limit policy engine.
+///
+/// `LANES` is how many limit scopes (model classes, deployments) it tracks and `PERMITS` how
+/// many requests may be in flight at once; both are checked at compile time (at most 256 lanes
+/// and 65 535 permits).
+///
+/// # Examples
+///
+/// ```
+/// use core::num::NonZeroU32;
+/// use headroom::{Acquire, Cost, LaneConfig, Limit, LimitKind, Policy, Priority, Usage, time::Instant};
+///
+/// let per_minute = |n| Limit::per_minute(NonZeroU32::new(n).unwrap());
+/// let mut policy: Policy<2, 16> = Policy::new();
+/// let sonnet = policy
+///     .add_lane(LaneConfig::new().requests(per_minute(50)).input_tokens(per_minute(30_000)))
+///     .unwrap();
+///
+/// let t0 = Instant::from_ticks(0);
+/// let Acquire::Admit(permit) = policy.acquire(t0, sonnet, Cost::request(1_200, 1_024), Priority::Interactive) else {
+///     unreachable!()
+/// };
+/// // 50 RPM is paced at one request every 1.2 s.
+/// let second = policy.acquire(t0, sonnet, Cost::request(1_200, 1_024), Priority::Interactive);
+/// assert_eq!(second, Acquire::Wait { until: Instant::from_ticks(1_200_000), limit: LimitKind::Requests });
+///
+/// // The response used fewer input tokens than estimated: the difference is refunded.
+/// let usage = Usage { input_tokens: 1_000, output_tokens: 300, ..Usage::default() };
+/// policy.settle(t0, permit, Some(usage)).unwrap();
+/// ```
+#[derive(Debug, Clone)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Policy<const LANES: usize, const PERMITS: usize> {
+    lanes: heapless::Vec<Lane, LANES>,
+    permits: Permits<PERMITS>,
+}
+
+impl<const LANES: usize, const PERMITS: usize> Default for Policy<LANES, PERMITS> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<const LANES: usize, const PERMITS: usize> Policy<LANES, PERMITS> {
+    const CAPACITY_FITS: () = assert!(
+        LANES <= 256 && PERMITS <= 65_535,
+        "a policy holds at most 256 lanes and 65 535 permits"
+    );
+
+    /// An empty policy: no lanes, no permits.
+    pub const fn new() -> Self {
+        let () = Self::CAPACITY_FITS;
+        Self {
+            lanes: heapless::Vec::new(),
+            permits: Permits::new(),
+        }
+    }
+
+    /// Adds a lane.
+    ///
+    /// # Errors
+    ///
+    /// Hands the configuration back when all `LANES` lanes are in use.
+    pub fn add_lane(&mut self, config: LaneConfig) -> Result<LaneId, LaneConfig> {
+        let id = u8::try_from(self.lanes.len()).map_err(|_| config)?;
+        self.lanes.push(Lane::new(&config)).map_err(|_| config)?;
+        Ok(LaneId(id))
+    }
+
+    /// How many lanes exist.
+    pub fn lanes(&self) -> usize {
+        self.lanes.len()
+    }
+
+    /// How many permits are in flight.
+    pub const fn in_flight(&self) -> usize {
+        self.permits.len()
+    }
+
+    /// Sets, changes or (with `None`) removes one limit of a lane at `now`. A changed rate keeps
+    /// the bucket's used fraction; a new bucket starts full.
+    ///
+    /// # Errors
+    ///
+    /// [`Rejection::UnknownLane`] if the lane does not exist.
+    pub fn set_limit(
+        &mut self,
+        now: Instant,
+        lane: LaneId,
+        kind: LimitKind,
+        limit: Option<Limit>,
+    ) -> Result<(), Rejection> {
+        let lane = self.lane_mut(lane)?;
+        let slot = lane
+            .buckets
+            .get_mut(kind.index())
+            .ok_or(Rejection::UnknownLane)?;
+        match (slot.as_mut(), limit) {
+            (Some(bucket), Some(limit)) => bucket.set_limit(now, kind, limit),
+            (None, Some(limit)) => *slot = Some(crate::Bucket::new(kind, limit)),
+            (_, None) => *slot = None,
+        }
+        Ok(())
+    }
+
+    /// Asks to send a request of `cost` on `lane` at `now`.
+    ///
+    /// Every bucket of the lane is checked; either all are charged (the request is admitted) or
+    /// none is. A background request is admitted only while each bucket keeps the lane's
+    /// reserve (unless the request is larger than what the reserve leaves, in which case it
+    /// waits for a full bucket).
+    pub fn acquire(
+        &mut self,
+        now: Instant,
+        lane: LaneId,
+        cost: Cost,
+        priority: Priority,
+    ) -> Acquire {
+        if self.permits.is_full() {
+            return Acquire::Reject(Rejection::PermitsFull);
+        }
+        let Some(state) = self.lanes.get_mut(lane.index()) else {
+            return Acquire::Reject(Rejection::UnknownLane);
+        };
+        let now = now.as_ticks();
+        let charges = state.cost_model.upfront(&cost);
+        match state.try_admit(now, &charges, priority) {
+            Ok(()) => {}
+            Err(LaneRefusal::Wait { until, kind }) => {
+                return Acquire::Wait {
+                    until: Instant::from_ticks(until),
+                    limit: kind,
+                };
+            }
+            Err(LaneRefusal::TooLarge { kind }) => {
+                return Acquire::Reject(Rejection::CostTooLarge { limit: kind });
+            }
+        }
+        let mask = state.mask();
+        match self.permits.insert(lane, mask, now, &charges) {
+            Some(permit) => Acquire::Admit(permit),
+            None => {
+                // Unreachable: fullness was checked above. Undo the charge all the same.
+                state.reconcile(now, mask, &charges, &Default::default());
+                Acquire::Reject(Rejection::PermitsFull)
+            }
+        }
+    }
+
+    /// Settles an admitted request against what it really used.
+    ///
+    /// With `Some(usage)`, each bucket the permit charged is moved from the estimate to the
+    /// actual amount: the over-charge is refunded, the under-charge debited (the bucket may go
+    /// into debt, as the provider's does). With `None` (usage unknown, e.g. a failed response
+    /// without a body), the estimate stands.
+    ///
+    /// # Errors
+    ///
+    /// [`PermitError::Unknown`] if the permit is not from this policy.
+    pub fn settle(
+        &mut self,
+        now: Instant,
+        permit: Permit,
+        usage: Option<Usage>,
+    ) -> Result<(), PermitError> {
+        self.settle_inner(now, permit, usage, None)
+    }
+
+    /// Settles like [`Policy::settle`], then folds the response's header [`Snapshot`] into the
+    /// lane: limits are learned or rescaled, and each bucket's level follows the server's
+    /// `remaining`, less what our other in-flight requests may have charged without the server
+    /// having seen it yet. The rules are in the `sync` module's docs.
+    ///
+    /// # Errors
+    ///
+    /// [`PermitError::Unknown`] if the permit is not from this policy.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use headroom::{Acquire, Cost, LaneConfig, LimitKind, Policy, Priority, headers, time::Instant};
+    ///
+    /// // No limits configured: the lane learns them from the first response.
+    /// let mut policy: Policy<1, 8> = Policy::new();
+    /// let lane = policy.add_lane(LaneConfig::new()).unwrap();
+    /// let t0 = Instant::from_ticks(0);
+    /// let Acquire::Admit(permit) = policy.acquire(t0, lane, Cost::request(100, 100), Priority::Interactive) else {
+    ///     unreachable!()
+    /// };
+    /// let mut snapshot = headers::Snapshot::default();
+    /// snapshot.quotas[headers::Scope::Requests.index()] =
+    ///     Some(headers::Quota { limit: Some(1_000), remaining: Some(999), ..headers::Quota::default() });
+    /// policy.settle_with(t0, permit, None, &snapshot).unwrap();
+    /// assert_eq!(policy.bucket(lane, LimitKind::Requests).unwrap().limit().amount(), 1_000);
+    /// ```
+    pub fn settle_with(
+        &mut self,
+        now: Instant,
+        permit: Permit,
+        usage: Option<Usage>,
+        snapshot: &Snapshot,
+    ) -> Result<(), PermitError> {
+        self.settle_inner(now, permit, usage, Some(snapshot))
+    }
+
+    /// Folds a header [`Snapshot`] that came without a permit (another client's response, a
+    /// token-counting call) into `lane`. Every in-flight permit of the lane is taken as unseen
+    /// by the server.
+    ///
+    /// # Errors
+    ///
+    /// [`Rejection::UnknownLane`] if the lane does not exist.
+    pub fn observe(
+        &mut self,
+        now: Instant,
+        lane: LaneId,
+        snapshot: &Snapshot,
+    ) -> Result<(), Rejection> {
+        let unseen = self.unseen(lane, 0, None);
+        let state = self.lane_mut(lane)?;
+        state.observe(now.as_ticks(), snapshot, now.as_ticks(), &unseen);
+        Ok(())
+    }
+
+    fn settle_inner(
+        &mut self,
+        now: Instant,
+        permit: Permit,
+        usage: Option<Usage>,
+        snapshot: Option<&Snapshot>,
+    ) -> Result<(), PermitError> {
+        let reservation = self.permits.remove(&permit)?;
+        let unseen = match snapshot {
+            Some(_) => self.unseen(permit.lane, reservation.issued_at, Some(&reservation)),
+            None => Charges::default(),
+        };
+        let lane = self
+            .lanes
+            .get_mut(usize::from(reservation.lane))
+            .ok_or(PermitError::Unknown)?;
+        let now = now.as_ticks();
+        if let Some(usage) = usage {
+            let charged = reservation.charges();
+            let cost = Cost {
+                requests: charged.get(LimitKind::Requests),
+                ..Cost::default()
+            };
+            let actual = lane.cost_model.actual(&cost, &usage);
+            lane.reconcile(now, reservation.mask, &charged, &actual);
+        }
+        if let Some(snapshot) = snapshot {
+            lane.observe(now, snapshot, reservation.issued_at, &unseen);
+        }
+        Ok(())
+    }
+
+    /// What the in-flight permits of `lane` issued at or after `since` charged, except `skip`.
+    fn unseen(&self, lane: LaneId, since: u64, skip: Option<&Reservation>) -> Charges {
+        let mut sum = [0u64; 4];
+        let others = self.permits.iter().filter(|r| {
+            r.lane == lane.0 && r.issued_at >= since && skip.is_none_or(|s| s.id != r.id)
+        });
+        for reservation in others {
+            for (total, charge) in sum.iter_mut().zip(reservation.charges().0) {
+                *total = total.saturating_add(charge);
+            }
+        }
+        Charges(sum)
+    }
+
+    /// Gives back everything a permit charged: the request was never sent.
+    ///
+    /// # Errors
+    ///
+    /// [`PermitError::Unknown`] if the permit is not from this policy.
+    pub fn cancel(&mut self, now: Instant, permit: Permit) -> Result<(), PermitError> {
+        let reservation = self.permits.remove(&permit)?;
+        let lane = self
+            .lanes
+            .get_mut(usize::from(reservation.lane))
+            .ok_or(PermitError::Unknown)?;
+        lane.reconcile(
+            now.as_ticks(),
+            reservation.mask,
+            &reservation.charges(),
+            &Default::default(),
+        );
+        Ok(())
+    }
+
+    /// Every bucket's state at `now`, lane by lane, for monitoring.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use core::num::NonZeroU32;
+    /// use headroom::{LaneConfig, Limit, LimitKind, Policy, time::Instant};
+    ///
+    /// let mut policy: Policy<1, 4> = Policy::new();
+    /// policy.add_lane(LaneConfig::new().requests(Limit::per_minute(NonZeroU32::new(50).unwrap()))).unwrap();
+    /// let status: Vec<_> = policy.snapshot(Instant::from_ticks(0)).collect();
+    /// assert_eq!(status.len(), 1);
+    /// assert_eq!(status[0].kind, LimitKind::Requests);
+    /// assert_eq!(status[0].available, 1);
+    /// ```
+    pub fn snapshot(&self, now: Instant) -> impl Iterator<Item = BucketStatus> + '_ {
+        self.lanes.iter().zip(0u8..).flat_map(move |(lane, id)| {
+            LimitKind::ALL.into_iter().filter_map(move |kind| {
+                let bucket = lane.bucket(kind)?;
+                Some(BucketStatus {
+                    lane: LaneId(id),
+                    kind,
+                    limit: bucket.limit(),
+                    burst: bucket.burst(),
+                    available: bucket.available(now),
+                    time_to_full: bucket.time_to_full(now),
+                })
+            })
+        })
+    }
+
+    /// One bucket of one lane, for inspection.
+    pub fn bucket(&self, lane: LaneId, kind: LimitKind) -> Option<&crate::Bucket> {
+        self.lanes.get(lane.index())?.bucket(kind)
+    }
+
+    fn lane_mut(&mut self, lane: LaneId) -> Result<&mut Lane, Rejection> {
+        self.lanes
+            .get_mut(lane.index())
+            .ok_or(Rejection::UnknownLane)
+    }
+}
+
+#[cfg(test)]
+#[path = "policy_tests.rs"]
+mod tests;

@@ -1,0 +1,365 @@
+#![allow(
+    clippy::arithmetic_side_effects,
+    reason = "test arithmetic on small known values"
+)]
+
+use core::num::NonZeroU32;
+
+use super::*;
+use crate::cost::{CacheReads, CostModel, OutputCharge};
+
+fn per_minute(n: u32) -> Limit {
+    Limit::per_minute(NonZeroU32::new(n).unwrap())
+}
+
+fn at_ms(ms: u64) -> Instant {
+    Instant::from_ticks(ms * 1_000)
+}
+
+fn tier1() -> LaneConfig {
+    LaneConfig::new()
+        .requests(per_minute(50))
+        .input_tokens(per_minute(30_000))
+        .output_tokens(per_minute(8_000))
+}
+
+fn admit<const L: usize, const P: usize>(
+    policy: &mut Policy<L, P>,
+    now: Instant,
+    lane: LaneId,
+    cost: Cost,
+) -> Permit {
+    match policy.acquire(now, lane, cost, Priority::Interactive) {
+        Acquire::Admit(permit) => permit,
+        other => panic!("expected admission, got {other:?}"),
+    }
+}
+
+fn available<const L: usize, const P: usize>(
+    policy: &Policy<L, P>,
+    lane: LaneId,
+    kind: LimitKind,
+    now: Instant,
+) -> u64 {
+    policy.bucket(lane, kind).unwrap().available(now)
+}
+
+#[test]
+fn refusal_by_one_bucket_charges_none() {
+    let mut policy: Policy<1, 8> = Policy::new();
+    let lane = policy
+        .add_lane(tier1().requests(per_minute(600).with_burst(NonZeroU32::new(10).unwrap())))
+        .unwrap();
+    let _first = admit(&mut policy, at_ms(0), lane, Cost::request(1_000, 7_000));
+    // Output has 1 000 left: a request asking for 2 000 must wait, and nothing else is charged.
+    let before = policy.clone();
+    let answer = policy.acquire(
+        at_ms(0),
+        lane,
+        Cost::request(1_000, 2_000),
+        Priority::Interactive,
+    );
+    assert_eq!(
+        answer,
+        Acquire::Wait {
+            until: at_ms(7_500),
+            limit: LimitKind::OutputTokens
+        }
+    );
+    assert_eq!(
+        available(&policy, lane, LimitKind::Requests, at_ms(0)),
+        available(&before, lane, LimitKind::Requests, at_ms(0))
+    );
+    assert_eq!(
+        available(&policy, lane, LimitKind::InputTokens, at_ms(0)),
+        29_000
+    );
+    assert_eq!(policy.in_flight(), 1);
+}
+
+#[test]
+fn wait_names_the_latest_bucket() {
+    let mut policy: Policy<1, 8> = Policy::new();
+    let lane = policy.add_lane(tier1()).unwrap();
+    let _p = admit(&mut policy, at_ms(0), lane, Cost::request(29_000, 100));
+    // Requests fit at 1.2 s, input tokens at 60 s·(1 000 short)/30 000 = 2 s.
+    assert_eq!(
+        policy.acquire(
+            at_ms(0),
+            lane,
+            Cost::request(2_000, 100),
+            Priority::Interactive
+        ),
+        Acquire::Wait {
+            until: at_ms(2_000),
+            limit: LimitKind::InputTokens
+        }
+    );
+    let _q = admit(&mut policy, at_ms(2_000), lane, Cost::request(2_000, 100));
+}
+
+#[test]
+fn settle_refunds_over_estimate_and_debits_under() {
+    let mut policy: Policy<1, 8> = Policy::new();
+    let lane = policy.add_lane(tier1()).unwrap();
+    let permit = admit(&mut policy, at_ms(0), lane, Cost::request(10_000, 4_000));
+    assert_eq!(
+        available(&policy, lane, LimitKind::OutputTokens, at_ms(0)),
+        4_000
+    );
+    let usage = Usage {
+        input_tokens: 12_000,
+        output_tokens: 1_000,
+        ..Usage::default()
+    };
+    policy.settle(at_ms(0), permit, Some(usage)).unwrap();
+    assert_eq!(
+        available(&policy, lane, LimitKind::InputTokens, at_ms(0)),
+        18_000
+    );
+    assert_eq!(
+        available(&policy, lane, LimitKind::OutputTokens, at_ms(0)),
+        7_000
+    );
+    assert_eq!(policy.in_flight(), 0);
+}
+
+#[test]
+fn settle_without_usage_keeps_the_estimate() {
+    let mut policy: Policy<1, 8> = Policy::new();
+    let lane = policy.add_lane(tier1()).unwrap();
+    let permit = admit(&mut policy, at_ms(0), lane, Cost::request(10_000, 4_000));
+    policy.settle(at_ms(0), permit, None).unwrap();
+    assert_eq!(
+        available(&policy, lane, LimitKind::InputTokens, at_ms(0)),
+        20_000
+    );
+    assert_eq!(
+        available(&policy, lane, LimitKind::OutputTokens, at_ms(0)),
+        4_000
+    );
+}
+
+#[test]
+fn actual_output_mode_charges_output_only_at_settle() {
+    let mut policy: Policy<1, 8> = Policy::new();
+    let model = CostModel::new(CacheReads::Excluded, OutputCharge::Actual);
+    let lane = policy
+        .add_lane(tier1().tokens(per_minute(38_000)).cost_model(model))
+        .unwrap();
+    let permit = admit(&mut policy, at_ms(0), lane, Cost::request(1_000, 8_000));
+    assert_eq!(
+        available(&policy, lane, LimitKind::OutputTokens, at_ms(0)),
+        8_000
+    );
+    assert_eq!(
+        available(&policy, lane, LimitKind::Tokens, at_ms(0)),
+        37_000
+    );
+    let usage = Usage {
+        input_tokens: 1_000,
+        output_tokens: 500,
+        cache_read_input_tokens: 5_000,
+        ..Usage::default()
+    };
+    policy.settle(at_ms(0), permit, Some(usage)).unwrap();
+    assert_eq!(
+        available(&policy, lane, LimitKind::OutputTokens, at_ms(0)),
+        7_500
+    );
+    assert_eq!(
+        available(&policy, lane, LimitKind::Tokens, at_ms(0)),
+        36_500
+    );
+    assert_eq!(
+        available(&policy, lane, LimitKind::InputTokens, at_ms(0)),
+        29_000
+    );
+}
+
+#[test]
+fn cancel_restores_everything() {
+    let mut policy: Policy<1, 8> = Policy::new();
+    let lane = policy.add_lane(tier1()).unwrap();
+    let before: Vec<_> = policy.snapshot(at_ms(0)).collect();
+    let permit = admit(&mut policy, at_ms(0), lane, Cost::request(10_000, 4_000));
+    policy.cancel(at_ms(0), permit).unwrap();
+    let after: Vec<_> = policy.snapshot(at_ms(0)).collect();
+    assert_eq!(before, after);
+    assert_eq!(policy.in_flight(), 0);
+}
+
+#[test]
+fn permits_from_another_policy_are_refused() {
+    let mut first: Policy<1, 8> = Policy::new();
+    let mut second: Policy<1, 8> = Policy::new();
+    let unpaced = LaneConfig::new().provisional_requests(None);
+    let lane = first.add_lane(unpaced).unwrap();
+    second.add_lane(unpaced).unwrap();
+    let a = admit(&mut first, at_ms(0), lane, Cost::request(1, 1));
+    let b = admit(&mut first, at_ms(0), lane, Cost::request(1, 1));
+    let _c = admit(&mut second, at_ms(0), lane, Cost::request(1, 1));
+    // `b` names slot 1 with id 2, which `second` never issued.
+    assert_eq!(second.settle(at_ms(0), b, None), Err(PermitError::Unknown));
+    assert_eq!(first.settle(at_ms(0), a, None), Ok(()));
+}
+
+#[test]
+fn full_permit_table_rejects_without_charging() {
+    let mut policy: Policy<1, 2> = Policy::new();
+    let lane = policy
+        .add_lane(tier1().requests(per_minute(6_000)))
+        .unwrap();
+    let _a = admit(&mut policy, at_ms(0), lane, Cost::request(10, 10));
+    let _b = admit(&mut policy, at_ms(100), lane, Cost::request(10, 10));
+    let left = available(&policy, lane, LimitKind::InputTokens, at_ms(200));
+    assert_eq!(
+        policy.acquire(
+            at_ms(200),
+            lane,
+            Cost::request(10, 10),
+            Priority::Interactive
+        ),
+        Acquire::Reject(Rejection::PermitsFull)
+    );
+    assert_eq!(
+        available(&policy, lane, LimitKind::InputTokens, at_ms(200)),
+        left
+    );
+}
+
+#[test]
+fn unknown_lane_and_too_large_are_rejections() {
+    let mut policy: Policy<2, 2> = Policy::new();
+    let lane = policy.add_lane(tier1()).unwrap();
+    assert_eq!(
+        policy.acquire(
+            at_ms(0),
+            LaneId(1),
+            Cost::request(1, 1),
+            Priority::Interactive
+        ),
+        Acquire::Reject(Rejection::UnknownLane)
+    );
+    assert_eq!(
+        policy.acquire(
+            at_ms(0),
+            lane,
+            Cost::request(30_001, 1),
+            Priority::Interactive
+        ),
+        Acquire::Reject(Rejection::CostTooLarge {
+            limit: LimitKind::InputTokens
+        })
+    );
+    assert_eq!(
+        policy.acquire(
+            at_ms(0),
+            lane,
+            Cost {
+                requests: 2,
+                input_tokens: 1,
+                output_tokens: 1
+            },
+            Priority::Interactive
+        ),
+        Acquire::Reject(Rejection::CostTooLarge {
+            limit: LimitKind::Requests
+        })
+    );
+}
+
+#[test]
+fn lane_table_hands_back_the_config_when_full() {
+    let mut policy: Policy<1, 2> = Policy::new();
+    policy.add_lane(tier1()).unwrap();
+    assert_eq!(policy.add_lane(LaneConfig::new()), Err(LaneConfig::new()));
+    assert_eq!(policy.lanes(), 1);
+}
+
+#[test]
+fn background_leaves_the_reserve_for_interactive() {
+    let mut policy: Policy<1, 64> = Policy::new();
+    let lane = policy
+        .add_lane(
+            LaneConfig::new()
+                .input_tokens(per_minute(10_000))
+                .background_reserve_permille(300),
+        )
+        .unwrap();
+    let mut background = 0;
+    while let Acquire::Admit(_) = policy.acquire(
+        at_ms(0),
+        lane,
+        Cost::request(1_000, 0),
+        Priority::Background,
+    ) {
+        background += 1;
+    }
+    assert_eq!(background, 7);
+    // Interactive traffic still gets the last 3 000 tokens.
+    for _ in 0..3 {
+        drop(admit(&mut policy, at_ms(0), lane, Cost::request(1_000, 0)));
+    }
+    assert!(matches!(
+        policy.acquire(
+            at_ms(0),
+            lane,
+            Cost::request(1_000, 0),
+            Priority::Interactive
+        ),
+        Acquire::Wait { .. }
+    ));
+}
+
+#[test]
+fn set_limit_adds_rescales_and_removes() {
+    let mut policy: Policy<1, 8> = Policy::new();
+    let lane = policy
+        .add_lane(LaneConfig::new().provisional_requests(None))
+        .unwrap();
+    assert!(policy.bucket(lane, LimitKind::Requests).is_none());
+    policy
+        .set_limit(at_ms(0), lane, LimitKind::Requests, Some(per_minute(60)))
+        .unwrap();
+    let _p = admit(&mut policy, at_ms(0), lane, Cost::request(1, 1));
+    assert!(matches!(
+        policy.acquire(at_ms(0), lane, Cost::request(1, 1), Priority::Interactive),
+        Acquire::Wait { .. }
+    ));
+    policy
+        .set_limit(at_ms(0), lane, LimitKind::Requests, None)
+        .unwrap();
+    let _q = admit(&mut policy, at_ms(0), lane, Cost::request(1, 1));
+    assert_eq!(
+        policy.set_limit(at_ms(0), LaneId(3), LimitKind::Requests, None),
+        Err(Rejection::UnknownLane)
+    );
+}
+
+#[test]
+fn settle_ignores_buckets_learned_after_admission() {
+    let mut policy: Policy<1, 8> = Policy::new();
+    let lane = policy
+        .add_lane(LaneConfig::new().provisional_requests(None))
+        .unwrap();
+    let permit = admit(&mut policy, at_ms(0), lane, Cost::request(5_000, 1_000));
+    policy
+        .set_limit(
+            at_ms(0),
+            lane,
+            LimitKind::InputTokens,
+            Some(per_minute(30_000)),
+        )
+        .unwrap();
+    let usage = Usage {
+        input_tokens: 1,
+        ..Usage::default()
+    };
+    policy.settle(at_ms(0), permit, Some(usage)).unwrap();
+    // The new bucket was never charged, so settling must not refund 4 999 tokens into it.
+    assert_eq!(
+        available(&policy, lane, LimitKind::InputTokens, at_ms(0)),
+        30_000
+    );
+}

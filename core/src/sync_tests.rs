@@ -1,0 +1,271 @@
+#![allow(
+    clippy::arithmetic_side_effects,
+    reason = "test arithmetic on small known values"
+)]
+
+use core::num::NonZeroU32;
+
+use crate::headers::{Dialect, Quota, Scope, Snapshot};
+use crate::time::Instant;
+use crate::{Acquire, Cost, LaneConfig, LaneId, Limit, LimitKind, Permit, Policy, Priority};
+
+fn per_minute(n: u32) -> Limit {
+    Limit::per_minute(NonZeroU32::new(n).unwrap())
+}
+
+fn at_ms(ms: u64) -> Instant {
+    Instant::from_ticks(ms * 1_000)
+}
+
+fn snapshot(dialect: Dialect, quotas: &[(Scope, u64, u64)]) -> Snapshot {
+    let mut snapshot = Snapshot {
+        dialect,
+        ..Snapshot::default()
+    };
+    for &(scope, limit, remaining) in quotas {
+        snapshot.quotas[scope.index()] = Some(Quota {
+            limit: Some(limit),
+            remaining: Some(remaining),
+            ..Quota::default()
+        });
+    }
+    snapshot
+}
+
+fn admit(policy: &mut Policy<1, 16>, now: Instant, lane: LaneId, cost: Cost) -> Permit {
+    match policy.acquire(now, lane, cost, Priority::Interactive) {
+        Acquire::Admit(permit) => permit,
+        other => panic!("expected admission, got {other:?}"),
+    }
+}
+
+fn level(policy: &Policy<1, 16>, lane: LaneId, kind: LimitKind, now: Instant) -> u64 {
+    policy.bucket(lane, kind).unwrap().available(now)
+}
+
+#[test]
+fn unknown_limits_are_paced_provisionally_then_learned() {
+    let mut policy = Policy::<1, 16>::new();
+    let lane = policy.add_lane(LaneConfig::new()).unwrap();
+    let first = admit(&mut policy, at_ms(0), lane, Cost::request(1_000, 500));
+    // Before any response: one request per 1.2 s.
+    assert_eq!(
+        policy.acquire(
+            at_ms(0),
+            lane,
+            Cost::request(1_000, 500),
+            Priority::Interactive
+        ),
+        Acquire::Wait {
+            until: at_ms(1_200),
+            limit: LimitKind::Requests
+        }
+    );
+    let taught = snapshot(
+        Dialect::Anthropic,
+        &[
+            (Scope::Requests, 4_000, 3_999),
+            (Scope::InputTokens, 400_000, 399_000),
+            (Scope::OutputTokens, 80_000, 80_000),
+        ],
+    );
+    policy
+        .settle_with(at_ms(800), first, None, &taught)
+        .unwrap();
+    assert_eq!(
+        policy.bucket(lane, LimitKind::Requests).unwrap().limit(),
+        per_minute(4_000)
+    );
+    assert_eq!(
+        level(&policy, lane, LimitKind::InputTokens, at_ms(800)),
+        398_500
+    );
+    assert_eq!(
+        level(&policy, lane, LimitKind::OutputTokens, at_ms(800)),
+        79_500
+    );
+    assert!(policy.bucket(lane, LimitKind::Tokens).is_none());
+    // Now paced at 4 000 RPM: burst 66 per second.
+    let mut admitted = 0;
+    while let Acquire::Admit(permit) = policy.acquire(
+        at_ms(800),
+        lane,
+        Cost::request(10, 10),
+        Priority::Interactive,
+    ) {
+        policy.settle(at_ms(800), permit, None).unwrap();
+        admitted += 1;
+    }
+    assert_eq!(admitted, 66);
+}
+
+#[test]
+fn tier_upgrade_rescales_the_bucket() {
+    let mut policy = Policy::<1, 16>::new();
+    let lane = policy
+        .add_lane(LaneConfig::new().input_tokens(per_minute(30_000)))
+        .unwrap();
+    let permit = admit(&mut policy, at_ms(0), lane, Cost::request(15_000, 0));
+    // The server reports a new tier: 80 000 ITPM, 40 000 left.
+    let upgraded = snapshot(Dialect::OpenAi, &[(Scope::InputTokens, 80_000, 40_000)]);
+    policy
+        .settle_with(at_ms(0), permit, None, &upgraded)
+        .unwrap();
+    assert_eq!(
+        policy.bucket(lane, LimitKind::InputTokens).unwrap().limit(),
+        per_minute(80_000)
+    );
+    assert_eq!(
+        level(&policy, lane, LimitKind::InputTokens, at_ms(0)),
+        40_000
+    );
+    // Refill at the new rate: 80 000 per minute is 1 333 per second.
+    assert_eq!(
+        level(&policy, lane, LimitKind::InputTokens, at_ms(1_000)),
+        41_333
+    );
+}
+
+#[test]
+fn in_flight_permits_issued_later_are_subtracted() {
+    let mut policy = Policy::<1, 16>::new();
+    let lane = policy
+        .add_lane(LaneConfig::new().input_tokens(per_minute(100_000)))
+        .unwrap();
+    let first = admit(&mut policy, at_ms(0), lane, Cost::request(10_000, 0));
+    let earlier_seen = admit(&mut policy, at_ms(0), lane, Cost::request(1, 0));
+    let _later_a = admit(&mut policy, at_ms(10), lane, Cost::request(20_000, 0));
+    let _later_b = admit(&mut policy, at_ms(20), lane, Cost::request(5_000, 0));
+    // Server: 90 000 left. It may not have seen the two later requests nor the one issued in
+    // the same tick as `first`: 90 000 − 1 − 20 000 − 5 000.
+    let truth = snapshot(Dialect::OpenAi, &[(Scope::InputTokens, 100_000, 90_000)]);
+    policy.settle_with(at_ms(30), first, None, &truth).unwrap();
+    assert_eq!(
+        level(&policy, lane, LimitKind::InputTokens, at_ms(30)),
+        64_999
+    );
+    policy.cancel(at_ms(30), earlier_seen).unwrap();
+}
+
+#[test]
+fn server_truth_raises_a_stale_pessimistic_estimate() {
+    let mut policy = Policy::<1, 16>::new();
+    let lane = policy
+        .add_lane(LaneConfig::new().output_tokens(per_minute(8_000)))
+        .unwrap();
+    let permit = admit(&mut policy, at_ms(0), lane, Cost::request(0, 8_000));
+    assert_eq!(level(&policy, lane, LimitKind::OutputTokens, at_ms(0)), 0);
+    // Another process restarted with the same key and the server says plenty is left.
+    let truth = snapshot(Dialect::OpenAi, &[(Scope::OutputTokens, 8_000, 6_000)]);
+    policy
+        .settle_with(at_ms(100), permit, None, &truth)
+        .unwrap();
+    assert_eq!(
+        level(&policy, lane, LimitKind::OutputTokens, at_ms(100)),
+        6_000
+    );
+}
+
+#[test]
+fn an_older_response_can_only_lower() {
+    let mut policy = Policy::<1, 16>::new();
+    let lane = policy
+        .add_lane(
+            LaneConfig::new().requests(per_minute(600).with_burst(NonZeroU32::new(100).unwrap())),
+        )
+        .unwrap();
+    let old = admit(&mut policy, at_ms(0), lane, Cost::request(0, 0));
+    let new = admit(&mut policy, at_ms(100), lane, Cost::request(0, 0));
+    let newer_truth = snapshot(Dialect::OpenAi, &[(Scope::Requests, 600, 50)]);
+    policy
+        .settle_with(at_ms(200), new, None, &newer_truth)
+        .unwrap();
+    assert_eq!(level(&policy, lane, LimitKind::Requests, at_ms(200)), 50);
+    // The old response arrives late claiming 90 left: ignored for raising.
+    let stale_high = snapshot(Dialect::OpenAi, &[(Scope::Requests, 600, 90)]);
+    let old2 = admit(&mut policy, at_ms(0), lane, Cost::request(0, 0));
+    policy
+        .settle_with(at_ms(200), old, None, &stale_high)
+        .unwrap();
+    assert_eq!(level(&policy, lane, LimitKind::Requests, at_ms(200)), 49);
+    // A stale response that is more pessimistic still lowers.
+    let stale_low = snapshot(Dialect::OpenAi, &[(Scope::Requests, 600, 10)]);
+    policy
+        .settle_with(at_ms(200), old2, None, &stale_low)
+        .unwrap();
+    assert_eq!(level(&policy, lane, LimitKind::Requests, at_ms(200)), 10);
+}
+
+#[test]
+fn anthropic_token_rounding_is_read_down_but_requests_are_exact() {
+    let mut policy = Policy::<1, 16>::new();
+    let lane = policy
+        .add_lane(LaneConfig::new().provisional_requests(None))
+        .unwrap();
+    let truth = snapshot(
+        Dialect::Anthropic,
+        &[
+            (Scope::Requests, 50, 49),
+            (Scope::Tokens, 38_000, 38_000),
+            (Scope::InputTokens, 30_000, 400),
+        ],
+    );
+    policy.observe(at_ms(0), lane, &truth).unwrap();
+    assert_eq!(level(&policy, lane, LimitKind::Tokens, at_ms(0)), 37_500);
+    assert_eq!(level(&policy, lane, LimitKind::InputTokens, at_ms(0)), 0);
+    // Requests: a burst of 1 caps the level the server reported.
+    assert_eq!(level(&policy, lane, LimitKind::Requests, at_ms(0)), 1);
+    let openai = snapshot(Dialect::OpenAi, &[(Scope::Tokens, 38_000, 38_000)]);
+    policy.observe(at_ms(0), lane, &openai).unwrap();
+    assert_eq!(level(&policy, lane, LimitKind::Tokens, at_ms(0)), 38_000);
+}
+
+#[test]
+fn observe_counts_every_in_flight_permit_as_unseen() {
+    let mut policy = Policy::<1, 16>::new();
+    let lane = policy
+        .add_lane(LaneConfig::new().input_tokens(per_minute(10_000)))
+        .unwrap();
+    let _a = admit(&mut policy, at_ms(0), lane, Cost::request(3_000, 0));
+    let truth = snapshot(Dialect::OpenAi, &[(Scope::InputTokens, 10_000, 9_000)]);
+    policy.observe(at_ms(5), lane, &truth).unwrap();
+    assert_eq!(
+        level(&policy, lane, LimitKind::InputTokens, at_ms(5)),
+        6_000
+    );
+    assert_eq!(
+        policy.observe(at_ms(5), LaneId(7), &truth),
+        Err(crate::Rejection::UnknownLane)
+    );
+}
+
+#[test]
+fn self_imposed_limits_can_be_kept() {
+    let mut policy = Policy::<1, 16>::new();
+    let lane = policy
+        .add_lane(
+            LaneConfig::new()
+                .requests(per_minute(10))
+                .adopt_server_limits(false),
+        )
+        .unwrap();
+    let truth = snapshot(Dialect::OpenAi, &[(Scope::Requests, 5_000, 4_999)]);
+    policy.observe(at_ms(0), lane, &truth).unwrap();
+    assert_eq!(
+        policy.bucket(lane, LimitKind::Requests).unwrap().limit(),
+        per_minute(10)
+    );
+}
+
+#[test]
+fn a_snapshot_without_limits_keeps_the_provisional_pace() {
+    let mut policy = Policy::<1, 16>::new();
+    let lane = policy.add_lane(LaneConfig::new()).unwrap();
+    policy
+        .observe(at_ms(0), lane, &Snapshot::default())
+        .unwrap();
+    assert_eq!(
+        policy.bucket(lane, LimitKind::Requests).unwrap().limit(),
+        LaneConfig::DEFAULT_PROVISIONAL_REQUESTS.with_burst(NonZeroU32::MIN)
+    );
+}
