@@ -1,1 +1,552 @@
-//! Response classification: rate-limited, overloaded, transient, spend cap, fatal.
+//! Response classification: what a status, the headers and the error body mean for retrying.
+//!
+//! A 429 and a 529 look alike to a naive retry loop, but they call for different answers: a 429
+//! means *your* quota is spent, and names (through the rate-limit headers) which limit was
+//! binding, so the engine can wait until that bucket has room; a 529 means the provider is
+//! overloaded for everyone, where only backoff and a retry budget help. A third kind of 429, the
+//! spend cap (`enforced_spend_limit_reached`, OpenAI's `insufficient_quota`), never clears by
+//! waiting and must not be retried at all. [`classify`] turns one response into a [`Verdict`]
+//! that keeps these apart, and [`Verdict::outcome`] applies the official SDKs' retry rules
+//! (`x-should-retry` first, then 408 / 409 / 429 / ≥ 500) on top.
+//!
+//! The error body is inspected with a small, bounded byte scan, not a JSON parser. It looks at
+//! most at [`BODY_SCAN_LIMIT`] bytes, allocates nothing, and only needs three keys (`type`,
+//! `code`, `error_code`) whose values are plain ASCII strings. serde-json-core would add a
+//! dependency and a typed schema for bodies whose shape the provider says "will grow over time",
+//! and it rejects a truncated body outright, while a scan still finds the `type` in the first
+//! hundred bytes of a body cut off by a proxy or a size limit. Unknown `type`s are kept as data
+//! ([`ErrorType::Unknown`]), never an error.
+
+use crate::LimitKind;
+use crate::backoff::GiveUp;
+use crate::headers::{Scope, Snapshot};
+use crate::time::Duration;
+
+/// How many bytes of an error body [`classify`] looks at. Real error bodies are a few hundred
+/// bytes; the bound keeps the cost fixed whatever the caller passes.
+pub const BODY_SCAN_LIMIT: usize = 4096;
+
+/// What kind of response this was, for the purpose of retrying.
+///
+/// # Examples
+///
+/// ```
+/// use headroom::classify::Class;
+///
+/// assert!(Class::Overloaded.is_throttling());
+/// assert!(!Class::Transient { status: Some(503) }.is_throttling());
+/// assert_eq!(Class::SpendCap.name(), "spend-cap");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum Class {
+    /// 2xx.
+    Success,
+    /// 429: one of your quotas is spent. `scope` is the binding one as far as the headers tell:
+    /// a quota with nothing remaining, else the lowest `remaining/limit` ratio; `None` when the
+    /// response carried no usable rate-limit fields.
+    RateLimited {
+        /// The binding quota, if the headers name one.
+        scope: Option<Scope>,
+    },
+    /// 529 `overloaded_error`: the provider is short of capacity for everyone; not your quota.
+    Overloaded,
+    /// 408, 409, any other status ≥ 500, or a transport error (`status: None`).
+    Transient {
+        /// The HTTP status; `None` for a connection error or timeout.
+        status: Option<u16>,
+    },
+    /// A 429 that waiting does not cure: Anthropic's `enforced_spend_limit_reached`, OpenAI's
+    /// `insufficient_quota`. Never retried.
+    SpendCap,
+    /// Any other status: 4xx such as 400 (including "You have reached your specified API usage
+    /// limits"), 401, 403, 404, 413, and 1xx/3xx, which a client is not expected to hand over.
+    Fatal {
+        /// The HTTP status.
+        status: u16,
+    },
+}
+
+impl Class {
+    /// Whether this is throttling (429 or 529) rather than some other failure. The AWS retry
+    /// quota charges throttling retries less, and AWS backoff scales them from 1 s, not 50 ms.
+    pub const fn is_throttling(self) -> bool {
+        matches!(self, Self::RateLimited { .. } | Self::Overloaded)
+    }
+
+    /// The bucket kind of the binding quota of a 429, if known.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use headroom::LimitKind;
+    /// use headroom::classify::Class;
+    /// use headroom::headers::Scope;
+    ///
+    /// let class = Class::RateLimited { scope: Some(Scope::PriorityInputTokens) };
+    /// assert_eq!(class.binding_kind(), Some(LimitKind::InputTokens));
+    /// assert_eq!(Class::Overloaded.binding_kind(), None);
+    /// ```
+    pub const fn binding_kind(self) -> Option<LimitKind> {
+        match self {
+            Self::RateLimited { scope: Some(scope) } => Some(scope.kind()),
+            _ => None,
+        }
+    }
+
+    /// A short lowercase name for logs and JSON: `success`, `rate-limited`, `overloaded`,
+    /// `transient`, `spend-cap`, `fatal`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Success => "success",
+            Self::RateLimited { .. } => "rate-limited",
+            Self::Overloaded => "overloaded",
+            Self::Transient { .. } => "transient",
+            Self::SpendCap => "spend-cap",
+            Self::Fatal { .. } => "fatal",
+        }
+    }
+}
+
+/// Where a value sits in the body that was scanned, so the caller, who still has the bytes, can
+/// show it.
+///
+/// # Examples
+///
+/// ```
+/// use headroom::classify::Span;
+///
+/// let span = Span { start: 1, len: 3 };
+/// assert_eq!(span.of(b"xabcx"), Some(&b"abc"[..]));
+/// assert_eq!(span.of(b"xa"), None);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Span {
+    /// Offset of the first byte.
+    pub start: u32,
+    /// Length in bytes.
+    pub len: u32,
+}
+
+impl Span {
+    /// The bytes this span covers in `body`, or `None` if `body` is too short.
+    pub fn of(self, body: &[u8]) -> Option<&[u8]> {
+        let start = usize::try_from(self.start).ok()?;
+        let end = start.checked_add(usize::try_from(self.len).ok()?)?;
+        body.get(start..end)
+    }
+
+    fn new(start: usize, end: usize) -> Self {
+        Self {
+            start: u32::try_from(start).unwrap_or(u32::MAX),
+            len: u32::try_from(end.saturating_sub(start)).unwrap_or(0),
+        }
+    }
+}
+
+/// The error body's `error.type`, as Anthropic documents them, plus OpenAI's
+/// `insufficient_quota`. The list "will grow over time" (Anthropic's docs), so any other value is
+/// kept as [`ErrorType::Unknown`].
+///
+/// # Examples
+///
+/// ```
+/// use headroom::classify::ErrorType;
+///
+/// assert_eq!(ErrorType::from_bytes(b"overloaded_error", 0), ErrorType::Overloaded);
+/// assert_eq!(ErrorType::Overloaded.name(), Some("overloaded_error"));
+/// let new = ErrorType::from_bytes(b"quantum_error", 7);
+/// assert!(matches!(new, ErrorType::Unknown(span) if span.start == 7 && span.len == 13));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum ErrorType {
+    /// `invalid_request_error` (400).
+    InvalidRequest,
+    /// `authentication_error` (401).
+    Authentication,
+    /// `permission_error` (403).
+    Permission,
+    /// `not_found_error` (404).
+    NotFound,
+    /// `request_too_large` (413).
+    RequestTooLarge,
+    /// `rate_limit_error` (429).
+    RateLimit,
+    /// `api_error` (500).
+    Api,
+    /// `overloaded_error` (529).
+    Overloaded,
+    /// OpenAI's `insufficient_quota` (429): the account is out of credit.
+    InsufficientQuota,
+    /// Any other value, by its position in the body.
+    Unknown(Span),
+}
+
+impl ErrorType {
+    /// The type named by `value`, which was found at offset `start` of the body.
+    pub fn from_bytes(value: &[u8], start: usize) -> Self {
+        match value {
+            b"invalid_request_error" => Self::InvalidRequest,
+            b"authentication_error" => Self::Authentication,
+            b"permission_error" => Self::Permission,
+            b"not_found_error" => Self::NotFound,
+            b"request_too_large" => Self::RequestTooLarge,
+            b"rate_limit_error" => Self::RateLimit,
+            b"api_error" => Self::Api,
+            b"overloaded_error" => Self::Overloaded,
+            b"insufficient_quota" => Self::InsufficientQuota,
+            _ => Self::Unknown(Span::new(start, start.saturating_add(value.len()))),
+        }
+    }
+
+    /// The wire name, or `None` for [`ErrorType::Unknown`].
+    pub const fn name(self) -> Option<&'static str> {
+        Some(match self {
+            Self::InvalidRequest => "invalid_request_error",
+            Self::Authentication => "authentication_error",
+            Self::Permission => "permission_error",
+            Self::NotFound => "not_found_error",
+            Self::RequestTooLarge => "request_too_large",
+            Self::RateLimit => "rate_limit_error",
+            Self::Api => "api_error",
+            Self::Overloaded => "overloaded_error",
+            Self::InsufficientQuota => "insufficient_quota",
+            Self::Unknown(_) => return None,
+        })
+    }
+}
+
+/// What to do about a response, before any schedule or budget is consulted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Outcome {
+    /// The request succeeded.
+    Done,
+    /// The request may be retried. `throttled` is [`Class::is_throttling`].
+    Retry {
+        /// 429 or 529, rather than another failure.
+        throttled: bool,
+    },
+    /// The request must not be retried, for this reason.
+    GiveUp(GiveUp),
+}
+
+/// One response, classified: the [`Class`], the error body's type, and the server's retry hints.
+///
+/// # Examples
+///
+/// ```
+/// use headroom::classify::{Class, Outcome, classify};
+/// use headroom::headers::Snapshot;
+///
+/// let body = br#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#;
+/// let verdict = classify(529, &Snapshot::default(), Some(body));
+/// assert_eq!(verdict.class(), Class::Overloaded);
+/// assert_eq!(verdict.outcome(), Outcome::Retry { throttled: true });
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Verdict {
+    class: Class,
+    error_type: Option<ErrorType>,
+    should_retry: Option<bool>,
+    server_delay: Option<Duration>,
+}
+
+impl Verdict {
+    /// A connection error or timeout: no response at all. Retried, as the SDKs do.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use headroom::classify::{Class, Outcome, Verdict};
+    ///
+    /// assert_eq!(Verdict::transport().class(), Class::Transient { status: None });
+    /// assert_eq!(Verdict::transport().outcome(), Outcome::Retry { throttled: false });
+    /// ```
+    pub const fn transport() -> Self {
+        Self {
+            class: Class::Transient { status: None },
+            error_type: None,
+            should_retry: None,
+            server_delay: None,
+        }
+    }
+
+    /// The class.
+    pub const fn class(&self) -> Class {
+        self.class
+    }
+
+    /// The error body's `error.type` (or OpenAI's `error.type`), when a body was given and had one.
+    pub const fn error_type(&self) -> Option<ErrorType> {
+        self.error_type
+    }
+
+    /// `x-should-retry`, when the response had it.
+    pub const fn server_override(&self) -> Option<bool> {
+        self.should_retry
+    }
+
+    /// The delay the server asked for (`retry-after-ms`, else `Retry-After`), before any range
+    /// check; see [`Snapshot::server_delay`].
+    pub const fn server_delay(&self) -> Option<Duration> {
+        self.server_delay
+    }
+
+    /// Whether to retry, by the SDKs' rules: a spend cap never; then `x-should-retry` if present,
+    /// either way; then 408, 409, 429, ≥ 500 and transport errors yes; anything else no.
+    ///
+    /// The spend-cap exception is ours: the SDKs would obey `x-should-retry: true` there, but the
+    /// docs say retrying "fails until access resumes", which is not a matter of seconds.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use headroom::backoff::GiveUp;
+    /// use headroom::classify::{Outcome, classify};
+    /// use headroom::headers::Snapshot;
+    ///
+    /// let mut snapshot = Snapshot::default();
+    /// assert_eq!(classify(401, &snapshot, None).outcome(), Outcome::GiveUp(GiveUp::Fatal { status: 401 }));
+    /// snapshot.should_retry = Some(false);
+    /// assert_eq!(classify(503, &snapshot, None).outcome(), Outcome::GiveUp(GiveUp::ServerSaidNo));
+    /// ```
+    pub const fn outcome(&self) -> Outcome {
+        let throttled = self.class.is_throttling();
+        match (self.class, self.should_retry) {
+            (Class::Success, _) => Outcome::Done,
+            (Class::SpendCap, _) => Outcome::GiveUp(GiveUp::SpendCap),
+            (_, Some(false)) => Outcome::GiveUp(GiveUp::ServerSaidNo),
+            (_, Some(true)) => Outcome::Retry { throttled },
+            (Class::Fatal { status }, None) => Outcome::GiveUp(GiveUp::Fatal { status }),
+            (_, None) => Outcome::Retry { throttled },
+        }
+    }
+}
+
+/// Classifies one response from its `status`, its parsed headers and, optionally, the first
+/// bytes of its body (only read for statuses that are not 2xx).
+///
+/// Rules, in order: 2xx success; 429 with a spend-cap marker (`"enforced_spend_limit_reached"`
+/// or `"insufficient_quota"` as the value of `type`, `code` or `error_code`) spend cap; other 429
+/// rate-limited, with the binding scope from `snapshot`; 529 overloaded; 408, 409 and every other
+/// status ≥ 500 transient; everything else fatal. `x-should-retry` does not change the class; it
+/// is applied by [`Verdict::outcome`].
+///
+/// # Examples
+///
+/// ```
+/// use headroom::classify::{Class, classify};
+/// use headroom::headers::{Quota, Scope, Snapshot};
+///
+/// let mut snapshot = Snapshot::default();
+/// snapshot.quotas[Scope::Requests.index()] = Some(Quota { limit: Some(50), remaining: Some(3), ..Quota::default() });
+/// snapshot.quotas[Scope::OutputTokens.index()] = Some(Quota { limit: Some(8_000), remaining: Some(0), ..Quota::default() });
+/// let verdict = classify(429, &snapshot, None);
+/// assert_eq!(verdict.class(), Class::RateLimited { scope: Some(Scope::OutputTokens) });
+///
+/// let spend = br#"{"type":"error","error":{"type":"rate_limit_error","details":{"error_code":"enforced_spend_limit_reached"}}}"#;
+/// assert_eq!(classify(429, &snapshot, Some(spend)).class(), Class::SpendCap);
+/// ```
+pub fn classify(status: u16, snapshot: &Snapshot, body: Option<&[u8]>) -> Verdict {
+    let scan = match body {
+        Some(body) if !(200..300).contains(&status) => scan_body(body),
+        _ => BodyFacts::default(),
+    };
+    let class = match status {
+        200..=299 => Class::Success,
+        429 if scan.spend_cap => Class::SpendCap,
+        429 => Class::RateLimited {
+            scope: binding_scope(snapshot),
+        },
+        529 => Class::Overloaded,
+        408 | 409 | 500.. => Class::Transient {
+            status: Some(status),
+        },
+        _ => Class::Fatal { status },
+    };
+    Verdict {
+        class,
+        error_type: scan.error_type,
+        should_retry: snapshot.should_retry,
+        server_delay: snapshot.server_delay(),
+    }
+}
+
+/// The quota that bound a 429: the lowest `remaining/limit` ratio (a quota with `remaining: 0`
+/// counts as ratio 0 even without a `limit`); on a tie, the one that resets last; on a further
+/// tie, the first in [`Scope::ALL`] order.
+fn binding_scope(snapshot: &Snapshot) -> Option<Scope> {
+    // (scope, remaining, limit, reset): ratio remaining/limit, limit 1 when only remaining 0 is known.
+    let mut best: Option<(Scope, u64, u64, Option<Duration>)> = None;
+    for scope in Scope::ALL {
+        let Some(quota) = snapshot.quota(scope) else {
+            continue;
+        };
+        let (remaining, limit) = match (quota.remaining, quota.limit) {
+            (Some(remaining), Some(limit)) if limit > 0 => (remaining, limit),
+            (Some(0), _) => (0, 1),
+            _ => continue,
+        };
+        let reset = quota.reset_in(snapshot.date);
+        let better = match best {
+            None => true,
+            Some((_, best_remaining, best_limit, best_reset)) => {
+                let ours = u128::from(remaining).saturating_mul(u128::from(best_limit));
+                let theirs = u128::from(best_remaining).saturating_mul(u128::from(limit));
+                ours < theirs || (ours == theirs && reset > best_reset)
+            }
+        };
+        if better {
+            best = Some((scope, remaining, limit, reset));
+        }
+    }
+    best.map(|(scope, ..)| scope)
+}
+
+/// What the body scan found.
+#[derive(Debug, Default)]
+struct BodyFacts {
+    error_type: Option<ErrorType>,
+    spend_cap: bool,
+}
+
+/// Scans at most [`BODY_SCAN_LIMIT`] bytes for `"key": "value"` pairs and keeps what matters.
+fn scan_body(body: &[u8]) -> BodyFacts {
+    let body = body.get(..BODY_SCAN_LIMIT).unwrap_or(body);
+    let mut facts = BodyFacts::default();
+    let mut pairs = Pairs { body, pos: 0 };
+    while let Some((key, value, value_start)) = pairs.next_pair() {
+        let spend = matches!(
+            value,
+            b"enforced_spend_limit_reached" | b"insufficient_quota"
+        );
+        match key {
+            // The Anthropic envelope is `{"type":"error","error":{"type":…}}`: skip the outer one.
+            b"type" if value != b"error" => {
+                if facts.error_type.is_none() {
+                    facts.error_type = Some(ErrorType::from_bytes(value, value_start));
+                }
+                facts.spend_cap |= spend;
+            }
+            b"code" | b"error_code" => facts.spend_cap |= spend,
+            _ => {}
+        }
+    }
+    facts
+}
+
+/// A tolerant walk over JSON-ish bytes that yields each `"key": "string value"` pair at any
+/// depth. Strings are skipped as whole tokens (escapes included), so a key-like text inside a
+/// message is never mistaken for a key. A truncated body just ends the walk.
+struct Pairs<'a> {
+    body: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Pairs<'a> {
+    /// The next `(key, value, value_offset)`, or `None` at the end of the (possibly cut) input.
+    fn next_pair(&mut self) -> Option<(&'a [u8], &'a [u8], usize)> {
+        loop {
+            let key = self.next_string()?;
+            self.skip_ws();
+            if self.peek() != Some(b':') {
+                continue;
+            }
+            self.pos = self.pos.saturating_add(1);
+            self.skip_ws();
+            if self.peek() != Some(b'"') {
+                continue;
+            }
+            let value_start = self.pos.saturating_add(1);
+            let value = self.next_string()?;
+            return Some((key, value, value_start));
+        }
+    }
+
+    /// Skips to the next `"` and returns the raw string contents up to its closing quote.
+    fn next_string(&mut self) -> Option<&'a [u8]> {
+        let rest = self.body.get(self.pos..)?;
+        let open = rest.iter().position(|&b| b == b'"')?;
+        let start = self.pos.saturating_add(open).saturating_add(1);
+        let mut i = start;
+        loop {
+            match self.body.get(i)? {
+                b'"' => break,
+                b'\\' => i = i.saturating_add(2),
+                _ => i = i.saturating_add(1),
+            }
+        }
+        self.pos = i.saturating_add(1);
+        self.body.get(start..i)
+    }
+
+    fn peek(&self) -> Option<u8> {
+        self.body.get(self.pos).copied()
+    }
+
+    fn skip_ws(&mut self) {
+        while matches!(self.peek(), Some(b' ' | b'\t' | b'\r' | b'\n')) {
+            self.pos = self.pos.saturating_add(1);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pairs(body: &[u8]) -> Vec<(&[u8], &[u8])> {
+        let mut walk = Pairs { body, pos: 0 };
+        let mut out = Vec::new();
+        while let Some((k, v, _)) = walk.next_pair() {
+            out.push((k, v));
+        }
+        out
+    }
+
+    #[test]
+    fn pairs_skip_escaped_quotes_and_non_string_values() {
+        let body =
+            br#"{"a": 1, "m": "say \"type\": \"x\"", "b" : "c", "arr": ["d", "e"], "t":"u"}"#;
+        assert_eq!(
+            pairs(body),
+            vec![
+                (&b"m"[..], &br#"say \"type\": \"x\""#[..]),
+                (b"b", b"c"),
+                (b"t", b"u")
+            ]
+        );
+    }
+
+    #[test]
+    fn truncated_and_garbage_input_ends_quietly() {
+        assert!(pairs(br#"{"type":"error","error":{"type":"overlo"#).len() == 1);
+        assert!(pairs(b"\\\"\\").is_empty());
+        assert!(pairs(b"\"").is_empty());
+        assert!(pairs(&[0xff, b'"', 0xfe, b'"', b':', b'"']).is_empty());
+        assert!(pairs(b"").is_empty());
+    }
+
+    #[test]
+    fn unknown_type_spans_point_into_the_body() {
+        let body = br#"{"error":{"type":"brand_new_error"}}"#;
+        let facts = scan_body(body);
+        let Some(ErrorType::Unknown(span)) = facts.error_type else {
+            panic!("expected unknown, got {:?}", facts.error_type);
+        };
+        assert_eq!(span.of(body), Some(&b"brand_new_error"[..]));
+    }
+
+    #[test]
+    fn scan_is_bounded() {
+        let mut body = vec![b' '; BODY_SCAN_LIMIT];
+        body.extend_from_slice(br#"{"type":"overloaded_error"}"#);
+        assert_eq!(scan_body(&body).error_type, None);
+    }
+}

@@ -239,6 +239,33 @@ impl Lane {
         charges: &Charges,
         priority: Priority,
     ) -> Result<(), LaneRefusal> {
+        let new_tats = self.check(now, charges, priority)?;
+        for (bucket, new_tat) in self.buckets.iter_mut().zip(new_tats) {
+            if let (Some(bucket), Some(tat)) = (bucket, new_tat) {
+                bucket.commit(tat);
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether `charges` would be admitted at `now`, changing nothing.
+    pub(crate) fn probe(
+        &self,
+        now: u64,
+        charges: &Charges,
+        priority: Priority,
+    ) -> Result<(), LaneRefusal> {
+        self.check(now, charges, priority).map(|_| ())
+    }
+
+    /// Every bucket's new TAT if `charges` were admitted at `now`, or the refusal: a rejection
+    /// as soon as one bucket can never fit, else the latest wait.
+    fn check(
+        &self,
+        now: u64,
+        charges: &Charges,
+        priority: Priority,
+    ) -> Result<[Option<u64>; 4], LaneRefusal> {
         let mut new_tats = [None; 4];
         let mut wait: Option<(u64, LimitKind)> = None;
         for ((bucket, kind), new_tat) in self.buckets.iter().zip(LimitKind::ALL).zip(&mut new_tats)
@@ -258,15 +285,10 @@ impl Lane {
                 }
             }
         }
-        if let Some((until, kind)) = wait {
-            return Err(LaneRefusal::Wait { until, kind });
+        match wait {
+            Some((until, kind)) => Err(LaneRefusal::Wait { until, kind }),
+            None => Ok(new_tats),
         }
-        for (bucket, new_tat) in self.buckets.iter_mut().zip(new_tats) {
-            if let (Some(bucket), Some(tat)) = (bucket, new_tat) {
-                bucket.commit(tat);
-            }
-        }
-        Ok(())
     }
 
     /// Moves each bucket in `mask` from the `charged` amount to the `actual` one.

@@ -24,6 +24,7 @@ mod lane;
 mod limit;
 mod permit;
 mod policy;
+mod retry;
 mod sync;
 pub mod time;
 
@@ -33,3 +34,4 @@ pub use lane::{LaneConfig, Priority};
 pub use limit::{ConfigError, Limit, LimitKind};
 pub use permit::{LaneId, Permit, PermitError};
 pub use policy::{Acquire, BucketStatus, Policy, Rejection};
+pub use retry::{Attempt, Completion, Response};

@@ -23,6 +23,7 @@ use core::num::NonZeroU32;
 
 use crate::LimitKind;
 use crate::cost::Charges;
+use crate::retry::Attempt;
 
 /// Names a lane of a [`crate::Policy`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -52,6 +53,7 @@ pub struct Permit {
     pub(crate) id: NonZeroU32,
     pub(crate) slot: u16,
     pub(crate) lane: LaneId,
+    pub(crate) attempt: Attempt,
 }
 
 impl Permit {
@@ -63,6 +65,11 @@ impl Permit {
     /// A number unique among the policy's recent permits, for logs.
     pub const fn id(&self) -> u32 {
         self.id.get()
+    }
+
+    /// The attempt this permit is for (its retry count and deadline).
+    pub const fn attempt(&self) -> &Attempt {
+        &self.attempt
     }
 }
 
@@ -156,6 +163,7 @@ impl<const N: usize> Permits<N> {
         mask: u8,
         issued_at: u64,
         up: &Charges,
+        attempt: Attempt,
     ) -> Option<Permit> {
         let (slot, entry) = self
             .slots
@@ -170,6 +178,7 @@ impl<const N: usize> Permits<N> {
             id,
             slot: u16::try_from(slot).unwrap_or(u16::MAX),
             lane,
+            attempt,
         })
     }
 

@@ -10,10 +10,12 @@
 //!
 //! When the response arrives, [`Policy::settle`] turns the estimate into actual usage.
 
+use crate::backoff::{Backoff, RetryBudget};
 use crate::cost::{Charges, Cost, Usage};
 use crate::headers::Snapshot;
 use crate::lane::{Lane, LaneConfig, LaneRefusal, Priority};
 use crate::permit::{LaneId, Permit, PermitError, Permits, Reservation};
+use crate::retry::Attempt;
 use crate::time::{Duration, Instant};
 use crate::{Limit, LimitKind};
 
@@ -49,6 +51,8 @@ pub enum Rejection {
     UnknownLane,
     /// Every permit slot is in use: settle or cancel some first.
     PermitsFull,
+    /// The earliest admission would be at or after the attempt's deadline.
+    DeadlineExceeded,
 }
 
 impl core::fmt::Display for Rejection {
@@ -57,6 +61,7 @@ impl core::fmt::Display for Rejection {
             Self::CostTooLarge { limit } => write!(f, "cost above the {limit} burst"),
             Self::UnknownLane => f.write_str("unknown lane"),
             Self::PermitsFull => f.write_str("permit table full"),
+            Self::DeadlineExceeded => f.write_str("deadline would be crossed"),
         }
     }
 }
@@ -114,8 +119,10 @@ pub struct BucketStatus {
 #[derive(Debug, Clone)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Policy<const LANES: usize, const PERMITS: usize> {
-    lanes: heapless::Vec<Lane, LANES>,
-    permits: Permits<PERMITS>,
+    pub(crate) lanes: heapless::Vec<Lane, LANES>,
+    pub(crate) permits: Permits<PERMITS>,
+    pub(crate) backoff: Backoff,
+    pub(crate) budget: RetryBudget,
 }
 
 impl<const LANES: usize, const PERMITS: usize> Default for Policy<LANES, PERMITS> {
@@ -130,13 +137,45 @@ impl<const LANES: usize, const PERMITS: usize> Policy<LANES, PERMITS> {
         "a policy holds at most 256 lanes and 65 535 permits"
     );
 
-    /// An empty policy: no lanes, no permits.
+    /// An empty policy: no lanes, no permits, headroom's default retry schedule
+    /// ([`Backoff::new`] with a 1 s base and a 60 s cap) and retry budget
+    /// ([`RetryBudget::token_ratio`] with 100 tokens and a ratio of 0.1).
     pub const fn new() -> Self {
         let () = Self::CAPACITY_FITS;
         Self {
             lanes: heapless::Vec::new(),
             permits: Permits::new(),
+            backoff: Backoff::new(crate::time::secs(1), crate::time::secs(60)),
+            budget: RetryBudget::token_ratio(100, 100),
         }
+    }
+
+    /// The same policy with another retry schedule and budget (one budget per policy: use one
+    /// policy per upstream provider).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use headroom::Policy;
+    /// use headroom::backoff::{Backoff, RetryBudget};
+    ///
+    /// let policy: Policy<1, 8> = Policy::new().with_retry(Backoff::anthropic_python(), RetryBudget::aws_standard());
+    /// assert_eq!(policy.retry_budget().max(), RetryBudget::aws_standard().max());
+    /// ```
+    pub const fn with_retry(mut self, backoff: Backoff, budget: RetryBudget) -> Self {
+        self.backoff = backoff;
+        self.budget = budget;
+        self
+    }
+
+    /// The retry schedule.
+    pub const fn backoff(&self) -> &Backoff {
+        &self.backoff
+    }
+
+    /// The retry budget, for monitoring: its `level()` against its `max()`.
+    pub const fn retry_budget(&self) -> &RetryBudget {
+        &self.budget
     }
 
     /// Adds a lane.
@@ -199,6 +238,39 @@ impl<const LANES: usize, const PERMITS: usize> Policy<LANES, PERMITS> {
         cost: Cost,
         priority: Priority,
     ) -> Acquire {
+        self.acquire_attempt(now, lane, cost, priority, Attempt::first())
+    }
+
+    /// [`Policy::acquire`] for a given attempt: a retry (the [`Attempt`] that
+    /// [`Policy::complete`] handed back, so the retry count carries over) or a first attempt
+    /// with a deadline. A wait that would end at or after the deadline is a
+    /// [`Rejection::DeadlineExceeded`] instead.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use core::num::NonZeroU32;
+    /// use headroom::{Acquire, Attempt, Cost, LaneConfig, Limit, Policy, Priority, Rejection, time::Instant};
+    ///
+    /// let mut policy: Policy<1, 4> = Policy::new();
+    /// let lane = policy.add_lane(LaneConfig::new().requests(Limit::per_minute(NonZeroU32::new(6).unwrap()))).unwrap();
+    /// let t0 = Instant::from_ticks(0);
+    /// let _first = policy.acquire(t0, lane, Cost::request(1, 1), Priority::Interactive);
+    /// // The next slot is 10 s away; this caller only has 5 s.
+    /// let hurried = Attempt::first().with_deadline(Instant::from_ticks(5_000_000));
+    /// assert_eq!(
+    ///     policy.acquire_attempt(t0, lane, Cost::request(1, 1), Priority::Interactive, hurried),
+    ///     Acquire::Reject(Rejection::DeadlineExceeded)
+    /// );
+    /// ```
+    pub fn acquire_attempt(
+        &mut self,
+        now: Instant,
+        lane: LaneId,
+        cost: Cost,
+        priority: Priority,
+        attempt: Attempt,
+    ) -> Acquire {
         if self.permits.is_full() {
             return Acquire::Reject(Rejection::PermitsFull);
         }
@@ -210,6 +282,12 @@ impl<const LANES: usize, const PERMITS: usize> Policy<LANES, PERMITS> {
         match state.try_admit(now, &charges, priority) {
             Ok(()) => {}
             Err(LaneRefusal::Wait { until, kind }) => {
+                if attempt
+                    .deadline()
+                    .is_some_and(|deadline| until >= deadline.as_ticks())
+                {
+                    return Acquire::Reject(Rejection::DeadlineExceeded);
+                }
                 return Acquire::Wait {
                     until: Instant::from_ticks(until),
                     limit: kind,
@@ -220,7 +298,7 @@ impl<const LANES: usize, const PERMITS: usize> Policy<LANES, PERMITS> {
             }
         }
         let mask = state.mask();
-        match self.permits.insert(lane, mask, now, &charges) {
+        match self.permits.insert(lane, mask, now, &charges, attempt) {
             Some(permit) => Acquire::Admit(permit),
             None => {
                 // Unreachable: fullness was checked above. Undo the charge all the same.
@@ -313,8 +391,21 @@ impl<const LANES: usize, const PERMITS: usize> Policy<LANES, PERMITS> {
         snapshot: Option<&Snapshot>,
     ) -> Result<(), PermitError> {
         let reservation = self.permits.remove(&permit)?;
+        self.apply_response(now, &permit, &reservation, usage, snapshot)
+    }
+
+    /// Reconciles `reservation` to `usage` and folds `snapshot` in (the permit is already out of
+    /// the table).
+    pub(crate) fn apply_response(
+        &mut self,
+        now: Instant,
+        permit: &Permit,
+        reservation: &Reservation,
+        usage: Option<Usage>,
+        snapshot: Option<&Snapshot>,
+    ) -> Result<(), PermitError> {
         let unseen = match snapshot {
-            Some(_) => self.unseen(permit.lane, reservation.issued_at, Some(&reservation)),
+            Some(_) => self.unseen(permit.lane, reservation.issued_at, Some(reservation)),
             None => Charges::default(),
         };
         let lane = self
@@ -407,7 +498,7 @@ impl<const LANES: usize, const PERMITS: usize> Policy<LANES, PERMITS> {
         self.lanes.get(lane.index())?.bucket(kind)
     }
 
-    fn lane_mut(&mut self, lane: LaneId) -> Result<&mut Lane, Rejection> {
+    pub(crate) fn lane_mut(&mut self, lane: LaneId) -> Result<&mut Lane, Rejection> {
         self.lanes
             .get_mut(lane.index())
             .ok_or(Rejection::UnknownLane)

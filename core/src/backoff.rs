@@ -1,1 +1,0 @@
-//! The retry schedule: exponential backoff with jitter, Retry-After policy, retry budget.

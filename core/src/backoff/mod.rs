@@ -1,0 +1,489 @@
+//! The retry schedule: exponential backoff with jitter, a `Retry-After` policy, an attempt
+//! limit, a deadline, and a retry budget.
+//!
+//! A failed request should be retried late enough to let the cause clear, early enough not to
+//! waste the caller's time, at a moment other callers did not also pick, and not at all when
+//! retrying would only add load. Each concern is one piece here:
+//!
+//! * [`Backoff`] computes the next delay: `e = min(cap, base·2ⁿ)` for `n` retries taken (the
+//!   exponent is capped at 1000 and saturates, so no retry count can overflow), spread by a
+//!   [`Jitter`], with the server's delay taken into account under a [`RetryAfter`] policy.
+//! * [`RetryState`] is the few bytes a request carries between attempts. The schedule itself is
+//!   immutable configuration, so one [`Backoff`] serves every request.
+//! * [`retry_at`] turns a delay into an instant and refuses to cross a deadline.
+//! * [`RetryBudget`] is shared by all requests and stops retry storms.
+//! * [`Backoff::decide`] runs the whole sequence for one classified response.
+//!
+//! Presets reproduce the official SDKs and the AWS standard strategy exactly
+//! ([`Backoff::anthropic_python`], [`Backoff::anthropic_typescript`], [`Backoff::openai_python`],
+//! [`Backoff::guide_loop`], [`Backoff::aws_standard`]). Randomness is an argument
+//! (`rng: &mut R`, never stored); all math is integer.
+
+mod budget;
+mod fixed_draw;
+mod jitter;
+mod presets;
+mod retry_after;
+#[cfg(test)]
+mod tests;
+
+use rand_core::Rng;
+
+pub use budget::RetryBudget;
+pub use fixed_draw::FixedDraw;
+pub use jitter::{Jitter, scale};
+pub use retry_after::{AboveCeiling, RetryAfter};
+
+use retry_after::Judged;
+
+use crate::classify::{Outcome, Verdict};
+use crate::time::{self, Duration, Instant};
+
+/// The largest exponent used: `2^1000` saturates any base anyway, and the SDKs cap it there.
+pub const MAX_EXPONENT: u32 = 1000;
+
+/// Why a request is not retried. Each is final for that request.
+///
+/// # Examples
+///
+/// ```
+/// use headroom::backoff::GiveUp;
+///
+/// assert_eq!(GiveUp::AttemptsExhausted.to_string(), "attempts exhausted");
+/// assert_eq!(GiveUp::Fatal { status: 401 }.to_string(), "fatal status");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum GiveUp {
+    /// The schedule's retry limit was reached.
+    AttemptsExhausted,
+    /// The server asked for a delay above the policy's ceiling, and the policy gives up then.
+    ServerDelayTooLong,
+    /// The retry budget is drained: retrying now would feed a storm.
+    BudgetExhausted,
+    /// The retry would start at or after the caller's deadline.
+    DeadlineExceeded,
+    /// The account's spend cap is reached; waiting will not help.
+    SpendCap,
+    /// A status that is not retried (400, 401, 403, 404, 413, …).
+    Fatal {
+        /// The HTTP status.
+        status: u16,
+    },
+    /// The server said `x-should-retry: false`.
+    ServerSaidNo,
+}
+
+impl core::fmt::Display for GiveUp {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            Self::AttemptsExhausted => "attempts exhausted",
+            Self::ServerDelayTooLong => "server delay above ceiling",
+            Self::BudgetExhausted => "retry budget exhausted",
+            Self::DeadlineExceeded => "deadline would be crossed",
+            Self::SpendCap => "spend cap reached",
+            Self::Fatal { .. } => "fatal status",
+            Self::ServerSaidNo => "server said not to retry",
+        })
+    }
+}
+
+impl core::error::Error for GiveUp {}
+
+/// What one request carries between attempts: retries taken, the previous delay (for
+/// [`Jitter::Decorrelated`]) and what its last retry took from a [`RetryBudget`] quota.
+///
+/// # Examples
+///
+/// ```
+/// use headroom::backoff::RetryState;
+///
+/// let state = RetryState::new();
+/// assert_eq!((state.retries(), state.attempts()), (0, 1));
+/// assert_eq!(RetryState::with_retries(3).attempts(), 4);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct RetryState {
+    retries: u32,
+    prev_delay: u64,
+    budget_cost: u32,
+}
+
+impl RetryState {
+    /// A request that has not been retried yet.
+    pub const fn new() -> Self {
+        Self {
+            retries: 0,
+            prev_delay: 0,
+            budget_cost: 0,
+        }
+    }
+
+    /// A request that has been retried `retries` times (to resume, or to reproduce a table).
+    pub const fn with_retries(retries: u32) -> Self {
+        Self {
+            retries,
+            prev_delay: 0,
+            budget_cost: 0,
+        }
+    }
+
+    /// Retries taken so far: the SDKs' `x-stainless-retry-count`.
+    pub const fn retries(&self) -> u32 {
+        self.retries
+    }
+
+    /// Attempts made so far, counting the first: `retries + 1`, saturating.
+    pub const fn attempts(&self) -> u32 {
+        self.retries.saturating_add(1)
+    }
+
+    /// The delay chosen before the last retry (zero before the first).
+    pub const fn previous_delay(&self) -> Duration {
+        Duration::from_ticks(self.prev_delay)
+    }
+}
+
+/// The next step for a request after a response: the result of [`Backoff::decide`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Next {
+    /// The request succeeded.
+    Done,
+    /// Retry at this instant.
+    RetryAt(Instant),
+    /// Do not retry.
+    GiveUp(GiveUp),
+}
+
+/// A retry schedule. Plain configuration: `Copy`, immutable, shared by every request.
+///
+/// # Examples
+///
+/// ```
+/// use headroom::backoff::{Backoff, FixedDraw, Jitter, RetryState};
+/// use headroom::time;
+///
+/// let schedule = Backoff::new(time::millis(100), time::secs(1))
+///     .with_jitter(Jitter::None)
+///     .with_max_retries(5);
+/// let mut state = RetryState::new();
+/// let delays: Vec<u64> = (0..5)
+///     .map(|_| schedule.next_delay(&mut state, None, &mut FixedDraw(0)).unwrap().as_ticks() / 1_000)
+///     .collect();
+/// assert_eq!(delays, [100, 200, 400, 800, 1_000]);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Backoff {
+    /// The first nominal delay, `e(0)`.
+    pub base: Duration,
+    /// The largest nominal delay and the largest backoff delay after jitter. An accepted server
+    /// delay may exceed it (up to [`RetryAfter::ceiling`], or beyond with
+    /// [`AboveCeiling::WaitAnyway`]).
+    pub cap: Duration,
+    /// Retries allowed after the first attempt.
+    pub max_retries: u32,
+    /// How the nominal delay is spread.
+    pub jitter: Jitter,
+    /// How the server's delay is used.
+    pub retry_after: RetryAfter,
+}
+
+impl Default for Backoff {
+    /// [`Backoff::new`] with a 1 s base and a 60 s cap.
+    fn default() -> Self {
+        Self::new(time::secs(1), time::secs(60))
+    }
+}
+
+impl Backoff {
+    /// headroom's own shape: full jitter, 4 retries, server delays from 0 to 120 s obeyed as a
+    /// floor under the backoff, give up above 120 s (a slot held longer helps nobody).
+    pub const fn new(base: Duration, cap: Duration) -> Self {
+        Self {
+            base,
+            cap,
+            max_retries: 4,
+            jitter: Jitter::Full,
+            retry_after: RetryAfter {
+                accept_zero: true,
+                ceiling: time::secs(120),
+                above_ceiling: AboveCeiling::GiveUp,
+                floor: true,
+            },
+        }
+    }
+
+    /// The same schedule with `jitter`.
+    pub const fn with_jitter(mut self, jitter: Jitter) -> Self {
+        self.jitter = jitter;
+        self
+    }
+
+    /// The same schedule allowing `max_retries` retries.
+    pub const fn with_max_retries(mut self, max_retries: u32) -> Self {
+        self.max_retries = max_retries;
+        self
+    }
+
+    /// The same schedule allowing `max_attempts` attempts in all (first one included).
+    pub const fn with_max_attempts(self, max_attempts: u32) -> Self {
+        self.with_max_retries(max_attempts.saturating_sub(1))
+    }
+
+    /// The same schedule with another server-delay policy.
+    pub const fn with_retry_after(mut self, retry_after: RetryAfter) -> Self {
+        self.retry_after = retry_after;
+        self
+    }
+
+    /// The nominal (unjittered) delay after `retries` retries: `min(cap, base·2^min(retries,
+    /// 1000))`, saturating. Non-decreasing in `retries`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use headroom::backoff::Backoff;
+    /// use headroom::time;
+    ///
+    /// let sdk = Backoff::anthropic_python();
+    /// assert_eq!(sdk.nominal_delay(0), time::millis(500));
+    /// assert_eq!(sdk.nominal_delay(3), time::secs(4));
+    /// assert_eq!(sdk.nominal_delay(u32::MAX), time::secs(8));
+    /// ```
+    pub const fn nominal_delay(&self, retries: u32) -> Duration {
+        let k = if retries < MAX_EXPONENT {
+            retries
+        } else {
+            MAX_EXPONENT
+        };
+        let base = self.base.as_ticks();
+        let grown = if k >= 64 || base > (u64::MAX >> k) {
+            if base == 0 { 0 } else { u64::MAX }
+        } else {
+            base << k
+        };
+        let cap = self.cap.as_ticks();
+        Duration::from_ticks(if grown < cap { grown } else { cap })
+    }
+
+    /// The delay before the next retry, and records the retry in `state`.
+    ///
+    /// `server_delay` is what the response asked for ([`Verdict::server_delay`]). Draws at most
+    /// one `u64` from `rng`.
+    ///
+    /// # Errors
+    ///
+    /// [`GiveUp::AttemptsExhausted`] when `state` has used every retry;
+    /// [`GiveUp::ServerDelayTooLong`] when the server's delay is above the ceiling and the policy
+    /// says [`AboveCeiling::GiveUp`]. `state` is unchanged then.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use headroom::backoff::{Backoff, FixedDraw, GiveUp, RetryState};
+    /// use headroom::time;
+    ///
+    /// let openai = Backoff::openai_python();
+    /// let mut state = RetryState::new();
+    /// let mut rng = FixedDraw(0);
+    /// assert_eq!(openai.next_delay(&mut state, Some(time::secs(61)), &mut rng), Ok(time::secs(61)));
+    /// assert_eq!(openai.next_delay(&mut state, None, &mut rng), Ok(time::secs(1)));
+    /// assert_eq!(openai.next_delay(&mut state, None, &mut rng), Err(GiveUp::AttemptsExhausted));
+    /// let fresh = &mut RetryState::new();
+    /// assert_eq!(openai.next_delay(fresh, Some(time::secs(121)), &mut rng), Err(GiveUp::ServerDelayTooLong));
+    /// ```
+    pub fn next_delay<R: Rng + ?Sized>(
+        &self,
+        state: &mut RetryState,
+        server_delay: Option<Duration>,
+        rng: &mut R,
+    ) -> Result<Duration, GiveUp> {
+        if state.retries >= self.max_retries {
+            return Err(GiveUp::AttemptsExhausted);
+        }
+        let judged = match server_delay {
+            Some(delay) => self.retry_after.judge(delay),
+            None => Judged::Ignore,
+        };
+        let delay = match judged {
+            Judged::Use(server) if self.retry_after.floor => server.max(self.backoff(state, rng)),
+            Judged::Use(server) => server,
+            Judged::Ignore => self.backoff(state, rng),
+            Judged::GiveUp => return Err(GiveUp::ServerDelayTooLong),
+        };
+        state.retries = state.retries.saturating_add(1);
+        state.prev_delay = delay;
+        Ok(Duration::from_ticks(delay))
+    }
+
+    /// The jittered backoff delay for the state's retry count, in µs, capped at `cap`.
+    fn backoff<R: Rng + ?Sized>(&self, state: &RetryState, rng: &mut R) -> u64 {
+        let e = self.nominal_delay(state.retries).as_ticks();
+        let cap = self.cap.as_ticks();
+        self.jitter
+            .apply(e, self.base.as_ticks(), cap, state.prev_delay, rng)
+            .min(cap)
+    }
+
+    /// The whole retry decision for one classified response: the outcome by the SDK rules, the
+    /// budget, the delay and the deadline, in that order of checks (the budget is charged last,
+    /// so a request that gives up for another reason costs nothing).
+    ///
+    /// * [`Outcome::Done`]: the budget is credited ([`RetryBudget::record_success`]) → [`Next::Done`].
+    /// * [`Outcome::GiveUp`] → [`Next::GiveUp`], budget untouched (a fatal status is not load).
+    /// * [`Outcome::Retry`]: [`RetryBudget::record_failure`], then [`Backoff::next_delay`], then
+    ///   [`retry_at`], then [`RetryBudget::try_retry`] → [`Next::RetryAt`] or the first refusal.
+    ///
+    /// A 429 with rate-limit headers is better answered by the bucket the headers describe (wait
+    /// until it has room for this request); pass that instant's distance as the server delay, or
+    /// take the later of the two instants.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use headroom::backoff::{Backoff, FixedDraw, Next, RetryBudget, RetryState};
+    /// use headroom::classify::classify;
+    /// use headroom::headers::Snapshot;
+    /// use headroom::time::Instant;
+    ///
+    /// let schedule = Backoff::anthropic_python();
+    /// let mut budget = RetryBudget::default();
+    /// let mut state = RetryState::new();
+    /// let now = Instant::from_ticks(0);
+    /// let verdict = classify(529, &Snapshot::default(), None);
+    /// let next = schedule.decide(&verdict, &mut state, &mut budget, now, None, &mut FixedDraw(0));
+    /// assert_eq!(next, Next::RetryAt(Instant::from_ticks(500_000)));
+    /// assert_eq!(budget.level(), 99_000);
+    /// ```
+    pub fn decide<R: Rng + ?Sized>(
+        &self,
+        verdict: &Verdict,
+        state: &mut RetryState,
+        budget: &mut RetryBudget,
+        now: Instant,
+        deadline: Option<Instant>,
+        rng: &mut R,
+    ) -> Next {
+        self.decide_with(verdict, state, budget, now, deadline, None, rng)
+    }
+
+    /// [`Backoff::decide`] with an informed delay: when the caller knows how long the cause
+    /// takes to clear (a 429 whose headers say when the binding bucket has room for this
+    /// request), `planned` replaces the blind exponential backoff. The server's delay still
+    /// applies under the [`RetryAfter`] policy (as a floor when accepted, a give-up above the
+    /// ceiling when the policy says so), and the attempt limit, the deadline and the budget are
+    /// checked exactly as in [`Backoff::decide`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use headroom::backoff::{Backoff, FixedDraw, Next, RetryBudget, RetryState};
+    /// use headroom::classify::classify;
+    /// use headroom::headers::Snapshot;
+    /// use headroom::time::{self, Instant};
+    ///
+    /// let schedule = Backoff::anthropic_python();
+    /// let (mut budget, mut state) = (RetryBudget::default(), RetryState::new());
+    /// let verdict = classify(429, &Snapshot::default(), None);
+    /// let now = Instant::from_ticks(0);
+    /// // The bucket has room in 2.4 s: retry then, not after a blind 0.5 s.
+    /// let next = schedule.decide_with(&verdict, &mut state, &mut budget, now, None, Some(time::millis(2_400)), &mut FixedDraw(0));
+    /// assert_eq!(next, Next::RetryAt(Instant::from_ticks(2_400_000)));
+    /// ```
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "each argument is a separate, required input"
+    )]
+    pub fn decide_with<R: Rng + ?Sized>(
+        &self,
+        verdict: &Verdict,
+        state: &mut RetryState,
+        budget: &mut RetryBudget,
+        now: Instant,
+        deadline: Option<Instant>,
+        planned: Option<Duration>,
+        rng: &mut R,
+    ) -> Next {
+        let throttled = match verdict.outcome() {
+            Outcome::Done => {
+                budget.record_success(state);
+                return Next::Done;
+            }
+            Outcome::GiveUp(why) => return Next::GiveUp(why),
+            Outcome::Retry { throttled } => throttled,
+        };
+        budget.record_failure();
+        let delay = match planned {
+            Some(planned) => self.planned_delay(state, verdict.server_delay(), planned),
+            None => self.next_delay(state, verdict.server_delay(), rng),
+        };
+        let planned = delay
+            .and_then(|delay| retry_at(now, delay, deadline))
+            .and_then(|at| budget.try_retry(throttled, state).map(|()| at));
+        match planned {
+            Ok(at) => Next::RetryAt(at),
+            Err(why) => Next::GiveUp(why),
+        }
+    }
+
+    /// The bookkeeping of [`Backoff::next_delay`] around a delay the caller planned.
+    fn planned_delay(
+        &self,
+        state: &mut RetryState,
+        server_delay: Option<Duration>,
+        planned: Duration,
+    ) -> Result<Duration, GiveUp> {
+        if state.retries >= self.max_retries {
+            return Err(GiveUp::AttemptsExhausted);
+        }
+        let judged = match server_delay {
+            Some(delay) => self.retry_after.judge(delay),
+            None => Judged::Ignore,
+        };
+        let delay = match judged {
+            Judged::Use(server) => server.max(planned.as_ticks()),
+            Judged::Ignore => planned.as_ticks(),
+            Judged::GiveUp => return Err(GiveUp::ServerDelayTooLong),
+        };
+        state.retries = state.retries.saturating_add(1);
+        state.prev_delay = delay;
+        Ok(Duration::from_ticks(delay))
+    }
+}
+
+/// `now + delay`, saturating at the end of time, refused if it is not before `deadline`.
+///
+/// A retry that would start at or after the deadline cannot finish before it, so the request
+/// gives up now instead of sleeping past it.
+///
+/// # Errors
+///
+/// [`GiveUp::DeadlineExceeded`] when `now + delay ≥ deadline`.
+///
+/// # Examples
+///
+/// ```
+/// use headroom::backoff::{GiveUp, retry_at};
+/// use headroom::time::{self, Instant};
+///
+/// let now = Instant::from_ticks(1_000_000);
+/// assert_eq!(retry_at(now, time::secs(1), None), Ok(Instant::from_ticks(2_000_000)));
+/// let deadline = Some(Instant::from_ticks(2_000_000));
+/// assert_eq!(retry_at(now, time::secs(1), deadline), Err(GiveUp::DeadlineExceeded));
+/// assert_eq!(retry_at(now, time::secs(u64::MAX), None), Ok(Instant::from_ticks(u64::MAX)));
+/// ```
+pub fn retry_at(
+    now: Instant,
+    delay: Duration,
+    deadline: Option<Instant>,
+) -> Result<Instant, GiveUp> {
+    let at = now.as_ticks().saturating_add(delay.as_ticks());
+    match deadline {
+        Some(deadline) if at >= deadline.as_ticks() => Err(GiveUp::DeadlineExceeded),
+        _ => Ok(Instant::from_ticks(at)),
+    }
+}

@@ -1,0 +1,156 @@
+//! Presets: the schedules other clients use, reproduced exactly, so the simulator can run them
+//! side by side with headroom's own and so a user can match an SDK's behaviour.
+//!
+//! Sources: `research/protocol.md` §4 (official SDKs, with their test tables), `peers.md` §4.1
+//! (AWS standard retry). `n` below is retries taken (0 before the first retry), `u` a uniform
+//! draw in `[0, 1)`.
+
+use super::{AboveCeiling, Backoff, Jitter, RetryAfter};
+use crate::time::{self, Duration};
+
+/// The Stainless SDKs' backoff: `min(0.5 s × 2ⁿ, 8 s) × (1 − 0.25u)`, 2 retries.
+const fn stainless(retry_after: RetryAfter) -> Backoff {
+    Backoff {
+        base: time::millis(500),
+        cap: time::secs(8),
+        max_retries: 2,
+        jitter: Jitter::SDK,
+        retry_after,
+    }
+}
+
+impl Backoff {
+    /// anthropic-sdk-python (`_base_client.py` @ 009b035): `min(0.5 s × 2ⁿ, 8 s) × (1 − 0.25u)`,
+    /// 2 retries; a server delay `d` with `0 < d ≤ 60 s` is used instead; 0, negative, above
+    /// 60 s, unparseable: the backoff.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use headroom::backoff::{Backoff, FixedDraw, RetryState};
+    /// use headroom::time;
+    ///
+    /// let sdk = Backoff::anthropic_python();
+    /// let delay = |d| sdk.next_delay(&mut RetryState::new(), Some(d), &mut FixedDraw(0));
+    /// assert_eq!(delay(time::secs(60)), Ok(time::secs(60)));
+    /// assert_eq!(delay(time::secs(61)), Ok(time::millis(500)));
+    /// ```
+    pub const fn anthropic_python() -> Self {
+        stainless(RetryAfter::between_zero_and(
+            time::secs(60),
+            AboveCeiling::Backoff,
+        ))
+    }
+
+    /// anthropic-sdk-typescript since commit `af66c809` (2026-03-16): the same backoff, but any
+    /// server value that parsed is obeyed, zero and values above 60 s included. (Negative values
+    /// and NaN dates, which it also "obeys" by retrying at once, reach headroom as no value at
+    /// all, so the backoff applies to them.)
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use headroom::backoff::{Backoff, FixedDraw, RetryState};
+    /// use headroom::time;
+    ///
+    /// let sdk = Backoff::anthropic_typescript();
+    /// let delay = |d| sdk.next_delay(&mut RetryState::new(), Some(d), &mut FixedDraw(0));
+    /// assert_eq!(delay(time::secs(600)), Ok(time::secs(600)));
+    /// assert_eq!(delay(time::secs(0)), Ok(time::secs(0)));
+    /// ```
+    pub const fn anthropic_typescript() -> Self {
+        stainless(RetryAfter {
+            accept_zero: true,
+            ceiling: Duration::MAX,
+            above_ceiling: AboveCeiling::WaitAnyway,
+            floor: false,
+        })
+    }
+
+    /// openai-python since commit `7fa79464` (2026-07-30): the same backoff; a server delay
+    /// `0 < d ≤ 120 s` is used instead; above 120 s the request is not retried at all.
+    ///
+    /// (openai-python's *delay computation* alone would fall back to the backoff above 120 s;
+    /// its *retry decision* refuses first, which is what a caller sees. Use
+    /// `.with_retry_after(RetryAfter::between_zero_and(time::secs(120), AboveCeiling::Backoff))`
+    /// for the former.)
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use headroom::backoff::{Backoff, FixedDraw, GiveUp, RetryState};
+    /// use headroom::time;
+    ///
+    /// let sdk = Backoff::openai_python();
+    /// let delay = |d| sdk.next_delay(&mut RetryState::new(), Some(d), &mut FixedDraw(0));
+    /// assert_eq!(delay(time::secs(120)), Ok(time::secs(120)));
+    /// assert_eq!(delay(time::millis(120_001)), Err(GiveUp::ServerDelayTooLong));
+    /// ```
+    pub const fn openai_python() -> Self {
+        stainless(RetryAfter::between_zero_and(
+            time::secs(120),
+            AboveCeiling::GiveUp,
+        ))
+    }
+
+    /// The guide's backoff loop (the `guide-backoff` baseline): `2ⁿ s + U(0, 0.5 × 2ⁿ s)`,
+    /// 6 attempts (5 retries), no cap within those attempts (the last delay is at most 24 s; the
+    /// cap is set to 64 s so longer schedules stay bounded), server delays ignored.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use headroom::backoff::{Backoff, FixedDraw, GiveUp, RetryState};
+    /// use headroom::time;
+    ///
+    /// let guide = Backoff::guide_loop();
+    /// let mut state = RetryState::new();
+    /// let mut rng = FixedDraw(1 << 63); // u = 0.5: e + 0.25e
+    /// let delays: Vec<_> = (0..6).map(|_| guide.next_delay(&mut state, None, &mut rng)).collect();
+    /// assert_eq!(delays[0], Ok(time::millis(1_250)));
+    /// assert_eq!(delays[4], Ok(time::secs(20)));
+    /// assert_eq!(delays[5], Err(GiveUp::AttemptsExhausted));
+    /// ```
+    pub const fn guide_loop() -> Self {
+        Self {
+            base: time::secs(1),
+            cap: time::secs(64),
+            max_retries: 5,
+            jitter: Jitter::Additive { per_mille: 500 },
+            retry_after: RetryAfter::IGNORED,
+        }
+    }
+
+    /// AWS SDK standard retry (botocore `standard.py`, smithy-rs 2.1): full jitter,
+    /// `U(0, 1) × min(scale × 2^(attempt−1), 20 s)` with `attempt − 1 = n`, 3 attempts (2
+    /// retries). `scale` is 1 s for throttling errors (`throttled`: 429, 529) and 50 ms for
+    /// others. The `x-amz-retry-after` clamp is AWS-specific and not modelled: server delays are
+    /// ignored. Pair it with [`RetryBudget::aws_standard`](super::RetryBudget::aws_standard).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use headroom::backoff::{Backoff, FixedDraw, RetryState};
+    /// use headroom::time;
+    ///
+    /// let aws = Backoff::aws_standard(true);
+    /// let mut rng = FixedDraw(u64::MAX); // u → 1
+    /// let first = aws.next_delay(&mut RetryState::new(), None, &mut rng).unwrap();
+    /// assert_eq!(first, time::micros(999_999));
+    /// assert_eq!(Backoff::aws_standard(false).nominal_delay(0), time::millis(50));
+    /// assert_eq!(aws.nominal_delay(10), time::secs(20));
+    /// ```
+    pub const fn aws_standard(throttled: bool) -> Self {
+        Self {
+            base: if throttled {
+                time::secs(1)
+            } else {
+                time::millis(50)
+            },
+            cap: time::secs(20),
+            max_retries: 2,
+            jitter: Jitter::Full,
+            retry_after: RetryAfter::IGNORED,
+        }
+    }
+}

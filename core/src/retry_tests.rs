@@ -1,0 +1,337 @@
+#![allow(
+    clippy::arithmetic_side_effects,
+    reason = "test arithmetic on small known values"
+)]
+
+use core::num::NonZeroU32;
+
+use crate::backoff::{Backoff, FixedDraw, GiveUp, RetryBudget};
+use crate::headers::{self, Snapshot};
+use crate::time::Instant;
+use crate::{
+    Acquire, Attempt, Completion, Cost, LaneConfig, LaneId, Limit, LimitKind, Permit, Policy,
+    Priority, Rejection, Response, Usage,
+};
+
+fn per_minute(n: u32) -> Limit {
+    Limit::per_minute(NonZeroU32::new(n).unwrap())
+}
+
+fn at_ms(ms: u64) -> Instant {
+    Instant::from_ticks(ms * 1_000)
+}
+
+const COST: Cost = Cost::request(1_000, 500);
+
+fn tier1() -> (Policy<1, 16>, LaneId) {
+    let mut policy = Policy::new().with_retry(Backoff::anthropic_python(), RetryBudget::default());
+    let lane = policy
+        .add_lane(
+            LaneConfig::new()
+                .requests(per_minute(50))
+                .input_tokens(per_minute(30_000))
+                .output_tokens(per_minute(8_000)),
+        )
+        .unwrap();
+    (policy, lane)
+}
+
+fn admit(policy: &mut Policy<1, 16>, now: Instant, lane: LaneId, attempt: Attempt) -> Permit {
+    match policy.acquire_attempt(now, lane, COST, Priority::Interactive, attempt) {
+        Acquire::Admit(permit) => permit,
+        other => panic!("expected admission, got {other:?}"),
+    }
+}
+
+fn anthropic_429(input_remaining: &str, retry_after: &str) -> Snapshot {
+    headers::parse(
+        Some(429),
+        [
+            ("date", "Sun, 01 Jun 2025 10:00:00 GMT"),
+            ("retry-after", retry_after),
+            ("anthropic-ratelimit-requests-limit", "50"),
+            ("anthropic-ratelimit-requests-remaining", "49"),
+            ("anthropic-ratelimit-input-tokens-limit", "30000"),
+            (
+                "anthropic-ratelimit-input-tokens-remaining",
+                input_remaining,
+            ),
+            ("anthropic-ratelimit-output-tokens-limit", "8000"),
+            ("anthropic-ratelimit-output-tokens-remaining", "8000"),
+        ],
+    )
+}
+
+#[test]
+fn success_is_done_and_settles() {
+    let (mut policy, lane) = tier1();
+    let permit = admit(&mut policy, at_ms(0), lane, Attempt::first());
+    let snapshot = Snapshot::default();
+    let usage = Usage {
+        input_tokens: 1_000,
+        output_tokens: 100,
+        ..Usage::default()
+    };
+    let response = Response::new(200, &snapshot).with_usage(usage);
+    let done = policy
+        .complete(at_ms(10), permit, &response, &mut FixedDraw(0))
+        .unwrap();
+    assert_eq!(done, Completion::Done);
+    assert_eq!(
+        policy
+            .bucket(lane, LimitKind::OutputTokens)
+            .unwrap()
+            .available(at_ms(10)),
+        7_901
+    );
+    assert_eq!(policy.in_flight(), 0);
+}
+
+#[test]
+fn informed_429_waits_for_the_bucket_not_a_blind_backoff() {
+    let (mut policy, lane) = tier1();
+    let permit = admit(&mut policy, at_ms(0), lane, Attempt::first());
+    // The server says the input bucket is empty (0, rounded: read as 0) and asks for 3 s.
+    let snapshot = anthropic_429("0", "3");
+    let answer = policy
+        .complete(
+            at_ms(500),
+            permit,
+            &Response::new(429, &snapshot),
+            &mut FixedDraw(0),
+        )
+        .unwrap();
+    // 1 000 tokens at 500/s is 2 s, but Retry-After (3 s) is a floor: 0.5 s + 3 s.
+    let Completion::RetryAt { at, attempt } = answer else {
+        panic!("{answer:?}")
+    };
+    assert_eq!(at, at_ms(3_500));
+    assert_eq!(attempt.retries(), 1);
+    // The 429'd request's tokens were refunded, the request itself stays counted.
+    assert_eq!(
+        policy
+            .bucket(lane, LimitKind::OutputTokens)
+            .unwrap()
+            .available(at_ms(500)),
+        7_500
+    );
+    // The retry is admitted at the named instant, with its attempt count.
+    let retry = admit(&mut policy, at, lane, attempt);
+    assert_eq!(retry.attempt().retries(), 1);
+}
+
+#[test]
+fn informed_wait_carries_jitter_within_a_tenth() {
+    let (mut policy, lane) = tier1();
+    let permit = admit(&mut policy, at_ms(0), lane, Attempt::first());
+    let snapshot = anthropic_429("0", "1");
+    let answer = policy
+        .complete(
+            at_ms(0),
+            permit,
+            &Response::new(429, &snapshot),
+            &mut FixedDraw(u64::MAX),
+        )
+        .unwrap();
+    // Wait 2 s for 1 000 tokens, jitter just under 200 ms.
+    let Completion::RetryAt { at, .. } = answer else {
+        panic!("{answer:?}")
+    };
+    assert!(at > at_ms(2_199) && at < at_ms(2_200), "{at:?}");
+}
+
+#[test]
+fn bare_429_follows_the_schedule() {
+    let (mut policy, lane) = tier1();
+    let permit = admit(&mut policy, at_ms(0), lane, Attempt::first());
+    let snapshot = headers::parse(Some(429), [("x-should-retry", "true")]);
+    let answer = policy
+        .complete(
+            at_ms(0),
+            permit,
+            &Response::new(429, &snapshot),
+            &mut FixedDraw(0),
+        )
+        .unwrap();
+    assert_eq!(
+        answer,
+        Completion::RetryAt {
+            at: at_ms(500),
+            attempt: answer_attempt(&answer)
+        }
+    );
+}
+
+fn answer_attempt(answer: &Completion) -> Attempt {
+    match answer {
+        Completion::RetryAt { attempt, .. } => *attempt,
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn overloaded_backs_off_and_refunds_tokens() {
+    let (mut policy, lane) = tier1();
+    let permit = admit(&mut policy, at_ms(0), lane, Attempt::first());
+    let snapshot = Snapshot::default();
+    let body = br#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#;
+    let response = Response::new(529, &snapshot).with_body(body);
+    let answer = policy
+        .complete(at_ms(100), permit, &response, &mut FixedDraw(0))
+        .unwrap();
+    assert!(matches!(answer, Completion::RetryAt { at, .. } if at == at_ms(600)));
+    assert_eq!(
+        policy
+            .bucket(lane, LimitKind::InputTokens)
+            .unwrap()
+            .available(at_ms(100)),
+        30_000
+    );
+}
+
+#[test]
+fn attempts_run_out() {
+    let (mut policy, lane) = tier1();
+    let snapshot = Snapshot::default();
+    let mut attempt = Attempt::first();
+    let mut now = at_ms(0);
+    for _ in 0..2 {
+        let permit = admit(&mut policy, now, lane, attempt);
+        match policy
+            .complete(
+                now,
+                permit,
+                &Response::new(500, &snapshot),
+                &mut FixedDraw(0),
+            )
+            .unwrap()
+        {
+            Completion::RetryAt { at, attempt: next } => {
+                now = at.checked_add_duration(crate::time::secs(2)).unwrap();
+                attempt = next;
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    let permit = admit(&mut policy, now, lane, attempt);
+    let answer = policy
+        .complete(
+            now,
+            permit,
+            &Response::new(500, &snapshot),
+            &mut FixedDraw(0),
+        )
+        .unwrap();
+    assert_eq!(answer, Completion::GiveUp(GiveUp::AttemptsExhausted));
+}
+
+#[test]
+fn spend_cap_and_server_no_are_final() {
+    let (mut policy, lane) = tier1();
+    let snapshot = Snapshot::default();
+    let body = br#"{"type":"error","error":{"type":"rate_limit_error","message":"You have reached your API usage limits: ...","details":{"error_code":"enforced_spend_limit_reached"}},"request_id":"req_018EeWyXxfu5pfWkrYcMdjWG"}"#;
+    let permit = admit(&mut policy, at_ms(0), lane, Attempt::first());
+    let answer = policy
+        .complete(
+            at_ms(0),
+            permit,
+            &Response::new(429, &snapshot).with_body(body),
+            &mut FixedDraw(0),
+        )
+        .unwrap();
+    assert_eq!(answer, Completion::GiveUp(GiveUp::SpendCap));
+    let no = headers::parse(Some(429), [("x-should-retry", "false")]);
+    let permit = admit(&mut policy, at_ms(1_200), lane, Attempt::first());
+    let answer = policy
+        .complete(
+            at_ms(1_200),
+            permit,
+            &Response::new(429, &no),
+            &mut FixedDraw(0),
+        )
+        .unwrap();
+    assert_eq!(answer, Completion::GiveUp(GiveUp::ServerSaidNo));
+}
+
+#[test]
+fn deadlines_hold_for_retries_and_waits() {
+    let (mut policy, lane) = tier1();
+    let deadline = at_ms(2_000);
+    let permit = admit(
+        &mut policy,
+        at_ms(0),
+        lane,
+        Attempt::first().with_deadline(deadline),
+    );
+    let snapshot = anthropic_429("0", "1");
+    let answer = policy
+        .complete(
+            at_ms(0),
+            permit,
+            &Response::new(429, &snapshot),
+            &mut FixedDraw(0),
+        )
+        .unwrap();
+    assert_eq!(answer, Completion::GiveUp(GiveUp::DeadlineExceeded));
+    let hurried = Attempt::first().with_deadline(at_ms(100));
+    assert_eq!(
+        policy.acquire_attempt(at_ms(0), lane, COST, Priority::Interactive, hurried),
+        Acquire::Reject(Rejection::DeadlineExceeded)
+    );
+}
+
+#[test]
+fn transport_errors_back_off() {
+    let (mut policy, lane) = tier1();
+    let permit = admit(&mut policy, at_ms(0), lane, Attempt::first());
+    let answer = policy
+        .complete(
+            at_ms(0),
+            permit,
+            &Response::transport_error(),
+            &mut FixedDraw(0),
+        )
+        .unwrap();
+    assert!(matches!(answer, Completion::RetryAt { at, .. } if at == at_ms(500)));
+    // A transport error keeps the estimate: the server may have processed the request.
+    assert_eq!(
+        policy
+            .bucket(lane, LimitKind::InputTokens)
+            .unwrap()
+            .available(at_ms(0)),
+        29_000
+    );
+}
+
+#[test]
+fn the_budget_stops_a_storm() {
+    let mut policy: Policy<1, 64> = Policy::new().with_retry(
+        Backoff::anthropic_python(),
+        RetryBudget::token_ratio(10, 100),
+    );
+    let lane = policy
+        .add_lane(LaneConfig::new().provisional_requests(None))
+        .unwrap();
+    let snapshot = Snapshot::default();
+    let mut retried = 0;
+    for _ in 0..20 {
+        let Acquire::Admit(permit) = policy.acquire(at_ms(0), lane, COST, Priority::Interactive)
+        else {
+            panic!()
+        };
+        if let Completion::RetryAt { .. } = policy
+            .complete(
+                at_ms(0),
+                permit,
+                &Response::new(529, &snapshot),
+                &mut FixedDraw(0),
+            )
+            .unwrap()
+        {
+            retried += 1;
+        }
+    }
+    // gRPC A6: retries only while tokens > max/2: 10 tokens, −1 per failure → 4 retries.
+    assert_eq!(retried, 4);
+    assert!(policy.retry_budget().level() <= policy.retry_budget().max());
+}

@@ -1,0 +1,222 @@
+//! Trace v1: the JSON Lines recording of what a client sent and what the provider answered.
+//!
+//! A trace is the simulator's input and the importer's output, and users keep them, so the
+//! format is a contract (`shared/trace-format.md` §1). This module is the in-memory model of a
+//! *valid* trace; [`read`] is the only way in from text and checks everything the contract
+//! requires, so code holding a [`Trace`] read from a file never re-validates:
+//!
+//! * every response answers an earlier request of the same id still in flight; a request never
+//!   reuses the id of one still in flight (an id may be reused after its response);
+//! * time never goes backwards from one event line to the next (an error, not a re-sort: a
+//!   recording out of order is more likely cut and pasted than real, and the simulator replays
+//!   events in file order);
+//! * one time form per trace; times are whole microseconds since the start of the trace.
+//!
+//! Requests with no response are "in flight at the end of the trace":
+//! [`Trace::in_flight_at_end`] lists them.
+//!
+//! # Examples
+//!
+//! ```
+//! use headroom_sim::trace;
+//!
+//! let text = r#"{"trace": 1, "provider": "anthropic"}
+//! {"t": 0, "type": "request", "id": "r1", "lane": "claude-sonnet-4-5", "input_tokens": 1200, "max_tokens": 1024}
+//! {"t": 0.812, "type": "response", "id": "r1", "status": 200, "headers": {"retry-after": "3"}}
+//! "#;
+//! let parsed = trace::read_str(text, "trace.jsonl").unwrap();
+//! assert_eq!(parsed.events.len(), 2);
+//! assert_eq!(parsed.events[1].t_us(), 812_000);
+//! assert_eq!(trace::read_str(&trace::to_jsonl(&parsed), "again.jsonl").unwrap(), parsed);
+//! ```
+
+mod error;
+mod json_scan;
+mod raw;
+mod reader;
+pub(crate) mod time;
+mod writer;
+
+#[cfg(test)]
+mod reader_tests;
+
+pub use error::{TraceError, TraceErrorKind};
+pub use reader::{read, read_file, read_str};
+pub use writer::{to_jsonl, write, write_file};
+
+/// A whole trace: its header, how its times were spelled, and its events in file order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Trace {
+    /// Free metadata from the header line (all empty when the file had none).
+    pub header: Header,
+    /// Whether `t` was seconds or RFC 3339, and for the latter the wall clock of t = 0.
+    pub time_form: TimeForm,
+    /// Requests and responses, in file order (so in time order).
+    pub events: Vec<Event>,
+}
+
+/// The optional first line `{"trace": 1, …}`: free metadata. The writer always writes it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Header {
+    /// Who served the traffic (`anthropic`, `openai`, …).
+    pub provider: Option<String>,
+    /// The model, when the whole trace used one.
+    pub model: Option<String>,
+    /// Anything else worth keeping (where the trace came from).
+    pub note: Option<String>,
+}
+
+/// How a trace spells `t`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum TimeForm {
+    /// Seconds since the start of the trace, as JSON numbers.
+    #[default]
+    Seconds,
+    /// RFC 3339 strings. Times are kept relative to the first event, whose wall clock this is.
+    Rfc3339 {
+        /// Microseconds since the Unix epoch of t = 0 (the first event's `t`).
+        origin_unix_us: i64,
+    },
+}
+
+/// One line of a trace after the header.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// The client sent a request.
+    Request(Request),
+    /// The client received a response.
+    Response(Response),
+}
+
+impl Event {
+    /// When it happened, µs since the start of the trace.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use headroom_sim::trace::{Event, Request};
+    /// let sent = Event::Request(Request { t_us: 5, id: "r1".into(), lane: None, input_tokens: 1, max_tokens: 1 });
+    /// assert_eq!(sent.t_us(), 5);
+    /// ```
+    pub fn t_us(&self) -> u64 {
+        match self {
+            Self::Request(request) => request.t_us,
+            Self::Response(response) => response.t_us,
+        }
+    }
+
+    /// The request id it belongs to.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use headroom_sim::trace::{Event, Request};
+    /// let sent = Event::Request(Request { t_us: 5, id: "r1".into(), lane: None, input_tokens: 1, max_tokens: 1 });
+    /// assert_eq!(sent.id(), "r1");
+    /// ```
+    pub fn id(&self) -> &str {
+        match self {
+            Self::Request(request) => &request.id,
+            Self::Response(response) => &response.id,
+        }
+    }
+}
+
+/// A request sent (`"type": "request"`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    /// When it was sent, µs since the start of the trace.
+    pub t_us: u64,
+    /// Its id; its response carries the same one.
+    pub id: String,
+    /// The limit scope it counts against (usually the model); `None` is the default lane.
+    pub lane: Option<String>,
+    /// The caller's estimate of its input tokens at send time.
+    pub input_tokens: u64,
+    /// The `max_tokens` it asked for.
+    pub max_tokens: u64,
+}
+
+/// A response received (`"type": "response"`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Response {
+    /// When it arrived, µs since the start of the trace.
+    pub t_us: u64,
+    /// The id of the request it answers.
+    pub id: String,
+    /// HTTP status.
+    pub status: u16,
+    /// Response headers as (name, value) pairs in file order. A header given as a JSON array
+    /// becomes one pair per element. Names keep their case; match them case-insensitively
+    /// ([`Response::header`]).
+    pub headers: Vec<(String, String)>,
+    /// Token usage from the response body, when known.
+    pub usage: Option<Usage>,
+}
+
+impl Response {
+    /// The first value of header `name`, matched case-insensitively.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use headroom_sim::trace::Response;
+    /// let response = Response {
+    ///     t_us: 0, id: "r1".into(), status: 429, usage: None,
+    ///     headers: vec![("Retry-After".into(), "16".into())],
+    /// };
+    /// assert_eq!(response.header("retry-after"), Some("16"));
+    /// ```
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(key, _)| key.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.as_str())
+    }
+}
+
+/// Token usage as the provider reported it (Anthropic's field names and meanings: `input_tokens`
+/// excludes cache reads and cache writes).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Usage {
+    /// Uncached input tokens.
+    pub input_tokens: u64,
+    /// Output tokens generated.
+    pub output_tokens: u64,
+    /// Input tokens read from the prompt cache (0 when absent).
+    pub cache_read_input_tokens: u64,
+    /// Input tokens written to the prompt cache (0 when absent).
+    pub cache_creation_input_tokens: u64,
+}
+
+impl Trace {
+    /// The requests that no later response answered: in flight when the trace ends.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let text = "{\"t\": 0, \"type\": \"request\", \"id\": \"r1\", \"input_tokens\": 1, \"max_tokens\": 1}";
+    /// let parsed = headroom_sim::trace::read_str(text, "t.jsonl").unwrap();
+    /// assert_eq!(parsed.in_flight_at_end()[0].id, "r1");
+    /// ```
+    pub fn in_flight_at_end(&self) -> Vec<&Request> {
+        let mut open: Vec<Option<&Request>> = Vec::new();
+        let mut by_id = std::collections::HashMap::new();
+        for event in &self.events {
+            match event {
+                Event::Request(request) => {
+                    by_id.insert(request.id.as_str(), open.len());
+                    open.push(Some(request));
+                }
+                Event::Response(response) => {
+                    if let Some(slot) = by_id.remove(response.id.as_str())
+                        && let Some(entry) = open.get_mut(slot)
+                    {
+                        *entry = None;
+                    }
+                }
+            }
+        }
+        open.into_iter().flatten().collect()
+    }
+}

@@ -1,0 +1,316 @@
+//! The reader against every rule of the contract: what it accepts, and the exact
+//! `file:line:column: message` of everything it refuses.
+
+use super::*;
+
+/// A request line at `t` (a JSON literal) for `id`.
+fn request(t: &str, id: &str) -> String {
+    format!(
+        r#"{{"t": {t}, "type": "request", "id": "{id}", "input_tokens": 10, "max_tokens": 20}}"#
+    )
+}
+
+/// A response line at `t` (a JSON literal) for `id`.
+fn response(t: &str, id: &str) -> String {
+    format!(r#"{{"t": {t}, "type": "response", "id": "{id}", "status": 200, "headers": {{}}}}"#)
+}
+
+/// The error text for `lines` joined with newlines (and a final newline).
+fn error_of(lines: &[&str]) -> String {
+    let mut text = lines.join("\n");
+    text.push('\n');
+    match read_str(&text, "trace.jsonl") {
+        Ok(trace) => panic!("accepted: {trace:?}"),
+        Err(error) => error.to_string(),
+    }
+}
+
+const SMALL: &str = include_str!("../../tests/fixtures/small.jsonl");
+
+#[test]
+fn reads_the_small_fixture() {
+    let trace = read_str(SMALL, "small.jsonl").unwrap();
+    assert_eq!(trace.header.provider.as_deref(), Some("anthropic"));
+    assert_eq!(trace.header.model.as_deref(), Some("claude-sonnet-4-5"));
+    assert_eq!(trace.time_form, TimeForm::Seconds);
+    let times: Vec<u64> = trace.events.iter().map(Event::t_us).collect();
+    assert_eq!(times, [0, 250_000, 406_000, 812_000, 16_500_000]);
+    let Event::Response(ok) = &trace.events[3] else {
+        panic!("not a response")
+    };
+    assert_eq!(ok.status, 200);
+    assert_eq!(
+        ok.usage,
+        Some(Usage {
+            input_tokens: 1200,
+            output_tokens: 311,
+            ..Usage::default()
+        })
+    );
+    let cookies: Vec<&str> = ok
+        .headers
+        .iter()
+        .filter(|(name, _)| name == "set-cookie")
+        .map(|(_, value)| value.as_str())
+        .collect();
+    assert_eq!(cookies, ["a=1", "b=2"]);
+    assert_eq!(ok.headers[3].0, "set-cookie", "header order is kept");
+    let Event::Response(refused) = &trace.events[2] else {
+        panic!("not a response")
+    };
+    assert_eq!(refused.header("Retry-After"), Some("16"));
+    assert_eq!(refused.usage, None);
+    let in_flight: Vec<(&str, u64)> = trace
+        .in_flight_at_end()
+        .iter()
+        .map(|r| (r.id.as_str(), r.t_us))
+        .collect();
+    assert_eq!(
+        in_flight,
+        [("r2", 16_500_000)],
+        "an id may be reused once answered"
+    );
+}
+
+#[test]
+fn reads_the_fixture_file_from_disk() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/small.jsonl");
+    assert_eq!(
+        read_file(path).unwrap(),
+        read_str(SMALL, "small.jsonl").unwrap()
+    );
+}
+
+#[test]
+fn rfc3339_times_become_microseconds_since_the_first_event() {
+    let text = [
+        request("\"2025-06-01T10:00:00.5Z\"", "a"),
+        response("\"2025-06-01T12:00:01+02:00\"", "a"),
+    ]
+    .join("\n");
+    let trace = read_str(&text, "t.jsonl").unwrap();
+    assert_eq!(
+        trace.time_form,
+        TimeForm::Rfc3339 {
+            origin_unix_us: 1_748_772_000_500_000
+        }
+    );
+    assert_eq!(trace.events[1].t_us(), 500_000);
+}
+
+#[test]
+fn tolerates_what_the_contract_allows() {
+    let text = "\u{feff}# comment\r\n   \r\n  # indented comment\n".to_owned()
+        + &request("3", "a")
+        + "\r\n"
+        + r#"{"t": 3, "type": "response", "id": "a", "status": 503, "extra": {"nested": [1]}, "usage": {"input_tokens": 1, "output_tokens": 2, "cache_read_input_tokens": null}}"#;
+    let trace = read_str(&text, "t.jsonl").unwrap();
+    assert_eq!(trace.header, Header::default());
+    let Event::Response(response) = &trace.events[1] else {
+        panic!("not a response")
+    };
+    assert!(response.headers.is_empty());
+    assert_eq!(response.usage.map(|u| u.cache_read_input_tokens), Some(0));
+    assert!(trace.in_flight_at_end().is_empty());
+    assert_eq!(read_str("", "empty.jsonl").unwrap(), Trace::default());
+    let commented = "# recorded by hand\n\n{\"trace\": 1, \"model\": \"m\", \"later\": [1]}\n";
+    let header = read_str(commented, "h.jsonl").unwrap().header;
+    assert_eq!(
+        header.model.as_deref(),
+        Some("m"),
+        "a header may follow comments"
+    );
+}
+
+#[test]
+fn header_arrays_and_repeated_keys_become_pairs_in_order() {
+    let line = r#"{"t": 1, "type": "response", "id": "a", "status": 200, "headers": {"b": ["1", "2"], "A": "3", "b": "4", "c": []}}"#;
+    let trace = read_str(&(request("0", "a") + "\n" + line), "t.jsonl").unwrap();
+    let Event::Response(response) = &trace.events[1] else {
+        panic!("not a response")
+    };
+    let pairs: Vec<(&str, &str)> = response
+        .headers
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_str()))
+        .collect();
+    assert_eq!(pairs, [("b", "1"), ("b", "2"), ("A", "3"), ("b", "4")]);
+    assert_eq!(response.header("a"), Some("3"));
+}
+
+#[test]
+fn validation_errors_name_file_line_and_column() {
+    let r1 = request("0", "r1");
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &[&response("1", "r9")],
+            r#"trace.jsonl:1:36: response "r9" has no request"#,
+        ),
+        (
+            &["# c", &r1, &response("1", "r1"), &response("2", "r1")],
+            r#"trace.jsonl:4:36: response "r1" has no request in flight (line 3 already answered it)"#,
+        ),
+        (
+            &[&r1, "", &request("1", "r1")],
+            r#"trace.jsonl:3:35: request "r1" is already in flight (sent on line 1)"#,
+        ),
+        (&[&request("-0.5", "r1")], "trace.jsonl:1:7: t is negative"),
+        (
+            &[&request("1e300", "r1")],
+            "trace.jsonl:1:7: t is too large",
+        ),
+        (
+            &[&request("2", "a"), &request("1.5", "b")],
+            "trace.jsonl:2:7: t goes backwards: 1.5 s is before 2 s on line 1",
+        ),
+        (
+            &[
+                &request("\"2025-06-01T10:00:02Z\"", "a"),
+                &request("\"2025-06-01T10:00:01.5Z\"", "b"),
+            ],
+            "trace.jsonl:2:7: t goes backwards: 2025-06-01T10:00:01.500000Z is before 2025-06-01T10:00:02Z on line 1",
+        ),
+        (
+            &[
+                &request("1", "a"),
+                &request("\"2025-06-01T10:00:00Z\"", "b"),
+            ],
+            "trace.jsonl:2:7: t is an RFC 3339 string but line 1 uses seconds; a trace uses one form throughout",
+        ),
+        (
+            &[
+                "",
+                &request("\"2025-06-01T10:00:00Z\"", "a"),
+                &request("1", "b"),
+            ],
+            "trace.jsonl:3:7: t is seconds but line 2 uses RFC 3339 strings; a trace uses one form throughout",
+        ),
+        (
+            &[&request("\"2025-06-31T10:00:00Z\"", "a")],
+            "trace.jsonl:1:7: t is not an RFC 3339 date-time: no such date",
+        ),
+        (
+            &[r#"{"trace": 2, "note": "from the future"}"#],
+            "trace.jsonl:1:11: unsupported trace version 2 (this reader reads version 1)",
+        ),
+        (
+            &[&r1, r#"{"trace": 1}"#],
+            "trace.jsonl:2:11: the header line {\"trace\": …} must come before any event",
+        ),
+        (
+            &[r#"{"t": 1, "id": "a"}"#],
+            "trace.jsonl:1:1: missing field `type` (\"request\" or \"response\")",
+        ),
+        (
+            &[r#"{"t": 1, "type": "reponse", "id": "a"}"#],
+            "trace.jsonl:1:18: unknown event type \"reponse\" (expected \"request\" or \"response\")",
+        ),
+        (&["[1, 2]"], "trace.jsonl:1:1: expected a JSON object"),
+        (&["  42"], "trace.jsonl:1:3: expected a JSON object"),
+    ];
+    for (lines, expected) in cases {
+        assert_eq!(&error_of(lines), expected, "{lines:?}");
+    }
+}
+
+#[test]
+fn type_and_syntax_errors_use_serde_columns_and_field_paths() {
+    let r1 = request("0", "r1");
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &[
+                &r1,
+                r#"{"t": 1, "type": "response", "id": "r1", "status": "abc", "headers": {}}"#,
+            ],
+            r#"trace.jsonl:2:56: status: invalid type: string "abc", expected u16"#,
+        ),
+        (
+            &[
+                &r1,
+                r#"{"t": 1, "type": "response", "id": "r1", "status": 200, "headers": {"retry-after": 16}}"#,
+            ],
+            "trace.jsonl:2:85: headers.retry-after: invalid type: integer `16`, expected a header value: a string or an array of strings",
+        ),
+        (
+            &[
+                &r1,
+                r#"{"t": 1, "type": "response", "id": "r1", "status": 200, "usage": {"input_tokens": -1}}"#,
+            ],
+            "trace.jsonl:2:84: usage.input_tokens: invalid value: integer `-1`, expected u64",
+        ),
+        (
+            &[r#"{"t": 1, "type": "request", "id": "a", "input_tokens": 5}"#],
+            "trace.jsonl:1:57: missing field `max_tokens`",
+        ),
+        (
+            &[r#"{"t": true, "type": "request", "id": "a", "input_tokens": 5, "max_tokens": 1}"#],
+            "trace.jsonl:1:10: t: invalid type: boolean `true`, expected seconds (a number) or an RFC 3339 string",
+        ),
+        (
+            &[r#"{"trace": "1"}"#],
+            r#"trace.jsonl:1:13: trace: invalid type: string "1", expected u64"#,
+        ),
+        (
+            &[r#"{"t": 1, "type": 7}"#],
+            "trace.jsonl:1:18: type: invalid type: integer `7`, expected a string",
+        ),
+        (
+            &["# ok", r#"{"t": 1, "type": "request",, }"#],
+            "trace.jsonl:2:28: key must be a string",
+        ),
+        (
+            &[r#"{"t": 1e999, "type": "request", "id": "a", "input_tokens": 5, "max_tokens": 1}"#],
+            "trace.jsonl:1:11: t: number out of range",
+        ),
+        (
+            &[&format!("{r1} trailing")],
+            "trace.jsonl:1:79: trailing characters",
+        ),
+        (
+            &[r#"{"t": 1, "type": "request""#],
+            "trace.jsonl:1:26: EOF while parsing an object",
+        ),
+    ];
+    for (lines, expected) in cases {
+        assert_eq!(&error_of(lines), expected, "{lines:?}");
+    }
+}
+
+#[test]
+fn a_file_cut_mid_object_is_a_truncation_error_on_its_last_line() {
+    let cut = format!("{}\n{{\"t\": 0.5, \"type\": \"resp", request("0", "r1"));
+    let error = read_str(&cut, "trace.jsonl").unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "trace.jsonl:2:24: truncated line: the file ends mid-object (type: EOF while parsing a string)"
+    );
+    assert_eq!((error.line, error.column), (2, 24));
+    assert!(matches!(error.kind, TraceErrorKind::Truncated(_)));
+}
+
+#[test]
+fn invalid_utf8_and_missing_files_are_errors() {
+    let mut bytes = request("0", "r1").into_bytes();
+    bytes.extend_from_slice(b"\n{\"t\": 1, \"id\": \"\xff\"}\n");
+    let error = read(bytes.as_slice(), "trace.jsonl").unwrap_err();
+    assert_eq!(error.to_string(), "trace.jsonl:2:17: not valid UTF-8");
+    let error = read_file("/no/such/dir/trace.jsonl").unwrap_err();
+    assert_eq!((error.line, error.column), (0, 0));
+    assert!(
+        error
+            .to_string()
+            .starts_with("/no/such/dir/trace.jsonl: cannot read: "),
+        "{error}"
+    );
+}
+
+#[test]
+fn trace_errors_become_exit_code_two() {
+    let error = read_str(&response("1", "r9"), "t.jsonl").unwrap_err();
+    let cli: crate::cli::CliError = error.into();
+    assert_eq!(
+        cli.to_string(),
+        r#"t.jsonl:1:36: response "r9" has no request"#
+    );
+    assert_eq!(cli.exit_code(), std::process::ExitCode::from(2));
+}
