@@ -175,7 +175,7 @@ impl<const LANES: usize, const PERMITS: usize> Policy<LANES, PERMITS> {
     ///
     /// ```
     /// use headroom::backoff::FixedDraw;
-    /// use headroom::headers::{self, Snapshot};
+    /// use headroom::headers;
     /// use headroom::{Acquire, Completion, Cost, LaneConfig, Policy, Priority, Response, time::Instant};
     ///
     /// let mut policy: Policy<1, 8> = Policy::new();

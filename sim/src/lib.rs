@@ -5,5 +5,12 @@
 //! binary stays a thin dispatcher and the logic is testable as a library.
 
 pub mod cli;
+pub mod har;
 pub mod import_har;
 pub mod inspect;
+pub mod trace;
+
+/// The workspace README's Rust examples, run as doctests so the front page cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;

@@ -228,6 +228,12 @@ pub enum HeaderError {
     Superseded,
     /// The same field again with a different value; the first one is kept.
     Duplicate,
+    /// A recognised rate-limit field that headroom does not model: OpenAI's
+    /// `x-ratelimit-*-project-tokens` and `-tokens_usage_based`, Anthropic's
+    /// `anthropic-ratelimit-unified-*`, an IETF policy whose quota unit is not requests.
+    Unsupported,
+    /// More IETF policies or limit items than the parser keeps (see [`crate::headers`]).
+    TooMany,
 }
 
 impl core::fmt::Display for HeaderError {
@@ -246,6 +252,8 @@ impl core::fmt::Display for HeaderError {
             Self::BadStructuredField => "bad structured field",
             Self::Superseded => "superseded by another field",
             Self::Duplicate => "duplicate field",
+            Self::Unsupported => "unsupported quota",
+            Self::TooMany => "too many items",
         })
     }
 }

@@ -17,6 +17,10 @@
 //! hundred bytes of a body cut off by a proxy or a size limit. Unknown `type`s are kept as data
 //! ([`ErrorType::Unknown`]), never an error.
 
+mod body;
+
+use body::{BodyFacts, scan_body};
+
 use crate::LimitKind;
 use crate::backoff::GiveUp;
 use crate::headers::{Scope, Snapshot};
@@ -409,144 +413,5 @@ fn binding_scope(snapshot: &Snapshot) -> Option<Scope> {
     best.map(|(scope, ..)| scope)
 }
 
-/// What the body scan found.
-#[derive(Debug, Default)]
-struct BodyFacts {
-    error_type: Option<ErrorType>,
-    spend_cap: bool,
-}
-
-/// Scans at most [`BODY_SCAN_LIMIT`] bytes for `"key": "value"` pairs and keeps what matters.
-fn scan_body(body: &[u8]) -> BodyFacts {
-    let body = body.get(..BODY_SCAN_LIMIT).unwrap_or(body);
-    let mut facts = BodyFacts::default();
-    let mut pairs = Pairs { body, pos: 0 };
-    while let Some((key, value, value_start)) = pairs.next_pair() {
-        let spend = matches!(
-            value,
-            b"enforced_spend_limit_reached" | b"insufficient_quota"
-        );
-        match key {
-            // The Anthropic envelope is `{"type":"error","error":{"type":…}}`: skip the outer one.
-            b"type" if value != b"error" => {
-                if facts.error_type.is_none() {
-                    facts.error_type = Some(ErrorType::from_bytes(value, value_start));
-                }
-                facts.spend_cap |= spend;
-            }
-            b"code" | b"error_code" => facts.spend_cap |= spend,
-            _ => {}
-        }
-    }
-    facts
-}
-
-/// A tolerant walk over JSON-ish bytes that yields each `"key": "string value"` pair at any
-/// depth. Strings are skipped as whole tokens (escapes included), so a key-like text inside a
-/// message is never mistaken for a key. A truncated body just ends the walk.
-struct Pairs<'a> {
-    body: &'a [u8],
-    pos: usize,
-}
-
-impl<'a> Pairs<'a> {
-    /// The next `(key, value, value_offset)`, or `None` at the end of the (possibly cut) input.
-    fn next_pair(&mut self) -> Option<(&'a [u8], &'a [u8], usize)> {
-        loop {
-            let key = self.next_string()?;
-            self.skip_ws();
-            if self.peek() != Some(b':') {
-                continue;
-            }
-            self.pos = self.pos.saturating_add(1);
-            self.skip_ws();
-            if self.peek() != Some(b'"') {
-                continue;
-            }
-            let value_start = self.pos.saturating_add(1);
-            let value = self.next_string()?;
-            return Some((key, value, value_start));
-        }
-    }
-
-    /// Skips to the next `"` and returns the raw string contents up to its closing quote.
-    fn next_string(&mut self) -> Option<&'a [u8]> {
-        let rest = self.body.get(self.pos..)?;
-        let open = rest.iter().position(|&b| b == b'"')?;
-        let start = self.pos.saturating_add(open).saturating_add(1);
-        let mut i = start;
-        loop {
-            match self.body.get(i)? {
-                b'"' => break,
-                b'\\' => i = i.saturating_add(2),
-                _ => i = i.saturating_add(1),
-            }
-        }
-        self.pos = i.saturating_add(1);
-        self.body.get(start..i)
-    }
-
-    fn peek(&self) -> Option<u8> {
-        self.body.get(self.pos).copied()
-    }
-
-    fn skip_ws(&mut self) {
-        while matches!(self.peek(), Some(b' ' | b'\t' | b'\r' | b'\n')) {
-            self.pos = self.pos.saturating_add(1);
-        }
-    }
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn pairs(body: &[u8]) -> Vec<(&[u8], &[u8])> {
-        let mut walk = Pairs { body, pos: 0 };
-        let mut out = Vec::new();
-        while let Some((k, v, _)) = walk.next_pair() {
-            out.push((k, v));
-        }
-        out
-    }
-
-    #[test]
-    fn pairs_skip_escaped_quotes_and_non_string_values() {
-        let body =
-            br#"{"a": 1, "m": "say \"type\": \"x\"", "b" : "c", "arr": ["d", "e"], "t":"u"}"#;
-        assert_eq!(
-            pairs(body),
-            vec![
-                (&b"m"[..], &br#"say \"type\": \"x\""#[..]),
-                (b"b", b"c"),
-                (b"t", b"u")
-            ]
-        );
-    }
-
-    #[test]
-    fn truncated_and_garbage_input_ends_quietly() {
-        assert!(pairs(br#"{"type":"error","error":{"type":"overlo"#).len() == 1);
-        assert!(pairs(b"\\\"\\").is_empty());
-        assert!(pairs(b"\"").is_empty());
-        assert!(pairs(&[0xff, b'"', 0xfe, b'"', b':', b'"']).is_empty());
-        assert!(pairs(b"").is_empty());
-    }
-
-    #[test]
-    fn unknown_type_spans_point_into_the_body() {
-        let body = br#"{"error":{"type":"brand_new_error"}}"#;
-        let facts = scan_body(body);
-        let Some(ErrorType::Unknown(span)) = facts.error_type else {
-            panic!("expected unknown, got {:?}", facts.error_type);
-        };
-        assert_eq!(span.of(body), Some(&b"brand_new_error"[..]));
-    }
-
-    #[test]
-    fn scan_is_bounded() {
-        let mut body = vec![b' '; BODY_SCAN_LIMIT];
-        body.extend_from_slice(br#"{"type":"overloaded_error"}"#);
-        assert_eq!(scan_body(&body).error_type, None);
-    }
-}
+mod tests;

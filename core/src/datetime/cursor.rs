@@ -1,0 +1,139 @@
+//! A forward-only reader over a byte slice: the parsers' only way to look at input, so no
+//! parser ever indexes a slice and none can read past its end.
+
+use super::DateError;
+
+/// Reads a byte slice front to back.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Cursor<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> Cursor<'a> {
+    pub(crate) const fn new(input: &'a [u8]) -> Self {
+        Self { rest: input }
+    }
+
+    /// What has not been read yet.
+    pub(crate) const fn rest(&self) -> &'a [u8] {
+        self.rest
+    }
+
+    pub(crate) const fn is_empty(&self) -> bool {
+        self.rest.is_empty()
+    }
+
+    pub(crate) fn peek(&self) -> Option<u8> {
+        self.rest.first().copied()
+    }
+
+    pub(crate) fn next(&mut self) -> Option<u8> {
+        let (&first, rest) = self.rest.split_first()?;
+        self.rest = rest;
+        Some(first)
+    }
+
+    /// Consumes `byte` if it comes next.
+    pub(crate) fn eat(&mut self, byte: u8) -> bool {
+        if self.peek() == Some(byte) {
+            self.rest = self.rest.get(1..).unwrap_or_default();
+            true
+        } else {
+            false
+        }
+    }
+
+    /// The next `n` bytes, consumed; `None` (and nothing consumed) if fewer are left.
+    pub(crate) fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        let (head, tail) = self.rest.split_at_checked(n)?;
+        self.rest = tail;
+        Some(head)
+    }
+
+    /// Consumes `bytes` (ASCII case-insensitive) if they come next.
+    pub(crate) fn eat_ignore_case(&mut self, bytes: &[u8]) -> bool {
+        match self.rest.split_at_checked(bytes.len()) {
+            Some((head, tail)) if head.eq_ignore_ascii_case(bytes) => {
+                self.rest = tail;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Requires `byte` next.
+    pub(crate) fn expect(&mut self, byte: u8) -> Result<(), DateError> {
+        if self.eat(byte) {
+            Ok(())
+        } else {
+            Err(DateError::Syntax)
+        }
+    }
+
+    /// Exactly `n` (at most 9) ASCII digits as a number.
+    pub(crate) fn digits(&mut self, n: usize) -> Result<u32, DateError> {
+        let mut value: u32 = 0;
+        for _ in 0..n {
+            let digit = self.next().ok_or(DateError::Syntax)?;
+            if !digit.is_ascii_digit() {
+                return Err(DateError::Syntax);
+            }
+            value = value
+                .checked_mul(10)
+                .and_then(|v| v.checked_add(u32::from(digit.wrapping_sub(b'0'))))
+                .ok_or(DateError::TooLarge)?;
+        }
+        Ok(value)
+    }
+
+    /// The longest run of bytes satisfying `keep`, consumed.
+    pub(crate) fn take_while(&mut self, keep: impl Fn(u8) -> bool) -> &'a [u8] {
+        let len = self
+            .rest
+            .iter()
+            .position(|&b| !keep(b))
+            .unwrap_or(self.rest.len());
+        let (head, tail) = self.rest.split_at(len.min(self.rest.len()));
+        self.rest = tail;
+        head
+    }
+}
+
+/// The value of the decimal fraction `0.digits` scaled by `10^places` (`places ≤ 18`), truncated:
+/// `fraction(b"5", 6)` is 500 000, `fraction(b"1234567", 6)` is 123 456. `digits` are ASCII digits.
+pub(crate) fn fraction(digits: &[u8], places: u32) -> u64 {
+    let places = places.min(18);
+    let mut value: u64 = 0;
+    let mut taken: u32 = 0;
+    for &digit in digits.iter().take(places as usize) {
+        // At most 18 digits: value < 10^18 < u64::MAX.
+        value = value
+            .wrapping_mul(10)
+            .wrapping_add(u64::from(digit.wrapping_sub(b'0')));
+        taken = taken.wrapping_add(1);
+    }
+    for _ in taken..places {
+        value = value.wrapping_mul(10);
+    }
+    value
+}
+
+/// An unsigned decimal integer of ASCII digits (at least one).
+///
+/// # Errors
+///
+/// [`DateError::Syntax`] for no digits, [`DateError::TooLarge`] above `u64::MAX`.
+pub(crate) fn integer(digits: &[u8]) -> Result<u64, DateError> {
+    if digits.is_empty() {
+        return Err(DateError::Syntax);
+    }
+    digits.iter().try_fold(0u64, |value, &digit| {
+        if !digit.is_ascii_digit() {
+            return Err(DateError::Syntax);
+        }
+        value
+            .checked_mul(10)
+            .and_then(|v| v.checked_add(u64::from(digit.wrapping_sub(b'0'))))
+            .ok_or(DateError::TooLarge)
+    })
+}

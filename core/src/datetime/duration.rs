@@ -1,0 +1,249 @@
+//! Go `time.Duration` strings (`6m0s`, `1m30.5s`, `120ms`) and delay-seconds (`20`, `0.1`).
+//!
+//! OpenAI's `x-ratelimit-reset-*` values are printed by Go's `Duration.String`, and OpenAI-style
+//! providers reuse the grammar with fractions and hours (`2m59.56s`, `15h7m12s`). Go's grammar
+//! is `[-+]?([0-9]*(\.[0-9]*)?unit)+` or `0`, with units `h`, `m`, `s`, `ms`, `us`, `µs` (U+00B5
+//! or U+03BC) and `ns`. The sum is kept in nanoseconds in a `u128`, so terms cannot wrap, and is
+//! truncated to microseconds once at the end.
+//!
+//! Unlike Go, a negative duration is an error ([`DateError::Negative`]): a negative wait is
+//! nonsense in a rate-limit header, and the interesting case is Azure's `-1` sentinel.
+
+use core::fmt;
+
+use super::DateError;
+use super::cursor::{Cursor, fraction, integer};
+use crate::time::Duration;
+
+const NANOS_PER_MICRO: u128 = 1_000;
+const FRACTION_SCALE: u128 = 1_000_000_000_000_000_000; // 10^18, as `fraction(_, 18)` scales
+
+/// Parses a Go duration string: `6m0s`, `1m30.5s`, `120ms`, `.5s`, `1µs`, `0`.
+///
+/// Digits below a microsecond are truncated (`1500ns` is 1 µs).
+///
+/// # Errors
+///
+/// [`DateError::Empty`] for no input, [`DateError::Negative`] for a leading `-`,
+/// [`DateError::Syntax`] for a missing or unknown unit (`5`, `5 s`, `5S`, `5d`),
+/// [`DateError::TooLarge`] when the sum exceeds [`Duration::MAX`].
+///
+/// # Examples
+///
+/// ```
+/// use headroom::datetime::{DateError, parse_go_duration};
+/// use headroom::time;
+///
+/// assert_eq!(parse_go_duration(b"6m0s"), Ok(time::secs(360)));
+/// assert_eq!(parse_go_duration(b"1m30.5s"), Ok(time::millis(90_500)));
+/// assert_eq!(parse_go_duration("1µs".as_bytes()), Ok(time::micros(1)));
+/// assert_eq!(parse_go_duration(b"-1"), Err(DateError::Negative));
+/// ```
+pub fn parse_go_duration(input: &[u8]) -> Result<Duration, DateError> {
+    if input.is_empty() {
+        return Err(DateError::Empty);
+    }
+    let mut c = Cursor::new(input);
+    if c.eat(b'-') {
+        return Err(DateError::Negative);
+    }
+    c.eat(b'+');
+    if c.rest() == b"0" {
+        return Ok(Duration::ZERO);
+    }
+    if c.is_empty() {
+        return Err(DateError::Syntax);
+    }
+    let mut total_nanos: u128 = 0;
+    while !c.is_empty() {
+        let whole = c.take_while(|b| b.is_ascii_digit());
+        let frac = if c.eat(b'.') {
+            c.take_while(|b| b.is_ascii_digit())
+        } else {
+            &[]
+        };
+        if whole.is_empty() && frac.is_empty() {
+            return Err(DateError::Syntax);
+        }
+        let unit = u128::from(unit_nanos(
+            c.take_while(|b| b != b'.' && !b.is_ascii_digit()),
+        )?);
+        let whole = if whole.is_empty() { 0 } else { integer(whole)? };
+        // whole < 2^64 and unit ≤ 3.6·10^12: the product is below 2^107. The fraction is below
+        // 10^18, so its product with the unit is below 2^122.
+        let term = u128::from(whole)
+            .checked_mul(unit)
+            .and_then(|nanos| {
+                let part = u128::from(fraction(frac, 18)).checked_mul(unit)? / FRACTION_SCALE;
+                nanos.checked_add(part)
+            })
+            .ok_or(DateError::TooLarge)?;
+        total_nanos = total_nanos.checked_add(term).ok_or(DateError::TooLarge)?;
+    }
+    u64::try_from(total_nanos / NANOS_PER_MICRO)
+        .map(Duration::from_ticks)
+        .map_err(|_| DateError::TooLarge)
+}
+
+fn unit_nanos(unit: &[u8]) -> Result<u64, DateError> {
+    Ok(match unit {
+        b"ns" => 1,
+        b"us" | [0xC2, 0xB5, b's'] | [0xCE, 0xBC, b's'] => 1_000, // us, µs (U+00B5), μs (U+03BC)
+        b"ms" => 1_000_000,
+        b"s" => 1_000_000_000,
+        b"m" => 60_000_000_000,
+        b"h" => 3_600_000_000_000,
+        _ => return Err(DateError::Syntax),
+    })
+}
+
+/// Parses delay-seconds as `Retry-After` and the IETF `RateLimit-Reset` carry them: a
+/// non-negative decimal, `20`, `0.1`, `.5` or `5.` (the SDKs parse a float; exponents, `inf` and
+/// `nan` are refused). Digits below a microsecond are truncated.
+///
+/// # Errors
+///
+/// [`DateError::Empty`], [`DateError::Negative`] for `-10`, [`DateError::Syntax`] for anything
+/// but digits and one dot, [`DateError::TooLarge`] beyond [`Duration::MAX`] (an error, not a
+/// saturated wait: a number that large is garbage, not advice).
+///
+/// # Examples
+///
+/// ```
+/// use headroom::datetime::{DateError, parse_delay_seconds};
+/// use headroom::time;
+///
+/// assert_eq!(parse_delay_seconds(b"20"), Ok(time::secs(20)));
+/// assert_eq!(parse_delay_seconds(b"0.1"), Ok(time::millis(100)));
+/// assert_eq!(parse_delay_seconds(b"-10"), Err(DateError::Negative));
+/// assert_eq!(parse_delay_seconds(b"inf"), Err(DateError::Syntax));
+/// assert_eq!(
+///     parse_delay_seconds(b"99999999999999999999999999999999999"),
+///     Err(DateError::TooLarge)
+/// );
+/// ```
+pub fn parse_delay_seconds(input: &[u8]) -> Result<Duration, DateError> {
+    parse_decimal(input, 1_000_000)
+}
+
+/// Parses a non-negative decimal number of milliseconds, as `retry-after-ms` carries it (`10`,
+/// `2.5`). Same grammar and errors as [`parse_delay_seconds`].
+///
+/// # Errors
+///
+/// As [`parse_delay_seconds`].
+///
+/// # Examples
+///
+/// ```
+/// use headroom::datetime::parse_delay_millis;
+/// use headroom::time;
+///
+/// assert_eq!(parse_delay_millis(b"2.5"), Ok(time::micros(2_500)));
+/// ```
+pub fn parse_delay_millis(input: &[u8]) -> Result<Duration, DateError> {
+    parse_decimal(input, 1_000)
+}
+
+fn parse_decimal(input: &[u8], unit_micros: u64) -> Result<Duration, DateError> {
+    if input.is_empty() {
+        return Err(DateError::Empty);
+    }
+    let mut c = Cursor::new(input);
+    if c.eat(b'-') {
+        return match c.peek() {
+            Some(b'0'..=b'9' | b'.') => Err(DateError::Negative),
+            _ => Err(DateError::Syntax),
+        };
+    }
+    let whole = c.take_while(|b| b.is_ascii_digit());
+    let frac = if c.eat(b'.') {
+        c.take_while(|b| b.is_ascii_digit())
+    } else {
+        &[]
+    };
+    if (whole.is_empty() && frac.is_empty()) || !c.is_empty() {
+        return Err(DateError::Syntax);
+    }
+    let whole = if whole.is_empty() { 0 } else { integer(whole)? };
+    let whole = whole.checked_mul(unit_micros).ok_or(DateError::TooLarge)?;
+    // fraction < 10^18 and unit ≤ 10^6: the product is far below u128::MAX.
+    let part = u128::from(fraction(frac, 18))
+        .checked_mul(u128::from(unit_micros))
+        .map_or(0, |scaled| scaled / FRACTION_SCALE);
+    let part = u64::try_from(part).map_err(|_| DateError::TooLarge)?;
+    whole
+        .checked_add(part)
+        .map(Duration::from_ticks)
+        .ok_or(DateError::TooLarge)
+}
+
+/// Writes `duration` as Go's `Duration.String` would: `0s`, `1µs`, `1.5ms`, `120ms`, `7.66s`,
+/// `6m0s`, `1m30.5s`, `15h7m12s`.
+///
+/// # Errors
+///
+/// Only the writer's own [`fmt::Error`].
+///
+/// # Examples
+///
+/// ```
+/// use headroom::datetime::write_go_duration;
+/// use headroom::time;
+///
+/// let mut out = String::new();
+/// write_go_duration(time::millis(90_500), &mut out).unwrap();
+/// assert_eq!(out, "1m30.5s");
+/// ```
+pub fn write_go_duration<W: fmt::Write + ?Sized>(duration: Duration, out: &mut W) -> fmt::Result {
+    let micros = duration.as_ticks();
+    if micros == 0 {
+        return out.write_str("0s");
+    }
+    if micros < 1_000 {
+        return write!(out, "{micros}µs");
+    }
+    if micros < 1_000_000 {
+        write!(out, "{}", micros / 1_000)?;
+        let mut frac = micros % 1_000;
+        if frac != 0 {
+            let mut width: usize = 3;
+            while frac.is_multiple_of(10) {
+                frac /= 10;
+                width = width.saturating_sub(1);
+            }
+            write!(out, ".{frac:0width$}")?;
+        }
+        return out.write_str("ms");
+    }
+    let secs = micros / 1_000_000;
+    let (hours, minutes, seconds) = (secs / 3_600, secs / 60 % 60, secs % 60);
+    if hours > 0 {
+        write!(out, "{hours}h{minutes}m")?;
+    } else if minutes > 0 {
+        write!(out, "{minutes}m")?;
+    }
+    write!(out, "{seconds}")?;
+    super::rfc3339::write_fraction(micros % 1_000_000, out)?;
+    out.write_char('s')
+}
+
+/// Shows a [`Duration`] Go-style, for `format!` and friends (see [`write_go_duration`]).
+///
+/// # Examples
+///
+/// ```
+/// use headroom::datetime::GoDuration;
+/// use headroom::time;
+///
+/// assert_eq!(GoDuration(time::secs(360)).to_string(), "6m0s");
+/// assert_eq!(GoDuration(time::millis(120)).to_string(), "120ms");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GoDuration(pub Duration);
+
+impl fmt::Display for GoDuration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write_go_duration(self.0, f)
+    }
+}

@@ -1,0 +1,223 @@
+//! HTTP-dates (RFC 9110 §5.6.7), the format of `Date` and of `Retry-After` when it is a time.
+//!
+//! Senders must use IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`); recipients must also accept
+//! the obsolete RFC 850 (`Sunday, 06-Nov-94 08:49:37 GMT`) and asctime
+//! (`Sun Nov  6 08:49:37 1994`) forms, so all three are read. Names are matched without regard
+//! to ASCII case (RFC 9110 says they are case-sensitive; being lenient here costs nothing and a
+//! misspelt name such as `Zun` is still refused).
+
+use core::fmt;
+
+use super::DateError;
+use super::civil::{DAYS, LONG_DAYS, MONTHS, civil_from_days, weekday};
+use super::cursor::Cursor;
+use super::rfc3339::{Fields, split};
+use crate::time::UnixTime;
+
+/// Parses an HTTP-date in any of RFC 9110's three forms.
+///
+/// An RFC 850 two-digit year is read with the POSIX pivot (`70`–`99` → 19xx, `00`–`69` → 20xx),
+/// since this function has no clock; [`parse_http_date_at`] applies RFC 9110's "more than 50
+/// years in the future" rule against a given `now` instead. asctime dates carry no zone and are
+/// read as UTC.
+///
+/// # Errors
+///
+/// [`DateError::Syntax`] off the grammar (an unknown day or month name, a five-digit year, a zone
+/// other than `GMT`), [`DateError::OutOfRange`] for an impossible field,
+/// [`DateError::WeekdayMismatch`] when the day name is not that date's, [`DateError::BeforeEpoch`]
+/// before 1970.
+///
+/// # Examples
+///
+/// ```
+/// use headroom::datetime::{DateError, parse_http_date};
+/// use headroom::time::UnixTime;
+///
+/// let t = UnixTime::from_secs(784_111_777);
+/// assert_eq!(parse_http_date(b"Sun, 06 Nov 1994 08:49:37 GMT"), Ok(t));
+/// assert_eq!(parse_http_date(b"Sunday, 06-Nov-94 08:49:37 GMT"), Ok(t));
+/// assert_eq!(parse_http_date(b"Sun Nov  6 08:49:37 1994"), Ok(t));
+/// assert_eq!(parse_http_date(b"Mon, 06 Nov 1994 08:49:37 GMT"), Err(DateError::WeekdayMismatch));
+/// ```
+pub fn parse_http_date(input: &[u8]) -> Result<UnixTime, DateError> {
+    parse(input, |yy| {
+        if yy >= 70 {
+            1900_u32.saturating_add(yy)
+        } else {
+            2000_u32.saturating_add(yy)
+        }
+    })
+}
+
+/// Parses an HTTP-date like [`parse_http_date`], reading an RFC 850 two-digit year by RFC 9110
+/// §5.6.7 relative to `now`: the latest year with those last two digits that is not more than
+/// 50 years after `now`'s year.
+///
+/// # Errors
+///
+/// As [`parse_http_date`].
+///
+/// # Examples
+///
+/// ```
+/// use headroom::datetime::{parse_http_date_at, parse_rfc3339};
+///
+/// let now = parse_rfc3339(b"2025-01-01T00:00:00Z").unwrap();
+/// let later = parse_http_date_at(b"Tuesday, 01-Jan-75 00:00:00 GMT", now).unwrap();
+/// assert_eq!(later, parse_rfc3339(b"2075-01-01T00:00:00Z").unwrap());
+/// let earlier = parse_http_date_at(b"Thursday, 01-Jan-76 00:00:00 GMT", now).unwrap();
+/// assert_eq!(earlier, parse_rfc3339(b"1976-01-01T00:00:00Z").unwrap());
+/// ```
+pub fn parse_http_date_at(input: &[u8], now: UnixTime) -> Result<UnixTime, DateError> {
+    let (days, _, _) = split(now);
+    let (now_year, _, _) = civil_from_days(days);
+    let now_year = u32::try_from(now_year).unwrap_or(u32::MAX);
+    parse(input, |yy| {
+        let horizon = now_year.saturating_add(50);
+        let mut year = (now_year / 100).saturating_mul(100).saturating_add(yy);
+        if year.saturating_add(100) <= horizon {
+            year = year.saturating_add(100);
+        }
+        if year > horizon {
+            year = year.saturating_sub(100);
+        }
+        year
+    })
+}
+
+fn parse(input: &[u8], two_digit_year: impl Fn(u32) -> u32) -> Result<UnixTime, DateError> {
+    if input.is_empty() {
+        return Err(DateError::Empty);
+    }
+    let mut c = Cursor::new(input);
+    let name = c.take_while(|b| b.is_ascii_alphabetic());
+    let mut f = Fields::default();
+    let day_index;
+    if c.eat(b',') {
+        c.expect(b' ')?;
+        if let Some(index) = position(&DAYS, name) {
+            // IMF-fixdate: `Sun, 06 Nov 1994 08:49:37 GMT`
+            day_index = index;
+            f.day = c.digits(2)?;
+            c.expect(b' ')?;
+            f.month = month(&mut c)?;
+            c.expect(b' ')?;
+            f.year = c.digits(4)?;
+        } else {
+            // RFC 850: `Sunday, 06-Nov-94 08:49:37 GMT`
+            day_index = position(&LONG_DAYS, name).ok_or(DateError::Syntax)?;
+            f.day = c.digits(2)?;
+            c.expect(b'-')?;
+            f.month = month(&mut c)?;
+            c.expect(b'-')?;
+            f.year = two_digit_year(c.digits(2)?);
+        }
+        c.expect(b' ')?;
+        time_of_day(&mut c, &mut f)?;
+        c.expect(b' ')?;
+        if !c.eat_ignore_case(b"GMT") {
+            return Err(DateError::Syntax);
+        }
+    } else {
+        // asctime: `Sun Nov  6 08:49:37 1994`
+        day_index = position(&DAYS, name).ok_or(DateError::Syntax)?;
+        c.expect(b' ')?;
+        f.month = month(&mut c)?;
+        c.expect(b' ')?;
+        f.day = if c.eat(b' ') {
+            c.digits(1)?
+        } else {
+            c.digits(2)?
+        };
+        c.expect(b' ')?;
+        time_of_day(&mut c, &mut f)?;
+        c.expect(b' ')?;
+        f.year = c.digits(4)?;
+    }
+    if !c.is_empty() {
+        return Err(DateError::Syntax);
+    }
+    let time = f.to_unix()?;
+    let (days, _, _) = split(time);
+    if weekday(days) != day_index {
+        return Err(DateError::WeekdayMismatch);
+    }
+    Ok(time)
+}
+
+fn position(names: &[&str], name: &[u8]) -> Option<usize> {
+    names
+        .iter()
+        .position(|candidate| candidate.as_bytes().eq_ignore_ascii_case(name))
+}
+
+fn month(c: &mut Cursor<'_>) -> Result<u32, DateError> {
+    let name = c.take(3).ok_or(DateError::Syntax)?;
+    let index = position(&MONTHS, name).ok_or(DateError::Syntax)?;
+    u32::try_from(index)
+        .map(|i| i.saturating_add(1))
+        .map_err(|_| DateError::Syntax)
+}
+
+fn time_of_day(c: &mut Cursor<'_>, f: &mut Fields) -> Result<(), DateError> {
+    f.hour = c.digits(2)?;
+    c.expect(b':')?;
+    f.minute = c.digits(2)?;
+    c.expect(b':')?;
+    f.second = c.digits(2)?;
+    Ok(())
+}
+
+/// Writes `time` as an IMF-fixdate, `Sun, 06 Nov 1994 08:49:37 GMT` (whole seconds, truncated;
+/// times after year 9999 are clamped as in [`write_rfc3339`](super::write_rfc3339)).
+///
+/// # Errors
+///
+/// Only the writer's own [`fmt::Error`].
+///
+/// # Examples
+///
+/// ```
+/// use headroom::datetime::write_http_date;
+/// use headroom::time::UnixTime;
+///
+/// let mut out = String::new();
+/// write_http_date(UnixTime::from_secs(784_111_777), &mut out).unwrap();
+/// assert_eq!(out, "Sun, 06 Nov 1994 08:49:37 GMT");
+/// ```
+pub fn write_http_date<W: fmt::Write + ?Sized>(time: UnixTime, out: &mut W) -> fmt::Result {
+    let (days, sod, _) = split(time);
+    let (year, month, day) = civil_from_days(days);
+    let day_name = DAYS.get(weekday(days)).copied().unwrap_or("Sun");
+    let month_name = usize::try_from(month.saturating_sub(1))
+        .ok()
+        .and_then(|i| MONTHS.get(i).copied())
+        .unwrap_or("Jan");
+    write!(
+        out,
+        "{day_name}, {day:02} {month_name} {year:04} {:02}:{:02}:{:02} GMT",
+        sod / 3_600,
+        sod / 60 % 60,
+        sod % 60
+    )
+}
+
+/// Shows a [`UnixTime`] as an IMF-fixdate, for `format!` and friends (see [`write_http_date`]).
+///
+/// # Examples
+///
+/// ```
+/// use headroom::datetime::HttpDate;
+/// use headroom::time::UnixTime;
+///
+/// assert_eq!(HttpDate(UnixTime::from_secs(0)).to_string(), "Thu, 01 Jan 1970 00:00:00 GMT");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HttpDate(pub UnixTime);
+
+impl fmt::Display for HttpDate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write_http_date(self.0, f)
+    }
+}

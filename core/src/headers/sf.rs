@@ -1,0 +1,259 @@
+//! The subset of RFC 9651 Structured Fields that the IETF `RateLimit` drafts use.
+//!
+//! Why hand-written: the Rust SF parsers (`sfv`, `structured-headers`) build owned trees and need
+//! `alloc`; headroom has no allocator. The drafts need far less than the whole grammar: a List
+//! or Dictionary of bare Items (Integer, String, Token, and Byte Sequence for `pk`) with
+//! Parameters. Inner lists, dates and display strings are refused as malformed.
+//!
+//! The reader is bounded and allocation-free: [`members`] first walks the whole field once to
+//! check its syntax (RFC 9651 §4.2: a field that fails to parse is ignored as a whole), then
+//! hands out [`Member`]s that borrow the input. Nothing recurses, so no input can exhaust the
+//! stack.
+
+use crate::datetime::cursor::{Cursor, integer};
+
+/// A bare item. Strings keep their escapes (`\"`), which is enough to compare names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Bare<'a> {
+    /// A non-negative Integer.
+    Integer(u64),
+    /// An Integer or Decimal below zero.
+    Negative,
+    /// An Integer beyond `u64`.
+    TooLarge,
+    /// A non-negative Decimal (none of the drafts' parameters is one).
+    Decimal,
+    /// A String, without its quotes.
+    String(&'a [u8]),
+    /// A Token.
+    Token(&'a [u8]),
+    /// A Byte Sequence (`:cHsdsRa894=:`), contents not decoded.
+    Bytes,
+    /// A Boolean (`?1`).
+    Boolean(bool),
+}
+
+/// One List member (`"name";q=10`) or Dictionary member (`limit=10`).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Member<'a> {
+    /// The item, or the Dictionary key (as a [`Bare::Token`]).
+    pub(super) key: Bare<'a>,
+    /// The Dictionary value after `=`, if any.
+    pub(super) value: Option<Bare<'a>>,
+    params: &'a [u8],
+}
+
+impl<'a> Member<'a> {
+    /// The value of parameter `key` (the last one wins, RFC 9651 §4.2.3.2); a parameter without
+    /// a value is `Boolean(true)`.
+    pub(super) fn param(&self, key: &[u8]) -> Option<Bare<'a>> {
+        let mut c = Cursor::new(self.params);
+        let mut found = None;
+        while let Some((name, value)) = param(&mut c) {
+            if name == key {
+                found = Some(value);
+            }
+        }
+        found
+    }
+}
+
+/// The members of a field value, or `None` if the value is not well-formed.
+pub(super) fn members(field: &[u8]) -> Option<Members<'_>> {
+    let mut check = Members {
+        c: Cursor::new(field),
+    };
+    while !check.c.is_empty() {
+        check.next_checked()?;
+    }
+    Some(Members {
+        c: Cursor::new(field),
+    })
+}
+
+/// Iterator over the members of a checked field.
+#[derive(Debug, Clone)]
+pub(super) struct Members<'a> {
+    c: Cursor<'a>,
+}
+
+impl<'a> Members<'a> {
+    fn next_checked(&mut self) -> Option<Member<'a>> {
+        let c = &mut self.c;
+        skip_ows(c);
+        let key = bare(c)?;
+        let value = if matches!(key, Bare::Token(_)) && c.eat(b'=') {
+            Some(bare(c)?)
+        } else {
+            None
+        };
+        let start = c.rest();
+        while param(c).is_some() {}
+        let params = start
+            .get(..start.len().saturating_sub(c.rest().len()))
+            .unwrap_or_default();
+        skip_ows(c);
+        if c.eat(b',') {
+            skip_ows(c);
+            if c.is_empty() {
+                return None; // a trailing comma
+            }
+        } else if !c.is_empty() {
+            return None;
+        }
+        Some(Member { key, value, params })
+    }
+}
+
+impl<'a> Iterator for Members<'a> {
+    type Item = Member<'a>;
+
+    fn next(&mut self) -> Option<Member<'a>> {
+        if self.c.is_empty() {
+            return None;
+        }
+        self.next_checked()
+    }
+}
+
+fn skip_ows(c: &mut Cursor<'_>) {
+    c.take_while(|b| b == b' ' || b == b'\t');
+}
+
+/// `;key[=value]`, consumed; `None` (and nothing consumed of substance) when no parameter follows
+/// or it is malformed. A malformed parameter leaves bytes behind, which the caller rejects.
+fn param<'a>(c: &mut Cursor<'a>) -> Option<(&'a [u8], Bare<'a>)> {
+    if c.peek() != Some(b';') {
+        return None;
+    }
+    let mut look = *c;
+    look.next();
+    look.take_while(|b| b == b' ');
+    if !matches!(look.peek(), Some(b'a'..=b'z' | b'*')) {
+        return None;
+    }
+    let key =
+        look.take_while(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'_' | b'-' | b'.' | b'*'));
+    let value = if look.eat(b'=') {
+        bare(&mut look)?
+    } else {
+        Bare::Boolean(true)
+    };
+    *c = look;
+    Some((key, value))
+}
+
+fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~:/".contains(&b)
+}
+
+fn bare<'a>(c: &mut Cursor<'a>) -> Option<Bare<'a>> {
+    match c.peek()? {
+        b'"' => {
+            c.next();
+            let start = c.rest();
+            loop {
+                match c.next()? {
+                    b'\\' => {
+                        if !matches!(c.next()?, b'"' | b'\\') {
+                            return None;
+                        }
+                    }
+                    b'"' => break,
+                    0x20..=0x7e => {}
+                    _ => return None,
+                }
+            }
+            // The contents: everything consumed except the closing quote.
+            let len = start.len().saturating_sub(c.rest().len()).saturating_sub(1);
+            Some(Bare::String(start.get(..len).unwrap_or_default()))
+        }
+        b':' => {
+            c.next();
+            c.take_while(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'='));
+            c.eat(b':').then_some(Bare::Bytes)
+        }
+        b'?' => {
+            c.next();
+            match c.next()? {
+                b'0' => Some(Bare::Boolean(false)),
+                b'1' => Some(Bare::Boolean(true)),
+                _ => None,
+            }
+        }
+        b'-' | b'0'..=b'9' => {
+            let negative = c.eat(b'-');
+            let digits = c.take_while(|b| b.is_ascii_digit());
+            if digits.is_empty() {
+                return None;
+            }
+            let decimal = if c.eat(b'.') {
+                if c.take_while(|b| b.is_ascii_digit()).is_empty() {
+                    return None;
+                }
+                true
+            } else {
+                false
+            };
+            let zero = digits.iter().all(|&b| b == b'0');
+            Some(match (negative && !zero, decimal) {
+                (true, _) => Bare::Negative,
+                (false, true) => Bare::Decimal,
+                (false, false) => integer(digits).map_or(Bare::TooLarge, Bare::Integer),
+            })
+        }
+        b'*' | b'a'..=b'z' | b'A'..=b'Z' => Some(Bare::Token(c.take_while(is_tchar))),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys(field: &str) -> Option<usize> {
+        members(field.as_bytes()).map(Iterator::count)
+    }
+
+    #[test]
+    fn well_formed_fields() {
+        assert_eq!(keys(r#""permin";q=50;w=60,"perhr";q=1000;w=3600"#), Some(2));
+        assert_eq!(keys("limit=100, remaining=50, reset=5"), Some(3));
+        assert_eq!(keys(r#""peruser";q=100;w=60;pk=:cHsdsRa894==:"#), Some(1));
+        assert_eq!(keys("10;w=1, 50;w=60, 1000;w=3600, 5000;w=86400"), Some(4));
+        assert_eq!(
+            keys(r#"100;w=60;burst=1000;comment="sliding window""#),
+            Some(1)
+        );
+        assert_eq!(keys("quota;t=1"), Some(1));
+        assert_eq!(keys(r#""a\"b";r=1"#), Some(1));
+    }
+
+    #[test]
+    fn malformed_fields() {
+        for field in [
+            r#""open"#, "a,", ",a", "a b", "(1 2)", "1.;w=1", "a;W=1", "a;w=", "=1", r#""\x""#,
+            ":abc", "?2",
+        ] {
+            assert_eq!(keys(field), None, "{field}");
+        }
+    }
+
+    #[test]
+    fn parameters_and_values() {
+        let member = members(br#""x";q=-1;w=1.5;z;r=99999999999999999999;qu="bytes""#)
+            .unwrap()
+            .next()
+            .unwrap();
+        assert_eq!(member.key, Bare::String(b"x"));
+        assert_eq!(member.param(b"q"), Some(Bare::Negative));
+        assert_eq!(member.param(b"w"), Some(Bare::Decimal));
+        assert_eq!(member.param(b"z"), Some(Bare::Boolean(true)));
+        assert_eq!(member.param(b"r"), Some(Bare::TooLarge));
+        assert_eq!(member.param(b"qu"), Some(Bare::String(b"bytes")));
+        assert_eq!(member.param(b"t"), None);
+        let dict = members(b"limit=10").unwrap().next().unwrap();
+        assert_eq!(dict.key, Bare::Token(b"limit"));
+        assert_eq!(dict.value, Some(Bare::Integer(10)));
+    }
+}
