@@ -15,6 +15,7 @@
 )]
 
 use super::*;
+use crate::time::Instant;
 use crate::time::{millis, secs};
 
 /// `(remaining_retries, server delay as parsed, expected delay)`.
