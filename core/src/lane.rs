@@ -186,8 +186,8 @@ pub(crate) struct Lane {
     /// The only bucket is the provisional requests pace, to be dropped once limits are learned.
     pub(crate) provisional: bool,
     pub(crate) adopt_server_limits: bool,
-    /// Issue time (µs ticks) of the request whose snapshot was last applied with authority.
-    pub(crate) synced_issue_at: u64,
+    /// Admission id of the request whose snapshot was last applied with authority.
+    pub(crate) synced: Option<NonZeroU32>,
 }
 
 impl Lane {
@@ -211,7 +211,7 @@ impl Lane {
             reserve_permille: config.background_reserve_permille,
             provisional,
             adopt_server_limits: config.adopt_server_limits,
-            synced_issue_at: 0,
+            synced: None,
         }
     }
 

@@ -96,25 +96,24 @@ impl core::error::Error for PermitError {}
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub(crate) struct Reservation {
+    /// Admission sequence number: later admissions have later ids (modulo wrap-around, see
+    /// [`is_at_or_after`]).
     pub(crate) id: NonZeroU32,
     pub(crate) lane: u8,
     /// Buckets charged, by [`LimitKind::index`]; a bucket learned later was not charged.
     pub(crate) mask: u8,
-    /// When it was admitted (µs ticks).
-    pub(crate) issued_at: u64,
     /// Requests, input tokens, output tokens charged. Each is at most the burst of a bucket
     /// that was charged for it, so `u32` holds it exactly; amounts no bucket metered saturate.
     pub(crate) charged: [u32; 3],
 }
 
 impl Reservation {
-    pub(crate) fn new(id: NonZeroU32, lane: u8, mask: u8, issued_at: u64, up: &Charges) -> Self {
+    pub(crate) fn new(id: NonZeroU32, lane: u8, mask: u8, up: &Charges) -> Self {
         let narrow = |kind: LimitKind| u32::try_from(up.get(kind)).unwrap_or(u32::MAX);
         Self {
             id,
             lane,
             mask,
-            issued_at,
             charged: [
                 narrow(LimitKind::Requests),
                 narrow(LimitKind::InputTokens),
@@ -148,6 +147,11 @@ impl<const N: usize> Permits<N> {
         }
     }
 
+    /// The id the next admission will get: later than every permit issued so far.
+    pub(crate) const fn next_id(&self) -> NonZeroU32 {
+        self.next_id
+    }
+
     pub(crate) const fn len(&self) -> usize {
         self.len as usize
     }
@@ -161,7 +165,6 @@ impl<const N: usize> Permits<N> {
         &mut self,
         lane: LaneId,
         mask: u8,
-        issued_at: u64,
         up: &Charges,
         attempt: Attempt,
     ) -> Option<Permit> {
@@ -172,7 +175,7 @@ impl<const N: usize> Permits<N> {
             .find(|(_, entry)| entry.is_none())?;
         let id = self.next_id;
         self.next_id = id.checked_add(1).unwrap_or(NonZeroU32::MIN);
-        *entry = Some(Reservation::new(id, lane.0, mask, issued_at, up));
+        *entry = Some(Reservation::new(id, lane.0, mask, up));
         self.len = self.len.saturating_add(1);
         Some(Permit {
             id,
@@ -203,4 +206,11 @@ impl<const N: usize> Permits<N> {
     pub(crate) fn iter(&self) -> impl Iterator<Item = &Reservation> {
         self.slots.iter().flatten()
     }
+}
+
+/// Whether admission `id` came at or after admission `since`. Ids wrap after 2³² admissions, so
+/// the comparison is on the wrapping difference (serial-number arithmetic, as TCP compares
+/// sequence numbers): correct while the two are less than 2³¹ admissions apart.
+pub(crate) const fn is_at_or_after(id: NonZeroU32, since: NonZeroU32) -> bool {
+    id.get().wrapping_sub(since.get()) < (1 << 31)
 }

@@ -11,10 +11,12 @@
 //! When the response arrives, [`Policy::settle`] turns the estimate into actual usage.
 
 use crate::backoff::{Backoff, RetryBudget};
+use core::num::NonZeroU32;
+
 use crate::cost::{Charges, Cost, Usage};
 use crate::headers::Snapshot;
 use crate::lane::{Lane, LaneConfig, LaneRefusal, Priority};
-use crate::permit::{LaneId, Permit, PermitError, Permits, Reservation};
+use crate::permit::{LaneId, Permit, PermitError, Permits, Reservation, is_at_or_after};
 use crate::retry::Attempt;
 use crate::time::{Duration, Instant};
 use crate::{Limit, LimitKind};
@@ -298,7 +300,7 @@ impl<const LANES: usize, const PERMITS: usize> Policy<LANES, PERMITS> {
             }
         }
         let mask = state.mask();
-        match self.permits.insert(lane, mask, now, &charges, attempt) {
+        match self.permits.insert(lane, mask, &charges, attempt) {
             Some(permit) => Acquire::Admit(permit),
             None => {
                 // Unreachable: fullness was checked above. Undo the charge all the same.
@@ -377,9 +379,10 @@ impl<const LANES: usize, const PERMITS: usize> Policy<LANES, PERMITS> {
         lane: LaneId,
         snapshot: &Snapshot,
     ) -> Result<(), Rejection> {
-        let unseen = self.unseen(lane, 0, None);
+        let unseen = self.unseen(lane, None);
+        let order = self.permits.next_id();
         let state = self.lane_mut(lane)?;
-        state.observe(now.as_ticks(), snapshot, now.as_ticks(), &unseen);
+        state.observe(now.as_ticks(), snapshot, order, &unseen);
         Ok(())
     }
 
@@ -405,7 +408,7 @@ impl<const LANES: usize, const PERMITS: usize> Policy<LANES, PERMITS> {
         snapshot: Option<&Snapshot>,
     ) -> Result<(), PermitError> {
         let unseen = match snapshot {
-            Some(_) => self.unseen(permit.lane, reservation.issued_at, Some(reservation)),
+            Some(_) => self.unseen(permit.lane, Some(reservation.id)),
             None => Charges::default(),
         };
         let lane = self
@@ -423,17 +426,19 @@ impl<const LANES: usize, const PERMITS: usize> Policy<LANES, PERMITS> {
             lane.reconcile(now, reservation.mask, &charged, &actual);
         }
         if let Some(snapshot) = snapshot {
-            lane.observe(now, snapshot, reservation.issued_at, &unseen);
+            lane.observe(now, snapshot, reservation.id, &unseen);
         }
         Ok(())
     }
 
-    /// What the in-flight permits of `lane` issued at or after `since` charged, except `skip`.
-    fn unseen(&self, lane: LaneId, since: u64, skip: Option<&Reservation>) -> Charges {
+    /// What the in-flight permits of `lane` admitted at or after `since` (all of them for
+    /// `None`) charged.
+    fn unseen(&self, lane: LaneId, since: Option<NonZeroU32>) -> Charges {
         let mut sum = [0u64; 4];
-        let others = self.permits.iter().filter(|r| {
-            r.lane == lane.0 && r.issued_at >= since && skip.is_none_or(|s| s.id != r.id)
-        });
+        let others = self
+            .permits
+            .iter()
+            .filter(|r| r.lane == lane.0 && since.is_none_or(|since| is_at_or_after(r.id, since)));
         for reservation in others {
             for (total, charge) in sum.iter_mut().zip(reservation.charges().0) {
                 *total = total.saturating_add(charge);

@@ -16,21 +16,25 @@
 //!   upgrade, a workspace cap). A lane that started with no limits at all paces at a provisional
 //!   rate until the first limit arrives, then drops it.
 //! * **Unseen reservations are subtracted.** The level becomes
-//!   `remaining − rounding − Σ charges of our permits issued at or after the responding one`.
-//!   Permits issued before it were sent first and are taken as seen; those issued with or after
-//!   it may not have been, so they are counted again. Counting one twice is safe (too cautious
+//!   `remaining − rounding − Σ charges of our permits admitted after the responding one`.
+//!   Permits admitted before it were sent first and are taken as seen; those admitted after it
+//!   may not have been, so they are counted again. Admission order, not time, decides: it is
+//!   what the caller's sends follow, and it cannot be confused by a clock that steps back. Counting one twice is safe (too cautious
 //!   until the next response); missing one would over-admit.
 //! * **Rounding is read down.** Anthropic rounds token `remaining` to the nearest thousand, so
 //!   up to 500 more may be used than it says: 500 is subtracted for Anthropic token quotas.
-//! * **Only the newest response may raise a level.** A snapshot from a request issued before the
-//!   last one applied can only lower a bucket, never raise it: stale information makes the engine
+//! * **Only the newest response may raise a level.** A snapshot from a request admitted before
+//!   the last one applied can only lower a bucket, never raise it: stale information makes the engine
 //!   more careful, never less.
 //! * **The snapshot is read as if taken now.** Refill between the server's instant and ours is
 //!   ignored, which errs on the safe side.
 
+use core::num::NonZeroU32;
+
 use crate::cost::Charges;
 use crate::headers::{Dialect, Snapshot};
 use crate::lane::Lane;
+use crate::permit::is_at_or_after;
 use crate::time::secs;
 use crate::{Bucket, Limit, LimitKind};
 
@@ -43,13 +47,13 @@ const DEFAULT_WINDOW_SECS: u64 = 60;
 impl Lane {
     /// Folds one response's snapshot into the lane.
     ///
-    /// `issued_at` orders responses (the issue time of the request that got this response);
+    /// `order` orders responses (the admission id of the request that got this response);
     /// `unseen` is what our in-flight permits charged that the server may not have counted yet.
     pub(crate) fn observe(
         &mut self,
         now: u64,
         snapshot: &Snapshot,
-        issued_at: u64,
+        order: NonZeroU32,
         unseen: &Charges,
     ) {
         let teaches_limits = LimitKind::ALL.into_iter().any(|kind| {
@@ -61,9 +65,11 @@ impl Lane {
             self.buckets = [None, None, None, None];
             self.provisional = false;
         }
-        let authoritative = issued_at >= self.synced_issue_at;
+        let authoritative = self
+            .synced
+            .is_none_or(|synced| is_at_or_after(order, synced));
         if authoritative {
-            self.synced_issue_at = issued_at;
+            self.synced = Some(order);
         }
         for kind in LimitKind::ALL {
             let Some(quota) = snapshot.quota_of(kind) else {

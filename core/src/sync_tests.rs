@@ -136,8 +136,8 @@ fn in_flight_permits_issued_later_are_subtracted() {
     let earlier_seen = admit(&mut policy, at_ms(0), lane, Cost::request(1, 0));
     let _later_a = admit(&mut policy, at_ms(10), lane, Cost::request(20_000, 0));
     let _later_b = admit(&mut policy, at_ms(20), lane, Cost::request(5_000, 0));
-    // Server: 90 000 left. It may not have seen the two later requests nor the one issued in
-    // the same tick as `first`: 90 000 − 1 − 20 000 − 5 000.
+    // Server: 90 000 left. It may not have seen the three admitted after `first` (one of them
+    // in the same tick): 90 000 − 1 − 20 000 − 5 000.
     let truth = snapshot(Dialect::OpenAi, &[(Scope::InputTokens, 100_000, 90_000)]);
     policy.settle_with(at_ms(30), first, None, &truth).unwrap();
     assert_eq!(
@@ -175,6 +175,7 @@ fn an_older_response_can_only_lower() {
         )
         .unwrap();
     let old = admit(&mut policy, at_ms(0), lane, Cost::request(0, 0));
+    let old2 = admit(&mut policy, at_ms(0), lane, Cost::request(0, 0));
     let new = admit(&mut policy, at_ms(100), lane, Cost::request(0, 0));
     let newer_truth = snapshot(Dialect::OpenAi, &[(Scope::Requests, 600, 50)]);
     policy
@@ -183,17 +184,36 @@ fn an_older_response_can_only_lower() {
     assert_eq!(level(&policy, lane, LimitKind::Requests, at_ms(200)), 50);
     // The old response arrives late claiming 90 left: ignored for raising.
     let stale_high = snapshot(Dialect::OpenAi, &[(Scope::Requests, 600, 90)]);
-    let old2 = admit(&mut policy, at_ms(0), lane, Cost::request(0, 0));
     policy
         .settle_with(at_ms(200), old, None, &stale_high)
         .unwrap();
-    assert_eq!(level(&policy, lane, LimitKind::Requests, at_ms(200)), 49);
+    assert_eq!(level(&policy, lane, LimitKind::Requests, at_ms(200)), 50);
     // A stale response that is more pessimistic still lowers.
     let stale_low = snapshot(Dialect::OpenAi, &[(Scope::Requests, 600, 10)]);
     policy
         .settle_with(at_ms(200), old2, None, &stale_low)
         .unwrap();
     assert_eq!(level(&policy, lane, LimitKind::Requests, at_ms(200)), 10);
+}
+
+#[test]
+fn admission_order_not_clock_decides_what_is_unseen() {
+    let mut policy = Policy::<1, 16>::new();
+    let lane = policy
+        .add_lane(LaneConfig::new().input_tokens(per_minute(100_000)))
+        .unwrap();
+    let first = admit(&mut policy, at_ms(5_000), lane, Cost::request(1_000, 0));
+    // The caller's clock stepped back: this one is admitted later but stamped earlier.
+    let later = admit(&mut policy, at_ms(1_000), lane, Cost::request(7_000, 0));
+    let truth = snapshot(Dialect::OpenAi, &[(Scope::InputTokens, 100_000, 90_000)]);
+    policy
+        .settle_with(at_ms(5_000), first, None, &truth)
+        .unwrap();
+    assert_eq!(
+        level(&policy, lane, LimitKind::InputTokens, at_ms(5_000)),
+        83_000
+    );
+    policy.cancel(at_ms(5_000), later).unwrap();
 }
 
 #[test]
