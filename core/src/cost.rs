@@ -90,8 +90,11 @@ pub enum OutputCharge {
     /// (Anthropic's legacy OTPM accounting, OpenAI's TPM). The default: it never under-reserves.
     #[default]
     Reserve,
-    /// Charge nothing up front and debit the actual output when the response arrives
-    /// (Anthropic's current OTPM accounting, where `max_tokens` does not count).
+    /// Only the output actually generated counts (Anthropic's current OTPM accounting, where
+    /// `max_tokens` does not count). Up front the lane charges its running estimate of a
+    /// request's output (a moving average of the actual outputs it has settled, at most
+    /// `max_tokens`), so an exhausted output bucket still holds requests back; settling
+    /// replaces the estimate with the actual output.
     Actual,
 }
 
@@ -138,11 +141,12 @@ impl CostModel {
         }
     }
 
-    /// What is charged before sending.
-    pub(crate) fn upfront(&self, cost: &Cost) -> Charges {
+    /// What is charged before sending; `output_estimate` is the lane's expected output for
+    /// [`OutputCharge::Actual`].
+    pub(crate) fn upfront(&self, cost: &Cost, output_estimate: u64) -> Charges {
         let output = match self.output {
             OutputCharge::Reserve => cost.output_tokens,
-            OutputCharge::Actual => 0,
+            OutputCharge::Actual => cost.output_tokens.min(output_estimate),
         };
         Charges([
             cost.requests,
@@ -186,12 +190,20 @@ mod tests {
     fn upfront_follows_the_output_mode() {
         let cost = Cost::request(1_200, 1_024);
         assert_eq!(
-            CostModel::ANTHROPIC_LEGACY.upfront(&cost),
+            CostModel::ANTHROPIC_LEGACY.upfront(&cost, 0),
             Charges([1, 1_200, 1_024, 2_224])
         );
         assert_eq!(
-            CostModel::ANTHROPIC_CURRENT.upfront(&cost),
+            CostModel::ANTHROPIC_CURRENT.upfront(&cost, 0),
             Charges([1, 1_200, 0, 1_200])
+        );
+        assert_eq!(
+            CostModel::ANTHROPIC_CURRENT.upfront(&cost, 300),
+            Charges([1, 1_200, 300, 1_500])
+        );
+        assert_eq!(
+            CostModel::ANTHROPIC_CURRENT.upfront(&cost, 5_000),
+            Charges([1, 1_200, 1_024, 2_224])
         );
     }
 
@@ -214,7 +226,7 @@ mod tests {
         let cost = Cost::request(u64::MAX, u64::MAX);
         assert_eq!(
             CostModel::ANTHROPIC_LEGACY
-                .upfront(&cost)
+                .upfront(&cost, u64::MAX)
                 .get(LimitKind::Tokens),
             u64::MAX
         );

@@ -9,7 +9,7 @@
 use core::num::NonZeroU32;
 
 use crate::bucket::{Bucket, Refusal};
-use crate::cost::{Charges, CostModel};
+use crate::cost::{Charges, Cost, CostModel};
 use crate::{Limit, LimitKind};
 
 /// Who is asking: interactive traffic keeps headroom that background traffic may not use.
@@ -188,6 +188,8 @@ pub(crate) struct Lane {
     pub(crate) adopt_server_limits: bool,
     /// Admission id of the request whose snapshot was last applied with authority.
     pub(crate) synced: Option<NonZeroU32>,
+    /// Moving average of settled output tokens per request ([`crate::OutputCharge::Actual`]).
+    pub(crate) output_estimate: u32,
 }
 
 impl Lane {
@@ -212,6 +214,7 @@ impl Lane {
             provisional,
             adopt_server_limits: config.adopt_server_limits,
             synced: None,
+            output_estimate: 0,
         }
     }
 
@@ -289,6 +292,26 @@ impl Lane {
             Some((until, kind)) => Err(LaneRefusal::Wait { until, kind }),
             None => Ok(new_tats),
         }
+    }
+
+    /// What `cost` charges up front on this lane.
+    pub(crate) fn upfront(&self, cost: &Cost) -> Charges {
+        self.cost_model
+            .upfront(cost, u64::from(self.output_estimate))
+    }
+
+    /// Folds one settled request's actual output into the running estimate: an exponential
+    /// moving average with weight 1/8, the first sample taken as is.
+    pub(crate) fn learn_output(&mut self, output_tokens: u64) {
+        let sample = u32::try_from(output_tokens).unwrap_or(u32::MAX);
+        self.output_estimate = if self.output_estimate == 0 {
+            sample
+        } else {
+            let kept = self
+                .output_estimate
+                .saturating_sub(self.output_estimate / 8);
+            kept.saturating_add(sample / 8)
+        };
     }
 
     /// Moves each bucket in `mask` from the `charged` amount to the `actual` one.

@@ -102,24 +102,21 @@ pub(crate) struct Reservation {
     pub(crate) lane: u8,
     /// Buckets charged, by [`LimitKind::index`]; a bucket learned later was not charged.
     pub(crate) mask: u8,
+    /// Position of this slot in [`Permits::live`].
+    live_pos: u16,
+    /// When it was admitted (µs ticks), as two halves so the entry stays 4-byte aligned
+    /// (28 bytes instead of 32).
+    issued_at: [u32; 2],
     /// Requests, input tokens, output tokens charged. Each is at most the burst of a bucket
     /// that was charged for it, so `u32` holds it exactly; amounts no bucket metered saturate.
     pub(crate) charged: [u32; 3],
 }
 
 impl Reservation {
-    pub(crate) fn new(id: NonZeroU32, lane: u8, mask: u8, up: &Charges) -> Self {
-        let narrow = |kind: LimitKind| u32::try_from(up.get(kind)).unwrap_or(u32::MAX);
-        Self {
-            id,
-            lane,
-            mask,
-            charged: [
-                narrow(LimitKind::Requests),
-                narrow(LimitKind::InputTokens),
-                narrow(LimitKind::OutputTokens),
-            ],
-        }
+    /// When it was admitted (µs ticks).
+    pub(crate) const fn issued_at(&self) -> u64 {
+        let [low, high] = self.issued_at;
+        ((high as u64) << 32) | low as u64
     }
 
     /// The charges as taken, combined tokens included.
@@ -130,20 +127,35 @@ impl Reservation {
 }
 
 /// A fixed table of reservations with stable slots.
+///
+/// Insertion pops a free slot and removal pushes it back, both O(1); iteration walks only the
+/// live entries, so a table sized for thousands of requests costs nothing while few are in
+/// flight.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub(crate) struct Permits<const N: usize> {
     slots: [Option<Reservation>; N],
+    /// Occupied slots, unordered.
+    live: heapless::Vec<u16, N>,
+    /// Slots released since they were first used, as a stack.
+    free: heapless::Vec<u16, N>,
+    /// Slots `fresh..N` have never been used.
+    fresh: u16,
     next_id: NonZeroU32,
-    len: u16,
+    /// The latest admission instant stamped: stamps never go backwards, so a clock that steps
+    /// back cannot make a permit look older (and so already seen by the server) than it is.
+    latest_stamp: u64,
 }
 
 impl<const N: usize> Permits<N> {
     pub(crate) const fn new() -> Self {
         Self {
             slots: [None; N],
+            live: heapless::Vec::new(),
+            free: heapless::Vec::new(),
+            fresh: 0,
             next_id: NonZeroU32::MIN,
-            len: 0,
+            latest_stamp: 0,
         }
     }
 
@@ -152,8 +164,8 @@ impl<const N: usize> Permits<N> {
         self.next_id
     }
 
-    pub(crate) const fn len(&self) -> usize {
-        self.len as usize
+    pub(crate) fn len(&self) -> usize {
+        self.live.len()
     }
 
     pub(crate) fn is_full(&self) -> bool {
@@ -165,21 +177,42 @@ impl<const N: usize> Permits<N> {
         &mut self,
         lane: LaneId,
         mask: u8,
+        issued_at: u64,
         up: &Charges,
         attempt: Attempt,
     ) -> Option<Permit> {
-        let (slot, entry) = self
-            .slots
-            .iter_mut()
-            .enumerate()
-            .find(|(_, entry)| entry.is_none())?;
+        let slot = match self.free.pop() {
+            Some(slot) => slot,
+            None if usize::from(self.fresh) < N => {
+                let slot = self.fresh;
+                self.fresh = self.fresh.saturating_add(1);
+                slot
+            }
+            None => return None,
+        };
+        let live_pos = u16::try_from(self.live.len()).ok()?;
+        let entry = self.slots.get_mut(usize::from(slot))?;
+        self.live.push(slot).ok()?;
         let id = self.next_id;
         self.next_id = id.checked_add(1).unwrap_or(NonZeroU32::MIN);
-        *entry = Some(Reservation::new(id, lane.0, mask, up));
-        self.len = self.len.saturating_add(1);
+        let issued_at = issued_at.max(self.latest_stamp);
+        self.latest_stamp = issued_at;
+        let narrow = |kind: LimitKind| u32::try_from(up.get(kind)).unwrap_or(u32::MAX);
+        *entry = Some(Reservation {
+            id,
+            lane: lane.0,
+            mask,
+            live_pos,
+            issued_at: [issued_at as u32, (issued_at >> 32) as u32],
+            charged: [
+                narrow(LimitKind::Requests),
+                narrow(LimitKind::InputTokens),
+                narrow(LimitKind::OutputTokens),
+            ],
+        });
         Some(Permit {
             id,
-            slot: u16::try_from(slot).unwrap_or(u16::MAX),
+            slot,
             lane,
             attempt,
         })
@@ -191,20 +224,35 @@ impl<const N: usize> Permits<N> {
             .slots
             .get_mut(usize::from(permit.slot))
             .ok_or(PermitError::Unknown)?;
-        match *entry {
+        let reservation = match *entry {
             Some(reservation)
                 if reservation.id == permit.id && reservation.lane == permit.lane.0 =>
             {
-                *entry = None;
-                self.len = self.len.saturating_sub(1);
-                Ok(reservation)
+                reservation
             }
-            _ => Err(PermitError::Unknown),
+            _ => return Err(PermitError::Unknown),
+        };
+        *entry = None;
+        let pos = usize::from(reservation.live_pos);
+        if pos < self.live.len() {
+            self.live.swap_remove(pos);
+            // The slot that moved into `pos` learns its new position.
+            if let Some(&moved) = self.live.get(pos)
+                && let Some(Some(moved)) = self.slots.get_mut(usize::from(moved))
+            {
+                moved.live_pos = reservation.live_pos;
+            }
         }
+        // Cannot fail: at most N slots are ever free.
+        let _ = self.free.push(permit.slot);
+        Ok(reservation)
     }
 
+    /// The live reservations, in no particular order.
     pub(crate) fn iter(&self) -> impl Iterator<Item = &Reservation> {
-        self.slots.iter().flatten()
+        self.live
+            .iter()
+            .filter_map(|&slot| self.slots.get(usize::from(slot))?.as_ref())
     }
 }
 

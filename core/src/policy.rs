@@ -70,6 +70,17 @@ impl core::fmt::Display for Rejection {
 
 impl core::error::Error for Rejection {}
 
+/// What a response says was used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum UsedTokens {
+    /// The body's `usage`.
+    Measured(Usage),
+    /// The server refused the request (429, 529) before processing any token.
+    Refused,
+}
+
+use UsedTokens::{Measured, Refused};
+
 /// One bucket's state, for monitoring.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
@@ -125,6 +136,8 @@ pub struct Policy<const LANES: usize, const PERMITS: usize> {
     pub(crate) permits: Permits<PERMITS>,
     pub(crate) backoff: Backoff,
     pub(crate) budget: RetryBudget,
+    /// The longest a request takes to reach the provider, in µs (see the `sync` module).
+    pub(crate) transit_allowance: u64,
 }
 
 impl<const LANES: usize, const PERMITS: usize> Default for Policy<LANES, PERMITS> {
@@ -149,7 +162,35 @@ impl<const LANES: usize, const PERMITS: usize> Policy<LANES, PERMITS> {
             permits: Permits::new(),
             backoff: Backoff::new(crate::time::secs(1), crate::time::secs(60)),
             budget: RetryBudget::token_ratio(100, 100),
+            transit_allowance: Self::DEFAULT_TRANSIT_ALLOWANCE.as_ticks(),
         }
+    }
+
+    /// The default [`Policy::with_transit_allowance`]: 500 ms.
+    pub const DEFAULT_TRANSIT_ALLOWANCE: Duration = crate::time::millis(500);
+
+    /// The same policy with another transit allowance: the longest a request is expected to
+    /// take to reach the provider. When a response's headers arrive, our permits admitted more
+    /// than this long before are taken as already counted in the server's `remaining`; later
+    /// ones (and any admitted after the responding request) are subtracted as unseen. Longer is
+    /// safer and slower; shorter risks counting a request the server has not seen yet.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use headroom::{Policy, time};
+    ///
+    /// let policy: Policy<1, 8> = Policy::new().with_transit_allowance(time::secs(2));
+    /// assert_eq!(policy.transit_allowance(), time::secs(2));
+    /// ```
+    pub const fn with_transit_allowance(mut self, allowance: Duration) -> Self {
+        self.transit_allowance = allowance.as_ticks();
+        self
+    }
+
+    /// The transit allowance.
+    pub const fn transit_allowance(&self) -> Duration {
+        Duration::from_ticks(self.transit_allowance)
     }
 
     /// The same policy with another retry schedule and budget (one budget per policy: use one
@@ -197,7 +238,7 @@ impl<const LANES: usize, const PERMITS: usize> Policy<LANES, PERMITS> {
     }
 
     /// How many permits are in flight.
-    pub const fn in_flight(&self) -> usize {
+    pub fn in_flight(&self) -> usize {
         self.permits.len()
     }
 
@@ -280,7 +321,7 @@ impl<const LANES: usize, const PERMITS: usize> Policy<LANES, PERMITS> {
             return Acquire::Reject(Rejection::UnknownLane);
         };
         let now = now.as_ticks();
-        let charges = state.cost_model.upfront(&cost);
+        let charges = state.upfront(&cost);
         match state.try_admit(now, &charges, priority) {
             Ok(()) => {}
             Err(LaneRefusal::Wait { until, kind }) => {
@@ -300,7 +341,7 @@ impl<const LANES: usize, const PERMITS: usize> Policy<LANES, PERMITS> {
             }
         }
         let mask = state.mask();
-        match self.permits.insert(lane, mask, &charges, attempt) {
+        match self.permits.insert(lane, mask, now, &charges, attempt) {
             Some(permit) => Acquire::Admit(permit),
             None => {
                 // Unreachable: fullness was checked above. Undo the charge all the same.
@@ -379,7 +420,7 @@ impl<const LANES: usize, const PERMITS: usize> Policy<LANES, PERMITS> {
         lane: LaneId,
         snapshot: &Snapshot,
     ) -> Result<(), Rejection> {
-        let unseen = self.unseen(lane, None);
+        let unseen = self.unseen(lane, None, now.as_ticks());
         let order = self.permits.next_id();
         let state = self.lane_mut(lane)?;
         state.observe(now.as_ticks(), snapshot, order, &unseen);
@@ -394,21 +435,29 @@ impl<const LANES: usize, const PERMITS: usize> Policy<LANES, PERMITS> {
         snapshot: Option<&Snapshot>,
     ) -> Result<(), PermitError> {
         let reservation = self.permits.remove(&permit)?;
-        self.apply_response(now, &permit, &reservation, usage, snapshot)
+        self.apply_response(
+            now,
+            now,
+            &permit,
+            &reservation,
+            usage.map(Measured),
+            snapshot,
+        )
     }
 
-    /// Reconciles `reservation` to `usage` and folds `snapshot` in (the permit is already out of
-    /// the table).
+    /// Reconciles `reservation` to `usage` and folds `snapshot`, received at `headers_at`, in
+    /// (the permit is already out of the table).
     pub(crate) fn apply_response(
         &mut self,
         now: Instant,
+        headers_at: Instant,
         permit: &Permit,
         reservation: &Reservation,
-        usage: Option<Usage>,
+        usage: Option<UsedTokens>,
         snapshot: Option<&Snapshot>,
     ) -> Result<(), PermitError> {
         let unseen = match snapshot {
-            Some(_) => self.unseen(permit.lane, Some(reservation.id)),
+            Some(_) => self.unseen(permit.lane, Some(reservation.id), headers_at.as_ticks()),
             None => Charges::default(),
         };
         let lane = self
@@ -417,6 +466,10 @@ impl<const LANES: usize, const PERMITS: usize> Policy<LANES, PERMITS> {
             .ok_or(PermitError::Unknown)?;
         let now = now.as_ticks();
         if let Some(usage) = usage {
+            let (usage, measured) = match usage {
+                Measured(usage) => (usage, true),
+                Refused => (Usage::default(), false),
+            };
             let charged = reservation.charges();
             let cost = Cost {
                 requests: charged.get(LimitKind::Requests),
@@ -424,6 +477,9 @@ impl<const LANES: usize, const PERMITS: usize> Policy<LANES, PERMITS> {
             };
             let actual = lane.cost_model.actual(&cost, &usage);
             lane.reconcile(now, reservation.mask, &charged, &actual);
+            if measured {
+                lane.learn_output(usage.output_tokens);
+            }
         }
         if let Some(snapshot) = snapshot {
             lane.observe(now, snapshot, reservation.id, &unseen);
@@ -431,14 +487,18 @@ impl<const LANES: usize, const PERMITS: usize> Policy<LANES, PERMITS> {
         Ok(())
     }
 
-    /// What the in-flight permits of `lane` admitted at or after `since` (all of them for
-    /// `None`) charged.
-    fn unseen(&self, lane: LaneId, since: Option<NonZeroU32>) -> Charges {
+    /// What the in-flight permits of `lane` that the server may not have counted when it
+    /// produced headers received at `headers_at` charged: those admitted after `since` (any, for
+    /// `None`) *and* less than the transit allowance before `headers_at`. A permit admitted
+    /// before the responding request, or long enough before the headers, has been seen.
+    fn unseen(&self, lane: LaneId, since: Option<NonZeroU32>, headers_at: u64) -> Charges {
+        let cutoff = headers_at.checked_sub(self.transit_allowance);
         let mut sum = [0u64; 4];
-        let others = self
-            .permits
-            .iter()
-            .filter(|r| r.lane == lane.0 && since.is_none_or(|since| is_at_or_after(r.id, since)));
+        let others = self.permits.iter().filter(|r| {
+            r.lane == lane.0
+                && since.is_none_or(|since| is_at_or_after(r.id, since))
+                && cutoff.is_none_or(|cutoff| r.issued_at() > cutoff)
+        });
         for reservation in others {
             for (total, charge) in sum.iter_mut().zip(reservation.charges().0) {
                 *total = total.saturating_add(charge);

@@ -367,7 +367,115 @@ fn settle_ignores_buckets_learned_after_admission() {
 // Guarantee 5: the engine's size is a compile-time constant; this pins the figure the README
 // documents (x86-64 and other 64-bit hosts; `heapless::Vec` stores a `usize` length).
 #[cfg(target_pointer_width = "64")]
-static_assertions::const_assert_eq!(core::mem::size_of::<Policy<4, 32>>(), 1_304);
+static_assertions::const_assert_eq!(core::mem::size_of::<Policy<4, 32>>(), 1_720);
 #[cfg(target_pointer_width = "64")]
 static_assertions::const_assert_eq!(core::mem::size_of::<crate::Bucket>(), 32);
 static_assertions::assert_impl_all!(Policy<4, 32>: Send, Sync);
+
+#[test]
+fn actual_output_mode_charges_a_learned_estimate() {
+    let mut policy: Policy<1, 64> = Policy::new();
+    let model = CostModel::new(CacheReads::Excluded, OutputCharge::Actual);
+    let lane = policy
+        .add_lane(
+            LaneConfig::new()
+                .output_tokens(per_minute(8_000))
+                .cost_model(model),
+        )
+        .unwrap();
+    // Nothing learned yet: nothing charged up front.
+    let first = admit(&mut policy, at_ms(0), lane, Cost::request(10, 4_000));
+    assert_eq!(
+        available(&policy, lane, LimitKind::OutputTokens, at_ms(0)),
+        8_000
+    );
+    let usage = |output_tokens| {
+        Some(Usage {
+            output_tokens,
+            ..Usage::default()
+        })
+    };
+    policy.settle(at_ms(0), first, usage(800)).unwrap();
+    assert_eq!(
+        available(&policy, lane, LimitKind::OutputTokens, at_ms(0)),
+        7_200
+    );
+    // Now each request reserves the 800 it is expected to generate ...
+    let second = admit(&mut policy, at_ms(0), lane, Cost::request(10, 4_000));
+    assert_eq!(
+        available(&policy, lane, LimitKind::OutputTokens, at_ms(0)),
+        6_400
+    );
+    // ... never more than max_tokens ...
+    let small = admit(&mut policy, at_ms(0), lane, Cost::request(10, 100));
+    assert_eq!(
+        available(&policy, lane, LimitKind::OutputTokens, at_ms(0)),
+        6_300
+    );
+    // ... and settles to the truth, moving the estimate by an eighth of the difference.
+    policy.settle(at_ms(0), second, usage(1_600)).unwrap();
+    assert_eq!(
+        available(&policy, lane, LimitKind::OutputTokens, at_ms(0)),
+        5_500
+    );
+    policy.settle(at_ms(0), small, usage(100)).unwrap();
+    let third = admit(&mut policy, at_ms(0), lane, Cost::request(10, 4_000));
+    // 800 → 700 + 200 = 900 → 788 + 12 = 800.
+    assert_eq!(
+        available(&policy, lane, LimitKind::OutputTokens, at_ms(0)),
+        4_700
+    );
+    // An exhausted output bucket holds requests back even though max_tokens does not count.
+    drop(third);
+    assert!(matches!(
+        policy.acquire(
+            at_ms(0),
+            lane,
+            Cost::request(10, 4_000),
+            Priority::Interactive
+        ),
+        Acquire::Admit(_)
+    ));
+}
+
+#[test]
+fn refused_requests_do_not_teach_the_output_estimate() {
+    use crate::backoff::FixedDraw;
+    use crate::headers::Snapshot;
+    let mut policy: Policy<1, 8> = Policy::new();
+    let model = CostModel::new(CacheReads::Excluded, OutputCharge::Actual);
+    let lane = policy
+        .add_lane(
+            LaneConfig::new()
+                .output_tokens(per_minute(8_000))
+                .cost_model(model),
+        )
+        .unwrap();
+    let first = admit(&mut policy, at_ms(0), lane, Cost::request(10, 4_000));
+    policy
+        .settle(
+            at_ms(0),
+            first,
+            Some(Usage {
+                output_tokens: 1_000,
+                ..Usage::default()
+            }),
+        )
+        .unwrap();
+    let refused = admit(&mut policy, at_ms(0), lane, Cost::request(10, 4_000));
+    let snapshot = Snapshot::default();
+    let _ = policy
+        .complete(
+            at_ms(0),
+            refused,
+            &crate::Response::new(529, &snapshot),
+            &mut FixedDraw(0),
+        )
+        .unwrap();
+    let _next = admit(&mut policy, at_ms(0), lane, Cost::request(10, 4_000));
+    // Still 1 000 expected: 7 000 left after the first, minus 1 000 reserved now.
+    assert_eq!(
+        available(&policy, lane, LimitKind::OutputTokens, at_ms(0)),
+        6_000
+    );
+}

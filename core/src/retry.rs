@@ -30,6 +30,7 @@ use crate::cost::Usage;
 use crate::headers::{Dialect, Snapshot};
 use crate::lane::{LaneRefusal, Priority};
 use crate::permit::{Permit, PermitError};
+use crate::policy::UsedTokens;
 use crate::time::{Duration, Instant};
 
 /// The longest jitter added to an informed 429 wait.
@@ -110,6 +111,9 @@ pub struct Response<'a> {
     pub usage: Option<Usage>,
     /// The error body, for classification (bounded scan; optional).
     pub body: Option<&'a [u8]>,
+    /// When the headers were received, if not when [`Policy::complete`] is called (a streamed
+    /// response delivers its headers first and its usage last).
+    pub headers_at: Option<Instant>,
 }
 
 impl<'a> Response<'a> {
@@ -120,6 +124,7 @@ impl<'a> Response<'a> {
             snapshot: Some(snapshot),
             usage: None,
             body: None,
+            headers_at: None,
         }
     }
 
@@ -130,7 +135,14 @@ impl<'a> Response<'a> {
             snapshot: None,
             usage: None,
             body: None,
+            headers_at: None,
         }
+    }
+
+    /// The same response with the instant its headers were received.
+    pub const fn with_headers_at(mut self, headers_at: Instant) -> Self {
+        self.headers_at = Some(headers_at);
+        self
     }
 
     /// The same response with the body's usage.
@@ -218,11 +230,19 @@ impl<const LANES: usize, const PERMITS: usize> Policy<LANES, PERMITS> {
             Class::RateLimited { .. } | Class::Overloaded
         );
         let usage = match (response.usage, refused_by_server) {
-            (Some(usage), _) => Some(usage),
-            (None, true) => Some(Usage::default()),
+            (Some(usage), _) => Some(UsedTokens::Measured(usage)),
+            (None, true) => Some(UsedTokens::Refused),
             (None, false) => None,
         };
-        self.apply_response(now, &permit, &reservation, usage, response.snapshot)?;
+        let headers_at = response.headers_at.unwrap_or(now);
+        self.apply_response(
+            now,
+            headers_at,
+            &permit,
+            &reservation,
+            usage,
+            response.snapshot,
+        )?;
 
         let informed = match verdict.class() {
             Class::RateLimited { .. } if snapshot.dialect != Dialect::None => {

@@ -16,11 +16,15 @@
 //!   upgrade, a workspace cap). A lane that started with no limits at all paces at a provisional
 //!   rate until the first limit arrives, then drops it.
 //! * **Unseen reservations are subtracted.** The level becomes
-//!   `remaining − rounding − Σ charges of our permits admitted after the responding one`.
-//!   Permits admitted before it were sent first and are taken as seen; those admitted after it
-//!   may not have been, so they are counted again. Admission order, not time, decides: it is
-//!   what the caller's sends follow, and it cannot be confused by a clock that steps back. Counting one twice is safe (too cautious
-//!   until the next response); missing one would over-admit.
+//!   `remaining − rounding − Σ charges of our permits the server may not have counted`. A permit
+//!   admitted before the responding request was sent first and has been seen; so has one
+//!   admitted more than the policy's transit allowance (default 500 ms) before the headers
+//!   arrived, since it reached the provider before the headers were made. The others — admitted
+//!   after the responding request *and* within the allowance — are subtracted. Counting one
+//!   twice is safe but slow: when the requests bucket paces one request per 1.2 s and responses
+//!   take seconds, subtracting every later permit would hold each new request back by a whole
+//!   extra interval; missing one would over-admit. Requests slower to reach the provider than
+//!   the allowance need a longer one ([`crate::Policy::with_transit_allowance`]).
 //! * **Rounding is read down.** Anthropic rounds token `remaining` to the nearest thousand, so
 //!   up to 500 more may be used than it says: 500 is subtracted for Anthropic token quotas.
 //! * **Only the newest response may raise a level.** A snapshot from a request admitted before

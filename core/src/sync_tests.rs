@@ -289,3 +289,43 @@ fn a_snapshot_without_limits_keeps_the_provisional_pace() {
         LaneConfig::DEFAULT_PROVISIONAL_REQUESTS.with_burst(NonZeroU32::MIN)
     );
 }
+
+#[test]
+fn permits_sent_well_before_the_headers_count_as_seen() {
+    // 50 RPM paced at 1.2 s, responses after 5 s: by the time a response arrives, the requests
+    // sent after it are already at the server. Only those within the transit allowance
+    // (500 ms) of the headers are subtracted again.
+    let mut policy = Policy::<1, 16>::new();
+    let lane = policy
+        .add_lane(LaneConfig::new().input_tokens(per_minute(100_000)))
+        .unwrap();
+    let first = admit(&mut policy, at_ms(0), lane, Cost::request(1_000, 0));
+    let _old = admit(&mut policy, at_ms(1_200), lane, Cost::request(2_000, 0));
+    let _recent = admit(&mut policy, at_ms(4_700), lane, Cost::request(4_000, 0));
+    let truth = snapshot(Dialect::OpenAi, &[(Scope::InputTokens, 100_000, 90_000)]);
+    policy
+        .settle_with(at_ms(5_000), first, None, &truth)
+        .unwrap();
+    assert_eq!(
+        level(&policy, lane, LimitKind::InputTokens, at_ms(5_000)),
+        86_000
+    );
+}
+
+#[test]
+fn a_longer_transit_allowance_counts_more_as_unseen() {
+    let mut policy = Policy::<1, 16>::new().with_transit_allowance(crate::time::secs(10));
+    let lane = policy
+        .add_lane(LaneConfig::new().input_tokens(per_minute(100_000)))
+        .unwrap();
+    let first = admit(&mut policy, at_ms(0), lane, Cost::request(1_000, 0));
+    let _old = admit(&mut policy, at_ms(1_200), lane, Cost::request(2_000, 0));
+    let truth = snapshot(Dialect::OpenAi, &[(Scope::InputTokens, 100_000, 90_000)]);
+    policy
+        .settle_with(at_ms(5_000), first, None, &truth)
+        .unwrap();
+    assert_eq!(
+        level(&policy, lane, LimitKind::InputTokens, at_ms(5_000)),
+        88_000
+    );
+}
