@@ -205,22 +205,15 @@ impl Bucket {
     }
 
     /// Refill time of `units`, rounded up.
+    #[inline]
     pub(crate) fn cost_time(&self, units: u64) -> u64 {
-        let product = u128::from(units)
-            .saturating_mul(u128::from(self.unit_fp))
-            .saturating_add(UNIT_ROUND);
-        u64::try_from(product >> UNIT_SHIFT).unwrap_or(u64::MAX)
+        ceil_time(units, self.unit_fp)
     }
 
     /// The burst as time, `C = n·T` for `n = burst`.
+    #[inline]
     pub(crate) fn capacity(&self) -> u64 {
         self.cost_time(u64::from(self.burst))
-    }
-
-    /// The capacity a request of `priority`-adjusted `reserve` sees: `C − reserve`, but never
-    /// less than the cost itself, so a reserve never turns a wait into a rejection.
-    fn effective_capacity(&self, cost_time: u64, reserve: u64) -> u64 {
-        self.capacity().saturating_sub(reserve).max(cost_time)
     }
 
     /// Time of credit left at `now` with `reserve` kept back: `C − reserve − (TAT − now)⁺`.
@@ -231,13 +224,22 @@ impl Bucket {
 
     /// The TAT admitting `cost` at `now` would produce, or why it cannot be admitted. `reserve`
     /// is time of credit that must stay in the bucket (priorities).
+    #[inline]
     pub(crate) fn check(&self, now: u64, cost: u64, reserve: u64) -> Result<u64, Refusal> {
+        let capacity = self.capacity();
         let cost_time = self.cost_time(cost);
-        if cost_time > self.capacity() {
+        if cost_time > capacity {
             return Err(Refusal::TooLarge);
         }
         let new_tat = self.tat.max(now).saturating_add(cost_time);
-        let allowed_at = new_tat.saturating_sub(self.effective_capacity(cost_time, reserve));
+        // The capacity a request sees: `C − reserve`, but never less than its own cost, so a
+        // reserve never turns a wait into a rejection.
+        let effective = if reserve == 0 {
+            capacity
+        } else {
+            capacity.saturating_sub(reserve).max(cost_time)
+        };
+        let allowed_at = new_tat.saturating_sub(effective);
         if allowed_at <= now {
             Ok(new_tat)
         } else {
@@ -258,6 +260,9 @@ impl Bucket {
 
     /// Moves the charge for one request from `charged` units to `actual` units.
     pub(crate) fn reconcile(&mut self, now: u64, charged: u64, actual: u64) {
+        if charged == actual {
+            return;
+        }
         let charged_time = self.cost_time(charged);
         let actual_time = self.cost_time(actual);
         if actual_time > charged_time {
@@ -285,10 +290,30 @@ fn unit_fp(limit: Limit) -> u64 {
     u64::try_from(per_unit).unwrap_or(u64::MAX)
 }
 
-/// Refill time of `units`, rounded down.
+/// Refill time of `units`, rounded up: `⌈units · unit_fp / 2^S⌉`, saturating.
+#[inline]
+#[expect(
+    clippy::arithmetic_side_effects,
+    reason = "a u64 × u64 product is below 2^128 − 2^65, so adding 2^20 − 1 cannot overflow u128"
+)]
+fn ceil_time(units: u64, unit_fp: u64) -> u64 {
+    let product = u128::from(units) * u128::from(unit_fp) + UNIT_ROUND;
+    let time = product >> UNIT_SHIFT;
+    if time > u128::from(u64::MAX) {
+        u64::MAX
+    } else {
+        time as u64
+    }
+}
+
+/// Refill time of `units`, rounded down, saturating.
+#[expect(
+    clippy::arithmetic_side_effects,
+    reason = "a u64 × u64 product always fits in u128"
+)]
 fn floor_time(units: u64, unit_fp: u64) -> u64 {
-    let product = u128::from(units).saturating_mul(u128::from(unit_fp));
-    u64::try_from(product >> UNIT_SHIFT).unwrap_or(u64::MAX)
+    let time = (u128::from(units) * u128::from(unit_fp)) >> UNIT_SHIFT;
+    u64::try_from(time).unwrap_or(u64::MAX)
 }
 
 /// How many whole units fit in `time`: the largest `n` with `cost_time(n) ≤ time`.
@@ -300,8 +325,12 @@ fn units_in(time: u64, unit_fp: u64) -> u64 {
 }
 
 /// `a · b / c` in 128 bits, saturating; `c == 0` gives `u64::MAX`.
+#[expect(
+    clippy::arithmetic_side_effects,
+    reason = "a u64 × u64 product always fits in u128"
+)]
 pub(crate) fn mul_div(a: u64, b: u64, c: u64) -> u64 {
-    let product = u128::from(a).saturating_mul(u128::from(b));
+    let product = u128::from(a) * u128::from(b);
     let quotient = product.checked_div(u128::from(c)).unwrap_or(u128::MAX);
     u64::try_from(quotient).unwrap_or(u64::MAX)
 }

@@ -236,6 +236,7 @@ impl Lane {
     }
 
     /// Admits `charges` at `now` in every bucket, or in none.
+    #[inline]
     pub(crate) fn try_admit(
         &mut self,
         now: u64,
@@ -243,8 +244,8 @@ impl Lane {
         priority: Priority,
     ) -> Result<(), LaneRefusal> {
         let new_tats = self.check(now, charges, priority)?;
-        for (bucket, new_tat) in self.buckets.iter_mut().zip(new_tats) {
-            if let (Some(bucket), Some(tat)) = (bucket, new_tat) {
+        for (bucket, tat) in self.buckets.iter_mut().zip(new_tats) {
+            if let Some(bucket) = bucket {
                 bucket.commit(tat);
             }
         }
@@ -261,25 +262,27 @@ impl Lane {
         self.check(now, charges, priority).map(|_| ())
     }
 
-    /// Every bucket's new TAT if `charges` were admitted at `now`, or the refusal: a rejection
-    /// as soon as one bucket can never fit, else the latest wait.
+    /// Every bucket's new TAT if `charges` were admitted at `now` (unused entries for absent
+    /// buckets), or the refusal: a rejection as soon as one bucket can never fit, else the
+    /// latest wait.
+    #[inline]
     fn check(
         &self,
         now: u64,
         charges: &Charges,
         priority: Priority,
-    ) -> Result<[Option<u64>; 4], LaneRefusal> {
-        let mut new_tats = [None; 4];
+    ) -> Result<[u64; 4], LaneRefusal> {
+        let mut new_tats = [0; 4];
         let mut wait: Option<(u64, LimitKind)> = None;
-        for ((bucket, kind), new_tat) in self.buckets.iter().zip(LimitKind::ALL).zip(&mut new_tats)
-        {
+        let buckets = self.buckets.iter().zip(LimitKind::ALL).zip(charges.0);
+        for (((bucket, kind), charge), new_tat) in buckets.zip(&mut new_tats) {
             let Some(bucket) = bucket else { continue };
             let reserve = match priority {
                 Priority::Interactive => 0,
                 Priority::Background => bucket.permille_of_capacity(self.reserve_permille),
             };
-            match bucket.check(now, charges.get(kind), reserve) {
-                Ok(tat) => *new_tat = Some(tat),
+            match bucket.check(now, charge, reserve) {
+                Ok(tat) => *new_tat = tat,
                 Err(Refusal::TooLarge) => return Err(LaneRefusal::TooLarge { kind }),
                 Err(Refusal::Until(until)) => {
                     if wait.is_none_or(|(latest, _)| until > latest) {
