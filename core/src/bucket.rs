@@ -185,8 +185,18 @@ impl Bucket {
         self.tat = now.saturating_add(scaled);
     }
 
-    /// Sets the level to `remaining` units at `now`, as a server reported it.
-    pub(crate) fn set_available(&mut self, now: u64, remaining: u64) {
+    /// Sets the level to `remaining − owed` units at `now`, as a server reported it; when `owed` is larger, the bucket is
+    /// left in debt by the difference (so the excess is still paid back before anything more is
+    /// admitted).
+    pub(crate) fn set_level(&mut self, now: u64, remaining: u64, owed: u64) {
+        if owed > remaining {
+            let debt = self
+                .capacity()
+                .saturating_add(self.cost_time(owed.saturating_sub(remaining)));
+            self.tat = now.saturating_add(debt);
+            return;
+        }
+        let remaining = remaining.saturating_sub(owed);
         // The time `remaining` units take, so that exactly `remaining` are admissible. When one
         // unit refills in under a microsecond, rounding up could admit one more: round down.
         let mut level_time = self.cost_time(remaining);
@@ -197,10 +207,10 @@ impl Bucket {
         self.tat = now.saturating_add(debt);
     }
 
-    /// Lowers the level to at most `remaining` units at `now`; never raises it.
-    pub(crate) fn lower_to(&mut self, now: u64, remaining: u64) {
+    /// Lowers the level to at most `remaining − owed` units at `now`; never raises it.
+    pub(crate) fn lower_to(&mut self, now: u64, remaining: u64, owed: u64) {
         let before = self.tat;
-        self.set_available(now, remaining);
+        self.set_level(now, remaining, owed);
         self.tat = self.tat.max(before);
     }
 

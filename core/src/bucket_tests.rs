@@ -149,17 +149,17 @@ fn set_available_admits_exactly_what_the_server_reported() {
         LimitKind::Requests,
         limit(3_500).with_burst(NonZeroU32::new(3_500).unwrap()),
     );
-    rpm.set_available(0, 1_000);
+    rpm.set_level(0, 1_000, 0);
     assert_eq!(rpm.available(at(0)), 1_000);
     assert_eq!(rpm.try_take(at(0), 1_000), Ok(()));
     assert!(rpm.try_take(at(0), 1).is_err());
     // Sub-microsecond units (2·10⁹ per minute) round down instead.
     let mut fast = Bucket::new(LimitKind::Tokens, limit(2_000_000_000));
-    fast.set_available(0, 1_000_000_001);
+    fast.set_level(0, 1_000_000_001, 0);
     assert!(fast.available(at(0)) <= 1_000_000_001);
-    rpm.set_available(0, 10_000);
+    rpm.set_level(0, 10_000, 0);
     assert_eq!(rpm.available(at(0)), 3_500);
-    rpm.set_available(0, 0);
+    rpm.set_level(0, 0, 0);
     assert_eq!(rpm.available(at(0)), 0);
 }
 

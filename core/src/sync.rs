@@ -25,6 +25,8 @@
 //!   take seconds, subtracting every later permit would hold each new request back by a whole
 //!   extra interval; missing one would over-admit. Requests slower to reach the provider than
 //!   the allowance need a longer one ([`crate::Policy::with_transit_allowance`]).
+//!   When the unseen charges exceed `remaining`, the bucket is left in debt by the difference,
+//!   not merely emptied: those requests will still count when they arrive.
 //! * **Rounding is read down.** Anthropic rounds token `remaining` to the nearest thousand, so
 //!   up to 500 more may be used than it says: 500 is subtracted for Anthropic token quotas.
 //! * **Only the newest response may raise a level.** A snapshot from a request admitted before
@@ -95,13 +97,11 @@ impl Lane {
                 (Dialect::Anthropic, _) => ANTHROPIC_TOKEN_ROUNDING,
                 _ => 0,
             };
-            let level = remaining
-                .saturating_sub(rounding)
-                .saturating_sub(unseen.get(kind));
+            let remaining = remaining.saturating_sub(rounding);
             if authoritative {
-                bucket.set_available(now, level);
+                bucket.set_level(now, remaining, unseen.get(kind));
             } else {
-                bucket.lower_to(now, level);
+                bucket.lower_to(now, remaining, unseen.get(kind));
             }
         }
     }

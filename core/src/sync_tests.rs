@@ -329,3 +329,21 @@ fn a_longer_transit_allowance_counts_more_as_unseen() {
         88_000
     );
 }
+
+#[test]
+fn unseen_charges_beyond_remaining_leave_the_bucket_in_debt() {
+    let mut policy = Policy::<1, 16>::new();
+    let lane = policy
+        .add_lane(LaneConfig::new().input_tokens(per_minute(60_000)))
+        .unwrap();
+    let first = admit(&mut policy, at_ms(0), lane, Cost::request(1_000, 0));
+    let _unseen = admit(&mut policy, at_ms(100), lane, Cost::request(20_000, 0));
+    // The server has 5 000 left but has not seen our 20 000 yet: 15 000 are owed.
+    let truth = snapshot(Dialect::OpenAi, &[(Scope::InputTokens, 60_000, 5_000)]);
+    policy.settle_with(at_ms(200), first, None, &truth).unwrap();
+    let bucket = policy.bucket(lane, LimitKind::InputTokens).unwrap();
+    assert_eq!(bucket.available(at_ms(200)), 0);
+    // 60 000 per minute is 1 000 per second: the debt of 15 000 takes 15 s to repay.
+    assert_eq!(bucket.available(at_ms(15_200)), 0);
+    assert_eq!(bucket.available(at_ms(16_200)), 1_000);
+}

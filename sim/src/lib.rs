@@ -4,6 +4,7 @@
 //! Every subcommand of the `headroom` binary is a module here with a `run` function, so the
 //! binary stays a thin dispatcher and the logic is testable as a library.
 
+pub mod audit;
 pub mod cli;
 pub mod har;
 pub mod import_har;
@@ -14,3 +15,11 @@ pub mod trace;
 #[cfg(doctest)]
 #[doc = include_str!("../../README.md")]
 struct ReadmeDoctests;
+pub mod engine;
+pub mod metrics;
+pub mod plot;
+pub mod report;
+pub mod simulate;
+pub mod strategy;
+pub mod upstream;
+pub mod workload;

@@ -3,18 +3,24 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use headroom_sim::{cli::CliError, import_har, inspect};
+use headroom_sim::{audit, cli::CliError, import_har, inspect, simulate};
 
 /// Paces LLM API requests under their rate limits, and shows how.
 #[derive(Debug, Parser)]
 #[command(name = "headroom", version, about)]
 struct Cli {
+    /// With no subcommand: simulate the bundled sample trace and print the comparison.
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Replay a trace's workload through every strategy against the simulated provider.
+    Simulate(simulate::SimulateArgs),
+    /// Replay a recorded trace through the engine in shadow mode: its estimates against the
+    /// headers, and the recorded 429s it would have prevented (exit code 1 if any it would not).
+    Audit(audit::AuditArgs),
     /// Show what the parser understood.
     Inspect {
         #[command(subcommand)]
@@ -42,10 +48,16 @@ enum InspectWhat {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result: Result<(), CliError> = match cli.command {
-        Command::Inspect {
+        None => simulate::run_default(),
+        Some(Command::Simulate(args)) => simulate::run_cli(&args),
+        Some(Command::Audit(args)) => match audit::run_cli(&args) {
+            Ok(code) => return code,
+            Err(error) => Err(error),
+        },
+        Some(Command::Inspect {
             what: InspectWhat::Headers { file },
-        } => inspect::run_headers(&file),
-        Command::ImportHar { file, output } => import_har::run(&file, &output),
+        }) => inspect::run_headers(&file),
+        Some(Command::ImportHar { file, output }) => import_har::run(&file, &output),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -127,6 +127,18 @@ pub(crate) fn integer(digits: &[u8]) -> Result<u64, DateError> {
     if digits.is_empty() {
         return Err(DateError::Syntax);
     }
+    if digits.len() <= 19 {
+        // Below 10^19 < u64::MAX: nothing to check but the digits themselves.
+        let mut value: u64 = 0;
+        for &byte in digits {
+            let digit = byte.wrapping_sub(b'0');
+            if digit > 9 {
+                return Err(DateError::Syntax);
+            }
+            value = value.wrapping_mul(10).wrapping_add(u64::from(digit));
+        }
+        return Ok(value);
+    }
     digits.iter().try_fold(0u64, |value, &digit| {
         if !digit.is_ascii_digit() {
             return Err(DateError::Syntax);

@@ -11,7 +11,7 @@ use core::fmt;
 use super::DateError;
 use super::civil::{DAYS, LONG_DAYS, MONTHS, civil_from_days, weekday};
 use super::cursor::Cursor;
-use super::rfc3339::{Fields, split};
+use super::rfc3339::{Fields, digits2, digits4, split};
 use crate::time::UnixTime;
 
 /// Parses an HTTP-date in any of RFC 9110's three forms.
@@ -87,6 +87,14 @@ pub fn parse_http_date_at(input: &[u8], now: UnixTime) -> Result<UnixTime, DateE
 }
 
 fn parse(input: &[u8], two_digit_year: impl Fn(u32) -> u32) -> Result<UnixTime, DateError> {
+    match imf_fixdate(input) {
+        Some((day_index, fields)) => check_weekday(fields.to_unix()?, day_index),
+        None => parse_any(input, two_digit_year),
+    }
+}
+
+/// All three forms, byte by byte.
+fn parse_any(input: &[u8], two_digit_year: impl Fn(u32) -> u32) -> Result<UnixTime, DateError> {
     if input.is_empty() {
         return Err(DateError::Empty);
     }
@@ -96,7 +104,7 @@ fn parse(input: &[u8], two_digit_year: impl Fn(u32) -> u32) -> Result<UnixTime, 
     let day_index;
     if c.eat(b',') {
         c.expect(b' ')?;
-        if let Some(index) = position(&DAYS, name) {
+        if let Some(index) = name_index(&DAYS, name) {
             // IMF-fixdate: `Sun, 06 Nov 1994 08:49:37 GMT`
             day_index = index;
             f.day = c.digits(2)?;
@@ -106,7 +114,7 @@ fn parse(input: &[u8], two_digit_year: impl Fn(u32) -> u32) -> Result<UnixTime, 
             f.year = c.digits(4)?;
         } else {
             // RFC 850: `Sunday, 06-Nov-94 08:49:37 GMT`
-            day_index = position(&LONG_DAYS, name).ok_or(DateError::Syntax)?;
+            day_index = name_index(&LONG_DAYS, name).ok_or(DateError::Syntax)?;
             f.day = c.digits(2)?;
             c.expect(b'-')?;
             f.month = month(&mut c)?;
@@ -121,7 +129,7 @@ fn parse(input: &[u8], two_digit_year: impl Fn(u32) -> u32) -> Result<UnixTime, 
         }
     } else {
         // asctime: `Sun Nov  6 08:49:37 1994`
-        day_index = position(&DAYS, name).ok_or(DateError::Syntax)?;
+        day_index = name_index(&DAYS, name).ok_or(DateError::Syntax)?;
         c.expect(b' ')?;
         f.month = month(&mut c)?;
         c.expect(b' ')?;
@@ -138,7 +146,10 @@ fn parse(input: &[u8], two_digit_year: impl Fn(u32) -> u32) -> Result<UnixTime, 
     if !c.is_empty() {
         return Err(DateError::Syntax);
     }
-    let time = f.to_unix()?;
+    check_weekday(f.to_unix()?, day_index)
+}
+
+fn check_weekday(time: UnixTime, day_index: usize) -> Result<UnixTime, DateError> {
     let (days, _, _) = split(time);
     if weekday(days) != day_index {
         return Err(DateError::WeekdayMismatch);
@@ -146,7 +157,99 @@ fn parse(input: &[u8], two_digit_year: impl Fn(u32) -> u32) -> Result<UnixTime, 
     Ok(time)
 }
 
-fn position(names: &[&str], name: &[u8]) -> Option<usize> {
+/// An IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`), the form every server sends, read straight
+/// through: the day index and the fields, or `None` for anything else, which the general parser
+/// then reads. Both paths agree on every input this accepts.
+fn imf_fixdate(input: &[u8]) -> Option<(usize, Fields)> {
+    let &[
+        w0,
+        w1,
+        w2,
+        b',',
+        b' ',
+        d0,
+        d1,
+        b' ',
+        m0,
+        m1,
+        m2,
+        b' ',
+        y0,
+        y1,
+        y2,
+        y3,
+        b' ',
+        h0,
+        h1,
+        b':',
+        n0,
+        n1,
+        b':',
+        s0,
+        s1,
+        b' ',
+        g,
+        m,
+        t,
+    ] = input
+    else {
+        return None;
+    };
+    if fold3(g, m, t) != fold3(b'g', b'm', b't') {
+        return None;
+    }
+    let day_index = position(&DAYS_FOLDED, fold3(w0, w1, w2))?;
+    let month = position(&MONTHS_FOLDED, fold3(m0, m1, m2))?;
+    let fields = Fields {
+        year: digits4([y0, y1, y2, y3])?,
+        month: u32::try_from(month).ok()?.checked_add(1)?,
+        day: digits2(d0, d1)?,
+        hour: digits2(h0, h1)?,
+        minute: digits2(n0, n1)?,
+        second: digits2(s0, s1)?,
+        ..Fields::default()
+    };
+    Some((day_index, fields))
+}
+
+/// Three letters, ASCII case folded, in one word. Setting bit 0x20 folds exactly when the
+/// result is compared with letters: only `x` and `X` give `x`.
+const fn fold3(a: u8, b: u8, c: u8) -> u32 {
+    u32::from_le_bytes([a | 0x20, b | 0x20, c | 0x20, 0])
+}
+
+/// [`DAYS`], folded by [`fold3`].
+const DAYS_FOLDED: [u32; 7] = [
+    fold3(b'S', b'u', b'n'),
+    fold3(b'M', b'o', b'n'),
+    fold3(b'T', b'u', b'e'),
+    fold3(b'W', b'e', b'd'),
+    fold3(b'T', b'h', b'u'),
+    fold3(b'F', b'r', b'i'),
+    fold3(b'S', b'a', b't'),
+];
+
+/// [`MONTHS`], folded by [`fold3`].
+const MONTHS_FOLDED: [u32; 12] = [
+    fold3(b'J', b'a', b'n'),
+    fold3(b'F', b'e', b'b'),
+    fold3(b'M', b'a', b'r'),
+    fold3(b'A', b'p', b'r'),
+    fold3(b'M', b'a', b'y'),
+    fold3(b'J', b'u', b'n'),
+    fold3(b'J', b'u', b'l'),
+    fold3(b'A', b'u', b'g'),
+    fold3(b'S', b'e', b'p'),
+    fold3(b'O', b'c', b't'),
+    fold3(b'N', b'o', b'v'),
+    fold3(b'D', b'e', b'c'),
+];
+
+fn position<T: PartialEq>(names: &[T], name: T) -> Option<usize> {
+    names.iter().position(|candidate| *candidate == name)
+}
+
+fn name_index(names: &[&str], name: &[u8]) -> Option<usize> {
     names
         .iter()
         .position(|candidate| candidate.as_bytes().eq_ignore_ascii_case(name))
@@ -154,7 +257,7 @@ fn position(names: &[&str], name: &[u8]) -> Option<usize> {
 
 fn month(c: &mut Cursor<'_>) -> Result<u32, DateError> {
     let name = c.take(3).ok_or(DateError::Syntax)?;
-    let index = position(&MONTHS, name).ok_or(DateError::Syntax)?;
+    let index = name_index(&MONTHS, name).ok_or(DateError::Syntax)?;
     u32::try_from(index)
         .map(|i| i.saturating_add(1))
         .map_err(|_| DateError::Syntax)
@@ -219,5 +322,55 @@ pub struct HttpDate(pub UnixTime);
 impl fmt::Display for HttpDate {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write_http_date(self.0, f)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pivot(yy: u32) -> u32 {
+        if yy >= 70 {
+            1900_u32.saturating_add(yy)
+        } else {
+            2000_u32.saturating_add(yy)
+        }
+    }
+
+    proptest::proptest! {
+        /// The straight-line path agrees with the general one wherever it answers.
+        #[test]
+        fn imf_fixdate_agrees_with_the_grammar(
+            input in "(Sun|Mon|Tue|Wed|Thu|Fri|Sat|sUN|Zun|Sunday), [0-9]{2} (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec|nOV|Nox) [0-9]{4} [0-9]{2}:[0-9]{2}:[0-9]{2} (GMT|gmt|GMX)",
+            edit in proptest::option::of((0..29_usize, proptest::num::u8::ANY)),
+        ) {
+            let mut input = input.into_bytes();
+            if let Some((at, byte)) = edit
+                && let Some(slot) = input.get_mut(at)
+            {
+                *slot = byte;
+            }
+            if let Some((day_index, fields)) = imf_fixdate(&input) {
+                let fast = fields.to_unix().and_then(|time| check_weekday(time, day_index));
+                proptest::prop_assert_eq!(fast, parse_any(&input, pivot));
+            }
+            proptest::prop_assert_eq!(parse_http_date(&input), parse_any(&input, pivot));
+        }
+    }
+
+    #[test]
+    fn folded_names_are_the_names() {
+        for (name, folded) in DAYS
+            .iter()
+            .zip(DAYS_FOLDED)
+            .chain(MONTHS.iter().zip(MONTHS_FOLDED))
+        {
+            let [a, b, c] = name.as_bytes().try_into().unwrap();
+            assert_eq!(fold3(a, b, c), folded, "{name}");
+            assert_eq!(fold3(a ^ 0x20, b ^ 0x20, c ^ 0x20), folded, "{name}");
+        }
+        assert!(imf_fixdate(b"Sat, 28 Nov 2026 04:00:00 GMT").is_some());
+        assert!(imf_fixdate(b"Sat, 28 Nov 2026 04:00:00 GMT ").is_none());
+        assert!(imf_fixdate(b"Saturday, 28-Nov-26 04:00:00 GMT").is_none());
     }
 }

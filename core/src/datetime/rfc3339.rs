@@ -86,6 +86,14 @@ impl Fields {
 /// assert_eq!(parse_rfc3339(b"1969-12-31T23:59:59Z"), Err(DateError::BeforeEpoch));
 /// ```
 pub fn parse_rfc3339(input: &[u8]) -> Result<UnixTime, DateError> {
+    match fixed_utc(input) {
+        Some(fields) => fields.to_unix(),
+        None => parse_any(input),
+    }
+}
+
+/// The whole grammar, byte by byte.
+fn parse_any(input: &[u8]) -> Result<UnixTime, DateError> {
     if input.is_empty() {
         return Err(DateError::Empty);
     }
@@ -139,6 +147,67 @@ pub fn parse_rfc3339(input: &[u8]) -> Result<UnixTime, DateError> {
         return Err(DateError::Syntax);
     }
     f.to_unix()
+}
+
+/// The fields of the shape servers send, `YYYY-MM-DDTHH:MM:SSZ`, read straight through; `None`
+/// for anything else (a fraction, an offset, a stray byte), which the general parser then reads.
+/// Both paths give the same [`Fields`], so the same result.
+fn fixed_utc(input: &[u8]) -> Option<Fields> {
+    let &[
+        y0,
+        y1,
+        y2,
+        y3,
+        b'-',
+        m0,
+        m1,
+        b'-',
+        d0,
+        d1,
+        b'T' | b't' | b' ',
+        h0,
+        h1,
+        b':',
+        n0,
+        n1,
+        b':',
+        s0,
+        s1,
+        b'Z' | b'z',
+    ] = input
+    else {
+        return None;
+    };
+    Some(Fields {
+        year: digits4([y0, y1, y2, y3])?,
+        month: digits2(m0, m1)?,
+        day: digits2(d0, d1)?,
+        hour: digits2(h0, h1)?,
+        minute: digits2(n0, n1)?,
+        second: digits2(s0, s1)?,
+        micros: 0,
+        offset_secs: 0,
+    })
+}
+
+/// One ASCII digit's value.
+const fn digit(byte: u8) -> Option<u32> {
+    let value = byte.wrapping_sub(b'0');
+    if value > 9 { None } else { Some(value as u32) }
+}
+
+/// Two ASCII digits as a number (at most 99).
+pub(crate) fn digits2(tens: u8, ones: u8) -> Option<u32> {
+    Some(digit(tens)?.wrapping_mul(10).wrapping_add(digit(ones)?))
+}
+
+/// Four ASCII digits as a number (at most 9 999).
+pub(crate) fn digits4([a, b, c, d]: [u8; 4]) -> Option<u32> {
+    Some(
+        digits2(a, b)?
+            .wrapping_mul(100)
+            .wrapping_add(digits2(c, d)?),
+    )
 }
 
 /// Splits a Unix time (clamped to year 9999) into days, second of day and microseconds.
@@ -212,5 +281,44 @@ pub struct Rfc3339(pub UnixTime);
 impl fmt::Display for Rfc3339 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write_rfc3339(self.0, f)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    proptest::proptest! {
+        /// The straight-line path agrees with the general one wherever it answers.
+        #[test]
+        fn fixed_shape_agrees_with_the_grammar(
+            input in "[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}[Zz]",
+            edit in proptest::option::of((0..20_usize, proptest::num::u8::ANY)),
+        ) {
+            let mut input = input.into_bytes();
+            if let Some((at, byte)) = edit {
+                input[at] = byte;
+            }
+            if let Some(fields) = fixed_utc(&input) {
+                proptest::prop_assert_eq!(fields.to_unix(), parse_any(&input));
+            }
+            proptest::prop_assert_eq!(parse_rfc3339(&input), parse_any(&input));
+        }
+    }
+
+    #[test]
+    fn fixed_shape_only() {
+        assert!(fixed_utc(b"2026-11-28T04:00:00Z").is_some());
+        assert!(fixed_utc(b"2026-11-28t04:00:00z").is_some());
+        for other in [
+            &b"2026-11-28T04:00:00.5Z"[..],
+            b"2026-11-28T04:00:00+00:00",
+            b"2026-11-28T04:00:0aZ",
+            b"2026-11-28X04:00:00Z",
+            b"2026-11-28T04:00:00Zx",
+            b"",
+        ] {
+            assert!(fixed_utc(other).is_none(), "{other:?}");
+        }
     }
 }

@@ -3,11 +3,11 @@
 //!
 //! Policies and limit items refer to each other by name and may come in any order, over several
 //! field lines, so they are kept in small fixed tables (names copied, at most 32 bytes) until
-//! [`Parser::finish`]. The rules are in the [`headers`](super) module documentation.
+//! [`Parser::finish`](super::Parser::finish). The rules are in the [`headers`](super) module documentation.
 
 use super::sf::{self, Bare, Member};
-use super::snapshot::{Dialect, HeaderError, Reset, Scope};
-use super::{Fact, Parser};
+use super::snapshot::{Dialect, HeaderError, Reset, Scope, Snapshot};
+use super::{Fact, State, report};
 use crate::time::{self, Duration};
 
 /// How many named IETF policies, and how many `RateLimit` items, one response may carry before
@@ -177,11 +177,11 @@ fn item(member: &Member<'_>, index: usize) -> Result<Item, HeaderError> {
     })
 }
 
-impl Parser {
+impl State {
     /// `RateLimit`: a -07 dictionary or a ≥ -08 list of limit items.
-    pub(super) fn push_rate_limit(&mut self, index: usize, value: &[u8]) {
+    pub(super) fn push_rate_limit(&mut self, s: &mut Snapshot, index: usize, value: &[u8]) {
         let Some(members) = Self::members(value) else {
-            return self.report(index, empty_or_malformed(value));
+            return report(s, index, empty_or_malformed(value));
         };
         for member in members {
             if let Some(value) = member.value {
@@ -200,29 +200,29 @@ impl Parser {
                     }
                     _ => continue,
                 };
-                self.set_fact(index, Scope::Requests, fact);
+                self.set_fact(s, index, Scope::Requests, fact);
                 continue;
             }
             self.ietf_generation(Dialect::IetfPolicies);
             match item(&member, index) {
-                Ok(item) => self.keep_item(item),
-                Err(why) => self.report(index, why),
+                Ok(item) => self.keep_item(s, item),
+                Err(why) => report(s, index, why),
             }
         }
     }
 
     /// `RateLimit-Policy`: ≤ -07 integer items or ≥ -08 named policies.
-    pub(super) fn push_policy(&mut self, index: usize, value: &[u8]) {
+    pub(super) fn push_policy(&mut self, s: &mut Snapshot, index: usize, value: &[u8]) {
         let Some(members) = Self::members(value) else {
-            return self.report(index, empty_or_malformed(value));
+            return report(s, index, empty_or_malformed(value));
         };
         for member in members {
             if matches!(member.key, Bare::String(_) | Bare::Token(_)) {
                 self.ietf_generation(Dialect::IetfPolicies);
             }
             match policy(&member, index) {
-                Ok(policy) => self.keep_policy(policy),
-                Err(why) => self.report(index, why),
+                Ok(policy) => self.keep_policy(s, policy),
+                Err(why) => report(s, index, why),
             }
         }
     }
@@ -235,22 +235,22 @@ impl Parser {
         }
     }
 
-    fn keep_item(&mut self, item: Item) {
+    fn keep_item(&mut self, s: &mut Snapshot, item: Item) {
         let index = item.index;
         if let Some(kept) = self.ietf.items.iter().find(|kept| kept.name == item.name) {
             let same = (kept.remaining, kept.reset, kept.quota)
                 == (item.remaining, item.reset, item.quota);
             if !same {
-                self.report(index, HeaderError::Duplicate);
+                report(s, index, HeaderError::Duplicate);
             }
             return;
         }
         if self.ietf.items.push(item).is_err() {
-            self.report(index, HeaderError::TooMany);
+            report(s, index, HeaderError::TooMany);
         }
     }
 
-    fn keep_policy(&mut self, policy: Policy) {
+    fn keep_policy(&mut self, s: &mut Snapshot, policy: Policy) {
         let index = policy.index;
         if policy.name.is_some()
             && let Some(kept) = self
@@ -262,19 +262,22 @@ impl Parser {
             let same = (kept.quota, kept.window, kept.requests)
                 == (policy.quota, policy.window, policy.requests);
             if !same {
-                self.report(index, HeaderError::Duplicate);
+                report(s, index, HeaderError::Duplicate);
             }
             return;
         }
         if self.ietf.policies.push(policy).is_err() {
-            self.report(index, HeaderError::TooMany);
+            report(s, index, HeaderError::TooMany);
         }
     }
 
     /// Turns the collected policies and items into the requests quota.
-    pub(super) fn resolve_ietf(&mut self) {
+    pub(super) fn resolve_ietf(&mut self, s: &mut Snapshot) {
+        if self.ietf.policies.is_empty() && self.ietf.items.is_empty() {
+            return;
+        }
         let tables = core::mem::take(&mut self.ietf);
-        let flat = self.snapshot.quota(Scope::Requests).copied();
+        let flat = s.quota(Scope::Requests).copied();
         let flat_limit = flat.and_then(|quota| quota.limit);
         let policy_of = |name: &Name| {
             tables
@@ -286,7 +289,7 @@ impl Parser {
         let mut window_matched = false;
         for policy in &tables.policies {
             if !policy.requests {
-                self.report(policy.index, HeaderError::Unsupported);
+                report(s, policy.index, HeaderError::Unsupported);
                 continue;
             }
             let Some(name) = &policy.name else {
@@ -295,10 +298,15 @@ impl Parser {
                     Some(limit) if limit == policy.quota && !window_matched => {
                         window_matched = true;
                         if let Some(window) = policy.window {
-                            self.set_fact(policy.index, Scope::Requests, Ok(Fact::Window(window)));
+                            self.set_fact(
+                                s,
+                                policy.index,
+                                Scope::Requests,
+                                Ok(Fact::Window(window)),
+                            );
                         }
                     }
-                    Some(_) => self.report(policy.index, HeaderError::Superseded),
+                    Some(_) => report(s, policy.index, HeaderError::Superseded),
                     None => {
                         let _ = candidates.push(Candidate::from_policy(policy));
                     }
@@ -306,7 +314,7 @@ impl Parser {
                 continue;
             };
             if flat.is_some() {
-                self.report(policy.index, HeaderError::Superseded);
+                report(s, policy.index, HeaderError::Superseded);
             } else if !tables.items.iter().any(|item| item.name == *name) {
                 let _ = candidates.push(Candidate::from_policy(policy));
             }
@@ -314,11 +322,11 @@ impl Parser {
         for item in &tables.items {
             let policy = policy_of(&item.name);
             if policy.is_some_and(|policy| !policy.requests) {
-                self.report(item.index, HeaderError::Unsupported);
+                report(s, item.index, HeaderError::Unsupported);
                 continue;
             }
             if flat.is_some() {
-                self.report(item.index, HeaderError::Superseded);
+                report(s, item.index, HeaderError::Superseded);
                 continue;
             }
             let candidate = Candidate {
@@ -350,9 +358,9 @@ impl Parser {
             if at == best_at {
                 continue;
             }
-            self.report(loser.index, HeaderError::Superseded);
+            report(s, loser.index, HeaderError::Superseded);
             if let Some(policy_index) = loser.policy_index {
-                self.report(policy_index, HeaderError::Superseded);
+                report(s, policy_index, HeaderError::Superseded);
             }
         }
         let facts = [
@@ -362,7 +370,7 @@ impl Parser {
             best.window.map(Fact::Window),
         ];
         for fact in facts.into_iter().flatten() {
-            self.set_fact(best.index, Scope::Requests, Ok(fact));
+            self.set_fact(s, best.index, Scope::Requests, Ok(fact));
         }
     }
 }

@@ -115,11 +115,61 @@ where
     N: AsRef<[u8]>,
     V: AsRef<[u8]>,
 {
-    let mut parser = Parser::new(status);
+    let mut snapshot = Snapshot {
+        status,
+        ..Snapshot::default()
+    };
+    fill(&mut snapshot, pairs);
+    snapshot
+}
+
+/// [`parse`] into a [`Snapshot`] the caller already has, which is overwritten: afterwards
+/// `*out` equals `parse(status, pairs)`.
+///
+/// A [`Snapshot`] is some 600 bytes; a client that keeps one per lane (or in a `static`) can
+/// refill it in place instead of having a new one built and copied out on every response.
+///
+/// # Examples
+///
+/// ```
+/// use headroom::headers::{self, Scope, Snapshot};
+///
+/// let fields = [("anthropic-ratelimit-requests-limit", "50"), ("retry-after", "16")];
+/// let mut snapshot = Snapshot::default();
+/// headers::parse_into(Some(429), fields, &mut snapshot);
+/// assert_eq!(snapshot.quota(Scope::Requests).unwrap().limit, Some(50));
+/// assert_eq!(snapshot, headers::parse(Some(429), fields));
+///
+/// // Everything from the previous response is gone.
+/// headers::parse_into(Some(200), [("date", "Sat, 28 Nov 2026 04:00:00 GMT")], &mut snapshot);
+/// assert_eq!(snapshot.quota(Scope::Requests), None);
+/// assert_eq!(snapshot.status, Some(200));
+/// ```
+pub fn parse_into<I, N, V>(status: Option<u16>, pairs: I, out: &mut Snapshot)
+where
+    I: IntoIterator<Item = (N, V)>,
+    N: AsRef<[u8]>,
+    V: AsRef<[u8]>,
+{
+    *out = Snapshot {
+        status,
+        ..Snapshot::default()
+    };
+    fill(out, pairs);
+}
+
+/// Reads `pairs` into a fresh `snapshot` (one with only its status set).
+fn fill<I, N, V>(snapshot: &mut Snapshot, pairs: I)
+where
+    I: IntoIterator<Item = (N, V)>,
+    N: AsRef<[u8]>,
+    V: AsRef<[u8]>,
+{
+    let mut state = State::new();
     for (name, value) in pairs {
-        parser.push(name.as_ref(), value.as_ref());
+        state.push(snapshot, name.as_ref(), value.as_ref());
     }
-    parser.finish()
+    state.finish(snapshot);
 }
 
 /// The streaming form of [`parse`], for HTTP stacks that hand over one field at a time.
@@ -139,11 +189,24 @@ where
 #[derive(Debug, Clone)]
 pub struct Parser {
     snapshot: Snapshot,
+    state: State,
+}
+
+/// Everything the parser keeps besides the snapshot it fills.
+///
+/// Kept apart from the [`Snapshot`] so that [`parse`] and [`parse_into`] can fill the caller's
+/// snapshot in place. Only a few words are initialised per response: the IETF tables are
+/// `heapless` vectors whose storage is never touched unless an IETF field shows up.
+#[derive(Debug, Clone)]
+struct State {
     next_index: usize,
     family: Option<Family>,
     ietf_dialect: Option<Dialect>,
-    /// Per scope and [`Fact::slot`], the input position of the value kept.
-    kept: [[Option<usize>; 4]; 8],
+    /// Per scope, the input position of the `remaining` value kept (saturated, as
+    /// [`Ignored::index`] is): the field to blame if it exceeds the limit.
+    remaining_at: [u16; 8],
+    /// The last RFC 3339 reset read: Anthropic sends the same one for every scope.
+    last_reset: values::ResetMemo,
     ietf: ietf::Tables,
 }
 
@@ -154,17 +217,6 @@ enum Fact {
     Remaining(u64),
     Reset(Reset),
     Window(Duration),
-}
-
-impl Fact {
-    const fn slot(self) -> usize {
-        match self {
-            Self::Limit(_) => 0,
-            Self::Remaining(_) => 1,
-            Self::Reset(_) => 2,
-            Self::Window(_) => 3,
-        }
-    }
 }
 
 impl Parser {
@@ -183,11 +235,7 @@ impl Parser {
                 status,
                 ..Snapshot::default()
             },
-            next_index: 0,
-            family: None,
-            ietf_dialect: None,
-            kept: [[None; 4]; 8],
-            ietf: ietf::Tables::default(),
+            state: State::new(),
         }
     }
 
@@ -207,63 +255,7 @@ impl Parser {
     /// assert_eq!(snapshot.ignored[0].why, HeaderError::BadBool);
     /// ```
     pub fn push(&mut self, name: &[u8], value: &[u8]) {
-        let index = self.next_index;
-        self.next_index = self.next_index.saturating_add(1);
-        let value = values::trim(value);
-        match names::classify(name) {
-            Field::Other => {}
-            Field::Unsupported => self.report(index, HeaderError::Unsupported),
-            Field::Date => {
-                let date = values::date(value);
-                self.set_once(index, date, |s| &mut s.date);
-            }
-            Field::RetryAfter => {
-                let delay = values::retry_after(value);
-                self.set_once(index, delay, |s| &mut s.retry_after);
-            }
-            Field::RetryAfterMs => {
-                let delay = values::retry_after_ms(value);
-                self.set_once(index, delay, |s| &mut s.retry_after_ms);
-            }
-            Field::ShouldRetry => {
-                let verdict = values::boolean(value);
-                self.set_once(index, verdict, |s| &mut s.should_retry);
-            }
-            Field::Quota {
-                family,
-                scope,
-                part,
-            } => {
-                if !self.claim(index, family) {
-                    return;
-                }
-                if family == Family::Ietf {
-                    self.ietf_generation(Dialect::IetfSplit);
-                }
-                let fact = match part {
-                    Part::Limit => values::limit(ietf_head(family, value)).map(Fact::Limit),
-                    Part::Remaining => values::count(ietf_head(family, value)).map(Fact::Remaining),
-                    Part::Reset if family == Family::Ietf => {
-                        values::delay_seconds(ietf_head(family, value))
-                            .map(|delay| Fact::Reset(Reset::After(delay)))
-                    }
-                    Part::Reset => {
-                        values::reset(value, family == Family::Anthropic).map(Fact::Reset)
-                    }
-                };
-                self.set_fact(index, scope, fact);
-            }
-            Field::RateLimit => {
-                if self.claim(index, Family::Ietf) {
-                    self.push_rate_limit(index, value);
-                }
-            }
-            Field::RateLimitPolicy => {
-                if self.claim(index, Family::Ietf) {
-                    self.push_policy(index, value);
-                }
-            }
-        }
+        self.state.push(&mut self.snapshot, name, value);
     }
 
     /// Resolves what needs the whole response (IETF policies, `remaining` against `limit`) and
@@ -282,36 +274,99 @@ impl Parser {
     /// assert_eq!(snapshot.ignored[0].why, HeaderError::RemainingAboveLimit);
     /// ```
     pub fn finish(mut self) -> Snapshot {
-        self.resolve_ietf();
-        self.check_remaining();
-        self.snapshot.dialect = match self.family {
+        self.state.finish(&mut self.snapshot);
+        self.snapshot
+    }
+}
+
+impl State {
+    fn new() -> Self {
+        Self {
+            next_index: 0,
+            family: None,
+            ietf_dialect: None,
+            remaining_at: [u16::MAX; 8],
+            last_reset: values::ResetMemo::default(),
+            ietf: ietf::Tables::default(),
+        }
+    }
+
+    fn push(&mut self, s: &mut Snapshot, name: &[u8], value: &[u8]) {
+        let index = self.next_index;
+        self.next_index = self.next_index.saturating_add(1);
+        let field = names::classify(name);
+        if field == Field::Other {
+            return;
+        }
+        let value = values::trim(value);
+        match field {
+            Field::Other => {}
+            Field::Unsupported => report(s, index, HeaderError::Unsupported),
+            Field::Date => set_once(s, index, values::date(value), |s| &mut s.date),
+            Field::RetryAfter => {
+                set_once(s, index, values::retry_after(value), |s| &mut s.retry_after);
+            }
+            Field::RetryAfterMs => {
+                let delay = values::retry_after_ms(value);
+                set_once(s, index, delay, |s| &mut s.retry_after_ms);
+            }
+            Field::ShouldRetry => {
+                set_once(s, index, values::boolean(value), |s| &mut s.should_retry);
+            }
+            Field::Quota {
+                family,
+                scope,
+                part,
+            } => {
+                if !self.claim(s, index, family) {
+                    return;
+                }
+                if family == Family::Ietf {
+                    self.ietf_generation(Dialect::IetfSplit);
+                }
+                let fact = match part {
+                    Part::Limit => values::limit(ietf_head(family, value)).map(Fact::Limit),
+                    Part::Remaining => values::count(ietf_head(family, value)).map(Fact::Remaining),
+                    Part::Reset if family == Family::Ietf => {
+                        values::delay_seconds(ietf_head(family, value))
+                            .map(|delay| Fact::Reset(Reset::After(delay)))
+                    }
+                    // Within one response every vendor reset is of the claimed family, so the
+                    // memo needs no key beyond the bytes.
+                    Part::Reset => self
+                        .last_reset
+                        .reset(value, family == Family::Anthropic)
+                        .map(Fact::Reset),
+                };
+                self.set_fact(s, index, scope, fact);
+            }
+            Field::RateLimit => {
+                if self.claim(s, index, Family::Ietf) {
+                    self.push_rate_limit(s, index, value);
+                }
+            }
+            Field::RateLimitPolicy => {
+                if self.claim(s, index, Family::Ietf) {
+                    self.push_policy(s, index, value);
+                }
+            }
+        }
+    }
+
+    fn finish(&mut self, s: &mut Snapshot) {
+        self.resolve_ietf(s);
+        self.check_remaining(s);
+        s.dialect = match self.family {
             None => Dialect::None,
             Some(Family::Anthropic) => Dialect::Anthropic,
             Some(Family::OpenAi) => Dialect::OpenAi,
             Some(Family::Ietf) => self.ietf_dialect.unwrap_or(Dialect::IetfSplit),
         };
-        self.snapshot
-            .ignored
-            .as_mut_slice()
-            .sort_unstable_by_key(|ignored| ignored.index);
-        self.snapshot
-    }
-
-    /// Records a field as not used, once per position and reason.
-    fn report(&mut self, index: usize, why: HeaderError) {
-        let position = u16::try_from(index).unwrap_or(u16::MAX);
-        let seen = self
-            .snapshot
-            .ignored
-            .iter()
-            .any(|ignored| ignored.index == position && ignored.why == why);
-        if !seen {
-            self.snapshot.ignore(index, why);
-        }
+        sort_by_index(&mut s.ignored);
     }
 
     /// Whether a field of `family` may be used; reports it as superseded if not.
-    fn claim(&mut self, index: usize, family: Family) -> bool {
+    fn claim(&mut self, s: &mut Snapshot, index: usize, family: Family) -> bool {
         match self.family {
             None => {
                 self.family = Some(family);
@@ -319,7 +374,7 @@ impl Parser {
             }
             Some(first) if first == family => true,
             Some(_) => {
-                self.report(index, HeaderError::Superseded);
+                report(s, index, HeaderError::Superseded);
                 false
             }
         }
@@ -331,73 +386,47 @@ impl Parser {
         }
     }
 
-    /// Sets a once-per-response value: the first valid one wins.
-    fn set_once<T: Copy + PartialEq>(
-        &mut self,
-        index: usize,
-        parsed: Result<T, HeaderError>,
-        slot: impl Fn(&mut Snapshot) -> &mut Option<T>,
-    ) {
-        let value = match parsed {
-            Ok(value) => value,
-            Err(why) => return self.report(index, why),
-        };
-        let slot = slot(&mut self.snapshot);
-        match *slot {
-            None => *slot = Some(value),
-            Some(kept) if kept == value => {}
-            Some(_) => self.report(index, HeaderError::Duplicate),
-        }
-    }
-
     /// Sets one fact of a scope's quota: the first valid one wins.
-    fn set_fact(&mut self, index: usize, scope: Scope, fact: Result<Fact, HeaderError>) {
+    fn set_fact(
+        &mut self,
+        s: &mut Snapshot,
+        index: usize,
+        scope: Scope,
+        fact: Result<Fact, HeaderError>,
+    ) {
         let fact = match fact {
             Ok(fact) => fact,
-            Err(why) => return self.report(index, why),
+            Err(why) => return report(s, index, why),
         };
-        let (Some(entry), Some(kept)) = (
-            self.snapshot.quotas.get_mut(scope.index()),
-            self.kept
-                .get_mut(scope.index())
-                .and_then(|slots| slots.get_mut(fact.slot())),
-        ) else {
+        let Some(entry) = s.quotas.get_mut(scope.index()) else {
             return;
         };
         let quota = entry.get_or_insert_with(Quota::default);
-        let current = match fact {
-            Fact::Limit(_) => quota.limit.map(Fact::Limit),
-            Fact::Remaining(_) => quota.remaining.map(Fact::Remaining),
-            Fact::Reset(_) => quota.reset.map(Fact::Reset),
-            Fact::Window(_) => quota.window.map(Fact::Window),
-        };
-        match current {
-            None => {
-                match fact {
-                    Fact::Limit(limit) => quota.limit = Some(limit),
-                    Fact::Remaining(remaining) => quota.remaining = Some(remaining),
-                    Fact::Reset(reset) => quota.reset = Some(reset),
-                    Fact::Window(window) => quota.window = Some(window),
+        let fresh = match fact {
+            Fact::Limit(limit) => keep(&mut quota.limit, limit),
+            Fact::Remaining(remaining) => {
+                let fresh = keep(&mut quota.remaining, remaining);
+                if fresh == Some(true)
+                    && let Some(at) = self.remaining_at.get_mut(scope.index())
+                {
+                    *at = u16::try_from(index).unwrap_or(u16::MAX);
                 }
-                *kept = Some(index);
+                fresh
             }
-            Some(current) if current == fact => {}
-            Some(_) => self.report(index, HeaderError::Duplicate),
+            Fact::Reset(reset) => keep(&mut quota.reset, reset),
+            Fact::Window(window) => keep(&mut quota.window, window),
+        };
+        if fresh.is_none() {
+            report(s, index, HeaderError::Duplicate);
         }
     }
 
-    /// The position of the field that gave `scope` its fact in `slot`.
-    fn kept_index(&self, scope: Scope, slot: usize) -> Option<usize> {
-        *self.kept.get(scope.index())?.get(slot)?
-    }
-
     /// Drops (and reports) a `remaining` above `limit`, except Anthropic's token rounding.
-    fn check_remaining(&mut self) {
+    fn check_remaining(&self, s: &mut Snapshot) {
         for scope in Scope::ALL {
             let rounding = self.family == Some(Family::Anthropic)
                 && scope.kind() != crate::LimitKind::Requests;
-            let index = self.kept_index(scope, 1);
-            let Some(Some(quota)) = self.snapshot.quotas.get_mut(scope.index()) else {
+            let Some(Some(quota)) = s.quotas.get_mut(scope.index()) else {
                 continue;
             };
             let (Some(limit), Some(remaining)) = (quota.limit, quota.remaining) else {
@@ -411,11 +440,73 @@ impl Parser {
                 quota.remaining = Some(floor);
             } else {
                 quota.remaining = None;
-                self.report(
-                    index.unwrap_or(usize::MAX),
+                let index = self.remaining_at.get(scope.index()).copied();
+                report(
+                    s,
+                    index.map_or(usize::MAX, usize::from),
                     HeaderError::RemainingAboveLimit,
                 );
             }
+        }
+    }
+}
+
+/// Records a field as not used, once per position and reason.
+fn report(s: &mut Snapshot, index: usize, why: HeaderError) {
+    let position = u16::try_from(index).unwrap_or(u16::MAX);
+    let seen = s
+        .ignored
+        .iter()
+        .any(|ignored| ignored.index == position && ignored.why == why);
+    if !seen {
+        s.ignore(index, why);
+    }
+}
+
+/// Sets a once-per-response value: the first valid one wins.
+fn set_once<T: Copy + PartialEq>(
+    s: &mut Snapshot,
+    index: usize,
+    parsed: Result<T, HeaderError>,
+    slot: impl Fn(&mut Snapshot) -> &mut Option<T>,
+) {
+    let value = match parsed {
+        Ok(value) => value,
+        Err(why) => return report(s, index, why),
+    };
+    if keep(slot(s), value).is_none() {
+        report(s, index, HeaderError::Duplicate);
+    }
+}
+
+/// Fills an empty `slot` (`Some(true)`), accepts an identical repeat (`Some(false)`), or
+/// refuses a different value (`None`).
+fn keep<T: Copy + PartialEq>(slot: &mut Option<T>, value: T) -> Option<bool> {
+    match *slot {
+        None => {
+            *slot = Some(value);
+            Some(true)
+        }
+        Some(kept) if kept == value => Some(false),
+        Some(_) => None,
+    }
+}
+
+/// Orders the ignored fields by position, keeping the order of reports about one field. An
+/// insertion sort: there are at most [`IGNORED_CAPACITY`] of them, and a general-purpose sort
+/// would cost kilobytes of flash for that.
+fn sort_by_index(ignored: &mut [Ignored]) {
+    for end in 1..ignored.len() {
+        let mut at = end;
+        while let Some(before) = at.checked_sub(1) {
+            let Some([a, b]) = ignored.get_mut(before..=at) else {
+                break;
+            };
+            if a.index <= b.index {
+                break;
+            }
+            core::mem::swap(a, b);
+            at = before;
         }
     }
 }

@@ -1,5 +1,11 @@
 //! Field names → what they mean. Names are compared without regard to ASCII case (RFC 9110
-//! §5.1), through a fixed stack buffer: no standard name is longer than [`NAME_MAX`].
+//! §5.1).
+//!
+//! Why it is shaped this way: a response carries many more ordinary fields (`content-type`,
+//! `cf-ray`, `request-id`) than rate-limit ones, and every one of them is classified. So the
+//! first byte and the length pick the few candidate names before any comparison, which rejects
+//! most ordinary fields in a couple of instructions; and the comparisons fold case eight bytes
+//! at a time ([`fold`]) instead of copying a lowercased name into a buffer first.
 
 use super::snapshot::Scope;
 
@@ -45,109 +51,426 @@ pub(super) enum Field {
     Other,
 }
 
-/// Classifies a field name.
-pub(super) fn classify(name: &[u8]) -> Field {
-    let mut buffer = [0_u8; NAME_MAX];
-    let Some(lower) = buffer.get_mut(..name.len()) else {
-        return Field::Other;
-    };
-    for (to, from) in lower.iter_mut().zip(name) {
-        *to = from.to_ascii_lowercase();
-    }
-    let lower: &[u8] = lower;
-    let quota = |family, scope, part| Field::Quota {
+const fn quota(family: Family, scope: Scope, part: Part) -> Field {
+    Field::Quota {
         family,
         scope,
         part,
-    };
-    match lower {
-        b"retry-after" => return Field::RetryAfter,
-        b"retry-after-ms" => return Field::RetryAfterMs,
-        b"x-should-retry" => return Field::ShouldRetry,
-        b"date" => return Field::Date,
-        b"ratelimit" => return Field::RateLimit,
-        b"ratelimit-policy" => return Field::RateLimitPolicy,
-        b"ratelimit-limit" => return quota(Family::Ietf, Scope::Requests, Part::Limit),
-        b"ratelimit-remaining" => return quota(Family::Ietf, Scope::Requests, Part::Remaining),
-        b"ratelimit-reset" => return quota(Family::Ietf, Scope::Requests, Part::Reset),
-        _ => {}
-    }
-    if let Some(rest) = lower.strip_prefix(b"anthropic-ratelimit-") {
-        return anthropic(rest, |kind| match kind {
-            b"requests" => Some(Scope::Requests),
-            b"tokens" => Some(Scope::Tokens),
-            b"input-tokens" => Some(Scope::InputTokens),
-            b"output-tokens" => Some(Scope::OutputTokens),
-            _ => None,
-        });
-    }
-    if let Some(rest) = lower.strip_prefix(b"anthropic-priority-") {
-        return anthropic(rest, |kind| match kind {
-            b"input-tokens" => Some(Scope::PriorityInputTokens),
-            b"output-tokens" => Some(Scope::PriorityOutputTokens),
-            _ => None,
-        });
-    }
-    if let Some(rest) = lower.strip_prefix(b"anthropic-fast-") {
-        return anthropic(rest, |kind| match kind {
-            b"input-tokens" => Some(Scope::FastInputTokens),
-            b"output-tokens" => Some(Scope::FastOutputTokens),
-            _ => None,
-        });
-    }
-    if let Some(rest) = lower.strip_prefix(b"x-ratelimit-") {
-        return openai(rest);
-    }
-    if lower.starts_with(b"ratelimit-") {
-        return Field::Unsupported;
-    }
-    Field::Other
-}
-
-/// `{kind}-{limit|remaining|reset}` after an Anthropic prefix.
-fn anthropic(rest: &[u8], scope_of: impl Fn(&[u8]) -> Option<Scope>) -> Field {
-    let Some(dash) = rest.iter().rposition(|&b| b == b'-') else {
-        return Field::Unsupported;
-    };
-    let (kind, part) = rest.split_at(dash);
-    let part = match part {
-        b"-limit" => Part::Limit,
-        b"-remaining" => Part::Remaining,
-        b"-reset" => Part::Reset,
-        _ => return Field::Unsupported,
-    };
-    match scope_of(kind) {
-        Some(scope) => Field::Quota {
-            family: Family::Anthropic,
-            scope,
-            part,
-        },
-        None => Field::Unsupported,
     }
 }
 
-/// `{limit|remaining|reset}-{kind}` after `x-ratelimit-`.
-fn openai(rest: &[u8]) -> Field {
-    let (part, kind) = if let Some(kind) = rest.strip_prefix(b"limit-") {
-        (Part::Limit, kind)
-    } else if let Some(kind) = rest.strip_prefix(b"remaining-") {
-        (Part::Remaining, kind)
-    } else if let Some(kind) = rest.strip_prefix(b"reset-") {
-        (Part::Reset, kind)
+/// Classifies a field name.
+pub(super) fn classify(name: &[u8]) -> Field {
+    if name.len() > NAME_MAX {
+        return Field::Other;
+    }
+    let Some(first) = name.first() else {
+        return Field::Other;
+    };
+    match first.to_ascii_lowercase() {
+        b'a' => anthropic(name),
+        b'x' => x_prefixed(name),
+        b'r' => r_prefixed(name),
+        b'd' if eq_fold(name, b"date") => Field::Date,
+        _ => Field::Other,
+    }
+}
+
+/// `anthropic-{ratelimit,priority,fast}-*`; other `anthropic-*` fields (`-organization-id`) are
+/// not rate-limit fields.
+fn anthropic(name: &[u8]) -> Field {
+    use {Part::*, Scope::*};
+    let field = |scope, part| quota(Family::Anthropic, scope, part);
+    // `{kind}-{limit|remaining|reset}`, every combination spelt out and told apart by length
+    // first, so that a name costs one or two comparisons of whole words.
+    if let Some(rest) = strip_prefix_fold(name, b"anthropic-ratelimit-") {
+        return match rest.len() {
+            12 if eq_fold(rest, b"tokens-limit") => field(Tokens, Limit),
+            12 if eq_fold(rest, b"tokens-reset") => field(Tokens, Reset),
+            14 if eq_fold(rest, b"requests-limit") => field(Requests, Limit),
+            14 if eq_fold(rest, b"requests-reset") => field(Requests, Reset),
+            16 if eq_fold(rest, b"tokens-remaining") => field(Tokens, Remaining),
+            18 if eq_fold(rest, b"requests-remaining") => field(Requests, Remaining),
+            18 if eq_fold(rest, b"input-tokens-limit") => field(InputTokens, Limit),
+            18 if eq_fold(rest, b"input-tokens-reset") => field(InputTokens, Reset),
+            19 if eq_fold(rest, b"output-tokens-limit") => field(OutputTokens, Limit),
+            19 if eq_fold(rest, b"output-tokens-reset") => field(OutputTokens, Reset),
+            22 if eq_fold(rest, b"input-tokens-remaining") => field(InputTokens, Remaining),
+            23 if eq_fold(rest, b"output-tokens-remaining") => field(OutputTokens, Remaining),
+            _ => Field::Unsupported,
+        };
+    }
+    let Some(rest) = strip_prefix_fold(name, b"anthropic-") else {
+        return Field::Other;
+    };
+    let (rest, input, output) = if let Some(rest) = strip_prefix_fold(rest, b"priority-") {
+        (rest, PriorityInputTokens, PriorityOutputTokens)
+    } else if let Some(rest) = strip_prefix_fold(rest, b"fast-") {
+        (rest, FastInputTokens, FastOutputTokens)
     } else {
-        return Field::Unsupported;
+        return Field::Other;
     };
-    let scope = match kind {
-        b"requests" => Scope::Requests,
-        b"tokens" => Scope::Tokens,
-        b"input-tokens" => Scope::InputTokens,
-        b"output-tokens" => Scope::OutputTokens,
-        // `-project-tokens`, `-tokens_usage_based` and anything newer: other pools.
-        _ => return Field::Unsupported,
+    match rest.len() {
+        18 if eq_fold(rest, b"input-tokens-limit") => field(input, Limit),
+        18 if eq_fold(rest, b"input-tokens-reset") => field(input, Reset),
+        19 if eq_fold(rest, b"output-tokens-limit") => field(output, Limit),
+        19 if eq_fold(rest, b"output-tokens-reset") => field(output, Reset),
+        22 if eq_fold(rest, b"input-tokens-remaining") => field(input, Remaining),
+        23 if eq_fold(rest, b"output-tokens-remaining") => field(output, Remaining),
+        _ => Field::Unsupported,
+    }
+}
+
+/// `x-should-retry` and `x-ratelimit-{limit|remaining|reset}-{kind}`.
+fn x_prefixed(name: &[u8]) -> Field {
+    use {Part::*, Scope::*};
+    if eq_fold(name, b"x-should-retry") {
+        return Field::ShouldRetry;
+    }
+    let Some(rest) = strip_prefix_fold(name, b"x-ratelimit-") else {
+        return Field::Other;
     };
-    Field::Quota {
-        family: Family::OpenAi,
-        scope,
-        part,
+    let field = |scope, part| quota(Family::OpenAi, scope, part);
+    // As for Anthropic: every combination, by length first. Anything else, such as
+    // `-project-tokens` and `-tokens_usage_based`, is another pool.
+    match rest.len() {
+        12 if eq_fold(rest, b"limit-tokens") => field(Tokens, Limit),
+        12 if eq_fold(rest, b"reset-tokens") => field(Tokens, Reset),
+        14 if eq_fold(rest, b"limit-requests") => field(Requests, Limit),
+        14 if eq_fold(rest, b"reset-requests") => field(Requests, Reset),
+        16 if eq_fold(rest, b"remaining-tokens") => field(Tokens, Remaining),
+        18 if eq_fold(rest, b"remaining-requests") => field(Requests, Remaining),
+        18 if eq_fold(rest, b"limit-input-tokens") => field(InputTokens, Limit),
+        18 if eq_fold(rest, b"reset-input-tokens") => field(InputTokens, Reset),
+        19 if eq_fold(rest, b"limit-output-tokens") => field(OutputTokens, Limit),
+        19 if eq_fold(rest, b"reset-output-tokens") => field(OutputTokens, Reset),
+        22 if eq_fold(rest, b"remaining-input-tokens") => field(InputTokens, Remaining),
+        23 if eq_fold(rest, b"remaining-output-tokens") => field(OutputTokens, Remaining),
+        _ => Field::Unsupported,
+    }
+}
+
+/// `retry-after`, `retry-after-ms`, IETF `RateLimit` and `RateLimit-*`.
+fn r_prefixed(name: &[u8]) -> Field {
+    if let Some(rest) = strip_prefix_fold(name, b"ratelimit") {
+        let Some(rest) = strip_prefix_fold(rest, b"-") else {
+            return if rest.is_empty() {
+                Field::RateLimit
+            } else {
+                Field::Other
+            };
+        };
+        let ietf = |part| quota(Family::Ietf, Scope::Requests, part);
+        return match rest.len() {
+            5 if eq_fold(rest, b"limit") => ietf(Part::Limit),
+            5 if eq_fold(rest, b"reset") => ietf(Part::Reset),
+            6 if eq_fold(rest, b"policy") => Field::RateLimitPolicy,
+            9 if eq_fold(rest, b"remaining") => ietf(Part::Remaining),
+            _ => Field::Unsupported,
+        };
+    }
+    match name.len() {
+        11 if eq_fold(name, b"retry-after") => Field::RetryAfter,
+        14 if eq_fold(name, b"retry-after-ms") => Field::RetryAfterMs,
+        _ => Field::Other,
+    }
+}
+
+/// The bits that ASCII case folding may set in a word of lowercase `pattern`: 0x20 in every byte
+/// that is a letter, 0 elsewhere. Then `word | case_bits(pattern) == pattern` says, exactly,
+/// that each byte of `word` is its pattern byte in either case: a letter with bit 0x20 set is
+/// lowercase, and only it and its uppercase form have that; any other byte must be equal.
+///
+/// Per byte: drop the high bit (so the additions below cannot carry into the next byte), add so
+/// that the high bit says "≥ `a`" in one word and "> `z`" in another, then move the verdict of a
+/// byte that was below 0x80 down to bit 0x20. Patterns are constants, so this folds away.
+const fn case_bits(pattern: u64) -> u64 {
+    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    /// 0x80 − `a` in every byte: the high bit is set from `a` up.
+    const FROM_A: u64 = 0x1f1f_1f1f_1f1f_1f1f;
+    /// 0x7f − `z` in every byte: the high bit is set above `z`.
+    const AFTER_Z: u64 = 0x0505_0505_0505_0505;
+    let low7 = pattern & LOW7;
+    let from_a = low7.wrapping_add(FROM_A);
+    let after_z = low7.wrapping_add(AFTER_Z);
+    (from_a & !after_z & !pattern & HIGH) >> 2
+}
+
+/// Whether `word` is the lowercase `pattern` without regard to ASCII case.
+#[inline(always)]
+const fn word_eq_fold(word: u64, pattern: u64) -> bool {
+    word | case_bits(pattern) == pattern
+}
+
+/// Bytes `at..at + 8` as a little-endian word.
+#[inline(always)]
+fn word(bytes: &[u8], at: usize) -> Option<u64> {
+    let chunk = bytes.get(at..at.checked_add(8)?)?;
+    chunk.try_into().ok().map(u64::from_le_bytes)
+}
+
+/// Up to eight bytes as a little-endian word, zero-padded.
+#[inline(always)]
+fn short_word(bytes: &[u8]) -> u64 {
+    let mut padded = [0; 8];
+    for (to, from) in padded.iter_mut().zip(bytes) {
+        *to = *from;
+    }
+    u64::from_le_bytes(padded)
+}
+
+/// Whether `name` is `lower` (all lowercase) without regard to ASCII case.
+#[inline(always)]
+fn eq_fold(name: &[u8], lower: &[u8]) -> bool {
+    let len = name.len();
+    if len != lower.len() {
+        return false;
+    }
+    if len <= 8 {
+        return word_eq_fold(short_word(name), short_word(lower));
+    }
+    // Whole words from the front, then one (possibly overlapping) word ending at the end.
+    let last = len.saturating_sub(8);
+    let mut at = 0;
+    while at < last {
+        match (word(name, at), word(lower, at)) {
+            (Some(word), Some(pattern)) if word_eq_fold(word, pattern) => {}
+            _ => return false,
+        }
+        at = at.saturating_add(8);
+    }
+    matches!((word(name, last), word(lower, last)), (Some(word), Some(pattern)) if word_eq_fold(word, pattern))
+}
+
+/// `name` without its first bytes, when those are `lower` without regard to case.
+#[inline]
+fn strip_prefix_fold<'a>(name: &'a [u8], lower: &[u8]) -> Option<&'a [u8]> {
+    let (head, tail) = name.split_at_checked(lower.len())?;
+    eq_fold(head, lower).then_some(tail)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The classifier as first written: lowercase into a buffer, then match. The fast one must
+    /// agree with it on every name.
+    fn reference(name: &[u8]) -> Field {
+        if name.len() > NAME_MAX {
+            return Field::Other;
+        }
+        let lower = name.to_ascii_lowercase();
+        let lower = lower.as_slice();
+        let q = |family, scope, part| quota(family, scope, part);
+        match lower {
+            b"retry-after" => return Field::RetryAfter,
+            b"retry-after-ms" => return Field::RetryAfterMs,
+            b"x-should-retry" => return Field::ShouldRetry,
+            b"date" => return Field::Date,
+            b"ratelimit" => return Field::RateLimit,
+            b"ratelimit-policy" => return Field::RateLimitPolicy,
+            b"ratelimit-limit" => return q(Family::Ietf, Scope::Requests, Part::Limit),
+            b"ratelimit-remaining" => return q(Family::Ietf, Scope::Requests, Part::Remaining),
+            b"ratelimit-reset" => return q(Family::Ietf, Scope::Requests, Part::Reset),
+            _ => {}
+        }
+        let anthropic = |rest: &[u8], scopes: &[(&[u8], Scope)]| {
+            let Some(dash) = rest.iter().rposition(|&b| b == b'-') else {
+                return Field::Unsupported;
+            };
+            let (kind, part) = rest.split_at(dash);
+            let part = match part {
+                b"-limit" => Part::Limit,
+                b"-remaining" => Part::Remaining,
+                b"-reset" => Part::Reset,
+                _ => return Field::Unsupported,
+            };
+            match scopes.iter().find(|(k, _)| *k == kind) {
+                Some(&(_, scope)) => q(Family::Anthropic, scope, part),
+                None => Field::Unsupported,
+            }
+        };
+        let standard: &[(&[u8], Scope)] = &[
+            (b"requests", Scope::Requests),
+            (b"tokens", Scope::Tokens),
+            (b"input-tokens", Scope::InputTokens),
+            (b"output-tokens", Scope::OutputTokens),
+        ];
+        if let Some(rest) = lower.strip_prefix(b"anthropic-ratelimit-") {
+            return anthropic(rest, standard);
+        }
+        if let Some(rest) = lower.strip_prefix(b"anthropic-priority-") {
+            return anthropic(
+                rest,
+                &[
+                    (b"input-tokens", Scope::PriorityInputTokens),
+                    (b"output-tokens", Scope::PriorityOutputTokens),
+                ],
+            );
+        }
+        if let Some(rest) = lower.strip_prefix(b"anthropic-fast-") {
+            return anthropic(
+                rest,
+                &[
+                    (b"input-tokens", Scope::FastInputTokens),
+                    (b"output-tokens", Scope::FastOutputTokens),
+                ],
+            );
+        }
+        if let Some(rest) = lower.strip_prefix(b"x-ratelimit-") {
+            let (part, kind) = if let Some(kind) = rest.strip_prefix(b"limit-") {
+                (Part::Limit, kind)
+            } else if let Some(kind) = rest.strip_prefix(b"remaining-") {
+                (Part::Remaining, kind)
+            } else if let Some(kind) = rest.strip_prefix(b"reset-") {
+                (Part::Reset, kind)
+            } else {
+                return Field::Unsupported;
+            };
+            return match standard.iter().find(|(k, _)| *k == kind) {
+                Some(&(_, scope)) => q(Family::OpenAi, scope, part),
+                None => Field::Unsupported,
+            };
+        }
+        if lower.starts_with(b"ratelimit-") {
+            return Field::Unsupported;
+        }
+        Field::Other
+    }
+
+    const KNOWN: &[&str] = &[
+        "date",
+        "retry-after",
+        "retry-after-ms",
+        "x-should-retry",
+        "ratelimit",
+        "ratelimit-policy",
+        "ratelimit-limit",
+        "ratelimit-remaining",
+        "ratelimit-reset",
+        "ratelimit-",
+        "ratelimit-other",
+        "ratelimitx",
+        "anthropic-ratelimit-requests-limit",
+        "anthropic-ratelimit-requests-remaining",
+        "anthropic-ratelimit-requests-reset",
+        "anthropic-ratelimit-tokens-limit",
+        "anthropic-ratelimit-input-tokens-remaining",
+        "anthropic-ratelimit-output-tokens-reset",
+        "anthropic-ratelimit-unified-status",
+        "anthropic-ratelimit-unified-5h-reset",
+        "anthropic-ratelimit-",
+        "anthropic-ratelimit-reset",
+        "anthropic-ratelimit--reset",
+        "anthropic-priority-input-tokens-limit",
+        "anthropic-priority-output-tokens-remaining",
+        "anthropic-priority-tokens-limit",
+        "anthropic-fast-input-tokens-reset",
+        "anthropic-fast-output-tokens-limit",
+        "anthropic-fast-",
+        "anthropic-organization-id",
+        "anthropic-",
+        "x-ratelimit-limit-requests",
+        "x-ratelimit-remaining-tokens",
+        "x-ratelimit-reset-input-tokens",
+        "x-ratelimit-reset-output-tokens",
+        "x-ratelimit-limit-project-tokens",
+        "x-ratelimit-remaining-tokens_usage_based",
+        "x-ratelimit-",
+        "x-ratelimit-limit-",
+        "x-request-id",
+        "content-type",
+        "cf-ray",
+        "request-id",
+        "server",
+        "",
+    ];
+
+    /// Every known name, in several cases and with one byte changed anywhere.
+    #[test]
+    fn agrees_with_reference_on_known_names_and_near_misses() {
+        let swaps: &[u8] = &[
+            b'-', b'_', b'A', b'z', b'\r', 0x80, 0xc1, b'@', b'[', b'`', b'{',
+        ];
+        for name in KNOWN {
+            for variant in [
+                name.to_string(),
+                name.to_ascii_uppercase(),
+                name.split('-')
+                    .map(|w| {
+                        let mut w = w.to_string();
+                        if let Some(first) = w.get_mut(..1) {
+                            first.make_ascii_uppercase();
+                        }
+                        w
+                    })
+                    .collect::<Vec<_>>()
+                    .join("-"),
+            ] {
+                let bytes = variant.as_bytes();
+                assert_eq!(classify(bytes), reference(bytes), "{variant}");
+                for at in 0..bytes.len() {
+                    for &swap in swaps {
+                        let mut near = bytes.to_vec();
+                        near[at] = swap;
+                        assert_eq!(classify(&near), reference(&near), "{near:?}");
+                        // Bytes that differ from a letter only in bit 0x20 or the high bit.
+                        near[at] = bytes[at] ^ 0x80;
+                        assert_eq!(classify(&near), reference(&near), "{near:?}");
+                        near[at] = bytes[at] ^ 0x20;
+                        assert_eq!(classify(&near), reference(&near), "{near:?}");
+                    }
+                    assert_eq!(classify(&bytes[..at]), reference(&bytes[..at]));
+                    let mut longer = bytes.to_vec();
+                    longer.insert(at, b'x');
+                    assert_eq!(classify(&longer), reference(&longer), "{longer:?}");
+                }
+            }
+        }
+        let long = format!("anthropic-ratelimit-{}-limit", "a".repeat(40));
+        assert_eq!(classify(long.as_bytes()), Field::Other);
+        assert_eq!(classify(long.as_bytes()), reference(long.as_bytes()));
+    }
+
+    #[test]
+    fn word_eq_fold_is_bytewise_eq_ignore_case() {
+        let pattern = u64::from_le_bytes(*b"az-09_@{");
+        for byte in 0..=255_u8 {
+            for lane in 0..8 {
+                let mut bytes = pattern.to_le_bytes();
+                bytes[lane] = byte;
+                let want = bytes
+                    .iter()
+                    .zip(pattern.to_le_bytes())
+                    .all(|(b, p)| b.to_ascii_lowercase() == p);
+                let word = u64::from_le_bytes(bytes);
+                assert_eq!(word_eq_fold(word, pattern), want, "{bytes:?}");
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn agrees_with_reference(
+            known in proptest::sample::select(KNOWN),
+            edits in proptest::collection::vec((0..64_usize, proptest::num::u8::ANY), 0..3),
+            upper in proptest::collection::vec(proptest::bool::ANY, 64),
+        ) {
+            let mut name: Vec<u8> = known.bytes().zip(&upper)
+                .map(|(b, &up)| if up { b.to_ascii_uppercase() } else { b })
+                .collect();
+            for (at, byte) in edits {
+                if let Some(slot) = name.get_mut(at) {
+                    *slot = byte;
+                }
+            }
+            proptest::prop_assert_eq!(classify(&name), reference(&name));
+        }
+
+        #[test]
+        fn agrees_with_reference_on_any_bytes(name in proptest::collection::vec(proptest::num::u8::ANY, 0..70)) {
+            proptest::prop_assert_eq!(classify(&name), reference(&name));
+        }
     }
 }

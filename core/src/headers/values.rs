@@ -12,6 +12,9 @@ use crate::time::{Duration, UnixTime};
 /// Removes optional white space (SP, HTAB) at both ends (RFC 9110 §5.5).
 pub(super) fn trim(value: &[u8]) -> &[u8] {
     let ows = |b: &u8| *b == b' ' || *b == b'\t';
+    if !value.first().is_some_and(ows) && !value.last().is_some_and(ows) {
+        return value;
+    }
     let start = value.iter().position(|b| !ows(b)).unwrap_or(value.len());
     let end = value
         .iter()
@@ -66,6 +69,55 @@ pub(super) fn reset(value: &[u8], timestamp: bool) -> Result<Reset, HeaderError>
             _ if timestamp => HeaderError::BadTimestamp,
             _ => HeaderError::BadDuration,
         })
+}
+
+/// The longest reset [`ResetMemo`] remembers: an RFC 3339 time with a microsecond fraction and
+/// an offset (`2025-08-21T12:40:59.123456+02:00`) is 32 bytes.
+const MEMO_CAPACITY: usize = 32;
+
+/// [`reset`] with a memory of the last RFC 3339 value read and what it gave.
+///
+/// Anthropic sends one `*-reset` per scope, and when the buckets are nearly full they all carry
+/// the same timestamp; comparing 20 bytes is cheaper than reading a date. Only RFC 3339-shaped
+/// values are remembered (OpenAI's Go durations rarely repeat), and the memory is keyed by the
+/// bytes alone: the caller uses one memo per response, in which `timestamp` does not change.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct ResetMemo {
+    bytes: [u8; MEMO_CAPACITY],
+    /// How many of `bytes` hold the value; 0 for none (an empty reset is never remembered).
+    len: u8,
+    result: Result<Reset, HeaderError>,
+}
+
+impl Default for ResetMemo {
+    fn default() -> Self {
+        Self {
+            bytes: [0; MEMO_CAPACITY],
+            len: 0,
+            result: Err(HeaderError::Empty),
+        }
+    }
+}
+
+impl ResetMemo {
+    /// `reset(value, timestamp)`, from memory when `value` is the last RFC 3339 value read.
+    pub(super) fn reset(&mut self, value: &[u8], timestamp: bool) -> Result<Reset, HeaderError> {
+        if value.get(4) != Some(&b'-') {
+            return reset(value, timestamp);
+        }
+        if self.bytes.get(..usize::from(self.len)) == Some(value) {
+            return self.result;
+        }
+        let result = reset(value, timestamp);
+        if let (Ok(len), Some(slot)) =
+            (u8::try_from(value.len()), self.bytes.get_mut(..value.len()))
+        {
+            slot.copy_from_slice(value);
+            self.len = len;
+            self.result = result;
+        }
+        result
+    }
 }
 
 /// Delay-seconds, integer or decimal (`Retry-After`, IETF resets).

@@ -1,0 +1,91 @@
+//! `simulate`: simulated requests per second of the discrete-event engine on a large generated
+//! workload (one Anthropic lane, Poisson arrivals just under the limits, so requests are paced,
+//! retried and completed), for the headroom strategy and the official-SDK baseline in the same
+//! group.
+//!
+//! ```console
+//! cargo bench -p headroom-benches --bench simulate -- --warm-up-time 1 --measurement-time 3
+//! ```
+//!
+//! Throughput is reported in elements: one element is one request of the workload run to
+//! completion (acquire, provider, headers, parse, complete, retries).
+
+use std::hint::black_box;
+
+use criterion::{Criterion, Throughput};
+use headroom::LimitKind;
+use headroom_sim::engine::{Recording, run};
+use headroom_sim::strategy::{StrategyName, build};
+use headroom_sim::upstream::UpstreamConfig;
+use headroom_sim::workload::{Arrivals, Dialect, GenSpec, Lane, Limits, generate};
+
+/// Requests in the generated workload.
+const REQUESTS: usize = 100_000;
+
+fn spec() -> GenSpec {
+    GenSpec {
+        requests: REQUESTS,
+        lanes: vec![Lane {
+            name: "claude-sonnet-4-5".into(),
+            limits: Limits::default()
+                .with(LimitKind::Requests, 4_000)
+                .with(LimitKind::InputTokens, 2_000_000)
+                .with(LimitKind::OutputTokens, 400_000),
+        }],
+        dialect: Dialect::Anthropic,
+        arrivals: Arrivals::Poisson { per_minute: 1_000 },
+        input_tokens: (200, 1_500),
+        output_tokens: (50, 400),
+        max_tokens: 1_024,
+        estimate_permille: 1_050,
+        cached_prefix: None,
+    }
+}
+
+fn simulate(c: &mut Criterion) {
+    let workload = generate(&spec(), 1);
+    let mut group = c.benchmark_group("simulate");
+    group.sample_size(10);
+    group.throughput(Throughput::Elements(REQUESTS as u64));
+    for name in [StrategyName::Headroom, StrategyName::Sdk] {
+        let config = UpstreamConfig::default();
+        let mut strategy = build(name, &workload, &config);
+        let outcome = run(
+            &workload,
+            config.clone(),
+            strategy.as_mut(),
+            1,
+            Recording::default(),
+            &mut |_| {},
+        );
+        assert_eq!(outcome.requests, REQUESTS as u64);
+        println!(
+            "{}: completed {}, 429s {}, retries {}",
+            name.name(),
+            outcome.completed,
+            outcome.rate_limited,
+            outcome.retries
+        );
+        group.bench_function(format!("{}/{REQUESTS}_requests", name.name()), |b| {
+            b.iter(|| {
+                let mut strategy = build(name, &workload, &config);
+                run(
+                    black_box(&workload),
+                    config.clone(),
+                    strategy.as_mut(),
+                    1,
+                    Recording::default(),
+                    &mut |_| {},
+                )
+                .completed
+            });
+        });
+    }
+    group.finish();
+}
+
+fn main() {
+    let mut c = Criterion::default().configure_from_args();
+    simulate(&mut c);
+    c.final_summary();
+}

@@ -1,0 +1,191 @@
+//! From a run's raw outcome to the numbers the report shows.
+//!
+//! # The lower bound
+//!
+//! `makespan_lower_bound_s` is the earliest *any* strategy could finish the workload under the
+//! provider's limits, the same for every strategy. For each lane and each limit with per-minute
+//! rate `r` and bucket capacity `B` (the provider's burst), sort the lane's requests by arrival
+//! and let `S_k` be the total charge (final, actual usage) of the requests arriving at or after
+//! `a_k`. Those charges cannot be admitted before `a_k`, and a bucket starting full admits at
+//! most `B + r·t` in any span `t`, so the work cannot finish before
+//!
+//! ```text
+//! a_k + (S_k − B − slack) / r  (+ the smallest latency, for limits charged at admission)
+//! ```
+//!
+//! Requests and input tokens are charged at admission, so their last admission is followed by
+//! at least one response latency. Output (and combined) tokens settle at completion; when the
+//! provider counts actual output (debt allowed), `slack` is the largest single output, which
+//! the last request may add beyond the bucket. The bound is the maximum of these over lanes,
+//! limits and `k`, and of `arrival + latency` over requests, measured from the first arrival.
+//!
+//! # Utilization and the binding limit
+//!
+//! For every lane and limit, `consumed ÷ granted`, where `consumed` is what the provider
+//! charged over the run (net of refunds) and `granted = B + r × makespan`. The binding limit is
+//! the one with the highest ratio, and that ratio is the strategy's `utilization`.
+
+use headroom::LimitKind;
+
+use crate::engine::RunOutcome;
+use crate::upstream::{OutputAccounting, UpstreamConfig};
+use crate::workload::Workload;
+
+/// The physical lower bound on the makespan, µs after the first arrival, and the limit kind
+/// that sets it (`None` when arrivals and latencies do).
+///
+/// # Examples
+///
+/// ```
+/// use headroom::{LimitKind, Usage};
+/// use headroom_sim::metrics::lower_bound_us;
+/// use headroom_sim::upstream::UpstreamConfig;
+/// use headroom_sim::workload::{Lane, Limits, Request, Workload};
+///
+/// let lane = Lane { name: "m".into(), limits: Limits::default().with(LimitKind::Requests, 60) };
+/// let request = Request { latency_us: Some(100_000), ..Request::default() };
+/// let workload = Workload { requests: vec![request; 11], lanes: vec![lane], ..Workload::default() };
+/// // 11 requests, 1 at once, 1 per second: the last is admitted at 10 s and answered 0.1 s later.
+/// assert_eq!(lower_bound_us(&workload, &UpstreamConfig::default()), (10_100_000, Some(LimitKind::Requests)));
+/// ```
+pub fn lower_bound_us(workload: &Workload, config: &UpstreamConfig) -> (u64, Option<LimitKind>) {
+    let first = workload.first_arrival_us();
+    let mut bound = first;
+    let mut binding = None;
+    for request in &workload.requests {
+        bound = bound.max(
+            request
+                .arrival_us
+                .saturating_add(config.latency_us(request)),
+        );
+    }
+    for (index, lane) in workload.lanes.iter().enumerate() {
+        let mut requests: Vec<_> = workload
+            .requests
+            .iter()
+            .filter(|r| usize::from(r.lane) == index)
+            .collect();
+        if requests.is_empty() {
+            continue;
+        }
+        requests.sort_by_key(|r| r.arrival_us);
+        let min_latency = requests
+            .iter()
+            .map(|r| config.latency_us(r))
+            .min()
+            .unwrap_or(0);
+        let max_output = requests
+            .iter()
+            .map(|r| r.usage.output_tokens)
+            .max()
+            .unwrap_or(0);
+        for kind in LimitKind::ALL {
+            let Some(rate) = lane.limits.get(kind) else {
+                continue;
+            };
+            let capacity = config.capacity(kind, rate);
+            let (after, slack) = match kind {
+                LimitKind::Requests | LimitKind::InputTokens => (min_latency, 0),
+                _ if config.output == OutputAccounting::Actual => (0, max_output),
+                _ => (0, 0),
+            };
+            let mut suffix = 0u128;
+            for request in requests.iter().rev() {
+                let charges = config.final_charges(request);
+                suffix += u128::from(charges[kind.index()]);
+                let excess = suffix.saturating_sub(u128::from(capacity) + u128::from(slack));
+                let span = (excess * 60_000_000).div_ceil(u128::from(rate.max(1)));
+                let span = u64::try_from(span).unwrap_or(u64::MAX);
+                let candidate = request
+                    .arrival_us
+                    .saturating_add(span)
+                    .saturating_add(after);
+                if candidate > bound {
+                    bound = candidate;
+                    binding = Some(kind);
+                }
+            }
+        }
+    }
+    (bound.saturating_sub(first), binding)
+}
+
+/// The binding limit of a run and its utilization in thousandths: the highest
+/// `consumed ÷ (B + r × makespan)` over lanes and limits.
+pub fn utilization_permille(
+    workload: &Workload,
+    config: &UpstreamConfig,
+    outcome: &RunOutcome,
+) -> Option<(LimitKind, u64)> {
+    let mut best: Option<(LimitKind, u64)> = None;
+    for (lane, consumed) in workload.lanes.iter().zip(&outcome.consumed) {
+        for kind in LimitKind::ALL {
+            let Some(rate) = lane.limits.get(kind) else {
+                continue;
+            };
+            let granted = u128::from(config.capacity(kind, rate))
+                + u128::from(rate) * u128::from(outcome.makespan_us) / 60_000_000;
+            let used = u128::from(consumed[kind.index()]);
+            let permille = u64::try_from(used * 1000 / granted.max(1)).unwrap_or(u64::MAX);
+            if best.is_none_or(|(_, b)| permille > b) {
+                best = Some((kind, permille));
+            }
+        }
+    }
+    best
+}
+
+/// The nearest-rank percentile `p` (in percent) of sorted values, 0 for none.
+///
+/// # Examples
+///
+/// ```
+/// use headroom_sim::metrics::percentile;
+/// let values: Vec<u64> = (1..=100).collect();
+/// assert_eq!((percentile(&values, 50), percentile(&values, 99), percentile(&values, 100)), (50, 99, 100));
+/// assert_eq!(percentile(&[], 50), 0);
+/// ```
+pub fn percentile(sorted: &[u64], p: u64) -> u64 {
+    if sorted.is_empty() {
+        return 0;
+    }
+    let rank = (sorted.len() as u64 * p).div_ceil(100).max(1);
+    sorted
+        .get(usize::try_from(rank - 1).unwrap_or(0))
+        .copied()
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::workload::{Lane, Limits, Request};
+    use headroom::Usage;
+
+    #[test]
+    fn token_bound_uses_the_suffix_after_late_arrivals() {
+        let lane = Lane {
+            name: String::new(),
+            limits: Limits::default().with(LimitKind::InputTokens, 6_000),
+        };
+        let request = |arrival_us, input| Request {
+            arrival_us,
+            usage: Usage {
+                input_tokens: input,
+                ..Usage::default()
+            },
+            latency_us: Some(0),
+            ..Request::default()
+        };
+        // 6 000 tokens at t = 0 fit the burst; 12 000 more arriving at 100 s need 60 s beyond
+        // the 6 000 the full bucket holds.
+        let workload = Workload {
+            requests: vec![request(0, 6_000), request(100_000_000, 12_000)],
+            lanes: vec![lane],
+            ..Workload::default()
+        };
+        let (bound, kind) = lower_bound_us(&workload, &UpstreamConfig::default());
+        assert_eq!(bound, 160_000_000);
+        assert_eq!(kind, Some(LimitKind::InputTokens));
+    }
+}

@@ -1,0 +1,329 @@
+//! The comparison, for people (an aligned table) and for machines (`--format json`, the
+//! contract of `shared/trace-format.md` §2).
+
+use std::fmt::Write as _;
+
+use headroom::LimitKind;
+use serde::Serialize;
+
+use crate::engine::RunOutcome;
+use crate::metrics::{lower_bound_us, percentile, utilization_permille};
+use crate::strategy::StrategyName;
+use crate::upstream::UpstreamConfig;
+use crate::workload::{Limits, Workload};
+
+/// Limits as JSON: absent kinds are left out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
+pub struct LimitsJson {
+    /// RPM.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub requests: Option<u64>,
+    /// ITPM.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub input_tokens: Option<u64>,
+    /// OTPM.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub output_tokens: Option<u64>,
+    /// Combined TPM.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tokens: Option<u64>,
+}
+
+impl From<Limits> for LimitsJson {
+    fn from(limits: Limits) -> Self {
+        Self {
+            requests: limits.get(LimitKind::Requests),
+            input_tokens: limits.get(LimitKind::InputTokens),
+            output_tokens: limits.get(LimitKind::OutputTokens),
+            tokens: limits.get(LimitKind::Tokens),
+        }
+    }
+}
+
+/// One lane's limits (listed when a workload has more than one lane).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LaneJson {
+    /// The lane's name.
+    pub lane: String,
+    /// Its limits.
+    pub limits: LimitsJson,
+}
+
+/// Latency percentiles, arrival → final completion, in ms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
+pub struct LatencyJson {
+    /// Median.
+    pub p50: u64,
+    /// 99th percentile.
+    pub p99: u64,
+    /// Maximum.
+    pub max: u64,
+}
+
+/// One strategy's row.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StrategyRow {
+    /// Its name.
+    pub strategy: &'static str,
+    /// Requests in the workload.
+    pub requests: u64,
+    /// Requests that succeeded.
+    pub completed: u64,
+    /// Requests abandoned.
+    pub gave_up: u64,
+    /// 429s received.
+    pub rate_limited: u64,
+    /// 529s received.
+    pub overloaded: u64,
+    /// Attempts after the first.
+    pub retries: u64,
+    /// First arrival → last completion, s.
+    pub makespan_s: f64,
+    /// The physical limit (same for every strategy), s.
+    pub makespan_lower_bound_s: f64,
+    /// The binding limit's consumed ÷ granted quota.
+    pub utilization: f64,
+    /// The limit with the highest utilization.
+    pub binding_limit: &'static str,
+    /// Latency percentiles.
+    pub latency_ms: LatencyJson,
+}
+
+/// The whole comparison.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Report {
+    /// The trace as named on the command line.
+    pub trace: String,
+    /// The seed.
+    pub seed: u64,
+    /// The limits of the (first) lane.
+    pub limits: LimitsJson,
+    /// Every lane's limits, when there is more than one.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub lanes: Vec<LaneJson>,
+    /// One row per strategy, in the order run.
+    pub strategies: Vec<StrategyRow>,
+}
+
+#[expect(clippy::float_arithmetic, reason = "report output only")]
+fn thousandths(value: u64) -> f64 {
+    value as f64 / 1000.0
+}
+
+impl Report {
+    /// An empty report for `workload`.
+    pub fn new(trace: &str, seed: u64, workload: &Workload) -> Self {
+        let lanes = if workload.lanes.len() > 1 {
+            workload
+                .lanes
+                .iter()
+                .map(|lane| LaneJson {
+                    lane: lane.name.clone(),
+                    limits: lane.limits.into(),
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        Self {
+            trace: trace.to_owned(),
+            seed,
+            limits: workload
+                .lanes
+                .first()
+                .map(|lane| lane.limits.into())
+                .unwrap_or_default(),
+            lanes,
+            strategies: Vec::new(),
+        }
+    }
+
+    /// Adds one strategy's run.
+    pub fn push(
+        &mut self,
+        name: StrategyName,
+        workload: &Workload,
+        config: &UpstreamConfig,
+        outcome: &RunOutcome,
+    ) {
+        let (bound_us, _) = lower_bound_us(workload, config);
+        let (binding, permille) = utilization_permille(workload, config, outcome)
+            .map_or(("none", 0), |(kind, permille)| (kind.name(), permille));
+        let ms = |us: u64| us.saturating_add(500) / 1000;
+        let latencies = &outcome.latencies_us;
+        self.strategies.push(StrategyRow {
+            strategy: name.name(),
+            requests: outcome.requests,
+            completed: outcome.completed,
+            gave_up: outcome.gave_up,
+            rate_limited: outcome.rate_limited,
+            overloaded: outcome.overloaded,
+            retries: outcome.retries,
+            makespan_s: thousandths(ms(outcome.makespan_us)),
+            makespan_lower_bound_s: thousandths(ms(bound_us)),
+            utilization: thousandths(permille),
+            binding_limit: binding,
+            latency_ms: LatencyJson {
+                p50: ms(percentile(latencies, 50)),
+                p99: ms(percentile(latencies, 99)),
+                max: ms(latencies.last().copied().unwrap_or(0)),
+            },
+        });
+    }
+
+    /// The report as one line of JSON.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    /// The report as an aligned table.
+    pub fn to_table(&self) -> String {
+        let mut out = String::new();
+        let limits = |limits: &LimitsJson| {
+            let parts: Vec<String> = [
+                ("RPM", limits.requests),
+                ("ITPM", limits.input_tokens),
+                ("OTPM", limits.output_tokens),
+                ("TPM", limits.tokens),
+            ]
+            .iter()
+            .filter_map(|(name, value)| value.map(|v| format!("{v} {name}")))
+            .collect();
+            parts.join(" / ")
+        };
+        let _ = writeln!(out, "trace: {}   seed: {}", self.trace, self.seed);
+        if self.lanes.is_empty() {
+            let _ = writeln!(out, "limits: {}", limits(&self.limits));
+        } else {
+            for lane in &self.lanes {
+                let _ = writeln!(out, "limits ({}): {}", lane.lane, limits(&lane.limits));
+            }
+        }
+        let header = [
+            "strategy",
+            "done",
+            "gave up",
+            "429s",
+            "529s",
+            "retries",
+            "makespan s",
+            "bound s",
+            "× bound",
+            "util",
+            "binding",
+            "p50 ms",
+            "p99 ms",
+            "max ms",
+        ];
+        let rows: Vec<Vec<String>> = self
+            .strategies
+            .iter()
+            .map(|row| {
+                let ratio = if row.makespan_lower_bound_s > 0.0 {
+                    format!("{:.2}", ratio(row.makespan_s, row.makespan_lower_bound_s))
+                } else {
+                    "-".to_owned()
+                };
+                vec![
+                    row.strategy.to_owned(),
+                    format!("{}/{}", row.completed, row.requests),
+                    row.gave_up.to_string(),
+                    row.rate_limited.to_string(),
+                    row.overloaded.to_string(),
+                    row.retries.to_string(),
+                    format!("{:.1}", row.makespan_s),
+                    format!("{:.1}", row.makespan_lower_bound_s),
+                    ratio,
+                    format!("{:.3}", row.utilization),
+                    row.binding_limit.to_owned(),
+                    row.latency_ms.p50.to_string(),
+                    row.latency_ms.p99.to_string(),
+                    row.latency_ms.max.to_string(),
+                ]
+            })
+            .collect();
+        let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+        for row in &rows {
+            for (width, cell) in widths.iter_mut().zip(row) {
+                *width = (*width).max(cell.chars().count());
+            }
+        }
+        let mut line = |cells: &mut dyn Iterator<Item = &str>| {
+            let mut text = String::new();
+            for (index, (cell, width)) in cells.zip(&widths).enumerate() {
+                let pad = width.saturating_sub(cell.chars().count());
+                if index == 0 {
+                    text.push_str(cell);
+                    text.push_str(&" ".repeat(pad));
+                } else {
+                    text.push_str("  ");
+                    text.push_str(&" ".repeat(pad));
+                    text.push_str(cell);
+                }
+            }
+            let _ = writeln!(out, "{}", text.trim_end());
+        };
+        line(&mut header.iter().copied());
+        for row in &rows {
+            line(&mut row.iter().map(String::as_str));
+        }
+        out
+    }
+}
+
+#[expect(clippy::float_arithmetic, reason = "report output only")]
+fn ratio(a: f64, b: f64) -> f64 {
+    a / b
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report() -> Report {
+        let workload = Workload {
+            lanes: vec![crate::workload::Lane {
+                name: "m".into(),
+                limits: Limits::default().with(LimitKind::Requests, 50),
+            }],
+            ..Workload::default()
+        };
+        let mut report = Report::new("t.jsonl", 1, &workload);
+        let outcome = RunOutcome {
+            requests: 2,
+            completed: 2,
+            makespan_us: 1_234_567,
+            latencies_us: vec![1_000, 2_000_000],
+            consumed: vec![[2, 0, 0, 0]],
+            ..RunOutcome::default()
+        };
+        report.push(
+            StrategyName::Headroom,
+            &workload,
+            &UpstreamConfig::default(),
+            &outcome,
+        );
+        report
+    }
+
+    #[test]
+    fn json_has_the_contract_fields_in_order() {
+        let json = report().to_json();
+        assert!(json.starts_with(r#"{"trace":"t.jsonl","seed":1,"limits":{"requests":50},"strategies":[{"strategy":"headroom","requests":2,"completed":2,"gave_up":0,"rate_limited":0,"overloaded":0,"retries":0,"makespan_s":1.235,"#), "{json}");
+        assert!(
+            json.contains(
+                r#""binding_limit":"requests","latency_ms":{"p50":1,"p99":2000,"max":2000}}"#
+            ),
+            "{json}"
+        );
+    }
+
+    #[test]
+    fn table_is_aligned() {
+        let table = report().to_table();
+        let lines: Vec<&str> = table.lines().collect();
+        assert_eq!(lines.len(), 4);
+        assert!(lines[2].starts_with("strategy  done"));
+        assert!(lines[3].starts_with("headroom   2/2"));
+    }
+}

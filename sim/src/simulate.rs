@@ -1,0 +1,426 @@
+//! `headroom simulate TRACE`: every strategy over the trace's workload against the simulated
+//! provider, compared in one table (or JSON, `shared/trace-format.md` §2).
+//!
+//! `TRACE` is a path; when no such file exists and it names a bundled trace (for example
+//! `anthropic-tier1-batch.jsonl`), the bundled copy compiled into the binary is used, so the
+//! samples work from any directory. `headroom` with no arguments simulates
+//! [`DEFAULT_TRACE`] and prints the table.
+
+use std::io::{IsTerminal, Write as _};
+use std::path::{Path, PathBuf};
+
+use headroom::LimitKind;
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::Serialize;
+
+use crate::cli::CliError;
+use crate::engine::{Recording, RunOutcome, run};
+use crate::report::Report;
+use crate::strategy::{StrategyName, build};
+use crate::trace;
+use crate::upstream::{OutputAccounting, Overload, UpstreamConfig};
+use crate::workload::Workload;
+
+/// The trace `headroom` simulates when run without arguments.
+pub const DEFAULT_TRACE: &str = "anthropic-tier1-batch.jsonl";
+
+/// The bundled traces, by file name, as compiled into the binary.
+pub const BUNDLED: [(&str, &str); 4] = [
+    (
+        "anthropic-tier1-batch.jsonl",
+        include_str!("../traces/anthropic-tier1-batch.jsonl"),
+    ),
+    (
+        "openai-tpm.jsonl",
+        include_str!("../traces/openai-tpm.jsonl"),
+    ),
+    (
+        "multi-lane.jsonl",
+        include_str!("../traces/multi-lane.jsonl"),
+    ),
+    (
+        "prompt-caching.jsonl",
+        include_str!("../traces/prompt-caching.jsonl"),
+    ),
+];
+
+/// Output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Format {
+    /// An aligned table for people.
+    #[default]
+    Table,
+    /// One JSON object (the contract).
+    Json,
+}
+
+/// How the provider counts output tokens (`--output-accounting`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Accounting {
+    /// Reserve `max_tokens` at admission, refund at completion (legacy Anthropic, OpenAI).
+    #[default]
+    Reserve,
+    /// Count the actual output at completion (current Anthropic docs).
+    Actual,
+}
+
+/// The arguments of `simulate`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SimulateArgs {
+    /// The trace (JSONL v1), or the file name of a bundled trace.
+    pub trace: String,
+    /// Strategies to run (repeatable; default: all).
+    #[arg(long = "strategy", value_enum)]
+    pub strategies: Vec<StrategyName>,
+    /// Seed of every random draw.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+    /// Write an SVG plot of each bucket's level and the 429s, one panel per strategy.
+    #[arg(long, value_name = "OUT.svg")]
+    pub plot: Option<PathBuf>,
+    /// Write every attempt that reached the provider, one JSON object a line.
+    #[arg(long = "schedule-out", value_name = "OUT.jsonl")]
+    pub schedule_out: Option<PathBuf>,
+    /// Requests per minute (overrides the trace's headers, every lane).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub rpm: Option<u64>,
+    /// Input tokens per minute.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub itpm: Option<u64>,
+    /// Output tokens per minute.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub otpm: Option<u64>,
+    /// Combined tokens per minute.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub tpm: Option<u64>,
+    /// How the provider counts output tokens.
+    #[arg(long, value_enum, default_value_t = Accounting::Reserve)]
+    pub output_accounting: Accounting,
+    /// Inject provider overload: from START to END seconds, refuse PERMILLE thousandths of the
+    /// attempts with 529 (repeatable).
+    #[arg(long = "overload", value_name = "START:END:PERMILLE", value_parser = parse_overload)]
+    pub overload: Vec<Overload>,
+}
+
+/// Parses `START:END:PERMILLE` (seconds, seconds, thousandths) into an [`Overload`] window.
+///
+/// # Errors
+///
+/// A message when a part is missing or not a number, or the window is empty.
+///
+/// # Examples
+///
+/// ```
+/// use headroom_sim::simulate::parse_overload;
+///
+/// let window = parse_overload("60:90.5:500").unwrap();
+/// assert_eq!((window.start_us, window.end_us, window.permille), (60_000_000, 90_500_000, 500));
+/// assert!(parse_overload("90:60:500").is_err());
+/// assert!(parse_overload("0:1:1001").is_err());
+/// ```
+pub fn parse_overload(text: &str) -> Result<Overload, String> {
+    let parts: Vec<&str> = text.split(':').collect();
+    let [start, end, permille] = parts.as_slice() else {
+        return Err("expected START:END:PERMILLE".to_owned());
+    };
+    let micros = |part: &str| -> Result<u64, String> {
+        let (whole, fraction) = part.split_once('.').unwrap_or((part, ""));
+        if fraction.len() > 6 || !fraction.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(format!("bad number of seconds: {part}"));
+        }
+        let whole: u64 = whole
+            .parse()
+            .map_err(|_| format!("bad number of seconds: {part}"))?;
+        let fraction: u64 = format!("{fraction:0<6}").parse().unwrap_or(0);
+        whole
+            .checked_mul(1_000_000)
+            .and_then(|us| us.checked_add(fraction))
+            .ok_or_else(|| format!("too large: {part}"))
+    };
+    let (start_us, end_us) = (micros(start)?, micros(end)?);
+    let permille: u16 = permille
+        .parse()
+        .ok()
+        .filter(|p| *p <= 1000)
+        .ok_or_else(|| format!("PERMILLE must be 0..=1000: {permille}"))?;
+    if end_us <= start_us {
+        return Err("END must be after START".to_owned());
+    }
+    Ok(Overload {
+        start_us,
+        end_us,
+        permille,
+    })
+}
+
+impl SimulateArgs {
+    /// The arguments of a plain `simulate TRACE`.
+    pub fn new(trace: &str) -> Self {
+        Self {
+            trace: trace.to_owned(),
+            strategies: Vec::new(),
+            seed: 1,
+            format: Format::Table,
+            plot: None,
+            schedule_out: None,
+            rpm: None,
+            itpm: None,
+            otpm: None,
+            tpm: None,
+            output_accounting: Accounting::Reserve,
+            overload: Vec::new(),
+        }
+    }
+
+    /// The provider configuration these arguments ask for.
+    pub fn upstream_config(&self) -> UpstreamConfig {
+        UpstreamConfig {
+            output: match self.output_accounting {
+                Accounting::Reserve => OutputAccounting::Reserve,
+                Accounting::Actual => OutputAccounting::Actual,
+            },
+            seed: self.seed,
+            overload: self.overload.clone(),
+            ..UpstreamConfig::default()
+        }
+    }
+}
+
+/// Reads the trace `name` (a path, else a bundled trace) into a workload, with the limit
+/// overrides of `args` applied.
+///
+/// # Errors
+///
+/// [`CliError::Input`] naming the file (and line and column) when it cannot be read, is not a
+/// valid trace, or yields no limits.
+pub fn load(args: &SimulateArgs) -> Result<Workload, CliError> {
+    let name = args.trace.as_str();
+    let bundled = BUNDLED
+        .iter()
+        .find(|(file, _)| *file == name || file.strip_suffix(".jsonl") == Some(name));
+    let parsed = match bundled {
+        Some((file, text)) if !Path::new(name).exists() => trace::read_str(text, file)?,
+        _ => trace::read_file(name)?,
+    };
+    let mut workload =
+        Workload::from_trace(&parsed).map_err(|why| CliError::Input(format!("{name}: {why}")))?;
+    let overrides = [
+        (LimitKind::Requests, args.rpm),
+        (LimitKind::InputTokens, args.itpm),
+        (LimitKind::OutputTokens, args.otpm),
+        (LimitKind::Tokens, args.tpm),
+    ];
+    for lane in &mut workload.lanes {
+        for (kind, value) in overrides {
+            if let Some(value) = value {
+                lane.limits = lane.limits.with(kind, value);
+            }
+        }
+    }
+    if workload.lanes.iter().all(|lane| lane.limits.is_empty()) {
+        return Err(CliError::Input(format!(
+            "{name}: no rate limits in the trace's response headers; give --rpm, --itpm, --otpm or --tpm"
+        )));
+    }
+    Ok(workload)
+}
+
+/// Runs the strategies over `workload` and returns the report and each run's outcome.
+pub fn compare(
+    workload: &Workload,
+    args: &SimulateArgs,
+    progress: &mut dyn FnMut(StrategyName, u64),
+) -> (Report, Vec<(StrategyName, RunOutcome)>) {
+    let config = args.upstream_config();
+    let names: Vec<StrategyName> = if args.strategies.is_empty() {
+        StrategyName::ALL.to_vec()
+    } else {
+        args.strategies.clone()
+    };
+    let recording = Recording {
+        schedule: args.schedule_out.is_some(),
+        levels: args.plot.is_some(),
+    };
+    let mut report = Report::new(&args.trace, args.seed, workload);
+    let mut outcomes = Vec::new();
+    for name in names {
+        let mut strategy = build(name, workload, &config);
+        let outcome = run(
+            workload,
+            config.clone(),
+            strategy.as_mut(),
+            args.seed,
+            recording,
+            &mut |done| progress(name, done),
+        );
+        report.push(name, workload, &config, &outcome);
+        outcomes.push((name, outcome));
+    }
+    (report, outcomes)
+}
+
+#[derive(Serialize)]
+struct ScheduleLine<'a> {
+    strategy: &'static str,
+    t: f64,
+    id: &'a str,
+    attempt: u32,
+    input_tokens: u64,
+    output_tokens: u64,
+    status: u16,
+}
+
+#[expect(clippy::float_arithmetic, reason = "output only")]
+fn seconds(us: u64) -> f64 {
+    us as f64 / 1_000_000.0
+}
+
+fn write_schedule(
+    path: &Path,
+    workload: &Workload,
+    outcomes: &[(StrategyName, RunOutcome)],
+) -> Result<(), CliError> {
+    let file = std::fs::File::create(path)
+        .map_err(|e| CliError::Input(format!("{}: {e}", path.display())))?;
+    let mut out = std::io::BufWriter::new(file);
+    for (name, outcome) in outcomes {
+        for attempt in &outcome.schedule {
+            let line = ScheduleLine {
+                strategy: name.name(),
+                t: seconds(attempt.t_us),
+                id: workload
+                    .ids
+                    .get(attempt.request as usize)
+                    .map_or("", String::as_str),
+                attempt: attempt.attempt,
+                input_tokens: attempt.input_tokens,
+                output_tokens: attempt.output_tokens,
+                status: attempt.status,
+            };
+            serde_json::to_writer(&mut out, &line).map_err(std::io::Error::from)?;
+            out.write_all(b"\n")?;
+        }
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// `headroom simulate …`: prints the comparison to standard output.
+///
+/// # Errors
+///
+/// [`CliError`] on bad input or when an output file cannot be written.
+pub fn run_cli(args: &SimulateArgs) -> Result<(), CliError> {
+    let workload = load(args)?;
+    let runs = if args.strategies.is_empty() {
+        StrategyName::ALL.len()
+    } else {
+        args.strategies.len()
+    };
+    let bar = (args.format == Format::Table && std::io::stderr().is_terminal()).then(|| {
+        let total = (workload.requests.len() * runs) as u64;
+        let bar = ProgressBar::new(total);
+        if let Ok(style) = ProgressStyle::with_template("{msg:>14} [{bar:40}] {pos}/{len}") {
+            bar.set_style(style.progress_chars("=> "));
+        }
+        bar
+    });
+    let mut base = 0u64;
+    let mut current = None;
+    let per_run = workload.requests.len() as u64;
+    let (report, outcomes) = compare(&workload, args, &mut |name, done| {
+        if let Some(bar) = &bar {
+            if current != Some(name) {
+                if current.is_some() {
+                    base += per_run;
+                }
+                current = Some(name);
+                bar.set_message(name.name());
+            }
+            bar.set_position(base + done);
+        }
+    });
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    if let Some(path) = &args.schedule_out {
+        write_schedule(path, &workload, &outcomes)?;
+    }
+    if let Some(path) = &args.plot {
+        crate::plot::write_svg(path, &workload, &outcomes)
+            .map_err(|why| CliError::Input(format!("{}: {why}", path.display())))?;
+    }
+    let text = match args.format {
+        Format::Table => report.to_table(),
+        Format::Json => report.to_json() + "\n",
+    };
+    let mut stdout = std::io::stdout().lock();
+    stdout.write_all(text.as_bytes())?;
+    stdout.flush()?;
+    Ok(())
+}
+
+/// `headroom` with no arguments: the bundled default trace, every strategy, as a table.
+///
+/// # Errors
+///
+/// [`CliError::Io`] when standard output cannot be written.
+pub fn run_default() -> Result<(), CliError> {
+    run_cli(&SimulateArgs::new(DEFAULT_TRACE))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_bundled_trace_loads_with_limits() {
+        for (name, _) in BUNDLED {
+            let workload = load(&SimulateArgs::new(name)).unwrap();
+            assert!(!workload.requests.is_empty(), "{name}");
+            assert!(
+                workload.lanes.iter().all(|l| !l.limits.is_empty()),
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn bundled_traces_match_their_generator() {
+        use crate::upstream::to_trace;
+        use crate::workload::{bundled_specs, generate};
+        for ((name, text), (spec_name, spec, seed)) in BUNDLED.iter().zip(bundled_specs()) {
+            assert_eq!(*name, spec_name);
+            let note = format!("generated: headroom-sim example gen_traces, seed {seed}");
+            let expected = trace::to_jsonl(&to_trace(
+                &generate(&spec, seed),
+                &UpstreamConfig::default(),
+                &note,
+            ));
+            assert!(
+                *text == expected,
+                "{name} is stale: cargo run -p headroom-sim --example gen_traces"
+            );
+        }
+    }
+
+    #[test]
+    fn overrides_replace_trace_limits() {
+        let mut args = SimulateArgs::new("anthropic-tier1-batch");
+        args.rpm = Some(1_000);
+        let workload = load(&args).unwrap();
+        assert_eq!(
+            workload.lanes[0].limits.get(LimitKind::Requests),
+            Some(1_000)
+        );
+    }
+
+    #[test]
+    fn a_missing_file_is_an_input_error() {
+        let error = load(&SimulateArgs::new("/nonexistent/trace.jsonl")).unwrap_err();
+        assert!(error.to_string().contains("/nonexistent/trace.jsonl"));
+    }
+}

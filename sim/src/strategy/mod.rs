@@ -1,0 +1,186 @@
+//! The strategies compared: headroom and the baselines a user would otherwise pick.
+//!
+//! All run against the same provider with unlimited concurrency unless the strategy itself
+//! limits it. Each lives in its own file:
+//!
+//! | name | what it is |
+//! |---|---|
+//! | `headroom` | the engine: [`headroom::Policy`], limits learned from headers, reserve → settle |
+//! | `sdk` | official SDK defaults: send on arrival, 2 retries, `0.5·2ⁿ s ≤ 8 s × (1 − 0.25u)` |
+//! | `guide-backoff` | the guide's loop: `2ⁿ s + U(0, 0.5·2ⁿ s)`, 6 attempts |
+//! | `guide-queue` | the guide's queue: a semaphore and `sleep(60 / RPM)` between sends |
+//! | `cookbook` | the OpenAI cookbook parallel processor (client-side capacity, 15 s pause) |
+//! | `rpm-only` | one GCRA on requests, as a governor user would build, SDK retries |
+
+mod cookbook;
+mod guide_backoff;
+mod guide_queue;
+mod headroom;
+mod rpm_only;
+mod sdk;
+
+pub use cookbook::Cookbook;
+pub use guide_backoff::GuideBackoff;
+pub use guide_queue::GuideQueue;
+pub use headroom::HeadroomStrategy;
+pub use rpm_only::RpmOnly;
+pub use sdk::Sdk;
+
+use ::headroom::LimitKind;
+use ::headroom::backoff::{Backoff, Next, RetryBudget, RetryState};
+use ::headroom::classify::classify;
+use ::headroom::time::Instant;
+
+use crate::engine::{Response, Sim, Strategy};
+use crate::upstream::UpstreamConfig;
+use crate::workload::{Dialect, Workload};
+
+/// The strategies, by their CLI names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, clap::ValueEnum)]
+pub enum StrategyName {
+    /// The headroom engine.
+    Headroom,
+    /// Official SDK defaults.
+    Sdk,
+    /// The guide's backoff loop.
+    GuideBackoff,
+    /// The guide's semaphore + sleep queue.
+    GuideQueue,
+    /// The OpenAI cookbook parallel processor.
+    Cookbook,
+    /// A single requests-per-minute GCRA.
+    RpmOnly,
+}
+
+impl StrategyName {
+    /// Every strategy, in report order.
+    pub const ALL: [Self; 6] = [
+        Self::Headroom,
+        Self::Sdk,
+        Self::GuideBackoff,
+        Self::GuideQueue,
+        Self::Cookbook,
+        Self::RpmOnly,
+    ];
+
+    /// The CLI and JSON name.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use headroom_sim::strategy::StrategyName;
+    /// assert_eq!(StrategyName::GuideBackoff.name(), "guide-backoff");
+    /// ```
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Headroom => "headroom",
+            Self::Sdk => "sdk",
+            Self::GuideBackoff => "guide-backoff",
+            Self::GuideQueue => "guide-queue",
+            Self::Cookbook => "cookbook",
+            Self::RpmOnly => "rpm-only",
+        }
+    }
+}
+
+/// Builds a fresh strategy for one run over `workload`.
+pub fn build(
+    name: StrategyName,
+    workload: &Workload,
+    config: &UpstreamConfig,
+) -> Box<dyn Strategy> {
+    match name {
+        StrategyName::Headroom => Box::new(HeadroomStrategy::new(workload, config)),
+        StrategyName::Sdk => Box::new(Sdk::new(workload)),
+        StrategyName::GuideBackoff => Box::new(GuideBackoff::new(workload)),
+        StrategyName::GuideQueue => Box::new(GuideQueue::new(workload)),
+        StrategyName::Cookbook => Box::new(Cookbook::new(workload)),
+        StrategyName::RpmOnly => Box::new(RpmOnly::new(workload)),
+    }
+}
+
+/// The official SDK's retry schedule for the workload's provider.
+pub fn sdk_backoff(workload: &Workload) -> Backoff {
+    match workload.dialect {
+        Dialect::Anthropic => Backoff::anthropic_python(),
+        Dialect::OpenAi => Backoff::openai_python(),
+    }
+}
+
+/// The per-minute limit of `kind` of a lane, as a user configuring a client would know it.
+pub fn lane_limit(workload: &Workload, lane: u8, kind: LimitKind) -> Option<u64> {
+    workload.lanes.get(usize::from(lane))?.limits.get(kind)
+}
+
+/// Retries driven by a [`Backoff`] schedule and the core's classifier: what an SDK does inside
+/// one call.
+#[derive(Debug, Clone)]
+pub struct Retrier {
+    backoff: Backoff,
+    budget: RetryBudget,
+    states: Vec<RetryState>,
+}
+
+/// What to do after a response, as decided by a [`Retrier`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum After {
+    /// The request is complete.
+    Done,
+    /// Retry at this instant (µs).
+    RetryAt(u64),
+    /// Given up.
+    GaveUp,
+}
+
+impl Retrier {
+    /// A retrier for `requests` requests.
+    pub fn new(backoff: Backoff, budget: RetryBudget, requests: usize) -> Self {
+        Self {
+            backoff,
+            budget,
+            states: vec![RetryState::new(); requests],
+        }
+    }
+
+    /// Decides what follows `response` with the core's classifier and schedule, from the
+    /// fields an SDK reads ([`Sim::retry_snapshot`]). Records completion or give-up in `sim`.
+    pub fn decide(&mut self, sim: &mut Sim<'_>, response: &Response) -> After {
+        let request = response.request;
+        if (200..300).contains(&response.status) {
+            if let Some(state) = self.states.get(request as usize) {
+                self.budget.record_success(state);
+            }
+            sim.complete(request);
+            return After::Done;
+        }
+        let snapshot = sim.retry_snapshot(response);
+        let verdict = classify(response.status, &snapshot, None);
+        let now = Instant::from_ticks(sim.now());
+        let Some(state) = self.states.get_mut(request as usize) else {
+            sim.give_up(request);
+            return After::GaveUp;
+        };
+        let next = self.backoff.decide(
+            &verdict,
+            state,
+            &mut self.budget,
+            now,
+            None,
+            &mut *sim.rng(),
+        );
+        match next {
+            Next::Done => {
+                sim.complete(request);
+                After::Done
+            }
+            Next::RetryAt(at) => After::RetryAt(at.as_ticks()),
+            Next::GiveUp(_) => {
+                sim.give_up(request);
+                After::GaveUp
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

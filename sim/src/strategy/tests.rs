@@ -1,0 +1,124 @@
+use ::headroom::LimitKind;
+
+use super::*;
+use crate::engine::{Recording, run};
+use crate::workload::{Arrivals, GenSpec, Lane, Limits, generate};
+
+fn tier1_burst(requests: usize) -> Workload {
+    let spec = GenSpec {
+        requests,
+        lanes: vec![Lane {
+            name: "claude-sonnet-4-5".into(),
+            limits: Limits::default()
+                .with(LimitKind::Requests, 50)
+                .with(LimitKind::InputTokens, 30_000)
+                .with(LimitKind::OutputTokens, 8_000),
+        }],
+        dialect: Dialect::Anthropic,
+        arrivals: Arrivals::Burst { spacing_us: 10_000 },
+        input_tokens: (500, 2_500),
+        output_tokens: (100, 500),
+        max_tokens: 1_024,
+        estimate_permille: 1_050,
+        cached_prefix: None,
+    };
+    generate(&spec, 3)
+}
+
+fn outcome(name: StrategyName, workload: &Workload) -> crate::engine::RunOutcome {
+    let config = UpstreamConfig::default();
+    let mut strategy = build(name, workload, &config);
+    run(
+        workload,
+        config,
+        strategy.as_mut(),
+        1,
+        Recording::default(),
+        &mut |_| {},
+    )
+}
+
+#[test]
+fn every_strategy_finishes_every_request() {
+    let workload = tier1_burst(60);
+    for name in StrategyName::ALL {
+        let result = outcome(name, &workload);
+        assert_eq!(result.completed + result.gave_up, 60, "{}", name.name());
+        assert!(result.makespan_us > 0, "{}", name.name());
+    }
+}
+
+#[test]
+fn headroom_avoids_429s_and_sdk_does_not() {
+    let workload = tier1_burst(60);
+    let headroom = outcome(StrategyName::Headroom, &workload);
+    assert_eq!((headroom.rate_limited, headroom.gave_up), (0, 0));
+    let sdk = outcome(StrategyName::Sdk, &workload);
+    assert!(sdk.rate_limited > 0);
+}
+
+#[test]
+fn runs_are_deterministic() {
+    let workload = tier1_burst(40);
+    for name in StrategyName::ALL {
+        assert_eq!(
+            outcome(name, &workload),
+            outcome(name, &workload),
+            "{}",
+            name.name()
+        );
+    }
+}
+
+#[test]
+fn overload_is_retried_by_backoff_and_counted() {
+    let workload = tier1_burst(40);
+    let config = UpstreamConfig {
+        overload: vec![crate::upstream::Overload {
+            start_us: 0,
+            end_us: 20_000_000,
+            permille: 500,
+        }],
+        ..UpstreamConfig::default()
+    };
+    for name in [StrategyName::Headroom, StrategyName::Sdk] {
+        let mut strategy = build(name, &workload, &config);
+        let result = run(
+            &workload,
+            config.clone(),
+            strategy.as_mut(),
+            1,
+            Recording::default(),
+            &mut |_| {},
+        );
+        assert!(result.overloaded > 0, "{}", name.name());
+        assert_eq!(result.completed + result.gave_up, 40, "{}", name.name());
+        if name == StrategyName::Headroom {
+            assert_eq!((result.rate_limited, result.gave_up), (0, 0));
+        }
+    }
+}
+
+#[test]
+fn schedule_records_every_attempt() {
+    let workload = tier1_burst(30);
+    let config = UpstreamConfig::default();
+    let mut strategy = build(StrategyName::Sdk, &workload, &config);
+    let recording = Recording {
+        schedule: true,
+        levels: true,
+    };
+    let result = run(
+        &workload,
+        config,
+        strategy.as_mut(),
+        1,
+        recording,
+        &mut |_| {},
+    );
+    assert_eq!(result.schedule.len() as u64, result.attempts);
+    assert_eq!(result.rate_limited_at.len() as u64, result.rate_limited);
+    assert!(!result.levels.is_empty());
+    let refused = result.schedule.iter().filter(|a| a.status == 429).count() as u64;
+    assert_eq!(refused, result.rate_limited);
+}

@@ -1,0 +1,450 @@
+//! The simulated provider: what a strategy's requests run into.
+//!
+//! It follows `research/protocol.md` §1–§2, with its own exact integer buckets ([`ExactBucket`])
+//! so that it judges the engine independently:
+//!
+//! * **Buckets per limit kind** and lane, refilled continuously at `limit` per minute, starting
+//!   full. A request is admitted only if every bucket of its lane has room; otherwise it gets a
+//!   429 and nothing is charged.
+//! * **Short-interval enforcement**: a bucket holds at most a slice of its per-minute limit.
+//!   Defaults: requests one second's worth (`max(1, RPM / 60)`: "60 RPM may be enforced as 1
+//!   request per second"), tokens the whole minute (a single request may use most of a minute's
+//!   tokens). Both slices are configurable.
+//! * **Input tokens** (`input + cache_creation`, plus cache reads when the lane counts them) are
+//!   charged at admission. The simulated provider tokenizes the prompt on arrival, so its
+//!   admission estimate already is the actual count and the adjustment is zero.
+//! * **Output tokens**: [`OutputAccounting::Reserve`] (legacy Anthropic, OpenAI TPM; the default)
+//!   needs and charges `max_tokens` at admission and refunds the unused part at completion;
+//!   [`OutputAccounting::Actual`] (current Anthropic docs) needs a non-empty bucket at admission
+//!   and debits the actual output at completion, possibly into debt.
+//! * **Headers on every response** ([`render`]): `date`, per-kind limit / remaining / reset,
+//!   token `remaining` rounded to the nearest thousand (Anthropic), RFC 3339 resets (time until
+//!   full, rounded up to the second), `retry-after` on a 429: the seconds until *this* request
+//!   would fit, rounded up, at least 1.
+//! * **Latency**: a 2xx takes the request's recorded latency when the workload has one, else
+//!   `base + output_tokens / decode speed`; a 429 or 529 comes back after `reject_latency`.
+//! * **529 bursts**: during each [`Overload`] window, an attempt is refused with 529 with the
+//!   window's probability, decided by a hash of (seed, request, attempt) so that every strategy
+//!   meets the same weather. A 529 charges nothing.
+//! * **Virtual wall clock**: `date` is [`DEFAULT_EPOCH_UNIX_S`] (2025-06-01T10:00:00Z) plus the
+//!   simulation time.
+
+mod bucket;
+mod headers;
+mod record;
+
+pub use bucket::ExactBucket;
+pub use headers::{HeaderBuf, HeaderState, QuotaView, go_duration, render, round_thousand};
+pub use record::to_trace;
+
+use headroom::LimitKind;
+
+use crate::workload::{Lane, Request};
+
+/// 2025-06-01T10:00:00Z: the wall clock at simulation time 0.
+pub const DEFAULT_EPOCH_UNIX_S: u64 = 1_748_772_000;
+
+const MINUTE_US: u64 = 60_000_000;
+
+/// When output tokens count against the output and combined limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OutputAccounting {
+    /// Reserve `max_tokens` at admission, refund the unused part at completion.
+    #[default]
+    Reserve,
+    /// Count only the output actually generated, at completion.
+    Actual,
+}
+
+/// A window of provider overload (529s).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Overload {
+    /// Start, µs of simulation time.
+    pub start_us: u64,
+    /// End (exclusive).
+    pub end_us: u64,
+    /// Share of attempts refused, in thousandths.
+    pub permille: u16,
+}
+
+/// How the provider behaves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpstreamConfig {
+    /// Requests bucket capacity as a slice of the minute (default 1 s).
+    pub request_slice_us: u64,
+    /// Token bucket capacity as a slice of the minute (default 60 s: the whole limit).
+    pub token_slice_us: u64,
+    /// Output accounting.
+    pub output: OutputAccounting,
+    /// Whether cache reads count towards the input limit (default no, current models).
+    pub cache_reads_counted: bool,
+    /// Fixed part of a 2xx's latency (default 500 ms).
+    pub base_latency_us: u64,
+    /// Output tokens generated per second (default 60).
+    pub decode_tokens_per_s: u64,
+    /// Latency of a 429 or 529 (default 50 ms).
+    pub reject_latency_us: u64,
+    /// Use a request's recorded latency when it has one (default yes).
+    pub use_latency_hints: bool,
+    /// Overload windows (default none).
+    pub overload: Vec<Overload>,
+    /// Wall clock at time 0, seconds since the Unix epoch.
+    pub epoch_unix_s: u64,
+    /// Seed of the 529 draws.
+    pub seed: u64,
+}
+
+impl Default for UpstreamConfig {
+    fn default() -> Self {
+        Self {
+            request_slice_us: 1_000_000,
+            token_slice_us: MINUTE_US,
+            output: OutputAccounting::Reserve,
+            cache_reads_counted: false,
+            base_latency_us: 500_000,
+            decode_tokens_per_s: 60,
+            reject_latency_us: 50_000,
+            use_latency_hints: true,
+            overload: Vec::new(),
+            epoch_unix_s: DEFAULT_EPOCH_UNIX_S,
+            seed: 0,
+        }
+    }
+}
+
+impl UpstreamConfig {
+    /// The capacity (burst) the provider gives a `kind` limit of `per_minute`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use headroom::LimitKind;
+    /// use headroom_sim::upstream::UpstreamConfig;
+    ///
+    /// let config = UpstreamConfig::default();
+    /// assert_eq!(config.capacity(LimitKind::Requests, 50), 1);
+    /// assert_eq!(config.capacity(LimitKind::Requests, 4_000), 66);
+    /// assert_eq!(config.capacity(LimitKind::InputTokens, 30_000), 30_000);
+    /// ```
+    pub fn capacity(&self, kind: LimitKind, per_minute: u64) -> u64 {
+        let slice = match kind {
+            LimitKind::Requests => self.request_slice_us,
+            _ => self.token_slice_us,
+        };
+        let capacity = u128::from(per_minute) * u128::from(slice.min(MINUTE_US)) / 60_000_000;
+        u64::try_from(capacity).unwrap_or(u64::MAX).max(1)
+    }
+
+    /// The latency of a successful attempt.
+    pub fn latency_us(&self, request: &Request) -> u64 {
+        match request.latency_us {
+            Some(hint) if self.use_latency_hints => hint,
+            _ => {
+                let decode = request.usage.output_tokens.saturating_mul(1_000_000)
+                    / self.decode_tokens_per_s.max(1);
+                self.base_latency_us.saturating_add(decode)
+            }
+        }
+    }
+
+    /// What a request counts against the input limit.
+    pub fn counted_input(&self, request: &Request) -> u64 {
+        let usage = &request.usage;
+        let reads = if self.cache_reads_counted {
+            usage.cache_read_input_tokens
+        } else {
+            0
+        };
+        usage
+            .input_tokens
+            .saturating_add(usage.cache_creation_input_tokens)
+            .saturating_add(reads)
+    }
+
+    /// What a request counts against each limit once it is complete, by [`LimitKind::index`].
+    pub fn final_charges(&self, request: &Request) -> [u64; 4] {
+        let input = self.counted_input(request);
+        let output = request.usage.output_tokens;
+        [1, input, output, input.saturating_add(output)]
+    }
+
+    /// What a request needs and is charged at admission, by [`LimitKind::index`].
+    pub fn admission_charges(&self, request: &Request) -> [u64; 4] {
+        let input = self.counted_input(request);
+        let output = match self.output {
+            OutputAccounting::Reserve => request.max_tokens,
+            OutputAccounting::Actual => 0,
+        };
+        [1, input, output, input.saturating_add(output)]
+    }
+}
+
+/// The provider's answer at admission.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Admission {
+    /// 200, 429 or 529.
+    pub status: u16,
+    /// When the response arrives, from now.
+    pub latency_us: u64,
+    /// `retry-after` of a 429, in seconds.
+    pub retry_after_s: Option<u64>,
+    /// Input tokens counted against the input limit (0 when refused).
+    pub input_tokens: u64,
+}
+
+/// A sample of one bucket's level, for plots.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LevelSample {
+    /// Simulation time, µs.
+    pub t_us: u64,
+    /// Lane index.
+    pub lane: u8,
+    /// Which bucket.
+    pub kind: LimitKind,
+    /// Level in millionths of the capacity.
+    pub level_ppm: i64,
+}
+
+/// The simulated provider.
+#[derive(Debug, Clone)]
+pub struct Upstream {
+    config: UpstreamConfig,
+    lanes: Vec<[Option<ExactBucket>; 4]>,
+    limits: Vec<[Option<u64>; 4]>,
+    consumed: Vec<[u64; 4]>,
+    samples: Option<Vec<LevelSample>>,
+}
+
+impl Upstream {
+    /// A provider with full buckets for `lanes`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use headroom_sim::upstream::{Upstream, UpstreamConfig};
+    /// use headroom_sim::workload::{Lane, Limits, Request};
+    /// use headroom::{LimitKind, Usage};
+    ///
+    /// let lane = Lane { name: "m".into(), limits: Limits::default().with(LimitKind::Requests, 50) };
+    /// let mut upstream = Upstream::new(UpstreamConfig::default(), &[lane]);
+    /// let request = Request { usage: Usage { output_tokens: 60, ..Usage::default() }, ..Request::default() };
+    /// assert_eq!(upstream.admit(0, &request, 1).status, 200);
+    /// let refused = upstream.admit(0, &request, 1);
+    /// assert_eq!((refused.status, refused.retry_after_s), (429, Some(2)));
+    /// ```
+    pub fn new(config: UpstreamConfig, lanes: &[Lane]) -> Self {
+        let buckets = lanes
+            .iter()
+            .map(|lane| {
+                LimitKind::ALL.map(|kind| {
+                    lane.limits.get(kind).map(|per_minute| {
+                        let capacity = config.capacity(kind, per_minute);
+                        ExactBucket::new(per_minute, MINUTE_US, capacity)
+                    })
+                })
+            })
+            .collect();
+        Self {
+            limits: lanes.iter().map(|lane| lane.limits.0).collect(),
+            consumed: vec![[0; 4]; lanes.len()],
+            lanes: buckets,
+            config,
+            samples: None,
+        }
+    }
+
+    /// Starts recording bucket levels (for `--plot`).
+    pub fn record_levels(&mut self) {
+        self.samples = Some(Vec::new());
+    }
+
+    /// The recorded levels.
+    pub fn take_samples(&mut self) -> Vec<LevelSample> {
+        self.samples.take().unwrap_or_default()
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &UpstreamConfig {
+        &self.config
+    }
+
+    /// Net units each bucket of each lane was charged so far.
+    pub fn consumed(&self) -> &[[u64; 4]] {
+        &self.consumed
+    }
+
+    fn overloaded(&self, now: u64, request: &Request, attempt: u32) -> bool {
+        self.config.overload.iter().any(|window| {
+            (window.start_us..window.end_us).contains(&now) && {
+                let key = self.config.seed
+                    ^ u64::from(request.id).rotate_left(20)
+                    ^ u64::from(attempt).rotate_left(52);
+                splitmix(key) % 1000 < u64::from(window.permille)
+            }
+        })
+    }
+
+    /// An attempt of `request` reaches the provider at `now`.
+    pub fn admit(&mut self, now: u64, request: &Request, attempt: u32) -> Admission {
+        let refused = |status, retry_after_s| Admission {
+            status,
+            latency_us: self.config.reject_latency_us,
+            retry_after_s,
+            input_tokens: 0,
+        };
+        if self.overloaded(now, request, attempt) {
+            return refused(529, None);
+        }
+        let lane = usize::from(request.lane);
+        let needs = self.config.admission_charges(request);
+        let Some(buckets) = self.lanes.get_mut(lane) else {
+            return refused(400, None);
+        };
+        let mut wait = 0u64;
+        let mut never = false;
+        for (bucket, kind) in buckets.iter_mut().zip(LimitKind::ALL) {
+            let Some(bucket) = bucket else { continue };
+            let need = needs[kind.index()];
+            // In actual mode the output bucket only needs to be non-empty.
+            let need = if need == 0 && kind == LimitKind::OutputTokens {
+                1
+            } else {
+                need
+            };
+            match bucket.wait_us(now, need) {
+                Some(us) => wait = wait.max(us),
+                None => never = true,
+            }
+        }
+        if never || wait > 0 {
+            let fits_at = now.saturating_add(wait);
+            let answered = now.saturating_add(self.config.reject_latency_us);
+            let seconds = fits_at.saturating_sub(answered).div_ceil(1_000_000).max(1);
+            return refused(429, Some(if never { 60 } else { seconds }));
+        }
+        for (bucket, kind) in buckets.iter_mut().zip(LimitKind::ALL) {
+            if let Some(bucket) = bucket {
+                bucket.force_take(now, needs[kind.index()]);
+            }
+        }
+        if let Some(consumed) = self.consumed.get_mut(lane) {
+            for (total, need) in consumed.iter_mut().zip(needs) {
+                *total = total.saturating_add(need);
+            }
+        }
+        self.sample(now, lane);
+        Admission {
+            status: 200,
+            latency_us: self.config.latency_us(request),
+            retry_after_s: None,
+            input_tokens: needs[LimitKind::InputTokens.index()],
+        }
+    }
+
+    /// Charges `request`'s admission at `now` whether it fits or not (for recordings).
+    pub fn force_admit(&mut self, now: u64, request: &Request) {
+        let lane = usize::from(request.lane);
+        let needs = self.config.admission_charges(request);
+        if let Some(buckets) = self.lanes.get_mut(lane) {
+            for (bucket, need) in buckets.iter_mut().zip(needs) {
+                if let Some(bucket) = bucket {
+                    bucket.force_take(now, need);
+                }
+            }
+        }
+        if let Some(consumed) = self.consumed.get_mut(lane) {
+            for (total, need) in consumed.iter_mut().zip(needs) {
+                *total = total.saturating_add(need);
+            }
+        }
+    }
+
+    /// A successful attempt of `request` completes at `now`: output is reconciled.
+    pub fn complete(&mut self, now: u64, request: &Request) {
+        let lane = usize::from(request.lane);
+        let charged = self.config.admission_charges(request);
+        let actual = self.config.final_charges(request);
+        let (Some(buckets), Some(consumed)) =
+            (self.lanes.get_mut(lane), self.consumed.get_mut(lane))
+        else {
+            return;
+        };
+        for kind in [LimitKind::OutputTokens, LimitKind::Tokens] {
+            let (charged, actual) = (charged[kind.index()], actual[kind.index()]);
+            let slot = &mut consumed[kind.index()];
+            *slot = slot.saturating_sub(charged).saturating_add(actual);
+            let Some(bucket) = buckets.get_mut(kind.index()).and_then(Option::as_mut) else {
+                continue;
+            };
+            if actual > charged {
+                bucket.force_take(now, actual - charged);
+            } else {
+                bucket.give_back(now, charged - actual);
+            }
+        }
+        self.sample(now, lane);
+    }
+
+    fn sample(&mut self, now: u64, lane: usize) {
+        let Some(samples) = self.samples.as_mut() else {
+            return;
+        };
+        let Some(buckets) = self.lanes.get_mut(lane) else {
+            return;
+        };
+        for (bucket, kind) in buckets.iter_mut().zip(LimitKind::ALL) {
+            if let Some(bucket) = bucket {
+                samples.push(LevelSample {
+                    t_us: now,
+                    lane: u8::try_from(lane).unwrap_or(u8::MAX),
+                    kind,
+                    level_ppm: bucket.level_ppm(now),
+                });
+            }
+        }
+    }
+
+    /// What the headers of a response to a request of `lane` say at `now`.
+    pub fn header_state(
+        &mut self,
+        now: u64,
+        lane: u8,
+        status: u16,
+        retry_after_s: Option<u64>,
+    ) -> HeaderState {
+        let mut state = HeaderState {
+            status,
+            date_unix_us: self
+                .config
+                .epoch_unix_s
+                .saturating_mul(1_000_000)
+                .saturating_add(now),
+            retry_after_s,
+            quotas: [None; 4],
+        };
+        let lane = usize::from(lane);
+        if let (Some(buckets), Some(limits)) = (self.lanes.get_mut(lane), self.limits.get(lane)) {
+            for ((slot, bucket), limit) in state.quotas.iter_mut().zip(buckets).zip(limits) {
+                if let (Some(bucket), Some(limit)) = (bucket, limit) {
+                    *slot = Some(QuotaView {
+                        limit: *limit,
+                        remaining: bucket.remaining(now),
+                        time_to_full_us: bucket.time_to_full_us(now),
+                    });
+                }
+            }
+        }
+        state
+    }
+}
+
+/// SplitMix64's finalizer: a well-mixed hash of a key.
+fn splitmix(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+#[cfg(test)]
+mod tests;

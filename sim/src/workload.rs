@@ -1,0 +1,574 @@
+//! The work a simulation replays: request arrivals with their sizes, their true usage and the
+//! limits of the lanes they count against.
+//!
+//! A [`Workload`] comes from a recorded trace ([`Workload::from_trace`]) or from a seeded
+//! generator ([`generate`]) for benches, tests and the bundled traces. Either way every strategy
+//! replays the *same* workload against the *same* simulated provider, so the comparison is fair.
+//!
+//! From a trace:
+//! * each request event is one piece of work arriving at its `t`; a request that reuses the id of
+//!   an earlier attempt that got a non-2xx answer is a retry of that work, not new work;
+//! * the true usage is the 2xx response's `usage`; without one, the input is the caller's
+//!   estimate and the output is `max_tokens` (the most it could have been);
+//! * the latency hint is the recorded request → 2xx response time;
+//! * the lane limits are the latest `limit` each response header reported, read through the
+//!   core's parser ([`headroom::headers::parse`]). Anthropic's combined `tokens` quota is the sum
+//!   of the input and output limits, not a limit of its own, and is dropped when those exist.
+
+use std::collections::HashMap;
+
+use headroom::headers::{self, Dialect as HeaderDialect};
+use headroom::{LimitKind, Usage};
+use rand::rngs::Xoshiro256PlusPlus;
+use rand::{RngExt, SeedableRng};
+
+use crate::trace::{Event, Trace};
+
+/// Which header family the simulated provider speaks for a workload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Dialect {
+    /// `anthropic-ratelimit-*`, RFC 3339 resets, token `remaining` rounded to the thousand.
+    #[default]
+    Anthropic,
+    /// `x-ratelimit-*`, Go-duration resets, exact `remaining`.
+    OpenAi,
+}
+
+/// Per-minute limits of one lane, indexed by [`LimitKind::index`]; `None` is "not limited".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Limits(pub [Option<u64>; 4]);
+
+impl Limits {
+    /// The per-minute limit of `kind`, if any.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use headroom::LimitKind;
+    /// use headroom_sim::workload::Limits;
+    ///
+    /// let limits = Limits::default().with(LimitKind::Requests, 50);
+    /// assert_eq!(limits.get(LimitKind::Requests), Some(50));
+    /// assert_eq!(limits.get(LimitKind::Tokens), None);
+    /// ```
+    pub fn get(&self, kind: LimitKind) -> Option<u64> {
+        self.0.get(kind.index()).copied().flatten()
+    }
+
+    /// The same limits with `kind` set to `per_minute` (0 removes it).
+    pub fn with(mut self, kind: LimitKind, per_minute: u64) -> Self {
+        if let Some(slot) = self.0.get_mut(kind.index()) {
+            *slot = (per_minute > 0).then_some(per_minute);
+        }
+        self
+    }
+
+    /// Whether no limit is set.
+    pub fn is_empty(&self) -> bool {
+        self.0.iter().all(Option::is_none)
+    }
+}
+
+/// One limit scope (a model class).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lane {
+    /// Its name (the trace's `lane`; empty for the default lane).
+    pub name: String,
+    /// Its limits.
+    pub limits: Limits,
+}
+
+/// One piece of work.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Request {
+    /// When it arrives, µs since the start.
+    pub arrival_us: u64,
+    /// Its index in [`Workload::requests`] (and [`Workload::ids`]).
+    pub id: u32,
+    /// Its lane, an index into [`Workload::lanes`].
+    pub lane: u8,
+    /// The caller's input-token estimate before sending.
+    pub input_tokens: u64,
+    /// `max_tokens`.
+    pub max_tokens: u64,
+    /// What it really uses.
+    pub usage: Usage,
+    /// The recorded latency of a successful attempt, when known.
+    pub latency_us: Option<u64>,
+}
+
+/// A whole workload.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Workload {
+    /// Requests in arrival order.
+    pub requests: Vec<Request>,
+    /// The trace id of each request, by index.
+    pub ids: Vec<String>,
+    /// The lanes.
+    pub lanes: Vec<Lane>,
+    /// The header dialect the provider speaks.
+    pub dialect: Dialect,
+}
+
+/// The most lanes a workload may have (the headroom strategy's fixed lane table).
+pub const MAX_LANES: usize = 8;
+
+impl Workload {
+    /// Builds the workload a trace describes.
+    ///
+    /// # Errors
+    ///
+    /// A message when the trace has more than [`MAX_LANES`] lanes or more than `u32::MAX`
+    /// requests.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use headroom::LimitKind;
+    /// use headroom_sim::{trace, workload::Workload};
+    ///
+    /// let text = r#"{"t": 0, "type": "request", "id": "r1", "input_tokens": 1200, "max_tokens": 1024}
+    /// {"t": 2.5, "type": "response", "id": "r1", "status": 200, "headers": {"anthropic-ratelimit-requests-limit": "50"}, "usage": {"input_tokens": 1100, "output_tokens": 300}}"#;
+    /// let workload = Workload::from_trace(&trace::read_str(text, "t.jsonl").unwrap()).unwrap();
+    /// assert_eq!(workload.requests[0].usage.output_tokens, 300);
+    /// assert_eq!(workload.requests[0].latency_us, Some(2_500_000));
+    /// assert_eq!(workload.lanes[0].limits.get(LimitKind::Requests), Some(50));
+    /// ```
+    pub fn from_trace(trace: &Trace) -> Result<Self, String> {
+        let mut workload = Self::default();
+        let mut lane_index: HashMap<String, u8> = HashMap::new();
+        // id → (request index, whether its last attempt is answered with a non-2xx).
+        let mut open: HashMap<String, (usize, bool)> = HashMap::new();
+        let mut sent_at: HashMap<String, u64> = HashMap::new();
+        let mut dialect = None;
+        let mut known_usage = Vec::new();
+        for event in &trace.events {
+            match event {
+                Event::Request(sent) => {
+                    sent_at.insert(sent.id.clone(), sent.t_us);
+                    if let Some(&(index, true)) = open.get(&sent.id) {
+                        // A retry of earlier work: keep the first arrival.
+                        open.insert(sent.id.clone(), (index, false));
+                        continue;
+                    }
+                    let name = sent.lane.clone().unwrap_or_default();
+                    let next = lane_index.len();
+                    let lane = *lane_index.entry(name.clone()).or_insert_with(|| {
+                        workload.lanes.push(Lane {
+                            name,
+                            limits: Limits::default(),
+                        });
+                        u8::try_from(next).unwrap_or(u8::MAX)
+                    });
+                    if workload.lanes.len() > MAX_LANES {
+                        return Err(format!("more than {MAX_LANES} lanes"));
+                    }
+                    let index = workload.requests.len();
+                    let id = u32::try_from(index).map_err(|_| "too many requests".to_owned())?;
+                    workload.requests.push(Request {
+                        arrival_us: sent.t_us,
+                        id,
+                        lane,
+                        input_tokens: sent.input_tokens,
+                        max_tokens: sent.max_tokens,
+                        usage: Usage {
+                            input_tokens: sent.input_tokens,
+                            output_tokens: sent.max_tokens,
+                            ..Usage::default()
+                        },
+                        latency_us: None,
+                    });
+                    known_usage.push(false);
+                    workload.ids.push(sent.id.clone());
+                    open.insert(sent.id.clone(), (index, false));
+                }
+                Event::Response(answer) => {
+                    let Some(&(index, _)) = open.get(&answer.id) else {
+                        continue;
+                    };
+                    let success = (200..300).contains(&answer.status);
+                    open.insert(answer.id.clone(), (index, !success));
+                    let snapshot = headers::parse(
+                        Some(answer.status),
+                        answer
+                            .headers
+                            .iter()
+                            .map(|(name, value)| (name.as_bytes(), value.as_bytes())),
+                    );
+                    let Some(request) = workload.requests.get_mut(index) else {
+                        continue;
+                    };
+                    if success {
+                        if let Some(usage) = answer.usage {
+                            request.usage = Usage {
+                                input_tokens: usage.input_tokens,
+                                output_tokens: usage.output_tokens,
+                                cache_read_input_tokens: usage.cache_read_input_tokens,
+                                cache_creation_input_tokens: usage.cache_creation_input_tokens,
+                            };
+                            if let Some(known) = known_usage.get_mut(index) {
+                                *known = true;
+                            }
+                        }
+                        let start = sent_at.get(&answer.id).copied().unwrap_or(answer.t_us);
+                        request.latency_us = Some(answer.t_us.saturating_sub(start));
+                    }
+                    if dialect.is_none() {
+                        dialect = match snapshot.dialect {
+                            HeaderDialect::Anthropic => Some(Dialect::Anthropic),
+                            HeaderDialect::OpenAi => Some(Dialect::OpenAi),
+                            _ => None,
+                        };
+                    }
+                    let lane = usize::from(request.lane);
+                    if let Some(lane) = workload.lanes.get_mut(lane) {
+                        learn_limits(&mut lane.limits, &snapshot);
+                    }
+                }
+            }
+        }
+        workload.dialect = dialect.unwrap_or(match trace.header.provider.as_deref() {
+            Some("openai") => Dialect::OpenAi,
+            _ => Dialect::Anthropic,
+        });
+        if workload.dialect == Dialect::Anthropic {
+            for lane in &mut workload.lanes {
+                let split = lane.limits.get(LimitKind::InputTokens).is_some()
+                    || lane.limits.get(LimitKind::OutputTokens).is_some();
+                if split {
+                    lane.limits = lane.limits.with(LimitKind::Tokens, 0);
+                }
+            }
+        }
+        Ok(workload)
+    }
+
+    /// The time of the first arrival (0 for an empty workload).
+    pub fn first_arrival_us(&self) -> u64 {
+        self.requests
+            .iter()
+            .map(|r| r.arrival_us)
+            .min()
+            .unwrap_or(0)
+    }
+}
+
+/// Folds the limits a response reported into `limits` (the latest report wins).
+fn learn_limits(limits: &mut Limits, snapshot: &headers::Snapshot) {
+    for kind in LimitKind::ALL {
+        let Some(limit) = snapshot.quota_of(kind).and_then(|quota| {
+            let amount = quota.limit?;
+            let window_us = quota.window.map_or(60_000_000, |w| w.as_ticks()).max(1);
+            let per_minute = u128::from(amount) * 60_000_000 / u128::from(window_us);
+            u64::try_from(per_minute).ok()
+        }) else {
+            continue;
+        };
+        *limits = limits.with(kind, limit);
+    }
+}
+
+/// How generated requests arrive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Arrivals {
+    /// All at once, `spacing_us` apart (a batch job).
+    Burst {
+        /// Gap between two arrivals.
+        spacing_us: u64,
+    },
+    /// A Poisson process.
+    Poisson {
+        /// Mean arrivals per minute.
+        per_minute: u64,
+    },
+}
+
+/// What [`generate`] produces. Sizes are drawn uniformly from the inclusive ranges.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GenSpec {
+    /// How many requests.
+    pub requests: usize,
+    /// The lanes; requests pick one uniformly.
+    pub lanes: Vec<Lane>,
+    /// Dialect of the provider.
+    pub dialect: Dialect,
+    /// Arrival pattern.
+    pub arrivals: Arrivals,
+    /// Uncached input tokens.
+    pub input_tokens: (u64, u64),
+    /// Output tokens generated (capped at `max_tokens`).
+    pub output_tokens: (u64, u64),
+    /// `max_tokens` of every request.
+    pub max_tokens: u64,
+    /// The caller's estimate of the counted input, in thousandths of the truth (1050: 5 % high).
+    pub estimate_permille: u64,
+    /// Prompt caching: a shared prefix of this many tokens per lane, written by the first
+    /// request of the lane and read by the others.
+    pub cached_prefix: Option<u64>,
+}
+
+/// Generates a workload from a seed: the same spec and seed always give the same workload.
+///
+/// # Examples
+///
+/// ```
+/// use headroom_sim::workload::{Arrivals, Dialect, GenSpec, Lane, Limits, generate};
+///
+/// let spec = GenSpec {
+///     requests: 10,
+///     lanes: vec![Lane { name: "m".into(), limits: Limits::default() }],
+///     dialect: Dialect::Anthropic,
+///     arrivals: Arrivals::Burst { spacing_us: 1_000 },
+///     input_tokens: (100, 200),
+///     output_tokens: (10, 20),
+///     max_tokens: 64,
+///     estimate_permille: 1_000,
+///     cached_prefix: None,
+/// };
+/// let a = generate(&spec, 7);
+/// assert_eq!(a, generate(&spec, 7));
+/// assert_eq!(a.requests[9].arrival_us, 9_000);
+/// ```
+pub fn generate(spec: &GenSpec, seed: u64) -> Workload {
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+    let mut draw = |(low, high): (u64, u64)| {
+        if high <= low {
+            low
+        } else {
+            rng.random_range(low..=high)
+        }
+    };
+    let lanes = spec.lanes.len().clamp(1, MAX_LANES);
+    let mut cache_written = vec![false; lanes];
+    let mut t = 0u64;
+    let mut requests = Vec::with_capacity(spec.requests);
+    let mut ids = Vec::with_capacity(spec.requests);
+    for index in 0..spec.requests {
+        let lane = usize::try_from(draw((0, lanes as u64 - 1))).unwrap_or(0);
+        let input = draw(spec.input_tokens);
+        let output = draw(spec.output_tokens).min(spec.max_tokens);
+        let gap = match spec.arrivals {
+            Arrivals::Burst { spacing_us } => spacing_us,
+            Arrivals::Poisson { per_minute } => {
+                let u = draw((1, 1 << 20));
+                exponential_gap_us(u, per_minute)
+            }
+        };
+        if index > 0 {
+            t = t.saturating_add(gap);
+        }
+        let mut usage = Usage {
+            input_tokens: input,
+            output_tokens: output,
+            ..Usage::default()
+        };
+        if let (Some(prefix), Some(written)) = (spec.cached_prefix, cache_written.get_mut(lane)) {
+            if *written {
+                usage.cache_read_input_tokens = prefix;
+            } else {
+                usage.cache_creation_input_tokens = prefix;
+                *written = true;
+            }
+        }
+        let counted = usage.input_tokens + usage.cache_creation_input_tokens;
+        let estimate = (u128::from(counted) * u128::from(spec.estimate_permille)).div_ceil(1000);
+        requests.push(Request {
+            arrival_us: t,
+            id: u32::try_from(index).unwrap_or(u32::MAX),
+            lane: u8::try_from(lane).unwrap_or(0),
+            input_tokens: u64::try_from(estimate).unwrap_or(u64::MAX),
+            max_tokens: spec.max_tokens,
+            usage,
+            latency_us: None,
+        });
+        ids.push(format!("r{}", index + 1));
+    }
+    let mut lane_list: Vec<Lane> = spec.lanes.iter().take(lanes).cloned().collect();
+    if lane_list.is_empty() {
+        lane_list.push(Lane {
+            name: String::new(),
+            limits: Limits::default(),
+        });
+    }
+    Workload {
+        requests,
+        ids,
+        lanes: lane_list,
+        dialect: spec.dialect,
+    }
+}
+
+/// The specs and seeds of the bundled traces in `sim/traces/`, by file name. Regenerate them
+/// with `cargo run -p headroom-sim --example gen_traces`.
+///
+/// * `anthropic-tier1-batch.jsonl`: 300 requests in a 3 s burst, Tier 1 Sonnet (50 RPM,
+///   30 000 ITPM, 8 000 OTPM); input tokens bind.
+/// * `openai-tpm.jsonl`: 400 requests in a 2 s burst, 500 RPM and 60 000 combined TPM in
+///   `x-ratelimit-*` headers; the TPM binds.
+/// * `multi-lane.jsonl`: 400 requests, Poisson at 100 per minute, over two models with their own
+///   limits (Sonnet 50 / 30 000 / 8 000, Haiku 50 / 50 000 / 10 000).
+/// * `prompt-caching.jsonl`: 300 requests in a burst sharing an 8 000-token cached prefix
+///   (written once, then read); only uncached input counts, so output tokens bind.
+pub fn bundled_specs() -> Vec<(&'static str, GenSpec, u64)> {
+    let lane = |name: &str, rpm, itpm, otpm| Lane {
+        name: name.to_owned(),
+        limits: Limits::default()
+            .with(LimitKind::Requests, rpm)
+            .with(LimitKind::InputTokens, itpm)
+            .with(LimitKind::OutputTokens, otpm),
+    };
+    let sonnet = lane("claude-sonnet-4-5", 50, 30_000, 8_000);
+    let base = GenSpec {
+        requests: 300,
+        lanes: vec![sonnet.clone()],
+        dialect: Dialect::Anthropic,
+        arrivals: Arrivals::Burst { spacing_us: 10_000 },
+        input_tokens: (500, 2_500),
+        output_tokens: (100, 500),
+        max_tokens: 1_024,
+        estimate_permille: 1_050,
+        cached_prefix: None,
+    };
+    vec![
+        ("anthropic-tier1-batch.jsonl", base.clone(), 1),
+        (
+            "openai-tpm.jsonl",
+            GenSpec {
+                requests: 400,
+                lanes: vec![Lane {
+                    name: "gpt-4o-mini".into(),
+                    limits: Limits::default()
+                        .with(LimitKind::Requests, 500)
+                        .with(LimitKind::Tokens, 60_000),
+                }],
+                dialect: Dialect::OpenAi,
+                arrivals: Arrivals::Burst { spacing_us: 5_000 },
+                input_tokens: (400, 1_200),
+                output_tokens: (50, 450),
+                max_tokens: 512,
+                ..base.clone()
+            },
+            2,
+        ),
+        (
+            "multi-lane.jsonl",
+            GenSpec {
+                requests: 400,
+                lanes: vec![sonnet.clone(), lane("claude-haiku-4-5", 50, 50_000, 10_000)],
+                arrivals: Arrivals::Poisson { per_minute: 100 },
+                ..base.clone()
+            },
+            3,
+        ),
+        (
+            "prompt-caching.jsonl",
+            GenSpec {
+                input_tokens: (200, 1_000),
+                output_tokens: (150, 650),
+                cached_prefix: Some(8_000),
+                ..base
+            },
+            4,
+        ),
+    ]
+}
+
+/// An exponential inter-arrival gap by inversion, `−ln(u / 2^20) · mean`, in integers only (so
+/// generated workloads are bit-identical on every platform): `log2` in 16.16 fixed point by
+/// repeated squaring, times ln 2.
+fn exponential_gap_us(u: u64, per_minute: u64) -> u64 {
+    const ONE: u128 = 1 << 16;
+    // x = 2^20 / u in 16.16 fixed point, ≥ 1.
+    let mut x = (1u128 << 36) / u128::from(u.max(1));
+    let mut log2 = 0u128;
+    while x >= 2 * ONE {
+        x >>= 1;
+        log2 += ONE;
+    }
+    let mut bit = ONE >> 1;
+    while bit > 0 {
+        x = (x * x) >> 16;
+        if x >= 2 * ONE {
+            x >>= 1;
+            log2 += bit;
+        }
+        bit >>= 1;
+    }
+    // ln 2 ≈ 45426 / 65536.
+    let ln = (log2 * 45_426) >> 16;
+    let mean_us = 60_000_000 / u128::from(per_minute.max(1));
+    u64::try_from((ln * mean_us) >> 16).unwrap_or(u64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::trace;
+
+    #[test]
+    fn exponential_gaps_have_the_right_mean() {
+        // u = 2^19 is ln 2 · mean; u = 2^20 is 0.
+        assert_eq!(exponential_gap_us(1 << 20, 60), 0);
+        let half = exponential_gap_us(1 << 19, 60);
+        assert!((693_000..=693_200).contains(&half), "{half}");
+        let mean: u64 = (1..=1024u64)
+            .map(|i| exponential_gap_us(i << 10, 60))
+            .sum::<u64>()
+            / 1024;
+        assert!((990_000..=1_010_000).contains(&mean), "{mean}");
+    }
+
+    #[test]
+    fn retries_in_a_trace_are_the_same_work() {
+        let text = r#"{"t": 0, "type": "request", "id": "a", "input_tokens": 10, "max_tokens": 20}
+{"t": 0.1, "type": "response", "id": "a", "status": 429, "headers": {"x-ratelimit-limit-tokens": "1000", "x-ratelimit-limit-requests": "60"}}
+{"t": 1, "type": "request", "id": "a", "input_tokens": 10, "max_tokens": 20}
+{"t": 2, "type": "response", "id": "a", "status": 200, "usage": {"input_tokens": 9, "output_tokens": 5}}
+{"t": 3, "type": "request", "id": "b", "lane": "other", "input_tokens": 10, "max_tokens": 20}"#;
+        let workload = Workload::from_trace(&trace::read_str(text, "t").unwrap()).unwrap();
+        assert_eq!(workload.requests.len(), 2);
+        assert_eq!(workload.dialect, Dialect::OpenAi);
+        assert_eq!(workload.requests[0].usage.output_tokens, 5);
+        assert_eq!(workload.requests[0].latency_us, Some(1_000_000));
+        assert_eq!(workload.requests[1].usage.output_tokens, 20);
+        assert_eq!(workload.lanes.len(), 2);
+        assert_eq!(workload.lanes[0].limits.get(LimitKind::Tokens), Some(1000));
+    }
+
+    #[test]
+    fn anthropic_combined_tokens_is_not_a_limit() {
+        let text = r#"{"t": 0, "type": "request", "id": "a", "input_tokens": 10, "max_tokens": 20}
+{"t": 1, "type": "response", "id": "a", "status": 200, "headers": {"anthropic-ratelimit-input-tokens-limit": "30000", "anthropic-ratelimit-tokens-limit": "38000"}}"#;
+        let workload = Workload::from_trace(&trace::read_str(text, "t").unwrap()).unwrap();
+        let limits = workload.lanes[0].limits;
+        assert_eq!(limits.get(LimitKind::InputTokens), Some(30_000));
+        assert_eq!(limits.get(LimitKind::Tokens), None);
+    }
+
+    #[test]
+    fn generated_caching_writes_once_per_lane() {
+        let spec = GenSpec {
+            requests: 5,
+            lanes: vec![Lane {
+                name: "m".into(),
+                limits: Limits::default(),
+            }],
+            dialect: Dialect::Anthropic,
+            arrivals: Arrivals::Poisson { per_minute: 60 },
+            input_tokens: (100, 100),
+            output_tokens: (1, 1),
+            max_tokens: 10,
+            estimate_permille: 1000,
+            cached_prefix: Some(5_000),
+        };
+        let workload = generate(&spec, 1);
+        assert_eq!(
+            workload.requests[0].usage.cache_creation_input_tokens,
+            5_000
+        );
+        assert_eq!(workload.requests[0].input_tokens, 5_100);
+        assert_eq!(workload.requests[1].usage.cache_read_input_tokens, 5_000);
+        assert_eq!(workload.requests[1].input_tokens, 100);
+        assert!(workload.requests[4].arrival_us > workload.requests[1].arrival_us);
+    }
+}

@@ -1,0 +1,202 @@
+//! `headroom audit`: the engine in shadow mode over recorded traces, end to end through the
+//! binary — the bundled traces, a burst that drew 429s, a 429 no pacing could foresee, and bad
+//! input.
+
+use std::path::PathBuf;
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+use serde_json::{Value, json};
+
+const BUNDLED: [&str; 4] = [
+    "anthropic-tier1-batch.jsonl",
+    "openai-tpm.jsonl",
+    "multi-lane.jsonl",
+    "prompt-caching.jsonl",
+];
+
+const FIELDS: [&str; 13] = [
+    "trace",
+    "lanes",
+    "requests",
+    "responses",
+    "in_flight_at_end",
+    "would_admit",
+    "would_wait",
+    "would_reject",
+    "recorded_429",
+    "prevented_429",
+    "estimate_error",
+    "held_back",
+    "missed",
+];
+
+fn fixture(name: &str) -> String {
+    let path: PathBuf = [env!("CARGO_MANIFEST_DIR"), "tests", "fixtures", name]
+        .iter()
+        .collect();
+    path.to_str().unwrap().to_owned()
+}
+
+fn headroom() -> Command {
+    let mut command = Command::cargo_bin("headroom").unwrap();
+    // Run from elsewhere: bundled traces must not depend on the working directory.
+    command.current_dir(std::env::temp_dir());
+    command
+}
+
+/// Runs `audit TRACE --format json` and returns the exit code and the JSON.
+fn audit_json(trace: &str) -> (i32, Value) {
+    let output = headroom()
+        .args(["audit", trace, "--format", "json"])
+        .output()
+        .unwrap();
+    let code = output.status.code().unwrap();
+    assert!(code == 0 || code == 1, "{output:?}");
+    assert!(output.stderr.is_empty(), "{output:?}");
+    (code, serde_json::from_slice(&output.stdout).unwrap())
+}
+
+#[test]
+fn every_bundled_trace_audits_clean() {
+    for name in BUNDLED {
+        let (code, report) = audit_json(name);
+        assert_eq!(code, 0, "{name}");
+        for field in FIELDS {
+            assert!(report.get(field).is_some(), "{name}: no {field}");
+        }
+        assert_eq!(report["trace"], name);
+        // The bundled traces were recorded without pacing and without 429s (the provider let
+        // every request through into debt): nothing to prevent, everything to compare.
+        assert_eq!(report["recorded_429"], 0, "{name}");
+        assert_eq!(report["missed"], json!([]), "{name}");
+        assert_eq!(report["requests"], report["responses"], "{name}");
+        assert!(report["would_wait"].as_u64().unwrap() > 0, "{name}");
+        let errors = report["estimate_error"].as_object().unwrap();
+        assert!(errors.contains_key("requests"), "{name}");
+        for stats in errors.values() {
+            for key in ["count", "mean_abs", "max_over", "max_under", "over"] {
+                assert!(stats.get(key).is_some(), "{name}: no {key}");
+            }
+        }
+    }
+}
+
+#[test]
+fn a_bundled_trace_by_path_matches_by_name() {
+    let path: PathBuf = [env!("CARGO_MANIFEST_DIR"), "traces", "openai-tpm.jsonl"]
+        .iter()
+        .collect();
+    let (_, mut by_path) = audit_json(path.to_str().unwrap());
+    let (_, mut by_name) = audit_json("openai-tpm");
+    by_path["trace"] = Value::Null;
+    by_name["trace"] = Value::Null;
+    assert_eq!(by_path, by_name);
+}
+
+#[test]
+fn a_burst_above_50_rpm_has_every_429_prevented() {
+    let trace = fixture("audit-429.jsonl");
+    let (code, report) = audit_json(&trace);
+    assert_eq!(code, 0);
+    assert_eq!(
+        report,
+        json!({
+            "trace": trace, "lanes": 1, "requests": 10, "responses": 10, "in_flight_at_end": 0,
+            "would_admit": 4, "would_wait": 6, "would_reject": 0,
+            "recorded_429": 5, "prevented_429": 5,
+            "estimate_error": {
+                "requests": {"count": 9, "mean_abs": 0.4, "max_over": 0, "max_under": 1, "over": 0},
+                "input_tokens": {"count": 9, "mean_abs": 1967.3, "max_over": 0, "max_under": 3000, "over": 0},
+                "output_tokens": {"count": 9, "mean_abs": 1738.3, "max_over": 0, "max_under": 3296, "over": 0}
+            },
+            // Knowing nothing at first, the engine paces at 50 RPM (one request per 1.2 s); the
+            // first 429's headers confirm 50 RPM. Each request of the burst queues behind the
+            // one before.
+            "held_back": [
+                {"id": "r2", "t": 0.1, "wait_ms": 1100, "limit": "requests"},
+                {"id": "r3", "t": 0.2, "wait_ms": 1160, "limit": "requests"},
+                {"id": "r4", "t": 0.3, "wait_ms": 1160, "limit": "requests"},
+                {"id": "r5", "t": 0.4, "wait_ms": 1150, "limit": "requests"},
+                {"id": "r3", "t": 2.3, "wait_ms": 1100, "limit": "requests"}
+            ],
+            "missed": []
+        })
+    );
+}
+
+#[test]
+fn the_table_lists_the_held_back_429s() {
+    headroom()
+        .args(["audit", &fixture("audit-429.jsonl")])
+        .assert()
+        .code(0)
+        .stdout(
+            predicate::str::contains("recorded 429s: 5, prevented: 5, missed: 0")
+                .and(predicate::str::contains("input_tokens"))
+                .and(predicate::str::is_match(r"r5\s+0\.400\s+1150\s+requests").unwrap()),
+        );
+}
+
+#[test]
+fn a_429_the_engine_would_have_sent_exits_1() {
+    // Another client drained the shared input quota between two well-spaced requests.
+    let trace = fixture("audit-missed.jsonl");
+    let (code, report) = audit_json(&trace);
+    assert_eq!(code, 1);
+    assert_eq!(report["recorded_429"], 1);
+    assert_eq!(report["prevented_429"], 0);
+    assert_eq!(report["missed"], json!([{"id": "r2", "t": 30.0}]));
+    // The engine thought the input bucket was nearly full; the server said 0.
+    assert_eq!(report["estimate_error"]["input_tokens"]["over"], 1);
+    headroom()
+        .args(["audit", &trace])
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains(
+            "recorded 429s the engine would have sent too",
+        ));
+}
+
+#[test]
+fn bad_input_exits_2_naming_line_and_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(fixture("audit-429.jsonl")).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+
+    let cut = dir.path().join("cut.jsonl");
+    std::fs::write(
+        &cut,
+        format!("{}\n{}", lines[..3].join("\n"), &lines[3][..80]),
+    )
+    .unwrap();
+    let orphan = dir.path().join("orphan.jsonl");
+    std::fs::write(&orphan, format!("{}\n{}\n", lines[0], lines[3])).unwrap();
+    let wrong = dir.path().join("wrong.jsonl");
+    std::fs::write(
+        &wrong,
+        "{\"t\": 0, \"type\": \"request\", \"id\": \"r1\", \"input_tokens\": \"many\", \"max_tokens\": 1}\n",
+    )
+    .unwrap();
+
+    for (path, place) in [(&cut, ":4:"), (&orphan, ":2:"), (&wrong, ":1:")] {
+        let path = path.to_str().unwrap();
+        headroom()
+            .args(["audit", path, "--format", "json"])
+            .assert()
+            .code(2)
+            .stdout(predicate::str::is_empty())
+            .stderr(predicate::str::contains(format!("{path}{place}")));
+    }
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    for args in [
+        vec!["audit"],
+        vec!["audit", "/nonexistent/trace.jsonl"],
+        vec!["audit", &fixture("audit-429.jsonl"), "--format", "xml"],
+    ] {
+        headroom().args(args).assert().code(2);
+    }
+}
