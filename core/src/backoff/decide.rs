@@ -65,7 +65,7 @@ impl Backoff {
     /// [`Backoff::decide`] with an informed delay: when the caller knows how long the cause
     /// takes to clear (a 429 whose headers say when the binding bucket has room for this
     /// request), `planned` replaces the blind exponential backoff. The server's delay still
-    /// applies under the [`RetryAfter`] policy (as a floor when accepted, a give-up above the
+    /// applies under the [`RetryAfter`](super::RetryAfter) policy (as a floor when accepted, a give-up above the
     /// ceiling when the policy says so), and the attempt limit, the deadline and the budget are
     /// checked exactly as in [`Backoff::decide`].
     ///

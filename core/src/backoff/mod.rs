@@ -261,7 +261,7 @@ impl Backoff {
 
     /// The delay before the next retry, and records the retry in `state`.
     ///
-    /// `server_delay` is what the response asked for ([`Verdict::server_delay`]). Draws at most
+    /// `server_delay` is what the response asked for ([`Verdict::server_delay`](crate::classify::Verdict::server_delay)). Draws at most
     /// one `u64` from `rng`.
     ///
     /// # Errors

@@ -57,6 +57,13 @@ pub(super) struct Tables {
     items: heapless::Vec<Item, IETF_CAPACITY>,
 }
 
+impl Tables {
+    /// Whether no IETF policy or item was seen: the usual case, with nothing to resolve.
+    pub(super) fn is_empty(&self) -> bool {
+        self.policies.is_empty() && self.items.is_empty()
+    }
+}
+
 /// One way of filling the requests quota.
 #[derive(Debug, Clone, Copy, Default)]
 struct Candidate {
@@ -179,6 +186,7 @@ fn item(member: &Member<'_>, index: usize) -> Result<Item, HeaderError> {
 
 impl State {
     /// `RateLimit`: a -07 dictionary or a ≥ -08 list of limit items.
+    #[inline(never)]
     pub(super) fn push_rate_limit(&mut self, s: &mut Snapshot, index: usize, value: &[u8]) {
         let Some(members) = Self::members(value) else {
             return report(s, index, empty_or_malformed(value));
@@ -212,6 +220,7 @@ impl State {
     }
 
     /// `RateLimit-Policy`: ≤ -07 integer items or ≥ -08 named policies.
+    #[inline(never)]
     pub(super) fn push_policy(&mut self, s: &mut Snapshot, index: usize, value: &[u8]) {
         let Some(members) = Self::members(value) else {
             return report(s, index, empty_or_malformed(value));
@@ -271,11 +280,10 @@ impl State {
         }
     }
 
-    /// Turns the collected policies and items into the requests quota.
+    /// Turns the collected policies and items into the requests quota (the caller skips this
+    /// when [`Tables::is_empty`]).
+    #[inline(never)]
     pub(super) fn resolve_ietf(&mut self, s: &mut Snapshot) {
-        if self.ietf.policies.is_empty() && self.ietf.items.is_empty() {
-            return;
-        }
         let tables = core::mem::take(&mut self.ietf);
         let flat = s.quota(Scope::Requests).copied();
         let flat_limit = flat.and_then(|quota| quota.limit);

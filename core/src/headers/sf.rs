@@ -33,6 +33,10 @@ pub(super) enum Bare<'a> {
     Boolean(bool),
 }
 
+/// The parameters the drafts define (`q`, `qu`, `r`, `t`, `w`): their values are picked up
+/// while a member is checked, so looking one up does not read the parameters again.
+const KNOWN: [&[u8]; 5] = [b"q", b"qu", b"r", b"t", b"w"];
+
 /// One List member (`"name";q=10`) or Dictionary member (`limit=10`).
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Member<'a> {
@@ -41,12 +45,17 @@ pub(super) struct Member<'a> {
     /// The Dictionary value after `=`, if any.
     pub(super) value: Option<Bare<'a>>,
     params: &'a [u8],
+    /// The last value of each [`KNOWN`] parameter.
+    known: [Option<Bare<'a>>; KNOWN.len()],
 }
 
 impl<'a> Member<'a> {
     /// The value of parameter `key` (the last one wins, RFC 9651 §4.2.3.2); a parameter without
     /// a value is `Boolean(true)`.
     pub(super) fn param(&self, key: &[u8]) -> Option<Bare<'a>> {
+        if let Some(at) = KNOWN.iter().position(|known| *known == key) {
+            return self.known.get(at).copied().flatten();
+        }
         let mut c = Cursor::new(self.params);
         let mut found = None;
         while let Some((name, value)) = param(&mut c) {
@@ -88,7 +97,16 @@ impl<'a> Members<'a> {
             None
         };
         let start = c.rest();
-        while param(c).is_some() {}
+        let mut known = [None; KNOWN.len()];
+        while let Some((name, value)) = param(c) {
+            if let Some(slot) = KNOWN
+                .iter()
+                .position(|key| *key == name)
+                .and_then(|at| known.get_mut(at))
+            {
+                *slot = Some(value);
+            }
+        }
         let params = start
             .get(..start.len().saturating_sub(c.rest().len()))
             .unwrap_or_default();
@@ -101,7 +119,12 @@ impl<'a> Members<'a> {
         } else if !c.is_empty() {
             return None;
         }
-        Some(Member { key, value, params })
+        Some(Member {
+            key,
+            value,
+            params,
+            known,
+        })
     }
 }
 

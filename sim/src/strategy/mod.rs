@@ -5,7 +5,7 @@
 //!
 //! | name | what it is |
 //! |---|---|
-//! | `headroom` | the engine: [`headroom::Policy`], limits learned from headers, reserve → settle |
+//! | `headroom` | the engine: [`Policy`](::headroom::Policy), limits learned from headers, reserve → settle |
 //! | `sdk` | official SDK defaults: send on arrival, 2 retries, `0.5·2ⁿ s ≤ 8 s × (1 − 0.25u)` |
 //! | `guide-backoff` | the guide's loop: `2ⁿ s + U(0, 0.5·2ⁿ s)`, 6 attempts |
 //! | `guide-queue` | the guide's queue: a semaphore and `sleep(60 / RPM)` between sends |

@@ -1,0 +1,298 @@
+//! The parser's working state between fields: what was kept, what was superseded, the IETF
+//! tables, and the small helpers that record a value once or report why it was not used.
+
+use super::*;
+
+/// Everything the parser keeps besides the snapshot it fills.
+///
+/// Kept apart from the [`Snapshot`] so that [`parse`] and [`parse_into`] can fill the caller's
+/// snapshot in place. Only a few words are initialised per response: the IETF tables are
+/// `heapless` vectors whose storage is never touched unless an IETF field shows up.
+#[derive(Debug, Clone)]
+pub(super) struct State {
+    pub(super) next_index: usize,
+    pub(super) family: Option<Family>,
+    pub(super) ietf_dialect: Option<Dialect>,
+    /// Per scope, the input position of the `remaining` value kept (saturated, as
+    /// [`Ignored::index`] is): the field to blame if it exceeds the limit.
+    pub(super) remaining_at: [u16; 8],
+    /// The last RFC 3339 reset read: Anthropic sends the same one for every scope.
+    pub(super) last_reset: values::ResetMemo,
+    pub(super) ietf: ietf::Tables,
+}
+
+/// A typed fact about one quota.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Fact {
+    Limit(u64),
+    Remaining(u64),
+    Reset(Reset),
+    Window(Duration),
+}
+
+impl State {
+    pub(super) fn new() -> Self {
+        Self {
+            next_index: 0,
+            family: None,
+            ietf_dialect: None,
+            remaining_at: [u16::MAX; 8],
+            last_reset: values::ResetMemo::default(),
+            ietf: ietf::Tables::default(),
+        }
+    }
+
+    pub(super) fn push(&mut self, s: &mut Snapshot, name: &[u8], value: &[u8]) {
+        let index = self.next_index;
+        self.next_index = self.next_index.saturating_add(1);
+        match names::classify(name) {
+            Field::Other => {}
+            Field::Quota {
+                family,
+                scope,
+                part,
+            } => self.push_quota(s, index, family, scope, part, values::trim(value)),
+            field => self.push_field(s, index, field, values::trim(value)),
+        }
+    }
+
+    /// A vendor field or an IETF ≤ -06 one: the bulk of every response, so kept lean.
+    pub(super) fn push_quota(
+        &mut self,
+        s: &mut Snapshot,
+        index: usize,
+        family: Family,
+        scope: Scope,
+        part: Part,
+        value: &[u8],
+    ) {
+        if !self.claim(s, index, family) {
+            return;
+        }
+        if family == Family::Ietf {
+            self.ietf_generation(Dialect::IetfSplit);
+        }
+        let fact = match part {
+            Part::Limit => values::limit(ietf_head(family, value)).map(Fact::Limit),
+            Part::Remaining => values::count(ietf_head(family, value)).map(Fact::Remaining),
+            Part::Reset if family == Family::Ietf => {
+                values::delay_seconds(ietf_head(family, value))
+                    .map(|delay| Fact::Reset(Reset::After(delay)))
+            }
+            // Within one response every vendor reset is of the claimed family, so the memo
+            // needs no key beyond the bytes.
+            Part::Reset => self
+                .last_reset
+                .reset(value, family == Family::Anthropic)
+                .map(Fact::Reset),
+        };
+        self.set_fact(s, index, scope, fact);
+    }
+
+    /// Every other field: once per response at most, so out of the way of [`Self::push_quota`].
+    #[inline(never)]
+    pub(super) fn push_field(
+        &mut self,
+        s: &mut Snapshot,
+        index: usize,
+        field: Field,
+        value: &[u8],
+    ) {
+        match field {
+            Field::Other | Field::Quota { .. } => {}
+            Field::Unsupported => report(s, index, HeaderError::Unsupported),
+            Field::Date => set_once(s, index, values::date(value), |s| &mut s.date),
+            Field::RetryAfter => {
+                set_once(s, index, values::retry_after(value), |s| &mut s.retry_after);
+            }
+            Field::RetryAfterMs => {
+                let delay = values::retry_after_ms(value);
+                set_once(s, index, delay, |s| &mut s.retry_after_ms);
+            }
+            Field::ShouldRetry => {
+                set_once(s, index, values::boolean(value), |s| &mut s.should_retry);
+            }
+            Field::RateLimit => {
+                if self.claim(s, index, Family::Ietf) {
+                    self.push_rate_limit(s, index, value);
+                }
+            }
+            Field::RateLimitPolicy => {
+                if self.claim(s, index, Family::Ietf) {
+                    self.push_policy(s, index, value);
+                }
+            }
+        }
+    }
+
+    pub(super) fn finish(&mut self, s: &mut Snapshot) {
+        if !self.ietf.is_empty() {
+            self.resolve_ietf(s);
+        }
+        self.check_remaining(s);
+        s.dialect = match self.family {
+            None => Dialect::None,
+            Some(Family::Anthropic) => Dialect::Anthropic,
+            Some(Family::OpenAi) => Dialect::OpenAi,
+            Some(Family::Ietf) => self.ietf_dialect.unwrap_or(Dialect::IetfSplit),
+        };
+        sort_by_index(&mut s.ignored);
+    }
+
+    /// Whether a field of `family` may be used; reports it as superseded if not.
+    pub(super) fn claim(&mut self, s: &mut Snapshot, index: usize, family: Family) -> bool {
+        match self.family {
+            None => {
+                self.family = Some(family);
+                true
+            }
+            Some(first) if first == family => true,
+            Some(_) => {
+                report(s, index, HeaderError::Superseded);
+                false
+            }
+        }
+    }
+
+    pub(super) fn ietf_generation(&mut self, dialect: Dialect) {
+        if self.ietf_dialect.is_none() {
+            self.ietf_dialect = Some(dialect);
+        }
+    }
+
+    /// Sets one fact of a scope's quota: the first valid one wins.
+    pub(super) fn set_fact(
+        &mut self,
+        s: &mut Snapshot,
+        index: usize,
+        scope: Scope,
+        fact: Result<Fact, HeaderError>,
+    ) {
+        let fact = match fact {
+            Ok(fact) => fact,
+            Err(why) => return report(s, index, why),
+        };
+        let Some(entry) = s.quotas.get_mut(scope.index()) else {
+            return;
+        };
+        let quota = entry.get_or_insert_with(Quota::default);
+        let fresh = match fact {
+            Fact::Limit(limit) => keep(&mut quota.limit, limit),
+            Fact::Remaining(remaining) => {
+                let fresh = keep(&mut quota.remaining, remaining);
+                if fresh == Some(true)
+                    && let Some(at) = self.remaining_at.get_mut(scope.index())
+                {
+                    *at = u16::try_from(index).unwrap_or(u16::MAX);
+                }
+                fresh
+            }
+            Fact::Reset(reset) => keep(&mut quota.reset, reset),
+            Fact::Window(window) => keep(&mut quota.window, window),
+        };
+        if fresh.is_none() {
+            report(s, index, HeaderError::Duplicate);
+        }
+    }
+
+    /// Drops (and reports) a `remaining` above `limit`, except Anthropic's token rounding.
+    pub(super) fn check_remaining(&self, s: &mut Snapshot) {
+        for scope in Scope::ALL {
+            let rounding = self.family == Some(Family::Anthropic)
+                && scope.kind() != crate::LimitKind::Requests;
+            let Some(Some(quota)) = s.quotas.get_mut(scope.index()) else {
+                continue;
+            };
+            let (Some(limit), Some(remaining)) = (quota.limit, quota.remaining) else {
+                continue;
+            };
+            if remaining <= limit {
+                continue;
+            }
+            let floor = remaining.saturating_sub(500);
+            if rounding && floor <= limit {
+                quota.remaining = Some(floor);
+            } else {
+                quota.remaining = None;
+                let index = self.remaining_at.get(scope.index()).copied();
+                report(
+                    s,
+                    index.map_or(usize::MAX, usize::from),
+                    HeaderError::RemainingAboveLimit,
+                );
+            }
+        }
+    }
+}
+
+/// Records a field as not used, once per position and reason.
+pub(super) fn report(s: &mut Snapshot, index: usize, why: HeaderError) {
+    let position = u16::try_from(index).unwrap_or(u16::MAX);
+    let seen = s
+        .ignored
+        .iter()
+        .any(|ignored| ignored.index == position && ignored.why == why);
+    if !seen {
+        s.ignore(index, why);
+    }
+}
+
+/// Sets a once-per-response value: the first valid one wins.
+pub(super) fn set_once<T: Copy + PartialEq>(
+    s: &mut Snapshot,
+    index: usize,
+    parsed: Result<T, HeaderError>,
+    slot: impl Fn(&mut Snapshot) -> &mut Option<T>,
+) {
+    let value = match parsed {
+        Ok(value) => value,
+        Err(why) => return report(s, index, why),
+    };
+    if keep(slot(s), value).is_none() {
+        report(s, index, HeaderError::Duplicate);
+    }
+}
+
+/// Fills an empty `slot` (`Some(true)`), accepts an identical repeat (`Some(false)`), or
+/// refuses a different value (`None`).
+pub(super) fn keep<T: Copy + PartialEq>(slot: &mut Option<T>, value: T) -> Option<bool> {
+    match *slot {
+        None => {
+            *slot = Some(value);
+            Some(true)
+        }
+        Some(kept) if kept == value => Some(false),
+        Some(_) => None,
+    }
+}
+
+/// Orders the ignored fields by position, keeping the order of reports about one field. An
+/// insertion sort: there are at most [`IGNORED_CAPACITY`] of them, and a general-purpose sort
+/// would cost kilobytes of flash for that.
+pub(super) fn sort_by_index(ignored: &mut [Ignored]) {
+    for end in 1..ignored.len() {
+        let mut at = end;
+        while let Some(before) = at.checked_sub(1) {
+            let Some([a, b]) = ignored.get_mut(before..=at) else {
+                break;
+            };
+            if a.index <= b.index {
+                break;
+            }
+            core::mem::swap(a, b);
+            at = before;
+        }
+    }
+}
+
+/// The first member of a ≤ -06 IETF field (`100;w=10, …` → `100`); vendor values as they are.
+pub(super) fn ietf_head(family: Family, value: &[u8]) -> &[u8] {
+    if family != Family::Ietf {
+        return value;
+    }
+    let end = value
+        .iter()
+        .position(|&b| b == b',' || b == b';')
+        .unwrap_or(value.len());
+    values::trim(value.get(..end).unwrap_or_default())
+}
