@@ -40,7 +40,7 @@ use serde_json::Value;
 
 use crate::cli::CliError;
 use crate::har::{self, Entry, Har, estimate_input_tokens, usage_from_body};
-use crate::trace::time::{format_rfc3339, millis_to_micros};
+use crate::trace::time::{MAX_NUMERIC_MICROS, format_rfc3339, millis_to_micros};
 use crate::trace::{self, Event, Header, Request, Response, TimeForm, Trace};
 
 /// Runs `import-har`: reads `input`, writes the trace to `output` (`-`: standard output) and
@@ -132,6 +132,13 @@ pub fn convert(har: &Har, source: &str) -> Result<Import, String> {
     let mut timed = Vec::new();
     for (n, (started, entry, model, max_tokens, body, status)) in calls.iter().enumerate() {
         let t_us = u64::try_from(started.saturating_sub(origin)).unwrap_or(u64::MAX);
+        let elapsed = entry.time.and_then(millis_to_micros).unwrap_or(0);
+        if t_us.saturating_add(elapsed) > MAX_NUMERIC_MICROS {
+            return Err(format!(
+                "log.entries: an LLM call ends more than {} s after the first one starts, beyond what a trace's numeric time holds exactly",
+                MAX_NUMERIC_MICROS / 1_000_000
+            ));
+        }
         let id = unique_id(
             &mut used,
             response_id(entry).unwrap_or_else(|| format!("r{}", n + 1)),
@@ -147,7 +154,6 @@ pub fn convert(har: &Har, source: &str) -> Result<Import, String> {
             }),
         ));
         let Some(status) = *status else { continue };
-        let elapsed = entry.time.and_then(millis_to_micros).unwrap_or(0);
         let t_us = t_us.saturating_add(elapsed);
         let body = entry
             .response
@@ -262,4 +268,31 @@ fn single_model(models: &[&str]) -> Option<String> {
         .iter()
         .all(|model| *model == first)
         .then(|| first.to_owned())
+}
+
+#[cfg(test)]
+mod regression_tests {
+    use super::*;
+
+    /// Found by the `trace` fuzz target: a call 285 years after the first one gave a time that
+    /// the numeric form cannot write exactly, so the imported trace did not read back unchanged.
+    #[test]
+    fn calls_beyond_the_numeric_time_range_are_an_error() {
+        let text = include_str!("../../fuzz/regressions/trace/har-time-beyond-2pow53-us.har");
+        let log = har::parse(text).unwrap();
+        let error = convert(&log, "far.har").unwrap_err();
+        assert!(
+            error.contains("beyond what a trace's numeric time holds"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn numeric_times_beyond_the_exact_range_are_rejected_by_the_reader() {
+        let far = format!(
+            "{{\"t\": {}, \"type\": \"request\", \"id\": \"r1\", \"input_tokens\": 1, \"max_tokens\": 1}}\n",
+            (MAX_NUMERIC_MICROS / 1_000_000) + 10
+        );
+        assert!(trace::read_str(&far, "far.jsonl").is_err());
+    }
 }

@@ -30,7 +30,13 @@ pub(crate) enum SecondsError {
     OutOfRange,
 }
 
-/// Seconds (a JSON number) → whole microseconds, rounded to nearest.
+/// The largest time a numeric `t` may hold, in microseconds (2⁵² µs, about 142 years): up to
+/// there, microseconds → seconds printed with six decimals → parsed back is exact in an `f64`,
+/// so a trace written in the numeric form reads back unchanged.
+pub(crate) const MAX_NUMERIC_MICROS: u64 = 1 << 52;
+
+/// Seconds (a JSON number) → whole microseconds, rounded to nearest, at most
+/// [`MAX_NUMERIC_MICROS`].
 pub(crate) fn seconds_to_micros(seconds: f64) -> Result<u64, SecondsError> {
     if seconds.is_nan() || seconds.is_infinite() {
         return Err(SecondsError::OutOfRange);
@@ -40,7 +46,10 @@ pub(crate) fn seconds_to_micros(seconds: f64) -> Result<u64, SecondsError> {
     }
     let duration = Duration::try_from_secs_f64(seconds).map_err(|_| SecondsError::OutOfRange)?;
     let micros = duration.as_nanos().saturating_add(500) / 1000;
-    u64::try_from(micros).map_err(|_| SecondsError::OutOfRange)
+    match u64::try_from(micros) {
+        Ok(micros) if micros <= MAX_NUMERIC_MICROS => Ok(micros),
+        _ => Err(SecondsError::OutOfRange),
+    }
 }
 
 /// Milliseconds (a HAR `time`) → whole microseconds, rounded to nearest; negative gives 0.
