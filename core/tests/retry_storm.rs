@@ -11,34 +11,13 @@
     reason = "test counters, far from overflow"
 )]
 
+mod support;
+
 use headroom::backoff::{Backoff, FixedDraw, GiveUp, Next, RetryBudget, RetryState};
 use headroom::classify::{Verdict, classify};
 use headroom::headers::Snapshot;
 use headroom::time::{self, Instant};
-use rand_core::{Infallible, TryRng};
-
-struct SplitMix64(u64);
-
-impl TryRng for SplitMix64 {
-    type Error = Infallible;
-    fn try_next_u32(&mut self) -> Result<u32, Infallible> {
-        Ok((self.try_next_u64()? >> 32) as u32)
-    }
-    fn try_next_u64(&mut self) -> Result<u64, Infallible> {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        Ok(z ^ (z >> 31))
-    }
-    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Infallible> {
-        for chunk in dst.chunks_mut(8) {
-            let bytes = self.try_next_u64()?.to_le_bytes();
-            chunk.copy_from_slice(&bytes[..chunk.len()]);
-        }
-        Ok(())
-    }
-}
+use support::SplitMix64;
 
 const CALLERS: usize = 100;
 
