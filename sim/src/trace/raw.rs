@@ -93,7 +93,8 @@ impl<'de> Deserialize<'de> for RawTime {
 }
 
 /// `headers`: an object whose values are strings or arrays of strings, flattened to pairs in
-/// document order (a key given twice in the object is kept twice).
+/// document order. A key given twice in the object is kept twice, its values gathered at the
+/// key's first place — the order the writer produces, so read → write → read is the identity.
 #[derive(Default)]
 pub(crate) struct RawHeaders(pub Vec<(String, String)>);
 
@@ -109,15 +110,21 @@ impl<'de> Deserialize<'de> for RawHeaders {
                 Ok(RawHeaders::default())
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawHeaders, A::Error> {
-                let mut pairs = Vec::new();
+                let mut groups: Vec<(String, Vec<String>)> = Vec::new();
                 while let Some(name) = map.next_key::<String>()? {
-                    match map.next_value::<HeaderValues>()? {
-                        HeaderValues::One(value) => pairs.push((name, value)),
-                        HeaderValues::Many(values) => {
-                            pairs.extend(values.into_iter().map(|value| (name.clone(), value)));
-                        }
+                    let values = match map.next_value::<HeaderValues>()? {
+                        HeaderValues::One(value) => vec![value],
+                        HeaderValues::Many(values) => values,
+                    };
+                    match groups.iter_mut().find(|(seen, _)| *seen == name) {
+                        Some((_, gathered)) => gathered.extend(values),
+                        None => groups.push((name, values)),
                     }
                 }
+                let pairs = groups
+                    .into_iter()
+                    .flat_map(|(name, values)| values.into_iter().map(move |v| (name.clone(), v)))
+                    .collect();
                 Ok(RawHeaders(pairs))
             }
         }
