@@ -8,7 +8,7 @@ use core::num::NonZeroU32;
 use super::*;
 
 fn limit(amount: u32) -> Limit {
-    Limit::per_minute(NonZeroU32::new(amount).unwrap())
+    crate::test_support::per_minute(amount)
 }
 
 fn at(secs_millis: u64) -> Instant {

@@ -26,6 +26,8 @@ mod permit;
 mod policy;
 mod retry;
 mod sync;
+#[cfg(test)]
+mod test_support;
 pub mod time;
 
 pub use bucket::Bucket;

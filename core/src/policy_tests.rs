@@ -3,18 +3,11 @@
     reason = "test arithmetic on small known values"
 )]
 
+use crate::test_support::{at_ms, per_minute};
 use core::num::NonZeroU32;
 
 use super::*;
 use crate::cost::{CacheReads, CostModel, OutputCharge};
-
-fn per_minute(n: u32) -> Limit {
-    Limit::per_minute(NonZeroU32::new(n).unwrap())
-}
-
-fn at_ms(ms: u64) -> Instant {
-    Instant::from_ticks(ms * 1_000)
-}
 
 fn tier1() -> LaneConfig {
     LaneConfig::new()

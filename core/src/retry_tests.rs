@@ -3,23 +3,15 @@
     reason = "test arithmetic on small known values"
 )]
 
-use core::num::NonZeroU32;
+use crate::test_support::{at_ms, per_minute};
 
 use crate::backoff::{Backoff, FixedDraw, GiveUp, RetryBudget};
 use crate::headers::{self, Snapshot};
 use crate::time::Instant;
 use crate::{
-    Acquire, Attempt, Completion, Cost, LaneConfig, LaneId, Limit, LimitKind, Permit, Policy,
-    Priority, Rejection, Response, Usage,
+    Acquire, Attempt, Completion, Cost, LaneConfig, LaneId, LimitKind, Permit, Policy, Priority,
+    Rejection, Response, Usage,
 };
-
-fn per_minute(n: u32) -> Limit {
-    Limit::per_minute(NonZeroU32::new(n).unwrap())
-}
-
-fn at_ms(ms: u64) -> Instant {
-    Instant::from_ticks(ms * 1_000)
-}
 
 const COST: Cost = Cost::request(1_000, 500);
 

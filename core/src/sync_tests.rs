@@ -3,19 +3,12 @@
     reason = "test arithmetic on small known values"
 )]
 
+use crate::test_support::{at_ms, per_minute};
 use core::num::NonZeroU32;
 
 use crate::headers::{Dialect, Quota, Scope, Snapshot};
 use crate::time::Instant;
-use crate::{Acquire, Cost, LaneConfig, LaneId, Limit, LimitKind, Permit, Policy, Priority};
-
-fn per_minute(n: u32) -> Limit {
-    Limit::per_minute(NonZeroU32::new(n).unwrap())
-}
-
-fn at_ms(ms: u64) -> Instant {
-    Instant::from_ticks(ms * 1_000)
-}
+use crate::{Acquire, Cost, LaneConfig, LaneId, LimitKind, Permit, Policy, Priority};
 
 fn snapshot(dialect: Dialect, quotas: &[(Scope, u64, u64)]) -> Snapshot {
     let mut snapshot = Snapshot {
