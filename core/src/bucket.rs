@@ -53,7 +53,7 @@ pub(crate) enum Refusal {
 
 /// A single rate limit as a GCRA bucket.
 ///
-/// Most callers use buckets through a lane of a [`crate::Policy`]; the type is public so its
+/// Most callers use buckets through a lane of a `Policy`; the type is public so its
 /// state can be inspected and so simple single-limit users need nothing else.
 ///
 /// # Examples
@@ -346,5 +346,4 @@ pub(crate) fn mul_div(a: u64, b: u64, c: u64) -> u64 {
 }
 
 #[cfg(test)]
-#[path = "bucket_tests.rs"]
 mod tests;

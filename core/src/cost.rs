@@ -175,6 +175,15 @@ impl CostModel {
     }
 }
 
+/// What a response says was used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum UsedTokens {
+    /// The body's `usage`.
+    Measured(Usage),
+    /// The server refused the request (429, 529) before processing any token.
+    Refused,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -22,10 +22,7 @@ pub mod hal;
 pub mod headers;
 mod lane;
 mod limit;
-mod permit;
 mod policy;
-mod retry;
-mod sync;
 #[cfg(test)]
 mod test_support;
 pub mod time;
@@ -34,6 +31,7 @@ pub use bucket::Bucket;
 pub use cost::{CacheReads, Cost, CostModel, OutputCharge, Usage};
 pub use lane::{LaneConfig, Priority};
 pub use limit::{ConfigError, Limit, LimitKind};
-pub use permit::{LaneId, Permit, PermitError};
-pub use policy::{Acquire, BucketStatus, Policy, Rejection};
-pub use retry::{Attempt, Completion, Response};
+pub use policy::{
+    Acquire, Attempt, BucketStatus, Completion, LaneId, Permit, PermitError, Policy, Rejection,
+    Response,
+};

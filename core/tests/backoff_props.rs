@@ -10,8 +10,9 @@
 mod support;
 
 use headroom::backoff::{
-    AboveCeiling, Backoff, GiveUp, Jitter, RetryAfter, RetryBudget, RetryState, retry_at,
+    AboveCeiling, Backoff, Jitter, RetryAfter, RetryBudget, RetryState, retry_at,
 };
+use headroom::classify::GiveUp;
 use headroom::time::{Duration, Instant};
 use proptest::prelude::*;
 use support::SplitMix64;

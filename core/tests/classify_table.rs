@@ -1,6 +1,6 @@
 //! Classification, table-driven: every status and body in `research/protocol.md` §1.6 and §4.
 
-use headroom::backoff::GiveUp;
+use headroom::classify::GiveUp;
 use headroom::classify::{BODY_SCAN_LIMIT, Class, ErrorType, Outcome, Verdict, classify};
 use headroom::headers::{Quota, Reset, RetryAfter, Scope, Snapshot};
 use headroom::time::{self, UnixTime};

@@ -13,7 +13,8 @@
 
 mod support;
 
-use headroom::backoff::{Backoff, FixedDraw, GiveUp, Next, RetryBudget, RetryState};
+use headroom::backoff::{Backoff, FixedDraw, Next, RetryBudget, RetryState};
+use headroom::classify::GiveUp;
 use headroom::classify::{Verdict, classify};
 use headroom::headers::Snapshot;
 use headroom::time::{self, Instant};

@@ -9,7 +9,7 @@
 //! outcome follows the SDK rules (spend cap never retried, `x-should-retry` next).
 #![no_main]
 
-use headroom::backoff::GiveUp;
+use headroom::classify::GiveUp;
 use headroom::classify::{BODY_SCAN_LIMIT, Class, ErrorType, Outcome, classify};
 use headroom::headers;
 use headroom_fuzz::decode_dump;

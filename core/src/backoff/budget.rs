@@ -18,7 +18,8 @@
 //!
 //! Both saturate: the level never goes below zero nor above `max`.
 
-use super::{GiveUp, RetryState};
+use super::RetryState;
+use crate::classify::GiveUp;
 
 /// Which budget rule applies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -219,7 +220,8 @@ impl RetryBudget {
     /// # Examples
     ///
     /// ```
-    /// use headroom::backoff::{GiveUp, RetryBudget, RetryState};
+    /// use headroom::backoff::{RetryBudget, RetryState};
+    /// use headroom::classify::GiveUp;
     ///
     /// let mut budget = RetryBudget::quota(10, 5, 14, 1);
     /// let mut state = RetryState::new();

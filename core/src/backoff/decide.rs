@@ -3,7 +3,8 @@
 use rand_core::Rng;
 
 use super::retry_after::Judged;
-use super::{Backoff, GiveUp, RetryBudget, RetryState};
+use super::{Backoff, RetryBudget, RetryState};
+use crate::classify::GiveUp;
 use crate::classify::{Outcome, Verdict};
 use crate::time::{Duration, Instant};
 
@@ -158,7 +159,8 @@ impl Backoff {
 /// # Examples
 ///
 /// ```
-/// use headroom::backoff::{GiveUp, retry_at};
+/// use headroom::backoff::retry_at;
+/// use headroom::classify::GiveUp;
 /// use headroom::time::{self, Instant};
 ///
 /// let now = Instant::from_ticks(1_000_000);

@@ -38,59 +38,11 @@ pub use retry_after::{AboveCeiling, RetryAfter};
 
 use retry_after::Judged;
 
+use crate::classify::GiveUp;
 use crate::time::{self, Duration};
 
 /// The largest exponent used: `2^1000` saturates any base anyway, and the SDKs cap it there.
 pub const MAX_EXPONENT: u32 = 1000;
-
-/// Why a request is not retried. Each is final for that request.
-///
-/// # Examples
-///
-/// ```
-/// use headroom::backoff::GiveUp;
-///
-/// assert_eq!(GiveUp::AttemptsExhausted.to_string(), "attempts exhausted");
-/// assert_eq!(GiveUp::Fatal { status: 401 }.to_string(), "fatal status");
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-#[non_exhaustive]
-pub enum GiveUp {
-    /// The schedule's retry limit was reached.
-    AttemptsExhausted,
-    /// The server asked for a delay above the policy's ceiling, and the policy gives up then.
-    ServerDelayTooLong,
-    /// The retry budget is drained: retrying now would feed a storm.
-    BudgetExhausted,
-    /// The retry would start at or after the caller's deadline.
-    DeadlineExceeded,
-    /// The account's spend cap is reached; waiting will not help.
-    SpendCap,
-    /// A status that is not retried (400, 401, 403, 404, 413, …).
-    Fatal {
-        /// The HTTP status.
-        status: u16,
-    },
-    /// The server said `x-should-retry: false`.
-    ServerSaidNo,
-}
-
-impl core::fmt::Display for GiveUp {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.write_str(match self {
-            Self::AttemptsExhausted => "attempts exhausted",
-            Self::ServerDelayTooLong => "server delay above ceiling",
-            Self::BudgetExhausted => "retry budget exhausted",
-            Self::DeadlineExceeded => "deadline would be crossed",
-            Self::SpendCap => "spend cap reached",
-            Self::Fatal { .. } => "fatal status",
-            Self::ServerSaidNo => "server said not to retry",
-        })
-    }
-}
-
-impl core::error::Error for GiveUp {}
 
 /// What one request carries between attempts: retries taken, the previous delay (for
 /// [`Jitter::Decorrelated`]) and what its last retry took from a [`RetryBudget`] quota.
@@ -273,7 +225,8 @@ impl Backoff {
     /// # Examples
     ///
     /// ```
-    /// use headroom::backoff::{Backoff, FixedDraw, GiveUp, RetryState};
+    /// use headroom::backoff::{Backoff, FixedDraw, RetryState};
+    /// use headroom::classify::GiveUp;
     /// use headroom::time;
     ///
     /// let openai = Backoff::openai_python();

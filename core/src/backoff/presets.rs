@@ -78,7 +78,8 @@ impl Backoff {
     /// # Examples
     ///
     /// ```
-    /// use headroom::backoff::{Backoff, FixedDraw, GiveUp, RetryState};
+    /// use headroom::backoff::{Backoff, FixedDraw, RetryState};
+    /// use headroom::classify::GiveUp;
     /// use headroom::time;
     ///
     /// let sdk = Backoff::openai_python();
@@ -100,7 +101,8 @@ impl Backoff {
     /// # Examples
     ///
     /// ```
-    /// use headroom::backoff::{Backoff, FixedDraw, GiveUp, RetryState};
+    /// use headroom::backoff::{Backoff, FixedDraw, RetryState};
+    /// use headroom::classify::GiveUp;
     /// use headroom::time;
     ///
     /// let guide = Backoff::guide_loop();

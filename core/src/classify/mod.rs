@@ -22,9 +22,57 @@ mod body;
 use body::{BodyFacts, scan_body};
 
 use crate::LimitKind;
-use crate::backoff::GiveUp;
 use crate::headers::{Scope, Snapshot};
 use crate::time::Duration;
+
+/// Why a request is not retried. Each is final for that request.
+///
+/// # Examples
+///
+/// ```
+/// use headroom::classify::GiveUp;
+///
+/// assert_eq!(GiveUp::AttemptsExhausted.to_string(), "attempts exhausted");
+/// assert_eq!(GiveUp::Fatal { status: 401 }.to_string(), "fatal status");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum GiveUp {
+    /// The schedule's retry limit was reached.
+    AttemptsExhausted,
+    /// The server asked for a delay above the policy's ceiling, and the policy gives up then.
+    ServerDelayTooLong,
+    /// The retry budget is drained: retrying now would feed a storm.
+    BudgetExhausted,
+    /// The retry would start at or after the caller's deadline.
+    DeadlineExceeded,
+    /// The account's spend cap is reached; waiting will not help.
+    SpendCap,
+    /// A status that is not retried (400, 401, 403, 404, 413, …).
+    Fatal {
+        /// The HTTP status.
+        status: u16,
+    },
+    /// The server said `x-should-retry: false`.
+    ServerSaidNo,
+}
+
+impl core::fmt::Display for GiveUp {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            Self::AttemptsExhausted => "attempts exhausted",
+            Self::ServerDelayTooLong => "server delay above ceiling",
+            Self::BudgetExhausted => "retry budget exhausted",
+            Self::DeadlineExceeded => "deadline would be crossed",
+            Self::SpendCap => "spend cap reached",
+            Self::Fatal { .. } => "fatal status",
+            Self::ServerSaidNo => "server said not to retry",
+        })
+    }
+}
+
+impl core::error::Error for GiveUp {}
 
 /// How many bytes of an error body [`classify`] looks at. Real error bodies are a few hundred
 /// bytes; the bound keeps the cost fixed whatever the caller passes.
@@ -311,7 +359,7 @@ impl Verdict {
     /// # Examples
     ///
     /// ```
-    /// use headroom::backoff::GiveUp;
+    /// use headroom::classify::GiveUp;
     /// use headroom::classify::{Outcome, classify};
     /// use headroom::headers::Snapshot;
     ///

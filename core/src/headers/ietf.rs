@@ -390,3 +390,6 @@ fn empty_or_malformed(value: &[u8]) -> HeaderError {
         HeaderError::BadStructuredField
     }
 }
+
+#[cfg(test)]
+mod tests;

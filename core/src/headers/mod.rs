@@ -71,8 +71,6 @@ mod state;
 mod values;
 
 #[cfg(test)]
-mod ietf_tests;
-#[cfg(test)]
 mod tests;
 
 pub use ietf::IETF_CAPACITY;

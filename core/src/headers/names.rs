@@ -251,5 +251,4 @@ fn strip_prefix_fold<'a>(name: &'a [u8], lower: &[u8]) -> Option<&'a [u8]> {
 }
 
 #[cfg(test)]
-#[path = "names_tests.rs"]
 mod tests;

@@ -23,70 +23,21 @@
 
 use rand_core::Rng;
 
+use super::permit::{Attempt, Permit, PermitError};
 use crate::Policy;
-use crate::backoff::{GiveUp, Next, RetryState, scale};
+use crate::backoff::{Next, scale};
+use crate::classify::GiveUp;
 use crate::classify::{Class, Verdict, classify};
 use crate::cost::Usage;
+use crate::cost::UsedTokens;
 use crate::headers::{Dialect, Snapshot};
 use crate::lane::{LaneRefusal, Priority};
-use crate::permit::{Permit, PermitError};
-use crate::policy::UsedTokens;
 use crate::time::{Duration, Instant};
 
 /// The longest jitter added to an informed 429 wait.
 const MAX_INFORMED_JITTER_US: u64 = 1_000_000;
 /// The shortest jitter window: spreads callers even when the wait itself is tiny.
 const MIN_INFORMED_JITTER_US: u64 = 20_000;
-
-/// Where a request is in its retry life: the retries taken so far and an optional deadline.
-///
-/// # Examples
-///
-/// ```
-/// use headroom::Attempt;
-/// use headroom::time::Instant;
-///
-/// let attempt = Attempt::first().with_deadline(Instant::from_ticks(30_000_000));
-/// assert_eq!(attempt.retries(), 0);
-/// assert_eq!(attempt.deadline(), Some(Instant::from_ticks(30_000_000)));
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub struct Attempt {
-    retry: RetryState,
-    deadline: Option<Instant>,
-}
-
-impl Attempt {
-    /// A first attempt with no deadline.
-    pub const fn first() -> Self {
-        Self {
-            retry: RetryState::new(),
-            deadline: None,
-        }
-    }
-
-    /// The same attempt with a deadline: no wait or retry may end at or after it.
-    pub const fn with_deadline(mut self, deadline: Instant) -> Self {
-        self.deadline = Some(deadline);
-        self
-    }
-
-    /// The deadline, if any.
-    pub const fn deadline(&self) -> Option<Instant> {
-        self.deadline
-    }
-
-    /// Retries taken before this attempt.
-    pub const fn retries(&self) -> u32 {
-        self.retry.retries()
-    }
-
-    /// The retry bookkeeping.
-    pub const fn retry_state(&self) -> &RetryState {
-        &self.retry
-    }
-}
 
 /// What came back for a permit: a status with its parsed headers, or no response at all.
 ///
@@ -289,5 +240,4 @@ impl<const LANES: usize, const PERMITS: usize> Policy<LANES, PERMITS> {
 }
 
 #[cfg(test)]
-#[path = "retry_tests.rs"]
 mod tests;

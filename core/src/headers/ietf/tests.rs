@@ -1,7 +1,7 @@
 //! The IETF draft examples of `research/protocol.md` §3, verbatim, all three generations,
 //! including the draft's own malformed ones.
 
-use super::*;
+use crate::headers::*;
 use crate::time;
 
 fn ignored(snapshot: &Snapshot) -> Vec<(u16, HeaderError)> {

@@ -8,6 +8,10 @@
 
 use core::num::NonZeroU32;
 
+mod sync;
+
+pub(crate) use sync::is_at_or_after;
+
 use crate::bucket::{Bucket, Refusal};
 use crate::cost::{Charges, Cost, CostModel};
 use crate::{Limit, LimitKind};
@@ -26,7 +30,7 @@ pub enum Priority {
 /// The configuration of one lane: which limits apply, how costs count, what is reserved.
 ///
 /// A lane with no limits is valid: it admits everything until responses teach it the limits
-/// (see [`crate::Policy::observe`]).
+/// (see `Policy::observe`).
 ///
 /// # Examples
 ///

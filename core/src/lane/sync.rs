@@ -24,7 +24,7 @@
 //!   twice is safe but slow: when the requests bucket paces one request per 1.2 s and responses
 //!   take seconds, subtracting every later permit would hold each new request back by a whole
 //!   extra interval; missing one would over-admit. Requests slower to reach the provider than
-//!   the allowance need a longer one ([`crate::Policy::with_transit_allowance`]).
+//!   the allowance need a longer one (`Policy::with_transit_allowance`).
 //!   When the unseen charges exceed `remaining`, the bucket is left in debt by the difference,
 //!   not merely emptied: those requests will still count when they arrive.
 //! * **Rounding is read down.** Anthropic rounds token `remaining` to the nearest thousand, so
@@ -40,7 +40,6 @@ use core::num::NonZeroU32;
 use crate::cost::Charges;
 use crate::headers::{Dialect, Snapshot};
 use crate::lane::Lane;
-use crate::permit::is_at_or_after;
 use crate::time::secs;
 use crate::{Bucket, Limit, LimitKind};
 
@@ -126,6 +125,12 @@ impl Lane {
     }
 }
 
+/// Whether admission `id` came at or after admission `since`. Ids wrap after 2³² admissions, so
+/// the comparison is on the wrapping difference (serial-number arithmetic, as TCP compares
+/// sequence numbers): correct while the two are less than 2³¹ admissions apart.
+pub(crate) const fn is_at_or_after(id: NonZeroU32, since: NonZeroU32) -> bool {
+    id.get().wrapping_sub(since.get()) < (1 << 31)
+}
+
 #[cfg(test)]
-#[path = "sync_tests.rs"]
 mod tests;

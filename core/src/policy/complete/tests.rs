@@ -5,7 +5,8 @@
 
 use crate::test_support::{at_ms, per_minute};
 
-use crate::backoff::{Backoff, FixedDraw, GiveUp, RetryBudget};
+use crate::backoff::{Backoff, FixedDraw, RetryBudget};
+use crate::classify::GiveUp;
 use crate::headers::{self, Snapshot};
 use crate::time::Instant;
 use crate::{

@@ -22,8 +22,9 @@
 use core::num::NonZeroU32;
 
 use crate::LimitKind;
+use crate::backoff::RetryState;
 use crate::cost::Charges;
-use crate::retry::Attempt;
+use crate::time::Instant;
 
 /// Names a lane of a [`crate::Policy`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -70,6 +71,56 @@ impl Permit {
     /// The attempt this permit is for (its retry count and deadline).
     pub const fn attempt(&self) -> &Attempt {
         &self.attempt
+    }
+}
+
+/// Where a request is in its retry life: the retries taken so far and an optional deadline.
+///
+/// # Examples
+///
+/// ```
+/// use headroom::Attempt;
+/// use headroom::time::Instant;
+///
+/// let attempt = Attempt::first().with_deadline(Instant::from_ticks(30_000_000));
+/// assert_eq!(attempt.retries(), 0);
+/// assert_eq!(attempt.deadline(), Some(Instant::from_ticks(30_000_000)));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Attempt {
+    pub(super) retry: RetryState,
+    pub(super) deadline: Option<Instant>,
+}
+
+impl Attempt {
+    /// A first attempt with no deadline.
+    pub const fn first() -> Self {
+        Self {
+            retry: RetryState::new(),
+            deadline: None,
+        }
+    }
+
+    /// The same attempt with a deadline: no wait or retry may end at or after it.
+    pub const fn with_deadline(mut self, deadline: Instant) -> Self {
+        self.deadline = Some(deadline);
+        self
+    }
+
+    /// The deadline, if any.
+    pub const fn deadline(&self) -> Option<Instant> {
+        self.deadline
+    }
+
+    /// Retries taken before this attempt.
+    pub const fn retries(&self) -> u32 {
+        self.retry.retries()
+    }
+
+    /// The retry bookkeeping.
+    pub const fn retry_state(&self) -> &RetryState {
+        &self.retry
     }
 }
 
@@ -254,11 +305,4 @@ impl<const N: usize> Permits<N> {
             .iter()
             .filter_map(|&slot| self.slots.get(usize::from(slot))?.as_ref())
     }
-}
-
-/// Whether admission `id` came at or after admission `since`. Ids wrap after 2³² admissions, so
-/// the comparison is on the wrapping difference (serial-number arithmetic, as TCP compares
-/// sequence numbers): correct while the two are less than 2³¹ admissions apart.
-pub(crate) const fn is_at_or_after(id: NonZeroU32, since: NonZeroU32) -> bool {
-    id.get().wrapping_sub(since.get()) < (1 << 31)
 }

@@ -10,16 +10,22 @@
 //!
 //! When the response arrives, [`Policy::settle`] turns the estimate into actual usage.
 
+mod complete;
+mod permit;
+
 use crate::backoff::{Backoff, RetryBudget};
 use core::num::NonZeroU32;
 
 use crate::cost::{Charges, Cost, Usage};
 use crate::headers::Snapshot;
+use crate::lane::is_at_or_after;
 use crate::lane::{Lane, LaneConfig, LaneRefusal, Priority};
-use crate::permit::{LaneId, Permit, PermitError, Permits, Reservation, is_at_or_after};
-use crate::retry::Attempt;
+
 use crate::time::{Duration, Instant};
 use crate::{Limit, LimitKind};
+pub use complete::{Completion, Response};
+pub use permit::{Attempt, LaneId, Permit, PermitError};
+use permit::{Permits, Reservation};
 
 /// The answer to [`Policy::acquire`].
 #[must_use = "an admitted permit must be settled or cancelled"]
@@ -70,16 +76,7 @@ impl core::fmt::Display for Rejection {
 
 impl core::error::Error for Rejection {}
 
-/// What a response says was used.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum UsedTokens {
-    /// The body's `usage`.
-    Measured(Usage),
-    /// The server refused the request (429, 529) before processing any token.
-    Refused,
-}
-
-use UsedTokens::{Measured, Refused};
+use crate::cost::UsedTokens::{self, Measured, Refused};
 
 /// One bucket's state, for monitoring.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -571,5 +568,4 @@ impl<const LANES: usize, const PERMITS: usize> Policy<LANES, PERMITS> {
 }
 
 #[cfg(test)]
-#[path = "policy_tests.rs"]
 mod tests;
