@@ -35,6 +35,8 @@
 //! The state is an absolute instant, so a `now` earlier than a previous one simply sees less
 //! refill: every check becomes stricter, never looser. Nothing needs clamping and nothing panics.
 
+use core::num::NonZeroU32;
+
 use crate::time::{Duration, Instant};
 use crate::{Limit, LimitKind};
 
@@ -194,6 +196,7 @@ impl Bucket {
                 .capacity()
                 .saturating_add(self.cost_time(owed.saturating_sub(remaining)));
             self.tat = now.saturating_add(debt);
+            self.cap_debt(now);
             return;
         }
         let remaining = remaining.saturating_sub(owed);
@@ -207,11 +210,55 @@ impl Bucket {
         self.tat = now.saturating_add(debt);
     }
 
-    /// Lowers the level to at most `remaining − owed` units at `now`; never raises it.
-    pub(crate) fn lower_to(&mut self, now: u64, remaining: u64, owed: u64) {
-        let before = self.tat;
-        self.set_level(now, remaining, owed);
-        self.tat = self.tat.max(before);
+    /// The level at `now` in whole units, rounded down: negative when the bucket is in debt.
+    pub(crate) fn level(&self, now: u64) -> i64 {
+        let full_at = now.saturating_add(self.capacity());
+        if self.tat <= full_at {
+            i64::try_from(units_in(full_at.saturating_sub(self.tat), self.unit_fp))
+                .unwrap_or(i64::MAX)
+        } else {
+            let debt = self.tat.saturating_sub(full_at);
+            // Debt rounds up: a part-unit still owed counts as a unit.
+            let units = units_in(
+                debt.saturating_add(self.cost_time(1)).saturating_sub(1),
+                self.unit_fp,
+            );
+            i64::try_from(units).map_or(i64::MIN, |units| units.saturating_neg())
+        }
+    }
+
+    /// Sets the level at `now` to `level` units (negative: in debt), within the debt cap.
+    pub(crate) fn set_units(&mut self, now: u64, level: i64) {
+        match u64::try_from(level) {
+            Ok(level) => self.set_level(now, level, 0),
+            Err(_) => self.set_level(now, 0, level.unsigned_abs()),
+        }
+    }
+
+    /// Changes the refill rate to `per_window` units per window of the limit and the burst to
+    /// `burst` units, keeping the level in units (a bucket with 700 units left still has 700).
+    /// The configured [`Limit`] is kept: this is the provider's limit seen through a share.
+    pub(crate) fn retune(&mut self, now: u64, per_window: u32, burst: u32) {
+        let level = self.level(now);
+        let rate = match (
+            NonZeroU32::new(per_window),
+            NonZeroU32::new(self.limit.window_ms()),
+        ) {
+            (Some(amount), Some(window)) => Limit::per_window_ms(amount, window),
+            _ => return,
+        };
+        self.unit_fp = unit_fp(rate);
+        self.burst = burst.max(1);
+        self.set_units(now, level.min(i64::from(self.burst)));
+    }
+
+    /// Keeps any debt within one window's worth of the limit: however wrong an estimate or a
+    /// header was, the bucket is full again at most one window after it would be empty.
+    pub(crate) fn cap_debt(&mut self, now: u64) {
+        let most = now
+            .saturating_add(self.capacity())
+            .saturating_add(self.cost_time(u64::from(self.limit.amount())));
+        self.tat = self.tat.min(most);
     }
 
     /// Refill time of `units`, rounded up.
@@ -280,6 +327,7 @@ impl Bucket {
                 .tat
                 .max(now)
                 .saturating_add(actual_time.saturating_sub(charged_time));
+            self.cap_debt(now);
         } else {
             self.refund_time(now, charged_time.saturating_sub(actual_time));
         }

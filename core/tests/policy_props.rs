@@ -18,7 +18,7 @@ use proptest::prelude::*;
 
 type TestPolicy = Policy<2, 16>;
 
-static_assertions::const_assert!(core::mem::size_of::<Policy<4, 32>>() <= 2048);
+static_assertions::const_assert!(core::mem::size_of::<Policy<4, 32>>() <= 4096);
 static_assertions::assert_impl_all!(Policy<4, 32>: Send, Sync, Clone);
 static_assertions::assert_not_impl_any!(Permit: Clone, Copy);
 

@@ -75,6 +75,15 @@ fn send(policy: &mut Policy<1, 32>, now: Instant) -> Option<headroom::Permit> {
     }
 }
 
+/// What a request could take now on `kind`: the smaller of the local pace and the provider's
+/// window as the last response corrected it.
+fn available(policy: &Policy<1, 32>, kind: LimitKind, now: Instant) -> u64 {
+    policy
+        .snapshot(now)
+        .find(|status| status.kind == kind)
+        .map_or(0, |status| status.available)
+}
+
 #[test]
 fn learns_limits_then_follows_a_tier_upgrade() {
     let mut policy: Policy<1, 32> = Policy::new();
@@ -109,10 +118,7 @@ fn learns_limits_then_follows_a_tier_upgrade() {
     );
     // 28 000 reported, rounded to the thousand: 27 500 is what may safely be used.
     assert_eq!(
-        policy
-            .bucket(lane, LimitKind::InputTokens)
-            .unwrap()
-            .available(at_ms(900)),
+        available(&policy, LimitKind::InputTokens, at_ms(900)),
         27_500
     );
 
@@ -139,10 +145,46 @@ fn learns_limits_then_follows_a_tier_upgrade() {
     assert_eq!(input.limit().amount(), 80_000);
     // 70 000 − 500 rounding − 2 000 for the request sent 300 ms before the headers arrived
     // (the three sent earlier had reached the server: the transit allowance is 500 ms).
-    assert_eq!(input.available(at_ms(6_000)), 67_500);
-    // 1 000 RPM admits 16 at once (one second's worth), where 50 RPM admitted one.
+    let status = policy
+        .snapshot(at_ms(6_000))
+        .find(|status| status.kind == LimitKind::InputTokens)
+        .unwrap();
+    assert_eq!(status.window_available, Some(67_500));
+    // The local pace kept its used fraction through the upgrade and is refilled by time only:
+    // it, not the header, bounds what is admitted next.
+    assert_eq!(status.available, 60_133);
+    // 1 000 RPM is 20 times the learned 50: more than the growth bound (4×) adopts from a single
+    // response. Until a second response confirms it, requests stay at 50 RPM.
+    assert_eq!(
+        policy
+            .bucket(lane, LimitKind::Requests)
+            .unwrap()
+            .limit()
+            .amount(),
+        50
+    );
+    let (_, permit) = sent.remove(0);
+    policy
+        .complete(at_ms(6_000), permit, &response, &mut FixedDraw(0))
+        .unwrap();
+    assert_eq!(
+        policy
+            .bucket(lane, LimitKind::Requests)
+            .unwrap()
+            .limit()
+            .amount(),
+        1_000
+    );
+    // The pace kept its used fraction (a quarter of one request's burst was left): 4 of the
+    // new burst of 16 now…
     let mut burst = Vec::new();
     while let Some(permit) = send(&mut policy, at_ms(6_000)) {
+        burst.push(permit);
+    }
+    assert_eq!(burst.len(), 4);
+    // …and a second later, 16 at once (one second's worth), where 50 RPM admitted one.
+    burst.clear();
+    while let Some(permit) = send(&mut policy, at_ms(7_000)) {
         burst.push(permit);
     }
     assert_eq!(burst.len(), 16);

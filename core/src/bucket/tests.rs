@@ -86,10 +86,13 @@ fn reconcile_refunds_and_debits_exactly() {
     assert_eq!(otpm.available(at(0)), 7_000);
     otpm.reconcile(0, 1_000, 3_000);
     assert_eq!(otpm.available(at(0)), 5_000);
-    // Usage far above the estimate drives the bucket into debt.
-    otpm.reconcile(0, 3_000, 20_000);
+    // Usage above the estimate drives the bucket into debt…
+    otpm.reconcile(0, 3_000, 12_000);
     assert_eq!(otpm.available(at(0)), 0);
-    assert_eq!(otpm.time_to_full(at(0)), Duration::from_ticks(150_000_000));
+    assert_eq!(otpm.time_to_full(at(0)), Duration::from_ticks(90_000_000));
+    // …but never more than one window's worth of it: full again at most two windows later.
+    otpm.reconcile(0, 3_000, u64::MAX);
+    assert_eq!(otpm.time_to_full(at(0)), Duration::from_ticks(120_000_000));
 }
 
 #[test]

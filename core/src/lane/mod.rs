@@ -9,8 +9,10 @@
 use core::num::NonZeroU32;
 
 mod sync;
+mod window;
 
-pub(crate) use sync::is_at_or_after;
+pub(crate) use sync::{Order, is_at_or_after};
+use window::Window;
 
 use crate::bucket::{Bucket, Refusal};
 use crate::cost::{Charges, Cost, CostModel};
@@ -57,6 +59,7 @@ pub struct LaneConfig {
     background_reserve_permille: u16,
     provisional_requests: Option<Limit>,
     adopt_server_limits: bool,
+    max_limit_growth: u8,
 }
 
 impl Default for LaneConfig {
@@ -86,7 +89,36 @@ impl LaneConfig {
             background_reserve_permille: Self::DEFAULT_BACKGROUND_RESERVE_PERMILLE,
             provisional_requests: Some(Self::DEFAULT_PROVISIONAL_REQUESTS),
             adopt_server_limits: true,
+            max_limit_growth: Self::DEFAULT_MAX_LIMIT_GROWTH,
         }
+    }
+
+    /// The default [`LaneConfig::max_limit_growth`]: 4×.
+    pub const DEFAULT_MAX_LIMIT_GROWTH: u8 = 4;
+
+    /// How much a reported limit may exceed the configured or last learned one and still be
+    /// adopted from one response (a multiple, at least 1). A larger one — a tier upgrade, or a
+    /// lying or confused proxy — is adopted only when the next response reports it again; until
+    /// then the old limit stands. A lane with no limits yet takes its first limits as reported
+    /// (the provisional request pace counts as the current requests limit).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use headroom::LaneConfig;
+    ///
+    /// let cautious = LaneConfig::new().max_limit_growth(2);
+    /// assert_eq!(cautious.limit_growth(), 2);
+    /// assert_eq!(LaneConfig::new().limit_growth(), 4);
+    /// ```
+    pub const fn max_limit_growth(mut self, multiple: u8) -> Self {
+        self.max_limit_growth = if multiple == 0 { 1 } else { multiple };
+        self
+    }
+
+    /// The limit growth bound ([`LaneConfig::max_limit_growth`]).
+    pub const fn limit_growth(&self) -> u8 {
+        self.max_limit_growth
     }
 
     /// Sets the pace used while a lane with no configured limits has not yet learned any from
@@ -184,23 +216,43 @@ pub(crate) enum LaneRefusal {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub(crate) struct Lane {
+    /// The local pace of each limit: refilled by time alone, never raised by a header.
     pub(crate) buckets: [Option<Bucket>; 4],
+    /// The provider's window of each limit, corrected from headers (see [`window`]).
+    pub(crate) windows: [Option<Window>; 4],
     pub(crate) cost_model: CostModel,
     pub(crate) reserve_permille: u16,
     /// The only bucket is the provisional requests pace, to be dropped once limits are learned.
     pub(crate) provisional: bool,
     pub(crate) adopt_server_limits: bool,
+    /// How much larger than the current one a reported limit may be and still be adopted at
+    /// once (a multiple); a larger one must be reported twice in a row.
+    pub(crate) max_limit_growth: u8,
+    /// A reported limit above the growth bound, waiting to be confirmed, per kind.
+    pub(crate) pending_limits: [Option<Limit>; 4],
     /// Admission id of the request whose snapshot was last applied with authority.
     pub(crate) synced: Option<NonZeroU32>,
     /// Moving average of settled output tokens per request ([`crate::OutputCharge::Actual`]).
     pub(crate) output_estimate: u32,
 }
 
+/// A mask bit for the window of `kind` (pace buckets use bits 0–3, windows 4–7).
+pub(crate) const fn window_bit(kind: LimitKind) -> u8 {
+    pace_bit(kind) << 4
+}
+
+/// A mask bit for the pace bucket of `kind`.
+pub(crate) const fn pace_bit(kind: LimitKind) -> u8 {
+    1 << kind.index()
+}
+
 impl Lane {
     pub(crate) fn new(config: &LaneConfig) -> Self {
         let mut buckets = [None, None, None, None];
-        for (slot, kind) in buckets.iter_mut().zip(LimitKind::ALL) {
+        let mut windows = [None, None, None, None];
+        for ((slot, window), kind) in buckets.iter_mut().zip(&mut windows).zip(LimitKind::ALL) {
             *slot = config.limit(kind).map(|limit| Bucket::new(kind, limit));
+            *window = config.limit(kind).map(|limit| Window::new(kind, limit));
         }
         let unconfigured = config.limits.iter().all(Option::is_none);
         let provisional = match (unconfigured, config.provisional_requests) {
@@ -213,10 +265,13 @@ impl Lane {
         };
         Self {
             buckets,
+            windows,
             cost_model: config.cost_model,
             reserve_permille: config.background_reserve_permille,
             provisional,
             adopt_server_limits: config.adopt_server_limits,
+            max_limit_growth: config.max_limit_growth,
+            pending_limits: [None; 4],
             synced: None,
             output_estimate: 0,
         }
@@ -230,16 +285,43 @@ impl Lane {
         self.buckets.get_mut(kind.index())?.as_mut()
     }
 
-    /// Which buckets exist, as a bit mask by [`LimitKind::index`].
-    pub(crate) fn mask(&self) -> u8 {
-        self.buckets
-            .iter()
-            .zip(LimitKind::ALL)
-            .filter(|(bucket, _)| bucket.is_some())
-            .fold(0, |mask, (_, kind)| mask | (1 << kind.index()))
+    pub(crate) fn window(&self, kind: LimitKind) -> Option<&Window> {
+        self.windows.get(kind.index())?.as_ref()
     }
 
-    /// Admits `charges` at `now` in every bucket, or in none.
+    pub(crate) fn window_mut(&mut self, kind: LimitKind) -> Option<&mut Window> {
+        self.windows.get_mut(kind.index())?.as_mut()
+    }
+
+    /// Which paces and windows exist, as a bit mask ([`pace_bit`], [`window_bit`]).
+    pub(crate) fn mask(&self) -> u8 {
+        LimitKind::ALL.into_iter().fold(0, |mask, kind| {
+            let pace = if self.bucket(kind).is_some() {
+                pace_bit(kind)
+            } else {
+                0
+            };
+            let window = if self.window(kind).is_some() {
+                window_bit(kind)
+            } else {
+                0
+            };
+            mask | pace | window
+        })
+    }
+
+    /// The latest instant any pace or window is busy until (for the engine clock's bound).
+    pub(crate) fn horizon(&self) -> u64 {
+        let paces = self.buckets.iter().flatten();
+        let windows = self.windows.iter().flatten().map(|window| &window.bucket);
+        paces
+            .chain(windows)
+            .map(|bucket| bucket.full_at().as_ticks())
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// Admits `charges` at `now` in every pace and window, or in none.
     #[inline]
     pub(crate) fn try_admit(
         &mut self,
@@ -247,10 +329,17 @@ impl Lane {
         charges: &Charges,
         priority: Priority,
     ) -> Result<(), LaneRefusal> {
-        let new_tats = self.check(now, charges, priority)?;
-        for (bucket, tat) in self.buckets.iter_mut().zip(new_tats) {
+        let (paces, windows) = self.check(now, charges, priority)?;
+        for (bucket, tat) in self.buckets.iter_mut().zip(paces) {
             if let Some(bucket) = bucket {
                 bucket.commit(tat);
+            }
+        }
+        let admitted = self.windows.iter_mut().zip(windows).zip(charges.0);
+        for ((window, tat), charge) in admitted {
+            if let Some(window) = window {
+                window.bucket.commit(tat);
+                window.count_admitted(charge);
             }
         }
         Ok(())
@@ -266,38 +355,58 @@ impl Lane {
         self.check(now, charges, priority).map(|_| ())
     }
 
-    /// Every bucket's new TAT if `charges` were admitted at `now` (unused entries for absent
-    /// buckets), or the refusal: a rejection as soon as one bucket can never fit, else the
-    /// latest wait.
+    /// Every pace's and window's new TAT if `charges` were admitted at `now` (unused entries
+    /// for absent ones), or the refusal: a rejection as soon as a pace can never fit, else the
+    /// latest wait. A window's capacity is a learned estimate, so a charge above it waits for a
+    /// full window rather than being rejected.
     #[inline]
     fn check(
         &self,
         now: u64,
         charges: &Charges,
         priority: Priority,
-    ) -> Result<[u64; 4], LaneRefusal> {
-        let mut new_tats = [0; 4];
+    ) -> Result<([u64; 4], [u64; 4]), LaneRefusal> {
+        let mut paces = [0; 4];
+        let mut windows = [0; 4];
         let mut wait: Option<(u64, LimitKind)> = None;
-        let buckets = self.buckets.iter().zip(LimitKind::ALL).zip(charges.0);
-        for (((bucket, kind), charge), new_tat) in buckets.zip(&mut new_tats) {
-            let Some(bucket) = bucket else { continue };
-            let reserve = match priority {
-                Priority::Interactive => 0,
-                Priority::Background => bucket.permille_of_capacity(self.reserve_permille),
-            };
-            match bucket.check(now, charge, reserve) {
-                Ok(tat) => *new_tat = tat,
-                Err(Refusal::TooLarge) => return Err(LaneRefusal::TooLarge { kind }),
-                Err(Refusal::Until(until)) => {
-                    if wait.is_none_or(|(latest, _)| until > latest) {
-                        wait = Some((until, kind));
-                    }
+        let mut later = |until: u64, kind: LimitKind| {
+            if wait.is_none_or(|(latest, _)| until > latest) {
+                wait = Some((until, kind));
+            }
+        };
+        let slots = self.buckets.iter().zip(&self.windows).zip(LimitKind::ALL);
+        for ((((pace, window), kind), charge), (pace_tat, window_tat)) in slots
+            .zip(charges.0)
+            .zip(paces.iter_mut().zip(windows.iter_mut()))
+        {
+            if let Some(bucket) = pace {
+                match bucket.check(now, charge, self.reserve(bucket, priority)) {
+                    Ok(tat) => *pace_tat = tat,
+                    Err(Refusal::TooLarge) => return Err(LaneRefusal::TooLarge { kind }),
+                    Err(Refusal::Until(until)) => later(until, kind),
+                }
+            }
+            if let Some(window) = window {
+                let bucket = &window.bucket;
+                let charge = charge.min(u64::from(bucket.burst()));
+                match bucket.check(now, charge, self.reserve(bucket, priority)) {
+                    Ok(tat) => *window_tat = tat,
+                    Err(Refusal::TooLarge) => later(bucket.full_at().as_ticks(), kind),
+                    Err(Refusal::Until(until)) => later(until, kind),
                 }
             }
         }
         match wait {
             Some((until, kind)) => Err(LaneRefusal::Wait { until, kind }),
-            None => Ok(new_tats),
+            None => Ok((paces, windows)),
+        }
+    }
+
+    /// Time of credit a request of `priority` must leave in `bucket`.
+    fn reserve(&self, bucket: &Bucket, priority: Priority) -> u64 {
+        match priority {
+            Priority::Interactive => 0,
+            Priority::Background => bucket.permille_of_capacity(self.reserve_permille),
         }
     }
 
@@ -321,13 +430,20 @@ impl Lane {
         };
     }
 
-    /// Moves each bucket in `mask` from the `charged` amount to the `actual` one.
+    /// Moves each pace and window in `mask` from the `charged` amount to the `actual` one.
     pub(crate) fn reconcile(&mut self, now: u64, mask: u8, charged: &Charges, actual: &Charges) {
-        for (bucket, kind) in self.buckets.iter_mut().zip(LimitKind::ALL) {
-            if let Some(bucket) = bucket
-                && mask & (1 << kind.index()) != 0
+        for kind in LimitKind::ALL {
+            let (charged, actual) = (charged.get(kind), actual.get(kind));
+            if mask & pace_bit(kind) != 0
+                && let Some(bucket) = self.bucket_mut(kind)
             {
-                bucket.reconcile(now, charged.get(kind), actual.get(kind));
+                bucket.reconcile(now, charged, actual);
+            }
+            if mask & window_bit(kind) != 0
+                && let Some(window) = self.window_mut(kind)
+            {
+                window.bucket.reconcile(now, charged, actual);
+                window.count_own(charged, actual);
             }
         }
     }

@@ -11,32 +11,42 @@
 //!
 //! # The rules
 //!
-//! * **Limits are learned.** A quota's `limit` (with its window, or a minute) creates the bucket
-//!   when the lane lacked it, or rescales it, keeping the used fraction, when it changed (a tier
-//!   upgrade, a workspace cap). A lane that started with no limits at all paces at a provisional
-//!   rate until the first limit arrives, then drops it.
-//! * **Unseen reservations are subtracted.** The level becomes
+//! * **Two constraints per limit.** The pace (the configured burst, refilled by time alone) is
+//!   never raised by a header; the provider's window is corrected by every response, down at
+//!   once and up only as far as its own refill allows. Admission needs both, so a lying, caching
+//!   or stale header can at worst make the engine slower. The window also learns what others
+//!   spend on the same key and the provider's real burst: see the `window` module.
+//! * **Limits are learned.** A quota's `limit` (with its window, or a minute) creates the window
+//!   when the lane lacked it, or rescales it when it changed (a tier upgrade, a workspace cap);
+//!   a lane that adopts server limits (the default) rescales its pace too, keeping the used
+//!   fraction. Self-imposed limits (`adopt_server_limits(false)`) keep their pace whatever the
+//!   server says. A limit more than `max_limit_growth` times the current one (4× by default) is
+//!   adopted only when the next response says it again. A lane that started with no limits at
+//!   all paces at a provisional rate until its first limits arrive, then drops it.
+//! * **Unseen reservations are subtracted.** The window's level becomes
 //!   `remaining − rounding − Σ charges of our permits the server may not have counted`. A permit
 //!   admitted before the responding request was sent first and has been seen; so has one
 //!   admitted more than the policy's transit allowance (default 500 ms) before the headers
 //!   arrived, since it reached the provider before the headers were made. The others — admitted
-//!   after the responding request *and* within the allowance — are subtracted. Counting one
-//!   twice is safe but slow: when the requests bucket paces one request per 1.2 s and responses
-//!   take seconds, subtracting every later permit would hold each new request back by a whole
-//!   extra interval; missing one would over-admit. Requests slower to reach the provider than
-//!   the allowance need a longer one (`Policy::with_transit_allowance`).
-//!   When the unseen charges exceed `remaining`, the bucket is left in debt by the difference,
-//!   not merely emptied: those requests will still count when they arrive.
+//!   after the responding request *and* within the allowance — are subtracted, and from then on
+//!   they count as charged to that window, so settling or cancelling them gives back exactly
+//!   what the correction took (even from a window learned after they were admitted). Counting
+//!   one twice is safe but slow; missing one would over-admit. Requests slower to reach the
+//!   provider than the allowance need a longer one (`Policy::with_transit_allowance`). When the
+//!   unseen charges exceed `remaining`, the window is left in debt by the difference; any debt
+//!   is capped at one window's worth, so no estimate or header can stall a lane for longer.
 //! * **Rounding is read down.** Anthropic rounds token `remaining` to the nearest thousand, so
 //!   up to 500 more may be used than it says: 500 is subtracted for Anthropic token quotas.
 //! * **Only the newest response may raise a level.** A snapshot from a request admitted before
-//!   the last one applied can only lower a bucket, never raise it: stale information makes the engine
-//!   more careful, never less.
+//!   the last one applied can only lower a window, never raise it; so can headers observed
+//!   without a request of ours (`Policy::observe`): stale information makes the engine more
+//!   careful, never less.
 //! * **The snapshot is read as if taken now.** Refill between the server's instant and ours is
 //!   ignored, which errs on the safe side.
 
 use core::num::NonZeroU32;
 
+use super::window::{Report, Window};
 use crate::cost::Charges;
 use crate::headers::{Dialect, Snapshot};
 use crate::lane::Lane;
@@ -49,69 +59,133 @@ const ANTHROPIC_TOKEN_ROUNDING: u64 = 500;
 /// The window of a quota whose dialect does not name one: providers publish per-minute limits.
 const DEFAULT_WINDOW_SECS: u64 = 60;
 
+/// Where a response stands among the others, for [`Lane::observe`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Order {
+    /// The response to the request admitted with this id.
+    Admitted(NonZeroU32),
+    /// Headers seen without a request of ours: they may lower, never raise.
+    Unordered,
+}
+
 impl Lane {
     /// Folds one response's snapshot into the lane.
     ///
-    /// `order` orders responses (the admission id of the request that got this response);
-    /// `unseen` is what our in-flight permits charged that the server may not have counted yet.
+    /// `order` orders responses; `unseen` is what our in-flight permits charged that the
+    /// server may not have counted yet; `horizon_us` is the reaction horizon of the windows.
     pub(crate) fn observe(
         &mut self,
         now: u64,
         snapshot: &Snapshot,
-        order: NonZeroU32,
+        order: Order,
         unseen: &Charges,
+        horizon_us: u64,
     ) {
-        let teaches_limits = LimitKind::ALL.into_iter().any(|kind| {
-            snapshot
-                .quota_of(kind)
-                .is_some_and(|quota| quota.limit.is_some())
-        });
-        if self.provisional && teaches_limits {
-            self.buckets = [None, None, None, None];
-            self.provisional = false;
-        }
-        let authoritative = self
-            .synced
-            .is_none_or(|synced| is_at_or_after(order, synced));
-        if authoritative {
-            self.synced = Some(order);
-        }
+        let newest = match order {
+            Order::Admitted(id) => {
+                let newest = self.synced.is_none_or(|synced| is_at_or_after(id, synced));
+                if newest {
+                    self.synced = Some(id);
+                }
+                newest
+            }
+            Order::Unordered => false,
+        };
         for kind in LimitKind::ALL {
             let Some(quota) = snapshot.quota_of(kind) else {
                 continue;
             };
-            if self.adopt_server_limits
-                && let Some(amount) = quota.limit
-            {
+            if let Some(amount) = quota.limit {
                 let window = quota.window.unwrap_or(secs(DEFAULT_WINDOW_SECS));
                 if let Ok(limit) = Limit::new_checked(amount, window) {
                     self.learn(now, kind, limit);
                 }
             }
-            let (Some(remaining), Some(bucket)) = (quota.remaining, self.bucket_mut(kind)) else {
-                continue;
-            };
             let rounding = match (snapshot.dialect, kind) {
                 (Dialect::Anthropic, LimitKind::Requests) => 0,
                 (Dialect::Anthropic, _) => ANTHROPIC_TOKEN_ROUNDING,
                 _ => 0,
             };
-            let remaining = remaining.saturating_sub(rounding);
-            if authoritative {
-                bucket.set_level(now, remaining, unseen.get(kind));
-            } else {
-                bucket.lower_to(now, remaining, unseen.get(kind));
+            let (Some(remaining), Some(window)) = (quota.remaining, self.window_mut(kind)) else {
+                continue;
+            };
+            window.correct(
+                now,
+                Report {
+                    remaining: remaining.saturating_sub(rounding),
+                    unseen: unseen.get(kind),
+                    rounding,
+                    horizon_us,
+                    newest,
+                },
+            );
+        }
+        // The provisional pace gives way once the real requests limit is known, or once limits
+        // were learned and none of them is on requests.
+        if self.provisional {
+            let learned_any = LimitKind::ALL
+                .into_iter()
+                .any(|kind| self.window(kind).is_some());
+            let requests_pending = self.pending_limits[0].is_some();
+            if self.window(LimitKind::Requests).is_some() || (learned_any && !requests_pending) {
+                self.provisional = false;
+                if self.window(LimitKind::Requests).is_none() {
+                    self.buckets[0] = None;
+                }
             }
         }
     }
 
-    /// Creates or rescales the bucket of `kind` for a limit the server reported.
+    /// A 429 on `kind` for a request that charged `cost` there: the window learns whether the
+    /// provider's burst is smaller than assumed.
+    pub(crate) fn refused(&mut self, now: u64, kind: LimitKind, cost: u64) {
+        if let Some(window) = self.window_mut(kind) {
+            window.refused(now, cost);
+        }
+    }
+
+    /// Creates or rescales the window (and, when the lane adopts server limits, the pace) of
+    /// `kind` for a limit the server reported, within the growth bound.
     fn learn(&mut self, now: u64, kind: LimitKind, reported: Limit) {
+        // The provisional pace is not a limit anyone configured or reported: the first real one
+        // replaces it whatever its size.
+        let provisional = self.provisional && kind == LimitKind::Requests;
+        let current = self
+            .bucket(kind)
+            .filter(|_| !provisional)
+            .map(Bucket::limit)
+            .or_else(|| self.window(kind).map(Window::limit));
+        if let Some(current) = current
+            && grows_beyond(current, reported, self.max_limit_growth)
+        {
+            let Some(pending) = self.pending_limits.get_mut(kind.index()) else {
+                return;
+            };
+            if *pending != Some(reported) {
+                *pending = Some(reported);
+                return;
+            }
+        }
+        if let Some(pending) = self.pending_limits.get_mut(kind.index()) {
+            *pending = None;
+        }
+        match self.window_mut(kind) {
+            Some(window) if window.limit() != reported => window.set_limit(now, kind, reported),
+            Some(_) => {}
+            None => {
+                if let Some(slot) = self.windows.get_mut(kind.index()) {
+                    *slot = Some(Window::new(kind, reported));
+                }
+            }
+        }
+        if !self.adopt_server_limits && !provisional {
+            return;
+        }
         let Some(slot) = self.buckets.get_mut(kind.index()) else {
             return;
         };
         match slot {
-            Some(bucket) => {
+            Some(bucket) if !provisional => {
                 let current = bucket.limit();
                 if current.amount() != reported.amount()
                     || current.window_ms() != reported.window_ms()
@@ -120,9 +194,20 @@ impl Lane {
                     bucket.set_limit(now, kind, current.with_rate_of(reported));
                 }
             }
-            None => *slot = Some(Bucket::new(kind, reported)),
+            _ if !self.adopt_server_limits => *slot = None,
+            _ => *slot = Some(Bucket::new(kind, reported)),
         }
     }
+}
+
+/// Whether `reported` is more than `multiple` times the rate of `current`.
+fn grows_beyond(current: Limit, reported: Limit, multiple: u8) -> bool {
+    // Rates compared as amount / window, cross-multiplied in u128 (no division, no overflow).
+    let current_rate =
+        u128::from(current.amount()).saturating_mul(u128::from(reported.window_ms()));
+    let reported_rate =
+        u128::from(reported.amount()).saturating_mul(u128::from(current.window_ms()));
+    reported_rate > current_rate.saturating_mul(u128::from(multiple.max(1)))
 }
 
 /// Whether admission `id` came at or after admission `since`. Ids wrap after 2³² admissions, so

@@ -23,8 +23,9 @@
 
 use rand_core::Rng;
 
+use super::clock::EngineClock;
 use super::permit::{Attempt, Permit, PermitError};
-use crate::Policy;
+use super::{Applied, Policy};
 use crate::backoff::{Next, scale};
 use crate::classify::GiveUp;
 use crate::classify::{Class, Verdict, classify};
@@ -185,15 +186,18 @@ impl<const LANES: usize, const PERMITS: usize> Policy<LANES, PERMITS> {
             (None, true) => Some(UsedTokens::Refused),
             (None, false) => None,
         };
-        let headers_at = response.headers_at.unwrap_or(now);
-        self.apply_response(
-            now,
+        let caller_now = now;
+        let now = self.tick(now);
+        let headers_at = response
+            .headers_at
+            .map_or(now, |at| EngineClock::from_caller_past(caller_now, now, at));
+        let applied = Applied {
             headers_at,
-            &permit,
-            &reservation,
             usage,
-            response.snapshot,
-        )?;
+            snapshot: response.snapshot,
+            refused_on: verdict.class().binding_kind(),
+        };
+        self.apply_response(now, &reservation, &applied)?;
 
         let informed = match verdict.class() {
             Class::RateLimited { .. } if snapshot.dialect != Dialect::None => {
@@ -201,6 +205,7 @@ impl<const LANES: usize, const PERMITS: usize> Policy<LANES, PERMITS> {
             }
             _ => None,
         };
+        let now = caller_now;
         let next = self.backoff.decide_with(
             &verdict,
             &mut attempt.retry,
@@ -222,13 +227,12 @@ impl<const LANES: usize, const PERMITS: usize> Policy<LANES, PERMITS> {
     /// now (the 429 had another cause: fall back to the schedule).
     fn informed_wait<R: Rng + ?Sized>(
         &mut self,
-        now: Instant,
+        now: u64,
         permit: &Permit,
         charges: &crate::cost::Charges,
         rng: &mut R,
     ) -> Option<Duration> {
         let lane = self.lane_mut(permit.lane).ok()?;
-        let now = now.as_ticks();
         let wait = match lane.probe(now, charges, Priority::Interactive) {
             Err(LaneRefusal::Wait { until, .. }) => until.saturating_sub(now),
             Ok(()) | Err(LaneRefusal::TooLarge { .. }) => return None,

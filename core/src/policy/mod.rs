@@ -10,6 +10,7 @@
 //!
 //! When the response arrives, [`Policy::settle`] turns the estimate into actual usage.
 
+mod clock;
 mod complete;
 mod permit;
 
@@ -18,8 +19,9 @@ use core::num::NonZeroU32;
 
 use crate::cost::{Charges, Cost, Usage};
 use crate::headers::Snapshot;
-use crate::lane::is_at_or_after;
 use crate::lane::{Lane, LaneConfig, LaneRefusal, Priority};
+use crate::lane::{Order, is_at_or_after, window_bit};
+use clock::EngineClock;
 
 use crate::time::{Duration, Instant};
 use crate::{Limit, LimitKind};
@@ -94,6 +96,13 @@ pub struct BucketStatus {
     pub available: u64,
     /// Time until the bucket is full.
     pub time_to_full: Duration,
+    /// What the provider's window holds for us now, as the last response corrected it (units;
+    /// `available` is the smaller of this and the local pace). `None` before any limit of this
+    /// kind is known.
+    pub window_available: Option<u64>,
+    /// Units per window that other clients of the same key are estimated to spend, learned from
+    /// successive responses (0 when alone on the key).
+    pub others_per_window: u32,
 }
 
 /// The rate-limit policy engine.
@@ -135,6 +144,8 @@ pub struct Policy<const LANES: usize, const PERMITS: usize> {
     pub(crate) budget: RetryBudget,
     /// The longest a request takes to reach the provider, in µs (see the `sync` module).
     pub(crate) transit_allowance: u64,
+    /// The engine's own time, with wild clock steps taken out (see the `clock` module).
+    pub(crate) clock: EngineClock,
 }
 
 impl<const LANES: usize, const PERMITS: usize> Default for Policy<LANES, PERMITS> {
@@ -160,6 +171,7 @@ impl<const LANES: usize, const PERMITS: usize> Policy<LANES, PERMITS> {
             backoff: Backoff::new(crate::time::secs(1), crate::time::secs(60)),
             budget: RetryBudget::token_ratio(100, 100),
             transit_allowance: Self::DEFAULT_TRANSIT_ALLOWANCE.as_ticks(),
+            clock: EngineClock::new(),
         }
     }
 
@@ -188,6 +200,48 @@ impl<const LANES: usize, const PERMITS: usize> Policy<LANES, PERMITS> {
     /// The transit allowance.
     pub const fn transit_allowance(&self) -> Duration {
         Duration::from_ticks(self.transit_allowance)
+    }
+
+    /// The default [`Policy::with_max_clock_step`]: 10 minutes.
+    pub const DEFAULT_MAX_CLOCK_STEP: Duration = EngineClock::DEFAULT_MAX_STEP;
+
+    /// The same policy with another bound on clock steps: a forward step of the caller's clock
+    /// longer than this (and longer than the time until every bucket is full) counts as only
+    /// this long. Such a jump refills everything, but charges taken after it do not sit in a
+    /// future that a later correction of the clock would leave them stranded in. A step
+    /// backwards counts as no time at all. The bound never shortens a `Wait`: coming back at
+    /// the named instant always finds the request admitted.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use headroom::{Policy, time};
+    ///
+    /// let policy: Policy<1, 8> = Policy::new().with_max_clock_step(time::secs(120));
+    /// assert_eq!(policy.max_clock_step(), time::secs(120));
+    /// ```
+    pub const fn with_max_clock_step(mut self, bound: Duration) -> Self {
+        self.clock = self.clock.with_max_step(bound);
+        self
+    }
+
+    /// The clock step bound.
+    pub const fn max_clock_step(&self) -> Duration {
+        self.clock.max_step()
+    }
+
+    /// Moves the engine's clock to the caller's `now`: the engine time to decide at.
+    fn tick(&mut self, now: Instant) -> u64 {
+        let lanes = &self.lanes;
+        self.clock
+            .advance(now, || lanes.iter().map(Lane::horizon).max().unwrap_or(0))
+    }
+
+    /// The engine time `now` maps to, without moving the clock.
+    fn peek(&self, now: Instant) -> u64 {
+        self.clock.peek(now, || {
+            self.lanes.iter().map(Lane::horizon).max().unwrap_or(0)
+        })
     }
 
     /// The same policy with another retry schedule and budget (one budget per policy: use one
@@ -252,6 +306,7 @@ impl<const LANES: usize, const PERMITS: usize> Policy<LANES, PERMITS> {
         kind: LimitKind,
         limit: Option<Limit>,
     ) -> Result<(), Rejection> {
+        let now = Instant::from_ticks(self.tick(now));
         let lane = self.lane_mut(lane)?;
         let slot = lane
             .buckets
@@ -314,24 +369,23 @@ impl<const LANES: usize, const PERMITS: usize> Policy<LANES, PERMITS> {
         if self.permits.is_full() {
             return Acquire::Reject(Rejection::PermitsFull);
         }
+        if lane.index() >= self.lanes.len() {
+            return Acquire::Reject(Rejection::UnknownLane);
+        }
+        let caller_now = now;
+        let now = self.tick(now);
         let Some(state) = self.lanes.get_mut(lane.index()) else {
             return Acquire::Reject(Rejection::UnknownLane);
         };
-        let now = now.as_ticks();
         let charges = state.upfront(&cost);
         match state.try_admit(now, &charges, priority) {
             Ok(()) => {}
             Err(LaneRefusal::Wait { until, kind }) => {
-                if attempt
-                    .deadline()
-                    .is_some_and(|deadline| until >= deadline.as_ticks())
-                {
+                let until = EngineClock::to_caller(caller_now, now, until);
+                if attempt.deadline().is_some_and(|deadline| until >= deadline) {
                     return Acquire::Reject(Rejection::DeadlineExceeded);
                 }
-                return Acquire::Wait {
-                    until: Instant::from_ticks(until),
-                    limit: kind,
-                };
+                return Acquire::Wait { until, limit: kind };
             }
             Err(LaneRefusal::TooLarge { kind }) => {
                 return Acquire::Reject(Rejection::CostTooLarge { limit: kind });
@@ -417,10 +471,12 @@ impl<const LANES: usize, const PERMITS: usize> Policy<LANES, PERMITS> {
         lane: LaneId,
         snapshot: &Snapshot,
     ) -> Result<(), Rejection> {
-        let unseen = self.unseen(lane, None, now.as_ticks());
-        let order = self.permits.next_id();
+        self.lane_mut(lane)?;
+        let now = self.tick(now);
+        let unseen = self.unseen(lane, None, now);
+        let horizon = self.transit_allowance;
         let state = self.lane_mut(lane)?;
-        state.observe(now.as_ticks(), snapshot, order, &unseen);
+        state.observe(now, snapshot, Order::Unordered, &unseen, horizon);
         Ok(())
     }
 
@@ -432,42 +488,40 @@ impl<const LANES: usize, const PERMITS: usize> Policy<LANES, PERMITS> {
         snapshot: Option<&Snapshot>,
     ) -> Result<(), PermitError> {
         let reservation = self.permits.remove(&permit)?;
-        self.apply_response(
-            now,
-            now,
-            &permit,
-            &reservation,
-            usage.map(Measured),
+        let now = self.tick(now);
+        let response = Applied {
+            headers_at: now,
+            usage: usage.map(Measured),
             snapshot,
-        )
+            refused_on: None,
+        };
+        self.apply_response(now, &reservation, &response)
     }
 
-    /// Reconciles `reservation` to `usage` and folds `snapshot`, received at `headers_at`, in
-    /// (the permit is already out of the table).
+    /// Reconciles `reservation` to the response's usage and folds its snapshot in (the permit
+    /// is already out of the table). Times are the engine's.
     pub(crate) fn apply_response(
         &mut self,
-        now: Instant,
-        headers_at: Instant,
-        permit: &Permit,
+        now: u64,
         reservation: &Reservation,
-        usage: Option<UsedTokens>,
-        snapshot: Option<&Snapshot>,
+        response: &Applied<'_>,
     ) -> Result<(), PermitError> {
-        let unseen = match snapshot {
-            Some(_) => self.unseen(permit.lane, Some(reservation.id), headers_at.as_ticks()),
+        let lane_id = LaneId(reservation.lane);
+        let unseen = match response.snapshot {
+            Some(_) => self.unseen(lane_id, Some(reservation.id), response.headers_at),
             None => Charges::default(),
         };
+        let horizon = self.transit_allowance;
         let lane = self
             .lanes
             .get_mut(usize::from(reservation.lane))
             .ok_or(PermitError::Unknown)?;
-        let now = now.as_ticks();
-        if let Some(usage) = usage {
+        let charged = reservation.charges();
+        if let Some(usage) = response.usage {
             let (usage, measured) = match usage {
                 Measured(usage) => (usage, true),
                 Refused => (Usage::default(), false),
             };
-            let charged = reservation.charges();
             let cost = Cost {
                 requests: charged.get(LimitKind::Requests),
                 ..Cost::default()
@@ -478,8 +532,37 @@ impl<const LANES: usize, const PERMITS: usize> Policy<LANES, PERMITS> {
                 lane.learn_output(usage.output_tokens);
             }
         }
-        if let Some(snapshot) = snapshot {
-            lane.observe(now, snapshot, reservation.id, &unseen);
+        if let Some(kind) = response.refused_on {
+            lane.refused(now, kind, charged.get(kind));
+        }
+        let Some(snapshot) = response.snapshot else {
+            return Ok(());
+        };
+        lane.observe(
+            now,
+            snapshot,
+            Order::Admitted(reservation.id),
+            &unseen,
+            horizon,
+        );
+        // The correction took the unseen permits' charges from each corrected window: from now
+        // on they count as charged there, so settling or cancelling them gives exactly that back.
+        let corrected = LimitKind::ALL
+            .into_iter()
+            .filter(|&kind| {
+                lane.window(kind).is_some()
+                    && snapshot
+                        .quota_of(kind)
+                        .is_some_and(|quota| quota.remaining.is_some())
+            })
+            .fold(0, |mask, kind| mask | window_bit(kind));
+        if corrected != 0 {
+            let cutoff = response.headers_at.checked_sub(self.transit_allowance);
+            for other in self.permits.iter_mut() {
+                if is_unseen(other, lane_id, Some(reservation.id), cutoff) {
+                    other.mask |= corrected;
+                }
+            }
         }
         Ok(())
     }
@@ -491,11 +574,10 @@ impl<const LANES: usize, const PERMITS: usize> Policy<LANES, PERMITS> {
     fn unseen(&self, lane: LaneId, since: Option<NonZeroU32>, headers_at: u64) -> Charges {
         let cutoff = headers_at.checked_sub(self.transit_allowance);
         let mut sum = [0u64; 4];
-        let others = self.permits.iter().filter(|r| {
-            r.lane == lane.0
-                && since.is_none_or(|since| is_at_or_after(r.id, since))
-                && cutoff.is_none_or(|cutoff| r.issued_at() > cutoff)
-        });
+        let others = self
+            .permits
+            .iter()
+            .filter(|r| is_unseen(r, lane, since, cutoff));
         for reservation in others {
             for (total, charge) in sum.iter_mut().zip(reservation.charges().0) {
                 *total = total.saturating_add(charge);
@@ -511,12 +593,13 @@ impl<const LANES: usize, const PERMITS: usize> Policy<LANES, PERMITS> {
     /// [`PermitError::Unknown`] if the permit is not from this policy.
     pub fn cancel(&mut self, now: Instant, permit: Permit) -> Result<(), PermitError> {
         let reservation = self.permits.remove(&permit)?;
+        let now = self.tick(now);
         let lane = self
             .lanes
             .get_mut(usize::from(reservation.lane))
             .ok_or(PermitError::Unknown)?;
         lane.reconcile(
-            now.as_ticks(),
+            now,
             reservation.mask,
             &reservation.charges(),
             &Default::default(),
@@ -540,16 +623,22 @@ impl<const LANES: usize, const PERMITS: usize> Policy<LANES, PERMITS> {
     /// assert_eq!(status[0].available, 1);
     /// ```
     pub fn snapshot(&self, now: Instant) -> impl Iterator<Item = BucketStatus> + '_ {
+        let now = Instant::from_ticks(self.peek(now));
         self.lanes.iter().zip(0u8..).flat_map(move |(lane, id)| {
             LimitKind::ALL.into_iter().filter_map(move |kind| {
                 let bucket = lane.bucket(kind)?;
+                let window = lane.window(kind);
+                let window_available = window.map(|window| window.bucket.available(now));
+                let available = bucket.available(now);
                 Some(BucketStatus {
                     lane: LaneId(id),
                     kind,
                     limit: bucket.limit(),
                     burst: bucket.burst(),
-                    available: bucket.available(now),
+                    available: window_available.map_or(available, |window| window.min(available)),
                     time_to_full: bucket.time_to_full(now),
+                    window_available,
+                    others_per_window: window.map_or(0, |window| window.foreign()),
                 })
             })
         })
@@ -565,6 +654,33 @@ impl<const LANES: usize, const PERMITS: usize> Policy<LANES, PERMITS> {
             .get_mut(lane.index())
             .ok_or(Rejection::UnknownLane)
     }
+}
+
+/// A response as [`Policy::apply_response`] folds it in.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Applied<'a> {
+    /// When its headers were received (engine time).
+    pub(crate) headers_at: u64,
+    /// What it says was used.
+    pub(crate) usage: Option<UsedTokens>,
+    /// Its headers.
+    pub(crate) snapshot: Option<&'a Snapshot>,
+    /// The limit a 429 named, if any.
+    pub(crate) refused_on: Option<LimitKind>,
+}
+
+/// Whether `reservation`, on `lane`, may not have been counted by a server whose headers were
+/// made for the request admitted as `since` (any, for `None`) after `cutoff` (see
+/// [`Policy::unseen`]).
+fn is_unseen(
+    reservation: &Reservation,
+    lane: LaneId,
+    since: Option<NonZeroU32>,
+    cutoff: Option<u64>,
+) -> bool {
+    reservation.lane == lane.0
+        && since.is_none_or(|since| is_at_or_after(reservation.id, since))
+        && cutoff.is_none_or(|cutoff| reservation.issued_at() > cutoff)
 }
 
 #[cfg(test)]

@@ -210,11 +210,6 @@ impl<const N: usize> Permits<N> {
         }
     }
 
-    /// The id the next admission will get: later than every permit issued so far.
-    pub(crate) const fn next_id(&self) -> NonZeroU32 {
-        self.next_id
-    }
-
     pub(crate) fn len(&self) -> usize {
         self.live.len()
     }
@@ -304,5 +299,10 @@ impl<const N: usize> Permits<N> {
         self.live
             .iter()
             .filter_map(|&slot| self.slots.get(usize::from(slot))?.as_ref())
+    }
+
+    /// The live reservations, mutably, in slot order (a free slot holds `None`).
+    pub(crate) fn iter_mut(&mut self) -> impl Iterator<Item = &mut Reservation> {
+        self.slots.iter_mut().filter_map(Option::as_mut)
     }
 }

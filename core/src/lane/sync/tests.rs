@@ -32,8 +32,13 @@ fn admit(policy: &mut Policy<1, 16>, now: Instant, lane: LaneId, cost: Cost) -> 
     }
 }
 
+/// What a request of `kind` could take now: the smaller of the pace and the provider's window.
 fn level(policy: &Policy<1, 16>, lane: LaneId, kind: LimitKind, now: Instant) -> u64 {
-    policy.bucket(lane, kind).unwrap().available(now)
+    policy
+        .snapshot(now)
+        .find(|status| status.lane == lane && status.kind == kind)
+        .unwrap()
+        .available
 }
 
 #[test]
@@ -141,7 +146,7 @@ fn in_flight_permits_issued_later_are_subtracted() {
 }
 
 #[test]
-fn server_truth_raises_a_stale_pessimistic_estimate() {
+fn server_truth_raises_the_window_but_never_the_pace() {
     let mut policy = Policy::<1, 16>::new();
     let lane = policy
         .add_lane(LaneConfig::new().output_tokens(per_minute(8_000)))
@@ -153,8 +158,17 @@ fn server_truth_raises_a_stale_pessimistic_estimate() {
     policy
         .settle_with(at_ms(100), permit, None, &truth)
         .unwrap();
+    let status = policy
+        .snapshot(at_ms(100))
+        .find(|status| status.kind == LimitKind::OutputTokens)
+        .unwrap();
+    // The provider's window follows the server up…
+    assert_eq!(status.window_available, Some(6_000));
+    // …but the local pace refills by time alone (8 000 per minute: 13 in 100 ms), so no header,
+    // true or not, lets more through than the limit's own rate.
+    assert_eq!(status.available, 13);
     assert_eq!(
-        level(&policy, lane, LimitKind::OutputTokens, at_ms(100)),
+        level(&policy, lane, LimitKind::OutputTokens, at_ms(45_000)),
         6_000
     );
 }
@@ -228,9 +242,11 @@ fn anthropic_token_rounding_is_read_down_but_requests_are_exact() {
     assert_eq!(level(&policy, lane, LimitKind::InputTokens, at_ms(0)), 0);
     // Requests: a burst of 1 caps the level the server reported.
     assert_eq!(level(&policy, lane, LimitKind::Requests, at_ms(0)), 1);
+    // Headers observed without a request of ours may lower, never raise: an exact 38 000
+    // does not undo the rounding read down above.
     let openai = snapshot(Dialect::OpenAi, &[(Scope::Tokens, 38_000, 38_000)]);
     policy.observe(at_ms(0), lane, &openai).unwrap();
-    assert_eq!(level(&policy, lane, LimitKind::Tokens, at_ms(0)), 38_000);
+    assert_eq!(level(&policy, lane, LimitKind::Tokens, at_ms(0)), 37_500);
 }
 
 #[test]
@@ -334,9 +350,14 @@ fn unseen_charges_beyond_remaining_leave_the_bucket_in_debt() {
     // The server has 5 000 left but has not seen our 20 000 yet: 15 000 are owed.
     let truth = snapshot(Dialect::OpenAi, &[(Scope::InputTokens, 60_000, 5_000)]);
     policy.settle_with(at_ms(200), first, None, &truth).unwrap();
-    let bucket = policy.bucket(lane, LimitKind::InputTokens).unwrap();
-    assert_eq!(bucket.available(at_ms(200)), 0);
+    assert_eq!(level(&policy, lane, LimitKind::InputTokens, at_ms(200)), 0);
     // 60 000 per minute is 1 000 per second: the debt of 15 000 takes 15 s to repay.
-    assert_eq!(bucket.available(at_ms(15_200)), 0);
-    assert_eq!(bucket.available(at_ms(16_200)), 1_000);
+    assert_eq!(
+        level(&policy, lane, LimitKind::InputTokens, at_ms(15_200)),
+        0
+    );
+    assert_eq!(
+        level(&policy, lane, LimitKind::InputTokens, at_ms(16_200)),
+        1_000
+    );
 }
