@@ -85,6 +85,12 @@ pub struct Bucket {
     limit: Limit,
     /// The burst in units, resolved from `limit` and the kind.
     burst: u32,
+    /// The end of the latest admission's own charge (`now + n·T` when it was admitted): no
+    /// refund for an earlier admission moves the TAT below it, since that admission alone
+    /// reaches there.
+    floor: u64,
+    /// When the latest admission was made.
+    floor_at: u64,
 }
 
 impl Bucket {
@@ -95,6 +101,8 @@ impl Bucket {
             unit_fp: unit_fp(limit),
             limit,
             burst: limit.burst_for(kind),
+            floor: 0,
+            floor_at: 0,
         }
     }
 
@@ -117,7 +125,7 @@ impl Bucket {
     pub fn try_take(&mut self, now: Instant, cost: u64) -> Result<(), Option<Instant>> {
         match self.check(now.as_ticks(), cost, 0) {
             Ok(tat) => {
-                self.tat = tat;
+                self.commit(now.as_ticks(), tat);
                 Ok(())
             }
             Err(Refusal::Until(until)) => Err(Some(Instant::from_ticks(until))),
@@ -178,6 +186,8 @@ impl Bucket {
             unit_fp: unit_fp(limit),
             limit,
             burst: limit.burst_for(kind),
+            floor: self.floor,
+            floor_at: self.floor_at,
         };
         let debt = self.tat.saturating_sub(now);
         if debt == 0 || old_capacity == 0 {
@@ -305,18 +315,33 @@ impl Bucket {
     }
 
     /// Commits a TAT computed by [`Bucket::check`].
-    pub(crate) fn commit(&mut self, tat: u64) {
+    pub(crate) fn commit(&mut self, now: u64, tat: u64) {
+        // The admission's own charge is what it added on top of `max(TAT, now)`.
+        let own = tat.saturating_sub(self.tat.max(now));
+        self.floor = self.floor.max(now.saturating_add(own));
+        self.floor_at = self.floor_at.max(now);
         self.tat = tat;
     }
 
-    /// Gives back time previously charged, never filling the bucket above full.
-    pub(crate) fn refund_time(&mut self, now: u64, time: u64) {
-        let floor = self.tat.min(now);
+    /// Gives back time charged by an admission made at `admitted_at`, never filling the
+    /// bucket above full and, for an admission older than the latest, never below the end of
+    /// the latest admission's own charge.
+    ///
+    /// Why the second bound: a refund for a request admitted *before* others would otherwise
+    /// shift their charges into the past. With one request per second, admitting A at 0 and B
+    /// at 1 and then cancelling A at 1 must not admit C at 1 as well: B alone fills the bucket
+    /// until 2. (Admissions at the same instant shift nothing into the past.)
+    pub(crate) fn refund_time(&mut self, now: u64, time: u64, admitted_at: u64) {
+        let mut floor = self.tat.min(now);
+        if admitted_at < self.floor_at {
+            floor = floor.max(self.floor.min(self.tat));
+        }
         self.tat = self.tat.saturating_sub(time).max(floor);
     }
 
-    /// Moves the charge for one request from `charged` units to `actual` units.
-    pub(crate) fn reconcile(&mut self, now: u64, charged: u64, actual: u64) {
+    /// Moves the charge for one request, admitted at `admitted_at`, from `charged` units to
+    /// `actual` units.
+    pub(crate) fn reconcile(&mut self, now: u64, charged: u64, actual: u64, admitted_at: u64) {
         if charged == actual {
             return;
         }
@@ -329,7 +354,7 @@ impl Bucket {
                 .saturating_add(actual_time.saturating_sub(charged_time));
             self.cap_debt(now);
         } else {
-            self.refund_time(now, charged_time.saturating_sub(actual_time));
+            self.refund_time(now, charged_time.saturating_sub(actual_time), admitted_at);
         }
     }
 

@@ -332,13 +332,13 @@ impl Lane {
         let (paces, windows) = self.check(now, charges, priority)?;
         for (bucket, tat) in self.buckets.iter_mut().zip(paces) {
             if let Some(bucket) = bucket {
-                bucket.commit(tat);
+                bucket.commit(now, tat);
             }
         }
         let admitted = self.windows.iter_mut().zip(windows).zip(charges.0);
         for ((window, tat), charge) in admitted {
             if let Some(window) = window {
-                window.bucket.commit(tat);
+                window.bucket.commit(now, tat);
                 window.count_admitted(charge);
             }
         }
@@ -431,18 +431,25 @@ impl Lane {
     }
 
     /// Moves each pace and window in `mask` from the `charged` amount to the `actual` one.
-    pub(crate) fn reconcile(&mut self, now: u64, mask: u8, charged: &Charges, actual: &Charges) {
+    pub(crate) fn reconcile(
+        &mut self,
+        now: u64,
+        mask: u8,
+        charged: &Charges,
+        actual: &Charges,
+        admitted_at: u64,
+    ) {
         for kind in LimitKind::ALL {
             let (charged, actual) = (charged.get(kind), actual.get(kind));
             if mask & pace_bit(kind) != 0
                 && let Some(bucket) = self.bucket_mut(kind)
             {
-                bucket.reconcile(now, charged, actual);
+                bucket.reconcile(now, charged, actual, admitted_at);
             }
             if mask & window_bit(kind) != 0
                 && let Some(window) = self.window_mut(kind)
             {
-                window.bucket.reconcile(now, charged, actual);
+                window.bucket.reconcile(now, charged, actual, admitted_at);
                 window.count_own(charged, actual);
             }
         }

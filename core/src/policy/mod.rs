@@ -396,7 +396,7 @@ impl<const LANES: usize, const PERMITS: usize> Policy<LANES, PERMITS> {
             Some(permit) => Acquire::Admit(permit),
             None => {
                 // Unreachable: fullness was checked above. Undo the charge all the same.
-                state.reconcile(now, mask, &charges, &Default::default());
+                state.reconcile(now, mask, &charges, &Default::default(), now);
                 Acquire::Reject(Rejection::PermitsFull)
             }
         }
@@ -527,7 +527,13 @@ impl<const LANES: usize, const PERMITS: usize> Policy<LANES, PERMITS> {
                 ..Cost::default()
             };
             let actual = lane.cost_model.actual(&cost, &usage);
-            lane.reconcile(now, reservation.mask, &charged, &actual);
+            lane.reconcile(
+                now,
+                reservation.mask,
+                &charged,
+                &actual,
+                reservation.issued_at(),
+            );
             if measured {
                 lane.learn_output(usage.output_tokens);
             }
@@ -603,6 +609,7 @@ impl<const LANES: usize, const PERMITS: usize> Policy<LANES, PERMITS> {
             reservation.mask,
             &reservation.charges(),
             &Default::default(),
+            reservation.issued_at(),
         );
         Ok(())
     }
