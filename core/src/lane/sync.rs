@@ -120,6 +120,16 @@ impl Lane {
                 },
             );
         }
+        // One share of the key for the whole lane: the most cautious of the windows' estimates.
+        // Clients of one key send alike, so the split is the same on every limit, and a limit
+        // whose bucket refills within a round trip (requests, a second's worth) hides the
+        // split that a minute's worth of tokens shows.
+        if newest && let Some(share) = self.windows.iter().flatten().map(Window::share_fixed).min()
+        {
+            for window in self.windows.iter_mut().flatten() {
+                window.adopt_share(now, share);
+            }
+        }
         // The provisional pace gives way once the real requests limit is known, or once limits
         // were learned and none of them is on requests.
         if self.provisional {

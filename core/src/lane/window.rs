@@ -16,23 +16,30 @@
 //!
 //! Several clients (gateways, pods, another service, the Console) may spend one key. Each sees
 //! the whole key's `remaining` in its headers; if each admitted against all of it, N clients
-//! would overdraw N-fold. So the window learns how much of the key is being spent by others:
+//! would overdraw N-fold. So the window learns which part of the key's spending is its own:
 //!
-//! * **Foreign rate.** Between two corrections the server's level should have moved by its refill
-//!   minus what we spent and the server has counted (`own`): `predicted = min(C, R₀ + r·Δt) − own`.
-//!   What it actually reports, `R₁`, is lower by what others spent. `(predicted − R₁) / Δt` is a
-//!   sample of the foreign rate `f`, folded into a moving average (weight 1/4, signed so that
-//!   noise averages out; samples closer than [`MIN_SAMPLE_US`] apart are merged, and Anthropic's
-//!   rounding of token counts to the thousand is taken off each sample as a dead band).
-//! * **Our share.** The window then refills at `r − f` instead of `r`, and a correction sets its
-//!   level to our share of what the server reports: `(R₁ − f·h) · (r − f) / r − unseen`, with
-//!   `h` the reaction horizon (the policy's transit allowance: what others spend before our
-//!   next request lands). With N equal clients the fixed point is `f = (N − 1)·r / N`: each one
-//!   refills at `r / N` and claims `1 / N` of the level, and together they fit the key. The
-//!   average moves by a quarter of the error per sample, which keeps the N coupled estimates
-//!   from oscillating (the loop gain is `N / 4` per sample before damping by the next sync).
-//!   A client that stops spending is seen as a falling foreign rate, so the others speed up:
-//!   unlike a static split, a skewed load is not held to `1 / N` each.
+//! * **What others spent.** Between two samples the server's level should have moved by its
+//!   refill minus what we spent and the server has counted (`own`):
+//!   `expected = min(peak, R₀ + r·Δt) − own`, where `peak` is the most the server ever reported
+//!   holding (a provider that enforces a minute's limit over one-second slices never holds more
+//!   than a second's worth). What it reports instead, `R₁`, is lower by what others spent.
+//!   Anthropic rounds token counts to the thousand, so twice that rounding is a dead band.
+//! * **Our share.** `own / (own + others)` is a sample of our share of the key; the share is a
+//!   moving average of samples (each moves it halfway), from 1/64 to all of it. It is a ratio of
+//!   spending, not a rate: when every client drained the saved-up level at once (a cold start),
+//!   the split is still right even though no rate could be read from it. The fixed point of
+//!   N clients measuring alike is shares that sum to one, whatever the split: a skewed fleet
+//!   keeps its skew, and a client whose peers stop sees its share rise to one at the next
+//!   sample, instead of being held to `1 / N` as a static split would hold it.
+//! * **Using it.** The window refills at `share × r`, and a correction sets its level to our
+//!   share of what the server reports: `share × (R₁ − others' spending over the reaction
+//!   horizon) − unseen`. The lane keeps one share for all its windows, the smallest of their
+//!   estimates: clients of one key send alike, and a limit whose bucket refills within a round
+//!   trip (requests, a second's worth) hides the split that a minute of tokens shows. A fresh
+//!   window starts at a quarter share, so a fleet that starts in lock step does not each claim
+//!   the whole saved-up level before the first samples arrive; a client alone is back to the
+//!   full share after a few samples (samples are at least twice per refill of what the server
+//!   holds, at most every 2 s).
 //! * **Burst.** A provider may enforce a per-minute limit over shorter slices than we assume. A
 //!   429 on this limit while our own window still had room is evidence of that: the assumed
 //!   capacity is halved (down to the request's own cost). A later `remaining` above the assumed
@@ -41,12 +48,15 @@
 use crate::bucket::Bucket;
 use crate::{Limit, LimitKind};
 
-/// Samples of the foreign rate are taken at most this often (µs); closer syncs still correct
-/// the level but wait to be folded into the rate.
+/// Share samples are taken at most this often (µs), or twice per refill of what the server
+/// holds if that is sooner; closer syncs still correct the level.
 pub(crate) const MIN_SAMPLE_US: u64 = 2_000_000;
 
-/// The share of the limit a client always keeps, whatever it estimates others spend: 1/64.
-const MIN_SHARE_SHIFT: u32 = 6;
+/// A whole share of the key, in the fixed point [`Window::share`] uses.
+const SHARE_ONE: u16 = 1 << 10;
+
+/// The share of the key a client always keeps, whatever it sees others spend: 1/64.
+const MIN_SHARE: u16 = SHARE_ONE >> 6;
 
 /// The provider's side of one limit.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,13 +66,17 @@ pub(crate) struct Window {
     pub(crate) bucket: Bucket,
     /// Assumed provider capacity, in units (at most the limit's amount).
     capacity: u32,
-    /// Estimated spending by others, in units per window of the limit (signed: a moving
-    /// average of noisy samples).
-    foreign: i32,
+    /// The highest `remaining` any response reported: the provider's bucket holds at least
+    /// this much, and a prediction never expects more (a provider that enforces a minute's
+    /// limit over one-second slices never reports more than a second's worth).
+    peak: u32,
+    /// Our share of the key, in 1/[`SHARE_ONE`] (from 1/64 to all of it): a moving
+    /// average of our part of what the key spent.
+    share: u16,
     /// Our charges on this limit so far (units, wrapping): the server has seen all but the
     /// unseen ones.
     own_total: u32,
-    /// The last correction that a foreign-rate sample was taken against.
+    /// The last correction that a share sample was taken against.
     sample: Option<Sample>,
     /// The level the last correction set, and when (for the raise ceiling).
     synced: Option<Synced>,
@@ -106,7 +120,8 @@ impl Window {
         Self {
             bucket,
             capacity,
-            foreign: 0,
+            peak: 0,
+            share: SHARE_ONE / 4,
             own_total: 0,
             sample: None,
             synced: None,
@@ -118,17 +133,31 @@ impl Window {
         self.bucket.limit()
     }
 
-    /// Estimated spending by others, units per window (never negative).
+    /// Estimated spending by others, units per window: the part of the limit not ours.
     pub(crate) fn foreign(&self) -> u32 {
-        u32::try_from(self.foreign.max(0)).unwrap_or(0)
+        let amount = self.limit().amount();
+        amount.saturating_sub(self.share())
     }
 
-    /// Our share of the limit's rate, units per window: the amount less the foreign rate, at
-    /// least 1/64 of the amount.
+    /// Our share of the limit's rate, units per window.
     pub(crate) fn share(&self) -> u32 {
-        let amount = self.limit().amount();
-        let floor = (amount >> MIN_SHARE_SHIFT).max(1);
-        amount.saturating_sub(self.foreign()).max(floor)
+        let amount = u64::from(self.limit().amount());
+        let share = mul_div(amount, u64::from(self.share), u64::from(SHARE_ONE));
+        u32::try_from(share).unwrap_or(u32::MAX).max(1)
+    }
+
+    /// Our share of the key, in the window's fixed point.
+    pub(crate) fn share_fixed(&self) -> u16 {
+        self.share
+    }
+
+    /// Adopts the lane's share of the key (the most cautious of its windows'), keeping the
+    /// level.
+    pub(crate) fn adopt_share(&mut self, now: u64, share: u16) {
+        if share != self.share {
+            self.share = share;
+            self.bucket.retune(now, self.share(), self.capacity);
+        }
     }
 
     /// Counts a charge (or, negative, a refund) of ours on this limit. The counter wraps: only
@@ -156,7 +185,7 @@ impl Window {
         } else {
             scale(self.capacity, amount, old).clamp(1, amount)
         };
-        self.foreign = i32::try_from(scale(self.foreign(), amount, old)).unwrap_or(i32::MAX);
+        self.peak = scale(self.peak, amount, old).min(amount);
         self.sample = None;
         // The raise ceiling keeps the used fraction, as the pace does: a tier upgrade reported
         // by the server may be followed at once, in proportion.
@@ -189,7 +218,7 @@ impl Window {
         let remaining = report.remaining.min(amount);
         if report.newest {
             self.learn_capacity(remaining);
-            self.sample_foreign(now, remaining, &report);
+            self.sample_share(now, remaining, &report);
         }
         self.bucket.retune(now, self.share(), self.capacity);
         let share = u64::from(self.share());
@@ -236,13 +265,14 @@ impl Window {
     /// A `remaining` above the assumed capacity shows the provider holds at least that much.
     fn learn_capacity(&mut self, remaining: u64) {
         let remaining = u32::try_from(remaining).unwrap_or(u32::MAX);
+        self.peak = self.peak.max(remaining);
         if remaining > self.capacity {
             self.capacity = remaining.min(self.limit().amount());
         }
     }
 
-    /// Takes a foreign-rate sample against the last one, if far enough apart.
-    fn sample_foreign(&mut self, now: u64, remaining: u64, report: &Report) {
+    /// Takes a sample of our share of the key against the last one, if far enough apart.
+    fn sample_share(&mut self, now: u64, remaining: u64, report: &Report) {
         let own_seen = self.own_total.wrapping_sub(report.unseen as u32);
         let point = Sample {
             at: now,
@@ -254,52 +284,46 @@ impl Window {
             return;
         };
         let elapsed = now.saturating_sub(last.at);
-        if elapsed < MIN_SAMPLE_US {
+        // A bucket that can refill completely between two samples hides what was spent in
+        // between: sample at least twice per refill of what the server holds.
+        let fill_us = mul_div(
+            u64::from(self.capacity.min(self.peak.max(1))),
+            self.window_us(),
+            u64::from(self.limit().amount()),
+        );
+        if elapsed < MIN_SAMPLE_US.min(fill_us / 2) {
             return;
         }
         self.sample = Some(point);
-        let amount = u64::from(self.limit().amount());
-        let refill = mul_div(amount, elapsed, self.window_us());
-        // Our spending the server counted between the two samples; a wrapped difference (more
-        // refunded than charged) counts as none.
-        let own = own_seen.wrapping_sub(last.own_seen);
-        let own = if own > u32::MAX / 2 {
-            0
-        } else {
-            u64::from(own)
-        };
-        let predicted = to_i64(
-            u64::from(last.reported)
-                .saturating_add(refill)
-                .min(u64::from(self.capacity)),
-        )
-        .saturating_sub(to_i64(own));
-        let missing = predicted.saturating_sub(to_i64(remaining));
-        // Both ends were rounded: a difference within twice the rounding is noise.
+        let refill = mul_div(u64::from(self.limit().amount()), elapsed, self.window_us());
+        // Our spending the server counted between the two samples. Signed: a refund for a
+        // request counted in the last sample (a 429 the server never charged) makes this
+        // interval's own spending negative, cancelling last time's excess.
+        let own = i64::from(own_seen.wrapping_sub(last.own_seen).cast_signed());
+        // The server's level cannot have grown past what it ever reported holding (plus the
+        // rounding of those reports).
+        let ceiling = u64::from(self.capacity.min(self.peak)).saturating_add(report.rounding);
+        let expected = to_i64(u64::from(last.reported).saturating_add(refill).min(ceiling));
+        // What others spent: the level the server should have had after our own spending,
+        // less what it reports. Both ends were rounded: within twice the rounding is noise.
+        let missing = expected
+            .saturating_sub(own)
+            .saturating_sub(to_i64(remaining));
         let band = to_i64(report.rounding.saturating_mul(2));
-        let missing = if missing.abs() <= band {
-            0
+        let others = missing.saturating_sub(band).max(0);
+        let one = i64::from(SHARE_ONE);
+        let own = own.max(0);
+        let measured = if others == 0 {
+            one
         } else {
-            missing.saturating_sub(band.saturating_mul(missing.signum()))
+            own.saturating_mul(one)
+                .checked_div(own.saturating_add(others))
+                .unwrap_or(0)
         };
-        let per_window = to_i64(mul_div(
-            missing.unsigned_abs(),
-            self.window_us(),
-            elapsed.max(1),
-        ));
-        let sample = if missing < 0 {
-            per_window.saturating_neg()
-        } else {
-            per_window
-        };
-        let amount = to_i64(amount);
-        let foreign = i64::from(self.foreign);
-        let error = sample.saturating_sub(foreign);
-        let foreign = foreign
-            .saturating_add(error.div_euclid(4))
-            .clamp(amount.saturating_neg(), amount);
-        self.foreign =
-            i32::try_from(foreign).unwrap_or(if foreign < 0 { i32::MIN } else { i32::MAX });
+        let target = measured;
+        let share = i64::from(self.share);
+        let moved = share.saturating_add(target.saturating_sub(share) / 2);
+        self.share = u16::try_from(moved.clamp(i64::from(MIN_SHARE), one)).unwrap_or(MIN_SHARE);
     }
 
     fn window_us(&self) -> u64 {
