@@ -87,7 +87,7 @@ fn available(policy: &Policy<1, 32>, kind: LimitKind, now: Instant) -> u64 {
 #[test]
 fn learns_limits_then_follows_a_tier_upgrade() {
     let mut policy: Policy<1, 32> = Policy::new();
-    let lane = policy.add_lane(LaneConfig::new()).unwrap();
+    let lane = policy.add_lane(LaneConfig::new().shared_key(false)).unwrap();
     let usage = Usage {
         input_tokens: 2_000,
         output_tokens: 400,

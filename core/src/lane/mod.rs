@@ -60,6 +60,7 @@ pub struct LaneConfig {
     provisional_requests: Option<Limit>,
     adopt_server_limits: bool,
     max_limit_growth: u8,
+    shared_key: bool,
 }
 
 impl Default for LaneConfig {
@@ -90,7 +91,32 @@ impl LaneConfig {
             provisional_requests: Some(Self::DEFAULT_PROVISIONAL_REQUESTS),
             adopt_server_limits: true,
             max_limit_growth: Self::DEFAULT_MAX_LIMIT_GROWTH,
+            shared_key: true,
         }
+    }
+
+    /// Whether other clients may spend the same API key (the default: yes). On a shared key
+    /// the lane learns which part of the key's spending is its own from successive responses
+    /// and claims only that share of what the server reports (starting at a quarter, so that
+    /// gateways started together do not each claim the whole key). A client that knows it is
+    /// alone on its key can say so and take everything the server reports from the start.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use headroom::LaneConfig;
+    ///
+    /// assert!(LaneConfig::new().is_shared_key());
+    /// assert!(!LaneConfig::new().shared_key(false).is_shared_key());
+    /// ```
+    pub const fn shared_key(mut self, shared: bool) -> Self {
+        self.shared_key = shared;
+        self
+    }
+
+    /// Whether the key may be shared ([`LaneConfig::shared_key`]).
+    pub const fn is_shared_key(&self) -> bool {
+        self.shared_key
     }
 
     /// The default [`LaneConfig::max_limit_growth`]: 4×.
@@ -228,6 +254,8 @@ pub(crate) struct Lane {
     /// How much larger than the current one a reported limit may be and still be adopted at
     /// once (a multiple); a larger one must be reported twice in a row.
     pub(crate) max_limit_growth: u8,
+    /// Whether other clients may spend the same key.
+    pub(crate) shared_key: bool,
     /// A reported limit above the growth bound, waiting to be confirmed, per kind.
     pub(crate) pending_limits: [Option<Limit>; 4],
     /// Admission id of the request whose snapshot was last applied with authority.
@@ -252,7 +280,9 @@ impl Lane {
         let mut windows = [None, None, None, None];
         for ((slot, window), kind) in buckets.iter_mut().zip(&mut windows).zip(LimitKind::ALL) {
             *slot = config.limit(kind).map(|limit| Bucket::new(kind, limit));
-            *window = config.limit(kind).map(|limit| Window::new(kind, limit));
+            *window = config
+                .limit(kind)
+                .map(|limit| Window::new(kind, limit, config.shared_key));
         }
         let unconfigured = config.limits.iter().all(Option::is_none);
         let provisional = match (unconfigured, config.provisional_requests) {
@@ -271,6 +301,7 @@ impl Lane {
             provisional,
             adopt_server_limits: config.adopt_server_limits,
             max_limit_growth: config.max_limit_growth,
+            shared_key: config.shared_key,
             pending_limits: [None; 4],
             synced: None,
             output_estimate: 0,

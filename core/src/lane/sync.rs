@@ -184,7 +184,7 @@ impl Lane {
             Some(_) => {}
             None => {
                 if let Some(slot) = self.windows.get_mut(kind.index()) {
-                    *slot = Some(Window::new(kind, reported));
+                    *slot = Some(Window::new(kind, reported, self.shared_key));
                 }
             }
         }

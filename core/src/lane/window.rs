@@ -73,6 +73,8 @@ pub(crate) struct Window {
     /// Our share of the key, in 1/[`SHARE_ONE`] (from 1/64 to all of it): a moving
     /// average of our part of what the key spent.
     share: u16,
+    /// Whether the key may be shared with other clients (the share is learned).
+    shared: bool,
     /// Our charges on this limit so far (units, wrapping): the server has seen all but the
     /// unseen ones.
     own_total: u32,
@@ -113,19 +115,25 @@ pub(crate) struct Report {
 }
 
 impl Window {
-    pub(crate) fn new(kind: LimitKind, limit: Limit) -> Self {
+    /// A full window for `limit`. On a `shared` key the share starts at a quarter once the
+    /// server first reports on this limit, and is learned; otherwise it is the whole key,
+    /// always.
+    pub(crate) fn new(kind: LimitKind, limit: Limit, shared: bool) -> Self {
         let capacity = limit.amount();
-        let mut bucket = Bucket::new(kind, limit);
-        bucket.retune(0, capacity, capacity);
-        Self {
-            bucket,
+        let mut window = Self {
+            bucket: Bucket::new(kind, limit),
             capacity,
             peak: 0,
-            share: SHARE_ONE / 4,
+            share: if shared { SHARE_ONE / 4 } else { SHARE_ONE },
+            shared,
             own_total: 0,
             sample: None,
             synced: None,
-        }
+        };
+        // Until the server has reported on this limit, nothing is known about others: refill at
+        // the full rate (a provider that sends no headers is paced at its limit).
+        window.bucket.retune(0, capacity, capacity);
+        window
     }
 
     /// The provider's limit.
@@ -154,7 +162,7 @@ impl Window {
     /// Adopts the lane's share of the key (the most cautious of its windows'), keeping the
     /// level.
     pub(crate) fn adopt_share(&mut self, now: u64, share: u16) {
-        if share != self.share {
+        if share != self.share && self.synced.is_some() {
             self.share = share;
             self.bucket.retune(now, self.share(), self.capacity);
         }
@@ -273,6 +281,9 @@ impl Window {
 
     /// Takes a sample of our share of the key against the last one, if far enough apart.
     fn sample_share(&mut self, now: u64, remaining: u64, report: &Report) {
+        if !self.shared {
+            return;
+        }
         let own_seen = self.own_total.wrapping_sub(report.unseen as u32);
         let point = Sample {
             at: now,

@@ -143,7 +143,7 @@ impl<const LANES: usize, const PERMITS: usize> Policy<LANES, PERMITS> {
     /// use headroom::{Acquire, Completion, Cost, LaneConfig, Policy, Priority, Response, time::Instant};
     ///
     /// let mut policy: Policy<1, 8> = Policy::new();
-    /// let lane = policy.add_lane(LaneConfig::new()).unwrap();
+    /// let lane = policy.add_lane(LaneConfig::new().shared_key(false)).unwrap();
     /// let t0 = Instant::from_ticks(0);
     /// let cost = Cost::request(1_000, 500);
     /// let Acquire::Admit(permit) = policy.acquire(t0, lane, cost, Priority::Interactive) else { unreachable!() };

@@ -44,7 +44,9 @@ fn level(policy: &Policy<1, 16>, lane: LaneId, kind: LimitKind, now: Instant) ->
 #[test]
 fn unknown_limits_are_paced_provisionally_then_learned() {
     let mut policy = Policy::<1, 16>::new();
-    let lane = policy.add_lane(LaneConfig::new()).unwrap();
+    let lane = policy
+        .add_lane(LaneConfig::new().shared_key(false))
+        .unwrap();
     let first = admit(&mut policy, at_ms(0), lane, Cost::request(1_000, 500));
     // Before any response: one request per 1.2 s.
     assert_eq!(
@@ -101,7 +103,11 @@ fn unknown_limits_are_paced_provisionally_then_learned() {
 fn tier_upgrade_rescales_the_bucket() {
     let mut policy = Policy::<1, 16>::new();
     let lane = policy
-        .add_lane(LaneConfig::new().input_tokens(per_minute(30_000)))
+        .add_lane(
+            LaneConfig::new()
+                .shared_key(false)
+                .input_tokens(per_minute(30_000)),
+        )
         .unwrap();
     let permit = admit(&mut policy, at_ms(0), lane, Cost::request(15_000, 0));
     // The server reports a new tier: 80 000 ITPM, 40 000 left.
@@ -128,7 +134,11 @@ fn tier_upgrade_rescales_the_bucket() {
 fn in_flight_permits_issued_later_are_subtracted() {
     let mut policy = Policy::<1, 16>::new();
     let lane = policy
-        .add_lane(LaneConfig::new().input_tokens(per_minute(100_000)))
+        .add_lane(
+            LaneConfig::new()
+                .shared_key(false)
+                .input_tokens(per_minute(100_000)),
+        )
         .unwrap();
     let first = admit(&mut policy, at_ms(0), lane, Cost::request(10_000, 0));
     let earlier_seen = admit(&mut policy, at_ms(0), lane, Cost::request(1, 0));
@@ -149,7 +159,11 @@ fn in_flight_permits_issued_later_are_subtracted() {
 fn server_truth_raises_the_window_but_never_the_pace() {
     let mut policy = Policy::<1, 16>::new();
     let lane = policy
-        .add_lane(LaneConfig::new().output_tokens(per_minute(8_000)))
+        .add_lane(
+            LaneConfig::new()
+                .shared_key(false)
+                .output_tokens(per_minute(8_000)),
+        )
         .unwrap();
     let permit = admit(&mut policy, at_ms(0), lane, Cost::request(0, 8_000));
     assert_eq!(level(&policy, lane, LimitKind::OutputTokens, at_ms(0)), 0);
@@ -178,7 +192,9 @@ fn an_older_response_can_only_lower() {
     let mut policy = Policy::<1, 16>::new();
     let lane = policy
         .add_lane(
-            LaneConfig::new().requests(per_minute(600).with_burst(NonZeroU32::new(100).unwrap())),
+            LaneConfig::new()
+                .shared_key(false)
+                .requests(per_minute(600).with_burst(NonZeroU32::new(100).unwrap())),
         )
         .unwrap();
     let old = admit(&mut policy, at_ms(0), lane, Cost::request(0, 0));
@@ -207,7 +223,11 @@ fn an_older_response_can_only_lower() {
 fn admission_order_not_clock_decides_what_is_unseen() {
     let mut policy = Policy::<1, 16>::new();
     let lane = policy
-        .add_lane(LaneConfig::new().input_tokens(per_minute(100_000)))
+        .add_lane(
+            LaneConfig::new()
+                .shared_key(false)
+                .input_tokens(per_minute(100_000)),
+        )
         .unwrap();
     let first = admit(&mut policy, at_ms(5_000), lane, Cost::request(1_000, 0));
     // The caller's clock stepped back: this one is admitted later but stamped earlier.
@@ -227,7 +247,11 @@ fn admission_order_not_clock_decides_what_is_unseen() {
 fn anthropic_token_rounding_is_read_down_but_requests_are_exact() {
     let mut policy = Policy::<1, 16>::new();
     let lane = policy
-        .add_lane(LaneConfig::new().provisional_requests(None))
+        .add_lane(
+            LaneConfig::new()
+                .shared_key(false)
+                .provisional_requests(None),
+        )
         .unwrap();
     let truth = snapshot(
         Dialect::Anthropic,
@@ -253,7 +277,11 @@ fn anthropic_token_rounding_is_read_down_but_requests_are_exact() {
 fn observe_counts_every_in_flight_permit_as_unseen() {
     let mut policy = Policy::<1, 16>::new();
     let lane = policy
-        .add_lane(LaneConfig::new().input_tokens(per_minute(10_000)))
+        .add_lane(
+            LaneConfig::new()
+                .shared_key(false)
+                .input_tokens(per_minute(10_000)),
+        )
         .unwrap();
     let _a = admit(&mut policy, at_ms(0), lane, Cost::request(3_000, 0));
     let truth = snapshot(Dialect::OpenAi, &[(Scope::InputTokens, 10_000, 9_000)]);
@@ -274,6 +302,7 @@ fn self_imposed_limits_can_be_kept() {
     let lane = policy
         .add_lane(
             LaneConfig::new()
+                .shared_key(false)
                 .requests(per_minute(10))
                 .adopt_server_limits(false),
         )
@@ -289,7 +318,9 @@ fn self_imposed_limits_can_be_kept() {
 #[test]
 fn a_snapshot_without_limits_keeps_the_provisional_pace() {
     let mut policy = Policy::<1, 16>::new();
-    let lane = policy.add_lane(LaneConfig::new()).unwrap();
+    let lane = policy
+        .add_lane(LaneConfig::new().shared_key(false))
+        .unwrap();
     policy
         .observe(at_ms(0), lane, &Snapshot::default())
         .unwrap();
@@ -306,7 +337,11 @@ fn permits_sent_well_before_the_headers_count_as_seen() {
     // (500 ms) of the headers are subtracted again.
     let mut policy = Policy::<1, 16>::new();
     let lane = policy
-        .add_lane(LaneConfig::new().input_tokens(per_minute(100_000)))
+        .add_lane(
+            LaneConfig::new()
+                .shared_key(false)
+                .input_tokens(per_minute(100_000)),
+        )
         .unwrap();
     let first = admit(&mut policy, at_ms(0), lane, Cost::request(1_000, 0));
     let _old = admit(&mut policy, at_ms(1_200), lane, Cost::request(2_000, 0));
@@ -325,7 +360,11 @@ fn permits_sent_well_before_the_headers_count_as_seen() {
 fn a_longer_transit_allowance_counts_more_as_unseen() {
     let mut policy = Policy::<1, 16>::new().with_transit_allowance(crate::time::secs(10));
     let lane = policy
-        .add_lane(LaneConfig::new().input_tokens(per_minute(100_000)))
+        .add_lane(
+            LaneConfig::new()
+                .shared_key(false)
+                .input_tokens(per_minute(100_000)),
+        )
         .unwrap();
     let first = admit(&mut policy, at_ms(0), lane, Cost::request(1_000, 0));
     let _old = admit(&mut policy, at_ms(1_200), lane, Cost::request(2_000, 0));
@@ -343,7 +382,11 @@ fn a_longer_transit_allowance_counts_more_as_unseen() {
 fn unseen_charges_beyond_remaining_leave_the_bucket_in_debt() {
     let mut policy = Policy::<1, 16>::new();
     let lane = policy
-        .add_lane(LaneConfig::new().input_tokens(per_minute(60_000)))
+        .add_lane(
+            LaneConfig::new()
+                .shared_key(false)
+                .input_tokens(per_minute(60_000)),
+        )
         .unwrap();
     let first = admit(&mut policy, at_ms(0), lane, Cost::request(1_000, 0));
     let _unseen = admit(&mut policy, at_ms(100), lane, Cost::request(20_000, 0));

@@ -21,6 +21,7 @@ fn tier1() -> (Policy<1, 16>, LaneId) {
     let lane = policy
         .add_lane(
             LaneConfig::new()
+                .shared_key(false)
                 .requests(per_minute(50))
                 .input_tokens(per_minute(30_000))
                 .output_tokens(per_minute(8_000)),
