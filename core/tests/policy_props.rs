@@ -18,7 +18,9 @@ use proptest::prelude::*;
 
 type TestPolicy = Policy<2, 16>;
 
-static_assertions::const_assert!(core::mem::size_of::<Policy<4, 32>>() <= 2048);
+// Fixed memory: the usual policy, with what each in-flight request needs to be retried, stays
+// within 4 KiB.
+static_assertions::const_assert!(core::mem::size_of::<Policy<4, 32>>() <= 4096);
 static_assertions::assert_impl_all!(Policy<4, 32>: Send, Sync, Clone);
 static_assertions::assert_not_impl_any!(Permit: Clone, Copy);
 
@@ -228,7 +230,7 @@ fn run(configs: &[LaneConfig], start: u64, ops: &[Op]) -> (Vec<String>, Vec<Buck
         }
         assert_eq!(policy.in_flight(), permits.len());
     }
-    let states = policy.snapshot(Instant::from_ticks(now)).collect();
+    let states = policy.status(Instant::from_ticks(now)).collect();
     (transcript, states)
 }
 
@@ -284,11 +286,11 @@ proptest! {
             let _ = policy.acquire(Instant::from_ticks(now), lane, cost, Priority::Interactive);
         }
         let priority = if background { Priority::Background } else { Priority::Interactive };
-        let before: Vec<_> = policy.snapshot(Instant::from_ticks(now)).collect();
+        let before: Vec<_> = policy.status(Instant::from_ticks(now)).collect();
         match policy.acquire(Instant::from_ticks(now), lane, probe, priority) {
             Acquire::Wait { until, .. } => {
                 prop_assert!(until.as_ticks() > now);
-                let after: Vec<_> = policy.snapshot(Instant::from_ticks(now)).collect();
+                let after: Vec<_> = policy.status(Instant::from_ticks(now)).collect();
                 prop_assert_eq!(&before, &after);
                 let early = Instant::from_ticks(until.as_ticks() - 1);
                 let is_wait = matches!(policy.acquire(early, lane, probe, priority), Acquire::Wait { .. });
@@ -297,7 +299,7 @@ proptest! {
                 prop_assert!(is_admit);
             }
             Acquire::Reject(_) => {
-                let after: Vec<_> = policy.snapshot(Instant::from_ticks(now)).collect();
+                let after: Vec<_> = policy.status(Instant::from_ticks(now)).collect();
                 prop_assert_eq!(&before, &after);
             }
             Acquire::Admit(_) => {}
@@ -326,17 +328,17 @@ proptest! {
             let _ = policy.acquire(Instant::from_ticks(now), lane, cost, Priority::Interactive);
         }
         let at = Instant::from_ticks(now);
-        let before: Vec<_> = policy.snapshot(at).collect();
+        let before: Vec<_> = policy.status(at).collect();
         if let Acquire::Admit(permit) = policy.acquire(at, lane, probe, Priority::Interactive) {
             policy.cancel(at, permit).unwrap();
-            prop_assert_eq!(&before, &policy.snapshot(at).collect::<Vec<_>>());
+            prop_assert_eq!(&before, &policy.status(at).collect::<Vec<_>>());
         }
-        let before: Vec<_> = policy.snapshot(at).collect();
+        let before: Vec<_> = policy.status(at).collect();
         if let Acquire::Admit(permit) = policy.acquire(at, lane, probe, Priority::Interactive) {
-            let charged: Vec<_> = policy.snapshot(at).collect();
+            let charged: Vec<_> = policy.status(at).collect();
             let usage = Usage { input_tokens: probe.input_tokens, output_tokens: probe.output_tokens, ..Usage::default() };
             policy.settle(at, permit, Some(usage)).unwrap();
-            prop_assert_eq!(&charged, &policy.snapshot(at).collect::<Vec<_>>());
+            prop_assert_eq!(&charged, &policy.status(at).collect::<Vec<_>>());
             prop_assert!(before.iter().zip(&charged).all(|(b, c)| c.available <= b.available));
         }
     }

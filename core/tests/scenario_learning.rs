@@ -5,9 +5,7 @@
 use headroom::backoff::FixedDraw;
 use headroom::headers;
 use headroom::time::Instant;
-use headroom::{
-    Acquire, Completion, Cost, LaneConfig, LimitKind, Policy, Priority, Response, Usage,
-};
+use headroom::{Acquire, Cost, LaneConfig, LimitKind, Outcome, Policy, Priority, Response, Usage};
 
 const COST: Cost = Cost::request(2_000, 500);
 
@@ -92,12 +90,12 @@ fn learns_limits_then_follows_a_tier_upgrade() {
 
     // 2. The first response teaches Tier 1: 50 RPM, 30 000 ITPM, 8 000 OTPM.
     let tier1 = anthropic_200((50, 49), (30_000, 28_000), (8_000, 8_000));
-    let response = Response::new(200, &tier1).with_usage(usage);
+    let response = Response::new(&tier1).with_usage(usage);
     assert_eq!(
         policy
             .complete(at_ms(900), first, &response, &mut FixedDraw(0))
             .unwrap(),
-        Completion::Done
+        Outcome::Done
     );
     assert_eq!(
         policy
@@ -131,10 +129,11 @@ fn learns_limits_then_follows_a_tier_upgrade() {
     // 3. A response reports a tier upgrade: 1 000 RPM, 80 000 ITPM, 32 000 OTPM.
     let (_, permit) = sent.remove(0);
     let tier2 = anthropic_200((1_000, 990), (80_000, 70_000), (32_000, 31_000));
-    let response = Response::new(200, &tier2).with_usage(usage);
-    policy
+    let response = Response::new(&tier2).with_usage(usage);
+    let done = policy
         .complete(at_ms(6_000), permit, &response, &mut FixedDraw(0))
         .unwrap();
+    assert_eq!(done, Outcome::Done);
     let input = policy.bucket(lane, LimitKind::InputTokens).unwrap();
     assert_eq!(input.limit().amount(), 80_000);
     // 70 000 − 500 rounding − 2 000 for the request sent 300 ms before the headers arrived

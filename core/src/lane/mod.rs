@@ -35,18 +35,16 @@ pub enum Priority {
 /// # Examples
 ///
 /// ```
-/// use core::num::NonZeroU32;
-/// use headroom::{CostModel, LaneConfig, Limit, LimitKind};
+/// use headroom::{CostModel, LaneConfig, Limit, LimitKind, nz};
 ///
-/// let per_minute = |n| Limit::per_minute(NonZeroU32::new(n).unwrap());
 /// // Anthropic Tier 1, Sonnet: 50 RPM, 30 000 ITPM, 8 000 OTPM.
 /// let tier1 = LaneConfig::new()
-///     .requests(per_minute(50))
-///     .input_tokens(per_minute(30_000))
-///     .output_tokens(per_minute(8_000))
+///     .requests(Limit::per_minute(nz!(50)))
+///     .input_tokens(Limit::per_minute(nz!(30_000)))
+///     .output_tokens(Limit::per_minute(nz!(8_000)))
 ///     .cost_model(CostModel::ANTHROPIC_LEGACY)
 ///     .background_reserve_permille(250);
-/// assert_eq!(tier1.limit(LimitKind::Requests), Some(per_minute(50)));
+/// assert_eq!(tier1.limit(LimitKind::Requests), Some(Limit::per_minute(nz!(50))));
 /// assert_eq!(tier1.limit(LimitKind::Tokens), None);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -51,7 +51,7 @@ fn unknown_limits_are_paced_provisionally_then_learned() {
         ),
         Acquire::Wait {
             until: at_ms(1_200),
-            limit: LimitKind::Requests
+            kind: LimitKind::Requests
         }
     );
     let taught = snapshot(
