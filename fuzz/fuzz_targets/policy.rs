@@ -124,8 +124,8 @@ impl LaneSpec {
 
     fn config(&self) -> LaneConfig {
         let mut config = LaneConfig::new()
-            .cost_model(self.cost_model())
-            .background_reserve_permille(self.reserve_permille)
+            .with_cost_model(self.cost_model())
+            .with_background_reserve_permille(self.reserve_permille)
             .adopt_server_limits(self.adopt_server_limits);
         for (kind, spec) in LimitKind::ALL.into_iter().zip(&self.limits) {
             config = config.with_limit(kind, spec.as_ref().map(LimitSpec::limit));
@@ -355,15 +355,15 @@ fn bucket_limit(
 fn charges(model: CostModel, cost: &Cost) -> ([u64; 4], [u64; 4]) {
     let exact = |output: u64| {
         [
-            cost.requests,
-            cost.input_tokens,
+            u64::from(cost.requests().get()),
+            cost.input_tokens(),
             output,
-            cost.input_tokens.saturating_add(output),
+            cost.input_tokens().saturating_add(output),
         ]
     };
     match model.output {
-        OutputCharge::Reserve => (exact(cost.output_tokens), exact(cost.output_tokens)),
-        OutputCharge::Actual => (exact(0), exact(cost.output_tokens)),
+        OutputCharge::Reserve => (exact(cost.max_tokens()), exact(cost.max_tokens())),
+        OutputCharge::Actual => (exact(0), exact(cost.max_tokens())),
     }
 }
 
@@ -574,11 +574,12 @@ impl Model {
                 deadline_in,
                 retry,
             } => {
-                let cost = Cost {
-                    requests: requests.0,
-                    input_tokens: input.0,
-                    output_tokens: output.0,
-                };
+                let requests = u32::try_from(requests.0).unwrap_or(u32::MAX);
+                let cost = Cost::new(
+                    NonZeroU32::new(requests).unwrap_or(NonZeroU32::MIN),
+                    input.0,
+                    output.0,
+                );
                 let priority = if *background {
                     Priority::Background
                 } else {
@@ -734,7 +735,7 @@ impl Model {
                 let Acquire::Admit(stranger) = self.foreign.acquire(
                     now,
                     self.foreign_lane,
-                    Cost::default(),
+                    Cost::request(0, 0),
                     Priority::Interactive,
                 ) else {
                     return;

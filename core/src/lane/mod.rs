@@ -42,8 +42,8 @@ pub enum Priority {
 ///     .requests(Limit::per_minute(nz!(50)))
 ///     .input_tokens(Limit::per_minute(nz!(30_000)))
 ///     .output_tokens(Limit::per_minute(nz!(8_000)))
-///     .cost_model(CostModel::ANTHROPIC_LEGACY)
-///     .background_reserve_permille(250);
+///     .with_cost_model(CostModel::ANTHROPIC_LEGACY)
+///     .with_background_reserve_permille(250);
 /// assert_eq!(tier1.limit(LimitKind::Requests), Some(Limit::per_minute(nz!(50))));
 /// assert_eq!(tier1.limit(LimitKind::Tokens), None);
 /// ```
@@ -134,15 +134,32 @@ impl LaneConfig {
         self.with_limit(LimitKind::Tokens, Some(limit))
     }
 
-    /// Sets how costs and usage count.
-    pub const fn cost_model(mut self, cost_model: CostModel) -> Self {
+    /// The same configuration with another cost model: how costs and usage count.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use headroom::{CostModel, LaneConfig};
+    ///
+    /// let lane = LaneConfig::new().with_cost_model(CostModel::ANTHROPIC_LEGACY);
+    /// assert_eq!(lane.cost_model(), CostModel::ANTHROPIC_LEGACY);
+    /// ```
+    pub const fn with_cost_model(mut self, cost_model: CostModel) -> Self {
         self.cost_model = cost_model;
         self
     }
 
-    /// Sets the share of each bucket, in thousandths, that background traffic leaves for
-    /// interactive traffic (clamped to 1000).
-    pub const fn background_reserve_permille(mut self, permille: u16) -> Self {
+    /// The same configuration with another share of each bucket, in thousandths, that
+    /// background traffic leaves for interactive traffic (clamped to 1000).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use headroom::LaneConfig;
+    ///
+    /// assert_eq!(LaneConfig::new().with_background_reserve_permille(2_000).background_reserve_permille(), 1_000);
+    /// ```
+    pub const fn with_background_reserve_permille(mut self, permille: u16) -> Self {
         self.background_reserve_permille = if permille > 1000 { 1000 } else { permille };
         self
     }
@@ -159,12 +176,12 @@ impl LaneConfig {
     }
 
     /// The cost model.
-    pub const fn get_cost_model(&self) -> CostModel {
+    pub const fn cost_model(&self) -> CostModel {
         self.cost_model
     }
 
     /// The background reserve, in thousandths.
-    pub const fn get_background_reserve_permille(&self) -> u16 {
+    pub const fn background_reserve_permille(&self) -> u16 {
         self.background_reserve_permille
     }
 }

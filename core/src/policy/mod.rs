@@ -598,11 +598,9 @@ impl<const LANES: usize, const PERMITS: usize> Policy<LANES, PERMITS> {
                 Refused => (Usage::default(), false),
             };
             let charged = reservation.charges();
-            let cost = Cost {
-                requests: charged.get(LimitKind::Requests),
-                ..Cost::default()
-            };
-            let actual = lane.cost_model.actual(&cost, &usage);
+            let actual = lane
+                .cost_model
+                .actual(charged.get(LimitKind::Requests), &usage);
             lane.reconcile(now, reservation.mask, &charged, &actual);
             if measured {
                 lane.learn_output(usage.output_tokens);

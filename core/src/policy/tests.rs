@@ -138,7 +138,7 @@ fn actual_output_mode_charges_output_only_at_settle() {
     let mut policy: Policy<1, 8> = Policy::new();
     let model = CostModel::new(CacheReads::Excluded, OutputCharge::Actual);
     let lane = policy
-        .add_lane(tier1().tokens(per_minute(38_000)).cost_model(model))
+        .add_lane(tier1().tokens(per_minute(38_000)).with_cost_model(model))
         .unwrap();
     let permit = admit(&mut policy, at_ms(0), lane, Cost::request(1_000, 8_000));
     assert_eq!(
@@ -249,11 +249,7 @@ fn unknown_lane_and_too_large_are_rejections() {
         policy.acquire(
             at_ms(0),
             lane,
-            Cost {
-                requests: 2,
-                input_tokens: 1,
-                output_tokens: 1
-            },
+            Cost::new(crate::nz!(2), 1, 1),
             Priority::Interactive
         ),
         Acquire::Reject(Rejection::CostTooLarge {
@@ -277,7 +273,7 @@ fn background_leaves_the_reserve_for_interactive() {
         .add_lane(
             LaneConfig::new()
                 .input_tokens(per_minute(10_000))
-                .background_reserve_permille(300),
+                .with_background_reserve_permille(300),
         )
         .unwrap();
     let mut background = 0;
@@ -376,7 +372,7 @@ fn actual_output_mode_charges_a_learned_estimate() {
         .add_lane(
             LaneConfig::new()
                 .output_tokens(per_minute(8_000))
-                .cost_model(model),
+                .with_cost_model(model),
         )
         .unwrap();
     // Nothing learned yet: nothing charged up front.
@@ -444,7 +440,7 @@ fn refused_requests_do_not_teach_the_output_estimate() {
         .add_lane(
             LaneConfig::new()
                 .output_tokens(per_minute(8_000))
-                .cost_model(model),
+                .with_cost_model(model),
         )
         .unwrap();
     let first = admit(&mut policy, at_ms(0), lane, Cost::request(10, 4_000));

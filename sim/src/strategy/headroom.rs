@@ -61,7 +61,7 @@ impl HeadroomStrategy {
             CacheReads::Excluded
         };
         let lane_config =
-            LaneConfig::new().cost_model(CostModel::new(cache_reads, OutputCharge::Reserve));
+            LaneConfig::new().with_cost_model(CostModel::new(cache_reads, OutputCharge::Reserve));
         let mut policy: Box<Policy<MAX_LANES, PERMITS>> = Box::default();
         let lanes = workload
             .lanes
