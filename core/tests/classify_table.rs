@@ -1,4 +1,4 @@
-//! Classification, table-driven: every status and body in `research/protocol.md` §1.6 and §4.
+//! Classification, table-driven: every status and body in `docs/protocol.md` §1.6 and §4.
 
 use headroom::classify::GiveUp;
 use headroom::classify::{BODY_SCAN_LIMIT, Class, ErrorType, Outcome, Verdict, classify};

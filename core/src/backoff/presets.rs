@@ -1,7 +1,7 @@
 //! Presets: the schedules other clients use, reproduced exactly, so the simulator can run them
 //! side by side with headroom's own and so a user can match an SDK's behaviour.
 //!
-//! Sources: `research/protocol.md` §4 (official SDKs, with their test tables), `peers.md` §4.1
+//! Sources: `docs/protocol.md` §4 (official SDKs, with their test tables), `docs/protocol.md` §4.5
 //! (AWS standard retry). `n` below is retries taken (0 before the first retry), `u` a uniform
 //! draw in `[0, 1)`.
 

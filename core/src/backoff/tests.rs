@@ -1,4 +1,4 @@
-//! The SDK retry-after tables of `research/protocol.md` §4.1 and §4.3, at the policy level.
+//! The SDK retry-after tables of `docs/protocol.md` §4.1 and §4.3, at the policy level.
 //!
 //! The SDK tests feed raw header strings to the client; here the input is what headroom's
 //! parser hands the policy: `Some(delay)` for a number or an HTTP-date (date − `Date`, saturating
