@@ -59,7 +59,7 @@ const fn quota(family: Family, scope: Scope, part: Part) -> Field {
     }
 }
 
-/// Which field a header name is (named apart from [`crate::classify::classify`], which
+/// Which field a header name is (named apart from `classify::classify`, which
 /// classifies whole responses).
 pub(super) fn field_of(name: &[u8]) -> Field {
     if name.len() > NAME_MAX {
