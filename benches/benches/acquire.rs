@@ -105,8 +105,8 @@ fn headroom_rows(group: &mut BenchmarkGroup<'_, WallTime>) {
     // lane and permit bookkeeping around it.
     let buckets = [
         (LimitKind::Requests, 4_000, 1),
-        (LimitKind::InputTokens, 2_000_000, COST.input_tokens),
-        (LimitKind::OutputTokens, 400_000, COST.output_tokens),
+        (LimitKind::InputTokens, 2_000_000, COST.input_tokens()),
+        (LimitKind::OutputTokens, 400_000, COST.max_tokens()),
     ];
     let chain = RefCell::new(buckets.map(|(kind, rate, _)| Bucket::new(kind, per_minute(rate))));
     group.bench_function("headroom/bucket_try_take_x3_chained", |b| {

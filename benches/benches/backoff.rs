@@ -6,13 +6,13 @@
 //! ```
 //!
 //! The RNG is the bench crate's SplitMix64 (a few ns per draw), so the rows measure the
-//! schedule, not a cryptographic generator. Every row starts from a fresh `RetryState` with
+//! schedule, not a cryptographic generator. Every row starts from a fresh `Attempt` with
 //! three retries taken (nominal delay 8 s under a 60 s cap).
 
 use std::hint::black_box;
 
 use criterion::Criterion;
-use headroom::backoff::{Backoff, Jitter, RetryState};
+use headroom::backoff::{Attempt, Backoff, Jitter};
 use headroom::datetime::{parse_delay_seconds, parse_http_date};
 use headroom::headers;
 use headroom::time;
@@ -38,7 +38,7 @@ fn backoff(c: &mut Criterion) {
             .with_max_retries(u32::MAX);
         group.bench_function(format!("next_delay/{name}"), |b| {
             b.iter(|| {
-                let mut state = RetryState::with_retries(black_box(3));
+                let mut state = Attempt::with_retries(black_box(3));
                 schedule.next_delay(&mut state, None, &mut rng)
             });
         });
@@ -47,7 +47,7 @@ fn backoff(c: &mut Criterion) {
     let sdk = Backoff::anthropic_python();
     group.bench_function("next_delay/anthropic_python+retry_after", |b| {
         b.iter(|| {
-            let mut state = RetryState::with_retries(black_box(1));
+            let mut state = Attempt::with_retries(black_box(1));
             sdk.next_delay(&mut state, black_box(Some(time::secs(20))), &mut rng)
         });
     });

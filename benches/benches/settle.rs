@@ -91,7 +91,7 @@ fn settle(c: &mut Criterion) {
             || next_permit(&cell, lane, &mut t),
             |(now, permit)| {
                 let snapshot = parse(&ANTHROPIC_200);
-                let response = Response::new(200, &snapshot).with_usage(USAGE);
+                let response = Response::new(&snapshot).with_usage(USAGE);
                 cell.borrow_mut().complete(now, permit, &response, &mut rng)
             },
             BatchSize::NumIterations(BATCH),

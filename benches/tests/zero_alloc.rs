@@ -11,11 +11,11 @@
 
 use std::hint::black_box;
 
-use headroom::backoff::{Backoff, Jitter, RetryState};
+use headroom::backoff::{Attempt, Backoff, Jitter};
 use headroom::datetime::{parse_delay_seconds, parse_http_date};
 use headroom::headers;
 use headroom::time;
-use headroom::{Acquire, Completion, Cost, Response};
+use headroom::{Acquire, Cost, Outcome, Response};
 use headroom_benches::{
     ADMIT_STEP_US, ANTHROPIC_200, COST, IETF_08, OPENAI_200, PRIORITY, RETRY_AFTER_DATE,
     SplitMix64, USAGE, at, policy,
@@ -90,9 +90,9 @@ fn hot_paths_allocate_nothing() {
                 panic!("expected an admit")
             };
             let snapshot = headers::parse(Some(200), ANTHROPIC_200.iter().copied());
-            let response = Response::new(200, &snapshot).with_usage(USAGE);
+            let response = Response::new(&snapshot).with_usage(USAGE);
             let done = policy.complete(at(t + 1), permit, &response, &mut rng);
-            assert_eq!(done, Ok(Completion::Done));
+            assert_eq!(done, Ok(Outcome::Done));
         }
     });
 
@@ -117,7 +117,7 @@ fn hot_paths_allocate_nothing() {
         for jitter in jitters {
             let schedule = Backoff::new(time::secs(1), time::secs(60)).with_jitter(jitter);
             for _ in 0..CALLS {
-                let mut state = RetryState::with_retries(3);
+                let mut state = Attempt::with_retries(3);
                 assert!(schedule.next_delay(&mut state, None, &mut rng).is_ok());
             }
         }

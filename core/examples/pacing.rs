@@ -78,7 +78,7 @@ fn main() {
             match policy.acquire(Instant::from_ticks(now), lane, cost, Priority::Interactive) {
                 Acquire::Admit(permit) => {
                     let levels: Vec<String> = policy
-                        .snapshot(Instant::from_ticks(now))
+                        .status(Instant::from_ticks(now))
                         .map(|status| format!("{} {}", status.kind, status.available))
                         .collect();
                     println!(
@@ -90,10 +90,10 @@ fn main() {
                     next_request += 1;
                     continue;
                 }
-                Acquire::Wait { until, limit } => {
-                    held_by[limit.index()] += 1;
+                Acquire::Wait { until, kind } => {
+                    held_by[kind.index()] += 1;
                     println!(
-                        "{}  r{next_request:<3} wait until {} for {limit}",
+                        "{}  r{next_request:<3} wait until {} for {kind}",
                         seconds(now),
                         seconds(until.as_ticks()).trim()
                     );

@@ -11,40 +11,86 @@
 //! charges taken before sending, and the response's [`Usage`] into the charges that really
 //! counted. The engine reserves the first and settles to the second.
 
+use core::num::NonZeroU32;
+
 use crate::LimitKind;
 
 /// What a request is expected to cost, as known before it is sent.
 ///
+/// At least one request: a cost of zero requests would pass every request limit for free, so
+/// it cannot be built (the request count is a `NonZeroU32`).
+///
 /// # Examples
 ///
 /// ```
-/// use headroom::Cost;
+/// use headroom::{Cost, nz};
 ///
 /// let cost = Cost::request(1_200, 1_024);
-/// assert_eq!(cost.requests, 1);
-/// assert_eq!(cost.input_tokens, 1_200);
-/// assert_eq!(cost.output_tokens, 1_024);
+/// assert_eq!(cost.requests().get(), 1);
+/// assert_eq!(cost.input_tokens(), 1_200);
+/// assert_eq!(cost.max_tokens(), 1_024);
+/// assert_eq!(Cost::new(nz!(3), 0, 0).requests().get(), 3);
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
+///
+/// ```compile_fail
+/// let free: headroom::Cost = Default::default(); // no cost of zero requests exists
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Cost {
-    /// Requests (normally 1).
-    pub requests: u64,
-    /// Input tokens that count towards the input limit: the caller's estimate of the uncached
-    /// input (plus cache reads when the lane counts them).
-    pub input_tokens: u64,
-    /// The output bound, `max_tokens`. Charged up front only when the lane says so.
-    pub output_tokens: u64,
+    requests: NonZeroU32,
+    input_tokens: u64,
+    max_tokens: u64,
 }
 
 impl Cost {
     /// One request with an input estimate and a `max_tokens` bound.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use headroom::Cost;
+    ///
+    /// assert_eq!(Cost::request(10, 20).max_tokens(), 20);
+    /// ```
     pub const fn request(input_tokens: u64, max_tokens: u64) -> Self {
+        Self::new(NonZeroU32::MIN, input_tokens, max_tokens)
+    }
+
+    /// `requests` requests at once (a batch counted as several), with their input estimate and
+    /// output bound.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use headroom::{Cost, nz};
+    ///
+    /// let batch = Cost::new(nz!(4), 4_000, 2_048);
+    /// assert_eq!((batch.requests().get(), batch.input_tokens()), (4, 4_000));
+    /// ```
+    pub const fn new(requests: NonZeroU32, input_tokens: u64, max_tokens: u64) -> Self {
         Self {
-            requests: 1,
+            requests,
             input_tokens,
-            output_tokens: max_tokens,
+            max_tokens,
         }
+    }
+
+    /// Requests (normally 1).
+    pub const fn requests(&self) -> NonZeroU32 {
+        self.requests
+    }
+
+    /// Input tokens that count towards the input limit: the caller's estimate of the uncached
+    /// input (plus cache reads when the lane counts them).
+    pub const fn input_tokens(&self) -> u64 {
+        self.input_tokens
+    }
+
+    /// The output bound, `max_tokens`. Charged up front only when the lane says so
+    /// ([`OutputCharge::Reserve`]).
+    pub const fn max_tokens(&self) -> u64 {
+        self.max_tokens
     }
 }
 
@@ -145,19 +191,20 @@ impl CostModel {
     /// [`OutputCharge::Actual`].
     pub(crate) fn upfront(&self, cost: &Cost, output_estimate: u64) -> Charges {
         let output = match self.output {
-            OutputCharge::Reserve => cost.output_tokens,
-            OutputCharge::Actual => cost.output_tokens.min(output_estimate),
+            OutputCharge::Reserve => cost.max_tokens,
+            OutputCharge::Actual => cost.max_tokens.min(output_estimate),
         };
         Charges([
-            cost.requests,
+            u64::from(cost.requests.get()),
             cost.input_tokens,
             output,
             cost.input_tokens.saturating_add(output),
         ])
     }
 
-    /// What really counted, once the response's usage is known.
-    pub(crate) fn actual(&self, cost: &Cost, usage: &Usage) -> Charges {
+    /// What really counted, once the response's usage is known; `requests` is what was charged
+    /// for requests.
+    pub(crate) fn actual(&self, requests: u64, usage: &Usage) -> Charges {
         let cache_reads = match self.cache_reads {
             CacheReads::Excluded => 0,
             CacheReads::Counted => usage.cache_read_input_tokens,
@@ -167,7 +214,7 @@ impl CostModel {
             .saturating_add(usage.cache_creation_input_tokens)
             .saturating_add(cache_reads);
         Charges([
-            cost.requests,
+            requests,
             input,
             usage.output_tokens,
             input.saturating_add(usage.output_tokens),
@@ -218,16 +265,12 @@ mod tests {
 
     #[test]
     fn cache_reads_count_only_when_the_lane_says_so() {
-        let cost = Cost::request(1_200, 1_024);
         assert_eq!(
-            CostModel::ANTHROPIC_CURRENT.actual(&cost, &USAGE),
+            CostModel::ANTHROPIC_CURRENT.actual(1, &USAGE),
             Charges([1, 110, 50, 160])
         );
         let counted = CostModel::new(CacheReads::Counted, OutputCharge::Reserve);
-        assert_eq!(
-            counted.actual(&cost, &USAGE),
-            Charges([1, 1_110, 50, 1_160])
-        );
+        assert_eq!(counted.actual(1, &USAGE), Charges([1, 1_110, 50, 1_160]));
     }
 
     #[test]
@@ -246,9 +289,6 @@ mod tests {
             cache_creation_input_tokens: u64::MAX,
         };
         let counted = CostModel::new(CacheReads::Counted, OutputCharge::Actual);
-        assert_eq!(
-            counted.actual(&cost, &usage).get(LimitKind::Tokens),
-            u64::MAX
-        );
+        assert_eq!(counted.actual(1, &usage).get(LimitKind::Tokens), u64::MAX);
     }
 }

@@ -21,10 +21,9 @@ use crate::{Acquire, Cost, LaneId, Permit, Policy, Priority, Rejection};
 /// # Examples
 ///
 /// ```
-/// use core::num::NonZeroU32;
 /// use headroom::hal::acquire_blocking;
 /// use headroom::time::{self, Clock, ManualClock};
-/// use headroom::{Cost, LaneConfig, Limit, Policy, Priority};
+/// use headroom::{Cost, LaneConfig, Limit, Policy, Priority, nz};
 ///
 /// // A delay that moves a manual clock, as a hardware timer would move by itself.
 /// struct Sleep<'a>(&'a ManualClock);
@@ -36,7 +35,7 @@ use crate::{Acquire, Cost, LaneId, Permit, Policy, Priority, Rejection};
 ///
 /// let clock = ManualClock::new();
 /// let mut policy: Policy<1, 4> = Policy::new();
-/// let lane = policy.add_lane(LaneConfig::new().requests(Limit::per_minute(NonZeroU32::new(60).unwrap()))).unwrap();
+/// let lane = policy.add_lane(LaneConfig::new().requests(Limit::per_minute(nz!(60)))).unwrap();
 /// let mut sleep = Sleep(&clock);
 /// for _ in 0..3 {
 ///     let permit = acquire_blocking(&mut policy, &clock, &mut sleep, lane, Cost::request(1, 1), Priority::Interactive).unwrap();

@@ -27,11 +27,13 @@ mod policy;
 mod test_support;
 pub mod time;
 
+pub use backoff::Attempt;
 pub use bucket::Bucket;
+pub use classify::Outcome;
 pub use cost::{CacheReads, Cost, CostModel, OutputCharge, Usage};
 pub use lane::{LaneConfig, Priority};
 pub use limit::{ConfigError, Limit, LimitKind};
 pub use policy::{
-    Acquire, Attempt, BucketStatus, Completion, LaneId, Permit, PermitError, Policy, Rejection,
-    Response,
+    Acquire, BucketStatus, DefaultPolicy, LaneId, Permit, PermitError, Policy, Rejection, Response,
+    Retry,
 };

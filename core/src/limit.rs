@@ -6,9 +6,44 @@
 //! describes one such bucket as data, so tier tables stay configuration and are never compiled in.
 //!
 //! Rates are built from `NonZeroU32` through `const fn` constructors, so a zero rate cannot be
-//! written; limits read at run time (from headers) go through [`Limit::new_checked`].
+//! written: [`nz!`](crate::nz) turns a literal into a `NonZeroU32` and refuses zero at compile
+//! time (`Limit::per_minute(nz!(50))`), so no caller writes `NonZeroU32::new(n).unwrap()`. Limits
+//! read at run time (from headers, from a config file) go through [`Limit::new_checked`].
 
 use core::num::NonZeroU32;
+
+/// A `NonZeroU32` from a constant, checked at compile time: `nz!(0)` does not compile.
+///
+/// For limits written in code, as governor's `nonzero!`. Values known only at run time go
+/// through `NonZeroU32::new` or [`Limit::new_checked`], which return an error for zero.
+///
+/// # Examples
+///
+/// ```
+/// use headroom::{Limit, nz};
+///
+/// let rpm = Limit::per_minute(nz!(50));
+/// assert_eq!(rpm.amount(), 50);
+/// const ITPM: Limit = Limit::per_minute(nz!(30_000));
+/// assert_eq!(ITPM.amount(), 30_000);
+/// ```
+///
+/// ```compile_fail
+/// let zero = headroom::nz!(0); // error: evaluation of constant value failed
+/// ```
+#[macro_export]
+macro_rules! nz {
+    ($n:expr) => {
+        const {
+            match ::core::num::NonZeroU32::new($n) {
+                ::core::option::Option::Some(n) => n,
+                ::core::option::Option::None => {
+                    ::core::panic!("nz!: a limit cannot be zero")
+                }
+            }
+        }
+    };
+}
 
 use crate::time::Duration;
 
@@ -115,14 +150,13 @@ impl core::error::Error for ConfigError {}
 /// # Examples
 ///
 /// ```
-/// use core::num::NonZeroU32;
-/// use headroom::{Limit, LimitKind};
+/// use headroom::{Limit, LimitKind, nz};
 ///
-/// let rpm = Limit::per_minute(NonZeroU32::new(50).unwrap());
+/// let rpm = Limit::per_minute(nz!(50));
 /// assert_eq!(rpm.burst_for(LimitKind::Requests), 1);
-/// let itpm = Limit::per_minute(NonZeroU32::new(30_000).unwrap());
+/// let itpm = Limit::per_minute(nz!(30_000));
 /// assert_eq!(itpm.burst_for(LimitKind::InputTokens), 30_000);
-/// let paced = itpm.with_burst(NonZeroU32::new(5_000).unwrap());
+/// let paced = itpm.with_burst(nz!(5_000));
 /// assert_eq!(paced.burst_for(LimitKind::InputTokens), 5_000);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

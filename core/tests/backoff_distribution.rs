@@ -15,7 +15,7 @@
 
 mod support;
 
-use headroom::backoff::{Backoff, Jitter, RetryState};
+use headroom::backoff::{Attempt, Backoff, Jitter};
 use headroom::time;
 use support::SplitMix64;
 
@@ -124,7 +124,7 @@ fn decorrelated_chain_stays_in_base_cap() {
     let b = Backoff::new(time::millis(5), time::secs(2))
         .with_jitter(Jitter::Decorrelated)
         .with_max_retries(u32::MAX);
-    let mut state = RetryState::new();
+    let mut state = Attempt::first();
     let mut rng = SplitMix64(7);
     let mut sum = 0u128;
     for _ in 0..DRAWS {
@@ -151,7 +151,7 @@ fn value_stability_for_seed_42() {
     ];
     for ((name, b), want) in presets.into_iter().zip(PINNED) {
         let b = b.with_max_retries(6);
-        let mut state = RetryState::new();
+        let mut state = Attempt::first();
         let mut rng = SplitMix64(42);
         let got: Vec<u64> = (0..6)
             .map(|_| b.next_delay(&mut state, None, &mut rng).unwrap().as_ticks())

@@ -10,7 +10,7 @@
 mod support;
 
 use headroom::backoff::{
-    AboveCeiling, Backoff, Jitter, RetryAfter, RetryBudget, RetryState, retry_at,
+    AboveCeiling, Attempt, Backoff, Jitter, RetryAfterPolicy, RetryBudget, retry_at,
 };
 use headroom::classify::GiveUp;
 use headroom::time::{Duration, Instant};
@@ -58,7 +58,7 @@ fn schedule() -> impl Strategy<Value = Backoff> {
                     cap: Duration::from_ticks(cap),
                     max_retries,
                     jitter,
-                    retry_after: RetryAfter {
+                    retry_after: RetryAfterPolicy {
                         accept_zero,
                         ceiling: Duration::from_ticks(ceiling),
                         above_ceiling,
@@ -86,10 +86,10 @@ proptest! {
     #[test]
     fn backoff_delay_within_cap(b in schedule(), retries in any::<u32>(), prev in ticks(), seed in any::<u64>(), steps in 1..8usize) {
         let b = b.with_max_retries(u32::MAX);
-        let mut state = RetryState::with_retries(retries.min(u32::MAX - 8));
+        let mut state = Attempt::with_retries(retries.min(u32::MAX - 8));
         let mut rng = SplitMix64(seed);
         // Seed a previous delay through an obeyed server value, then run on backoff alone.
-        let seeded = Backoff { retry_after: RetryAfter { accept_zero: true, ceiling: Duration::MAX, above_ceiling: AboveCeiling::WaitAnyway, floor: false }, ..b };
+        let seeded = Backoff { retry_after: RetryAfterPolicy { accept_zero: true, ceiling: Duration::MAX, above_ceiling: AboveCeiling::WaitAnyway, floor: false }, ..b };
         seeded.next_delay(&mut state, Some(Duration::from_ticks(prev)), &mut rng).unwrap();
         for _ in 0..steps {
             let d = b.next_delay(&mut state, None, &mut rng).unwrap();
@@ -103,7 +103,7 @@ proptest! {
     fn server_delay_policy(b in schedule(), server in ticks(), retries in 0..64u32, seed in any::<u64>()) {
         let b = b.with_max_retries(u32::MAX);
         let server = Duration::from_ticks(server);
-        let mut state = RetryState::with_retries(retries);
+        let mut state = Attempt::with_retries(retries);
         let got = b.next_delay(&mut state, Some(server), &mut SplitMix64(seed));
         let above = server > b.retry_after.ceiling;
         match got {
@@ -129,7 +129,7 @@ proptest! {
     /// Presets: backoff delays stay within the documented bounds.
     #[test]
     fn preset_bounds(b in presets(), server in proptest::option::of(ticks()), seed in any::<u64>()) {
-        let mut state = RetryState::new();
+        let mut state = Attempt::first();
         let mut rng = SplitMix64(seed);
         let server = server.map(Duration::from_ticks);
         while let Ok(d) = b.next_delay(&mut state, server, &mut rng) {
@@ -152,7 +152,7 @@ proptest! {
     fn deterministic_for_a_seed(b in schedule(), seed in any::<u64>(), server in proptest::option::of(ticks())) {
         let b = b.with_max_retries(16);
         let run = || {
-            let mut state = RetryState::new();
+            let mut state = Attempt::first();
             let mut rng = SplitMix64(seed);
             (0..20).map(|_| b.next_delay(&mut state, server.map(Duration::from_ticks), &mut rng)).collect::<Vec<_>>()
         };
@@ -187,7 +187,7 @@ proptest! {
             _ => RetryBudget::unlimited(),
         };
         let max = budget.max();
-        let mut state = RetryState::new();
+        let mut state = Attempt::first();
         for (op, throttled) in ops {
             let before = budget.level();
             match op {
@@ -199,7 +199,7 @@ proptest! {
                 }
                 _ => {
                     budget.record_success(&state);
-                    state = RetryState::new();
+                    state = Attempt::first();
                     prop_assert!(budget.level() >= before);
                 }
             }

@@ -1,4 +1,4 @@
-//! Classification, table-driven: every status and body in `research/protocol.md` §1.6 and §4.
+//! Classification, table-driven: every status and body in `docs/protocol.md` §1.6 and §4.
 
 use headroom::classify::GiveUp;
 use headroom::classify::{BODY_SCAN_LIMIT, Class, ErrorType, Outcome, Verdict, classify};
@@ -45,9 +45,9 @@ fn with_should_retry(value: bool) -> Snapshot {
 
 #[test]
 fn status_table() {
-    let retry = Outcome::Retry { throttled: false };
-    let throttled = Outcome::Retry { throttled: true };
-    let rows: &[(u16, Class, Outcome)] = &[
+    let retry = Outcome::Retry(false);
+    let throttled = Outcome::Retry(true);
+    let rows: &[(u16, Class, Outcome<bool>)] = &[
         (200, Class::Success, Outcome::Done),
         (201, Class::Success, Outcome::Done),
         (299, Class::Success, Outcome::Done),
@@ -111,7 +111,11 @@ fn status_table() {
     for &(status, class, outcome) in rows {
         let verdict = classify(status, &bare(), None);
         assert_eq!(verdict.class(), class, "{status}");
-        assert_eq!(verdict.outcome(), outcome, "{status}");
+        assert_eq!(
+            verdict.outcome().map(Class::is_throttling),
+            outcome,
+            "{status}"
+        );
         assert_eq!(verdict.error_type(), None);
     }
 }
@@ -120,7 +124,10 @@ fn status_table() {
 fn transport_errors_are_transient() {
     let verdict = Verdict::transport();
     assert_eq!(verdict.class(), Class::Transient { status: None });
-    assert_eq!(verdict.outcome(), Outcome::Retry { throttled: false });
+    assert_eq!(
+        verdict.outcome().map(Class::is_throttling),
+        Outcome::Retry(false)
+    );
     assert_eq!(verdict.server_delay(), None);
 }
 
@@ -129,7 +136,7 @@ fn should_retry_overrides_the_status_both_ways() {
     for status in [408, 409, 429, 500, 503, 529] {
         let verdict = classify(status, &with_should_retry(false), None);
         assert_eq!(
-            verdict.outcome(),
+            verdict.outcome().map(Class::is_throttling),
             Outcome::GiveUp(GiveUp::ServerSaidNo),
             "{status}"
         );
@@ -139,14 +146,17 @@ fn should_retry_overrides_the_status_both_ways() {
         let verdict = classify(status, &with_should_retry(true), None);
         assert_eq!(verdict.class(), Class::Fatal { status }, "the class stays");
         assert_eq!(
-            verdict.outcome(),
-            Outcome::Retry { throttled: false },
+            verdict.outcome().map(Class::is_throttling),
+            Outcome::Retry(false),
             "{status}"
         );
     }
     // The recorded 429 with only `x-should-retry` (protocol.md §1.6).
     let verdict = classify(429, &with_should_retry(true), Some(RATE_LIMIT));
-    assert_eq!(verdict.outcome(), Outcome::Retry { throttled: true });
+    assert_eq!(
+        verdict.outcome().map(Class::is_throttling),
+        Outcome::Retry(true)
+    );
     // Success is success whatever the header says.
     assert_eq!(
         classify(200, &with_should_retry(false), None).outcome(),
@@ -160,7 +170,10 @@ fn spend_cap_is_never_retried() {
         for body in [SPEND_CAP, OPENAI_QUOTA] {
             let verdict = classify(429, &snapshot, Some(body));
             assert_eq!(verdict.class(), Class::SpendCap);
-            assert_eq!(verdict.outcome(), Outcome::GiveUp(GiveUp::SpendCap));
+            assert_eq!(
+                verdict.outcome().map(Class::is_throttling),
+                Outcome::GiveUp(GiveUp::SpendCap)
+            );
         }
     }
     assert_eq!(
@@ -195,7 +208,10 @@ fn overloaded_bodies() {
         let verdict = classify(529, &bare(), Some(body));
         assert_eq!(verdict.class(), Class::Overloaded);
         assert_eq!(verdict.error_type(), Some(ErrorType::Overloaded));
-        assert_eq!(verdict.outcome(), Outcome::Retry { throttled: true });
+        assert_eq!(
+            verdict.outcome().map(Class::is_throttling),
+            Outcome::Retry(true)
+        );
     }
 }
 
@@ -218,7 +234,10 @@ fn error_types_are_read_and_unknown_is_data() {
     let future = br#"{"type":"error","error":{"type":"quota_cooling_error","message":"?"}}"#;
     let verdict = classify(503, &bare(), Some(future));
     assert!(matches!(verdict.error_type(), Some(ErrorType::Unknown(_))));
-    assert_eq!(verdict.outcome(), Outcome::Retry { throttled: false });
+    assert_eq!(
+        verdict.outcome().map(Class::is_throttling),
+        Outcome::Retry(false)
+    );
     // Bodies of a 2xx are not read (a streamed error after 200 is the caller's business).
     assert_eq!(classify(200, &bare(), Some(OVERLOADED)).error_type(), None);
 }

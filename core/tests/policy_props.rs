@@ -18,7 +18,9 @@ use proptest::prelude::*;
 
 type TestPolicy = Policy<2, 16>;
 
-static_assertions::const_assert!(core::mem::size_of::<Policy<4, 32>>() <= 4096);
+// Fixed memory: the usual policy, with what each in-flight request needs to be retried, stays
+// within 6 KiB (a pace and a provider window per limit; see the README memory table).
+static_assertions::const_assert!(core::mem::size_of::<Policy<4, 32>>() <= 6144);
 static_assertions::assert_impl_all!(Policy<4, 32>: Send, Sync, Clone);
 static_assertions::assert_not_impl_any!(Permit: Clone, Copy);
 
@@ -69,15 +71,15 @@ fn lane_config() -> impl Strategy<Value = LaneConfig> {
                 .with_limit(LimitKind::InputTokens, itpm)
                 .with_limit(LimitKind::OutputTokens, otpm)
                 .with_limit(LimitKind::Tokens, tpm)
-                .cost_model(model)
-                .background_reserve_permille(reserve)
+                .with_cost_model(model)
+                .with_background_reserve_permille(reserve)
         })
 }
 
 fn cost() -> impl Strategy<Value = Cost> {
     prop_oneof![
-        4 => (1u64..=3, 0u64..=40_000, 0u64..=8_000).prop_map(|(requests, input_tokens, output_tokens)| Cost { requests, input_tokens, output_tokens }),
-        1 => any::<(u64, u64, u64)>().prop_map(|(requests, input_tokens, output_tokens)| Cost { requests, input_tokens, output_tokens }),
+        4 => (1u32..=3, 0u64..=40_000, 0u64..=8_000).prop_map(|(requests, input_tokens, max_tokens)| Cost::new(NonZeroU32::new(requests).unwrap(), input_tokens, max_tokens)),
+        1 => (1u32..=u32::MAX, any::<u64>(), any::<u64>()).prop_map(|(requests, input_tokens, max_tokens)| Cost::new(NonZeroU32::new(requests).unwrap(), input_tokens, max_tokens)),
     ]
 }
 
@@ -228,7 +230,7 @@ fn run(configs: &[LaneConfig], start: u64, ops: &[Op]) -> (Vec<String>, Vec<Buck
         }
         assert_eq!(policy.in_flight(), permits.len());
     }
-    let states = policy.snapshot(Instant::from_ticks(now)).collect();
+    let states = policy.status(Instant::from_ticks(now)).collect();
     (transcript, states)
 }
 
@@ -242,7 +244,7 @@ proptest! {
         let config = config.provisional_requests(None);
         let mut policy = Policy::<1, 256>::new();
         let lane = policy.add_lane(config).unwrap();
-        let model = config.get_cost_model();
+        let model = config.cost_model();
         let mut now = 0u64;
         let mut admitted: Vec<(u64, Cost)> = Vec::new();
         for (step, cost, background) in steps {
@@ -284,11 +286,11 @@ proptest! {
             let _ = policy.acquire(Instant::from_ticks(now), lane, cost, Priority::Interactive);
         }
         let priority = if background { Priority::Background } else { Priority::Interactive };
-        let before: Vec<_> = policy.snapshot(Instant::from_ticks(now)).collect();
+        let before: Vec<_> = policy.status(Instant::from_ticks(now)).collect();
         match policy.acquire(Instant::from_ticks(now), lane, probe, priority) {
             Acquire::Wait { until, .. } => {
                 prop_assert!(until.as_ticks() > now);
-                let after: Vec<_> = policy.snapshot(Instant::from_ticks(now)).collect();
+                let after: Vec<_> = policy.status(Instant::from_ticks(now)).collect();
                 prop_assert_eq!(&before, &after);
                 let early = Instant::from_ticks(until.as_ticks() - 1);
                 let is_wait = matches!(policy.acquire(early, lane, probe, priority), Acquire::Wait { .. });
@@ -297,7 +299,7 @@ proptest! {
                 prop_assert!(is_admit);
             }
             Acquire::Reject(_) => {
-                let after: Vec<_> = policy.snapshot(Instant::from_ticks(now)).collect();
+                let after: Vec<_> = policy.status(Instant::from_ticks(now)).collect();
                 prop_assert_eq!(&before, &after);
             }
             Acquire::Admit(_) => {}
@@ -317,7 +319,7 @@ proptest! {
     /// estimate as usage (reserve mode, no cache reads) changes nothing either.
     #[test]
     fn cancel_and_exact_settle_restore(config in lane_config(), warmup in proptest::collection::vec((0u64..500_000, cost()), 0..20), probe in cost()) {
-        let config = config.provisional_requests(None).cost_model(CostModel::ANTHROPIC_LEGACY);
+        let config = config.provisional_requests(None).with_cost_model(CostModel::ANTHROPIC_LEGACY);
         let mut policy = Policy::<1, 256>::new();
         let lane = policy.add_lane(config).unwrap();
         let mut now = 0u64;
@@ -326,17 +328,17 @@ proptest! {
             let _ = policy.acquire(Instant::from_ticks(now), lane, cost, Priority::Interactive);
         }
         let at = Instant::from_ticks(now);
-        let before: Vec<_> = policy.snapshot(at).collect();
+        let before: Vec<_> = policy.status(at).collect();
         if let Acquire::Admit(permit) = policy.acquire(at, lane, probe, Priority::Interactive) {
             policy.cancel(at, permit).unwrap();
-            prop_assert_eq!(&before, &policy.snapshot(at).collect::<Vec<_>>());
+            prop_assert_eq!(&before, &policy.status(at).collect::<Vec<_>>());
         }
-        let before: Vec<_> = policy.snapshot(at).collect();
+        let before: Vec<_> = policy.status(at).collect();
         if let Acquire::Admit(permit) = policy.acquire(at, lane, probe, Priority::Interactive) {
-            let charged: Vec<_> = policy.snapshot(at).collect();
-            let usage = Usage { input_tokens: probe.input_tokens, output_tokens: probe.output_tokens, ..Usage::default() };
+            let charged: Vec<_> = policy.status(at).collect();
+            let usage = Usage { input_tokens: probe.input_tokens(), output_tokens: probe.max_tokens(), ..Usage::default() };
             policy.settle(at, permit, Some(usage)).unwrap();
-            prop_assert_eq!(&charged, &policy.snapshot(at).collect::<Vec<_>>());
+            prop_assert_eq!(&charged, &policy.status(at).collect::<Vec<_>>());
             prop_assert!(before.iter().zip(&charged).all(|(b, c)| c.available <= b.available));
         }
     }
@@ -351,7 +353,7 @@ proptest! {
         let t0 = Instant::from_ticks(0);
         let mut unseen = 0u64;
         for cost in &in_flight {
-            if let Acquire::Admit(permit) = policy.acquire(t0, lane, Cost { requests: 0, input_tokens: *cost, output_tokens: 0 }, Priority::Interactive) {
+            if let Acquire::Admit(permit) = policy.acquire(t0, lane, Cost::request(*cost, 0), Priority::Interactive) {
                 unseen += cost;
                 drop(permit);
             }
@@ -361,7 +363,7 @@ proptest! {
         policy.observe(t0, lane, &snapshot).unwrap();
         let mut admitted = 0u64;
         let chunk = (limit / 50).max(1);
-        while let Acquire::Admit(_) = policy.acquire(t0, lane, Cost { requests: 0, input_tokens: chunk, output_tokens: 0 }, Priority::Interactive) {
+        while let Acquire::Admit(_) = policy.acquire(t0, lane, Cost::request(chunk, 0), Priority::Interactive) {
             admitted += chunk;
             prop_assert!(admitted <= limit * 2, "runaway admission");
         }
@@ -371,13 +373,13 @@ proptest! {
 
 fn charge(model: CostModel, kind: LimitKind, cost: &Cost) -> u64 {
     let output = match model.output {
-        OutputCharge::Reserve => cost.output_tokens,
+        OutputCharge::Reserve => cost.max_tokens(),
         OutputCharge::Actual => 0,
     };
     match kind {
-        LimitKind::Requests => cost.requests,
-        LimitKind::InputTokens => cost.input_tokens,
+        LimitKind::Requests => u64::from(cost.requests().get()),
+        LimitKind::InputTokens => cost.input_tokens(),
         LimitKind::OutputTokens => output,
-        LimitKind::Tokens => cost.input_tokens.saturating_add(output),
+        LimitKind::Tokens => cost.input_tokens().saturating_add(output),
     }
 }

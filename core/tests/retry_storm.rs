@@ -13,8 +13,9 @@
 
 mod support;
 
-use headroom::backoff::{Backoff, FixedDraw, Next, RetryBudget, RetryState};
+use headroom::backoff::{Attempt, Backoff, FixedDraw, RetryBudget};
 use headroom::classify::GiveUp;
+use headroom::classify::Outcome;
 use headroom::classify::{Verdict, classify};
 use headroom::headers::Snapshot;
 use headroom::time::{self, Instant};
@@ -36,16 +37,9 @@ fn first_wave(mut budget: RetryBudget, verdict: Verdict) -> usize {
     let now = Instant::from_ticks(0);
     (0..CALLERS)
         .filter(|_| {
-            let mut state = RetryState::new();
-            let next = schedule.decide(
-                &verdict,
-                &mut state,
-                &mut budget,
-                now,
-                None,
-                &mut FixedDraw(0),
-            );
-            matches!(next, Next::RetryAt(_))
+            let mut state = Attempt::first();
+            let next = schedule.decide(now, &verdict, &mut state, &mut budget, &mut FixedDraw(0));
+            matches!(next, Outcome::Retry(_))
         })
         .count()
 }
@@ -76,12 +70,12 @@ fn storm(mut budget: RetryBudget) -> (usize, usize, usize, usize, usize) {
     let ok = classify(200, &Snapshot::default(), None);
     let mut rng = SplitMix64(2026);
     // Event queue: (when, caller, state); processed in time order.
-    let mut pending: Vec<(Instant, usize, RetryState)> = (0..CALLERS)
+    let mut pending: Vec<(Instant, usize, Attempt)> = (0..CALLERS)
         .map(|i| {
             (
                 Instant::from_ticks(time::millis(10 * i as u64).as_ticks()),
                 i,
-                RetryState::new(),
+                Attempt::first(),
             )
         })
         .collect();
@@ -96,15 +90,15 @@ fn storm(mut budget: RetryBudget) -> (usize, usize, usize, usize, usize) {
         let (now, caller, mut state) = pending.swap_remove(pos);
         attempts += 1;
         let verdict = if now < storm_end { overloaded() } else { ok };
-        match schedule.decide(&verdict, &mut state, &mut budget, now, None, &mut rng) {
-            Next::Done => successes += 1,
-            Next::RetryAt(at) => {
+        match schedule.decide(now, &verdict, &mut state, &mut budget, &mut rng) {
+            Outcome::Done => successes += 1,
+            Outcome::Retry(at) => {
                 retries += 1;
                 pending.push((at, caller, state));
             }
-            Next::GiveUp(GiveUp::BudgetExhausted) => budget_out += 1,
-            Next::GiveUp(GiveUp::AttemptsExhausted) => attempts_out += 1,
-            Next::GiveUp(other) => panic!("unexpected {other:?}"),
+            Outcome::GiveUp(GiveUp::BudgetExhausted) => budget_out += 1,
+            Outcome::GiveUp(GiveUp::AttemptsExhausted) => attempts_out += 1,
+            Outcome::GiveUp(other) => panic!("unexpected {other:?}"),
         }
         assert!(budget.level() <= budget.max());
     }
@@ -141,7 +135,7 @@ fn partial_outage_retries_stay_under_the_ratio() {
         let now = Instant::from_ticks(0);
         let (mut retries, mut successes) = (0u64, 0u64);
         for _ in 0..2_000 {
-            let mut state = RetryState::new();
+            let mut state = Attempt::first();
             loop {
                 let fail = rand_core::Rng::next_u64(&mut coin) < fail_below;
                 let verdict = if fail {
@@ -149,13 +143,13 @@ fn partial_outage_retries_stay_under_the_ratio() {
                 } else {
                     classify(200, &Snapshot::default(), None)
                 };
-                match schedule.decide(&verdict, &mut state, &mut budget, now, None, &mut rng) {
-                    Next::RetryAt(_) => retries += 1,
-                    Next::Done => {
+                match schedule.decide(now, &verdict, &mut state, &mut budget, &mut rng) {
+                    Outcome::Retry(_) => retries += 1,
+                    Outcome::Done => {
                         successes += 1;
                         break;
                     }
-                    Next::GiveUp(_) => break,
+                    Outcome::GiveUp(_) => break,
                 }
             }
         }

@@ -5,9 +5,7 @@
 use headroom::backoff::FixedDraw;
 use headroom::headers;
 use headroom::time::Instant;
-use headroom::{
-    Acquire, Completion, Cost, LaneConfig, LimitKind, Policy, Priority, Response, Usage,
-};
+use headroom::{Acquire, Cost, LaneConfig, LimitKind, Outcome, Policy, Priority, Response, Usage};
 
 const COST: Cost = Cost::request(2_000, 500);
 
@@ -79,7 +77,7 @@ fn send(policy: &mut Policy<1, 32>, now: Instant) -> Option<headroom::Permit> {
 /// window as the last response corrected it.
 fn available(policy: &Policy<1, 32>, kind: LimitKind, now: Instant) -> u64 {
     policy
-        .snapshot(now)
+        .status(now)
         .find(|status| status.kind == kind)
         .map_or(0, |status| status.available)
 }
@@ -87,7 +85,9 @@ fn available(policy: &Policy<1, 32>, kind: LimitKind, now: Instant) -> u64 {
 #[test]
 fn learns_limits_then_follows_a_tier_upgrade() {
     let mut policy: Policy<1, 32> = Policy::new();
-    let lane = policy.add_lane(LaneConfig::new().shared_key(false)).unwrap();
+    let lane = policy
+        .add_lane(LaneConfig::new().shared_key(false))
+        .unwrap();
     let usage = Usage {
         input_tokens: 2_000,
         output_tokens: 400,
@@ -101,12 +101,12 @@ fn learns_limits_then_follows_a_tier_upgrade() {
 
     // 2. The first response teaches Tier 1: 50 RPM, 30 000 ITPM, 8 000 OTPM.
     let tier1 = anthropic_200((50, 49), (30_000, 28_000), (8_000, 8_000));
-    let response = Response::new(200, &tier1).with_usage(usage);
+    let response = Response::new(&tier1).with_usage(usage);
     assert_eq!(
         policy
             .complete(at_ms(900), first, &response, &mut FixedDraw(0))
             .unwrap(),
-        Completion::Done
+        Outcome::Done
     );
     assert_eq!(
         policy
@@ -137,16 +137,17 @@ fn learns_limits_then_follows_a_tier_upgrade() {
     // 3. A response reports a tier upgrade: 1 000 RPM, 80 000 ITPM, 32 000 OTPM.
     let (_, permit) = sent.remove(0);
     let tier2 = anthropic_200((1_000, 990), (80_000, 70_000), (32_000, 31_000));
-    let response = Response::new(200, &tier2).with_usage(usage);
-    policy
+    let response = Response::new(&tier2).with_usage(usage);
+    let done = policy
         .complete(at_ms(6_000), permit, &response, &mut FixedDraw(0))
         .unwrap();
+    assert_eq!(done, Outcome::Done);
     let input = policy.bucket(lane, LimitKind::InputTokens).unwrap();
     assert_eq!(input.limit().amount(), 80_000);
     // 70 000 − 500 rounding − 2 000 for the request sent 300 ms before the headers arrived
     // (the three sent earlier had reached the server: the transit allowance is 500 ms).
     let status = policy
-        .snapshot(at_ms(6_000))
+        .status(at_ms(6_000))
         .find(|status| status.kind == LimitKind::InputTokens)
         .unwrap();
     assert_eq!(status.window_available, Some(67_500));
@@ -164,9 +165,12 @@ fn learns_limits_then_follows_a_tier_upgrade() {
         50
     );
     let (_, permit) = sent.remove(0);
-    policy
-        .complete(at_ms(6_000), permit, &response, &mut FixedDraw(0))
-        .unwrap();
+    assert!(
+        policy
+            .complete(at_ms(6_000), permit, &response, &mut FixedDraw(0))
+            .unwrap()
+            .is_done()
+    );
     assert_eq!(
         policy
             .bucket(lane, LimitKind::Requests)

@@ -72,8 +72,8 @@ fn run_batch() -> Run {
                     queued -= 1;
                     continue;
                 }
-                Acquire::Wait { until, limit } => {
-                    run.waits_on.push(limit);
+                Acquire::Wait { until, kind } => {
+                    run.waits_on.push(kind);
                     next = next.min(until.as_ticks());
                 }
                 Acquire::Reject(rejection) => panic!("rejected: {rejection}"),

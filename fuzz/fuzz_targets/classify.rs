@@ -69,14 +69,14 @@ fuzz_target!(|data: &[u8]| {
             (Class::Success, _) => assert_eq!(outcome, Outcome::Done),
             (Class::SpendCap, _) => assert_eq!(outcome, Outcome::GiveUp(GiveUp::SpendCap)),
             (_, Some(false)) => assert_eq!(outcome, Outcome::GiveUp(GiveUp::ServerSaidNo)),
-            (_, Some(true)) => assert!(matches!(outcome, Outcome::Retry { .. })),
+            (_, Some(true)) => assert!(matches!(outcome, Outcome::Retry(_))),
             (Class::Fatal { status }, None) => {
                 assert_eq!(outcome, Outcome::GiveUp(GiveUp::Fatal { status }));
             }
-            (_, None) => assert!(matches!(outcome, Outcome::Retry { .. })),
+            (_, None) => assert!(matches!(outcome, Outcome::Retry(_))),
         }
-        if let Outcome::Retry { throttled } = outcome {
-            assert_eq!(throttled, class.is_throttling());
+        if let Outcome::Retry(retried) = outcome {
+            assert_eq!(retried, class);
         }
     }
 });

@@ -49,7 +49,7 @@ use headroom::backoff::FixedDraw;
 use headroom::headers::{self, Dialect, Quota, Reset, RetryAfter, Snapshot};
 use headroom::time::{Duration, Instant, UnixTime};
 use headroom::{
-    Acquire, Attempt, CacheReads, Completion, Cost, CostModel, LaneConfig, LaneId, Limit,
+    Acquire, Attempt, CacheReads, Outcome, Cost, CostModel, LaneConfig, LaneId, Limit,
     LimitKind, OutputCharge, Permit, PermitError, Policy, Priority, Rejection, Response, Usage,
 };
 use headroom_fuzz::KNOWN_NAMES;
@@ -124,8 +124,8 @@ impl LaneSpec {
 
     fn config(&self) -> LaneConfig {
         let mut config = LaneConfig::new()
-            .cost_model(self.cost_model())
-            .background_reserve_permille(self.reserve_permille)
+            .with_cost_model(self.cost_model())
+            .with_background_reserve_permille(self.reserve_permille)
             .adopt_server_limits(self.adopt_server_limits);
         for (kind, spec) in LimitKind::ALL.into_iter().zip(&self.limits) {
             config = config.with_limit(kind, spec.as_ref().map(LimitSpec::limit));
@@ -355,15 +355,15 @@ fn bucket_limit(
 fn charges(model: CostModel, cost: &Cost) -> ([u64; 4], [u64; 4]) {
     let exact = |output: u64| {
         [
-            cost.requests,
-            cost.input_tokens,
+            u64::from(cost.requests().get()),
+            cost.input_tokens(),
             output,
-            cost.input_tokens.saturating_add(output),
+            cost.input_tokens().saturating_add(output),
         ]
     };
     match model.output {
-        OutputCharge::Reserve => (exact(cost.output_tokens), exact(cost.output_tokens)),
-        OutputCharge::Actual => (exact(0), exact(cost.output_tokens)),
+        OutputCharge::Reserve => (exact(cost.max_tokens()), exact(cost.max_tokens())),
+        OutputCharge::Actual => (exact(0), exact(cost.max_tokens())),
     }
 }
 
@@ -472,7 +472,7 @@ impl Model {
         match answer {
             Acquire::Admit(permit) => {
                 assert_eq!(permit.lane(), lane_id);
-                assert_eq!(*permit.attempt(), attempt);
+                assert_eq!(self.policy.attempt(&permit), Some(attempt));
                 assert!(
                     self.held.iter().all(|held| held.id() != permit.id()),
                     "permit id {} issued twice",
@@ -487,7 +487,7 @@ impl Model {
                 }
                 self.held.push(permit);
             }
-            Acquire::Wait { until, limit } => {
+            Acquire::Wait { until, kind: limit } => {
                 assert!(until > now, "wait until {until:?}, not after now {now:?}");
                 assert!(
                     limits[limit.index()].is_some(),
@@ -510,7 +510,7 @@ impl Model {
                     );
                 }
             }
-            Acquire::Reject(Rejection::CostTooLarge { limit }) => {
+            Acquire::Reject(Rejection::CostTooLarge { kind: limit }) => {
                 let model = self.lanes[usize::from(lane)];
                 let (_, _, burst) =
                     limits[limit.index()].expect("too large for a bucket the lane lacks");
@@ -574,11 +574,12 @@ impl Model {
                 deadline_in,
                 retry,
             } => {
-                let cost = Cost {
-                    requests: requests.0,
-                    input_tokens: input.0,
-                    output_tokens: output.0,
-                };
+                let requests = u32::try_from(requests.0).unwrap_or(u32::MAX);
+                let cost = Cost::new(
+                    NonZeroU32::new(requests).unwrap_or(NonZeroU32::MIN),
+                    input.0,
+                    output.0,
+                );
                 let priority = if *background {
                     Priority::Background
                 } else {
@@ -657,15 +658,18 @@ impl Model {
                     return;
                 };
                 let lane = permit.lane();
-                let deadline = permit.attempt().deadline();
-                let snapshot = snapshot.as_ref().map(|s| s.snapshot(*status));
-                let mut response = match (status, &snapshot) {
-                    (Some(status), Some(snapshot)) => Response::new(*status, snapshot),
-                    (Some(status), None) => Response {
+                let deadline = self.policy.attempt(&permit).and_then(|a| a.deadline());
+                let snapshot = match (status, snapshot.as_ref()) {
+                    (Some(_), Some(spec)) => Some(spec.snapshot(*status)),
+                    (Some(status), None) => Some(Snapshot {
                         status: Some(*status),
-                        ..Response::transport_error()
-                    },
-                    (None, _) => Response::transport_error(),
+                        ..Snapshot::default()
+                    }),
+                    (None, _) => None,
+                };
+                let mut response = match &snapshot {
+                    Some(snapshot) => Response::new(snapshot),
+                    None => Response::transport_error(),
                 };
                 if let Some(usage) = usage {
                     response = response.with_usage(usage.usage());
@@ -678,7 +682,8 @@ impl Model {
                     .policy
                     .complete(now, permit, &response, &mut FixedDraw(*draw));
                 match done {
-                    Ok(Completion::RetryAt { at, attempt }) => {
+                    Ok(Outcome::Retry(retry)) => {
+                        let (at, attempt) = (retry.at(), retry.attempt());
                         assert!(at >= now, "retry at {at:?} before now {now:?}");
                         if let Some(deadline) = deadline {
                             assert!(
@@ -710,7 +715,7 @@ impl Model {
             }
             Op::Monitor => {
                 let now = self.at();
-                let count = self.policy.snapshot(now).count();
+                let count = self.policy.status(now).count();
                 let buckets: usize = (0..self.lanes.len())
                     .map(|lane| {
                         LimitKind::ALL
@@ -730,7 +735,7 @@ impl Model {
                 let Acquire::Admit(stranger) = self.foreign.acquire(
                     now,
                     self.foreign_lane,
-                    Cost::default(),
+                    Cost::request(0, 0),
                     Priority::Interactive,
                 ) else {
                     return;

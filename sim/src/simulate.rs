@@ -1,5 +1,5 @@
 //! `headroom simulate TRACE`: every strategy over the trace's workload against the simulated
-//! provider, compared in one table (or JSON, `shared/trace-format.md` §2).
+//! provider, compared in one table (or JSON, `docs/trace-format.md` §2).
 //!
 //! `TRACE` is a path; when no such file exists and it names a bundled trace (for example
 //! `anthropic-tier1-batch.jsonl`), the bundled copy compiled into the binary is used, so the

@@ -23,7 +23,7 @@ fn inspect(block: &str) -> Value {
 
 #[test]
 fn anthropic_429() {
-    // Shaped after the 429 in whoz-oss/coday#110 (research/protocol.md §1.1, §1.3).
+    // Shaped after the 429 in whoz-oss/coday#110 (docs/protocol.md §1.1, §1.3).
     let block = "HTTP/1.1 429 Too Many Requests\r\n\
         Date: Tue, 02 Sep 2025 14:03:10 GMT\r\n\
         Content-Type: application/json\r\n\

@@ -14,7 +14,7 @@ use core::hint::black_box;
 use core::num::NonZeroU32;
 
 use cortex_m_rt::entry;
-use headroom::backoff::RetryState;
+use headroom::backoff::Attempt;
 use headroom::headers;
 use headroom::time::Instant;
 use headroom::{Acquire, Cost, LaneConfig, LaneId, Limit, Policy, Priority, Response, Usage};
@@ -108,7 +108,7 @@ fn main() -> ! {
                     output_tokens: black_box(311),
                     ..Usage::default()
                 };
-                let response = Response::new(200, &snapshot).with_usage(usage);
+                let response = Response::new(&snapshot).with_usage(usage);
                 let _ = black_box(policy.complete(
                     Instant::from_ticks(now),
                     permit,
@@ -121,7 +121,7 @@ fn main() -> ! {
                 black_box(why);
             }
         }
-        let mut state = RetryState::with_retries(black_box(2));
+        let mut state = Attempt::with_retries(black_box(2));
         let _ = black_box(policy.backoff().next_delay(&mut state, None, &mut rng));
     }
 }

@@ -18,7 +18,7 @@
 //!
 //! Both saturate: the level never goes below zero nor above `max`.
 
-use super::RetryState;
+use super::Attempt;
 use crate::classify::GiveUp;
 
 /// Which budget rule applies.
@@ -48,14 +48,15 @@ enum Mode {
 /// # Examples
 ///
 /// ```
-/// use headroom::backoff::{RetryBudget, RetryState};
+/// use headroom::Attempt;
+/// use headroom::backoff::RetryBudget;
 ///
 /// let mut budget = RetryBudget::token_ratio(10, 100); // gRPC A6's example: 10 tokens, ratio 0.1
-/// let state = RetryState::new();
+/// let attempt = Attempt::first();
 /// let mut retried = 0;
 /// for _ in 0..100 {
 ///     budget.record_failure();
-///     let mut s = state;
+///     let mut s = attempt;
 ///     if budget.try_retry(true, &mut s).is_ok() {
 ///         retried += 1;
 ///     }
@@ -101,13 +102,14 @@ impl RetryBudget {
     /// # Examples
     ///
     /// ```
-    /// use headroom::backoff::{RetryBudget, RetryState};
+    /// use headroom::Attempt;
+    /// use headroom::backoff::RetryBudget;
     ///
     /// let mut budget = RetryBudget::aws_standard();
-    /// let mut state = RetryState::new();
-    /// budget.try_retry(false, &mut state).unwrap();
+    /// let mut attempt = Attempt::first();
+    /// budget.try_retry(false, &mut attempt).unwrap();
     /// assert_eq!(budget.level(), 486);
-    /// budget.record_success(&state); // the retried call succeeded: its 14 come back
+    /// budget.record_success(&attempt); // the retried call succeeded: its 14 come back
     /// assert_eq!(budget.level(), 500);
     /// ```
     pub const fn aws_standard() -> Self {
@@ -149,11 +151,12 @@ impl RetryBudget {
     /// # Examples
     ///
     /// ```
-    /// use headroom::backoff::{RetryBudget, RetryState};
+    /// use headroom::Attempt;
+    /// use headroom::backoff::RetryBudget;
     ///
     /// let mut budget = RetryBudget::unlimited();
     /// budget.record_failure();
-    /// assert!(budget.try_retry(true, &mut RetryState::new()).is_ok());
+    /// assert!(budget.try_retry(true, &mut Attempt::first()).is_ok());
     /// ```
     pub const fn unlimited() -> Self {
         Self {
@@ -209,7 +212,7 @@ impl RetryBudget {
     }
 
     /// Asks to retry once. `throttled` says whether the failure was throttling (429 or 529),
-    /// which is cheaper under the AWS quota. On success the cost is remembered in `state`, so
+    /// which is cheaper under the AWS quota. On success the cost is remembered in `attempt`, so
     /// that [`record_success`](Self::record_success) can refund it.
     ///
     /// # Errors
@@ -220,16 +223,17 @@ impl RetryBudget {
     /// # Examples
     ///
     /// ```
-    /// use headroom::backoff::{RetryBudget, RetryState};
+    /// use headroom::Attempt;
+    /// use headroom::backoff::RetryBudget;
     /// use headroom::classify::GiveUp;
     ///
     /// let mut budget = RetryBudget::quota(10, 5, 14, 1);
-    /// let mut state = RetryState::new();
-    /// assert_eq!(budget.try_retry(false, &mut state), Err(GiveUp::BudgetExhausted));
-    /// assert_eq!(budget.try_retry(true, &mut state), Ok(()));
+    /// let mut attempt = Attempt::first();
+    /// assert_eq!(budget.try_retry(false, &mut attempt), Err(GiveUp::BudgetExhausted));
+    /// assert_eq!(budget.try_retry(true, &mut attempt), Ok(()));
     /// assert_eq!(budget.level(), 5);
     /// ```
-    pub fn try_retry(&mut self, throttled: bool, state: &mut RetryState) -> Result<(), GiveUp> {
+    pub fn try_retry(&mut self, throttled: bool, attempt: &mut Attempt) -> Result<(), GiveUp> {
         match self.mode {
             Mode::Unlimited => Ok(()),
             Mode::TokenRatio { .. } => {
@@ -248,7 +252,7 @@ impl RetryBudget {
                 match self.level.checked_sub(u64::from(cost)) {
                     Some(left) => {
                         self.level = left;
-                        state.budget_cost = cost;
+                        attempt.budget_cost = cost;
                         Ok(())
                     }
                     None => Err(GiveUp::BudgetExhausted),
@@ -257,31 +261,32 @@ impl RetryBudget {
         }
     }
 
-    /// Records a success (2xx) of the request whose retry state is `state`. Earns `ratio`
+    /// Records a success (2xx) of the request whose retry state is `attempt`. Earns `ratio`
     /// milli-tokens under the token-ratio rule; under a quota returns the refund for a
     /// never-retried call, or the cost of the last retry. Never above [`max`](Self::max).
     ///
     /// # Examples
     ///
     /// ```
-    /// use headroom::backoff::{RetryBudget, RetryState};
+    /// use headroom::Attempt;
+    /// use headroom::backoff::RetryBudget;
     ///
     /// let mut budget = RetryBudget::token_ratio(10, 100);
     /// budget.record_failure();
-    /// budget.record_success(&RetryState::new());
+    /// budget.record_success(&Attempt::first());
     /// assert_eq!(budget.level(), 9_100);
     /// ```
-    pub fn record_success(&mut self, state: &RetryState) {
+    pub fn record_success(&mut self, attempt: &Attempt) {
         let earned = match self.mode {
             Mode::Unlimited => 0,
             Mode::TokenRatio { ratio_milli } => u64::from(ratio_milli),
             Mode::Quota { success_refund, .. } => {
                 // A call that paid for a retry gets that back; one that never retried earns the
                 // refund. (A retry cost of 0 is indistinguishable from no retry: harmless.)
-                if state.budget_cost == 0 {
+                if attempt.budget_cost == 0 {
                     u64::from(success_refund)
                 } else {
-                    u64::from(state.budget_cost)
+                    u64::from(attempt.budget_cost)
                 }
             }
         };

@@ -3,133 +3,89 @@
 use rand_core::Rng;
 
 use super::retry_after::Judged;
-use super::{Backoff, RetryBudget, RetryState};
+use super::{Attempt, Backoff, RetryBudget};
 use crate::classify::GiveUp;
 use crate::classify::{Outcome, Verdict};
 use crate::time::{Duration, Instant};
 
-/// The next step for a request after a response: the result of [`Backoff::decide`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub enum Next {
-    /// The request succeeded.
-    Done,
-    /// Retry at this instant.
-    RetryAt(Instant),
-    /// Do not retry.
-    GiveUp(GiveUp),
-}
-
 impl Backoff {
-    /// The whole retry decision for one classified response: the outcome by the SDK rules, the
-    /// budget, the delay and the deadline, in that order of checks (the budget is charged last,
-    /// so a request that gives up for another reason costs nothing).
+    /// The whole retry decision for one classified response at `now`: the outcome by the SDK
+    /// rules, the budget, the delay and the deadline, in that order of checks (the budget is
+    /// charged last, so a request that gives up for another reason costs nothing).
     ///
-    /// * [`Outcome::Done`]: the budget is credited ([`RetryBudget::record_success`]) → [`Next::Done`].
-    /// * [`Outcome::GiveUp`] → [`Next::GiveUp`], budget untouched (a fatal status is not load).
-    /// * [`Outcome::Retry`]: [`RetryBudget::record_failure`], then [`Backoff::next_delay`], then
-    ///   [`retry_at`], then [`RetryBudget::try_retry`] → [`Next::RetryAt`] or the first refusal.
+    /// * [`Outcome::Done`]: the budget is credited ([`RetryBudget::record_success`]).
+    /// * [`Outcome::GiveUp`]: passed on, budget untouched (a fatal status is not load).
+    /// * [`Outcome::Retry`]: [`RetryBudget::record_failure`], then the delay
+    ///   ([`Backoff::next_delay`], or the verdict's [informed delay](Verdict::with_informed_delay)
+    ///   when it has one), then [`retry_at`] against the attempt's deadline, then
+    ///   [`RetryBudget::try_retry`] → `Outcome::Retry(at)` or the first refusal.
     ///
     /// A 429 with rate-limit headers is better answered by the bucket the headers describe (wait
-    /// until it has room for this request); pass that instant's distance as the server delay, or
-    /// take the later of the two instants.
+    /// until it has room for this request): give that wait to the verdict with
+    /// [`Verdict::with_informed_delay`]. The server's delay still applies under the
+    /// [`RetryAfterPolicy`](super::RetryAfterPolicy) (as a floor when accepted, a give-up above
+    /// the ceiling when the policy says so).
     ///
     /// # Examples
     ///
     /// ```
-    /// use headroom::backoff::{Backoff, FixedDraw, Next, RetryBudget, RetryState};
-    /// use headroom::classify::classify;
-    /// use headroom::headers::Snapshot;
-    /// use headroom::time::Instant;
-    ///
-    /// let schedule = Backoff::anthropic_python();
-    /// let mut budget = RetryBudget::default();
-    /// let mut state = RetryState::new();
-    /// let now = Instant::from_ticks(0);
-    /// let verdict = classify(529, &Snapshot::default(), None);
-    /// let next = schedule.decide(&verdict, &mut state, &mut budget, now, None, &mut FixedDraw(0));
-    /// assert_eq!(next, Next::RetryAt(Instant::from_ticks(500_000)));
-    /// assert_eq!(budget.level(), 99_000);
-    /// ```
-    pub fn decide<R: Rng + ?Sized>(
-        &self,
-        verdict: &Verdict,
-        state: &mut RetryState,
-        budget: &mut RetryBudget,
-        now: Instant,
-        deadline: Option<Instant>,
-        rng: &mut R,
-    ) -> Next {
-        self.decide_with(verdict, state, budget, now, deadline, None, rng)
-    }
-
-    /// [`Backoff::decide`] with an informed delay: when the caller knows how long the cause
-    /// takes to clear (a 429 whose headers say when the binding bucket has room for this
-    /// request), `planned` replaces the blind exponential backoff. The server's delay still
-    /// applies under the [`RetryAfter`](super::RetryAfter) policy (as a floor when accepted, a give-up above the
-    /// ceiling when the policy says so), and the attempt limit, the deadline and the budget are
-    /// checked exactly as in [`Backoff::decide`].
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use headroom::backoff::{Backoff, FixedDraw, Next, RetryBudget, RetryState};
-    /// use headroom::classify::classify;
+    /// use headroom::Attempt;
+    /// use headroom::backoff::{Backoff, FixedDraw, RetryBudget};
+    /// use headroom::classify::{Outcome, classify};
     /// use headroom::headers::Snapshot;
     /// use headroom::time::{self, Instant};
     ///
     /// let schedule = Backoff::anthropic_python();
-    /// let (mut budget, mut state) = (RetryBudget::default(), RetryState::new());
-    /// let verdict = classify(429, &Snapshot::default(), None);
+    /// let (mut budget, mut attempt) = (RetryBudget::default(), Attempt::first());
     /// let now = Instant::from_ticks(0);
-    /// // The bucket has room in 2.4 s: retry then, not after a blind 0.5 s.
-    /// let next = schedule.decide_with(&verdict, &mut state, &mut budget, now, None, Some(time::millis(2_400)), &mut FixedDraw(0));
-    /// assert_eq!(next, Next::RetryAt(Instant::from_ticks(2_400_000)));
+    /// let overloaded = classify(529, &Snapshot::default(), None);
+    /// let next = schedule.decide(now, &overloaded, &mut attempt, &mut budget, &mut FixedDraw(0));
+    /// assert_eq!(next, Outcome::Retry(Instant::from_ticks(500_000)));
+    /// assert_eq!(budget.level(), 99_000);
+    ///
+    /// // The bucket has room in 2.4 s: retry then, not after a blind backoff.
+    /// let limited = classify(429, &Snapshot::default(), None).with_informed_delay(time::millis(2_400));
+    /// let next = schedule.decide(now, &limited, &mut attempt, &mut budget, &mut FixedDraw(0));
+    /// assert_eq!(next, Outcome::Retry(Instant::from_ticks(2_400_000)));
     /// ```
-    #[expect(
-        clippy::too_many_arguments,
-        reason = "each argument is a separate, required input"
-    )]
-    pub fn decide_with<R: Rng + ?Sized>(
+    pub fn decide<R: Rng + ?Sized>(
         &self,
-        verdict: &Verdict,
-        state: &mut RetryState,
-        budget: &mut RetryBudget,
         now: Instant,
-        deadline: Option<Instant>,
-        planned: Option<Duration>,
+        verdict: &Verdict,
+        attempt: &mut Attempt,
+        budget: &mut RetryBudget,
         rng: &mut R,
-    ) -> Next {
+    ) -> Outcome<Instant> {
         let throttled = match verdict.outcome() {
             Outcome::Done => {
-                budget.record_success(state);
-                return Next::Done;
+                budget.record_success(attempt);
+                return Outcome::Done;
             }
-            Outcome::GiveUp(why) => return Next::GiveUp(why),
-            Outcome::Retry { throttled } => throttled,
+            Outcome::GiveUp(why) => return Outcome::GiveUp(why),
+            Outcome::Retry(class) => class.is_throttling(),
         };
         budget.record_failure();
-        let delay = match planned {
-            Some(planned) => self.planned_delay(state, verdict.server_delay(), planned),
-            None => self.next_delay(state, verdict.server_delay(), rng),
+        let delay = match verdict.informed_delay() {
+            Some(planned) => self.planned_delay(attempt, verdict.server_delay(), planned),
+            None => self.next_delay(attempt, verdict.server_delay(), rng),
         };
         let planned = delay
-            .and_then(|delay| retry_at(now, delay, deadline))
-            .and_then(|at| budget.try_retry(throttled, state).map(|()| at));
+            .and_then(|delay| retry_at(now, delay, attempt.deadline()))
+            .and_then(|at| budget.try_retry(throttled, attempt).map(|()| at));
         match planned {
-            Ok(at) => Next::RetryAt(at),
-            Err(why) => Next::GiveUp(why),
+            Ok(at) => Outcome::Retry(at),
+            Err(why) => Outcome::GiveUp(why),
         }
     }
 
     /// The bookkeeping of [`Backoff::next_delay`] around a delay the caller planned.
     fn planned_delay(
         &self,
-        state: &mut RetryState,
+        attempt: &mut Attempt,
         server_delay: Option<Duration>,
         planned: Duration,
     ) -> Result<Duration, GiveUp> {
-        if state.retries >= self.max_retries {
+        if attempt.retries >= self.max_retries {
             return Err(GiveUp::AttemptsExhausted);
         }
         let judged = match server_delay {
@@ -141,8 +97,8 @@ impl Backoff {
             Judged::Ignore => planned.as_ticks(),
             Judged::GiveUp => return Err(GiveUp::ServerDelayTooLong),
         };
-        state.retries = state.retries.saturating_add(1);
-        state.prev_delay = delay;
+        attempt.retries = attempt.retries.saturating_add(1);
+        attempt.prev_delay = delay;
         Ok(Duration::from_ticks(delay))
     }
 }

@@ -54,7 +54,7 @@ pub enum Jitter {
     /// Equal jitter, `e/2 + U(0, e/2)`: never shorter than half the nominal delay.
     Equal,
     /// Decorrelated jitter, `min(cap, U(base, 3·prev))`, starting from `prev = base`. It ignores
-    /// the retry count; the previous delay is carried in [`super::RetryState`].
+    /// the retry count; the previous delay is carried in [`super::Attempt`].
     Decorrelated,
     /// Multiplicative jitter below the nominal delay: `e × (1 − f·u)` with `f = per_mille/1000`
     /// (values above 1000 act as 1000). The official SDKs use 250.

@@ -7,18 +7,21 @@
 //!
 //! * [`Backoff`] computes the next delay: `e = min(cap, base·2ⁿ)` for `n` retries taken (the
 //!   exponent is capped at 1000 and saturates, so no retry count can overflow), spread by a
-//!   [`Jitter`], with the server's delay taken into account under a [`RetryAfter`] policy.
-//! * [`RetryState`] is the few bytes a request carries between attempts. The schedule itself is
-//!   immutable configuration, so one [`Backoff`] serves every request.
+//!   [`Jitter`], with the server's delay taken into account under a [`RetryAfterPolicy`] policy.
+//! * [`Attempt`] is the few bytes a request carries between attempts (retries taken, the
+//!   previous delay, a deadline). The schedule itself is immutable configuration, so one
+//!   [`Backoff`] serves every request.
 //! * [`retry_at`] turns a delay into an instant and refuses to cross a deadline.
 //! * [`RetryBudget`] is shared by all requests and stops retry storms.
-//! * [`Backoff::decide`] runs the whole sequence for one classified response.
+//! * [`Backoff::decide`] runs the whole sequence for one classified response and answers with
+//!   the crate's one [`Outcome`](crate::classify::Outcome) vocabulary.
 //!
 //! Presets reproduce the official SDKs and the AWS standard strategy exactly
 //! ([`Backoff::anthropic_python`], [`Backoff::anthropic_typescript`], [`Backoff::openai_python`],
 //! [`Backoff::guide_loop`], [`Backoff::aws_standard`]). Randomness is an argument
 //! (`rng: &mut R`, never stored); all math is integer.
 
+mod attempt;
 mod budget;
 mod decide;
 mod fixed_draw;
@@ -30,11 +33,12 @@ mod tests;
 
 use rand_core::Rng;
 
+pub use attempt::Attempt;
 pub use budget::RetryBudget;
-pub use decide::{Next, retry_at};
+pub use decide::retry_at;
 pub use fixed_draw::FixedDraw;
 pub use jitter::{Jitter, scale};
-pub use retry_after::{AboveCeiling, RetryAfter};
+pub use retry_after::{AboveCeiling, RetryAfterPolicy};
 
 use retry_after::Judged;
 
@@ -44,75 +48,20 @@ use crate::time::{self, Duration};
 /// The largest exponent used: `2^1000` saturates any base anyway, and the SDKs cap it there.
 pub const MAX_EXPONENT: u32 = 1000;
 
-/// What one request carries between attempts: retries taken, the previous delay (for
-/// [`Jitter::Decorrelated`]) and what its last retry took from a [`RetryBudget`] quota.
-///
-/// # Examples
-///
-/// ```
-/// use headroom::backoff::RetryState;
-///
-/// let state = RetryState::new();
-/// assert_eq!((state.retries(), state.attempts()), (0, 1));
-/// assert_eq!(RetryState::with_retries(3).attempts(), 4);
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub struct RetryState {
-    retries: u32,
-    prev_delay: u64,
-    budget_cost: u32,
-}
-
-impl RetryState {
-    /// A request that has not been retried yet.
-    pub const fn new() -> Self {
-        Self {
-            retries: 0,
-            prev_delay: 0,
-            budget_cost: 0,
-        }
-    }
-
-    /// A request that has been retried `retries` times (to resume, or to reproduce a table).
-    pub const fn with_retries(retries: u32) -> Self {
-        Self {
-            retries,
-            prev_delay: 0,
-            budget_cost: 0,
-        }
-    }
-
-    /// Retries taken so far: the SDKs' `x-stainless-retry-count`.
-    pub const fn retries(&self) -> u32 {
-        self.retries
-    }
-
-    /// Attempts made so far, counting the first: `retries + 1`, saturating.
-    pub const fn attempts(&self) -> u32 {
-        self.retries.saturating_add(1)
-    }
-
-    /// The delay chosen before the last retry (zero before the first).
-    pub const fn previous_delay(&self) -> Duration {
-        Duration::from_ticks(self.prev_delay)
-    }
-}
-
 /// A retry schedule. Plain configuration: `Copy`, immutable, shared by every request.
 ///
 /// # Examples
 ///
 /// ```
-/// use headroom::backoff::{Backoff, FixedDraw, Jitter, RetryState};
+/// use headroom::backoff::{Backoff, FixedDraw, Jitter, Attempt};
 /// use headroom::time;
 ///
 /// let schedule = Backoff::new(time::millis(100), time::secs(1))
 ///     .with_jitter(Jitter::None)
 ///     .with_max_retries(5);
-/// let mut state = RetryState::new();
+/// let mut attempt = Attempt::first();
 /// let delays: Vec<u64> = (0..5)
-///     .map(|_| schedule.next_delay(&mut state, None, &mut FixedDraw(0)).unwrap().as_ticks() / 1_000)
+///     .map(|_| schedule.next_delay(&mut attempt, None, &mut FixedDraw(0)).unwrap().as_ticks() / 1_000)
 ///     .collect();
 /// assert_eq!(delays, [100, 200, 400, 800, 1_000]);
 /// ```
@@ -122,7 +71,7 @@ pub struct Backoff {
     /// The first nominal delay, `e(0)`.
     pub base: Duration,
     /// The largest nominal delay and the largest backoff delay after jitter. An accepted server
-    /// delay may exceed it (up to [`RetryAfter::ceiling`], or beyond with
+    /// delay may exceed it (up to [`RetryAfterPolicy::ceiling`], or beyond with
     /// [`AboveCeiling::WaitAnyway`]).
     pub cap: Duration,
     /// Retries allowed after the first attempt.
@@ -130,7 +79,7 @@ pub struct Backoff {
     /// How the nominal delay is spread.
     pub jitter: Jitter,
     /// How the server's delay is used.
-    pub retry_after: RetryAfter,
+    pub retry_after: RetryAfterPolicy,
 }
 
 impl Default for Backoff {
@@ -149,7 +98,7 @@ impl Backoff {
             cap,
             max_retries: 4,
             jitter: Jitter::Full,
-            retry_after: RetryAfter {
+            retry_after: RetryAfterPolicy {
                 accept_zero: true,
                 ceiling: time::secs(120),
                 above_ceiling: AboveCeiling::GiveUp,
@@ -176,7 +125,7 @@ impl Backoff {
     }
 
     /// The same schedule with another server-delay policy.
-    pub const fn with_retry_after(mut self, retry_after: RetryAfter) -> Self {
+    pub const fn with_retry_after(mut self, retry_after: RetryAfterPolicy) -> Self {
         self.retry_after = retry_after;
         self
     }
@@ -211,40 +160,40 @@ impl Backoff {
         Duration::from_ticks(if grown < cap { grown } else { cap })
     }
 
-    /// The delay before the next retry, and records the retry in `state`.
+    /// The delay before the next retry, and records the retry in `attempt`.
     ///
     /// `server_delay` is what the response asked for ([`Verdict::server_delay`](crate::classify::Verdict::server_delay)). Draws at most
     /// one `u64` from `rng`.
     ///
     /// # Errors
     ///
-    /// [`GiveUp::AttemptsExhausted`] when `state` has used every retry;
+    /// [`GiveUp::AttemptsExhausted`] when `attempt` has used every retry;
     /// [`GiveUp::ServerDelayTooLong`] when the server's delay is above the ceiling and the policy
-    /// says [`AboveCeiling::GiveUp`]. `state` is unchanged then.
+    /// says [`AboveCeiling::GiveUp`]. `attempt` is unchanged then.
     ///
     /// # Examples
     ///
     /// ```
-    /// use headroom::backoff::{Backoff, FixedDraw, RetryState};
+    /// use headroom::backoff::{Backoff, FixedDraw, Attempt};
     /// use headroom::classify::GiveUp;
     /// use headroom::time;
     ///
     /// let openai = Backoff::openai_python();
-    /// let mut state = RetryState::new();
+    /// let mut attempt = Attempt::first();
     /// let mut rng = FixedDraw(0);
-    /// assert_eq!(openai.next_delay(&mut state, Some(time::secs(61)), &mut rng), Ok(time::secs(61)));
-    /// assert_eq!(openai.next_delay(&mut state, None, &mut rng), Ok(time::secs(1)));
-    /// assert_eq!(openai.next_delay(&mut state, None, &mut rng), Err(GiveUp::AttemptsExhausted));
-    /// let fresh = &mut RetryState::new();
+    /// assert_eq!(openai.next_delay(&mut attempt, Some(time::secs(61)), &mut rng), Ok(time::secs(61)));
+    /// assert_eq!(openai.next_delay(&mut attempt, None, &mut rng), Ok(time::secs(1)));
+    /// assert_eq!(openai.next_delay(&mut attempt, None, &mut rng), Err(GiveUp::AttemptsExhausted));
+    /// let fresh = &mut Attempt::first();
     /// assert_eq!(openai.next_delay(fresh, Some(time::secs(121)), &mut rng), Err(GiveUp::ServerDelayTooLong));
     /// ```
     pub fn next_delay<R: Rng + ?Sized>(
         &self,
-        state: &mut RetryState,
+        attempt: &mut Attempt,
         server_delay: Option<Duration>,
         rng: &mut R,
     ) -> Result<Duration, GiveUp> {
-        if state.retries >= self.max_retries {
+        if attempt.retries >= self.max_retries {
             return Err(GiveUp::AttemptsExhausted);
         }
         let judged = match server_delay {
@@ -252,22 +201,22 @@ impl Backoff {
             None => Judged::Ignore,
         };
         let delay = match judged {
-            Judged::Use(server) if self.retry_after.floor => server.max(self.backoff(state, rng)),
+            Judged::Use(server) if self.retry_after.floor => server.max(self.backoff(attempt, rng)),
             Judged::Use(server) => server,
-            Judged::Ignore => self.backoff(state, rng),
+            Judged::Ignore => self.backoff(attempt, rng),
             Judged::GiveUp => return Err(GiveUp::ServerDelayTooLong),
         };
-        state.retries = state.retries.saturating_add(1);
-        state.prev_delay = delay;
+        attempt.retries = attempt.retries.saturating_add(1);
+        attempt.prev_delay = delay;
         Ok(Duration::from_ticks(delay))
     }
 
     /// The jittered backoff delay for the state's retry count, in µs, capped at `cap`.
-    fn backoff<R: Rng + ?Sized>(&self, state: &RetryState, rng: &mut R) -> u64 {
-        let e = self.nominal_delay(state.retries).as_ticks();
+    fn backoff<R: Rng + ?Sized>(&self, attempt: &Attempt, rng: &mut R) -> u64 {
+        let e = self.nominal_delay(attempt.retries).as_ticks();
         let cap = self.cap.as_ticks();
         self.jitter
-            .apply(e, self.base.as_ticks(), cap, state.prev_delay, rng)
+            .apply(e, self.base.as_ticks(), cap, attempt.prev_delay, rng)
             .min(cap)
     }
 }

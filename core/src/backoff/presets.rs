@@ -1,15 +1,15 @@
 //! Presets: the schedules other clients use, reproduced exactly, so the simulator can run them
 //! side by side with headroom's own and so a user can match an SDK's behaviour.
 //!
-//! Sources: `research/protocol.md` §4 (official SDKs, with their test tables), `peers.md` §4.1
+//! Sources: `docs/protocol.md` §4 (official SDKs, with their test tables), `docs/protocol.md` §4.5
 //! (AWS standard retry). `n` below is retries taken (0 before the first retry), `u` a uniform
 //! draw in `[0, 1)`.
 
-use super::{AboveCeiling, Backoff, Jitter, RetryAfter};
+use super::{AboveCeiling, Backoff, Jitter, RetryAfterPolicy};
 use crate::time::{self, Duration};
 
 /// The Stainless SDKs' backoff: `min(0.5 s × 2ⁿ, 8 s) × (1 − 0.25u)`, 2 retries.
-const fn stainless(retry_after: RetryAfter) -> Backoff {
+const fn stainless(retry_after: RetryAfterPolicy) -> Backoff {
     Backoff {
         base: time::millis(500),
         cap: time::secs(8),
@@ -27,16 +27,16 @@ impl Backoff {
     /// # Examples
     ///
     /// ```
-    /// use headroom::backoff::{Backoff, FixedDraw, RetryState};
+    /// use headroom::backoff::{Backoff, FixedDraw, Attempt};
     /// use headroom::time;
     ///
     /// let sdk = Backoff::anthropic_python();
-    /// let delay = |d| sdk.next_delay(&mut RetryState::new(), Some(d), &mut FixedDraw(0));
+    /// let delay = |d| sdk.next_delay(&mut Attempt::first(), Some(d), &mut FixedDraw(0));
     /// assert_eq!(delay(time::secs(60)), Ok(time::secs(60)));
     /// assert_eq!(delay(time::secs(61)), Ok(time::millis(500)));
     /// ```
     pub const fn anthropic_python() -> Self {
-        stainless(RetryAfter::between_zero_and(
+        stainless(RetryAfterPolicy::between_zero_and(
             time::secs(60),
             AboveCeiling::Backoff,
         ))
@@ -50,16 +50,16 @@ impl Backoff {
     /// # Examples
     ///
     /// ```
-    /// use headroom::backoff::{Backoff, FixedDraw, RetryState};
+    /// use headroom::backoff::{Backoff, FixedDraw, Attempt};
     /// use headroom::time;
     ///
     /// let sdk = Backoff::anthropic_typescript();
-    /// let delay = |d| sdk.next_delay(&mut RetryState::new(), Some(d), &mut FixedDraw(0));
+    /// let delay = |d| sdk.next_delay(&mut Attempt::first(), Some(d), &mut FixedDraw(0));
     /// assert_eq!(delay(time::secs(600)), Ok(time::secs(600)));
     /// assert_eq!(delay(time::secs(0)), Ok(time::secs(0)));
     /// ```
     pub const fn anthropic_typescript() -> Self {
-        stainless(RetryAfter {
+        stainless(RetryAfterPolicy {
             accept_zero: true,
             ceiling: Duration::MAX,
             above_ceiling: AboveCeiling::WaitAnyway,
@@ -72,23 +72,23 @@ impl Backoff {
     ///
     /// (openai-python's *delay computation* alone would fall back to the backoff above 120 s;
     /// its *retry decision* refuses first, which is what a caller sees. Use
-    /// `.with_retry_after(RetryAfter::between_zero_and(time::secs(120), AboveCeiling::Backoff))`
+    /// `.with_retry_after(RetryAfterPolicy::between_zero_and(time::secs(120), AboveCeiling::Backoff))`
     /// for the former.)
     ///
     /// # Examples
     ///
     /// ```
-    /// use headroom::backoff::{Backoff, FixedDraw, RetryState};
+    /// use headroom::backoff::{Backoff, FixedDraw, Attempt};
     /// use headroom::classify::GiveUp;
     /// use headroom::time;
     ///
     /// let sdk = Backoff::openai_python();
-    /// let delay = |d| sdk.next_delay(&mut RetryState::new(), Some(d), &mut FixedDraw(0));
+    /// let delay = |d| sdk.next_delay(&mut Attempt::first(), Some(d), &mut FixedDraw(0));
     /// assert_eq!(delay(time::secs(120)), Ok(time::secs(120)));
     /// assert_eq!(delay(time::millis(120_001)), Err(GiveUp::ServerDelayTooLong));
     /// ```
     pub const fn openai_python() -> Self {
-        stainless(RetryAfter::between_zero_and(
+        stainless(RetryAfterPolicy::between_zero_and(
             time::secs(120),
             AboveCeiling::GiveUp,
         ))
@@ -101,12 +101,12 @@ impl Backoff {
     /// # Examples
     ///
     /// ```
-    /// use headroom::backoff::{Backoff, FixedDraw, RetryState};
+    /// use headroom::backoff::{Backoff, FixedDraw, Attempt};
     /// use headroom::classify::GiveUp;
     /// use headroom::time;
     ///
     /// let guide = Backoff::guide_loop();
-    /// let mut state = RetryState::new();
+    /// let mut state = Attempt::first();
     /// let mut rng = FixedDraw(1 << 63); // u = 0.5: e + 0.25e
     /// let delays: Vec<_> = (0..6).map(|_| guide.next_delay(&mut state, None, &mut rng)).collect();
     /// assert_eq!(delays[0], Ok(time::millis(1_250)));
@@ -119,7 +119,7 @@ impl Backoff {
             cap: time::secs(64),
             max_retries: 5,
             jitter: Jitter::Additive { per_mille: 500 },
-            retry_after: RetryAfter::IGNORED,
+            retry_after: RetryAfterPolicy::IGNORED,
         }
     }
 
@@ -132,12 +132,12 @@ impl Backoff {
     /// # Examples
     ///
     /// ```
-    /// use headroom::backoff::{Backoff, FixedDraw, RetryState};
+    /// use headroom::backoff::{Backoff, FixedDraw, Attempt};
     /// use headroom::time;
     ///
     /// let aws = Backoff::aws_standard(true);
     /// let mut rng = FixedDraw(u64::MAX); // u → 1
-    /// let first = aws.next_delay(&mut RetryState::new(), None, &mut rng).unwrap();
+    /// let first = aws.next_delay(&mut Attempt::first(), None, &mut rng).unwrap();
     /// assert_eq!(first, time::micros(999_999));
     /// assert_eq!(Backoff::aws_standard(false).nominal_delay(0), time::millis(50));
     /// assert_eq!(aws.nominal_delay(10), time::secs(20));
@@ -152,7 +152,7 @@ impl Backoff {
             cap: time::secs(20),
             max_retries: 2,
             jitter: Jitter::Full,
-            retry_after: RetryAfter::IGNORED,
+            retry_after: RetryAfterPolicy::IGNORED,
         }
     }
 }

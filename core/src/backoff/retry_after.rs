@@ -3,13 +3,13 @@
 //! The server knows when capacity returns; the client only guesses. But a server value can also
 //! be absurd (hours, or a date in the past), and clients disagree on what to do with it: the
 //! Anthropic Python SDK trusts `0 < d ≤ 60 s` and otherwise backs off, openai-python trusts up
-//! to 120 s and refuses to retry above, the TypeScript SDK now obeys anything. [`RetryAfter`]
+//! to 120 s and refuses to retry above, the TypeScript SDK now obeys anything. [`RetryAfterPolicy`]
 //! makes each of those a configuration, so the presets reproduce them and headroom's own
 //! default can treat the value as a floor under its backoff.
 
 use crate::time::Duration;
 
-/// What to do when the server's delay is above [`RetryAfter::ceiling`].
+/// What to do when the server's delay is above [`RetryAfterPolicy::ceiling`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum AboveCeiling {
@@ -31,17 +31,17 @@ pub enum AboveCeiling {
 /// # Examples
 ///
 /// ```
-/// use headroom::backoff::{AboveCeiling, RetryAfter};
+/// use headroom::backoff::{AboveCeiling, RetryAfterPolicy};
 /// use headroom::time;
 ///
-/// let policy = RetryAfter::between_zero_and(time::secs(60), AboveCeiling::Backoff);
+/// let policy = RetryAfterPolicy::between_zero_and(time::secs(60), AboveCeiling::Backoff);
 /// assert!(!policy.accepts(time::secs(0)));
 /// assert!(policy.accepts(time::secs(60)));
 /// assert!(!policy.accepts(time::secs(61)));
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub struct RetryAfter {
+pub struct RetryAfterPolicy {
     /// Whether a delay of exactly zero is accepted (the lower bound is inclusive).
     pub accept_zero: bool,
     /// The largest accepted delay, inclusive.
@@ -59,7 +59,7 @@ pub(super) enum Judged {
     GiveUp,
 }
 
-impl RetryAfter {
+impl RetryAfterPolicy {
     /// Server delays are ignored: every value counts as out of range and the backoff is used.
     pub const IGNORED: Self = Self {
         accept_zero: false,

@@ -1,4 +1,4 @@
-//! The SDK retry-after tables of `research/protocol.md` §4.1 and §4.3, at the policy level.
+//! The SDK retry-after tables of `docs/protocol.md` §4.1 and §4.3, at the policy level.
 //!
 //! The SDK tests feed raw header strings to the client; here the input is what headroom's
 //! parser hands the policy: `Some(delay)` for a number or an HTTP-date (date − `Date`, saturating
@@ -85,13 +85,8 @@ fn check(schedule: Backoff, rows: &[Row]) {
     let schedule = schedule.with_max_retries(u32::MAX);
     for &(remaining, server, expected) in rows {
         let taken = u32::try_from(3 - remaining).unwrap();
-        let delay = |u| {
-            schedule.next_delay(
-                &mut RetryState::with_retries(taken),
-                server,
-                &mut FixedDraw(u),
-            )
-        };
+        let delay =
+            |u| schedule.next_delay(&mut Attempt::with_retries(taken), server, &mut FixedDraw(u));
         assert_eq!(
             delay(0),
             expected,
@@ -129,17 +124,17 @@ fn openai_python_table() {
 #[test]
 fn openai_delay_computation_alone_falls_back_above_120() {
     // `_calculate_retry_timeout` on its own: 121 → 0.5 s; only the retry decision refuses.
-    let delay_only = Backoff::openai_python().with_retry_after(RetryAfter::between_zero_and(
+    let delay_only = Backoff::openai_python().with_retry_after(RetryAfterPolicy::between_zero_and(
         secs(120),
         AboveCeiling::Backoff,
     ));
-    let mut state = RetryState::new();
+    let mut state = Attempt::first();
     assert_eq!(
         delay_only.next_delay(&mut state, Some(secs(121)), &mut FixedDraw(0)),
         Ok(millis(500))
     );
     // And a saturated huge value is "finite and > 120" for the decision: give up.
-    let mut state = RetryState::new();
+    let mut state = Attempt::first();
     assert_eq!(
         Backoff::openai_python().next_delay(&mut state, Some(Duration::MAX), &mut FixedDraw(0)),
         Err(GiveUp::ServerDelayTooLong)
@@ -159,7 +154,7 @@ fn openai_max_delay_table() {
     ];
     for (server, retry) in rows {
         let got = Backoff::openai_python().next_delay(
-            &mut RetryState::new(),
+            &mut Attempt::first(),
             Some(server),
             &mut FixedDraw(0),
         );
@@ -175,12 +170,12 @@ fn anthropic_typescript_obeys_any_parsed_value() {
     let ts = Backoff::anthropic_typescript();
     for server in [secs(0), millis(10), secs(61), secs(3_600), Duration::MAX] {
         assert_eq!(
-            ts.next_delay(&mut RetryState::new(), Some(server), &mut FixedDraw(5)),
+            ts.next_delay(&mut Attempt::first(), Some(server), &mut FixedDraw(5)),
             Ok(server)
         );
     }
     assert_eq!(
-        ts.next_delay(&mut RetryState::new(), None, &mut FixedDraw(0)),
+        ts.next_delay(&mut Attempt::first(), None, &mut FixedDraw(0)),
         Ok(millis(500))
     );
 }
@@ -192,7 +187,7 @@ fn sdk_attempt_limit_is_two_retries() {
         Backoff::anthropic_typescript(),
         Backoff::openai_python(),
     ] {
-        let mut state = RetryState::new();
+        let mut state = Attempt::first();
         let mut rng = FixedDraw(0);
         assert_eq!(sdk.next_delay(&mut state, None, &mut rng), Ok(millis(500)));
         assert_eq!(
@@ -214,7 +209,7 @@ fn guide_loop_schedule() {
         (0, [1_000, 2_000, 4_000, 8_000, 16_000]),
         (u64::MAX, [1_499, 2_999, 5_999, 11_999, 23_999]), // e + 0.5e·u, floored, in ms (+0.999…)
     ] {
-        let mut state = RetryState::new();
+        let mut state = Attempt::first();
         let mut rng = FixedDraw(u);
         for ms in expected {
             let d = guide
@@ -244,7 +239,7 @@ fn aws_standard_schedule() {
         [1_000, 2_000, 4_000, 8_000, 16_000, 20_000, 20_000]
     );
     assert_eq!(nominal(other), [50, 100, 200, 400, 800, 1_600, 3_200]);
-    let mut state = RetryState::new();
+    let mut state = Attempt::first();
     let mut rng = FixedDraw(1 << 63);
     assert_eq!(
         throttled.next_delay(&mut state, None, &mut rng),
@@ -278,7 +273,7 @@ fn nominal_delay_never_overflows() {
 #[test]
 fn floor_policy_waits_the_longer_of_server_and_backoff() {
     let ours = Backoff::new(secs(1), secs(60)).with_jitter(Jitter::None);
-    let mut state = RetryState::new();
+    let mut state = Attempt::first();
     assert_eq!(
         ours.next_delay(&mut state, Some(millis(10)), &mut FixedDraw(0)),
         Ok(secs(1))
@@ -303,7 +298,7 @@ fn decorrelated_follows_previous_delay() {
     let d = Backoff::new(millis(100), secs(10))
         .with_jitter(Jitter::Decorrelated)
         .with_max_retries(10);
-    let mut state = RetryState::new();
+    let mut state = Attempt::first();
     let mut top = FixedDraw(u64::MAX);
     // U(base, 3·prev) at u → 1: about 300 ms, 900 ms, 2.7 s, 8.1 s, then the cap.
     let got: Vec<u64> = (0..5)
@@ -363,8 +358,8 @@ fn give_up_display_is_lowercase_without_period() {
     }
 }
 
-static_assertions::assert_eq_size!(RetryState, [u64; 2]);
-static_assertions::assert_impl_all!(RetryState: Copy, Send, Sync);
+static_assertions::assert_eq_size!(Attempt, [u64; 3]);
+static_assertions::assert_impl_all!(Attempt: Copy, Send, Sync);
 static_assertions::assert_impl_all!(Backoff: Copy, Send, Sync);
 static_assertions::assert_impl_all!(RetryBudget: Copy, Send, Sync);
 static_assertions::assert_impl_all!(GiveUp: Copy, core::error::Error);

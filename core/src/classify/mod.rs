@@ -272,19 +272,102 @@ impl ErrorType {
     }
 }
 
-/// What to do about a response, before any schedule or budget is consulted.
+/// What happens to a request after a response: the one vocabulary of done / retry / give up.
+///
+/// Each layer answers with the same three cases and fills in what it knows about a retry:
+///
+/// * [`Verdict::outcome`] says *whether* to retry: `Outcome<Class>`, the class that is retried
+///   (throttling or not matters to the retry budget);
+/// * the retry schedule (`Backoff::decide`, a layer above this one) says *when*: `Outcome<Instant>`;
+/// * the policy's `complete` says when and *what*: an `Outcome` whose retry carries the lane,
+///   cost, priority and attempt for the next acquire.
+///
+/// # Examples
+///
+/// ```
+/// use headroom::classify::{Class, GiveUp, Outcome};
+///
+/// let retried: Outcome<Class> = Outcome::Retry(Class::Overloaded);
+/// assert_eq!(retried.map(Class::is_throttling), Outcome::Retry(true));
+/// assert!(Outcome::<Class>::Done.is_done());
+/// assert_eq!(Outcome::<Class>::GiveUp(GiveUp::SpendCap).give_up(), Some(GiveUp::SpendCap));
+/// ```
+#[must_use = "a retry or a give-up must be acted on"]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub enum Outcome {
+pub enum Outcome<R> {
     /// The request succeeded.
     Done,
-    /// The request may be retried. `throttled` is [`Class::is_throttling`].
-    Retry {
-        /// 429 or 529, rather than another failure.
-        throttled: bool,
-    },
-    /// The request must not be retried, for this reason.
+    /// Retry; what the layer knows about the retry.
+    Retry(R),
+    /// Do not retry, for this reason.
     GiveUp(GiveUp),
+}
+
+impl<R> Outcome<R> {
+    /// The same outcome with the retry's data mapped by `f`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use headroom::classify::Outcome;
+    ///
+    /// assert_eq!(Outcome::Retry(2).map(|n| n * 10), Outcome::Retry(20));
+    /// ```
+    pub fn map<S>(self, f: impl FnOnce(R) -> S) -> Outcome<S> {
+        match self {
+            Self::Done => Outcome::Done,
+            Self::Retry(retry) => Outcome::Retry(f(retry)),
+            Self::GiveUp(why) => Outcome::GiveUp(why),
+        }
+    }
+
+    /// Whether the request succeeded.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use headroom::classify::Outcome;
+    ///
+    /// assert!(Outcome::<()>::Done.is_done());
+    /// assert!(!Outcome::Retry(()).is_done());
+    /// ```
+    pub const fn is_done(&self) -> bool {
+        matches!(self, Self::Done)
+    }
+
+    /// The retry's data, when the answer is to retry.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use headroom::classify::Outcome;
+    ///
+    /// assert_eq!(Outcome::Retry(7).retry(), Some(7));
+    /// assert_eq!(Outcome::<u8>::Done.retry(), None);
+    /// ```
+    pub fn retry(self) -> Option<R> {
+        match self {
+            Self::Retry(retry) => Some(retry),
+            Self::Done | Self::GiveUp(_) => None,
+        }
+    }
+
+    /// Why the request is given up, when it is.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use headroom::classify::{GiveUp, Outcome};
+    ///
+    /// assert_eq!(Outcome::<()>::GiveUp(GiveUp::ServerSaidNo).give_up(), Some(GiveUp::ServerSaidNo));
+    /// ```
+    pub const fn give_up(&self) -> Option<GiveUp> {
+        match self {
+            Self::GiveUp(why) => Some(*why),
+            Self::Done | Self::Retry(_) => None,
+        }
+    }
 }
 
 /// One response, classified: the [`Class`], the error body's type, and the server's retry hints.
@@ -298,7 +381,7 @@ pub enum Outcome {
 /// let body = br#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#;
 /// let verdict = classify(529, &Snapshot::default(), Some(body));
 /// assert_eq!(verdict.class(), Class::Overloaded);
-/// assert_eq!(verdict.outcome(), Outcome::Retry { throttled: true });
+/// assert_eq!(verdict.outcome(), Outcome::Retry(Class::Overloaded));
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
@@ -307,6 +390,7 @@ pub struct Verdict {
     error_type: Option<ErrorType>,
     should_retry: Option<bool>,
     server_delay: Option<Duration>,
+    informed_delay: Option<Duration>,
 }
 
 impl Verdict {
@@ -318,7 +402,7 @@ impl Verdict {
     /// use headroom::classify::{Class, Outcome, Verdict};
     ///
     /// assert_eq!(Verdict::transport().class(), Class::Transient { status: None });
-    /// assert_eq!(Verdict::transport().outcome(), Outcome::Retry { throttled: false });
+    /// assert_eq!(Verdict::transport().outcome(), Outcome::Retry(Class::Transient { status: None }));
     /// ```
     pub const fn transport() -> Self {
         Self {
@@ -326,6 +410,7 @@ impl Verdict {
             error_type: None,
             should_retry: None,
             server_delay: None,
+            informed_delay: None,
         }
     }
 
@@ -350,6 +435,32 @@ impl Verdict {
         self.server_delay
     }
 
+    /// The same verdict with an informed delay: how long the cause takes to clear, when the
+    /// caller knows (a 429 whose headers say when the binding bucket has room for this request
+    /// again). The retry schedule (`Backoff::decide`) then waits that long instead
+    /// of a blind exponential backoff; the server's delay, the attempt limit, the deadline and
+    /// the budget still apply.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use headroom::classify::classify;
+    /// use headroom::headers::Snapshot;
+    /// use headroom::time;
+    ///
+    /// let verdict = classify(429, &Snapshot::default(), None).with_informed_delay(time::millis(2_400));
+    /// assert_eq!(verdict.informed_delay(), Some(time::millis(2_400)));
+    /// ```
+    pub const fn with_informed_delay(mut self, delay: Duration) -> Self {
+        self.informed_delay = Some(delay);
+        self
+    }
+
+    /// The informed delay, if one was given ([`Verdict::with_informed_delay`]).
+    pub const fn informed_delay(&self) -> Option<Duration> {
+        self.informed_delay
+    }
+
     /// Whether to retry, by the SDKs' rules: a spend cap never; then `x-should-retry` if present,
     /// either way; then 408, 409, 429, ≥ 500 and transport errors yes; anything else no.
     ///
@@ -368,15 +479,14 @@ impl Verdict {
     /// snapshot.should_retry = Some(false);
     /// assert_eq!(classify(503, &snapshot, None).outcome(), Outcome::GiveUp(GiveUp::ServerSaidNo));
     /// ```
-    pub const fn outcome(&self) -> Outcome {
-        let throttled = self.class.is_throttling();
+    pub const fn outcome(&self) -> Outcome<Class> {
         match (self.class, self.should_retry) {
             (Class::Success, _) => Outcome::Done,
             (Class::SpendCap, _) => Outcome::GiveUp(GiveUp::SpendCap),
             (_, Some(false)) => Outcome::GiveUp(GiveUp::ServerSaidNo),
-            (_, Some(true)) => Outcome::Retry { throttled },
+            (_, Some(true)) => Outcome::Retry(self.class),
             (Class::Fatal { status }, None) => Outcome::GiveUp(GiveUp::Fatal { status }),
-            (_, None) => Outcome::Retry { throttled },
+            (_, None) => Outcome::Retry(self.class),
         }
     }
 }
@@ -427,6 +537,7 @@ pub fn classify(status: u16, snapshot: &Snapshot, body: Option<&[u8]>) -> Verdic
         error_type: scan.error_type,
         should_retry: snapshot.should_retry,
         server_delay: snapshot.server_delay(),
+        informed_delay: None,
     }
 }
 

@@ -1,4 +1,4 @@
-//! Table-driven cases for every date and duration form in `research/protocol.md`.
+//! Table-driven cases for every date and duration form in `docs/protocol.md`.
 
 use super::*;
 use crate::time::{self, Duration, UnixTime};

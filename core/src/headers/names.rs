@@ -59,8 +59,9 @@ const fn quota(family: Family, scope: Scope, part: Part) -> Field {
     }
 }
 
-/// Classifies a field name.
-pub(super) fn classify(name: &[u8]) -> Field {
+/// Which field a header name is (named apart from `classify::classify`, which
+/// classifies whole responses).
+pub(super) fn field_of(name: &[u8]) -> Field {
     if name.len() > NAME_MAX {
         return Field::Other;
     }

@@ -45,7 +45,7 @@ impl State {
     pub(super) fn push(&mut self, s: &mut Snapshot, name: &[u8], value: &[u8]) {
         let index = self.next_index;
         self.next_index = self.next_index.saturating_add(1);
-        match names::classify(name) {
+        match names::field_of(name) {
             Field::Other => {}
             Field::Quota {
                 family,

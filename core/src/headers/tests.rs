@@ -1,4 +1,4 @@
-//! Vendor dialects, retry fields and the quirks of `research/protocol.md` §1, §2 and §4.
+//! Vendor dialects, retry fields and the quirks of `docs/protocol.md` §1, §2 and §4.
 //!
 //! Blocks "shaped after" a source reproduce the values the notes quote; other fields of those
 //! responses (ids, unrelated limits) are filled in plausibly.

@@ -37,18 +37,16 @@ pub enum Priority {
 /// # Examples
 ///
 /// ```
-/// use core::num::NonZeroU32;
-/// use headroom::{CostModel, LaneConfig, Limit, LimitKind};
+/// use headroom::{CostModel, LaneConfig, Limit, LimitKind, nz};
 ///
-/// let per_minute = |n| Limit::per_minute(NonZeroU32::new(n).unwrap());
 /// // Anthropic Tier 1, Sonnet: 50 RPM, 30 000 ITPM, 8 000 OTPM.
 /// let tier1 = LaneConfig::new()
-///     .requests(per_minute(50))
-///     .input_tokens(per_minute(30_000))
-///     .output_tokens(per_minute(8_000))
-///     .cost_model(CostModel::ANTHROPIC_LEGACY)
-///     .background_reserve_permille(250);
-/// assert_eq!(tier1.limit(LimitKind::Requests), Some(per_minute(50)));
+///     .requests(Limit::per_minute(nz!(50)))
+///     .input_tokens(Limit::per_minute(nz!(30_000)))
+///     .output_tokens(Limit::per_minute(nz!(8_000)))
+///     .with_cost_model(CostModel::ANTHROPIC_LEGACY)
+///     .with_background_reserve_permille(250);
+/// assert_eq!(tier1.limit(LimitKind::Requests), Some(Limit::per_minute(nz!(50))));
 /// assert_eq!(tier1.limit(LimitKind::Tokens), None);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -194,15 +192,32 @@ impl LaneConfig {
         self.with_limit(LimitKind::Tokens, Some(limit))
     }
 
-    /// Sets how costs and usage count.
-    pub const fn cost_model(mut self, cost_model: CostModel) -> Self {
+    /// The same configuration with another cost model: how costs and usage count.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use headroom::{CostModel, LaneConfig};
+    ///
+    /// let lane = LaneConfig::new().with_cost_model(CostModel::ANTHROPIC_LEGACY);
+    /// assert_eq!(lane.cost_model(), CostModel::ANTHROPIC_LEGACY);
+    /// ```
+    pub const fn with_cost_model(mut self, cost_model: CostModel) -> Self {
         self.cost_model = cost_model;
         self
     }
 
-    /// Sets the share of each bucket, in thousandths, that background traffic leaves for
-    /// interactive traffic (clamped to 1000).
-    pub const fn background_reserve_permille(mut self, permille: u16) -> Self {
+    /// The same configuration with another share of each bucket, in thousandths, that
+    /// background traffic leaves for interactive traffic (clamped to 1000).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use headroom::LaneConfig;
+    ///
+    /// assert_eq!(LaneConfig::new().with_background_reserve_permille(2_000).background_reserve_permille(), 1_000);
+    /// ```
+    pub const fn with_background_reserve_permille(mut self, permille: u16) -> Self {
         self.background_reserve_permille = if permille > 1000 { 1000 } else { permille };
         self
     }
@@ -219,12 +234,12 @@ impl LaneConfig {
     }
 
     /// The cost model.
-    pub const fn get_cost_model(&self) -> CostModel {
+    pub const fn cost_model(&self) -> CostModel {
         self.cost_model
     }
 
     /// The background reserve, in thousandths.
-    pub const fn get_background_reserve_permille(&self) -> u16 {
+    pub const fn background_reserve_permille(&self) -> u16 {
         self.background_reserve_permille
     }
 }
@@ -461,7 +476,9 @@ impl Lane {
         };
     }
 
-    /// Moves each pace and window in `mask` from the `charged` amount to the `actual` one.
+    /// Moves each pace and window in `mask` from the `charged` amount to the `actual` one, for
+    /// a request admitted at `admitted_at`. `never_charged` says the provider never charged the
+    /// request at all (it refused it, or it was never sent).
     pub(crate) fn reconcile(
         &mut self,
         now: u64,
@@ -469,19 +486,30 @@ impl Lane {
         charged: &Charges,
         actual: &Charges,
         admitted_at: u64,
+        never_charged: bool,
     ) {
+        let delta =
+            |kind: LimitKind| (actual.get(kind) as u32).wrapping_sub(charged.get(kind) as u32);
         for kind in LimitKind::ALL {
-            let (charged, actual) = (charged.get(kind), actual.get(kind));
+            let (was, is) = (charged.get(kind), actual.get(kind));
             if mask & pace_bit(kind) != 0
                 && let Some(bucket) = self.bucket_mut(kind)
             {
-                bucket.reconcile(now, charged, actual, admitted_at);
+                bucket.reconcile(now, was, is, admitted_at);
             }
+            // The provider charges requests and input tokens as they arrive, so a correction
+            // of those belongs to the admission; reserved output it gives back on completion.
+            let retro = match kind {
+                _ if never_charged => delta(kind),
+                LimitKind::Requests | LimitKind::InputTokens => delta(kind),
+                LimitKind::OutputTokens => 0,
+                LimitKind::Tokens => delta(LimitKind::InputTokens),
+            };
             if mask & window_bit(kind) != 0
                 && let Some(window) = self.window_mut(kind)
             {
-                window.bucket.reconcile(now, charged, actual, admitted_at);
-                window.count_own(charged, actual);
+                window.bucket.reconcile(now, was, is, admitted_at);
+                window.count_own(delta(kind), retro, admitted_at);
             }
         }
     }

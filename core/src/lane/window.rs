@@ -24,22 +24,31 @@
 //!   holding (a provider that enforces a minute's limit over one-second slices never holds more
 //!   than a second's worth). What it reports instead, `R₁`, is lower by what others spent.
 //!   Anthropic rounds token counts to the thousand, so twice that rounding is a dead band.
-//! * **Our share.** `own / (own + others)` is a sample of our share of the key; the share is a
-//!   moving average of samples (each moves it halfway), from 1/64 to all of it. It is a ratio of
-//!   spending, not a rate: when every client drained the saved-up level at once (a cold start),
-//!   the split is still right even though no rate could be read from it. The fixed point of
-//!   N clients measuring alike is shares that sum to one, whatever the split: a skewed fleet
-//!   keeps its skew, and a client whose peers stop sees its share rise to one at the next
-//!   sample, instead of being held to `1 / N` as a static split would hold it.
+//! * **Our share.** Our spending and others', as rates per window, are running averages over
+//!   samples (each moves them halfway), and signed: our own corrections land later than the
+//!   provider's charges (a request counted as unseen that the server had in fact seen, a
+//!   reservation given back at completion), which reads as others spending in one sample and as
+//!   much negative spending in the next — averaged signed, that noise cancels. Our share is
+//!   `own / (own + others)` (others below an eighth of ours count as none), and the share moves
+//!   halfway towards it per sample, between 1/64 and all of the key. It is a ratio of spending,
+//!   not a rate: when every client drained the saved-up level at once (a cold start) the split
+//!   is still right although no rate could be read from it. N clients measuring alike settle on
+//!   shares that sum to one, whatever the split: a skewed fleet keeps its skew, and a client
+//!   whose peers stop sees its share rise at the next samples, instead of being held to `1 / N`
+//!   as a static split would hold it. A key with half of what it can hold unspent is not being
+//!   contended for, so the share then also moves towards all of it (a client that held itself
+//!   back has too little spending of its own to compare).
 //! * **Using it.** The window refills at `share × r`, and a correction sets its level to our
 //!   share of what the server reports: `share × (R₁ − others' spending over the reaction
 //!   horizon) − unseen`. The lane keeps one share for all its windows, the smallest of their
 //!   estimates: clients of one key send alike, and a limit whose bucket refills within a round
-//!   trip (requests, a second's worth) hides the split that a minute of tokens shows. A fresh
-//!   window starts at a quarter share, so a fleet that starts in lock step does not each claim
-//!   the whole saved-up level before the first samples arrive; a client alone is back to the
-//!   full share after a few samples (samples are at least twice per refill of what the server
-//!   holds, at most every 2 s).
+//!   trip (requests, a second's worth) hides the split that a minute of tokens shows. Samples are
+//!   at least twice per refill of what the server holds, at most every 2 s.
+//! * **Cold start.** Once the server first reports on a limit, a shared key's window starts at
+//!   a quarter share, so a fleet started in lock step does not each claim the whole saved-up
+//!   level and rate before the first samples arrive. A client alone pays for that caution with
+//!   a slower first half minute (measured on the simulator's solo traces: 0.3–5 % longer than
+//!   the same engine told `shared_key(false)`); one that knows it is alone says so.
 //! * **Burst.** A provider may enforce a per-minute limit over shorter slices than we assume. A
 //!   429 on this limit while our own window still had room is evidence of that: the assumed
 //!   capacity is halved (down to the request's own cost). A later `remaining` above the assumed
@@ -75,6 +84,10 @@ pub(crate) struct Window {
     share: u16,
     /// Whether the key may be shared with other clients (the share is learned).
     shared: bool,
+    /// Our spending, units per window, averaged over samples.
+    own_avg: i32,
+    /// Others' spending, units per window, averaged over samples (signed: see the sampling).
+    others_avg: i32,
     /// Our charges on this limit so far (units, wrapping): the server has seen all but the
     /// unseen ones.
     own_total: u32,
@@ -126,6 +139,8 @@ impl Window {
             peak: 0,
             share: if shared { SHARE_ONE / 4 } else { SHARE_ONE },
             shared,
+            own_avg: 0,
+            others_avg: 0,
             own_total: 0,
             sample: None,
             synced: None,
@@ -168,13 +183,19 @@ impl Window {
         }
     }
 
-    /// Counts a charge (or, negative, a refund) of ours on this limit. The counter wraps: only
-    /// differences between two samples are read, and those are far below 2^31.
-    pub(crate) fn count_own(&mut self, charged: u64, actual: u64) {
-        self.own_total = self
-            .own_total
-            .wrapping_add(actual as u32)
-            .wrapping_sub(charged as u32);
+    /// Counts a settled request's correction of ours on this limit: `delta` (actual less
+    /// charged, wrapping) of which `retro` belongs to the instant the request was admitted,
+    /// `admitted_at` (the provider charged the real amount then: input tokens, or nothing at
+    /// all for a request it refused), and the rest to now (a reservation the provider itself
+    /// gives back at completion). The counter wraps: only differences between two samples are
+    /// read, and those are far below 2^31.
+    pub(crate) fn count_own(&mut self, delta: u32, retro: u32, admitted_at: u64) {
+        self.own_total = self.own_total.wrapping_add(delta);
+        if let Some(sample) = &mut self.sample
+            && admitted_at <= sample.at
+        {
+            sample.own_seen = sample.own_seen.wrapping_add(retro);
+        }
     }
 
     /// Counts a new admission's charge.
@@ -320,26 +341,69 @@ impl Window {
         let missing = expected
             .saturating_sub(own)
             .saturating_sub(to_i64(remaining));
+        // Both ends were rounded: within twice the rounding is noise.
         let band = to_i64(report.rounding.saturating_mul(2));
-        let others = missing.saturating_sub(band).max(0);
+        let others = if missing.abs() <= band {
+            0
+        } else {
+            missing.saturating_sub(band.saturating_mul(missing.signum()))
+        };
+        // Rates per window, averaged with weight 1/2, *signed*: our own corrections land later
+        // than the provider's charges (an in-flight request counted as unseen that the server
+        // had in fact seen, a reservation given back at completion), which shows up as others
+        // spending in one sample and as much negative spending in the next. Averaged signed,
+        // that noise cancels; clamped per sample, it would only ever lower the share.
+        let per_window = |units: i64| {
+            let rate = to_i64(mul_div(
+                units.unsigned_abs(),
+                self.window_us(),
+                elapsed.max(1),
+            ));
+            if units < 0 {
+                rate.saturating_neg()
+            } else {
+                rate
+            }
+        };
+        let own_avg = average(self.own_avg, per_window(own));
+        let others_avg = average(self.others_avg, per_window(others));
+        self.own_avg = own_avg;
+        self.others_avg = others_avg;
+        let (own, others) = (i64::from(own_avg).max(0), i64::from(others_avg).max(0));
         let one = i64::from(SHARE_ONE);
-        let own = own.max(0);
-        let measured = if others == 0 {
+        // Spending by others below an eighth of ours is the timing noise above, not a second
+        // client.
+        let measured = if others.saturating_mul(8) <= own {
             one
         } else {
             own.saturating_mul(one)
                 .checked_div(own.saturating_add(others))
                 .unwrap_or(0)
         };
-        let target = measured;
+        // A key with half of what it can hold unspent is not being contended for, whatever the
+        // averages say (a client that held itself back has little spending of its own to
+        // compare): claim half of what remains of the whole.
+        let holds = u64::from(self.capacity.min(self.peak.max(1)));
+        let measured = if remaining.saturating_mul(2) >= holds {
+            measured.saturating_add(one.saturating_sub(measured) / 2)
+        } else {
+            measured
+        };
         let share = i64::from(self.share);
-        let moved = share.saturating_add(target.saturating_sub(share) / 2);
+        let moved = share.saturating_add(measured.saturating_sub(share) / 2);
         self.share = u16::try_from(moved.clamp(i64::from(MIN_SHARE), one)).unwrap_or(MIN_SHARE);
     }
 
     fn window_us(&self) -> u64 {
         u64::from(self.limit().window_ms()).saturating_mul(1_000)
     }
+}
+
+/// Moves a running average halfway to a sample.
+fn average(average: i32, sample: i64) -> i32 {
+    let average = i64::from(average);
+    let moved = average.saturating_add(sample.saturating_sub(average) / 2);
+    i32::try_from(moved).unwrap_or(if moved < 0 { i32::MIN } else { i32::MAX })
 }
 
 fn to_i64(value: u64) -> i64 {

@@ -16,21 +16,21 @@
 //!    under the policy's ceiling, the attempt limit and the caller's deadline hold, and the
 //!    [`crate::backoff::RetryBudget`] can refuse a retry so that an outage is not made worse.
 //!
-//! The caller then re-enters [`Policy::acquire_attempt`] at the named instant with the returned
-//! [`Attempt`], which carries the retry count forward.
+//! A retry comes back as a [`Retry`]: the instant plus everything the next acquire needs (lane,
+//! cost, priority, and the [`Attempt`] with its retry count and deadline), kept in the permit
+//! table while the request was in flight. The caller sleeps until [`Retry::at`] and calls
+//! [`Policy::acquire_retry`]; nothing has to be remembered on the side.
 //!
 //! [`Backoff`]: crate::backoff::Backoff
 
 use rand_core::Rng;
 
 use super::clock::EngineClock;
-use super::permit::{Attempt, Permit, PermitError};
+use super::permit::{LaneId, Permit, PermitError};
 use super::{Applied, Policy};
-use crate::backoff::{Next, scale};
-use crate::classify::GiveUp;
-use crate::classify::{Class, Verdict, classify};
-use crate::cost::Usage;
-use crate::cost::UsedTokens;
+use crate::backoff::{Attempt, scale};
+use crate::classify::{Class, Outcome, Verdict, classify};
+use crate::cost::{Cost, Usage, UsedTokens};
 use crate::headers::{Dialect, Snapshot};
 use crate::lane::{LaneRefusal, Priority};
 use crate::time::{Duration, Instant};
@@ -40,39 +40,45 @@ const MAX_INFORMED_JITTER_US: u64 = 1_000_000;
 /// The shortest jitter window: spreads callers even when the wait itself is tiny.
 const MIN_INFORMED_JITTER_US: u64 = 20_000;
 
-/// What came back for a permit: a status with its parsed headers, or no response at all.
+/// What came back for a permit: the parsed headers (which carry the status they were parsed
+/// with), or no response at all.
+///
+/// The status is given once, to [`crate::headers::parse`]; the response reads it from the
+/// [`Snapshot`], so the two can never disagree.
 ///
 /// # Examples
 ///
 /// ```
-/// use headroom::{Response, Usage};
-/// use headroom::headers::Snapshot;
+/// use headroom::{Response, Usage, headers};
 ///
-/// let snapshot = Snapshot::default();
-/// let ok = Response::new(200, &snapshot).with_usage(Usage { input_tokens: 10, output_tokens: 5, ..Usage::default() });
-/// assert_eq!(ok.status, Some(200));
-/// assert_eq!(Response::transport_error().status, None);
+/// let snapshot = headers::parse(Some(200), [("anthropic-ratelimit-requests-remaining", "49")]);
+/// let ok = Response::new(&snapshot).with_usage(Usage { input_tokens: 10, output_tokens: 5, ..Usage::default() });
+/// assert_eq!(ok.status(), Some(200));
+/// assert_eq!(Response::transport_error().status(), None);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Response<'a> {
-    /// The HTTP status; `None` for a connection error or timeout.
-    pub status: Option<u16>,
-    /// The parsed headers ([`crate::headers::parse`]).
-    pub snapshot: Option<&'a Snapshot>,
-    /// The body's `usage`, when the response had one.
-    pub usage: Option<Usage>,
-    /// The error body, for classification (bounded scan; optional).
-    pub body: Option<&'a [u8]>,
-    /// When the headers were received, if not when [`Policy::complete`] is called (a streamed
-    /// response delivers its headers first and its usage last).
-    pub headers_at: Option<Instant>,
+    snapshot: Option<&'a Snapshot>,
+    usage: Option<Usage>,
+    body: Option<&'a [u8]>,
+    headers_at: Option<Instant>,
 }
 
 impl<'a> Response<'a> {
-    /// A response with a status and its parsed headers.
-    pub const fn new(status: u16, snapshot: &'a Snapshot) -> Self {
+    /// A response from its parsed headers ([`crate::headers::parse`] with the status). A
+    /// snapshot parsed without a status (`None`) stands for no response at all, as
+    /// [`Response::transport_error`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use headroom::{Response, headers};
+    ///
+    /// let snapshot = headers::parse(Some(429), [("retry-after", "3")]);
+    /// assert_eq!(Response::new(&snapshot).status(), Some(429));
+    /// ```
+    pub const fn new(snapshot: &'a Snapshot) -> Self {
         Self {
-            status: Some(status),
             snapshot: Some(snapshot),
             usage: None,
             body: None,
@@ -81,9 +87,16 @@ impl<'a> Response<'a> {
     }
 
     /// No response: the connection failed or timed out.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use headroom::Response;
+    ///
+    /// assert_eq!(Response::transport_error().snapshot(), None);
+    /// ```
     pub const fn transport_error() -> Self {
         Self {
-            status: None,
             snapshot: None,
             usage: None,
             body: None,
@@ -91,58 +104,164 @@ impl<'a> Response<'a> {
         }
     }
 
-    /// The same response with the instant its headers were received.
+    /// The same response with the instant its headers were received, when that is not the
+    /// instant [`Policy::complete`] is called (a streamed response delivers its headers first
+    /// and its usage last).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use headroom::{Response, headers, time::Instant};
+    ///
+    /// let snapshot = headers::parse(Some(200), [("anthropic-ratelimit-requests-remaining", "49")]);
+    /// let streamed = Response::new(&snapshot).with_headers_at(Instant::from_ticks(300_000));
+    /// assert_eq!(streamed.headers_at(), Some(Instant::from_ticks(300_000)));
+    /// ```
     pub const fn with_headers_at(mut self, headers_at: Instant) -> Self {
         self.headers_at = Some(headers_at);
         self
     }
 
-    /// The same response with the body's usage.
+    /// The same response with the body's `usage`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use headroom::{Response, Usage, headers};
+    ///
+    /// let snapshot = headers::parse(Some(200), [("date", "Sat, 28 Nov 2026 04:00:00 GMT")]);
+    /// let usage = Usage { input_tokens: 10, output_tokens: 5, ..Usage::default() };
+    /// assert_eq!(Response::new(&snapshot).with_usage(usage).usage(), Some(usage));
+    /// ```
     pub const fn with_usage(mut self, usage: Usage) -> Self {
         self.usage = Some(usage);
         self
     }
 
-    /// The same response with its (error) body.
+    /// The same response with its (error) body, for classification (a bounded scan).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use headroom::{Response, headers};
+    ///
+    /// let snapshot = headers::parse(Some(529), [("x-should-retry", "true")]);
+    /// let body = br#"{"type":"error","error":{"type":"overloaded_error"}}"#;
+    /// assert_eq!(Response::new(&snapshot).with_body(body).body(), Some(&body[..]));
+    /// ```
     pub const fn with_body(mut self, body: &'a [u8]) -> Self {
         self.body = Some(body);
         self
     }
+
+    /// The HTTP status, from the snapshot; `None` for no response.
+    pub const fn status(&self) -> Option<u16> {
+        match self.snapshot {
+            Some(snapshot) => snapshot.status,
+            None => None,
+        }
+    }
+
+    /// The parsed headers, if there was a response.
+    pub const fn snapshot(&self) -> Option<&'a Snapshot> {
+        self.snapshot
+    }
+
+    /// The body's `usage`, when given.
+    pub const fn usage(&self) -> Option<Usage> {
+        self.usage
+    }
+
+    /// The error body, when given.
+    pub const fn body(&self) -> Option<&'a [u8]> {
+        self.body
+    }
+
+    /// When the headers were received, when given.
+    pub const fn headers_at(&self) -> Option<Instant> {
+        self.headers_at
+    }
 }
 
-/// The answer to [`Policy::complete`].
+/// A request to send again: when, and everything [`Policy::acquire_retry`] needs (the lane,
+/// the cost and priority it was admitted with, and the [`Attempt`] carried forward).
+///
+/// # Examples
+///
+/// ```
+/// use headroom::backoff::FixedDraw;
+/// use headroom::{Acquire, Cost, DefaultPolicy, LaneConfig, Outcome, Priority, Response, headers, time::Instant};
+///
+/// let mut policy = DefaultPolicy::new();
+/// let lane = policy.add_lane(LaneConfig::new()).unwrap();
+/// let t0 = Instant::from_ticks(0);
+/// let cost = Cost::request(100, 50);
+/// let Acquire::Admit(permit) = policy.acquire(t0, lane, cost, Priority::Background) else { unreachable!() };
+/// let error = headers::parse(Some(500), [("date", "Sat, 28 Nov 2026 04:00:00 GMT")]);
+/// let Outcome::Retry(retry) = policy.complete(t0, permit, &Response::new(&error), &mut FixedDraw(0)).unwrap() else {
+///     unreachable!()
+/// };
+/// assert_eq!((retry.lane(), retry.cost(), retry.priority()), (lane, cost, Priority::Background));
+/// assert_eq!(retry.attempt().retries(), 1);
+/// assert!(retry.at() >= t0);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub enum Completion {
-    /// The request succeeded.
-    Done,
-    /// Acquire again, with this attempt, at `at` (not before).
-    RetryAt {
-        /// When to call [`Policy::acquire_attempt`] again.
-        at: Instant,
-        /// The attempt to pass back; it carries the retry count.
-        attempt: Attempt,
-    },
-    /// Do not retry.
-    GiveUp(GiveUp),
+pub struct Retry {
+    at: Instant,
+    lane: LaneId,
+    cost: Cost,
+    priority: Priority,
+    attempt: Attempt,
+}
+
+impl Retry {
+    /// When to acquire again (not before).
+    pub const fn at(&self) -> Instant {
+        self.at
+    }
+
+    /// The lane the request was admitted on.
+    pub const fn lane(&self) -> LaneId {
+        self.lane
+    }
+
+    /// The cost it was admitted with.
+    pub const fn cost(&self) -> Cost {
+        self.cost
+    }
+
+    /// The priority it was admitted with.
+    pub const fn priority(&self) -> Priority {
+        self.priority
+    }
+
+    /// The attempt to carry forward: retries taken (this one included) and the deadline.
+    pub const fn attempt(&self) -> Attempt {
+        self.attempt
+    }
 }
 
 impl<const LANES: usize, const PERMITS: usize> Policy<LANES, PERMITS> {
-    /// Settles a permit with its response, syncs the lane from the headers, and decides what
-    /// happens next. See the module documentation of `retry` for the order of steps.
+    /// The end of the life cycle: settles a permit with its response, syncs the lane from the
+    /// headers, and decides what happens next (the steps are in the module docs): done, retry
+    /// (a [`Retry`] for [`Policy::acquire_retry`]) or give up.
+    ///
+    /// `rng` spreads retries: pass a real generator (`rand::rng()`, a hardware RNG); a fixed
+    /// draw makes every client retry at the same instant.
     ///
     /// # Errors
     ///
-    /// [`PermitError::Unknown`] if the permit is not from this policy.
+    /// [`PermitError::Unknown`] if the permit is not from this policy; nothing changes then.
     ///
     /// # Examples
     ///
     /// ```
     /// use headroom::backoff::FixedDraw;
     /// use headroom::headers;
-    /// use headroom::{Acquire, Completion, Cost, LaneConfig, Policy, Priority, Response, time::Instant};
+    /// use headroom::{Acquire, Cost, DefaultPolicy, LaneConfig, Outcome, Priority, Response, time::Instant};
     ///
-    /// let mut policy: Policy<1, 8> = Policy::new();
+    /// let mut policy = DefaultPolicy::new();
     /// let lane = policy.add_lane(LaneConfig::new().shared_key(false)).unwrap();
     /// let t0 = Instant::from_ticks(0);
     /// let cost = Cost::request(1_000, 500);
@@ -155,12 +274,13 @@ impl<const LANES: usize, const PERMITS: usize> Policy<LANES, PERMITS> {
     /// ];
     /// let snapshot = headers::parse(Some(429), headers);
     /// let t1 = Instant::from_ticks(500_000);
-    /// let Completion::RetryAt { at, attempt } = policy.complete(t1, permit, &Response::new(429, &snapshot), &mut FixedDraw(0)).unwrap() else {
+    /// let rng = &mut FixedDraw(0); // a test's draw: real traffic takes a real RNG
+    /// let Outcome::Retry(retry) = policy.complete(t1, permit, &Response::new(&snapshot), rng).unwrap() else {
     ///     unreachable!()
     /// };
     /// // 30 000 per minute refills the 1 000 tokens in 2 s (the jitter draw is 0 here).
-    /// assert_eq!(at, Instant::from_ticks(2_500_000));
-    /// assert_eq!(attempt.retries(), 1);
+    /// assert_eq!(retry.at(), Instant::from_ticks(2_500_000));
+    /// assert_eq!(retry.attempt().retries(), 1);
     /// ```
     pub fn complete<R: Rng + ?Sized>(
         &mut self,
@@ -168,12 +288,12 @@ impl<const LANES: usize, const PERMITS: usize> Policy<LANES, PERMITS> {
         permit: Permit,
         response: &Response<'_>,
         rng: &mut R,
-    ) -> Result<Completion, PermitError> {
-        let reservation = self.permits.remove(&permit)?;
-        let mut attempt = permit.attempt;
+    ) -> Result<Outcome<Retry>, PermitError> {
+        let (reservation, intent) = self.permits.remove(&permit)?;
+        let mut attempt = intent.attempt;
         let empty = Snapshot::default();
         let snapshot = response.snapshot.unwrap_or(&empty);
-        let verdict = match response.status {
+        let verdict = match response.status() {
             Some(status) => classify(status, snapshot, response.body),
             None => Verdict::transport(),
         };
@@ -205,21 +325,21 @@ impl<const LANES: usize, const PERMITS: usize> Policy<LANES, PERMITS> {
             }
             _ => None,
         };
+        let verdict = match informed {
+            Some(delay) => verdict.with_informed_delay(delay),
+            None => verdict,
+        };
         let now = caller_now;
-        let next = self.backoff.decide_with(
-            &verdict,
-            &mut attempt.retry,
-            &mut self.budget,
-            now,
-            attempt.deadline,
-            informed,
-            rng,
-        );
-        Ok(match next {
-            Next::Done => Completion::Done,
-            Next::RetryAt(at) => Completion::RetryAt { at, attempt },
-            Next::GiveUp(why) => Completion::GiveUp(why),
-        })
+        let next = self
+            .backoff
+            .decide(now, &verdict, &mut attempt, &mut self.budget, rng);
+        Ok(next.map(|at| Retry {
+            at,
+            lane: permit.lane,
+            cost: intent.cost,
+            priority: intent.priority,
+            attempt,
+        }))
     }
 
     /// How long until the lane, as synced, admits the permit's charges again, plus jitter of up

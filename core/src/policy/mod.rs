@@ -1,4 +1,5 @@
-//! The engine: lanes of buckets, a table of in-flight permits, and the acquire → settle cycle.
+//! The engine: lanes of buckets, a table of in-flight permits, and the one life cycle
+//! `acquire → complete` (or `cancel` for work abandoned before it was sent).
 //!
 //! A [`Policy`] is a plain struct with `&mut self` methods and a size fixed at compile time by
 //! two const generics: how many lanes and how many requests may be in flight. It never reads a
@@ -8,14 +9,19 @@
 //! * [`Acquire::Wait`]: come back at `until` (every bucket fits this cost then);
 //! * [`Acquire::Reject`]: this can never be admitted as asked.
 //!
-//! When the response arrives, [`Policy::settle`] turns the estimate into actual usage.
+//! When the response arrives, [`Policy::complete`] settles the permit, syncs the lane from the
+//! headers and answers with an [`Outcome`](crate::classify::Outcome): done, retry (a [`Retry`] that
+//! [`Policy::acquire_retry`] takes back as it is) or give up. Everything a policy can do is in
+//! this folder: admission here, the permit table in `permit.rs`, the end of the cycle in
+//! `complete.rs`.
 
 mod clock;
 mod complete;
 mod permit;
 
-use crate::backoff::{Backoff, RetryBudget};
 use core::num::NonZeroU32;
+
+use crate::backoff::{Attempt, Backoff, RetryBudget};
 
 use crate::cost::{Charges, Cost, Usage};
 use crate::headers::Snapshot;
@@ -25,12 +31,12 @@ use clock::EngineClock;
 
 use crate::time::{Duration, Instant};
 use crate::{Limit, LimitKind};
-pub use complete::{Completion, Response};
-pub use permit::{Attempt, LaneId, Permit, PermitError};
-use permit::{Permits, Reservation};
+pub use complete::{Response, Retry};
+use permit::{Intent, Permits, Reservation};
+pub use permit::{LaneId, Permit, PermitError};
 
 /// The answer to [`Policy::acquire`].
-#[must_use = "an admitted permit must be settled or cancelled"]
+#[must_use = "an admitted permit must be completed or cancelled"]
 #[derive(Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum Acquire {
@@ -40,8 +46,8 @@ pub enum Acquire {
     Wait {
         /// The earliest instant at which the same request is admitted.
         until: Instant,
-        /// The limit that waits longest.
-        limit: LimitKind,
+        /// The kind of limit that waits longest.
+        kind: LimitKind,
     },
     /// Never as asked.
     Reject(Rejection),
@@ -54,8 +60,8 @@ pub enum Acquire {
 pub enum Rejection {
     /// The cost is above the burst of this limit: split the request or raise the burst.
     CostTooLarge {
-        /// The limit whose burst is too small.
-        limit: LimitKind,
+        /// The kind of limit whose burst is too small.
+        kind: LimitKind,
     },
     /// The lane does not exist in this policy.
     UnknownLane,
@@ -68,7 +74,7 @@ pub enum Rejection {
 impl core::fmt::Display for Rejection {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
-            Self::CostTooLarge { limit } => write!(f, "cost above the {limit} burst"),
+            Self::CostTooLarge { kind } => write!(f, "cost above the {kind} burst"),
             Self::UnknownLane => f.write_str("unknown lane"),
             Self::PermitsFull => f.write_str("permit table full"),
             Self::DeadlineExceeded => f.write_str("deadline would be crossed"),
@@ -109,18 +115,16 @@ pub struct BucketStatus {
 ///
 /// `LANES` is how many limit scopes (model classes, deployments) it tracks and `PERMITS` how
 /// many requests may be in flight at once; both are checked at compile time (at most 256 lanes
-/// and 65 535 permits).
+/// and 65 535 permits). [`DefaultPolicy`] is the usual size.
 ///
 /// # Examples
 ///
 /// ```
-/// use core::num::NonZeroU32;
-/// use headroom::{Acquire, Cost, LaneConfig, Limit, LimitKind, Policy, Priority, Usage, time::Instant};
+/// use headroom::{Acquire, Cost, LaneConfig, Limit, LimitKind, Policy, Priority, nz, time::Instant};
 ///
-/// let per_minute = |n| Limit::per_minute(NonZeroU32::new(n).unwrap());
 /// let mut policy: Policy<2, 16> = Policy::new();
 /// let sonnet = policy
-///     .add_lane(LaneConfig::new().requests(per_minute(50)).input_tokens(per_minute(30_000)))
+///     .add_lane(LaneConfig::new().requests(Limit::per_minute(nz!(50))).input_tokens(Limit::per_minute(nz!(30_000))))
 ///     .unwrap();
 ///
 /// let t0 = Instant::from_ticks(0);
@@ -129,11 +133,8 @@ pub struct BucketStatus {
 /// };
 /// // 50 RPM is paced at one request every 1.2 s.
 /// let second = policy.acquire(t0, sonnet, Cost::request(1_200, 1_024), Priority::Interactive);
-/// assert_eq!(second, Acquire::Wait { until: Instant::from_ticks(1_200_000), limit: LimitKind::Requests });
-///
-/// // The response used fewer input tokens than estimated: the difference is refunded.
-/// let usage = Usage { input_tokens: 1_000, output_tokens: 300, ..Usage::default() };
-/// policy.settle(t0, permit, Some(usage)).unwrap();
+/// assert_eq!(second, Acquire::Wait { until: Instant::from_ticks(1_200_000), kind: LimitKind::Requests });
+/// # policy.cancel(t0, permit).unwrap();
 /// ```
 #[derive(Debug, Clone)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
@@ -147,6 +148,19 @@ pub struct Policy<const LANES: usize, const PERMITS: usize> {
     /// The engine's own time, with wild clock steps taken out (see the `clock` module).
     pub(crate) clock: EngineClock,
 }
+
+/// The usual size of a [`Policy`]: four lanes (model classes or deployments), 32 requests in
+/// flight: 3 520 bytes on a 64-bit host.
+///
+/// # Examples
+///
+/// ```
+/// use headroom::{DefaultPolicy, LaneConfig};
+///
+/// let mut policy = DefaultPolicy::new();
+/// assert!(policy.add_lane(LaneConfig::new()).is_ok());
+/// ```
+pub type DefaultPolicy = Policy<4, 32>;
 
 impl<const LANES: usize, const PERMITS: usize> Default for Policy<LANES, PERMITS> {
     fn default() -> Self {
@@ -244,6 +258,32 @@ impl<const LANES: usize, const PERMITS: usize> Policy<LANES, PERMITS> {
         })
     }
 
+    /// The same policy with a tag of the caller's choosing, stamped into every permit it
+    /// issues: a permit carrying another tag is refused with [`PermitError::Unknown`] and changes
+    /// nothing. Without one, a tag is derived at the first admission (see [`Permit`]'s module
+    /// docs for what that guarantees); set distinct tags when several policies must never accept
+    /// each other's permits whatever happens. Permits issued before the change are refused.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use headroom::{DefaultPolicy, nz};
+    ///
+    /// let policy = DefaultPolicy::new().with_tag(nz!(7));
+    /// assert_eq!(policy.tag().map(|tag| tag.get()), Some(7));
+    /// assert_eq!(DefaultPolicy::new().tag(), None);
+    /// ```
+    pub const fn with_tag(mut self, tag: NonZeroU32) -> Self {
+        self.permits.set_tag(tag);
+        self
+    }
+
+    /// The tag stamped into this policy's permits: the one set with [`Policy::with_tag`] or the
+    /// one derived at the first admission; `None` before either.
+    pub const fn tag(&self) -> Option<NonZeroU32> {
+        self.permits.tag()
+    }
+
     /// The same policy with another retry schedule and budget (one budget per policy: use one
     /// policy per upstream provider).
     ///
@@ -326,6 +366,21 @@ impl<const LANES: usize, const PERMITS: usize> Policy<LANES, PERMITS> {
     /// none is. A background request is admitted only while each bucket keeps the lane's
     /// reserve (unless the request is larger than what the reserve leaves, in which case it
     /// waits for a full bucket).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use headroom::{Acquire, Cost, DefaultPolicy, LaneConfig, Limit, LimitKind, Priority, nz, time::Instant};
+    ///
+    /// let mut policy = DefaultPolicy::new();
+    /// let lane = policy.add_lane(LaneConfig::new().requests(Limit::per_minute(nz!(60)))).unwrap();
+    /// let t0 = Instant::from_ticks(0);
+    /// assert!(matches!(policy.acquire(t0, lane, Cost::request(10, 10), Priority::Interactive), Acquire::Admit(_)));
+    /// assert_eq!(
+    ///     policy.acquire(t0, lane, Cost::request(10, 10), Priority::Interactive),
+    ///     Acquire::Wait { until: Instant::from_ticks(1_000_000), kind: LimitKind::Requests }
+    /// );
+    /// ```
     pub fn acquire(
         &mut self,
         now: Instant,
@@ -336,19 +391,18 @@ impl<const LANES: usize, const PERMITS: usize> Policy<LANES, PERMITS> {
         self.acquire_attempt(now, lane, cost, priority, Attempt::first())
     }
 
-    /// [`Policy::acquire`] for a given attempt: a retry (the [`Attempt`] that
-    /// [`Policy::complete`] handed back, so the retry count carries over) or a first attempt
-    /// with a deadline. A wait that would end at or after the deadline is a
+    /// [`Policy::acquire`] for a given attempt: a first attempt with a deadline, or a retry
+    /// resumed by hand (a [`Retry`] from [`Policy::complete`] is simpler to pass to
+    /// [`Policy::acquire_retry`]). A wait that would end at or after the deadline is a
     /// [`Rejection::DeadlineExceeded`] instead.
     ///
     /// # Examples
     ///
     /// ```
-    /// use core::num::NonZeroU32;
-    /// use headroom::{Acquire, Attempt, Cost, LaneConfig, Limit, Policy, Priority, Rejection, time::Instant};
+    /// use headroom::{Acquire, Attempt, Cost, LaneConfig, Limit, Policy, Priority, Rejection, nz, time::Instant};
     ///
     /// let mut policy: Policy<1, 4> = Policy::new();
-    /// let lane = policy.add_lane(LaneConfig::new().requests(Limit::per_minute(NonZeroU32::new(6).unwrap()))).unwrap();
+    /// let lane = policy.add_lane(LaneConfig::new().requests(Limit::per_minute(nz!(6)))).unwrap();
     /// let t0 = Instant::from_ticks(0);
     /// let _first = policy.acquire(t0, lane, Cost::request(1, 1), Priority::Interactive);
     /// // The next slot is 10 s away; this caller only has 5 s.
@@ -385,24 +439,67 @@ impl<const LANES: usize, const PERMITS: usize> Policy<LANES, PERMITS> {
                 if attempt.deadline().is_some_and(|deadline| until >= deadline) {
                     return Acquire::Reject(Rejection::DeadlineExceeded);
                 }
-                return Acquire::Wait { until, limit: kind };
+                return Acquire::Wait { until, kind };
             }
             Err(LaneRefusal::TooLarge { kind }) => {
-                return Acquire::Reject(Rejection::CostTooLarge { limit: kind });
+                return Acquire::Reject(Rejection::CostTooLarge { kind });
             }
         }
         let mask = state.mask();
-        match self.permits.insert(lane, mask, now, &charges, attempt) {
+        let intent = Intent {
+            cost,
+            priority,
+            attempt,
+        };
+        match self.permits.insert(lane, mask, now, &charges, intent) {
             Some(permit) => Acquire::Admit(permit),
             None => {
                 // Unreachable: fullness was checked above. Undo the charge all the same.
-                state.reconcile(now, mask, &charges, &Default::default(), now);
+                state.reconcile(now, mask, &charges, &Default::default(), now, true);
                 Acquire::Reject(Rejection::PermitsFull)
             }
         }
     }
 
-    /// Settles an admitted request against what it really used.
+    /// Acquires again for a request that [`Policy::complete`] said to retry: the same lane,
+    /// cost and priority, with the attempt carried forward (its retry count and deadline).
+    /// Call it at [`Retry::at`] or later; earlier, the buckets answer as for any request.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use headroom::backoff::FixedDraw;
+    /// use headroom::{Acquire, Cost, DefaultPolicy, LaneConfig, Outcome, Priority, Response, headers, time::Instant};
+    ///
+    /// let mut policy = DefaultPolicy::new();
+    /// // No limits and no provisional pace: only the retry schedule applies.
+    /// let lane = policy.add_lane(LaneConfig::new().provisional_requests(None)).unwrap();
+    /// let t0 = Instant::from_ticks(0);
+    /// let Acquire::Admit(permit) = policy.acquire(t0, lane, Cost::request(100, 100), Priority::Interactive) else {
+    ///     unreachable!()
+    /// };
+    /// let overloaded = headers::parse(Some(529), [("x-should-retry", "true")]);
+    /// let rng = &mut FixedDraw(0); // tests only: real traffic takes a real RNG
+    /// let Outcome::Retry(retry) = policy.complete(t0, permit, &Response::new(&overloaded), rng).unwrap() else {
+    ///     unreachable!()
+    /// };
+    /// let Acquire::Admit(again) = policy.acquire_retry(retry.at(), &retry) else { unreachable!() };
+    /// assert_eq!(again.lane(), lane);
+    /// # policy.cancel(retry.at(), again).unwrap();
+    /// ```
+    pub fn acquire_retry(&mut self, now: Instant, retry: &Retry) -> Acquire {
+        self.acquire_attempt(
+            now,
+            retry.lane(),
+            retry.cost(),
+            retry.priority(),
+            retry.attempt(),
+        )
+    }
+
+    /// Lower level: settles an admitted request against what it really used, without headers
+    /// or a retry decision ([`Policy::complete`] does all three). For callers that handle
+    /// responses and retries themselves.
     ///
     /// With `Some(usage)`, each bucket the permit charged is moved from the estimate to the
     /// actual amount: the over-charge is refunded, the under-charge debited (the bucket may go
@@ -412,6 +509,22 @@ impl<const LANES: usize, const PERMITS: usize> Policy<LANES, PERMITS> {
     /// # Errors
     ///
     /// [`PermitError::Unknown`] if the permit is not from this policy.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use headroom::{Acquire, Cost, DefaultPolicy, LaneConfig, Usage, Priority, time::Instant};
+    ///
+    /// let mut policy = DefaultPolicy::new();
+    /// let lane = policy.add_lane(LaneConfig::new()).unwrap();
+    /// let t0 = Instant::from_ticks(0);
+    /// let Acquire::Admit(permit) = policy.acquire(t0, lane, Cost::request(100, 100), Priority::Interactive) else {
+    ///     unreachable!()
+    /// };
+    /// let usage = Usage { input_tokens: 90, output_tokens: 20, ..Usage::default() };
+    /// policy.settle(t0, permit, Some(usage)).unwrap();
+    /// assert_eq!(policy.in_flight(), 0);
+    /// ```
     pub fn settle(
         &mut self,
         now: Instant,
@@ -421,8 +534,9 @@ impl<const LANES: usize, const PERMITS: usize> Policy<LANES, PERMITS> {
         self.settle_inner(now, permit, usage, None)
     }
 
-    /// Settles like [`Policy::settle`], then folds the response's header [`Snapshot`] into the
-    /// lane: limits are learned or rescaled, and each bucket's level follows the server's
+    /// Lower level: settles like [`Policy::settle`], then folds the response's header
+    /// [`Snapshot`] into the lane, without a retry decision ([`Policy::complete`] does that
+    /// too): limits are learned or rescaled, and each bucket's level follows the server's
     /// `remaining`, less what our other in-flight requests may have charged without the server
     /// having seen it yet. The rules are in the `sync` module's docs.
     ///
@@ -458,13 +572,29 @@ impl<const LANES: usize, const PERMITS: usize> Policy<LANES, PERMITS> {
         self.settle_inner(now, permit, usage, Some(snapshot))
     }
 
-    /// Folds a header [`Snapshot`] that came without a permit (another client's response, a
-    /// token-counting call) into `lane`. Every in-flight permit of the lane is taken as unseen
-    /// by the server.
+    /// Lower level: folds a header [`Snapshot`] that came without a permit (another client's
+    /// response, a token-counting call) into `lane`. Every in-flight permit of the lane is
+    /// taken as unseen by the server. A response to one of this policy's own permits goes
+    /// through [`Policy::complete`] instead.
     ///
     /// # Errors
     ///
     /// [`Rejection::UnknownLane`] if the lane does not exist.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use headroom::{DefaultPolicy, LaneConfig, LimitKind, headers, time::Instant};
+    ///
+    /// let mut policy = DefaultPolicy::new();
+    /// let lane = policy.add_lane(LaneConfig::new()).unwrap();
+    /// let other = headers::parse(Some(200), [
+    ///     ("anthropic-ratelimit-requests-limit", "50"),
+    ///     ("anthropic-ratelimit-requests-remaining", "40"),
+    /// ]);
+    /// policy.observe(Instant::from_ticks(0), lane, &other).unwrap();
+    /// assert_eq!(policy.bucket(lane, LimitKind::Requests).unwrap().limit().amount(), 50);
+    /// ```
     pub fn observe(
         &mut self,
         now: Instant,
@@ -487,7 +617,7 @@ impl<const LANES: usize, const PERMITS: usize> Policy<LANES, PERMITS> {
         usage: Option<Usage>,
         snapshot: Option<&Snapshot>,
     ) -> Result<(), PermitError> {
-        let reservation = self.permits.remove(&permit)?;
+        let (reservation, _) = self.permits.remove(&permit)?;
         let now = self.tick(now);
         let response = Applied {
             headers_at: now,
@@ -522,17 +652,16 @@ impl<const LANES: usize, const PERMITS: usize> Policy<LANES, PERMITS> {
                 Measured(usage) => (usage, true),
                 Refused => (Usage::default(), false),
             };
-            let cost = Cost {
-                requests: charged.get(LimitKind::Requests),
-                ..Cost::default()
-            };
-            let actual = lane.cost_model.actual(&cost, &usage);
+            let actual = lane
+                .cost_model
+                .actual(charged.get(LimitKind::Requests), &usage);
             lane.reconcile(
                 now,
                 reservation.mask,
                 &charged,
                 &actual,
                 reservation.issued_at(),
+                !measured,
             );
             if measured {
                 lane.learn_output(usage.output_tokens);
@@ -592,13 +721,31 @@ impl<const LANES: usize, const PERMITS: usize> Policy<LANES, PERMITS> {
         Charges(sum)
     }
 
-    /// Gives back everything a permit charged: the request was never sent.
+    /// Gives back everything a permit charged: the request was never sent (abandoned before
+    /// sending, or its future was dropped). A request that was sent is completed instead, even
+    /// when it failed: the server may have counted it.
     ///
     /// # Errors
     ///
     /// [`PermitError::Unknown`] if the permit is not from this policy.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use headroom::{Acquire, Cost, DefaultPolicy, LaneConfig, Limit, Priority, nz, time::Instant};
+    ///
+    /// let mut policy = DefaultPolicy::new();
+    /// let lane = policy.add_lane(LaneConfig::new().requests(Limit::per_minute(nz!(1)))).unwrap();
+    /// let t0 = Instant::from_ticks(0);
+    /// let Acquire::Admit(permit) = policy.acquire(t0, lane, Cost::request(1, 1), Priority::Interactive) else {
+    ///     unreachable!()
+    /// };
+    /// policy.cancel(t0, permit).unwrap();
+    /// // The slot is back: the next request is admitted at once.
+    /// assert!(matches!(policy.acquire(t0, lane, Cost::request(1, 1), Priority::Interactive), Acquire::Admit(_)));
+    /// ```
     pub fn cancel(&mut self, now: Instant, permit: Permit) -> Result<(), PermitError> {
-        let reservation = self.permits.remove(&permit)?;
+        let (reservation, _) = self.permits.remove(&permit)?;
         let now = self.tick(now);
         let lane = self
             .lanes
@@ -610,8 +757,31 @@ impl<const LANES: usize, const PERMITS: usize> Policy<LANES, PERMITS> {
             &reservation.charges(),
             &Default::default(),
             reservation.issued_at(),
+            true,
         );
         Ok(())
+    }
+
+    /// The attempt a live permit was admitted for: its retry count (what the SDKs send as
+    /// `x-stainless-retry-count`) and deadline. `None` for a permit this policy does not hold.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use headroom::{Acquire, Attempt, Cost, DefaultPolicy, LaneConfig, Priority, time::Instant};
+    ///
+    /// let mut policy = DefaultPolicy::new();
+    /// let lane = policy.add_lane(LaneConfig::new()).unwrap();
+    /// let t0 = Instant::from_ticks(0);
+    /// let attempt = Attempt::first().with_deadline(Instant::from_ticks(9_000_000));
+    /// let Acquire::Admit(permit) = policy.acquire_attempt(t0, lane, Cost::request(1, 1), Priority::Interactive, attempt) else {
+    ///     unreachable!()
+    /// };
+    /// assert_eq!(policy.attempt(&permit), Some(attempt));
+    /// # policy.cancel(t0, permit).unwrap();
+    /// ```
+    pub fn attempt(&self, permit: &Permit) -> Option<Attempt> {
+        self.permits.intent(permit).map(|intent| intent.attempt)
     }
 
     /// Every bucket's state at `now`, lane by lane, for monitoring.
@@ -619,17 +789,16 @@ impl<const LANES: usize, const PERMITS: usize> Policy<LANES, PERMITS> {
     /// # Examples
     ///
     /// ```
-    /// use core::num::NonZeroU32;
-    /// use headroom::{LaneConfig, Limit, LimitKind, Policy, time::Instant};
+    /// use headroom::{LaneConfig, Limit, LimitKind, Policy, nz, time::Instant};
     ///
     /// let mut policy: Policy<1, 4> = Policy::new();
-    /// policy.add_lane(LaneConfig::new().requests(Limit::per_minute(NonZeroU32::new(50).unwrap()))).unwrap();
-    /// let status: Vec<_> = policy.snapshot(Instant::from_ticks(0)).collect();
+    /// policy.add_lane(LaneConfig::new().requests(Limit::per_minute(nz!(50)))).unwrap();
+    /// let status: Vec<_> = policy.status(Instant::from_ticks(0)).collect();
     /// assert_eq!(status.len(), 1);
     /// assert_eq!(status[0].kind, LimitKind::Requests);
     /// assert_eq!(status[0].available, 1);
     /// ```
-    pub fn snapshot(&self, now: Instant) -> impl Iterator<Item = BucketStatus> + '_ {
+    pub fn status(&self, now: Instant) -> impl Iterator<Item = BucketStatus> + '_ {
         let now = Instant::from_ticks(self.peek(now));
         self.lanes.iter().zip(0u8..).flat_map(move |(lane, id)| {
             LimitKind::ALL.into_iter().filter_map(move |kind| {

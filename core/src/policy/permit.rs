@@ -6,7 +6,28 @@
 //! knowing which reservations the server could not have seen yet.
 //!
 //! A [`Permit`] is neither `Copy` nor `Clone`: settling or cancelling consumes it, so settling
-//! twice does not compile.
+//! twice does not compile. It is small (12 bytes: the hot path moves it around) because what a
+//! retry needs (the cost, the priority, the [`Attempt`]) stays in the table beside the
+//! reservation, where [`crate::Policy::complete`] finds it.
+//!
+//! # Permits belong to their policy
+//!
+//! A slot number and a sequence number alone do not tell two policies apart: two policies with
+//! the same configuration issue the same first permit, and handing one policy's permit to the
+//! other would refund a reservation that other never made. So every table carries a *tag*,
+//! stamped into each permit it issues and checked on the way back; a permit with another tag is
+//! [`PermitError::Unknown`] and changes nothing.
+//!
+//! The tag is the caller's (`Policy::with_tag`) or, by default, derived at the first admission
+//! from that instant and the table's address, mixed by a 64-bit finaliser: no global counter or
+//! atomic is needed, so it works on targets without atomics. What that guarantees: two policies
+//! alive at the same time live at different addresses, so their derived tags differ unless the
+//! mix of (address, first admission instant) collides, a chance of about 2⁻³² per pair; a policy
+//! created later at the same address (a moved or re-created value) gets a different tag unless
+//! its first admission falls at the very same instant. What it does not guarantee: a clone
+//! shares its original's tag (its table is a copy, so a permit of one is valid in the other),
+//! and a caller who needs certainty across restarts or many policies should set distinct tags
+//! with `Policy::with_tag`.
 //!
 //! ```compile_fail
 //! # use core::num::NonZeroU32;
@@ -22,9 +43,9 @@
 use core::num::NonZeroU32;
 
 use crate::LimitKind;
-use crate::backoff::RetryState;
-use crate::cost::Charges;
-use crate::time::Instant;
+use crate::backoff::Attempt;
+use crate::cost::{Charges, Cost};
+use crate::lane::Priority;
 
 /// Names a lane of a [`crate::Policy`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -44,17 +65,35 @@ impl LaneId {
     }
 }
 
-/// The right to send one admitted request. Hand it back through
-/// [`crate::Policy::settle`] when the response arrives, or [`crate::Policy::cancel`] if the
-/// request is never sent.
-#[must_use = "a permit holds a reservation until it is settled or cancelled"]
+/// The right to send one admitted request. Hand it back through [`crate::Policy::complete`]
+/// when the response arrives, or [`crate::Policy::cancel`] if the request is never sent.
+///
+/// It names its reservation in the policy that issued it and no other (see the module docs on
+/// tags); it is not `Clone`, so it is handed back at most once.
+///
+/// # Examples
+///
+/// ```
+/// use headroom::{Acquire, Cost, DefaultPolicy, LaneConfig, Priority, time::Instant};
+///
+/// let mut policy = DefaultPolicy::new();
+/// let lane = policy.add_lane(LaneConfig::new()).unwrap();
+/// let now = Instant::from_ticks(0);
+/// let Acquire::Admit(permit) = policy.acquire(now, lane, Cost::request(10, 10), Priority::Interactive) else {
+///     unreachable!()
+/// };
+/// assert_eq!(permit.lane(), lane);
+/// assert_eq!(permit.id(), 1);
+/// policy.cancel(now, permit).unwrap();
+/// ```
+#[must_use = "a permit holds a reservation until it is completed or cancelled"]
 #[derive(Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Permit {
     pub(crate) id: NonZeroU32,
+    pub(crate) tag: NonZeroU32,
     pub(crate) slot: u16,
     pub(crate) lane: LaneId,
-    pub(crate) attempt: Attempt,
 }
 
 impl Permit {
@@ -66,61 +105,6 @@ impl Permit {
     /// A number unique among the policy's recent permits, for logs.
     pub const fn id(&self) -> u32 {
         self.id.get()
-    }
-
-    /// The attempt this permit is for (its retry count and deadline).
-    pub const fn attempt(&self) -> &Attempt {
-        &self.attempt
-    }
-}
-
-/// Where a request is in its retry life: the retries taken so far and an optional deadline.
-///
-/// # Examples
-///
-/// ```
-/// use headroom::Attempt;
-/// use headroom::time::Instant;
-///
-/// let attempt = Attempt::first().with_deadline(Instant::from_ticks(30_000_000));
-/// assert_eq!(attempt.retries(), 0);
-/// assert_eq!(attempt.deadline(), Some(Instant::from_ticks(30_000_000)));
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub struct Attempt {
-    pub(super) retry: RetryState,
-    pub(super) deadline: Option<Instant>,
-}
-
-impl Attempt {
-    /// A first attempt with no deadline.
-    pub const fn first() -> Self {
-        Self {
-            retry: RetryState::new(),
-            deadline: None,
-        }
-    }
-
-    /// The same attempt with a deadline: no wait or retry may end at or after it.
-    pub const fn with_deadline(mut self, deadline: Instant) -> Self {
-        self.deadline = Some(deadline);
-        self
-    }
-
-    /// The deadline, if any.
-    pub const fn deadline(&self) -> Option<Instant> {
-        self.deadline
-    }
-
-    /// Retries taken before this attempt.
-    pub const fn retries(&self) -> u32 {
-        self.retry.retries()
-    }
-
-    /// The retry bookkeeping.
-    pub const fn retry_state(&self) -> &RetryState {
-        &self.retry
     }
 }
 
@@ -177,6 +161,25 @@ impl Reservation {
     }
 }
 
+/// What a permit's request asked for, kept beside its reservation so that a retry can be
+/// re-acquired from the permit alone. Not part of [`Reservation`]: the sync code walks the
+/// reservations on every response, and these bytes would only slow that walk down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub(crate) struct Intent {
+    pub(crate) cost: Cost,
+    pub(crate) priority: Priority,
+    pub(crate) attempt: Attempt,
+}
+
+impl Intent {
+    const EMPTY: Self = Self {
+        cost: Cost::request(0, 0),
+        priority: Priority::Interactive,
+        attempt: Attempt::first(),
+    };
+}
+
 /// A fixed table of reservations with stable slots.
 ///
 /// Insertion pops a free slot and removal pushes it back, both O(1); iteration walks only the
@@ -186,6 +189,10 @@ impl Reservation {
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub(crate) struct Permits<const N: usize> {
     slots: [Option<Reservation>; N],
+    /// What each slot's request asked for (meaningful while the slot is occupied).
+    intents: [Intent; N],
+    /// Stamped into every permit and checked on the way back; zero until set or derived.
+    tag: u32,
     /// Occupied slots, unordered.
     live: heapless::Vec<u16, N>,
     /// Slots released since they were first used, as a stack.
@@ -202,12 +209,37 @@ impl<const N: usize> Permits<N> {
     pub(crate) const fn new() -> Self {
         Self {
             slots: [None; N],
+            intents: [Intent::EMPTY; N],
+            tag: 0,
             live: heapless::Vec::new(),
             free: heapless::Vec::new(),
             fresh: 0,
             next_id: NonZeroU32::MIN,
             latest_stamp: 0,
         }
+    }
+
+    /// The table's tag, if set or derived yet.
+    pub(crate) const fn tag(&self) -> Option<NonZeroU32> {
+        NonZeroU32::new(self.tag)
+    }
+
+    /// Sets the tag; permits issued under another tag are no longer accepted.
+    pub(crate) const fn set_tag(&mut self, tag: NonZeroU32) {
+        self.tag = tag.get();
+    }
+
+    /// The tag, derived from `now` and the table's address on first use (see the module docs).
+    fn stamp(&mut self, now: u64) -> NonZeroU32 {
+        if let Some(tag) = NonZeroU32::new(self.tag) {
+            return tag;
+        }
+        let address = core::ptr::from_ref(self).addr() as u64;
+        let mixed = mix(address ^ now.rotate_left(32));
+        let tag =
+            NonZeroU32::new((mixed ^ mixed.wrapping_shr(32)) as u32).unwrap_or(NonZeroU32::MIN);
+        self.tag = tag.get();
+        tag
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -225,7 +257,7 @@ impl<const N: usize> Permits<N> {
         mask: u8,
         issued_at: u64,
         up: &Charges,
-        attempt: Attempt,
+        intent: Intent,
     ) -> Option<Permit> {
         let slot = match self.free.pop() {
             Some(slot) => slot,
@@ -237,6 +269,10 @@ impl<const N: usize> Permits<N> {
             None => return None,
         };
         let live_pos = u16::try_from(self.live.len()).ok()?;
+        let tag = self.stamp(issued_at);
+        if let Some(kept) = self.intents.get_mut(usize::from(slot)) {
+            *kept = intent;
+        }
         let entry = self.slots.get_mut(usize::from(slot))?;
         self.live.push(slot).ok()?;
         let id = self.next_id;
@@ -258,14 +294,36 @@ impl<const N: usize> Permits<N> {
         });
         Some(Permit {
             id,
+            tag,
             slot,
             lane,
-            attempt,
         })
     }
 
-    /// Takes the reservation a permit stands for out of the table.
-    pub(crate) fn remove(&mut self, permit: &Permit) -> Result<Reservation, PermitError> {
+    /// What a live permit's request asked for; `None` for a permit of another table or one no
+    /// longer live.
+    pub(crate) fn intent(&self, permit: &Permit) -> Option<&Intent> {
+        let live = matches!(
+            self.slots.get(usize::from(permit.slot)),
+            Some(Some(reservation)) if reservation.id == permit.id && reservation.lane == permit.lane.0
+        );
+        if permit.tag.get() != self.tag || !live {
+            return None;
+        }
+        self.intents.get(usize::from(permit.slot))
+    }
+
+    /// Takes the reservation a permit stands for out of the table, with what its request asked
+    /// for. A permit of another table (another tag) is refused and changes nothing.
+    pub(crate) fn remove(&mut self, permit: &Permit) -> Result<(Reservation, Intent), PermitError> {
+        if permit.tag.get() != self.tag {
+            return Err(PermitError::Unknown);
+        }
+        let intent = self
+            .intents
+            .get(usize::from(permit.slot))
+            .copied()
+            .ok_or(PermitError::Unknown)?;
         let entry = self
             .slots
             .get_mut(usize::from(permit.slot))
@@ -291,7 +349,7 @@ impl<const N: usize> Permits<N> {
         }
         // Cannot fail: at most N slots are ever free.
         let _ = self.free.push(permit.slot);
-        Ok(reservation)
+        Ok((reservation, intent))
     }
 
     /// The live reservations, in no particular order.
@@ -306,3 +364,13 @@ impl<const N: usize> Permits<N> {
         self.slots.iter_mut().filter_map(Option::as_mut)
     }
 }
+
+/// SplitMix64's finaliser: every input bit affects every output bit.
+const fn mix(mut z: u64) -> u64 {
+    z = (z ^ z.wrapping_shr(30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ z.wrapping_shr(27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ z.wrapping_shr(31)
+}
+
+#[cfg(test)]
+mod tests;

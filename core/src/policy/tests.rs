@@ -56,7 +56,7 @@ fn refusal_by_one_bucket_charges_none() {
         answer,
         Acquire::Wait {
             until: at_ms(7_500),
-            limit: LimitKind::OutputTokens
+            kind: LimitKind::OutputTokens
         }
     );
     assert_eq!(
@@ -85,7 +85,7 @@ fn wait_names_the_latest_bucket() {
         ),
         Acquire::Wait {
             until: at_ms(2_000),
-            limit: LimitKind::InputTokens
+            kind: LimitKind::InputTokens
         }
     );
     let _q = admit(&mut policy, at_ms(2_000), lane, Cost::request(2_000, 100));
@@ -138,7 +138,7 @@ fn actual_output_mode_charges_output_only_at_settle() {
     let mut policy: Policy<1, 8> = Policy::new();
     let model = CostModel::new(CacheReads::Excluded, OutputCharge::Actual);
     let lane = policy
-        .add_lane(tier1().tokens(per_minute(38_000)).cost_model(model))
+        .add_lane(tier1().tokens(per_minute(38_000)).with_cost_model(model))
         .unwrap();
     let permit = admit(&mut policy, at_ms(0), lane, Cost::request(1_000, 8_000));
     assert_eq!(
@@ -174,10 +174,10 @@ fn actual_output_mode_charges_output_only_at_settle() {
 fn cancel_restores_everything() {
     let mut policy: Policy<1, 8> = Policy::new();
     let lane = policy.add_lane(tier1()).unwrap();
-    let before: Vec<_> = policy.snapshot(at_ms(0)).collect();
+    let before: Vec<_> = policy.status(at_ms(0)).collect();
     let permit = admit(&mut policy, at_ms(0), lane, Cost::request(10_000, 4_000));
     policy.cancel(at_ms(0), permit).unwrap();
-    let after: Vec<_> = policy.snapshot(at_ms(0)).collect();
+    let after: Vec<_> = policy.status(at_ms(0)).collect();
     assert_eq!(before, after);
     assert_eq!(policy.in_flight(), 0);
 }
@@ -242,22 +242,18 @@ fn unknown_lane_and_too_large_are_rejections() {
             Priority::Interactive
         ),
         Acquire::Reject(Rejection::CostTooLarge {
-            limit: LimitKind::InputTokens
+            kind: LimitKind::InputTokens
         })
     );
     assert_eq!(
         policy.acquire(
             at_ms(0),
             lane,
-            Cost {
-                requests: 2,
-                input_tokens: 1,
-                output_tokens: 1
-            },
+            Cost::new(crate::nz!(2), 1, 1),
             Priority::Interactive
         ),
         Acquire::Reject(Rejection::CostTooLarge {
-            limit: LimitKind::Requests
+            kind: LimitKind::Requests
         })
     );
 }
@@ -277,7 +273,7 @@ fn background_leaves_the_reserve_for_interactive() {
         .add_lane(
             LaneConfig::new()
                 .input_tokens(per_minute(10_000))
-                .background_reserve_permille(300),
+                .with_background_reserve_permille(300),
         )
         .unwrap();
     let mut background = 0;
@@ -360,7 +356,10 @@ fn settle_ignores_buckets_learned_after_admission() {
 // Guarantee 5: the engine's size is a compile-time constant; this pins the figure the README
 // documents (x86-64 and other 64-bit hosts; `heapless::Vec` stores a `usize` length).
 #[cfg(target_pointer_width = "64")]
-static_assertions::const_assert_eq!(core::mem::size_of::<Policy<4, 32>>(), 3_992);
+static_assertions::const_assert_eq!(core::mem::size_of::<Policy<4, 32>>(), 5_920);
+// The hot path moves permits around: 12 bytes (issue 13's goal is at most 16); what a retry
+// needs stays in the table.
+static_assertions::const_assert_eq!(core::mem::size_of::<crate::Permit>(), 12);
 #[cfg(target_pointer_width = "64")]
 static_assertions::const_assert_eq!(core::mem::size_of::<crate::Bucket>(), 48);
 static_assertions::assert_impl_all!(Policy<4, 32>: Send, Sync);
@@ -373,7 +372,7 @@ fn actual_output_mode_charges_a_learned_estimate() {
         .add_lane(
             LaneConfig::new()
                 .output_tokens(per_minute(8_000))
-                .cost_model(model),
+                .with_cost_model(model),
         )
         .unwrap();
     // Nothing learned yet: nothing charged up front.
@@ -441,7 +440,7 @@ fn refused_requests_do_not_teach_the_output_estimate() {
         .add_lane(
             LaneConfig::new()
                 .output_tokens(per_minute(8_000))
-                .cost_model(model),
+                .with_cost_model(model),
         )
         .unwrap();
     let first = admit(&mut policy, at_ms(0), lane, Cost::request(10, 4_000));
@@ -456,12 +455,15 @@ fn refused_requests_do_not_teach_the_output_estimate() {
         )
         .unwrap();
     let refused = admit(&mut policy, at_ms(0), lane, Cost::request(10, 4_000));
-    let snapshot = Snapshot::default();
+    let snapshot = Snapshot {
+        status: Some(529),
+        ..Snapshot::default()
+    };
     let _ = policy
         .complete(
             at_ms(0),
             refused,
-            &crate::Response::new(529, &snapshot),
+            &crate::Response::new(&snapshot),
             &mut FixedDraw(0),
         )
         .unwrap();

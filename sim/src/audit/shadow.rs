@@ -158,11 +158,11 @@ impl Shadow {
                     outcome = (Some(permit), verdict);
                     break;
                 }
-                Acquire::Wait { until, limit: why } => {
+                Acquire::Wait { until, kind: why } => {
                     at = until.as_ticks().max(at.saturating_add(1));
                     limit = why;
                 }
-                Acquire::Reject(Rejection::CostTooLarge { limit }) => {
+                Acquire::Reject(Rejection::CostTooLarge { kind: limit }) => {
                     outcome = (None, Verdict::Reject { limit });
                     break;
                 }
@@ -212,7 +212,7 @@ impl Shadow {
             });
         match pending.permit {
             Some(permit) => {
-                let mut answer = Answer::new(response.status, &snapshot);
+                let mut answer = Answer::new(&snapshot);
                 if let Some(usage) = usage {
                     answer = answer.with_usage(usage);
                 }

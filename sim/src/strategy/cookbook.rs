@@ -1,4 +1,4 @@
-//! `cookbook`: the OpenAI cookbook parallel processor (`research/protocol.md` §5).
+//! `cookbook`: the OpenAI cookbook parallel processor (`docs/protocol.md` §5).
 //!
 //! One processor per lane, configured as its docstring advises ("leave headroom by setting this
 //! to 50% or 75% of your limit"): 75 % of the lane's RPM and of its token limit (the combined

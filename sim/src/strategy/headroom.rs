@@ -27,8 +27,8 @@ use std::collections::VecDeque;
 
 use headroom::time::Instant;
 use headroom::{
-    Acquire, Attempt, CacheReads, Completion, Cost, CostModel, LaneConfig, LaneId, OutputCharge,
-    Permit, Policy, Priority, Rejection, Response as Answer,
+    Acquire, Attempt, CacheReads, Cost, CostModel, LaneConfig, LaneId, Outcome, OutputCharge,
+    Permit, Policy, Priority, Rejection, Response as Answer, Retry,
 };
 
 use crate::engine::{Response, Sim, Strategy};
@@ -61,7 +61,7 @@ impl HeadroomStrategy {
             CacheReads::Excluded
         };
         let lane_config =
-            LaneConfig::new().cost_model(CostModel::new(cache_reads, OutputCharge::Reserve));
+            LaneConfig::new().with_cost_model(CostModel::new(cache_reads, OutputCharge::Reserve));
         let mut policy: Box<Policy<MAX_LANES, PERMITS>> = Box::default();
         let lanes = workload
             .lanes
@@ -130,10 +130,10 @@ impl HeadroomStrategy {
         }
     }
 
-    fn complete(&mut self, sim: &mut Sim<'_>, response: &Response) -> Option<Completion> {
+    fn complete(&mut self, sim: &mut Sim<'_>, response: &Response) -> Option<Outcome<Retry>> {
         let request = response.request;
         let snapshot = sim.snapshot(response);
-        let mut answer = Answer::new(response.status, &snapshot);
+        let mut answer = Answer::new(&snapshot);
         if (200..300).contains(&response.status) {
             answer = answer.with_usage(sim.request(request).usage);
         }
@@ -180,14 +180,15 @@ impl Strategy for HeadroomStrategy {
         let request = response.request;
         let lane = usize::from(sim.request(request).lane);
         match self.complete(sim, response) {
-            Some(Completion::Done) => sim.complete(request),
-            Some(Completion::RetryAt { at, attempt }) => {
+            Some(Outcome::Done) => sim.complete(request),
+            Some(Outcome::Retry(retry)) => {
+                let at = retry.at();
                 if let Some(slot) = self.attempts.get_mut(request as usize) {
-                    *slot = attempt;
+                    *slot = retry.attempt();
                 }
                 sim.wake_at(at.as_ticks(), RETRY | u64::from(request));
             }
-            Some(Completion::GiveUp(_)) | None => sim.give_up(request),
+            Some(Outcome::GiveUp(_)) | None => sim.give_up(request),
         }
         if self.blocked_on_permits {
             self.blocked_on_permits = false;

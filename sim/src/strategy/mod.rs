@@ -27,7 +27,8 @@ pub use rpm_only::RpmOnly;
 pub use sdk::Sdk;
 
 use ::headroom::LimitKind;
-use ::headroom::backoff::{Backoff, Next, RetryBudget, RetryState};
+use ::headroom::backoff::{Attempt, Backoff, RetryBudget};
+use ::headroom::classify::Outcome;
 use ::headroom::classify::classify;
 use ::headroom::time::Instant;
 
@@ -118,7 +119,7 @@ pub fn lane_limit(workload: &Workload, lane: u8, kind: LimitKind) -> Option<u64>
 pub struct Retrier {
     backoff: Backoff,
     budget: RetryBudget,
-    states: Vec<RetryState>,
+    states: Vec<Attempt>,
 }
 
 /// What to do after a response, as decided by a [`Retrier`].
@@ -138,7 +139,7 @@ impl Retrier {
         Self {
             backoff,
             budget,
-            states: vec![RetryState::new(); requests],
+            states: vec![Attempt::first(); requests],
         }
     }
 
@@ -160,21 +161,16 @@ impl Retrier {
             sim.give_up(request);
             return After::GaveUp;
         };
-        let next = self.backoff.decide(
-            &verdict,
-            state,
-            &mut self.budget,
-            now,
-            None,
-            &mut *sim.rng(),
-        );
+        let next = self
+            .backoff
+            .decide(now, &verdict, state, &mut self.budget, &mut *sim.rng());
         match next {
-            Next::Done => {
+            Outcome::Done => {
                 sim.complete(request);
                 After::Done
             }
-            Next::RetryAt(at) => After::RetryAt(at.as_ticks()),
-            Next::GiveUp(_) => {
+            Outcome::Retry(at) => After::RetryAt(at.as_ticks()),
+            Outcome::GiveUp(_) => {
                 sim.give_up(request);
                 After::GaveUp
             }

@@ -1,4 +1,4 @@
-//! `sdk`: the official SDK defaults (`research/protocol.md` §4.1, §4.3).
+//! `sdk`: the official SDK defaults (`docs/protocol.md` §4.1, §4.3).
 //!
 //! No pacing: every request is sent the moment it arrives. A 429, 529 or other retryable status
 //! is retried up to 2 times after `min(0.5 s × 2ⁿ, 8 s) × (1 − 0.25u)`, or after the server's

@@ -1,7 +1,7 @@
 //! Trace v1: the JSON Lines recording of what a client sent and what the provider answered.
 //!
 //! A trace is the simulator's input and the importer's output, and users keep them, so the
-//! format is a contract (`shared/trace-format.md` §1). This module is the in-memory model of a
+//! format is a contract (`docs/trace-format.md` §1). This module is the in-memory model of a
 //! *valid* trace; [`read`] is the only way in from text and checks everything the contract
 //! requires, so code holding a [`Trace`] read from a file never re-validates:
 //!

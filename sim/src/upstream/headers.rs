@@ -1,6 +1,6 @@
 //! The response headers the simulated provider emits, written into a reusable buffer.
 //!
-//! The values are what a real response carries (`research/protocol.md` §1, §2): for Anthropic,
+//! The values are what a real response carries (`docs/protocol.md` §1, §2): for Anthropic,
 //! `anthropic-ratelimit-{requests,input-tokens,output-tokens,tokens}-{limit,remaining,reset}`
 //! with token `remaining` rounded to the nearest thousand and resets as RFC 3339 instants (time
 //! until full, rounded up to the second); for OpenAI, `x-ratelimit-{limit,remaining,reset}-*` with

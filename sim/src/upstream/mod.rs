@@ -1,6 +1,6 @@
 //! The simulated provider: what a strategy's requests run into.
 //!
-//! It follows `research/protocol.md` §1–§2, with its own exact integer buckets ([`ExactBucket`])
+//! It follows `docs/protocol.md` §1–§2, with its own exact integer buckets ([`ExactBucket`])
 //! so that it judges the engine independently:
 //!
 //! * **Buckets per limit kind** and lane, refilled continuously at `limit` per minute, starting

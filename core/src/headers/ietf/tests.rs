@@ -1,4 +1,4 @@
-//! The IETF draft examples of `research/protocol.md` §3, verbatim, all three generations,
+//! The IETF draft examples of `docs/protocol.md` §3, verbatim, all three generations,
 //! including the draft's own malformed ones.
 
 use crate::headers::*;

@@ -158,28 +158,28 @@ fn agrees_with_reference_on_known_names_and_near_misses() {
                 .join("-"),
         ] {
             let bytes = variant.as_bytes();
-            assert_eq!(classify(bytes), reference(bytes), "{variant}");
+            assert_eq!(field_of(bytes), reference(bytes), "{variant}");
             for at in 0..bytes.len() {
                 for &swap in swaps {
                     let mut near = bytes.to_vec();
                     near[at] = swap;
-                    assert_eq!(classify(&near), reference(&near), "{near:?}");
+                    assert_eq!(field_of(&near), reference(&near), "{near:?}");
                     // Bytes that differ from a letter only in bit 0x20 or the high bit.
                     near[at] = bytes[at] ^ 0x80;
-                    assert_eq!(classify(&near), reference(&near), "{near:?}");
+                    assert_eq!(field_of(&near), reference(&near), "{near:?}");
                     near[at] = bytes[at] ^ 0x20;
-                    assert_eq!(classify(&near), reference(&near), "{near:?}");
+                    assert_eq!(field_of(&near), reference(&near), "{near:?}");
                 }
-                assert_eq!(classify(&bytes[..at]), reference(&bytes[..at]));
+                assert_eq!(field_of(&bytes[..at]), reference(&bytes[..at]));
                 let mut longer = bytes.to_vec();
                 longer.insert(at, b'x');
-                assert_eq!(classify(&longer), reference(&longer), "{longer:?}");
+                assert_eq!(field_of(&longer), reference(&longer), "{longer:?}");
             }
         }
     }
     let long = format!("anthropic-ratelimit-{}-limit", "a".repeat(40));
-    assert_eq!(classify(long.as_bytes()), Field::Other);
-    assert_eq!(classify(long.as_bytes()), reference(long.as_bytes()));
+    assert_eq!(field_of(long.as_bytes()), Field::Other);
+    assert_eq!(field_of(long.as_bytes()), reference(long.as_bytes()));
 }
 
 #[test]
@@ -214,11 +214,11 @@ proptest::proptest! {
                 *slot = byte;
             }
         }
-        proptest::prop_assert_eq!(classify(&name), reference(&name));
+        proptest::prop_assert_eq!(field_of(&name), reference(&name));
     }
 
     #[test]
     fn agrees_with_reference_on_any_bytes(name in proptest::collection::vec(proptest::num::u8::ANY, 0..70)) {
-        proptest::prop_assert_eq!(classify(&name), reference(&name));
+        proptest::prop_assert_eq!(field_of(&name), reference(&name));
     }
 }

@@ -35,7 +35,7 @@ fn admit(policy: &mut Policy<1, 16>, now: Instant, lane: LaneId, cost: Cost) -> 
 /// What a request of `kind` could take now: the smaller of the pace and the provider's window.
 fn level(policy: &Policy<1, 16>, lane: LaneId, kind: LimitKind, now: Instant) -> u64 {
     policy
-        .snapshot(now)
+        .status(now)
         .find(|status| status.lane == lane && status.kind == kind)
         .unwrap()
         .available
@@ -58,7 +58,7 @@ fn unknown_limits_are_paced_provisionally_then_learned() {
         ),
         Acquire::Wait {
             until: at_ms(1_200),
-            limit: LimitKind::Requests
+            kind: LimitKind::Requests
         }
     );
     let taught = snapshot(
@@ -173,7 +173,7 @@ fn server_truth_raises_the_window_but_never_the_pace() {
         .settle_with(at_ms(100), permit, None, &truth)
         .unwrap();
     let status = policy
-        .snapshot(at_ms(100))
+        .status(at_ms(100))
         .find(|status| status.kind == LimitKind::OutputTokens)
         .unwrap();
     // The provider's window follows the server up…

@@ -10,8 +10,8 @@ use crate::classify::GiveUp;
 use crate::headers::{self, Snapshot};
 use crate::time::Instant;
 use crate::{
-    Acquire, Attempt, Completion, Cost, LaneConfig, LaneId, LimitKind, Permit, Policy, Priority,
-    Rejection, Response, Usage,
+    Acquire, Attempt, Cost, LaneConfig, LaneId, LimitKind, Outcome, Permit, Policy, Priority,
+    Rejection, Response, Retry, Usage,
 };
 
 const COST: Cost = Cost::request(1_000, 500);
@@ -60,17 +60,20 @@ fn anthropic_429(input_remaining: &str, retry_after: &str) -> Snapshot {
 fn success_is_done_and_settles() {
     let (mut policy, lane) = tier1();
     let permit = admit(&mut policy, at_ms(0), lane, Attempt::first());
-    let snapshot = Snapshot::default();
+    let snapshot = Snapshot {
+        status: Some(200),
+        ..Snapshot::default()
+    };
     let usage = Usage {
         input_tokens: 1_000,
         output_tokens: 100,
         ..Usage::default()
     };
-    let response = Response::new(200, &snapshot).with_usage(usage);
+    let response = Response::new(&snapshot).with_usage(usage);
     let done = policy
         .complete(at_ms(10), permit, &response, &mut FixedDraw(0))
         .unwrap();
-    assert_eq!(done, Completion::Done);
+    assert_eq!(done, Outcome::Done);
     assert_eq!(
         policy
             .bucket(lane, LimitKind::OutputTokens)
@@ -91,12 +94,12 @@ fn informed_429_waits_for_the_bucket_not_a_blind_backoff() {
         .complete(
             at_ms(500),
             permit,
-            &Response::new(429, &snapshot),
+            &Response::new(&snapshot),
             &mut FixedDraw(0),
         )
         .unwrap();
     // 1 000 tokens at 500/s is 2 s, but Retry-After (3 s) is a floor: 0.5 s + 3 s.
-    let Completion::RetryAt { at, attempt } = answer else {
+    let Outcome::Retry(Retry { at, attempt, .. }) = answer else {
         panic!("{answer:?}")
     };
     assert_eq!(at, at_ms(3_500));
@@ -104,13 +107,18 @@ fn informed_429_waits_for_the_bucket_not_a_blind_backoff() {
     // The 429'd request's tokens were refunded, the request itself stays counted.
     // The window follows the 429's headers (8 000 read down for rounding).
     let status = policy
-        .snapshot(at_ms(500))
+        .status(at_ms(500))
         .find(|status| status.kind == LimitKind::OutputTokens)
         .unwrap();
     assert_eq!(status.available, 7_500);
     // The retry is admitted at the named instant, with its attempt count.
-    let retry = admit(&mut policy, at, lane, attempt);
-    assert_eq!(retry.attempt().retries(), 1);
+    let Outcome::Retry(retry) = answer else {
+        unreachable!()
+    };
+    let Acquire::Admit(again) = policy.acquire_retry(at, &retry) else {
+        panic!("the retry is admitted at the named instant")
+    };
+    let _ = policy.cancel(at, again);
 }
 
 #[test]
@@ -122,12 +130,12 @@ fn informed_wait_carries_jitter_within_a_tenth() {
         .complete(
             at_ms(0),
             permit,
-            &Response::new(429, &snapshot),
+            &Response::new(&snapshot),
             &mut FixedDraw(u64::MAX),
         )
         .unwrap();
     // Wait 2 s for 1 000 tokens, jitter just under 200 ms.
-    let Completion::RetryAt { at, .. } = answer else {
+    let Outcome::Retry(Retry { at, .. }) = answer else {
         panic!("{answer:?}")
     };
     assert!(at > at_ms(2_199) && at < at_ms(2_200), "{at:?}");
@@ -142,37 +150,27 @@ fn bare_429_follows_the_schedule() {
         .complete(
             at_ms(0),
             permit,
-            &Response::new(429, &snapshot),
+            &Response::new(&snapshot),
             &mut FixedDraw(0),
         )
         .unwrap();
-    assert_eq!(
-        answer,
-        Completion::RetryAt {
-            at: at_ms(500),
-            attempt: answer_attempt(&answer)
-        }
-    );
-}
-
-fn answer_attempt(answer: &Completion) -> Attempt {
-    match answer {
-        Completion::RetryAt { attempt, .. } => *attempt,
-        other => panic!("{other:?}"),
-    }
+    assert_eq!(answer.retry().map(|retry| retry.at()), Some(at_ms(500)));
 }
 
 #[test]
 fn overloaded_backs_off_and_refunds_tokens() {
     let (mut policy, lane) = tier1();
     let permit = admit(&mut policy, at_ms(0), lane, Attempt::first());
-    let snapshot = Snapshot::default();
+    let snapshot = Snapshot {
+        status: Some(529),
+        ..Snapshot::default()
+    };
     let body = br#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#;
-    let response = Response::new(529, &snapshot).with_body(body);
+    let response = Response::new(&snapshot).with_body(body);
     let answer = policy
         .complete(at_ms(100), permit, &response, &mut FixedDraw(0))
         .unwrap();
-    assert!(matches!(answer, Completion::RetryAt { at, .. } if at == at_ms(600)));
+    assert!(matches!(answer, Outcome::Retry(retry) if retry.at() == at_ms(600)));
     assert_eq!(
         policy
             .bucket(lane, LimitKind::InputTokens)
@@ -185,21 +183,21 @@ fn overloaded_backs_off_and_refunds_tokens() {
 #[test]
 fn attempts_run_out() {
     let (mut policy, lane) = tier1();
-    let snapshot = Snapshot::default();
+    let snapshot = Snapshot {
+        status: Some(500),
+        ..Snapshot::default()
+    };
     let mut attempt = Attempt::first();
     let mut now = at_ms(0);
     for _ in 0..2 {
         let permit = admit(&mut policy, now, lane, attempt);
         match policy
-            .complete(
-                now,
-                permit,
-                &Response::new(500, &snapshot),
-                &mut FixedDraw(0),
-            )
+            .complete(now, permit, &Response::new(&snapshot), &mut FixedDraw(0))
             .unwrap()
         {
-            Completion::RetryAt { at, attempt: next } => {
+            Outcome::Retry(Retry {
+                at, attempt: next, ..
+            }) => {
                 now = at.checked_add_duration(crate::time::secs(2)).unwrap();
                 attempt = next;
             }
@@ -208,42 +206,35 @@ fn attempts_run_out() {
     }
     let permit = admit(&mut policy, now, lane, attempt);
     let answer = policy
-        .complete(
-            now,
-            permit,
-            &Response::new(500, &snapshot),
-            &mut FixedDraw(0),
-        )
+        .complete(now, permit, &Response::new(&snapshot), &mut FixedDraw(0))
         .unwrap();
-    assert_eq!(answer, Completion::GiveUp(GiveUp::AttemptsExhausted));
+    assert_eq!(answer, Outcome::GiveUp(GiveUp::AttemptsExhausted));
 }
 
 #[test]
 fn spend_cap_and_server_no_are_final() {
     let (mut policy, lane) = tier1();
-    let snapshot = Snapshot::default();
+    let snapshot = Snapshot {
+        status: Some(429),
+        ..Snapshot::default()
+    };
     let body = br#"{"type":"error","error":{"type":"rate_limit_error","message":"You have reached your API usage limits: ...","details":{"error_code":"enforced_spend_limit_reached"}},"request_id":"req_018EeWyXxfu5pfWkrYcMdjWG"}"#;
     let permit = admit(&mut policy, at_ms(0), lane, Attempt::first());
     let answer = policy
         .complete(
             at_ms(0),
             permit,
-            &Response::new(429, &snapshot).with_body(body),
+            &Response::new(&snapshot).with_body(body),
             &mut FixedDraw(0),
         )
         .unwrap();
-    assert_eq!(answer, Completion::GiveUp(GiveUp::SpendCap));
+    assert_eq!(answer, Outcome::GiveUp(GiveUp::SpendCap));
     let no = headers::parse(Some(429), [("x-should-retry", "false")]);
     let permit = admit(&mut policy, at_ms(1_200), lane, Attempt::first());
     let answer = policy
-        .complete(
-            at_ms(1_200),
-            permit,
-            &Response::new(429, &no),
-            &mut FixedDraw(0),
-        )
+        .complete(at_ms(1_200), permit, &Response::new(&no), &mut FixedDraw(0))
         .unwrap();
-    assert_eq!(answer, Completion::GiveUp(GiveUp::ServerSaidNo));
+    assert_eq!(answer, Outcome::GiveUp(GiveUp::ServerSaidNo));
 }
 
 #[test]
@@ -261,11 +252,11 @@ fn deadlines_hold_for_retries_and_waits() {
         .complete(
             at_ms(0),
             permit,
-            &Response::new(429, &snapshot),
+            &Response::new(&snapshot),
             &mut FixedDraw(0),
         )
         .unwrap();
-    assert_eq!(answer, Completion::GiveUp(GiveUp::DeadlineExceeded));
+    assert_eq!(answer, Outcome::GiveUp(GiveUp::DeadlineExceeded));
     let hurried = Attempt::first().with_deadline(at_ms(100));
     assert_eq!(
         policy.acquire_attempt(at_ms(0), lane, COST, Priority::Interactive, hurried),
@@ -285,7 +276,7 @@ fn transport_errors_back_off() {
             &mut FixedDraw(0),
         )
         .unwrap();
-    assert!(matches!(answer, Completion::RetryAt { at, .. } if at == at_ms(500)));
+    assert!(matches!(answer, Outcome::Retry(retry) if retry.at() == at_ms(500)));
     // A transport error keeps the estimate: the server may have processed the request.
     assert_eq!(
         policy
@@ -305,18 +296,21 @@ fn the_budget_stops_a_storm() {
     let lane = policy
         .add_lane(LaneConfig::new().provisional_requests(None))
         .unwrap();
-    let snapshot = Snapshot::default();
+    let snapshot = Snapshot {
+        status: Some(529),
+        ..Snapshot::default()
+    };
     let mut retried = 0;
     for _ in 0..20 {
         let Acquire::Admit(permit) = policy.acquire(at_ms(0), lane, COST, Priority::Interactive)
         else {
             panic!()
         };
-        if let Completion::RetryAt { .. } = policy
+        if let Outcome::Retry(_) = policy
             .complete(
                 at_ms(0),
                 permit,
-                &Response::new(529, &snapshot),
+                &Response::new(&snapshot),
                 &mut FixedDraw(0),
             )
             .unwrap()
