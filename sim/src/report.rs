@@ -1,5 +1,5 @@
 //! The comparison, for people (an aligned table) and for machines (`--format json`, the
-//! contract of `shared/trace-format.md` §2).
+//! contract of `docs/trace-format.md` §2).
 
 use std::fmt::Write as _;
 

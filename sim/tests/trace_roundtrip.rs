@@ -1,5 +1,6 @@
 //! read(write(trace)) == trace: for the fixture, for a pinned example, and for generated traces.
 
+use headroom::time::UnixTime;
 use headroom_sim::trace::{
     self, Event, Header, Request, Response, TimeForm, Trace, Usage, read_str, to_jsonl,
 };
@@ -136,8 +137,9 @@ fn valid_trace() -> impl Strategy<Value = Trace> {
         });
     let form = prop_oneof![
         Just(TimeForm::Seconds),
-        (0_i64..4_000_000_000_000_000)
-            .prop_map(|origin_unix_us| TimeForm::Rfc3339 { origin_unix_us }),
+        (0_u64..4_000_000_000_000_000).prop_map(|micros| TimeForm::Rfc3339 {
+            origin: UnixTime::from_micros(micros)
+        }),
     ];
     let steps = prop::collection::vec(
         (
