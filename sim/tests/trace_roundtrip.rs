@@ -84,7 +84,7 @@ fn rfc3339_traces_are_written_as_rfc3339() {
     let trace = read_str(text, "t").unwrap();
     let written = to_jsonl(&trace);
     assert!(
-        written.contains(r#""t":"2025-06-01T10:00:00.250000Z""#),
+        written.contains(r#""t":"2025-06-01T10:00:00.25Z""#),
         "{written}"
     );
     assert_eq!(read_str(&written, "t").unwrap(), trace);
