@@ -117,7 +117,6 @@ pub fn read_file(path: impl AsRef<Path>) -> Result<Trace, TraceError> {
 /// assert!(records.next().is_none());
 /// assert_eq!((records.requests(), records.in_flight()), (1, 1));
 /// ```
-#[derive(Debug)]
 pub struct Records<R> {
     /// Where the lines come from.
     input: R,
@@ -129,6 +128,18 @@ pub struct Records<R> {
     line_number: usize,
     /// Set after the end of input or an error.
     done: bool,
+}
+
+impl<R> std::fmt::Debug for Records<R> {
+    /// The file and the line reached; the input itself need not be `Debug` (standard input, a
+    /// boxed reader).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Records")
+            .field("file", &self.state.file)
+            .field("line", &self.line_number)
+            .field("done", &self.done)
+            .finish_non_exhaustive()
+    }
 }
 
 impl<R: BufRead> Records<R> {
