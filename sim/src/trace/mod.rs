@@ -32,6 +32,7 @@
 
 use headroom::time::UnixTime;
 
+mod checker;
 mod error;
 mod json_scan;
 mod raw;
