@@ -34,6 +34,25 @@ impl fmt::Display for CliError {
 
 impl std::error::Error for CliError {}
 
+/// Writes `text` to standard output and flushes it, as every subcommand ends.
+///
+/// # Errors
+///
+/// [`CliError::Io`] when standard output cannot be written.
+///
+/// # Examples
+///
+/// ```
+/// headroom_sim::cli::print("").unwrap();
+/// ```
+pub fn print(text: &str) -> Result<(), CliError> {
+    use std::io::Write as _;
+    let mut stdout = std::io::stdout().lock();
+    stdout.write_all(text.as_bytes())?;
+    stdout.flush()?;
+    Ok(())
+}
+
 impl From<std::io::Error> for CliError {
     fn from(error: std::io::Error) -> Self {
         Self::Io(error)

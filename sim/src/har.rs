@@ -8,12 +8,20 @@
 //! asking the user to edit a multi-megabyte file.
 //!
 //! Response bodies may be stored base64-encoded (`content.encoding: "base64"`, used by mitmproxy
-//! and Chrome for some responses); [`Content::decoded_text`] undoes that with a small local
-//! decoder instead of a dependency.
+//! and Chrome for some responses); [`Content::decoded_text`] undoes that with the `base64`
+//! crate. Dates go through the core's RFC 3339 parser, the one that reads headers and traces.
+//!
+//! Values are checked as they are parsed, so a bad one is reported with its line and column:
+//! an entry's `time` beyond what a trace can hold is an error there, not a silent 0.
 
-use serde::Deserialize;
+use base64::Engine as _;
+use base64::alphabet;
+use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+use headroom::datetime::{DateError, parse_rfc3339};
+use headroom::time::{Duration, UnixTime};
+use serde::{Deserialize, Deserializer};
 
-use crate::trace::time::parse_rfc3339;
+use crate::trace::MAX_NUMERIC_MICROS;
 
 mod body;
 
@@ -39,9 +47,10 @@ pub struct Log {
 pub struct Entry {
     /// When the request started: ISO 8601 (`2025-06-01T10:00:00.123Z`, `…+02:00`).
     pub started_date_time: String,
-    /// Total elapsed time of the exchange in milliseconds (fractional; -1 or absent: unknown).
-    #[serde(default)]
-    pub time: Option<f64>,
+    /// Total elapsed time of the exchange (HAR gives fractional milliseconds; -1 or absent:
+    /// unknown, `None`). More than a trace can hold (about 142 years) is a parse error.
+    #[serde(default, deserialize_with = "elapsed")]
+    pub time: Option<Duration>,
     /// What was sent.
     pub request: HarRequest,
     /// What came back (`status` 0 when nothing did).
@@ -49,35 +58,70 @@ pub struct Entry {
 }
 
 impl Entry {
-    /// `startedDateTime` as µs since the Unix epoch. RFC 3339 (as HAR 1.2 asks), plus the
-    /// `±HHMM` offset without a colon that some tools write.
+    /// `startedDateTime` as a wall-clock time. RFC 3339 (as HAR 1.2 asks), plus the `±HHMM`
+    /// offset without a colon that some tools write.
     ///
     /// # Errors
     ///
-    /// Why the text is not such a date-time.
+    /// Why the text is not such a date-time (the core's parser's answer).
     ///
     /// # Examples
     ///
     /// ```
     /// # let entry: headroom_sim::har::Entry = serde_json::from_str(r#"{"startedDateTime": "2025-06-01T12:00:00.5+0200",
     /// #   "request": {"method": "GET", "url": "https://x"}, "response": {"status": 200}}"#).unwrap();
-    /// assert_eq!(entry.started_unix_us(), Ok(1_748_772_000_500_000));
+    /// use headroom::time::UnixTime;
+    /// assert_eq!(entry.started(), Ok(UnixTime::from_micros(1_748_772_000_500_000)));
     /// ```
-    pub fn started_unix_us(&self) -> Result<i64, &'static str> {
-        let text = self.started_date_time.as_str();
-        parse_rfc3339(text).or_else(|why| {
-            let split = text
-                .len()
-                .checked_sub(5)
-                .filter(|at| text.is_char_boundary(*at));
-            match split.map(|at| text.split_at(at)) {
-                Some((head, offset)) if offset.starts_with(['+', '-']) && !offset.contains(':') => {
-                    let (hours, minutes) = offset.split_at(3);
-                    parse_rfc3339(&format!("{head}{hours}:{minutes}")).map_err(|_| why)
-                }
-                _ => Err(why),
-            }
+    pub fn started(&self) -> Result<UnixTime, DateError> {
+        let text = self.started_date_time.as_bytes();
+        parse_rfc3339(text).or_else(|why| match colon_in_offset(text) {
+            Some(fixed) => parse_rfc3339(&fixed).map_err(|_| why),
+            None => Err(why),
         })
+    }
+}
+
+/// `…+HHMM` → `…+HH:MM`; `None` unless the text ends in a sign and four ASCII digits. Works on
+/// bytes, so any text (a multi-byte character anywhere) is safe.
+fn colon_in_offset(text: &[u8]) -> Option<Vec<u8>> {
+    let split = text.len().checked_sub(5)?;
+    let (head, offset) = text.split_at(split);
+    match offset {
+        [sign @ (b'+' | b'-'), h0, h1, m0, m1]
+            if [h0, h1, m0, m1].iter().all(|digit| digit.is_ascii_digit()) =>
+        {
+            let mut fixed = head.to_vec();
+            fixed.extend_from_slice(&[*sign, *h0, *h1, b':', *m0, *m1]);
+            Some(fixed)
+        }
+        _ => None,
+    }
+}
+
+/// Reads an entry's `time`: milliseconds as a JSON number; negative means unknown (`None`);
+/// more than [`MAX_NUMERIC_MICROS`] is an error, reported where the number is.
+fn elapsed<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Duration>, D::Error> {
+    let Some(millis) = Option::<f64>::deserialize(deserializer)? else {
+        return Ok(None);
+    };
+    if millis < 0.0 {
+        return Ok(None);
+    }
+    // Reading the milliseconds as if they were seconds keeps float arithmetic out of our code:
+    // `x` "seconds" are `x·10⁹` ns, so `x` ms are that many ns ÷ 10⁶ µs, rounded to nearest.
+    let micros = std::time::Duration::try_from_secs_f64(millis)
+        .ok()
+        .and_then(|as_if_seconds| {
+            u64::try_from(as_if_seconds.as_nanos().saturating_add(500_000) / 1_000_000).ok()
+        })
+        .filter(|micros| *micros <= MAX_NUMERIC_MICROS);
+    match micros {
+        Some(micros) => Ok(Some(Duration::from_ticks(micros))),
+        None => Err(serde::de::Error::custom(format!(
+            "{millis:e} ms is out of range (at most {} ms)",
+            MAX_NUMERIC_MICROS / 1_000
+        ))),
     }
 }
 
@@ -159,7 +203,7 @@ impl Content {
         let text = self.text.as_deref()?;
         match self.encoding.as_deref() {
             Some(encoding) if encoding.eq_ignore_ascii_case("base64") => {
-                String::from_utf8(decode_base64(text)?).ok()
+                String::from_utf8(decode_base64(text).ok()?).ok()
             }
             _ => Some(text.to_owned()),
         }
@@ -232,29 +276,19 @@ pub fn parse(text: &str) -> Result<Har, HarError> {
     Ok(har)
 }
 
-/// Decodes standard or URL-safe base64, padded or not, ignoring whitespace.
-fn decode_base64(text: &str) -> Option<Vec<u8>> {
-    let mut out = Vec::with_capacity(text.len() / 4 * 3);
-    let mut buffer = 0_u32;
-    let mut bits = 0_u32;
-    for byte in text.bytes() {
-        let value = match byte {
-            b'A'..=b'Z' => byte - b'A',
-            b'a'..=b'z' => byte - b'a' + 26,
-            b'0'..=b'9' => byte - b'0' + 52,
-            b'+' | b'-' => 62,
-            b'/' | b'_' => 63,
-            b'=' | b' ' | b'\t' | b'\r' | b'\n' => continue,
-            _ => return None,
-        };
-        buffer = (buffer << 6) | u32::from(value);
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push(((buffer >> bits) & 0xff) as u8);
-        }
-    }
-    Some(out)
+/// Decodes standard or URL-safe base64, padded or not, ignoring whitespace (tools wrap long
+/// bodies).
+fn decode_base64(text: &str) -> Result<Vec<u8>, base64::DecodeError> {
+    let config = GeneralPurposeConfig::new()
+        .with_decode_padding_mode(DecodePaddingMode::Indifferent)
+        .with_decode_allow_trailing_bits(true);
+    let compact: String = text.split_ascii_whitespace().collect();
+    let alphabet = if compact.contains(['-', '_']) {
+        &alphabet::URL_SAFE
+    } else {
+        &alphabet::STANDARD
+    };
+    GeneralPurpose::new(alphabet, config).decode(compact)
 }
 
 #[cfg(test)]
@@ -263,12 +297,13 @@ mod tests {
 
     #[test]
     fn base64_decodes_standard_and_url_safe_forms() {
-        assert_eq!(decode_base64("aGVsbG8=").as_deref(), Some(&b"hello"[..]));
-        assert_eq!(decode_base64("aGVsbG8").as_deref(), Some(&b"hello"[..]));
-        assert_eq!(decode_base64("aGVs\nbG8h").as_deref(), Some(&b"hello!"[..]));
-        assert_eq!(decode_base64("-_8=").as_deref(), Some(&[0xfb, 0xff][..]));
-        assert_eq!(decode_base64(""), Some(Vec::new()));
-        assert_eq!(decode_base64("a*b"), None);
+        assert_eq!(decode_base64("aGVsbG8=").unwrap(), b"hello");
+        assert_eq!(decode_base64("aGVsbG8").unwrap(), b"hello");
+        assert_eq!(decode_base64("aGVs\nbG8h").unwrap(), b"hello!");
+        assert_eq!(decode_base64("-_8=").unwrap(), [0xfb, 0xff]);
+        assert_eq!(decode_base64("+/8").unwrap(), [0xfb, 0xff]);
+        assert_eq!(decode_base64("").unwrap(), b"");
+        assert!(decode_base64("a*b").is_err());
     }
 
     #[test]
@@ -308,14 +343,50 @@ mod tests {
                     content: None,
                 },
             };
-            entry.started_unix_us()
+            entry.started()
         };
-        assert_eq!(at("2025-06-01T10:00:00.5Z"), Ok(1_748_772_000_500_000));
-        assert_eq!(at("2025-06-01T12:00:00.5+0200"), Ok(1_748_772_000_500_000));
-        assert_eq!(at("2025-06-01T07:00:00.5-0300"), Ok(1_748_772_000_500_000));
+        let want = Ok(UnixTime::from_micros(1_748_772_000_500_000));
+        assert_eq!(at("2025-06-01T10:00:00.5Z"), want);
+        assert_eq!(at("2025-06-01T12:00:00.5+0200"), want);
+        assert_eq!(at("2025-06-01T07:00:00.5-0300"), want);
         assert!(at("2025-06-01T12:00:00.5+02").is_err());
         assert!(at("2025-06-01T12:00:00é0200").is_err());
         assert!(at("yesterday").is_err());
+        // Found by the `trace` fuzz target: a multi-byte character in the offset used to split
+        // the text inside the character (a panic).
+        assert_eq!(
+            at("2025-06-01T12:00:00.5+\u{feff}0"),
+            Err(DateError::Syntax)
+        );
+        assert_eq!(
+            at("2025-06-01T12:00:00.5\u{feff}0200"),
+            Err(DateError::Syntax)
+        );
+        // One parser, one answer on leap seconds: the core's (`:60` is `:59`).
+        assert_eq!(
+            at("2016-12-31T23:59:60Z"),
+            Ok(UnixTime::from_secs(1_483_228_799))
+        );
+    }
+
+    #[test]
+    fn times_out_of_range_are_errors_where_they_stand() {
+        let entry = |time: &str| {
+            format!(
+                "{{\"log\": {{\"entries\": [{{\"startedDateTime\": \"2025-06-01T10:00:00Z\",\n \"time\": {time}, \"request\": {{\"method\": \"GET\", \"url\": \"u\"}}, \"response\": {{\"status\": 200}}}}]}}}}"
+            )
+        };
+        let error = parse(&entry("1e308")).unwrap_err();
+        assert_eq!(error.path, "log.entries[0].time");
+        assert_eq!((error.line, error.column), (2, 14));
+        assert!(
+            error.message.contains("1e308 ms is out of range"),
+            "{error}"
+        );
+        let times = |time: &str| parse(&entry(time)).unwrap().log.entries[0].time;
+        assert_eq!(times("812.5"), Some(headroom::time::micros(812_500)));
+        assert_eq!(times("-1"), None);
+        assert_eq!(times("null"), None);
     }
 
     #[test]

@@ -36,12 +36,13 @@ use std::collections::HashSet;
 use std::io;
 use std::path::Path;
 
+use headroom::datetime::Rfc3339;
+use headroom::time::UnixTime;
 use serde_json::Value;
 
 use crate::cli::CliError;
 use crate::har::{self, Entry, Har, estimate_input_tokens, usage_from_body};
-use crate::trace::time::{MAX_NUMERIC_MICROS, format_rfc3339, millis_to_micros};
-use crate::trace::{self, Event, Header, Request, Response, TimeForm, Trace};
+use crate::trace::{self, Event, Header, MAX_NUMERIC_MICROS, Request, Response, TimeForm, Trace};
 
 /// Runs `import-har`: reads `input`, writes the trace to `output` (`-`: standard output) and
 /// prints `imported N requests, skipped M entries` to standard error.
@@ -112,7 +113,7 @@ pub fn convert(har: &Har, source: &str) -> Result<Import, String> {
         let Some((model, max_tokens, body)) = llm_call(entry) else {
             continue;
         };
-        let started = entry.started_unix_us().map_err(|why| {
+        let started = entry.started().map_err(|why| {
             format!(
                 "log.entries[{index}].startedDateTime: {:?} is not an ISO 8601 date-time ({why})",
                 entry.started_date_time
@@ -127,12 +128,12 @@ pub fn convert(har: &Har, source: &str) -> Result<Import, String> {
         calls.push((started, entry, model, max_tokens, body, status));
     }
     calls.sort_by_key(|call| call.0);
-    let origin = calls.first().map_or(0, |call| call.0);
+    let origin = calls.first().map_or(UnixTime::EPOCH, |call| call.0);
     let mut used = HashSet::new();
     let mut timed = Vec::new();
     for (n, (started, entry, model, max_tokens, body, status)) in calls.iter().enumerate() {
-        let t_us = u64::try_from(started.saturating_sub(origin)).unwrap_or(u64::MAX);
-        let elapsed = entry.time.and_then(millis_to_micros).unwrap_or(0);
+        let t_us = started.as_micros().saturating_sub(origin.as_micros());
+        let elapsed = entry.time.map_or(0, |time| time.as_ticks());
         if t_us.saturating_add(elapsed) > MAX_NUMERIC_MICROS {
             return Err(format!(
                 "log.entries: an LLM call ends more than {} s after the first one starts, beyond what a trace's numeric time holds exactly",
@@ -184,7 +185,7 @@ pub fn convert(har: &Har, source: &str) -> Result<Import, String> {
         model: single_model(&calls.iter().map(|call| call.2.as_str()).collect::<Vec<_>>()),
         note: Some(format!(
             "imported from {source} by headroom import-har; t = 0 is {}; input_tokens are estimates (request characters / 4)",
-            format_rfc3339(origin)
+            Rfc3339(origin)
         )),
     };
     Ok(Import {

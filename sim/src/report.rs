@@ -12,6 +12,23 @@ use crate::strategy::StrategyName;
 use crate::upstream::UpstreamConfig;
 use crate::workload::{Limits, Workload};
 
+/// The line under the table: what its less obvious words mean.
+pub const LEGEND: &str = "guide-*: rate-limit guides' retry loop / queue · cookbook: OpenAI cookbook processor · \
+× bound: makespan ÷ fastest possible (— if any gave up) · util: binding limit's used ÷ granted quota";
+
+/// Where the baselines come from, for `headroom simulate --help`.
+pub const STRATEGY_SOURCES: &str = "Strategies (--strategy):
+  headroom       this engine: limits learned from the response headers, reserve then settle
+  sdk            the official SDK defaults (anthropic-sdk-python, openai-python): send at once,
+                 2 retries after min(0.5 s × 2ⁿ, 8 s) with jitter, or the server's retry-after
+  guide-backoff  the retry loop of rate-limit guides: 2ⁿ s + U(0, 0.5 × 2ⁿ s), 6 attempts
+  guide-queue    the queue of rate-limit guides: a semaphore of 8 and sleep(60 / RPM) between sends
+  cookbook       openai-cookbook examples/api_request_parallel_processor.py: client-side
+                 buckets at 75 % of the limits, a 15 s pause after a 429, 5 attempts
+  rpm-only       one limiter on requests per minute (what a governor user builds), SDK retries
+
+The table's last line explains its columns; --format json gives the same numbers for scripts.";
+
 /// Limits as JSON: absent kinds are left out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
 pub struct LimitsJson {
@@ -211,19 +228,21 @@ impl Report {
             "× bound",
             "util",
             "binding",
-            "p50 ms",
-            "p99 ms",
-            "max ms",
+            "p50 s",
+            "p99 s",
+            "max s",
         ];
         let rows: Vec<Vec<String>> = self
             .strategies
             .iter()
             .map(|row| {
-                let ratio = if row.makespan_lower_bound_s > 0.0 {
+                // A run that gave requests up finished less work: its makespan is no ratio.
+                let ratio = if row.makespan_lower_bound_s > 0.0 && row.gave_up == 0 {
                     format!("{:.2}", ratio(row.makespan_s, row.makespan_lower_bound_s))
                 } else {
-                    "-".to_owned()
+                    "—".to_owned()
                 };
+                let seconds = |ms: u64| format!("{:.1}", thousandths(ms));
                 vec![
                     row.strategy.to_owned(),
                     format!("{}/{}", row.completed, row.requests),
@@ -236,9 +255,9 @@ impl Report {
                     ratio,
                     format!("{:.3}", row.utilization),
                     row.binding_limit.to_owned(),
-                    row.latency_ms.p50.to_string(),
-                    row.latency_ms.p99.to_string(),
-                    row.latency_ms.max.to_string(),
+                    seconds(row.latency_ms.p50),
+                    seconds(row.latency_ms.p99),
+                    seconds(row.latency_ms.max),
                 ]
             })
             .collect();
@@ -267,6 +286,7 @@ impl Report {
         for row in &rows {
             line(&mut row.iter().map(String::as_str));
         }
+        let _ = writeln!(out, "{LEGEND}");
         out
     }
 }
@@ -319,11 +339,35 @@ mod tests {
     }
 
     #[test]
-    fn table_is_aligned() {
+    fn table_is_aligned_with_a_legend_under_it() {
         let table = report().to_table();
         let lines: Vec<&str> = table.lines().collect();
-        assert_eq!(lines.len(), 4);
+        assert_eq!(lines.len(), 5);
         assert!(lines[2].starts_with("strategy  done"));
+        assert!(lines[2].ends_with("p50 s  p99 s  max s"), "{table}");
         assert!(lines[3].starts_with("headroom   2/2"));
+        assert_eq!(lines[4], LEGEND);
+    }
+
+    #[test]
+    fn latencies_are_in_seconds_and_a_run_that_gave_up_has_no_ratio() {
+        let mut report = report();
+        report.strategies[0].makespan_lower_bound_s = 1.0;
+        let row = report.strategies[0].clone();
+        report.strategies.push(StrategyRow {
+            strategy: "sdk",
+            completed: 1,
+            gave_up: 1,
+            ..row
+        });
+        let table = report.to_table();
+        let lines: Vec<&str> = table.lines().collect();
+        // p50 1 ms, p99 and max 2 s.
+        assert!(lines[3].ends_with("0.0    2.0    2.0"), "{table}");
+        let ratios: Vec<&str> = lines[3..5]
+            .iter()
+            .map(|line| line.split_whitespace().nth(8).unwrap())
+            .collect();
+        assert_eq!(ratios, ["1.24", "—"], "{table}");
     }
 }

@@ -205,6 +205,7 @@ pub fn load(args: &SimulateArgs) -> Result<Workload, CliError> {
         Some((file, text)) if !Path::new(name).exists() => trace::read_str(text, file)?,
         _ => trace::read_file(name)?,
     };
+    parsed.require_requests(name)?;
     let mut workload =
         Workload::from_trace(&parsed).map_err(|why| CliError::Input(format!("{name}: {why}")))?;
     let overrides = [

@@ -2,18 +2,13 @@
 //! binary — the bundled traces, a burst that drew 429s, a 429 no pacing could foresee, and bad
 //! input.
 
+mod support;
+
 use std::path::PathBuf;
 
-use assert_cmd::Command;
 use predicates::prelude::*;
 use serde_json::{Value, json};
-
-const BUNDLED: [&str; 4] = [
-    "anthropic-tier1-batch.jsonl",
-    "openai-tpm.jsonl",
-    "multi-lane.jsonl",
-    "prompt-caching.jsonl",
-];
+use support::{BUNDLED, fixture, headroom};
 
 const FIELDS: [&str; 13] = [
     "trace",
@@ -30,20 +25,6 @@ const FIELDS: [&str; 13] = [
     "held_back",
     "missed",
 ];
-
-fn fixture(name: &str) -> String {
-    let path: PathBuf = [env!("CARGO_MANIFEST_DIR"), "tests", "fixtures", name]
-        .iter()
-        .collect();
-    path.to_str().unwrap().to_owned()
-}
-
-fn headroom() -> Command {
-    let mut command = Command::cargo_bin("headroom").unwrap();
-    // Run from elsewhere: bundled traces must not depend on the working directory.
-    command.current_dir(std::env::temp_dir());
-    command
-}
 
 /// Runs `audit TRACE --format json` and returns the exit code and the JSON.
 fn audit_json(trace: &str) -> (i32, Value) {
@@ -201,4 +182,109 @@ fn usage_errors_exit_2() {
     ] {
         headroom().args(args).assert().code(2);
     }
+}
+
+/// A trace with no request cannot be simulated or audited: exit 2, saying so (`simulate` used
+/// to claim no limits were given, `audit` exited 0).
+#[test]
+fn an_empty_trace_is_an_error_for_simulate_and_audit() {
+    let dir = tempfile::tempdir().unwrap();
+    let header_only = support::write(dir.path(), "header.jsonl", "{\"trace\": 1}\n# nothing\n");
+    let nothing = support::write(dir.path(), "empty.jsonl", "");
+    let responses_only = support::write(dir.path(), "comments.jsonl", "# a comment\n\n");
+    for path in [&header_only, &nothing, &responses_only] {
+        for args in [
+            vec!["simulate", path.to_str().unwrap(), "--rpm", "50"],
+            vec!["audit", path.to_str().unwrap()],
+        ] {
+            headroom()
+                .args(&args)
+                .assert()
+                .code(2)
+                .stdout("")
+                .stderr(format!(
+                    "headroom: {}: the trace has no requests\n",
+                    path.display()
+                ));
+        }
+    }
+}
+
+/// Lines of a long generated trace, produced as they are read: request `r{n}` at `n`/10 s and
+/// its response with Anthropic headers 0.05 s later. The text never exists whole.
+struct Generated {
+    /// Requests still to produce.
+    left: u64,
+    /// The next request's number.
+    next: u64,
+    /// The current pair of lines, and how much of it has been read.
+    lines: Vec<u8>,
+    at: usize,
+}
+
+impl std::io::Read for Generated {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        if self.at == self.lines.len() {
+            if self.left == 0 {
+                return Ok(0);
+            }
+            let n = self.next;
+            self.lines = format!(
+                "{}\n{{\"t\": {}.{}5, \"type\": \"response\", \"id\": \"r{n}\", \"status\": 200, \"headers\": {{\"anthropic-ratelimit-requests-limit\": \"50\", \"anthropic-ratelimit-requests-remaining\": \"49\", \"anthropic-ratelimit-input-tokens-limit\": \"30000\", \"anthropic-ratelimit-input-tokens-remaining\": \"29000\", \"request-id\": \"req_{n:024}\"}}, \"usage\": {{\"input_tokens\": 900, \"output_tokens\": 80}}}}\n",
+                support::request_line(&format!("{}.{}", n / 10, n % 10), &format!("r{n}"), 1_000),
+                n / 10,
+                n % 10,
+            )
+            .into_bytes();
+            self.at = 0;
+            self.left -= 1;
+            self.next += 1;
+        }
+        let chunk = self.lines.len().saturating_sub(self.at).min(out.len());
+        out[..chunk].copy_from_slice(&self.lines[self.at..self.at + chunk]);
+        self.at += chunk;
+        Ok(chunk)
+    }
+}
+
+/// The process's peak resident memory in kB (`VmHWM`), after resetting it where the kernel
+/// allows (`clear_refs` 5).
+fn peak_rss_kb(reset: bool) -> u64 {
+    if reset {
+        let _ = std::fs::write("/proc/self/clear_refs", "5");
+    }
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+/// `audit` reads its trace as it goes: auditing a generated trace of 80 000 exchanges (about
+/// 37 MB of text, which as a `Trace` would take more than that again) raises the peak memory
+/// by far less than the trace's size. The structure is what is tested: a reader that kept the
+/// records would hold them all at the end.
+#[cfg(target_os = "linux")]
+#[test]
+fn audit_memory_does_not_grow_with_the_trace() {
+    use headroom_sim::{audit, trace::Records};
+    const EXCHANGES: u64 = 80_000;
+    let trace = || {
+        std::io::BufReader::new(Generated {
+            left: EXCHANGES,
+            next: 0,
+            lines: Vec::new(),
+            at: 0,
+        })
+    };
+    let size: usize = std::io::Read::bytes(trace()).count();
+    assert!(size > 30_000_000, "{size}");
+    let before = peak_rss_kb(true);
+    let report =
+        audit::audit_records(&mut Records::new(trace(), "big.jsonl"), "big.jsonl").unwrap();
+    let grown_kb = peak_rss_kb(false).saturating_sub(before);
+    assert_eq!((report.requests, report.responses), (EXCHANGES, EXCHANGES));
+    assert_eq!(report.in_flight_at_end, 0);
+    assert!(
+        grown_kb < 8 * 1024,
+        "auditing {size} bytes raised the peak by {grown_kb} kB"
+    );
 }

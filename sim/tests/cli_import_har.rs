@@ -2,18 +2,26 @@
 //! input exits 2 with a message naming the file), then the conversion rules through
 //! `import_har::convert` on small generated captures.
 
+mod support;
+
 use std::fs;
 
-use assert_cmd::Command;
 use headroom_sim::import_har::{Import, convert};
 use headroom_sim::trace::{self, Event};
 use predicates::prelude::*;
 use serde_json::{Value, json};
+use support::{fixture, headroom};
 
-const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
-
-fn headroom() -> Command {
-    Command::cargo_bin("headroom").unwrap()
+/// `headroom import-har INPUT -o -`, expected to fail with exit code 2 and nothing on stdout;
+/// the caller checks standard error.
+fn import_fails(input: impl AsRef<std::ffi::OsStr>) -> assert_cmd::assert::Assert {
+    headroom()
+        .arg("import-har")
+        .arg(input)
+        .args(["-o", "-"])
+        .assert()
+        .code(2)
+        .stdout("")
 }
 
 #[test]
@@ -21,14 +29,14 @@ fn the_anthropic_capture_becomes_the_expected_trace() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out.jsonl");
     headroom()
-        .args(["import-har", &format!("{FIXTURES}/anthropic.har"), "-o"])
+        .args(["import-har", &fixture("anthropic.har"), "-o"])
         .arg(&out)
         .assert()
         .success()
         .stdout("")
         .stderr("imported 3 requests, skipped 1 entries\n");
     let written = fs::read_to_string(&out).unwrap();
-    let expected = fs::read_to_string(format!("{FIXTURES}/anthropic.jsonl")).unwrap();
+    let expected = fs::read_to_string(fixture("anthropic.jsonl")).unwrap();
     assert_eq!(written, expected);
 
     let trace = trace::read_file(&out).unwrap();
@@ -47,14 +55,9 @@ fn the_anthropic_capture_becomes_the_expected_trace() {
 
 #[test]
 fn dash_writes_the_trace_to_standard_output() {
-    let expected = fs::read_to_string(format!("{FIXTURES}/anthropic.jsonl")).unwrap();
+    let expected = fs::read_to_string(fixture("anthropic.jsonl")).unwrap();
     headroom()
-        .args([
-            "import-har",
-            &format!("{FIXTURES}/anthropic.har"),
-            "-o",
-            "-",
-        ])
+        .args(["import-har", &fixture("anthropic.har"), "-o", "-"])
         .assert()
         .success()
         .stdout(expected);
@@ -89,29 +92,17 @@ fn json_that_is_not_har_exits_2() {
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("not.har");
     fs::write(&bad, "{\"log\": {\"entries\": [{\"startedDateTime\": 5}]}}").unwrap();
-    headroom()
-        .arg("import-har")
-        .arg(&bad)
-        .args(["-o", "-"])
-        .assert()
-        .code(2)
-        .stdout("")
-        .stderr(predicate::str::contains(format!(
-            "{}:1:42: not a HAR 1.2 file: log.entries[0].startedDateTime: invalid type: integer `5`",
-            bad.display()
-        )));
+    import_fails(&bad).stderr(predicate::str::contains(format!(
+        "{}:1:42: not a HAR 1.2 file: log.entries[0].startedDateTime: invalid type: integer `5`",
+        bad.display()
+    )));
 }
 
 #[test]
 fn a_missing_file_exits_2_naming_it() {
-    headroom()
-        .args(["import-har", "/no/such/capture.har", "-o", "-"])
-        .assert()
-        .code(2)
-        .stdout("")
-        .stderr(predicate::str::starts_with(
-            "headroom: /no/such/capture.har: cannot read: ",
-        ));
+    import_fails("/no/such/capture.har").stderr(predicate::str::starts_with(
+        "headroom: /no/such/capture.har: cannot read: ",
+    ));
 }
 
 #[test]
@@ -119,7 +110,7 @@ fn an_unwritable_output_exits_2_naming_it() {
     headroom()
         .args([
             "import-har",
-            &format!("{FIXTURES}/anthropic.har"),
+            &fixture("anthropic.har"),
             "-o",
             "/no/such/dir/out.jsonl",
         ])
@@ -152,56 +143,26 @@ fn convert_entries(entries: Vec<Value>) -> Result<Import, String> {
     convert(&har, "t.har")
 }
 
+/// A call with `body` at 10:00, answered 200 after 1 ms with no headers.
+fn ok_at_ten(body: &Value) -> Value {
+    entry("2025-06-01T10:00:00Z", 1.0, body, 200, &[], "")
+}
+
 fn call(model: &str) -> Value {
     json!({"model": model, "max_tokens": 16, "messages": [{"role": "user", "content": "abcd"}]})
 }
 
 #[test]
 fn only_bodies_with_model_and_a_token_cap_are_imported() {
-    let mut get = entry("2025-06-01T10:00:00Z", 1.0, &call("m"), 200, &[], "");
+    let mut get = ok_at_ten(&call("m"));
     get["request"]["method"] = json!("GET");
     let entries = vec![
         get,
-        entry(
-            "2025-06-01T10:00:00Z",
-            1.0,
-            &json!({"model": "m", "messages": []}),
-            200,
-            &[],
-            "",
-        ),
-        entry(
-            "2025-06-01T10:00:00Z",
-            1.0,
-            &json!({"max_tokens": 5}),
-            200,
-            &[],
-            "",
-        ),
-        entry(
-            "2025-06-01T10:00:00Z",
-            1.0,
-            &json!("not an object"),
-            200,
-            &[],
-            "",
-        ),
-        entry(
-            "2025-06-01T10:00:00Z",
-            1.0,
-            &json!({"model": "m", "max_completion_tokens": 5}),
-            200,
-            &[],
-            "",
-        ),
-        entry(
-            "2025-06-01T10:00:00Z",
-            1.0,
-            &json!({"model": "m", "max_output_tokens": 6}),
-            200,
-            &[],
-            "",
-        ),
+        ok_at_ten(&json!({"model": "m", "messages": []})),
+        ok_at_ten(&json!({"max_tokens": 5})),
+        ok_at_ten(&json!("not an object")),
+        ok_at_ten(&json!({"model": "m", "max_completion_tokens": 5})),
+        ok_at_ten(&json!({"model": "m", "max_output_tokens": 6})),
     ];
     let import = convert_entries(entries).unwrap();
     assert_eq!((import.requests, import.skipped), (2, 4));
@@ -280,7 +241,7 @@ fn bad_entries_are_errors_naming_the_entry() {
     let bad_date = vec![entry("yesterday", 1.0, &call("a"), 200, &[], "")];
     assert_eq!(
         convert_entries(bad_date).unwrap_err(),
-        "log.entries[0].startedDateTime: \"yesterday\" is not an ISO 8601 date-time (expected a digit)"
+        "log.entries[0].startedDateTime: \"yesterday\" is not an ISO 8601 date-time (syntax error)"
     );
     let bad_status = vec![entry(
         "2025-06-01T10:00:00Z",
@@ -323,4 +284,60 @@ fn base64_bodies_and_provider_detection() {
         (empty.requests, empty.skipped, empty.trace.events.len()),
         (0, 0, 0)
     );
+}
+
+/// Found by the `trace` fuzz target (issue 11): a multi-byte character in the offset of
+/// `startedDateTime` made the importer split inside the character and panic (exit 101).
+#[test]
+fn a_multi_byte_character_in_the_offset_is_an_error_not_a_panic() {
+    let input = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../fuzz/regressions/trace/har-multibyte-offset.har"
+    );
+    import_fails(input).stderr(predicate::str::contains(
+            "log.entries[0].startedDateTime: \"2025-06-01T12:00:00.5+\\u{feff}0\" is not an ISO 8601 date-time (syntax error)",
+        ));
+}
+
+/// A `time` no trace can hold used to become 0 silently; it is an error at its place.
+#[test]
+fn a_time_out_of_range_exits_2_naming_file_line_and_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut har = json!({"log": {"entries": [ok_at_ten(&call("m"))]}}).to_string();
+    har = har.replace("\"time\":1.0", "\"time\":1e308");
+    let path = support::write(dir.path(), "far.har", &har);
+    // serde_json's column, where it saw the number end: the `}` after it.
+    let column = har.find("1e308").unwrap() + "1e308".len() + 1;
+    import_fails(&path).stderr(predicate::str::contains(format!(
+        "{}:1:{column}: not a HAR 1.2 file: log.entries[0].time: 1e308 ms is out of range",
+        path.display()
+    )));
+}
+
+/// A HAR given where a trace is expected points at `import-har`, whether it is named `.har`,
+/// pretty-printed under another name, or on one line.
+#[test]
+fn simulate_and_audit_point_a_har_at_import_har() {
+    let dir = tempfile::tempdir().unwrap();
+    let capture = fs::read_to_string(fixture("anthropic.har")).unwrap();
+    let one_line = serde_json::from_str::<Value>(&capture).unwrap().to_string();
+    let cases = [
+        support::write(dir.path(), "x.har", &capture),
+        support::write(dir.path(), "capture.json", &capture),
+        support::write(dir.path(), "compact.jsonl", &one_line),
+    ];
+    for path in &cases {
+        for command in ["simulate", "audit"] {
+            headroom()
+                .arg(command)
+                .arg(path)
+                .assert()
+                .code(2)
+                .stdout("")
+                .stderr(format!(
+                    "headroom: {0}:1:1: this is a HAR capture, not a trace; convert it first: headroom import-har {0} -o trace.jsonl\n",
+                    path.display()
+                ));
+        }
+    }
 }

@@ -1,14 +1,16 @@
 //! `headroom inspect headers`: the JSON contract of `trace-format.md` §2, end to end.
 
+mod support;
+
 use std::io::Write;
 
-use assert_cmd::cargo::cargo_bin_cmd;
 use serde_json::{Value, json};
+use support::headroom;
 
 fn inspect(block: &str) -> Value {
     let mut file = tempfile::NamedTempFile::new().unwrap();
     file.write_all(block.as_bytes()).unwrap();
-    let output = cargo_bin_cmd!("headroom")
+    let output = headroom()
         .args(["inspect", "headers"])
         .arg(file.path())
         .output()
@@ -126,7 +128,7 @@ fn empty_file() {
 
 #[test]
 fn standard_input() {
-    let output = cargo_bin_cmd!("headroom")
+    let output = headroom()
         .args(["inspect", "headers", "-"])
         .write_stdin("retry-after: 0.1\r\nx-should-retry: false\r\n")
         .output()
@@ -144,7 +146,7 @@ fn line_without_colon_is_exit_2_with_position() {
     let mut file = tempfile::NamedTempFile::new().unwrap();
     file.write_all(b"HTTP/1.1 200 OK\nretry-after: 1\nthis line has no colon\n")
         .unwrap();
-    let output = cargo_bin_cmd!("headroom")
+    let output = headroom()
         .args(["inspect", "headers"])
         .arg(file.path())
         .output()
@@ -158,7 +160,7 @@ fn line_without_colon_is_exit_2_with_position() {
 
 #[test]
 fn unreadable_file_is_exit_2() {
-    let output = cargo_bin_cmd!("headroom")
+    let output = headroom()
         .args(["inspect", "headers", "/nonexistent/headers.txt"])
         .output()
         .unwrap();

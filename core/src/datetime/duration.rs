@@ -178,6 +178,54 @@ fn parse_decimal(input: &[u8], unit_micros: u64) -> Result<Duration, DateError> 
         .ok_or(DateError::TooLarge)
 }
 
+/// Writes `duration` as delay-seconds, the inverse of [`parse_delay_seconds`]: whole seconds, then
+/// a fraction only when it is not zero, trailing zeros trimmed (`20`, `2.5`, `0.000001`).
+///
+/// The output reads back through [`parse_delay_seconds`] to the same microsecond, for every
+/// [`Duration`].
+///
+/// # Errors
+///
+/// Only the writer's own [`fmt::Error`].
+///
+/// # Examples
+///
+/// ```
+/// use headroom::datetime::{parse_delay_seconds, write_delay_seconds};
+/// use headroom::time;
+///
+/// let mut out = String::new();
+/// write_delay_seconds(time::millis(2_500), &mut out).unwrap();
+/// assert_eq!(out, "2.5");
+/// assert_eq!(parse_delay_seconds(out.as_bytes()), Ok(time::millis(2_500)));
+/// ```
+pub fn write_delay_seconds<W: fmt::Write + ?Sized>(duration: Duration, out: &mut W) -> fmt::Result {
+    let micros = duration.as_ticks();
+    write!(out, "{}", micros / 1_000_000)?;
+    super::rfc3339::write_fraction(micros % 1_000_000, out)
+}
+
+/// Shows a [`Duration`] as delay-seconds, for `format!` and friends (see
+/// [`write_delay_seconds`]).
+///
+/// # Examples
+///
+/// ```
+/// use headroom::datetime::DelaySeconds;
+/// use headroom::time;
+///
+/// assert_eq!(DelaySeconds(time::secs(12)).to_string(), "12");
+/// assert_eq!(DelaySeconds(time::micros(1)).to_string(), "0.000001");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DelaySeconds(pub Duration);
+
+impl fmt::Display for DelaySeconds {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write_delay_seconds(self.0, f)
+    }
+}
+
 /// Writes `duration` as Go's `Duration.String` would: `0s`, `1µs`, `1.5ms`, `120ms`, `7.66s`,
 /// `6m0s`, `1m30.5s`, `15h7m12s`.
 ///

@@ -13,8 +13,8 @@
 //!   panic, so a hostile header cannot become a plausible-looking number;
 //! * times before the Unix epoch are errors, because [`UnixTime`] cannot hold them;
 //! * resolution is the microsecond of [`UnixTime`] and [`Duration`]; finer digits are truncated;
-//! * formatting writes into any [`core::fmt::Write`], and the adaptors [`Rfc3339`], [`HttpDate`]
-//!   and [`GoDuration`] implement [`Display`](core::fmt::Display) for `format!` users.
+//! * formatting writes into any [`core::fmt::Write`], and the adaptors [`Rfc3339`], [`HttpDate`],
+//!   [`GoDuration`] and [`DelaySeconds`] implement [`Display`](core::fmt::Display) for `format!` users.
 //!
 //! Decisions where the specifications leave room (each one is tested):
 //!
@@ -41,7 +41,8 @@ mod rfc3339;
 mod tests;
 
 pub use duration::{
-    GoDuration, parse_delay_millis, parse_delay_seconds, parse_go_duration, write_go_duration,
+    DelaySeconds, GoDuration, parse_delay_millis, parse_delay_seconds, parse_go_duration,
+    write_delay_seconds, write_go_duration,
 };
 pub use http_date::{HttpDate, parse_http_date, parse_http_date_at, write_http_date};
 pub use rfc3339::{Rfc3339, parse_rfc3339, write_rfc3339};

@@ -342,6 +342,22 @@ fn delay_seconds() {
 }
 
 #[test]
+fn delay_seconds_write_and_read_back() {
+    for (micros, text) in [
+        (0, "0"),
+        (1, "0.000001"),
+        (2_500_000, "2.5"),
+        (12_000_000, "12"),
+        (812_000, "0.812"),
+        (u64::MAX, "18446744073709.551615"),
+    ] {
+        let duration = Duration::from_ticks(micros);
+        assert_eq!(show(DelaySeconds(duration)), text);
+        assert_eq!(parse_delay_seconds(text.as_bytes()), Ok(duration), "{text}");
+    }
+}
+
+#[test]
 fn errors_display_lowercase() {
     for error in [
         DateError::Empty,

@@ -94,7 +94,8 @@ mod shadow;
 #[cfg(test)]
 mod tests;
 
-use std::io::Write as _;
+use std::collections::HashMap;
+use std::io::BufRead;
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -103,7 +104,7 @@ pub use shadow::{MAX_LANES, PERMITS, Sample, Shadow, Verdict};
 
 use crate::cli::CliError;
 use crate::simulate::{BUNDLED, Format};
-use crate::trace::{self, Event, Trace};
+use crate::trace::{Event, Records, Trace};
 
 /// The arguments of `audit`.
 #[derive(Debug, Clone, clap::Args)]
@@ -137,14 +138,73 @@ pub struct AuditArgs {
 /// assert!(!report.flagged());
 /// ```
 pub fn audit(trace: &Trace, name: &str) -> Result<Audit, String> {
-    let mut shadow = Shadow::new();
-    let mut report = Audit::new(name);
-    let mut sent_at = std::collections::HashMap::new();
+    let mut auditor = Auditor::new(name);
     for event in &trace.events {
+        auditor.event(event)?;
+    }
+    Ok(auditor.finish(trace.in_flight_at_end().len()))
+}
+
+/// Audits a trace as it is read, one event at a time: memory holds the engine, the requests in
+/// flight and the findings, never the trace, so a trace of any length can be audited. `name`
+/// labels the report.
+///
+/// # Errors
+///
+/// [`CliError::Input`] for the first bad line (file, line and column), a trace with no request,
+/// or more than [`MAX_LANES`] lanes.
+///
+/// # Examples
+///
+/// ```
+/// use headroom_sim::{audit, trace::Records};
+///
+/// let text = r#"{"t": 0, "type": "request", "id": "r1", "input_tokens": 100, "max_tokens": 100}
+/// {"t": 0.1, "type": "request", "id": "r2", "input_tokens": 100, "max_tokens": 100}
+/// {"t": 0.2, "type": "response", "id": "r2", "status": 429, "headers": {"retry-after": "1"}}
+/// "#;
+/// let report = audit::audit_records(&mut Records::new(text.as_bytes(), "t.jsonl"), "t.jsonl").unwrap();
+/// assert_eq!((report.requests, report.in_flight_at_end), (2, 1));
+/// assert_eq!(report.prevented_429, 1);
+///
+/// let empty = audit::audit_records(&mut Records::new(&b""[..], "e.jsonl"), "e.jsonl");
+/// assert_eq!(empty.unwrap_err().to_string(), "e.jsonl: the trace has no requests");
+/// ```
+pub fn audit_records<R: BufRead>(records: &mut Records<R>, name: &str) -> Result<Audit, CliError> {
+    let mut auditor = Auditor::new(name);
+    for event in records.by_ref() {
+        auditor
+            .event(&event?)
+            .map_err(|why| CliError::Input(format!("{name}: {why}")))?;
+    }
+    records.require_requests()?;
+    Ok(auditor.finish(records.in_flight()))
+}
+
+/// The audit in progress: the shadow engine and the report so far.
+struct Auditor {
+    shadow: Shadow,
+    report: Audit,
+    /// When each request in flight was recorded as sent, to place its 429.
+    sent_at: HashMap<String, u64>,
+}
+
+impl Auditor {
+    fn new(name: &str) -> Self {
+        Self {
+            shadow: Shadow::new(),
+            report: Audit::new(name),
+            sent_at: HashMap::new(),
+        }
+    }
+
+    /// Takes the next event in trace order.
+    fn event(&mut self, event: &Event) -> Result<(), String> {
+        let report = &mut self.report;
         match event {
             Event::Request(request) => {
                 report.requests = report.requests.saturating_add(1);
-                let verdict = shadow.request(request)?;
+                let verdict = self.shadow.request(request)?;
                 let count = match verdict {
                     Verdict::Admit => &mut report.would_admit,
                     Verdict::Wait { .. } => &mut report.would_wait,
@@ -152,12 +212,13 @@ pub fn audit(trace: &Trace, name: &str) -> Result<Audit, String> {
                     Verdict::Untracked => &mut report.untracked,
                 };
                 *count = count.saturating_add(1);
-                sent_at.insert(request.id.as_str(), request.t_us);
+                self.sent_at.insert(request.id.clone(), request.t_us);
             }
             Event::Response(response) => {
                 report.responses = report.responses.saturating_add(1);
-                let Some((verdict, samples)) = shadow.response(response) else {
-                    continue;
+                let sent_at = self.sent_at.remove(&response.id).unwrap_or(0);
+                let Some((verdict, samples)) = self.shadow.response(response) else {
+                    return Ok(());
                 };
                 for sample in samples {
                     if let Some(stats) = report.errors.get_mut(sample.kind.index()) {
@@ -165,16 +226,20 @@ pub fn audit(trace: &Trace, name: &str) -> Result<Audit, String> {
                     }
                 }
                 if response.status == 429 {
-                    let t_us = sent_at.get(response.id.as_str()).copied().unwrap_or(0);
-                    record_429(&mut report, &response.id, t_us, verdict);
+                    record_429(report, &response.id, sent_at, verdict);
                 }
             }
         }
+        Ok(())
     }
-    report.lanes = shadow.lanes();
-    report.in_flight_at_end = trace.in_flight_at_end().len() as u64;
-    report.finish();
-    Ok(report)
+
+    /// The finished report; `in_flight_at_end` requests had no response.
+    fn finish(mut self, in_flight_at_end: usize) -> Audit {
+        self.report.lanes = self.shadow.lanes();
+        self.report.in_flight_at_end = in_flight_at_end as u64;
+        self.report.finish();
+        self.report
+    }
 }
 
 fn record_429(report: &mut Audit, id: &str, t_us: u64, verdict: Verdict) {
@@ -207,40 +272,45 @@ fn record_429(report: &mut Audit, id: &str, t_us: u64, verdict: Verdict) {
     report.held_back.push(held);
 }
 
-/// Reads the trace `name`: a path, else the file name of a bundled trace (with or without
-/// `.jsonl`), as `simulate` does.
+/// Opens the trace `name` for reading: a path, else the file name of a bundled trace (with or
+/// without `.jsonl`), as `simulate` does.
 ///
 /// # Errors
 ///
-/// [`CliError::Input`] naming the file, line and column when it cannot be read or is not a
-/// valid trace.
-pub fn load(name: &str) -> Result<Trace, CliError> {
+/// [`CliError::Input`] naming the file when it cannot be opened.
+///
+/// # Examples
+///
+/// ```
+/// let mut records = headroom_sim::audit::open("anthropic-tier1-batch").unwrap();
+/// assert!(records.next().is_some());
+/// ```
+pub fn open(name: &str) -> Result<Records<Box<dyn BufRead>>, CliError> {
     let bundled = BUNDLED
         .iter()
         .find(|(file, _)| *file == name || file.strip_suffix(".jsonl") == Some(name));
     Ok(match bundled {
-        Some((file, text)) if !Path::new(name).exists() => trace::read_str(text, file)?,
-        _ => trace::read_file(name)?,
+        Some((file, text)) if !Path::new(name).exists() => {
+            Records::new(Box::new(text.as_bytes()), file)
+        }
+        _ => Records::open(name)?,
     })
 }
 
 /// `headroom audit …`: prints the audit and returns the exit code (0, or 1 when a recorded
-/// 429 would not have been prevented).
+/// 429 would not have been prevented). The trace is read as it is audited (see
+/// [`audit_records`]).
 ///
 /// # Errors
 ///
 /// [`CliError`] on bad input (exit code 2) or when standard output cannot be written.
 pub fn run_cli(args: &AuditArgs) -> Result<ExitCode, CliError> {
-    let parsed = load(&args.trace)?;
-    let report = audit(&parsed, &args.trace)
-        .map_err(|why| CliError::Input(format!("{}: {why}", args.trace)))?;
+    let report = audit_records(&mut open(&args.trace)?, &args.trace)?;
     let text = match args.format {
         Format::Table => report.to_table(),
         Format::Json => report.to_json() + "\n",
     };
-    let mut stdout = std::io::stdout().lock();
-    stdout.write_all(text.as_bytes())?;
-    stdout.flush()?;
+    crate::cli::print(&text)?;
     Ok(if report.flagged() {
         ExitCode::from(1)
     } else {

@@ -1,7 +1,12 @@
 use super::*;
+use crate::trace;
 
+/// The audit of `text`, which the whole-trace and the streaming paths must agree on.
 fn run(text: &str) -> Audit {
-    audit(&trace::read_str(text, "t.jsonl").unwrap(), "t.jsonl").unwrap()
+    let whole = audit(&trace::read_str(text, "t.jsonl").unwrap(), "t.jsonl").unwrap();
+    let streamed = audit_records(&mut Records::new(text.as_bytes(), "t.jsonl"), "t.jsonl");
+    assert_eq!(streamed.unwrap().to_json(), whole.to_json());
+    whole
 }
 
 /// Anthropic headers for a 50 RPM / 30 000 ITPM / 8 000 OTPM lane.
@@ -169,7 +174,7 @@ fn the_table_names_the_findings() {
 #[test]
 fn every_bundled_trace_audits() {
     for (name, _) in BUNDLED {
-        let report = audit(&load(name).unwrap(), name).unwrap();
+        let report = audit_records(&mut open(name).unwrap(), name).unwrap();
         assert!(report.requests > 0, "{name}");
         assert_eq!(report.recorded_429, 0, "{name}");
         assert!(report.estimate_error.requests.is_some(), "{name}");

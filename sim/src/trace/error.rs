@@ -8,6 +8,8 @@
 
 use std::fmt;
 
+use headroom::datetime::DateError;
+
 use crate::cli::CliError;
 
 /// A trace that could not be read: the file, the place and the cause.
@@ -57,8 +59,8 @@ pub enum TraceErrorKind {
     MissingType,
     /// An event line whose `type` is neither `request` nor `response`.
     UnknownType(String),
-    /// `t` is a string but not an RFC 3339 date-time.
-    BadTimestamp(String),
+    /// `t` is a string but not an RFC 3339 date-time (the core's parser says why).
+    BadTimestamp(DateError),
     /// `t` is a negative number of seconds.
     NegativeTime,
     /// `t` is a number too large to be a time.
@@ -93,6 +95,11 @@ pub enum TraceErrorKind {
         /// The line of the response that already answered a request of that id, if any.
         answered_on_line: Option<usize>,
     },
+    /// The file is a HAR capture (named `*.har`, or a JSON object whose first key is `log`),
+    /// not a trace: it must be converted first. Holds the file's name for the advice.
+    LooksLikeHar(String),
+    /// The trace holds no request: nothing to simulate or audit (reported at line 0).
+    NoRequests,
 }
 
 impl fmt::Display for TraceErrorKind {
@@ -157,6 +164,11 @@ impl fmt::Display for TraceErrorKind {
                 f,
                 "response {id:?} has no request in flight (line {line} already answered it)"
             ),
+            Self::LooksLikeHar(file) => write!(
+                f,
+                "this is a HAR capture, not a trace; convert it first: headroom import-har {file} -o trace.jsonl"
+            ),
+            Self::NoRequests => f.write_str("the trace has no requests"),
         }
     }
 }

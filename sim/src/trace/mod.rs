@@ -30,18 +30,21 @@
 //! assert_eq!(trace::read_str(&trace::to_jsonl(&parsed), "again.jsonl").unwrap(), parsed);
 //! ```
 
+use headroom::time::UnixTime;
+
+mod checker;
 mod error;
 mod json_scan;
 mod raw;
 mod reader;
-pub(crate) mod time;
 mod writer;
 
 #[cfg(test)]
 mod reader_tests;
 
 pub use error::{TraceError, TraceErrorKind};
-pub use reader::{read, read_file, read_str};
+pub(crate) use raw::MAX_NUMERIC_MICROS;
+pub use reader::{Records, read, read_file, read_str};
 pub use writer::{to_jsonl, write, write_file};
 
 /// A whole trace: its header, how its times were spelled, and its events in file order.
@@ -74,8 +77,8 @@ pub enum TimeForm {
     Seconds,
     /// RFC 3339 strings. Times are kept relative to the first event, whose wall clock this is.
     Rfc3339 {
-        /// Microseconds since the Unix epoch of t = 0 (the first event's `t`).
-        origin_unix_us: i64,
+        /// The wall clock of t = 0 (the first event's `t`).
+        origin: UnixTime,
     },
 }
 
@@ -190,6 +193,36 @@ pub struct Usage {
 }
 
 impl Trace {
+    /// An error unless the trace holds at least one request: one with none cannot be simulated
+    /// or audited. `file` names it in the error.
+    ///
+    /// # Errors
+    ///
+    /// [`TraceErrorKind::NoRequests`], at line 0 (the whole file).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let empty = headroom_sim::trace::read_str("{\"trace\": 1}", "e.jsonl").unwrap();
+    /// let error = empty.require_requests("e.jsonl").unwrap_err();
+    /// assert_eq!(error.to_string(), "e.jsonl: the trace has no requests");
+    /// ```
+    pub fn require_requests(&self, file: &str) -> Result<(), TraceError> {
+        if self
+            .events
+            .iter()
+            .any(|event| matches!(event, Event::Request(_)))
+        {
+            return Ok(());
+        }
+        Err(TraceError {
+            file: file.to_owned(),
+            line: 0,
+            column: 0,
+            kind: TraceErrorKind::NoRequests,
+        })
+    }
+
     /// The requests that no later response answered: in flight when the trace ends.
     ///
     /// # Examples

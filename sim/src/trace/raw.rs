@@ -5,6 +5,7 @@
 //! a string or an array, `null` cache counts) stay in one place.
 
 use std::fmt;
+use std::time::Duration;
 
 use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
@@ -57,6 +58,44 @@ pub(crate) struct RawUsage {
     pub cache_read_input_tokens: Option<u64>,
     #[serde(default)]
     pub cache_creation_input_tokens: Option<u64>,
+}
+
+/// The largest time a numeric `t` may hold, in microseconds (2⁵² µs, about 142 years): up to
+/// there, microseconds → the `f64` of seconds the writer prints → parsed back is exact, so a
+/// trace written in the numeric form reads back unchanged.
+pub(crate) const MAX_NUMERIC_MICROS: u64 = 1 << 52;
+
+/// Why a number of seconds could not become microseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SecondsError {
+    /// Below zero.
+    Negative,
+    /// NaN, infinite, or beyond [`MAX_NUMERIC_MICROS`].
+    OutOfRange,
+}
+
+/// A numeric `t` (seconds, a JSON number, so an `f64`) → whole microseconds, rounded to
+/// nearest (the writer's `f64` of `µs / 10⁶` may be a hair below the microsecond it came from),
+/// at most [`MAX_NUMERIC_MICROS`].
+pub(crate) fn seconds_to_micros(seconds: f64) -> Result<u64, SecondsError> {
+    if seconds.is_sign_negative() && seconds != 0.0 {
+        return Err(SecondsError::Negative);
+    }
+    let duration = Duration::try_from_secs_f64(seconds).map_err(|_| SecondsError::OutOfRange)?;
+    match u64::try_from(duration.as_nanos().saturating_add(500) / 1_000) {
+        Ok(micros) if micros <= MAX_NUMERIC_MICROS => Ok(micros),
+        _ => Err(SecondsError::OutOfRange),
+    }
+}
+
+/// Whole microseconds → the `f64` of seconds the writer prints (the JSON number nearest to the
+/// exact value; [`seconds_to_micros`] takes it back to the same microsecond).
+#[expect(
+    clippy::float_arithmetic,
+    reason = "one correctly rounded division of two exact values gives the f64 nearest µs/10^6"
+)]
+pub(crate) fn micros_to_seconds(micros: u64) -> f64 {
+    micros as f64 / 1_000_000.0
 }
 
 /// `t` as written: a number of seconds or an RFC 3339 string.
@@ -160,5 +199,37 @@ impl<'de> Deserialize<'de> for HeaderValues {
             }
         }
         deserializer.deserialize_any(ValuesVisitor)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seconds_round_to_the_nearest_microsecond() {
+        assert_eq!(seconds_to_micros(0.812), Ok(812_000));
+        assert_eq!(seconds_to_micros(0.0000004), Ok(0));
+        assert_eq!(seconds_to_micros(0.0000006), Ok(1));
+        assert_eq!(seconds_to_micros(-0.0), Ok(0));
+        assert_eq!(seconds_to_micros(-0.5), Err(SecondsError::Negative));
+        assert_eq!(seconds_to_micros(f64::NAN), Err(SecondsError::OutOfRange));
+        assert_eq!(seconds_to_micros(1e300), Err(SecondsError::OutOfRange));
+    }
+
+    #[test]
+    fn seconds_round_trip_through_the_printed_number() {
+        for micros in [
+            0,
+            1,
+            999_999,
+            812_000,
+            4_000_000_000_123_456,
+            MAX_NUMERIC_MICROS,
+        ] {
+            let printed = serde_json::to_string(&micros_to_seconds(micros)).unwrap();
+            let read: f64 = serde_json::from_str(&printed).unwrap();
+            assert_eq!(seconds_to_micros(read), Ok(micros), "{printed}");
+        }
     }
 }

@@ -3,7 +3,8 @@
 //! The header line always comes first (`{"trace":1,…}`), then one compact JSON object per
 //! event, fields in the contract's order (`t`, `type`, `id`, …). Times are printed in the
 //! trace's own [`TimeForm`]: seconds as the shortest number that reads back to the same
-//! microsecond, RFC 3339 as UTC with six fraction digits when needed.
+//! microsecond, RFC 3339 as UTC by the core's [`headroom::datetime::Rfc3339`] (a fraction only
+//! when needed, trailing zeros trimmed).
 //!
 //! Headers that share a name (exactly, case included) are written as one key with an array of
 //! values, at the first one's place: JSON objects with repeated keys are legal but many tools
@@ -18,7 +19,10 @@ use std::path::Path;
 use serde::Serialize;
 use serde::ser::{SerializeMap, Serializer};
 
-use super::time::{format_rfc3339, micros_to_seconds};
+use headroom::datetime::Rfc3339;
+use headroom::time::UnixTime;
+
+use super::raw::micros_to_seconds;
 use super::{Event, TimeForm, Trace, Usage};
 
 /// Writes `trace` as v1 JSON Lines to `out`.
@@ -46,9 +50,9 @@ pub fn write(trace: &Trace, mut out: impl Write) -> io::Result<()> {
     for event in &trace.events {
         let t = match trace.time_form {
             TimeForm::Seconds => OutTime::Seconds(micros_to_seconds(event.t_us())),
-            TimeForm::Rfc3339 { origin_unix_us } => {
-                let offset = i64::try_from(event.t_us()).unwrap_or(i64::MAX);
-                OutTime::Text(format_rfc3339(origin_unix_us.saturating_add(offset)))
+            TimeForm::Rfc3339 { origin } => {
+                let at = UnixTime::from_micros(origin.as_micros().saturating_add(event.t_us()));
+                OutTime::Text(Rfc3339(at).to_string())
             }
         };
         match event {

@@ -1,0 +1,296 @@
+//! The rules of the v1 contract, checked line by line: what the reader must remember between
+//! lines (requests in flight, the time form, the previous time) and nothing more, so that
+//! [`Records`](super::Records) can stream a trace of any length.
+
+use std::collections::{HashMap, VecDeque};
+
+use headroom::datetime::{DelaySeconds, Rfc3339, parse_rfc3339};
+use headroom::time::{Duration, UnixTime};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::error::Category;
+
+use super::json_scan::value_column;
+use super::raw::{
+    RawHeaderLine, RawRequest, RawResponse, RawTime, SecondsError, seconds_to_micros,
+};
+use super::{Event, Header, Request, Response, TimeForm, TraceError, TraceErrorKind, Usage};
+
+/// How many answered ids the reader remembers, to say "line N already answered it" when a
+/// response repeats one; older ones get the plain "has no request". Bounded so that memory does
+/// not grow with the trace.
+const ANSWERED_MEMORY: usize = 1_024;
+
+/// What a line is, learned before parsing it as that.
+#[derive(Deserialize)]
+struct Probe {
+    /// `request` or `response` on event lines.
+    #[serde(rename = "type", default)]
+    kind: Option<String>,
+    /// Present on the header line.
+    #[serde(default)]
+    trace: Option<serde::de::IgnoredAny>,
+}
+
+/// The reader's progress through one file: what the checks must remember.
+#[derive(Debug)]
+pub(super) struct State {
+    /// The file's name for errors.
+    pub(super) file: String,
+    /// The header line's metadata.
+    pub(super) header: Header,
+    /// The time form, fixed by the first timed line.
+    pub(super) time_form: TimeForm,
+    /// Whether a non-comment line has been seen (a header must come before).
+    pub(super) seen_content: bool,
+    /// Whether the first timed line used RFC 3339, and that line.
+    form: Option<(bool, usize)>,
+    /// The previous event's time (µs since the trace start, or since the epoch for RFC 3339)
+    /// and line.
+    previous: Option<(u64, usize)>,
+    /// Requests read.
+    pub(super) requests: u64,
+    /// Requests in flight: id → line.
+    pub(super) in_flight: HashMap<String, usize>,
+    /// The last [`ANSWERED_MEMORY`] answered ids: id → line of the response.
+    answered: HashMap<String, usize>,
+    /// The same ids, oldest first, to forget them in order.
+    answered_order: VecDeque<String>,
+}
+
+impl State {
+    pub(super) fn new(file: &str) -> Self {
+        Self {
+            file: file.to_owned(),
+            header: Header::default(),
+            time_form: TimeForm::Seconds,
+            seen_content: false,
+            form: None,
+            previous: None,
+            requests: 0,
+            in_flight: HashMap::new(),
+            answered: HashMap::new(),
+            answered_order: VecDeque::new(),
+        }
+    }
+
+    pub(super) fn error(&self, line: usize, column: usize, kind: TraceErrorKind) -> TraceError {
+        TraceError {
+            file: self.file.clone(),
+            line,
+            column,
+            kind,
+        }
+    }
+
+    /// Remembers that the response on `line` answered `id`, forgetting the oldest beyond
+    /// [`ANSWERED_MEMORY`].
+    fn remember_answered(&mut self, id: String, line: usize) {
+        if self.answered.insert(id.clone(), line).is_none() {
+            self.answered_order.push_back(id);
+        }
+        if self.answered_order.len() > ANSWERED_MEMORY
+            && let Some(oldest) = self.answered_order.pop_front()
+        {
+            self.answered.remove(&oldest);
+        }
+    }
+
+    /// Takes one line (without its newline); `complete` says a newline ended it. `Some` event
+    /// for a request or response line, `None` for a comment, a blank or the header.
+    pub(super) fn line(
+        &mut self,
+        number: usize,
+        line: &str,
+        complete: bool,
+    ) -> Result<Option<Event>, TraceError> {
+        let trimmed = line.trim_start();
+        if trimmed.is_empty() || trimmed.starts_with('#') {
+            return Ok(None);
+        }
+        if !trimmed.starts_with('{') {
+            let column = line.len().saturating_sub(trimmed.len()).saturating_add(1);
+            return Err(self.error(number, column, TraceErrorKind::NotAnObject));
+        }
+        let probe: Probe = self.parse(number, line, complete)?;
+        let first = !self.seen_content;
+        self.seen_content = true;
+        let at = |key: &str| value_column(line, key).unwrap_or(1);
+        if probe.trace.is_some() {
+            if !first {
+                return Err(self.error(number, at("trace"), TraceErrorKind::HeaderNotFirst));
+            }
+            let raw: RawHeaderLine = self.parse(number, line, complete)?;
+            if raw.trace != 1 {
+                let kind = TraceErrorKind::UnsupportedVersion(raw.trace);
+                return Err(self.error(number, at("trace"), kind));
+            }
+            self.header = Header {
+                provider: raw.provider,
+                model: raw.model,
+                note: raw.note,
+            };
+            return Ok(None);
+        }
+        match probe.kind.as_deref() {
+            Some("request") => {
+                let raw: RawRequest = self.parse(number, line, complete)?;
+                let t_us = self.time(number, at("t"), &raw.t)?;
+                if let Some(&first_line) = self.in_flight.get(&raw.id) {
+                    let kind = TraceErrorKind::DuplicateRequest {
+                        id: raw.id,
+                        first_line,
+                    };
+                    return Err(self.error(number, at("id"), kind));
+                }
+                self.in_flight.insert(raw.id.clone(), number);
+                self.requests = self.requests.saturating_add(1);
+                Ok(Some(Event::Request(Request {
+                    t_us,
+                    id: raw.id,
+                    lane: raw.lane,
+                    input_tokens: raw.input_tokens,
+                    max_tokens: raw.max_tokens,
+                })))
+            }
+            Some("response") => {
+                let raw: RawResponse = self.parse(number, line, complete)?;
+                let t_us = self.time(number, at("t"), &raw.t)?;
+                if self.in_flight.remove(&raw.id).is_none() {
+                    let answered_on_line = self.answered.get(&raw.id).copied();
+                    let kind = TraceErrorKind::ResponseWithoutRequest {
+                        id: raw.id,
+                        answered_on_line,
+                    };
+                    return Err(self.error(number, at("id"), kind));
+                }
+                self.remember_answered(raw.id.clone(), number);
+                Ok(Some(Event::Response(Response {
+                    t_us,
+                    id: raw.id,
+                    status: raw.status,
+                    headers: raw.headers.0,
+                    usage: raw.usage.map(|usage| Usage {
+                        input_tokens: usage.input_tokens,
+                        output_tokens: usage.output_tokens,
+                        cache_read_input_tokens: usage.cache_read_input_tokens.unwrap_or(0),
+                        cache_creation_input_tokens: usage.cache_creation_input_tokens.unwrap_or(0),
+                    }),
+                })))
+            }
+            Some(other) => {
+                let kind = TraceErrorKind::UnknownType(other.to_owned());
+                Err(self.error(number, at("type"), kind))
+            }
+            None => Err(self.error(number, 1, TraceErrorKind::MissingType)),
+        }
+    }
+
+    /// Parses `line` as `T`, mapping serde's errors to this file and line.
+    fn parse<T: DeserializeOwned>(
+        &self,
+        number: usize,
+        line: &str,
+        complete: bool,
+    ) -> Result<T, TraceError> {
+        let mut deserializer = serde_json::Deserializer::from_str(line);
+        let parsed = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
+            let path = error.path().to_string();
+            self.json_error(number, &path, error.inner(), complete)
+        })?;
+        deserializer
+            .end()
+            .map_err(|error| self.json_error(number, ".", &error, complete))?;
+        Ok(parsed)
+    }
+
+    /// A serde_json error at `path` of line `number` as a trace error.
+    fn json_error(
+        &self,
+        number: usize,
+        path: &str,
+        error: &serde_json::Error,
+        complete: bool,
+    ) -> TraceError {
+        let message = strip_position(error);
+        let path = path.strip_suffix(".?").unwrap_or(path);
+        let message = if matches!(path, "." | "?" | "") {
+            message
+        } else {
+            format!("{path}: {message}")
+        };
+        let kind = if error.classify() == Category::Eof && !complete {
+            TraceErrorKind::Truncated(message)
+        } else {
+            TraceErrorKind::Json(message)
+        };
+        self.error(number, error.column().max(1), kind)
+    }
+
+    /// Checks `t` against the trace's form and the previous event; µs since the trace start.
+    fn time(&mut self, number: usize, column: usize, t: &RawTime) -> Result<u64, TraceError> {
+        let is_rfc3339 = matches!(t, RawTime::Text(_));
+        match self.form {
+            Some((form, first_line)) if form != is_rfc3339 => {
+                let kind = TraceErrorKind::MixedTimeForms {
+                    this_is_rfc3339: is_rfc3339,
+                    first_line,
+                };
+                return Err(self.error(number, column, kind));
+            }
+            Some(_) => {}
+            None => self.form = Some((is_rfc3339, number)),
+        }
+        let key = match t {
+            RawTime::Seconds(seconds) => match seconds_to_micros(*seconds) {
+                Ok(micros) => micros,
+                Err(SecondsError::Negative) => {
+                    return Err(self.error(number, column, TraceErrorKind::NegativeTime));
+                }
+                Err(SecondsError::OutOfRange) => {
+                    return Err(self.error(number, column, TraceErrorKind::TimeOutOfRange));
+                }
+            },
+            RawTime::Text(text) => match parse_rfc3339(text.as_bytes()) {
+                Ok(unix) => unix.as_micros(),
+                Err(why) => {
+                    let kind = TraceErrorKind::BadTimestamp(why);
+                    return Err(self.error(number, column, kind));
+                }
+            },
+        };
+        if let Some((previous, previous_line)) = self.previous
+            && key < previous
+        {
+            let show = |key: u64| match t {
+                RawTime::Seconds(_) => format!("{} s", DelaySeconds(Duration::from_ticks(key))),
+                RawTime::Text(_) => Rfc3339(UnixTime::from_micros(key)).to_string(),
+            };
+            let kind = TraceErrorKind::TimeBackwards {
+                t: show(key),
+                previous_t: show(previous),
+                previous_line,
+            };
+            return Err(self.error(number, column, kind));
+        }
+        self.previous = Some((key, number));
+        Ok(match self.time_form {
+            TimeForm::Rfc3339 { origin } => key.saturating_sub(origin.as_micros()),
+            TimeForm::Seconds if is_rfc3339 => {
+                self.time_form = TimeForm::Rfc3339 {
+                    origin: UnixTime::from_micros(key),
+                };
+                0
+            }
+            TimeForm::Seconds => key,
+        })
+    }
+}
+
+/// serde_json's message without its trailing ` at line L column C` (we print our own).
+fn strip_position(error: &serde_json::Error) -> String {
+    let text = error.to_string();
+    let suffix = format!(" at line {} column {}", error.line(), error.column());
+    text.strip_suffix(&suffix)
+        .map_or_else(|| text.clone(), str::to_owned)
+}
