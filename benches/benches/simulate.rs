@@ -15,7 +15,7 @@ use std::hint::black_box;
 use criterion::{Criterion, Throughput};
 use headroom::LimitKind;
 use headroom_sim::engine::{Recording, run};
-use headroom_sim::strategy::{StrategyName, build};
+use headroom_sim::strategy::{Options, StrategyName, build};
 use headroom_sim::upstream::UpstreamConfig;
 use headroom_sim::workload::{Arrivals, Dialect, GenSpec, Lane, Limits, generate};
 
@@ -49,7 +49,7 @@ fn simulate(c: &mut Criterion) {
     group.throughput(Throughput::Elements(REQUESTS as u64));
     for name in [StrategyName::Headroom, StrategyName::Sdk] {
         let config = UpstreamConfig::default();
-        let mut strategy = build(name, &workload, &config);
+        let mut strategy = build(name, &workload, &config, Options::default());
         let outcome = run(
             &workload,
             config.clone(),
@@ -68,7 +68,7 @@ fn simulate(c: &mut Criterion) {
         );
         group.bench_function(format!("{}/{REQUESTS}_requests", name.name()), |b| {
             b.iter(|| {
-                let mut strategy = build(name, &workload, &config);
+                let mut strategy = build(name, &workload, &config, Options::default());
                 run(
                     black_box(&workload),
                     config.clone(),

@@ -13,7 +13,7 @@ use std::time::Instant;
 
 use headroom::LimitKind;
 use headroom_sim::engine::{Recording, run};
-use headroom_sim::strategy::{StrategyName, build};
+use headroom_sim::strategy::{Options, StrategyName, build};
 use headroom_sim::upstream::UpstreamConfig;
 use headroom_sim::workload::{Arrivals, Dialect, GenSpec, Lane, Limits, generate};
 
@@ -48,7 +48,7 @@ fn main() {
         if only.as_deref().is_some_and(|only| only != name.name()) {
             continue;
         }
-        let mut strategy = build(name, &workload, &config);
+        let mut strategy = build(name, &workload, &config, Options::default());
         let started = Instant::now();
         let outcome = run(
             &workload,

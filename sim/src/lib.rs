@@ -23,3 +23,4 @@ pub mod simulate;
 pub mod strategy;
 pub mod upstream;
 pub mod workload;
+pub mod world;

@@ -17,7 +17,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Replay a trace's workload through every strategy against the simulated provider.
-    Simulate(simulate::SimulateArgs),
+    Simulate(Box<simulate::SimulateArgs>),
     /// Replay a recorded trace through the engine in shadow mode: its estimates against the
     /// headers, and the recorded 429s it would have prevented (exit code 1 if any it would not).
     Audit(audit::AuditArgs),

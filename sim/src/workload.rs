@@ -476,7 +476,7 @@ pub fn bundled_specs() -> Vec<(&'static str, GenSpec, u64)> {
 /// An exponential inter-arrival gap by inversion, `−ln(u / 2^20) · mean`, in integers only (so
 /// generated workloads are bit-identical on every platform): `log2` in 16.16 fixed point by
 /// repeated squaring, times ln 2.
-fn exponential_gap_us(u: u64, per_minute: u64) -> u64 {
+pub(crate) fn exponential_gap_us(u: u64, per_minute: u64) -> u64 {
     const ONE: u128 = 1 << 16;
     // x = 2^20 / u in 16.16 fixed point, ≥ 1.
     let mut x = (1u128 << 36) / u128::from(u.max(1));

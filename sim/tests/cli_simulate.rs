@@ -59,8 +59,20 @@ fn keys_in_order(text: &str, keys: &[&str], from: usize) -> bool {
 
 #[test]
 fn headroom_meets_the_physical_limit_on_every_bundled_trace() {
-    for trace in BUNDLED {
-        let (text, json) = simulate_json(trace, &[]);
+    // Reserved output: the bound is tight. Actual output (the Anthropic default): the bound
+    // leaves room for the output of every request that may be in flight at the last
+    // admission, so it is looser.
+    for (accounting, tolerance) in [("reserve", 1.05), ("auto", 1.10)] {
+        for trace in BUNDLED {
+            headroom_within(trace, accounting, tolerance);
+        }
+    }
+}
+
+#[expect(clippy::float_arithmetic, reason = "a tolerance on seconds")]
+fn headroom_within(trace: &str, accounting: &str, tolerance: f64) {
+    {
+        let (text, json) = simulate_json(trace, &["--output-accounting", accounting]);
         let top: Vec<&str> = json
             .as_object()
             .unwrap()
@@ -84,6 +96,9 @@ fn headroom_meets_the_physical_limit_on_every_bundled_trace() {
             names,
             [
                 "headroom",
+                "static",
+                "static-split",
+                "sdk-semaphore",
                 "sdk",
                 "guide-backoff",
                 "guide-queue",
@@ -113,8 +128,8 @@ fn headroom_meets_the_physical_limit_on_every_bundled_trace() {
         let bound = headroom["makespan_lower_bound_s"].as_f64().unwrap();
         assert!(bound > 0.0);
         assert!(
-            makespan <= 1.05 * bound,
-            "{trace}: {makespan} > 1.05 × {bound}"
+            makespan <= tolerance * bound,
+            "{trace} ({accounting}): {makespan} > {tolerance} × {bound}"
         );
         assert!(
             makespan >= bound,

@@ -27,7 +27,7 @@ fn tier1_burst(requests: usize) -> Workload {
 
 fn outcome(name: StrategyName, workload: &Workload) -> crate::engine::RunOutcome {
     let config = UpstreamConfig::default();
-    let mut strategy = build(name, workload, &config);
+    let mut strategy = build(name, workload, &config, Options::default());
     run(
         workload,
         config,
@@ -82,7 +82,7 @@ fn overload_is_retried_by_backoff_and_counted() {
         ..UpstreamConfig::default()
     };
     for name in [StrategyName::Headroom, StrategyName::Sdk] {
-        let mut strategy = build(name, &workload, &config);
+        let mut strategy = build(name, &workload, &config, Options::default());
         let result = run(
             &workload,
             config.clone(),
@@ -103,7 +103,7 @@ fn overload_is_retried_by_backoff_and_counted() {
 fn schedule_records_every_attempt() {
     let workload = tier1_burst(30);
     let config = UpstreamConfig::default();
-    let mut strategy = build(StrategyName::Sdk, &workload, &config);
+    let mut strategy = build(StrategyName::Sdk, &workload, &config, Options::default());
     let recording = Recording {
         schedule: true,
         levels: true,

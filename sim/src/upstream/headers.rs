@@ -153,6 +153,8 @@ pub struct HeaderState {
     pub status: u16,
     /// Wall clock of the response, µs since the Unix epoch.
     pub date_unix_us: u64,
+    /// How far the `Date` field is off `date_unix_us` (resets are not skewed), µs.
+    pub date_skew_us: i64,
     /// `retry-after` in seconds (429 only).
     pub retry_after_s: Option<u64>,
     /// The quotas, indexed by [`LimitKind::index`].
@@ -289,7 +291,8 @@ const OPENAI: [[&str; 3]; 4] = [
 /// ```
 pub fn render(state: &HeaderState, dialect: Dialect, buf: &mut HeaderBuf) {
     buf.clear();
-    buf.push_http_date("date", state.date_unix_us / 1_000_000);
+    let date = state.date_unix_us.saturating_add_signed(state.date_skew_us);
+    buf.push_http_date("date", date / 1_000_000);
     if state.status == 429 || state.status == 529 {
         buf.push_str_value("x-should-retry", "true");
     }

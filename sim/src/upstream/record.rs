@@ -67,7 +67,7 @@ pub fn to_trace(workload: &Workload, config: &UpstreamConfig, note: &str) -> Tra
                 max_tokens: request.max_tokens,
             }));
         } else {
-            upstream.complete(t, request);
+            upstream.complete(t, request, 0);
             let state = upstream.header_state(t, request.lane, 200, None);
             render(&state, workload.dialect, &mut buf);
             let usage = request.usage;

@@ -37,7 +37,7 @@ fn reserve_mode_refunds_unused_output() {
     assert_eq!(upstream.consumed()[0], [1, 1_000, 1_024, 2_024]);
     let state = upstream.header_state(0, 0, 200, None);
     assert_eq!(state.quotas[2].unwrap().remaining, 8_000 - 1_024);
-    upstream.complete(5_500_000, &r);
+    upstream.complete(5_500_000, &r, 0);
     assert_eq!(upstream.consumed()[0], [1, 1_000, 300, 1_300]);
     let state = upstream.header_state(5_500_000, 0, 200, None);
     assert_eq!(state.quotas[2].unwrap().remaining, 8_000);
@@ -66,7 +66,7 @@ fn actual_mode_needs_a_non_empty_output_bucket() {
     let mut upstream = Upstream::new(config, &[tier1()]);
     let big = request(10, 9_000, 10_000);
     assert_eq!(upstream.admit(0, &big, 1).status, 200);
-    upstream.complete(1, &big);
+    upstream.complete(1, &big, 0);
     let refused = upstream.admit(1, &big, 1);
     assert_eq!(refused.status, 429);
     // 1 000 tokens of debt refill in 7.5 s.
