@@ -32,7 +32,8 @@
 //! # Utilization and the binding limit
 //!
 //! For every lane and limit, `consumed ÷ granted`, where `consumed` is what the provider
-//! charged over the run (net of refunds) and `granted = B + r × makespan`. The binding limit is
+//! charged the clients over the run (net of refunds) and `granted = B + r × makespan`, with the
+//! rate left to the clients over the run (as for the bound). The binding limit is
 //! the one with the highest ratio, and that ratio is the strategy's `utilization`.
 
 use headroom::LimitKind;
@@ -177,6 +178,22 @@ impl RateSchedule {
         Self { segments, capacity }
     }
 
+    /// Units the clients' rate refills from `from` to `to`.
+    fn earned(&self, from: u64, to: u64) -> u128 {
+        let mut total = 0u128;
+        for (index, &(start, rate)) in self.segments.iter().enumerate() {
+            let end = self
+                .segments
+                .get(index + 1)
+                .map_or(u64::MAX, |&(next, _)| next);
+            let (a, b) = (start.max(from), end.min(to));
+            if b > a {
+                total += u128::from(b - a) * rate / 60_000_000 / 1000;
+            }
+        }
+        total
+    }
+
     /// µs from `from` until the clients' rate has refilled `units`.
     fn span_us(&self, from: u64, units: u128) -> u64 {
         // Work in units × 1000 (rates are per mille of a unit per minute).
@@ -218,8 +235,10 @@ pub fn utilization_permille(
             let Some(rate) = lane.limits.get(kind) else {
                 continue;
             };
-            let granted = u128::from(config.capacity(kind, rate))
-                + u128::from(rate) * u128::from(outcome.makespan_us) / 60_000_000;
+            let schedule = RateSchedule::new(config, kind, rate);
+            let first = workload.first_arrival_us();
+            let granted = u128::from(schedule.capacity)
+                + schedule.earned(first, first.saturating_add(outcome.makespan_us));
             let used = u128::from(consumed[kind.index()]);
             let permille = u64::try_from(used * 1000 / granted.max(1)).unwrap_or(u64::MAX);
             if best.is_none_or(|(_, b)| permille > b) {
