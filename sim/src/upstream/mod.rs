@@ -45,7 +45,7 @@ mod record;
 
 pub use bucket::ExactBucket;
 pub use foreign::ForeignLoad;
-pub use headers::{HeaderBuf, HeaderState, QuotaView, go_duration, render, round_thousand};
+pub use headers::{HeaderBuf, HeaderState, QuotaView, render, round_thousand};
 pub use record::to_trace;
 
 use headroom::LimitKind;
