@@ -11,11 +11,10 @@
 
 use std::time::Instant;
 
-use headroom::LimitKind;
 use headroom_sim::engine::{Recording, run};
 use headroom_sim::strategy::{Options, StrategyName, build};
 use headroom_sim::upstream::UpstreamConfig;
-use headroom_sim::workload::{Arrivals, Dialect, GenSpec, Lane, Limits, generate};
+use headroom_sim::workload::{Arrivals, GenSpec, Lane, generate};
 
 fn main() {
     let requests: usize = std::env::args()
@@ -23,21 +22,11 @@ fn main() {
         .and_then(|n| n.parse().ok())
         .unwrap_or(1_000_000);
     let spec = GenSpec {
-        requests,
-        lanes: vec![Lane {
-            name: "bench".into(),
-            limits: Limits::default()
-                .with(LimitKind::Requests, 3_000)
-                .with(LimitKind::InputTokens, 3_000_000)
-                .with(LimitKind::OutputTokens, 600_000),
-        }],
-        dialect: Dialect::Anthropic,
+        lanes: vec![Lane::anthropic("bench", 3_000, 3_000_000, 600_000)],
         arrivals: Arrivals::Poisson { per_minute: 3_600 },
         input_tokens: (200, 2_000),
         output_tokens: (50, 600),
-        max_tokens: 1_024,
-        estimate_permille: 1_050,
-        cached_prefix: None,
+        ..GenSpec::tier1_batch(requests)
     };
     let started = Instant::now();
     let workload = generate(&spec, 1);

@@ -428,14 +428,13 @@ static FALLBACK_REQUEST: Request = Request {
 /// use headroom_sim::engine::{Recording, run};
 /// use headroom_sim::strategy::{Options, StrategyName, build};
 /// use headroom_sim::upstream::UpstreamConfig;
-/// use headroom_sim::workload::{Arrivals, Dialect, GenSpec, Lane, Limits, generate};
+/// use headroom_sim::workload::{Arrivals, GenSpec, Lane, Limits, generate};
 /// use headroom::LimitKind;
 ///
 /// let lane = Lane { name: "m".into(), limits: Limits::default().with(LimitKind::Requests, 600) };
 /// let spec = GenSpec {
-///     requests: 20, lanes: vec![lane], dialect: Dialect::Anthropic,
-///     arrivals: Arrivals::Burst { spacing_us: 0 }, input_tokens: (10, 10), output_tokens: (6, 6),
-///     max_tokens: 16, estimate_permille: 1000, cached_prefix: None,
+///     lanes: vec![lane], arrivals: Arrivals::Burst { spacing_us: 0 }, input_tokens: (10, 10),
+///     output_tokens: (6, 6), max_tokens: 16, estimate_permille: 1000, ..GenSpec::tier1_batch(20)
 /// };
 /// let workload = generate(&spec, 1);
 /// let config = UpstreamConfig::default();

@@ -1,28 +1,9 @@
-use ::headroom::LimitKind;
-
 use super::*;
 use crate::engine::{Recording, run};
-use crate::workload::{Arrivals, GenSpec, Lane, Limits, generate};
+use crate::workload::{GenSpec, generate};
 
 fn tier1_burst(requests: usize) -> Workload {
-    let spec = GenSpec {
-        requests,
-        lanes: vec![Lane {
-            name: "claude-sonnet-4-5".into(),
-            limits: Limits::default()
-                .with(LimitKind::Requests, 50)
-                .with(LimitKind::InputTokens, 30_000)
-                .with(LimitKind::OutputTokens, 8_000),
-        }],
-        dialect: Dialect::Anthropic,
-        arrivals: Arrivals::Burst { spacing_us: 10_000 },
-        input_tokens: (500, 2_500),
-        output_tokens: (100, 500),
-        max_tokens: 1_024,
-        estimate_permille: 1_050,
-        cached_prefix: None,
-    };
-    generate(&spec, 3)
+    generate(&GenSpec::tier1_batch(requests), 3)
 }
 
 fn outcome(name: StrategyName, workload: &Workload) -> crate::engine::RunOutcome {
