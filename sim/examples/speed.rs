@@ -2,8 +2,11 @@
 //! workload (default 1 000 000 requests):
 //!
 //! ```console
-//! cargo run --release -p headroom-sim --example speed [REQUESTS [STRATEGY]]
+//! cargo run --release -p headroom-sim --example speed [REQUESTS [STRATEGY]] [--wire-headers]
 //! ```
+//!
+//! `--wire-headers` hands the clients rendered and re-parsed header text instead of the
+//! snapshot the parser would make of it (the same run, slower).
 //!
 //! The workload: Poisson arrivals at 3 600 per minute on one lane limited to 3 000 RPM,
 //! 3 000 000 ITPM and 600 000 OTPM (Anthropic headers), 200–2 000 input and 50–600 output
@@ -17,8 +20,12 @@ use headroom_sim::upstream::UpstreamConfig;
 use headroom_sim::workload::{Arrivals, GenSpec, Lane, generate};
 
 fn main() {
-    let requests: usize = std::env::args()
-        .nth(1)
+    let wire_headers = std::env::args().any(|arg| arg == "--wire-headers");
+    let args: Vec<String> = std::env::args()
+        .filter(|arg| arg != "--wire-headers")
+        .collect();
+    let requests: usize = args
+        .get(1)
         .and_then(|n| n.parse().ok())
         .unwrap_or(1_000_000);
     let spec = GenSpec {
@@ -31,10 +38,13 @@ fn main() {
     let started = Instant::now();
     let workload = generate(&spec, 1);
     println!("generated {requests} requests in {:.2?}", started.elapsed());
-    let config = UpstreamConfig::default();
-    let only = std::env::args().nth(2);
+    let config = UpstreamConfig {
+        wire_headers,
+        ..UpstreamConfig::default()
+    };
+    let only = args.get(2);
     for name in StrategyName::ALL {
-        if only.as_deref().is_some_and(|only| only != name.name()) {
+        if only.is_some_and(|only| only != name.name()) {
             continue;
         }
         let mut strategy = build(name, &workload, &config, Options::default());

@@ -347,22 +347,7 @@ impl<'w> Sim<'w> {
     /// The response's headers, as the provider writes them now (call during
     /// [`Strategy::on_response`]).
     pub fn headers(&mut self, response: &Reply) -> &HeaderBuf {
-        let lane = self.request(response.request).lane;
-        let state = match self.answering {
-            Written::AtAdmission(state) => state,
-            Written::Now | Written::Bare => {
-                let mut state = self.upstream.header_state(
-                    self.now,
-                    lane,
-                    response.status,
-                    response.retry_after_s,
-                );
-                if self.answering == Written::Bare {
-                    state.quotas = [None; 4];
-                }
-                state
-            }
-        };
+        let state = self.header_state(response);
         render(&state, self.workload.dialect, &mut self.buf);
         &self.buf
     }
@@ -394,10 +379,35 @@ impl<'w> Sim<'w> {
         snapshot
     }
 
-    /// The response's headers read by the core's parser.
+    /// The response's headers as the core's parser reads them: by default the snapshot the
+    /// provider's header state stands for ([`HeaderState::snapshot`]), with
+    /// [`UpstreamConfig::wire_headers`] the headers rendered as text and parsed back (the same
+    /// snapshot, by a property test of the provider, at several times the cost).
     pub fn snapshot(&mut self, response: &Reply) -> Snapshot {
-        let status = response.status;
-        headers::parse(Some(status), self.headers(response).pairs())
+        if self.upstream.config().wire_headers {
+            let status = response.status;
+            return headers::parse(Some(status), self.headers(response).pairs());
+        }
+        self.header_state(response).snapshot(self.workload.dialect)
+    }
+
+    fn header_state(&mut self, response: &Reply) -> HeaderState {
+        match self.answering {
+            Written::AtAdmission(state) => state,
+            Written::Now | Written::Bare => {
+                let lane = self.request(response.request).lane;
+                let mut state = self.upstream.header_state(
+                    self.now,
+                    lane,
+                    response.status,
+                    response.retry_after_s,
+                );
+                if self.answering == Written::Bare {
+                    state.quotas = [None; 4];
+                }
+                state
+            }
+        }
     }
 }
 

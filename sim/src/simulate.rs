@@ -90,6 +90,10 @@ pub struct SimulateArgs {
     /// The world the clients run in (shared key, fleet, estimates, provider quirks).
     #[command(flatten)]
     pub world: World,
+    /// Hand the clients the response headers as text, rendered and parsed back, instead of the
+    /// snapshot the parser would make of them (same numbers, slower; for checking the parser).
+    #[arg(long = "wire-headers")]
+    pub wire_headers: bool,
     /// Inject provider overload: from START to END seconds, refuse PERMILLE thousandths of the
     /// attempts with 529 (repeatable).
     #[arg(long = "overload", value_name = "START:END:PERMILLE", value_parser = parse_overload)]
@@ -148,6 +152,7 @@ impl SimulateArgs {
             otpm: None,
             tpm: None,
             world: World::default(),
+            wire_headers: false,
             overload: Vec::new(),
         }
     }
@@ -156,6 +161,7 @@ impl SimulateArgs {
     pub fn upstream_config(&self, workload: &Workload) -> UpstreamConfig {
         UpstreamConfig {
             overload: self.overload.clone(),
+            wire_headers: self.wire_headers,
             ..self.world.upstream_config(workload, self.seed)
         }
     }

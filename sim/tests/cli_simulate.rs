@@ -455,3 +455,23 @@ fn bad_world_flags_exit_2_with_a_message() {
             .stderr(predicate::str::contains(flag));
     }
 }
+
+#[test]
+fn wire_headers_give_the_same_run() {
+    for (trace, extra) in [
+        (
+            "anthropic-tier1-batch.jsonl",
+            &["--stale-headers", "--bare-429", "0.3"][..],
+        ),
+        ("openai-tpm.jsonl", &["--header-skew-ms", "1500"][..]),
+        ("multi-lane.jsonl", &["--foreign-load", "0.3"][..]),
+        ("prompt-caching.jsonl", &["--gateways", "3"][..]),
+    ] {
+        let mut args = vec!["--strategy", "headroom"];
+        args.extend_from_slice(extra);
+        let (direct, _) = simulate_json(trace, &args);
+        args.push("--wire-headers");
+        let (wire, _) = simulate_json(trace, &args);
+        assert_eq!(direct, wire, "{trace}");
+    }
+}

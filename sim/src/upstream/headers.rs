@@ -246,6 +246,7 @@ pub fn render(state: &HeaderState, dialect: Dialect, buf: &mut HeaderBuf) {
 mod tests {
     use super::*;
     use headroom::headers::{self, Dialect as Parsed, Scope};
+    use proptest::prelude::*;
 
     fn state() -> HeaderState {
         let mut state = HeaderState {
@@ -319,6 +320,38 @@ mod tests {
         let mut buf = HeaderBuf::new();
         render(&state, Dialect::Anthropic, &mut buf);
         assert_eq!(buf.pairs().count(), 2);
+    }
+
+    fn quota() -> impl Strategy<Value = Option<QuotaView>> {
+        proptest::option::of((1u64..3_000_000, 0u64..=1_000, 0u64..200_000_000).prop_map(
+            |(limit, permille, time_to_full_us)| QuotaView {
+                limit,
+                remaining: limit / 1_000 * permille + limit % 1_000 * permille / 1_000,
+                time_to_full_us,
+            },
+        ))
+    }
+
+    proptest! {
+        /// The snapshot handed to clients by default is what the core's parser reads from the
+        /// rendered headers (`--wire-headers`).
+        #[test]
+        fn direct_snapshot_equals_render_then_parse(
+            status in prop_oneof![Just(200u16), Just(429), Just(529)],
+            date_unix_us in 1_600_000_000_000_000u64..1_900_000_000_000_000,
+            date_skew_us in -5_000_000i64..5_000_000,
+            retry_after_s in proptest::option::of(1u64..120),
+            quotas in [quota(), quota(), quota(), quota()],
+            openai in any::<bool>(),
+        ) {
+            let state = HeaderState { status, date_unix_us, date_skew_us, retry_after_s, quotas };
+            let dialect = if openai { Dialect::OpenAi } else { Dialect::Anthropic };
+            let mut buf = HeaderBuf::new();
+            render(&state, dialect, &mut buf);
+            let parsed = headers::parse(Some(status), buf.pairs());
+            prop_assert!(parsed.ignored.is_empty(), "{:?}", parsed.ignored);
+            prop_assert_eq!(parsed, state.snapshot(dialect));
+        }
     }
 
     #[test]

@@ -128,6 +128,9 @@ pub struct UpstreamConfig {
     pub stale_headers: bool,
     /// Share of 429s without rate-limit headers and `retry-after`, in thousandths (default 0).
     pub bare_429_permille: u16,
+    /// Hand clients the headers as text, rendered and parsed back by the core, instead of the
+    /// snapshot the parser would produce (default no: the same snapshot, several times faster).
+    pub wire_headers: bool,
 }
 
 impl Default for UpstreamConfig {
@@ -149,6 +152,7 @@ impl Default for UpstreamConfig {
             header_skew_us: 0,
             stale_headers: false,
             bare_429_permille: 0,
+            wire_headers: false,
         }
     }
 }
