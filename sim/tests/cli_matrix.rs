@@ -1,8 +1,10 @@
 //! `headroom matrix`, end to end through the binary.
 
-use assert_cmd::Command;
+mod support;
+
 use predicates::prelude::*;
 use serde_json::Value;
+use support::{STRATEGIES, headroom};
 
 const SCENARIOS: [&str; 16] = [
     "solo-tier1-batch",
@@ -23,18 +25,6 @@ const SCENARIOS: [&str; 16] = [
     "reserve-output",
 ];
 
-const STRATEGIES: [&str; 9] = [
-    "headroom",
-    "static",
-    "static-split",
-    "sdk-semaphore",
-    "sdk",
-    "guide-backoff",
-    "guide-queue",
-    "cookbook",
-    "rpm-only",
-];
-
 const CELL_FIELDS: [&str; 9] = [
     "strategy",
     "completed",
@@ -46,12 +36,6 @@ const CELL_FIELDS: [&str; 9] = [
     "wait_mean_s",
     "wait_p99_s",
 ];
-
-fn headroom() -> Command {
-    let mut command = Command::cargo_bin("headroom").unwrap();
-    command.current_dir(std::env::temp_dir());
-    command
-}
 
 fn matrix(args: &[&str]) -> String {
     let output = headroom().arg("matrix").args(args).output().unwrap();

@@ -1,8 +1,10 @@
 //! `headroom simulate` and the no-argument run, end to end through the binary.
 
-use assert_cmd::Command;
+mod support;
+
 use predicates::prelude::*;
 use serde_json::Value;
+use support::{STRATEGIES, headroom};
 
 const BUNDLED: [&str; 4] = [
     "anthropic-tier1-batch.jsonl",
@@ -25,13 +27,6 @@ const STRATEGY_FIELDS: [&str; 12] = [
     "binding_limit",
     "latency_ms",
 ];
-
-fn headroom() -> Command {
-    let mut command = Command::cargo_bin("headroom").unwrap();
-    // Run from elsewhere: bundled traces must not depend on the working directory.
-    command.current_dir(std::env::temp_dir());
-    command
-}
 
 fn simulate_json(trace: &str, extra: &[&str]) -> (String, Value) {
     let output = headroom()
@@ -92,20 +87,7 @@ fn headroom_within(trace: &str, accounting: &str, tolerance: f64) {
             .iter()
             .map(|s| s["strategy"].as_str().unwrap())
             .collect();
-        assert_eq!(
-            names,
-            [
-                "headroom",
-                "static",
-                "static-split",
-                "sdk-semaphore",
-                "sdk",
-                "guide-backoff",
-                "guide-queue",
-                "cookbook",
-                "rpm-only"
-            ]
-        );
+        assert_eq!(names, STRATEGIES);
         for strategy in strategies {
             let object = strategy.as_object().unwrap();
             assert_eq!(object.len(), STRATEGY_FIELDS.len(), "{trace}: {object:?}");

@@ -1,7 +1,7 @@
 //! `headroom matrix`: every scenario × every strategy, in one table.
 //!
 //! One trace in an ideal world shows little: a careful static limiter ties headroom there. The
-//! matrix replays each bundled scenario ([`scenario`]: a trace and the imperfections of its
+//! matrix replays each bundled scenario ([`Scenario`]: a trace and the imperfections of its
 //! world) through each strategy and reports, per cell, what a user feels: requests completed
 //! and given up, 429s (and per 100 requests), the makespan against the physical bound of the
 //! capacity actually left to the clients, and the mean and p99 wait (arrival → completion).

@@ -22,9 +22,9 @@ use headroom::time::Instant;
 use headroom::{LaneConfig, Limit, LimitKind};
 
 use super::headroom::cost_model;
-use super::paced::Paced;
+use super::paced::{Paced, PacedClient};
 use super::{After, Retrier, lane_limit, sdk_backoff};
-use crate::engine::{Reply, Sim, Strategy};
+use crate::engine::{Reply, Sim};
 use crate::upstream::UpstreamConfig;
 use crate::workload::Workload;
 
@@ -64,18 +64,13 @@ impl StaticLimiter {
     }
 }
 
-impl Strategy for StaticLimiter {
-    fn on_arrival(&mut self, sim: &mut Sim<'_>, request: u32) {
-        self.paced.arrive(sim, request);
+impl PacedClient for StaticLimiter {
+    fn paced(&mut self) -> &mut Paced {
+        &mut self.paced
     }
 
-    fn on_wake(&mut self, sim: &mut Sim<'_>, token: u64) {
-        self.paced.wake(sim, token);
-    }
-
-    fn on_response(&mut self, sim: &mut Sim<'_>, response: &Reply) {
+    fn respond(&mut self, sim: &mut Sim<'_>, response: &Reply) {
         let request = response.request;
-        let lane = usize::from(sim.request(request).lane);
         if let Some(permit) = self.paced.take_permit(request) {
             let now = Instant::from_ticks(sim.now());
             let policy = &mut self.paced.policy;
@@ -90,6 +85,5 @@ impl Strategy for StaticLimiter {
             let attempt = self.paced.attempt(request);
             self.paced.retry_at(sim, request, at, attempt);
         }
-        self.paced.after_response(sim, lane);
     }
 }

@@ -22,8 +22,8 @@
 use headroom::time::Instant;
 use headroom::{CacheReads, Completion, CostModel, LaneConfig, OutputCharge, Response};
 
-use super::paced::Paced;
-use crate::engine::{Reply, Sim, Strategy};
+use super::paced::{Paced, PacedClient};
+use crate::engine::{Reply, Sim};
 use crate::upstream::UpstreamConfig;
 use crate::workload::Workload;
 
@@ -69,18 +69,13 @@ impl HeadroomStrategy {
     }
 }
 
-impl Strategy for HeadroomStrategy {
-    fn on_arrival(&mut self, sim: &mut Sim<'_>, request: u32) {
-        self.paced.arrive(sim, request);
+impl PacedClient for HeadroomStrategy {
+    fn paced(&mut self) -> &mut Paced {
+        &mut self.paced
     }
 
-    fn on_wake(&mut self, sim: &mut Sim<'_>, token: u64) {
-        self.paced.wake(sim, token);
-    }
-
-    fn on_response(&mut self, sim: &mut Sim<'_>, response: &Reply) {
+    fn respond(&mut self, sim: &mut Sim<'_>, response: &Reply) {
         let request = response.request;
-        let lane = usize::from(sim.request(request).lane);
         match self.complete(sim, response) {
             Some(Completion::Done) => sim.complete(request),
             Some(Completion::RetryAt { at, attempt }) => {
@@ -88,6 +83,5 @@ impl Strategy for HeadroomStrategy {
             }
             Some(Completion::GiveUp(_)) | None => sim.give_up(request),
         }
-        self.paced.after_response(sim, lane);
     }
 }

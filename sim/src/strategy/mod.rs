@@ -27,7 +27,7 @@ pub use cookbook::Cookbook;
 pub use fixed::StaticLimiter;
 pub use guide_queue::GuideQueue;
 pub use headroom::HeadroomStrategy;
-pub use paced::{PERMITS, Paced};
+pub use paced::{PERMITS, Paced, PacedClient};
 pub use rpm_only::RpmOnly;
 pub use sdk::SdkStyle;
 

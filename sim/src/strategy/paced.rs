@@ -12,7 +12,7 @@ use std::collections::VecDeque;
 use headroom::time::Instant;
 use headroom::{Acquire, Attempt, Cost, LaneConfig, LaneId, Permit, Policy, Priority, Rejection};
 
-use crate::engine::Sim;
+use crate::engine::{Reply, Sim, Strategy};
 use crate::workload::{MAX_LANES, Workload};
 
 /// In-flight permits a policy holds (its fixed table).
@@ -21,6 +21,31 @@ pub const PERMITS: usize = 512;
 /// Wake-up tokens at or above this bit are retries of the request in the low bits; below it,
 /// a lane to dispatch.
 pub const RETRY: u64 = 1 << 40;
+
+/// A client built on [`Paced`]: arrivals and wake-ups go to the queues; it only decides what a
+/// response means ([`PacedClient::respond`]), after which its lane is dispatched again.
+pub trait PacedClient {
+    /// Its policy and queues.
+    fn paced(&mut self) -> &mut Paced;
+    /// Settles the response's permit and completes, retries or gives up its request.
+    fn respond(&mut self, sim: &mut Sim<'_>, response: &Reply);
+}
+
+impl<T: PacedClient> Strategy for T {
+    fn on_arrival(&mut self, sim: &mut Sim<'_>, request: u32) {
+        self.paced().arrive(sim, request);
+    }
+
+    fn on_wake(&mut self, sim: &mut Sim<'_>, token: u64) {
+        self.paced().wake(sim, token);
+    }
+
+    fn on_response(&mut self, sim: &mut Sim<'_>, response: &Reply) {
+        let lane = usize::from(sim.request(response.request).lane);
+        self.respond(sim, response);
+        self.paced().after_response(sim, lane);
+    }
+}
 
 /// A policy with its queues.
 #[derive(Debug)]

@@ -383,18 +383,12 @@ impl Upstream {
             return;
         };
         let charges = stream.pop(lane, limits);
-        if let Some(buckets) = self.lanes.get_mut(lane) {
-            for (bucket, charge) in buckets.iter_mut().zip(charges) {
-                if let Some(bucket) = bucket {
-                    bucket.force_take(at, charge);
-                }
-            }
-        }
-        if let Some(totals) = self.foreign_consumed.get_mut(lane) {
-            for (total, charge) in totals.iter_mut().zip(charges) {
-                *total = total.saturating_add(charge);
-            }
-        }
+        force_charges(
+            self.lanes.get_mut(lane),
+            self.foreign_consumed.get_mut(lane),
+            at,
+            charges,
+        );
     }
 
     /// Units the foreign consumer was charged so far, per lane and limit kind.
@@ -537,18 +531,12 @@ impl Upstream {
         self.advance(now);
         let lane = usize::from(request.lane);
         let needs = self.config.admission_charges(request);
-        if let Some(buckets) = self.lanes.get_mut(lane) {
-            for (bucket, need) in buckets.iter_mut().zip(needs) {
-                if let Some(bucket) = bucket {
-                    bucket.force_take(now, need);
-                }
-            }
-        }
-        if let Some(consumed) = self.consumed.get_mut(lane) {
-            for (total, need) in consumed.iter_mut().zip(needs) {
-                *total = total.saturating_add(need);
-            }
-        }
+        force_charges(
+            self.lanes.get_mut(lane),
+            self.consumed.get_mut(lane),
+            now,
+            needs,
+        );
     }
 
     /// A successful attempt of `request` completes at `now`: output is reconciled, given the
@@ -636,6 +624,27 @@ impl Upstream {
             }
         }
         state
+    }
+}
+
+/// Charges every bucket of a lane whether it fits or not, and adds the charges to `totals`.
+fn force_charges(
+    buckets: Option<&mut [Option<ExactBucket>; 4]>,
+    totals: Option<&mut [u64; 4]>,
+    at: u64,
+    charges: [u64; 4],
+) {
+    if let Some(buckets) = buckets {
+        for (bucket, charge) in buckets.iter_mut().zip(charges) {
+            if let Some(bucket) = bucket {
+                bucket.force_take(at, charge);
+            }
+        }
+    }
+    if let Some(totals) = totals {
+        for (total, charge) in totals.iter_mut().zip(charges) {
+            *total = total.saturating_add(charge);
+        }
     }
 }
 
