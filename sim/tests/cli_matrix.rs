@@ -97,6 +97,15 @@ fn every_scenario_times_every_strategy_with_the_json_fields() {
 }
 
 #[test]
+fn the_committed_matrix_is_what_the_binary_prints() {
+    assert_eq!(
+        matrix(&["--format", "markdown"]),
+        include_str!("../scenarios/MATRIX.md"),
+        "regenerate: cargo run --release -p headroom-sim -- matrix --format markdown > sim/scenarios/MATRIX.md"
+    );
+}
+
+#[test]
 fn markdown_and_table_list_every_cell() {
     let markdown = matrix(&[
         "--format",

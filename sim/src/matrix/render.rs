@@ -93,7 +93,7 @@ impl Matrix {
         let mut out = String::new();
         let _ = writeln!(
             out,
-            "| scenario | world (`simulate` flags) | what it shows |"
+            "| scenario | trace and world (`simulate` flags) | what it shows |"
         );
         let _ = writeln!(out, "|---|---|---|");
         for scenario in &self.scenarios {

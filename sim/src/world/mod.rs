@@ -396,8 +396,13 @@ impl World {
             parts.push(format!("--gateways {} --assign {assign}", self.gateways));
         }
         if let Some(load) = self.foreign_load {
+            let start = if load.start_us > 0 {
+                format!("@{}", micros_text(load.start_us))
+            } else {
+                String::new()
+            };
             parts.push(format!(
-                "--foreign-load {}",
+                "--foreign-load {}{start}",
                 permille_text(u64::from(load.permille))
             ));
         }
@@ -408,13 +413,26 @@ impl World {
             parts.push(format!("--estimate-bias {p}"));
         }
         if let Some(us) = self.token_burst_s {
-            parts.push(format!("--token-burst-s {}", us / 1_000_000));
+            parts.push(format!("--token-burst-s {}", micros_text(us)));
         }
         if let Some(us) = self.request_burst_s {
-            parts.push(format!("--request-burst-s {}", us / 1_000_000));
+            parts.push(format!("--request-burst-s {}", micros_text(us)));
         }
-        if !self.limits_change_at.is_empty() {
-            parts.push("--limits-change-at …".to_owned());
+        for change in &self.limits_change_at {
+            let limits: Vec<String> = [
+                ("rpm", LimitKind::Requests),
+                ("itpm", LimitKind::InputTokens),
+                ("otpm", LimitKind::OutputTokens),
+                ("tpm", LimitKind::Tokens),
+            ]
+            .iter()
+            .filter_map(|&(name, kind)| change.limits.get(kind).map(|v| format!("{name}={v}")))
+            .collect();
+            parts.push(format!(
+                "--limits-change-at {}:{}",
+                micros_text(change.at_us),
+                limits.join(",")
+            ));
         }
         if self.header_skew_ms != 0 {
             parts.push(format!("--header-skew-ms {}", self.header_skew_ms));
@@ -432,6 +450,12 @@ impl World {
         }
         parts.join(" ")
     }
+}
+
+/// µs as decimal seconds, without trailing zeros.
+fn micros_text(us: u64) -> String {
+    let text = format!("{}.{:06}", us / 1_000_000, us % 1_000_000);
+    text.trim_end_matches('0').trim_end_matches('.').to_owned()
 }
 
 fn permille_text(permille: u64) -> String {

@@ -72,6 +72,25 @@ fn estimates_follow_noise_and_bias() {
 }
 
 #[test]
+fn describe_writes_the_flags_back() {
+    let world = World {
+        gateways: 4,
+        assign: Assign::Skewed,
+        foreign_load: Some(parse_foreign("0.25@30.5").unwrap()),
+        limits_change_at: vec![parse_limit_change("120:rpm=100,otpm=16000").unwrap()],
+        token_burst_s: Some(10_000_000),
+        bare_429: Some(100),
+        ..World::default()
+    };
+    assert_eq!(
+        world.describe(),
+        "--gateways 4 --assign skewed --foreign-load 0.25@30.5 --token-burst-s 10 \
+         --limits-change-at 120:rpm=100,otpm=16000 --bare-429 0.1"
+    );
+    assert_eq!(World::default().describe(), "");
+}
+
+#[test]
 fn decimals_parse_exactly() {
     assert_eq!(parse_decimal("0.125", 3), Some(125));
     assert_eq!(parse_decimal("2", 0), Some(2));
