@@ -13,32 +13,26 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput};
-use headroom::LimitKind;
 use headroom_sim::engine::{Recording, run};
-use headroom_sim::strategy::{StrategyName, build};
+use headroom_sim::strategy::{Options, StrategyName, build};
 use headroom_sim::upstream::UpstreamConfig;
-use headroom_sim::workload::{Arrivals, Dialect, GenSpec, Lane, Limits, generate};
+use headroom_sim::workload::{Arrivals, GenSpec, Lane, generate};
 
 /// Requests in the generated workload.
 const REQUESTS: usize = 100_000;
 
 fn spec() -> GenSpec {
     GenSpec {
-        requests: REQUESTS,
-        lanes: vec![Lane {
-            name: "claude-sonnet-4-5".into(),
-            limits: Limits::default()
-                .with(LimitKind::Requests, 4_000)
-                .with(LimitKind::InputTokens, 2_000_000)
-                .with(LimitKind::OutputTokens, 400_000),
-        }],
-        dialect: Dialect::Anthropic,
+        lanes: vec![Lane::anthropic(
+            "claude-sonnet-4-5",
+            4_000,
+            2_000_000,
+            400_000,
+        )],
         arrivals: Arrivals::Poisson { per_minute: 1_000 },
         input_tokens: (200, 1_500),
         output_tokens: (50, 400),
-        max_tokens: 1_024,
-        estimate_permille: 1_050,
-        cached_prefix: None,
+        ..GenSpec::tier1_batch(REQUESTS)
     }
 }
 
@@ -49,7 +43,7 @@ fn simulate(c: &mut Criterion) {
     group.throughput(Throughput::Elements(REQUESTS as u64));
     for name in [StrategyName::Headroom, StrategyName::Sdk] {
         let config = UpstreamConfig::default();
-        let mut strategy = build(name, &workload, &config);
+        let mut strategy = build(name, &workload, &config, Options::default());
         let outcome = run(
             &workload,
             config.clone(),
@@ -68,7 +62,7 @@ fn simulate(c: &mut Criterion) {
         );
         group.bench_function(format!("{}/{REQUESTS}_requests", name.name()), |b| {
             b.iter(|| {
-                let mut strategy = build(name, &workload, &config);
+                let mut strategy = build(name, &workload, &config, Options::default());
                 run(
                     black_box(&workload),
                     config.clone(),

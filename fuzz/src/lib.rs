@@ -14,10 +14,9 @@
 //! Names and values are handed to the parser as raw bytes (they need not be UTF-8), and the
 //! values are not trimmed here: trimming is the parser's job.
 
-use core::fmt::Write as _;
 
 use headroom::datetime::{write_go_duration, write_http_date, write_rfc3339};
-use headroom::headers::{Reset, RetryAfter, Scope, Snapshot};
+use headroom::headers::{self, Dialect, Snapshot};
 use headroom::time::{Duration, UnixTime};
 
 /// The last instant a four-digit year can express (`9999-12-31T23:59:59.999999Z`); the
@@ -112,63 +111,19 @@ pub fn go_duration(delay: Duration) -> String {
     out
 }
 
-/// The Anthropic header name prefix of a scope, e.g. `anthropic-priority-input-tokens`.
-pub fn anthropic_prefix(scope: Scope) -> &'static str {
-    match scope {
-        Scope::Requests => "anthropic-ratelimit-requests",
-        Scope::InputTokens => "anthropic-ratelimit-input-tokens",
-        Scope::OutputTokens => "anthropic-ratelimit-output-tokens",
-        Scope::Tokens => "anthropic-ratelimit-tokens",
-        Scope::PriorityInputTokens => "anthropic-priority-input-tokens",
-        Scope::PriorityOutputTokens => "anthropic-priority-output-tokens",
-        Scope::FastInputTokens => "anthropic-fast-input-tokens",
-        Scope::FastOutputTokens => "anthropic-fast-output-tokens",
-    }
-}
 
-/// Writes a snapshot back as the fields an Anthropic response would carry: integers, RFC 3339
-/// resets (a reset given as a delay is written Go-style, which the Anthropic reset reader also
-/// accepts), `Retry-After` as delay-seconds or an HTTP-date, `retry-after-ms`, `x-should-retry`
-/// and `Date`. Windows (IETF `w`) have no Anthropic field and are not written.
+/// Writes a snapshot back as the fields an Anthropic response would carry, with the core's one
+/// emitter ([`headers::emit`]): integers, RFC 3339 resets (a reset given as a delay is written
+/// Go-style, which the Anthropic reset reader also accepts), `retry-after` as delay-seconds or an
+/// HTTP-date, `retry-after-ms`, `x-should-retry` and `date`. Windows (IETF `w`) have no
+/// Anthropic field and are not written.
 pub fn emit_anthropic(snapshot: &Snapshot) -> Vec<(String, String)> {
     let mut fields = Vec::new();
-    if let Some(date) = snapshot.date {
-        fields.push(("Date".to_owned(), http_date(date)));
-    }
-    for scope in Scope::ALL {
-        let Some(quota) = snapshot.quota(scope) else {
-            continue;
-        };
-        let prefix = anthropic_prefix(scope);
-        if let Some(limit) = quota.limit {
-            fields.push((format!("{prefix}-limit"), limit.to_string()));
-        }
-        if let Some(remaining) = quota.remaining {
-            fields.push((format!("{prefix}-remaining"), remaining.to_string()));
-        }
-        match quota.reset {
-            Some(Reset::At(at)) => fields.push((format!("{prefix}-reset"), rfc3339(at))),
-            Some(Reset::After(delay)) => {
-                fields.push((format!("{prefix}-reset"), go_duration(delay)));
-            }
-            None => {}
-        }
-    }
-    match snapshot.retry_after {
-        Some(RetryAfter::Delay(delay)) => {
-            fields.push(("retry-after".to_owned(), delay_seconds(delay)));
-        }
-        Some(RetryAfter::At(at)) => fields.push(("Retry-After".to_owned(), http_date(at))),
-        None => {}
-    }
-    if let Some(delay) = snapshot.retry_after_ms {
-        fields.push(("retry-after-ms".to_owned(), delay_millis(delay)));
-    }
-    if let Some(verdict) = snapshot.should_retry {
-        let mut value = String::new();
-        let _ = write!(value, "{verdict}");
-        fields.push(("x-should-retry".to_owned(), value));
-    }
+    headers::emit(snapshot, Dialect::Anthropic, &mut |name, value| {
+        fields.push((name.to_owned(), value.to_string()));
+        Ok(())
+    })
+    .expect("collecting into a Vec cannot fail");
     fields
 }
 

@@ -2,8 +2,11 @@
 //! workload (default 1 000 000 requests):
 //!
 //! ```console
-//! cargo run --release -p headroom-sim --example speed [REQUESTS [STRATEGY]]
+//! cargo run --release -p headroom-sim --example speed [REQUESTS [STRATEGY]] [--wire-headers]
 //! ```
+//!
+//! `--wire-headers` hands the clients rendered and re-parsed header text instead of the
+//! snapshot the parser would make of it (the same run, slower).
 //!
 //! The workload: Poisson arrivals at 3 600 per minute on one lane limited to 3 000 RPM,
 //! 3 000 000 ITPM and 600 000 OTPM (Anthropic headers), 200–2 000 input and 50–600 output
@@ -11,44 +14,40 @@
 
 use std::time::Instant;
 
-use headroom::LimitKind;
 use headroom_sim::engine::{Recording, run};
-use headroom_sim::strategy::{StrategyName, build};
+use headroom_sim::strategy::{Options, StrategyName, build};
 use headroom_sim::upstream::UpstreamConfig;
-use headroom_sim::workload::{Arrivals, Dialect, GenSpec, Lane, Limits, generate};
+use headroom_sim::workload::{Arrivals, GenSpec, Lane, generate};
 
 fn main() {
-    let requests: usize = std::env::args()
-        .nth(1)
+    let wire_headers = std::env::args().any(|arg| arg == "--wire-headers");
+    let args: Vec<String> = std::env::args()
+        .filter(|arg| arg != "--wire-headers")
+        .collect();
+    let requests: usize = args
+        .get(1)
         .and_then(|n| n.parse().ok())
         .unwrap_or(1_000_000);
     let spec = GenSpec {
-        requests,
-        lanes: vec![Lane {
-            name: "bench".into(),
-            limits: Limits::default()
-                .with(LimitKind::Requests, 3_000)
-                .with(LimitKind::InputTokens, 3_000_000)
-                .with(LimitKind::OutputTokens, 600_000),
-        }],
-        dialect: Dialect::Anthropic,
+        lanes: vec![Lane::anthropic("bench", 3_000, 3_000_000, 600_000)],
         arrivals: Arrivals::Poisson { per_minute: 3_600 },
         input_tokens: (200, 2_000),
         output_tokens: (50, 600),
-        max_tokens: 1_024,
-        estimate_permille: 1_050,
-        cached_prefix: None,
+        ..GenSpec::tier1_batch(requests)
     };
     let started = Instant::now();
     let workload = generate(&spec, 1);
     println!("generated {requests} requests in {:.2?}", started.elapsed());
-    let config = UpstreamConfig::default();
-    let only = std::env::args().nth(2);
+    let config = UpstreamConfig {
+        wire_headers,
+        ..UpstreamConfig::default()
+    };
+    let only = args.get(2);
     for name in StrategyName::ALL {
-        if only.as_deref().is_some_and(|only| only != name.name()) {
+        if only.is_some_and(|only| only != name.name()) {
             continue;
         }
-        let mut strategy = build(name, &workload, &config);
+        let mut strategy = build(name, &workload, &config, Options::default());
         let started = Instant::now();
         let outcome = run(
             &workload,

@@ -8,6 +8,11 @@
 //! draws are hashes of the seed, not draws from that generator. Together: the same workload,
 //! configuration and seed give bit-for-bit the same run.
 //!
+//! When the provider counts actual output, a successful attempt also schedules
+//! [`GENERATION_CHUNKS`]` − 1` generation events that charge its output while it is produced
+//! (the last part is charged with the response). Stale headers ([`UpstreamConfig::stale_headers`])
+//! are captured at admission and kept with the attempt; bare 429s render no rate-limit fields.
+//!
 //! Per event the engine does O(log n) heap work and no allocation once its buffers are warm
 //! (in-flight attempts sit in a slab with a free list; response headers are written into a
 //! reused buffer and only when a strategy asks for them).
@@ -20,13 +25,19 @@ use headroom::time::{self, UnixTime};
 use rand::SeedableRng;
 use rand::rngs::Xoshiro256PlusPlus;
 
-use crate::upstream::{HeaderBuf, LevelSample, Upstream, UpstreamConfig, render};
+use crate::upstream::{
+    GENERATION_CHUNKS, HeaderBuf, HeaderState, LevelSample, OutputAccounting, Upstream,
+    UpstreamConfig, render,
+};
 use crate::workload::{Request, Workload};
 
 const KIND_SHIFT: u32 = 62;
 const RESPONSE: u64 = 1 << KIND_SHIFT;
 const WAKE: u64 = 2 << KIND_SHIFT;
+const CHUNK: u64 = 3 << KIND_SHIFT;
 const PAYLOAD: u64 = (1 << KIND_SHIFT) - 1;
+/// Wake-up tokens carry the gateway of a fleet above this bit ([`Sim::wake_at`]).
+pub(crate) const GATEWAY_SHIFT: u32 = 48;
 
 /// A strategy: how a client decides when to send. The engine calls it; it answers by calling
 /// [`Sim::send`], [`Sim::wake_at`], [`Sim::complete`] and [`Sim::give_up`].
@@ -37,12 +48,12 @@ pub trait Strategy {
     fn on_wake(&mut self, sim: &mut Sim<'_>, token: u64);
     /// A response arrived. The strategy must eventually [`Sim::complete`], retry or
     /// [`Sim::give_up`] its request.
-    fn on_response(&mut self, sim: &mut Sim<'_>, response: &Response);
+    fn on_response(&mut self, sim: &mut Sim<'_>, response: &Reply);
 }
 
 /// A response as the client receives it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Response {
+pub struct Reply {
     /// The request.
     pub request: u32,
     /// Which attempt (1 for the first).
@@ -53,6 +64,18 @@ pub struct Response {
     pub retry_after_s: Option<u64>,
     /// When the attempt was sent.
     pub sent_at_us: u64,
+}
+
+/// What the provider wrote into the headers of the reply being delivered, when it differs from
+/// its state at delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Written {
+    /// Headers describe the provider now.
+    Now,
+    /// Headers describe the provider when the attempt was admitted (stale).
+    AtAdmission(HeaderState),
+    /// A bare 429: no rate-limit fields.
+    Bare,
 }
 
 /// One attempt that reached the provider, for `--schedule-out`.
@@ -79,6 +102,8 @@ struct Flight {
     status: u16,
     retry_after_s: Option<u64>,
     sent_at_us: u64,
+    generated: u64,
+    written: Written,
 }
 
 const PENDING: u8 = 0;
@@ -143,6 +168,8 @@ pub struct Sim<'w> {
     rng: Xoshiro256PlusPlus,
     outcome: RunOutcome,
     recording: Recording,
+    tag: u64,
+    answering: Written,
 }
 
 impl<'w> Sim<'w> {
@@ -185,9 +212,14 @@ impl<'w> Sim<'w> {
         self.heap.push(Reverse((t, self.seq, payload)));
     }
 
-    /// Schedules [`Strategy::on_wake`] with `token` (below 2^62) at `t` (not before now).
+    /// Schedules [`Strategy::on_wake`] with `token` (below 2^48) at `t` (not before now).
     pub fn wake_at(&mut self, t: u64, token: u64) {
-        self.push(t.max(self.now), WAKE | (token & PAYLOAD));
+        self.push(t.max(self.now), WAKE | ((token | self.tag) & PAYLOAD));
+    }
+
+    /// Marks the wake-ups scheduled from now on as belonging to gateway `gateway` of a fleet.
+    pub(crate) fn set_gateway(&mut self, gateway: u64) {
+        self.tag = gateway << GATEWAY_SHIFT;
     }
 
     /// Sends the next attempt of `request` now; its response is delivered later through
@@ -218,12 +250,32 @@ impl<'w> Sim<'w> {
                 status: admission.status,
             });
         }
+        let config = self.upstream.config();
+        let written = if admission.bare {
+            Written::Bare
+        } else if config.stale_headers {
+            let state = self.upstream.header_state(
+                self.now,
+                req.lane,
+                admission.status,
+                admission.retry_after_s,
+            );
+            Written::AtAdmission(state)
+        } else {
+            Written::Now
+        };
+        let generation = (admission.status == 200
+            && self.upstream.config().output == OutputAccounting::Actual
+            && req.usage.output_tokens > 0)
+            .then(|| self.upstream.config().generation(req));
         let flight = Flight {
             request,
             attempt,
             status: admission.status,
             retry_after_s: admission.retry_after_s,
             sent_at_us: self.now,
+            generated: 0,
+            written,
         };
         let slot = match self.free.pop() {
             Some(slot) => {
@@ -239,6 +291,34 @@ impl<'w> Sim<'w> {
         };
         let at = self.now.saturating_add(admission.latency_us);
         self.push(at, RESPONSE | u64::from(slot));
+        if let Some((start, span)) = generation {
+            self.push(
+                chunk_time(self.now, start, span, 1),
+                CHUNK | 1 << 32 | u64::from(slot),
+            );
+        }
+    }
+
+    /// Generation chunk `index` of the attempt in `slot` is produced now.
+    fn generate(&mut self, payload: u64) {
+        let slot = (payload & 0xffff_ffff) as usize;
+        let index = (payload >> 32) & 0xff;
+        let Some(flight) = self.flights.get(slot).copied() else {
+            return;
+        };
+        let request = self.request(flight.request);
+        let output = request.usage.output_tokens;
+        let due = output.saturating_mul(index) / GENERATION_CHUNKS;
+        let tokens = due.saturating_sub(flight.generated);
+        self.upstream.generate(self.now, request.lane, tokens);
+        if let Some(entry) = self.flights.get_mut(slot) {
+            entry.generated = due;
+        }
+        if index + 1 < GENERATION_CHUNKS {
+            let (start, span) = self.upstream.config().generation(request);
+            let at = chunk_time(flight.sent_at_us, start, span, index + 1);
+            self.push(at, CHUNK | (index + 1) << 32 | (slot as u64));
+        }
     }
 
     fn finish(&mut self, request: u32, state: u8) {
@@ -266,11 +346,8 @@ impl<'w> Sim<'w> {
 
     /// The response's headers, as the provider writes them now (call during
     /// [`Strategy::on_response`]).
-    pub fn headers(&mut self, response: &Response) -> &HeaderBuf {
-        let lane = self.request(response.request).lane;
-        let state =
-            self.upstream
-                .header_state(self.now, lane, response.status, response.retry_after_s);
+    pub fn headers(&mut self, response: &Reply) -> &HeaderBuf {
+        let state = self.header_state(response);
         render(&state, self.workload.dialect, &mut self.buf);
         &self.buf
     }
@@ -279,7 +356,7 @@ impl<'w> Sim<'w> {
     /// `date`), as a [`Snapshot`] built straight from the values the provider writes into
     /// them. For baselines, which consult nothing else: it skips formatting and parsing a dozen
     /// rate-limit fields they would ignore.
-    pub fn retry_snapshot(&self, response: &Response) -> Snapshot {
+    pub fn retry_snapshot(&self, response: &Reply) -> Snapshot {
         let mut snapshot = Snapshot {
             status: Some(response.status),
             ..Snapshot::default()
@@ -289,9 +366,10 @@ impl<'w> Sim<'w> {
             .config()
             .epoch_unix_s
             .saturating_mul(1_000_000);
-        snapshot.date = Some(UnixTime::from_secs(
-            epoch_us.saturating_add(self.now) / 1_000_000,
-        ));
+        let date = epoch_us
+            .saturating_add(self.now)
+            .saturating_add_signed(self.upstream.config().header_skew_us);
+        snapshot.date = Some(UnixTime::from_secs(date / 1_000_000));
         if matches!(response.status, 429 | 529) {
             snapshot.should_retry = Some(true);
         }
@@ -301,10 +379,35 @@ impl<'w> Sim<'w> {
         snapshot
     }
 
-    /// The response's headers read by the core's parser.
-    pub fn snapshot(&mut self, response: &Response) -> Snapshot {
-        let status = response.status;
-        headers::parse(Some(status), self.headers(response).pairs())
+    /// The response's headers as the core's parser reads them: by default the snapshot the
+    /// provider's header state stands for ([`HeaderState::snapshot`]), with
+    /// [`UpstreamConfig::wire_headers`] the headers rendered as text and parsed back (the same
+    /// snapshot, by a property test of the provider, at several times the cost).
+    pub fn snapshot(&mut self, response: &Reply) -> Snapshot {
+        if self.upstream.config().wire_headers {
+            let status = response.status;
+            return headers::parse(Some(status), self.headers(response).pairs());
+        }
+        self.header_state(response).snapshot(self.workload.dialect)
+    }
+
+    fn header_state(&mut self, response: &Reply) -> HeaderState {
+        match self.answering {
+            Written::AtAdmission(state) => state,
+            Written::Now | Written::Bare => {
+                let lane = self.request(response.request).lane;
+                let mut state = self.upstream.header_state(
+                    self.now,
+                    lane,
+                    response.status,
+                    response.retry_after_s,
+                );
+                if self.answering == Written::Bare {
+                    state.quotas = [None; 4];
+                }
+                state
+            }
+        }
     }
 }
 
@@ -333,20 +436,19 @@ static FALLBACK_REQUEST: Request = Request {
 ///
 /// ```
 /// use headroom_sim::engine::{Recording, run};
-/// use headroom_sim::strategy::{StrategyName, build};
+/// use headroom_sim::strategy::{Options, StrategyName, build};
 /// use headroom_sim::upstream::UpstreamConfig;
-/// use headroom_sim::workload::{Arrivals, Dialect, GenSpec, Lane, Limits, generate};
+/// use headroom_sim::workload::{Arrivals, GenSpec, Lane, Limits, generate};
 /// use headroom::LimitKind;
 ///
 /// let lane = Lane { name: "m".into(), limits: Limits::default().with(LimitKind::Requests, 600) };
 /// let spec = GenSpec {
-///     requests: 20, lanes: vec![lane], dialect: Dialect::Anthropic,
-///     arrivals: Arrivals::Burst { spacing_us: 0 }, input_tokens: (10, 10), output_tokens: (6, 6),
-///     max_tokens: 16, estimate_permille: 1000, cached_prefix: None,
+///     lanes: vec![lane], arrivals: Arrivals::Burst { spacing_us: 0 }, input_tokens: (10, 10),
+///     output_tokens: (6, 6), max_tokens: 16, estimate_permille: 1000, ..GenSpec::tier1_batch(20)
 /// };
 /// let workload = generate(&spec, 1);
 /// let config = UpstreamConfig::default();
-/// let mut strategy = build(StrategyName::Headroom, &workload, &config);
+/// let mut strategy = build(StrategyName::Headroom, &workload, &config, Options::default());
 /// let outcome = run(&workload, config, strategy.as_mut(), 1, Recording::default(), &mut |_| {});
 /// assert_eq!((outcome.completed, outcome.rate_limited), (20, 0));
 /// ```
@@ -382,6 +484,8 @@ pub fn run(
             ..RunOutcome::default()
         },
         recording,
+        tag: 0,
+        answering: Written::Now,
     };
     let mut order: Vec<u32> = (0..u32::try_from(n).unwrap_or(u32::MAX)).collect();
     if !workload
@@ -420,10 +524,10 @@ pub fn run(
                 break;
             };
             sim.now = sim.now.max(t);
-            if payload & WAKE == WAKE {
-                strategy.on_wake(&mut sim, payload & PAYLOAD);
-            } else {
-                deliver(&mut sim, strategy, payload & PAYLOAD);
+            match payload & !PAYLOAD {
+                CHUNK => sim.generate(payload & PAYLOAD),
+                WAKE => strategy.on_wake(&mut sim, payload & PAYLOAD),
+                _ => deliver(&mut sim, strategy, payload & PAYLOAD),
             }
         }
         if sim.finished >= reported + 4096 {
@@ -477,7 +581,7 @@ fn deliver(sim: &mut Sim<'_>, strategy: &mut dyn Strategy, slot: u64) {
     sim.free.push(u32::try_from(slot).unwrap_or(u32::MAX));
     let request = sim.request(flight.request);
     match flight.status {
-        200 => sim.upstream.complete(sim.now, request),
+        200 => sim.upstream.complete(sim.now, request, flight.generated),
         429 => {
             sim.outcome.rate_limited += 1;
             if sim.recording.levels {
@@ -487,12 +591,21 @@ fn deliver(sim: &mut Sim<'_>, strategy: &mut dyn Strategy, slot: u64) {
         529 => sim.outcome.overloaded += 1,
         _ => {}
     }
-    let response = Response {
+    let response = Reply {
         request: flight.request,
         attempt: flight.attempt,
         status: flight.status,
         retry_after_s: flight.retry_after_s,
         sent_at_us: flight.sent_at_us,
     };
+    sim.answering = flight.written;
     strategy.on_response(sim, &response);
+    sim.answering = Written::Now;
+}
+
+/// When generation chunk `index` (1-based) of an attempt sent at `sent` is produced.
+fn chunk_time(sent: u64, start: u64, span: u64, index: u64) -> u64 {
+    let offset = u128::from(span) * u128::from(index) / u128::from(GENERATION_CHUNKS);
+    sent.saturating_add(start)
+        .saturating_add(u64::try_from(offset).unwrap_or(u64::MAX))
 }

@@ -16,6 +16,7 @@ pub mod trace;
 #[doc = include_str!("../../README.md")]
 struct ReadmeDoctests;
 pub mod engine;
+pub mod matrix;
 pub mod metrics;
 pub mod plot;
 pub mod report;
@@ -23,3 +24,4 @@ pub mod simulate;
 pub mod strategy;
 pub mod upstream;
 pub mod workload;
+pub mod world;

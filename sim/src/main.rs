@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use headroom_sim::{audit, cli::CliError, import_har, inspect, simulate};
+use headroom_sim::{audit, cli::CliError, import_har, inspect, matrix, simulate};
 
 /// Paces LLM API requests under their rate limits, and shows how.
 #[derive(Debug, Parser)]
@@ -18,7 +18,9 @@ struct Cli {
 enum Command {
     /// Replay a trace's workload through every strategy against the simulated provider.
     #[command(after_help = headroom_sim::report::STRATEGY_SOURCES)]
-    Simulate(simulate::SimulateArgs),
+    Simulate(Box<simulate::SimulateArgs>),
+    /// Every bundled scenario (a trace and its world) × every strategy, in one table.
+    Matrix(matrix::MatrixArgs),
     /// Replay a recorded trace through the engine in shadow mode: its estimates against the
     /// headers, and the recorded 429s it would have prevented (exit code 1 if any it would not).
     Audit(audit::AuditArgs),
@@ -51,6 +53,7 @@ fn main() -> ExitCode {
     let result: Result<(), CliError> = match cli.command {
         None => simulate::run_default(),
         Some(Command::Simulate(args)) => simulate::run_cli(&args),
+        Some(Command::Matrix(args)) => matrix::run_cli(&args),
         Some(Command::Audit(args)) => match audit::run_cli(&args) {
             Ok(code) => return code,
             Err(error) => Err(error),

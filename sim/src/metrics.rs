@@ -14,15 +14,26 @@
 //! ```
 //!
 //! Requests and input tokens are charged at admission, so their last admission is followed by
-//! at least one response latency. Output (and combined) tokens settle at completion; when the
-//! provider counts actual output (debt allowed), `slack` is the largest single output, which
-//! the last request may add beyond the bucket. The bound is the maximum of these over lanes,
-//! limits and `k`, and of `arrival + latency` over requests, measured from the first arrival.
+//! at least one response latency. Output (and combined) tokens settle at completion, and
+//! `slack` is 0 when the provider reserves `max_tokens`. When it counts actual output as it is
+//! generated, a request is admitted only while the bucket is out of debt, but the requests in
+//! flight at the last admission may still add their whole output after it: `slack` is at most
+//! `I × max output`, where `I` bounds the requests in flight at once (the requests bucket's
+//! burst plus what it refills over the longest latency; every request of the lane when it has
+//! no requests limit), and the last completion is at least the shortest latency after the last
+//! admission. The bound is the maximum of these over lanes, limits and `k`, and of
+//! `arrival + latency` over requests, measured from the first arrival.
+//!
+//! In a world whose rates change (a tier change, or an outside consumer using a fraction `F`
+//! of every limit from some instant on), `r` is the rate *left to the clients* at each instant:
+//! the span is how long the piecewise rate takes to refill the excess, and `B` is the largest
+//! burst of the run.
 //!
 //! # Utilization and the binding limit
 //!
 //! For every lane and limit, `consumed ÷ granted`, where `consumed` is what the provider
-//! charged over the run (net of refunds) and `granted = B + r × makespan`. The binding limit is
+//! charged the clients over the run (net of refunds) and `granted = B + r × makespan`, with the
+//! rate left to the clients over the run (as for the bound). The binding limit is
 //! the one with the highest ratio, and that ratio is the strategy's `utilization`.
 
 use headroom::LimitKind;
@@ -79,14 +90,32 @@ pub fn lower_bound_us(workload: &Workload, config: &UpstreamConfig) -> (u64, Opt
             .map(|r| r.usage.output_tokens)
             .max()
             .unwrap_or(0);
+        let max_latency = requests
+            .iter()
+            .map(|r| config.latency_us(r))
+            .max()
+            .unwrap_or(0);
+        let in_flight = match lane.limits.get(LimitKind::Requests) {
+            Some(rpm) => {
+                let refill = u128::from(rpm) * u128::from(max_latency);
+                let refill = u64::try_from(refill.div_ceil(60_000_000)).unwrap_or(u64::MAX);
+                config
+                    .capacity(LimitKind::Requests, rpm)
+                    .saturating_add(refill)
+            }
+            None => requests.len() as u64,
+        };
         for kind in LimitKind::ALL {
             let Some(rate) = lane.limits.get(kind) else {
                 continue;
             };
-            let capacity = config.capacity(kind, rate);
+            let schedule = RateSchedule::new(config, kind, rate);
+            let capacity = schedule.capacity;
             let (after, slack) = match kind {
                 LimitKind::Requests | LimitKind::InputTokens => (min_latency, 0),
-                _ if config.output == OutputAccounting::Actual => (0, max_output),
+                _ if config.output == OutputAccounting::Actual => {
+                    (min_latency, in_flight.saturating_mul(max_output))
+                }
                 _ => (0, 0),
             };
             let mut suffix = 0u128;
@@ -94,8 +123,7 @@ pub fn lower_bound_us(workload: &Workload, config: &UpstreamConfig) -> (u64, Opt
                 let charges = config.final_charges(request);
                 suffix += u128::from(charges[kind.index()]);
                 let excess = suffix.saturating_sub(u128::from(capacity) + u128::from(slack));
-                let span = (excess * 60_000_000).div_ceil(u128::from(rate.max(1)));
-                let span = u64::try_from(span).unwrap_or(u64::MAX);
+                let span = schedule.span_us(request.arrival_us, excess);
                 let candidate = request
                     .arrival_us
                     .saturating_add(span)
@@ -108,6 +136,90 @@ pub fn lower_bound_us(workload: &Workload, config: &UpstreamConfig) -> (u64, Opt
         }
     }
     (bound.saturating_sub(first), binding)
+}
+
+/// The rate of one limit over a run, as left to the clients: piecewise constant, changing at
+/// each limit change and when an outside consumer starts.
+#[derive(Debug, Clone)]
+struct RateSchedule {
+    /// (from, units per minute left to the clients), in time order, the first from 0.
+    segments: Vec<(u64, u128)>,
+    /// The largest burst of the run.
+    capacity: u64,
+}
+
+impl RateSchedule {
+    fn new(config: &UpstreamConfig, kind: LimitKind, rate: u64) -> Self {
+        let mut points: Vec<(u64, Option<u64>)> = vec![(0, Some(rate))];
+        for change in &config.limit_changes {
+            points.push((change.at_us, change.limits.get(kind)));
+        }
+        let foreign = config.foreign.filter(|load| load.permille > 0);
+        if let Some(load) = foreign {
+            points.push((load.start_us, None));
+        }
+        points.sort_by_key(|&(at, _)| at);
+        let mut current = rate;
+        let mut capacity = config.capacity(kind, rate);
+        let segments = points
+            .into_iter()
+            .map(|(at, new)| {
+                if let Some(new) = new {
+                    current = new;
+                    capacity = capacity.max(config.capacity(kind, new));
+                }
+                let left = match foreign {
+                    Some(load) if at >= load.start_us => 1000 - u64::from(load.permille.min(999)),
+                    _ => 1000,
+                };
+                (at, u128::from(current) * u128::from(left))
+            })
+            .collect();
+        Self { segments, capacity }
+    }
+
+    /// Units the clients' rate refills from `from` to `to`.
+    fn earned(&self, from: u64, to: u64) -> u128 {
+        let mut total = 0u128;
+        for (index, &(start, rate)) in self.segments.iter().enumerate() {
+            let end = self
+                .segments
+                .get(index + 1)
+                .map_or(u64::MAX, |&(next, _)| next);
+            let (a, b) = (start.max(from), end.min(to));
+            if b > a {
+                total += u128::from(b - a) * rate / 60_000_000 / 1000;
+            }
+        }
+        total
+    }
+
+    /// µs from `from` until the clients' rate has refilled `units`.
+    fn span_us(&self, from: u64, units: u128) -> u64 {
+        // Work in units × 1000 (rates are per mille of a unit per minute).
+        let mut need = units * 1000;
+        let mut t = from;
+        for (index, &(start, rate)) in self.segments.iter().enumerate() {
+            let end = self
+                .segments
+                .get(index + 1)
+                .map_or(u64::MAX, |&(next, _)| next);
+            if end <= t {
+                continue;
+            }
+            let t0 = t.max(start);
+            let rate = rate.max(1);
+            let span = (need * 60_000_000).div_ceil(rate);
+            let room = u128::from(end - t0);
+            if span <= room {
+                let done = t0.saturating_add(u64::try_from(span).unwrap_or(u64::MAX));
+                return done.saturating_sub(from);
+            }
+            need -= room * rate / 60_000_000;
+            t = end;
+        }
+        u64::MAX
+    }
 }
 
 /// The binding limit of a run and its utilization in thousandths: the highest
@@ -123,8 +235,10 @@ pub fn utilization_permille(
             let Some(rate) = lane.limits.get(kind) else {
                 continue;
             };
-            let granted = u128::from(config.capacity(kind, rate))
-                + u128::from(rate) * u128::from(outcome.makespan_us) / 60_000_000;
+            let schedule = RateSchedule::new(config, kind, rate);
+            let first = workload.first_arrival_us();
+            let granted = u128::from(schedule.capacity)
+                + schedule.earned(first, first.saturating_add(outcome.makespan_us));
             let used = u128::from(consumed[kind.index()]);
             let permille = u64::try_from(used * 1000 / granted.max(1)).unwrap_or(u64::MAX);
             if best.is_none_or(|(_, b)| permille > b) {

@@ -16,10 +16,11 @@ use serde::Serialize;
 use crate::cli::CliError;
 use crate::engine::{Recording, RunOutcome, run};
 use crate::report::Report;
-use crate::strategy::{StrategyName, build};
+use crate::strategy::StrategyName;
 use crate::trace;
-use crate::upstream::{OutputAccounting, Overload, UpstreamConfig};
+use crate::upstream::{Overload, UpstreamConfig};
 use crate::workload::Workload;
+use crate::world::{World, parse_seconds};
 
 /// The trace `headroom` simulates when run without arguments.
 pub const DEFAULT_TRACE: &str = "anthropic-tier1-batch.jsonl";
@@ -54,16 +55,6 @@ pub enum Format {
     Json,
 }
 
-/// How the provider counts output tokens (`--output-accounting`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
-pub enum Accounting {
-    /// Reserve `max_tokens` at admission, refund at completion (legacy Anthropic, OpenAI).
-    #[default]
-    Reserve,
-    /// Count the actual output at completion (current Anthropic docs).
-    Actual,
-}
-
 /// The arguments of `simulate`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct SimulateArgs {
@@ -96,9 +87,13 @@ pub struct SimulateArgs {
     /// Combined tokens per minute.
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     pub tpm: Option<u64>,
-    /// How the provider counts output tokens.
-    #[arg(long, value_enum, default_value_t = Accounting::Reserve)]
-    pub output_accounting: Accounting,
+    /// The world the clients run in (shared key, fleet, estimates, provider quirks).
+    #[command(flatten)]
+    pub world: World,
+    /// Hand the clients the response headers as text, rendered and parsed back, instead of the
+    /// snapshot the parser would make of them (same numbers, slower; for checking the parser).
+    #[arg(long = "wire-headers")]
+    pub wire_headers: bool,
     /// Inject provider overload: from START to END seconds, refuse PERMILLE thousandths of the
     /// attempts with 529 (repeatable).
     #[arg(long = "overload", value_name = "START:END:PERMILLE", value_parser = parse_overload)]
@@ -126,21 +121,7 @@ pub fn parse_overload(text: &str) -> Result<Overload, String> {
     let [start, end, permille] = parts.as_slice() else {
         return Err("expected START:END:PERMILLE".to_owned());
     };
-    let micros = |part: &str| -> Result<u64, String> {
-        let (whole, fraction) = part.split_once('.').unwrap_or((part, ""));
-        if fraction.len() > 6 || !fraction.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(format!("bad number of seconds: {part}"));
-        }
-        let whole: u64 = whole
-            .parse()
-            .map_err(|_| format!("bad number of seconds: {part}"))?;
-        let fraction: u64 = format!("{fraction:0<6}").parse().unwrap_or(0);
-        whole
-            .checked_mul(1_000_000)
-            .and_then(|us| us.checked_add(fraction))
-            .ok_or_else(|| format!("too large: {part}"))
-    };
-    let (start_us, end_us) = (micros(start)?, micros(end)?);
+    let (start_us, end_us) = (parse_seconds(start)?, parse_seconds(end)?);
     let permille: u16 = permille
         .parse()
         .ok()
@@ -170,21 +151,18 @@ impl SimulateArgs {
             itpm: None,
             otpm: None,
             tpm: None,
-            output_accounting: Accounting::Reserve,
+            world: World::default(),
+            wire_headers: false,
             overload: Vec::new(),
         }
     }
 
-    /// The provider configuration these arguments ask for.
-    pub fn upstream_config(&self) -> UpstreamConfig {
+    /// The provider configuration these arguments ask for, for `workload`.
+    pub fn upstream_config(&self, workload: &Workload) -> UpstreamConfig {
         UpstreamConfig {
-            output: match self.output_accounting {
-                Accounting::Reserve => OutputAccounting::Reserve,
-                Accounting::Actual => OutputAccounting::Actual,
-            },
-            seed: self.seed,
             overload: self.overload.clone(),
-            ..UpstreamConfig::default()
+            wire_headers: self.wire_headers,
+            ..self.world.upstream_config(workload, self.seed)
         }
     }
 }
@@ -235,7 +213,14 @@ pub fn compare(
     args: &SimulateArgs,
     progress: &mut dyn FnMut(StrategyName, u64),
 ) -> (Report, Vec<(StrategyName, RunOutcome)>) {
-    let config = args.upstream_config();
+    let config = args.upstream_config(workload);
+    let mut noisy = None;
+    if args.world.estimate_noise.is_some() || args.world.estimate_bias.is_some() {
+        let mut copy = workload.clone();
+        args.world.apply_estimates(&mut copy, &config, args.seed);
+        noisy = Some(copy);
+    }
+    let workload = noisy.as_ref().unwrap_or(workload);
     let names: Vec<StrategyName> = if args.strategies.is_empty() {
         StrategyName::ALL.to_vec()
     } else {
@@ -248,7 +233,7 @@ pub fn compare(
     let mut report = Report::new(&args.trace, args.seed, workload);
     let mut outcomes = Vec::new();
     for name in names {
-        let mut strategy = build(name, workload, &config);
+        let mut strategy = args.world.clients(name, workload, &config, args.seed);
         let outcome = run(
             workload,
             config.clone(),

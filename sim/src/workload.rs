@@ -78,6 +78,29 @@ pub struct Lane {
     pub limits: Limits,
 }
 
+impl Lane {
+    /// A lane named `name` with the three Anthropic limits (RPM, ITPM, OTPM).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use headroom::LimitKind;
+    /// use headroom_sim::workload::Lane;
+    ///
+    /// let sonnet = Lane::anthropic("claude-sonnet-4-5", 50, 30_000, 8_000);
+    /// assert_eq!(sonnet.limits.get(LimitKind::OutputTokens), Some(8_000));
+    /// ```
+    pub fn anthropic(name: &str, rpm: u64, itpm: u64, otpm: u64) -> Self {
+        Self {
+            name: name.to_owned(),
+            limits: Limits::default()
+                .with(LimitKind::Requests, rpm)
+                .with(LimitKind::InputTokens, itpm)
+                .with(LimitKind::OutputTokens, otpm),
+        }
+    }
+}
+
 /// One piece of work.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Request {
@@ -307,27 +330,47 @@ pub struct GenSpec {
     pub cached_prefix: Option<u64>,
 }
 
+impl GenSpec {
+    /// `requests` requests in a burst (10 ms apart) on a Tier 1 Sonnet key (50 RPM, 30 000
+    /// ITPM, 8 000 OTPM): 500–2 500 input and 100–500 output tokens, `max_tokens` 1 024,
+    /// estimates 5 % high, no caching. The base every generated workload starts from
+    /// (the bundled traces, tests, benches), changing what it is about.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use headroom_sim::workload::{Arrivals, GenSpec, generate};
+    ///
+    /// let spec = GenSpec { arrivals: Arrivals::Burst { spacing_us: 1_000 }, ..GenSpec::tier1_batch(10) };
+    /// let a = generate(&spec, 7);
+    /// assert_eq!(a, generate(&spec, 7));
+    /// assert_eq!(a.requests[9].arrival_us, 9_000);
+    /// ```
+    pub fn tier1_batch(requests: usize) -> Self {
+        Self {
+            requests,
+            lanes: vec![Lane::anthropic("claude-sonnet-4-5", 50, 30_000, 8_000)],
+            dialect: Dialect::Anthropic,
+            arrivals: Arrivals::Burst { spacing_us: 10_000 },
+            input_tokens: (500, 2_500),
+            output_tokens: (100, 500),
+            max_tokens: 1_024,
+            estimate_permille: 1_050,
+            cached_prefix: None,
+        }
+    }
+}
+
 /// Generates a workload from a seed: the same spec and seed always give the same workload.
 ///
 /// # Examples
 ///
 /// ```
-/// use headroom_sim::workload::{Arrivals, Dialect, GenSpec, Lane, Limits, generate};
+/// use headroom_sim::workload::{GenSpec, generate};
 ///
-/// let spec = GenSpec {
-///     requests: 10,
-///     lanes: vec![Lane { name: "m".into(), limits: Limits::default() }],
-///     dialect: Dialect::Anthropic,
-///     arrivals: Arrivals::Burst { spacing_us: 1_000 },
-///     input_tokens: (100, 200),
-///     output_tokens: (10, 20),
-///     max_tokens: 64,
-///     estimate_permille: 1_000,
-///     cached_prefix: None,
-/// };
-/// let a = generate(&spec, 7);
-/// assert_eq!(a, generate(&spec, 7));
-/// assert_eq!(a.requests[9].arrival_us, 9_000);
+/// let workload = generate(&GenSpec::tier1_batch(10), 7);
+/// assert_eq!(workload.requests.len(), 10);
+/// assert!(workload.requests.iter().all(|r| r.usage.output_tokens <= 500));
 /// ```
 pub fn generate(spec: &GenSpec, seed: u64) -> Workload {
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
@@ -410,25 +453,8 @@ pub fn generate(spec: &GenSpec, seed: u64) -> Workload {
 /// * `prompt-caching.jsonl`: 300 requests in a burst sharing an 8 000-token cached prefix
 ///   (written once, then read); only uncached input counts, so output tokens bind.
 pub fn bundled_specs() -> Vec<(&'static str, GenSpec, u64)> {
-    let lane = |name: &str, rpm, itpm, otpm| Lane {
-        name: name.to_owned(),
-        limits: Limits::default()
-            .with(LimitKind::Requests, rpm)
-            .with(LimitKind::InputTokens, itpm)
-            .with(LimitKind::OutputTokens, otpm),
-    };
-    let sonnet = lane("claude-sonnet-4-5", 50, 30_000, 8_000);
-    let base = GenSpec {
-        requests: 300,
-        lanes: vec![sonnet.clone()],
-        dialect: Dialect::Anthropic,
-        arrivals: Arrivals::Burst { spacing_us: 10_000 },
-        input_tokens: (500, 2_500),
-        output_tokens: (100, 500),
-        max_tokens: 1_024,
-        estimate_permille: 1_050,
-        cached_prefix: None,
-    };
+    let base = GenSpec::tier1_batch(300);
+    let sonnet = Lane::anthropic("claude-sonnet-4-5", 50, 30_000, 8_000);
     vec![
         ("anthropic-tier1-batch.jsonl", base.clone(), 1),
         (
@@ -454,7 +480,10 @@ pub fn bundled_specs() -> Vec<(&'static str, GenSpec, u64)> {
             "multi-lane.jsonl",
             GenSpec {
                 requests: 400,
-                lanes: vec![sonnet.clone(), lane("claude-haiku-4-5", 50, 50_000, 10_000)],
+                lanes: vec![
+                    sonnet,
+                    Lane::anthropic("claude-haiku-4-5", 50, 50_000, 10_000),
+                ],
                 arrivals: Arrivals::Poisson { per_minute: 100 },
                 ..base.clone()
             },
@@ -476,7 +505,7 @@ pub fn bundled_specs() -> Vec<(&'static str, GenSpec, u64)> {
 /// An exponential inter-arrival gap by inversion, `−ln(u / 2^20) · mean`, in integers only (so
 /// generated workloads are bit-identical on every platform): `log2` in 16.16 fixed point by
 /// repeated squaring, times ln 2.
-fn exponential_gap_us(u: u64, per_minute: u64) -> u64 {
+pub(crate) fn exponential_gap_us(u: u64, per_minute: u64) -> u64 {
     const ONE: u128 = 1 << 16;
     // x = 2^20 / u in 16.16 fixed point, ≥ 1.
     let mut x = (1u128 << 36) / u128::from(u.max(1));
@@ -548,18 +577,11 @@ mod tests {
     #[test]
     fn generated_caching_writes_once_per_lane() {
         let spec = GenSpec {
-            requests: 5,
-            lanes: vec![Lane {
-                name: "m".into(),
-                limits: Limits::default(),
-            }],
-            dialect: Dialect::Anthropic,
             arrivals: Arrivals::Poisson { per_minute: 60 },
             input_tokens: (100, 100),
-            output_tokens: (1, 1),
-            max_tokens: 10,
             estimate_permille: 1000,
             cached_prefix: Some(5_000),
+            ..GenSpec::tier1_batch(5)
         };
         let workload = generate(&spec, 1);
         assert_eq!(

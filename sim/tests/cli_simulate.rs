@@ -1,8 +1,10 @@
 //! `headroom simulate` and the no-argument run, end to end through the binary.
 
-use assert_cmd::Command;
+mod support;
+
 use predicates::prelude::*;
 use serde_json::Value;
+use support::{STRATEGIES, headroom};
 
 const BUNDLED: [&str; 4] = [
     "anthropic-tier1-batch.jsonl",
@@ -25,13 +27,6 @@ const STRATEGY_FIELDS: [&str; 12] = [
     "binding_limit",
     "latency_ms",
 ];
-
-fn headroom() -> Command {
-    let mut command = Command::cargo_bin("headroom").unwrap();
-    // Run from elsewhere: bundled traces must not depend on the working directory.
-    command.current_dir(std::env::temp_dir());
-    command
-}
 
 fn simulate_json(trace: &str, extra: &[&str]) -> (String, Value) {
     let output = headroom()
@@ -59,8 +54,20 @@ fn keys_in_order(text: &str, keys: &[&str], from: usize) -> bool {
 
 #[test]
 fn headroom_meets_the_physical_limit_on_every_bundled_trace() {
-    for trace in BUNDLED {
-        let (text, json) = simulate_json(trace, &[]);
+    // Reserved output: the bound is tight. Actual output (the Anthropic default): the bound
+    // leaves room for the output of every request that may be in flight at the last
+    // admission, so it is looser.
+    for (accounting, tolerance) in [("reserve", 1.05), ("auto", 1.10)] {
+        for trace in BUNDLED {
+            headroom_within(trace, accounting, tolerance);
+        }
+    }
+}
+
+#[expect(clippy::float_arithmetic, reason = "a tolerance on seconds")]
+fn headroom_within(trace: &str, accounting: &str, tolerance: f64) {
+    {
+        let (text, json) = simulate_json(trace, &["--output-accounting", accounting]);
         let top: Vec<&str> = json
             .as_object()
             .unwrap()
@@ -80,17 +87,7 @@ fn headroom_meets_the_physical_limit_on_every_bundled_trace() {
             .iter()
             .map(|s| s["strategy"].as_str().unwrap())
             .collect();
-        assert_eq!(
-            names,
-            [
-                "headroom",
-                "sdk",
-                "guide-backoff",
-                "guide-queue",
-                "cookbook",
-                "rpm-only"
-            ]
-        );
+        assert_eq!(names, STRATEGIES);
         for strategy in strategies {
             let object = strategy.as_object().unwrap();
             assert_eq!(object.len(), STRATEGY_FIELDS.len(), "{trace}: {object:?}");
@@ -115,8 +112,8 @@ fn headroom_meets_the_physical_limit_on_every_bundled_trace() {
         // Within 6 % of the physical bound: on a key that may be shared, the engine starts at a
         // quarter share until the first samples show it is alone (multi-lane: × 1.054).
         assert!(
-            makespan <= 1.06 * bound,
-            "{trace}: {makespan} > 1.06 × {bound}"
+            makespan <= tolerance * bound,
+            "{trace} ({accounting}): {makespan} > {tolerance} × {bound}"
         );
         assert!(
             makespan >= bound,
@@ -280,4 +277,185 @@ fn bad_traces_exit_2_with_line_and_column() {
         .assert()
         .success()
         .stdout(predicate::str::contains(r#""limits":{"requests":60}"#));
+}
+
+/// The row of `strategy` in a `simulate --format json` run of the tier 1 trace with `extra`.
+fn row(strategy: &str, extra: &[&str]) -> Value {
+    let mut args = vec!["--strategy", strategy];
+    args.extend_from_slice(extra);
+    let (_, json) = simulate_json("anthropic-tier1-batch.jsonl", &args);
+    json["strategies"][0].clone()
+}
+
+fn number(row: &Value, field: &str) -> f64 {
+    row[field].as_f64().unwrap()
+}
+
+#[test]
+fn foreign_load_takes_capacity_from_the_clients() {
+    let alone = row("sdk-semaphore", &[]);
+    let shared = row("sdk-semaphore", &["--foreign-load", "0.4"]);
+    assert!(number(&shared, "rate_limited") > number(&alone, "rate_limited"));
+    // The bound is that of the 60 % left to the clients.
+    let ratio =
+        number(&shared, "makespan_lower_bound_s") / number(&alone, "makespan_lower_bound_s");
+    assert!((1.6..1.7).contains(&ratio), "{ratio}");
+    let late = row("sdk-semaphore", &["--foreign-load", "0.4@600"]);
+    assert!(number(&late, "makespan_lower_bound_s") < number(&shared, "makespan_lower_bound_s"));
+}
+
+#[test]
+fn a_small_provider_burst_refuses_what_a_minute_long_one_admits() {
+    let full = row("static", &[]);
+    assert_eq!(full["rate_limited"], 0);
+    let small = row("static", &["--token-burst-s", "10"]);
+    assert!(number(&small, "rate_limited") > 100.0, "{small}");
+    let tight = row("static", &["--request-burst-s", "60", "--rpm", "50"]);
+    assert_eq!(tight["rate_limited"], 0);
+}
+
+#[test]
+fn a_tier_upgrade_raises_throughput_for_who_reads_headers() {
+    let before = row("headroom", &[]);
+    let after = row(
+        "headroom",
+        &["--limits-change-at", "120:rpm=100,itpm=60000,otpm=16000"],
+    );
+    assert!(
+        number(&after, "makespan_s") < 0.7 * number(&before, "makespan_s"),
+        "{after}"
+    );
+    assert!(number(&after, "makespan_lower_bound_s") < number(&before, "makespan_lower_bound_s"));
+    // The static limiter keeps the published limits and gains nothing.
+    let fixed = row(
+        "static",
+        &["--limits-change-at", "120:rpm=100,itpm=60000,otpm=16000"],
+    );
+    assert!(number(&fixed, "makespan_s") > 0.95 * number(&before, "makespan_s"));
+}
+
+#[test]
+fn gateways_each_with_their_own_limiter_overdraw_the_key() {
+    let solo = row("static", &[]);
+    let fleet = row("static", &["--gateways", "4"]);
+    assert_eq!(solo["rate_limited"], 0);
+    assert!(number(&fleet, "rate_limited") > 100.0, "{fleet}");
+    let skewed = row("static-split", &["--gateways", "4", "--assign", "skewed"]);
+    assert!(
+        number(&skewed, "makespan_s") > 2.0 * number(&solo, "makespan_s"),
+        "{skewed}"
+    );
+}
+
+#[test]
+fn low_estimates_defeat_a_limiter_that_trusts_them() {
+    assert_eq!(row("static", &["--estimate-bias", "5"])["rate_limited"], 0);
+    assert!(number(&row("static", &["--estimate-bias", "-20"]), "rate_limited") > 50.0);
+    assert!(number(&row("static", &["--estimate-noise", "30"]), "rate_limited") > 50.0);
+}
+
+#[test]
+fn header_imperfections_change_what_clients_see() {
+    // Headers snapshotted at admission miss the refill during the response: headroom paces
+    // on older news. (A skewed `Date` is checked in the provider's unit tests: headroom's
+    // numbers do not move with it, which is the point of reading resets relative to `Date`.)
+    let (_, plain) = simulate_json("multi-lane.jsonl", &["--strategy", "headroom"]);
+    let (_, stale) = simulate_json(
+        "multi-lane.jsonl",
+        &["--strategy", "headroom", "--stale-headers"],
+    );
+    assert_ne!(plain, stale);
+    // Bare 429s carry no retry-after: the SDK retries on its own schedule instead.
+    let informed = row("sdk-semaphore", &[]);
+    let bare = row("sdk-semaphore", &["--bare-429", "1"]);
+    assert_ne!(informed["retries"], bare["retries"]);
+}
+
+#[test]
+fn actual_output_is_charged_as_generated() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("long-outputs.jsonl");
+    let mut text = String::from("{\"trace\": 1, \"provider\": \"anthropic\"}\n");
+    for i in 0..100 {
+        text.push_str(&format!(
+            "{{\"t\": {}, \"type\": \"request\", \"id\": \"r{i}\", \"input_tokens\": 100, \"max_tokens\": 1000}}\n",
+            f64::from(i) / 10.0
+        ));
+    }
+    std::fs::write(&path, text).unwrap();
+    let run = |accounting: &str| {
+        let (_, json) = simulate_json(
+            path.to_str().unwrap(),
+            &[
+                "--rpm",
+                "50",
+                "--otpm",
+                "8000",
+                "--output-accounting",
+                accounting,
+            ],
+        );
+        json["strategies"].as_array().unwrap().clone()
+    };
+    for strategies in [run("actual"), run("reserve")] {
+        for strategy in &strategies {
+            let name = strategy["strategy"].as_str().unwrap();
+            let makespan = number(strategy, "makespan_s");
+            // Nobody gets 100 × 1 000 output tokens through an 8 000 OTPM bucket in less time
+            // than the bound, and no one is granted several times the limit.
+            if strategy["gave_up"] == 0 {
+                assert!(
+                    makespan >= number(strategy, "makespan_lower_bound_s"),
+                    "{name}"
+                );
+            }
+            assert!(number(strategy, "utilization") < 1.5, "{name}: {strategy}");
+        }
+        // headroom's own target here (≤ 1 429 per 100 requests) belongs to the core's sync.
+        assert_eq!(strategies[0]["gave_up"], 0);
+    }
+}
+
+#[test]
+fn bad_world_flags_exit_2_with_a_message() {
+    for (flag, value) in [
+        ("--gateways", "0"),
+        ("--assign", "random"),
+        ("--foreign-load", "1"),
+        ("--foreign-load", "0.4@x"),
+        ("--estimate-noise", "101"),
+        ("--token-burst-s", "0"),
+        ("--request-burst-s", "61"),
+        ("--limits-change-at", "60:rpm=0"),
+        ("--limits-change-at", "rpm=10"),
+        ("--bare-429", "2"),
+        ("--output-accounting", "later"),
+        ("--concurrency", "0"),
+    ] {
+        headroom()
+            .args(["simulate", "anthropic-tier1-batch.jsonl", flag, value])
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains(flag));
+    }
+}
+
+#[test]
+fn wire_headers_give_the_same_run() {
+    for (trace, extra) in [
+        (
+            "anthropic-tier1-batch.jsonl",
+            &["--stale-headers", "--bare-429", "0.3"][..],
+        ),
+        ("openai-tpm.jsonl", &["--header-skew-ms", "1500"][..]),
+        ("multi-lane.jsonl", &["--foreign-load", "0.3"][..]),
+        ("prompt-caching.jsonl", &["--gateways", "3"][..]),
+    ] {
+        let mut args = vec!["--strategy", "headroom"];
+        args.extend_from_slice(extra);
+        let (direct, _) = simulate_json(trace, &args);
+        args.push("--wire-headers");
+        let (wire, _) = simulate_json(trace, &args);
+        assert_eq!(direct, wire, "{trace}");
+    }
 }

@@ -63,6 +63,7 @@
 //!   are reported as [`HeaderError::TooMany`]. Names longer than 32 bytes are refused as
 //!   [`HeaderError::BadStructuredField`].
 
+mod emit;
 mod ietf;
 mod names;
 mod sf;
@@ -73,6 +74,7 @@ mod values;
 #[cfg(test)]
 mod tests;
 
+pub use emit::{emit, field_names};
 pub use ietf::IETF_CAPACITY;
 pub use snapshot::*;
 

@@ -17,7 +17,7 @@ use std::collections::VecDeque;
 use headroom::LimitKind;
 
 use super::lane_limit;
-use crate::engine::{Response, Sim, Strategy};
+use crate::engine::{Reply, Sim, Strategy};
 use crate::upstream::ExactBucket;
 use crate::workload::Workload;
 
@@ -136,7 +136,7 @@ impl Strategy for Cookbook {
         self.pump(sim, lane);
     }
 
-    fn on_response(&mut self, sim: &mut Sim<'_>, response: &Response) {
+    fn on_response(&mut self, sim: &mut Sim<'_>, response: &Reply) {
         let request = response.request;
         let lane = usize::from(sim.request(request).lane);
         if (200..300).contains(&response.status) {

@@ -12,7 +12,7 @@ use headroom::LimitKind;
 use headroom::backoff::{Backoff, RetryBudget};
 
 use super::{After, Retrier, lane_limit};
-use crate::engine::{Response, Sim, Strategy};
+use crate::engine::{Reply, Sim, Strategy};
 use crate::workload::Workload;
 
 const PUMP: u64 = 1 << 40;
@@ -105,7 +105,7 @@ impl Strategy for GuideQueue {
         }
     }
 
-    fn on_response(&mut self, sim: &mut Sim<'_>, response: &Response) {
+    fn on_response(&mut self, sim: &mut Sim<'_>, response: &Reply) {
         let lane = usize::from(sim.request(response.request).lane);
         match self.retrier.decide(sim, response) {
             After::RetryAt(at) => sim.wake_at(at, u64::from(response.request)),

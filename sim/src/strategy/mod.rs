@@ -6,6 +6,9 @@
 //! | name | what it is |
 //! |---|---|
 //! | `headroom` | the engine: [`Policy`](::headroom::Policy), limits learned from headers, reserve → settle |
+//! | `static` | client-side buckets at the declared limits, reserve → settle, never reads headers |
+//! | `static-split` | `static` at `limit ÷ N` per gateway of a fleet of N |
+//! | `sdk-semaphore` | official SDK defaults behind a semaphore of `--concurrency N` (default 4) |
 //! | `sdk` | official SDK defaults: send on arrival, 2 retries, `0.5·2ⁿ s ≤ 8 s × (1 − 0.25u)` |
 //! | `guide-backoff` | the guide's loop: `2ⁿ s + U(0, 0.5·2ⁿ s)`, 6 attempts |
 //! | `guide-queue` | the guide's queue: a semaphore and `sleep(60 / RPM)` between sends |
@@ -13,18 +16,20 @@
 //! | `rpm-only` | one GCRA on requests, as a governor user would build, SDK retries |
 
 mod cookbook;
-mod guide_backoff;
+mod fixed;
 mod guide_queue;
 mod headroom;
+mod paced;
 mod rpm_only;
 mod sdk;
 
 pub use cookbook::Cookbook;
-pub use guide_backoff::GuideBackoff;
+pub use fixed::StaticLimiter;
 pub use guide_queue::GuideQueue;
 pub use headroom::HeadroomStrategy;
+pub use paced::{PERMITS, Paced, PacedClient};
 pub use rpm_only::RpmOnly;
-pub use sdk::Sdk;
+pub use sdk::SdkStyle;
 
 use ::headroom::LimitKind;
 use ::headroom::backoff::{Attempt, Backoff, RetryBudget};
@@ -32,7 +37,7 @@ use ::headroom::classify::Outcome;
 use ::headroom::classify::classify;
 use ::headroom::time::Instant;
 
-use crate::engine::{Response, Sim, Strategy};
+use crate::engine::{Reply, Sim, Strategy};
 use crate::upstream::UpstreamConfig;
 use crate::workload::{Dialect, Workload};
 
@@ -41,6 +46,12 @@ use crate::workload::{Dialect, Workload};
 pub enum StrategyName {
     /// The headroom engine.
     Headroom,
+    /// Client-side buckets at the declared limits.
+    Static,
+    /// Client-side buckets at the declared limits ÷ the number of gateways.
+    StaticSplit,
+    /// Official SDK defaults behind a semaphore.
+    SdkSemaphore,
     /// Official SDK defaults.
     Sdk,
     /// The guide's backoff loop.
@@ -55,8 +66,11 @@ pub enum StrategyName {
 
 impl StrategyName {
     /// Every strategy, in report order.
-    pub const ALL: [Self; 6] = [
+    pub const ALL: [Self; 9] = [
         Self::Headroom,
+        Self::Static,
+        Self::StaticSplit,
+        Self::SdkSemaphore,
         Self::Sdk,
         Self::GuideBackoff,
         Self::GuideQueue,
@@ -75,6 +89,9 @@ impl StrategyName {
     pub const fn name(self) -> &'static str {
         match self {
             Self::Headroom => "headroom",
+            Self::Static => "static",
+            Self::StaticSplit => "static-split",
+            Self::SdkSemaphore => "sdk-semaphore",
             Self::Sdk => "sdk",
             Self::GuideBackoff => "guide-backoff",
             Self::GuideQueue => "guide-queue",
@@ -84,16 +101,57 @@ impl StrategyName {
     }
 }
 
-/// Builds a fresh strategy for one run over `workload`.
+/// What a strategy may be configured with beyond the workload and the provider.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Options {
+    /// The semaphore of `sdk-semaphore`.
+    pub concurrency: usize,
+    /// Gateways sharing the key (`static-split` divides the limits by it).
+    pub gateways: u32,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            concurrency: 4,
+            gateways: 1,
+        }
+    }
+}
+
+/// Builds a fresh strategy for one client over `workload`.
+///
+/// # Examples
+///
+/// ```
+/// use headroom_sim::strategy::{Options, StrategyName, build};
+/// use headroom_sim::upstream::UpstreamConfig;
+/// use headroom_sim::workload::Workload;
+///
+/// let strategy = build(StrategyName::Static, &Workload::default(), &UpstreamConfig::default(), Options::default());
+/// # drop(strategy);
+/// ```
 pub fn build(
     name: StrategyName,
     workload: &Workload,
     config: &UpstreamConfig,
+    options: Options,
 ) -> Box<dyn Strategy> {
     match name {
         StrategyName::Headroom => Box::new(HeadroomStrategy::new(workload, config)),
-        StrategyName::Sdk => Box::new(Sdk::new(workload)),
-        StrategyName::GuideBackoff => Box::new(GuideBackoff::new(workload)),
+        StrategyName::Static => Box::new(StaticLimiter::new(workload, config, 1)),
+        StrategyName::StaticSplit => {
+            Box::new(StaticLimiter::new(workload, config, options.gateways))
+        }
+        StrategyName::SdkSemaphore => Box::new(SdkStyle::new(
+            workload,
+            sdk_backoff(workload),
+            Some(options.concurrency),
+        )),
+        StrategyName::Sdk => Box::new(SdkStyle::new(workload, sdk_backoff(workload), None)),
+        StrategyName::GuideBackoff => {
+            Box::new(SdkStyle::new(workload, Backoff::guide_loop(), None))
+        }
         StrategyName::GuideQueue => Box::new(GuideQueue::new(workload)),
         StrategyName::Cookbook => Box::new(Cookbook::new(workload)),
         StrategyName::RpmOnly => Box::new(RpmOnly::new(workload)),
@@ -145,7 +203,7 @@ impl Retrier {
 
     /// Decides what follows `response` with the core's classifier and schedule, from the
     /// fields an SDK reads ([`Sim::retry_snapshot`]). Records completion or give-up in `sim`.
-    pub fn decide(&mut self, sim: &mut Sim<'_>, response: &Response) -> After {
+    pub fn decide(&mut self, sim: &mut Sim<'_>, response: &Reply) -> After {
         let request = response.request;
         if (200..300).contains(&response.status) {
             if let Some(state) = self.states.get(request as usize) {

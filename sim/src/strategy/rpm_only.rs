@@ -14,7 +14,7 @@ use headroom::time::Instant;
 use headroom::{Bucket, Limit, LimitKind};
 
 use super::{After, Retrier, lane_limit, sdk_backoff};
-use crate::engine::{Response, Sim, Strategy};
+use crate::engine::{Reply, Sim, Strategy};
 use crate::workload::Workload;
 
 const PUMP: u64 = 1 << 40;
@@ -107,7 +107,7 @@ impl Strategy for RpmOnly {
         }
     }
 
-    fn on_response(&mut self, sim: &mut Sim<'_>, response: &Response) {
+    fn on_response(&mut self, sim: &mut Sim<'_>, response: &Reply) {
         if let After::RetryAt(at) = self.retrier.decide(sim, response) {
             sim.wake_at(at, u64::from(response.request));
         }

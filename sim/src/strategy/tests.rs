@@ -1,33 +1,14 @@
-use ::headroom::LimitKind;
-
 use super::*;
 use crate::engine::{Recording, run};
-use crate::workload::{Arrivals, GenSpec, Lane, Limits, generate};
+use crate::workload::{GenSpec, generate};
 
 fn tier1_burst(requests: usize) -> Workload {
-    let spec = GenSpec {
-        requests,
-        lanes: vec![Lane {
-            name: "claude-sonnet-4-5".into(),
-            limits: Limits::default()
-                .with(LimitKind::Requests, 50)
-                .with(LimitKind::InputTokens, 30_000)
-                .with(LimitKind::OutputTokens, 8_000),
-        }],
-        dialect: Dialect::Anthropic,
-        arrivals: Arrivals::Burst { spacing_us: 10_000 },
-        input_tokens: (500, 2_500),
-        output_tokens: (100, 500),
-        max_tokens: 1_024,
-        estimate_permille: 1_050,
-        cached_prefix: None,
-    };
-    generate(&spec, 3)
+    generate(&GenSpec::tier1_batch(requests), 3)
 }
 
 fn outcome(name: StrategyName, workload: &Workload) -> crate::engine::RunOutcome {
     let config = UpstreamConfig::default();
-    let mut strategy = build(name, workload, &config);
+    let mut strategy = build(name, workload, &config, Options::default());
     run(
         workload,
         config,
@@ -82,7 +63,7 @@ fn overload_is_retried_by_backoff_and_counted() {
         ..UpstreamConfig::default()
     };
     for name in [StrategyName::Headroom, StrategyName::Sdk] {
-        let mut strategy = build(name, &workload, &config);
+        let mut strategy = build(name, &workload, &config, Options::default());
         let result = run(
             &workload,
             config.clone(),
@@ -103,7 +84,7 @@ fn overload_is_retried_by_backoff_and_counted() {
 fn schedule_records_every_attempt() {
     let workload = tier1_burst(30);
     let config = UpstreamConfig::default();
-    let mut strategy = build(StrategyName::Sdk, &workload, &config);
+    let mut strategy = build(StrategyName::Sdk, &workload, &config, Options::default());
     let recording = Recording {
         schedule: true,
         levels: true,

@@ -121,6 +121,26 @@ impl ExactBucket {
         div_ceil(self.full() - self.level, self.amount)
     }
 
+    /// Changes the refill rate and the capacity from `now` on (a tier change): the level is
+    /// kept, capped at the new capacity.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use headroom_sim::upstream::ExactBucket;
+    ///
+    /// let mut rpm = ExactBucket::new(50, 60_000_000, 1);
+    /// assert!(rpm.try_take(0, 1));
+    /// rpm.set_rate(0, 100, 2);
+    /// assert_eq!(rpm.wait_us(0, 1), Some(600_000));
+    /// ```
+    pub fn set_rate(&mut self, now: u64, amount: u64, capacity: u64) {
+        self.refill(now);
+        self.amount = amount.max(1);
+        self.capacity = capacity.max(1);
+        self.level = self.level.min(self.full());
+    }
+
     /// Units per window.
     pub fn amount(&self) -> u64 {
         self.amount

@@ -1,17 +1,26 @@
-//! The response headers the simulated provider emits, written into a reusable buffer.
+//! The response headers the simulated provider writes, from its own state.
 //!
 //! The values are what a real response carries (`docs/protocol.md` §1, §2): for Anthropic,
 //! `anthropic-ratelimit-{requests,input-tokens,output-tokens,tokens}-{limit,remaining,reset}`
 //! with token `remaining` rounded to the nearest thousand and resets as RFC 3339 instants (time
-//! until full, rounded up to the second); for OpenAI, `x-ratelimit-{limit,remaining,reset}-*` with
-//! exact `remaining` and Go-style durations truncated to the millisecond. Both carry `date` and,
-//! on a 429, `retry-after` in whole seconds.
+//! until full, rounded up to the second), the combined `tokens` quota being the sum of input
+//! and output when the lane has no combined limit of its own; for OpenAI,
+//! `x-ratelimit-{limit,remaining,reset}-*` with exact `remaining` and Go-style durations
+//! truncated to the millisecond. Both carry `date` and, on a 429 or 529, `x-should-retry: true`
+//! and `retry-after` in whole seconds when the provider sends it. A 529 carries nothing about
+//! the quota.
+//!
+//! The provider's choices (rounding, the combined quota, what a 529 says) make a [`Snapshot`]
+//! ([`HeaderState::snapshot`]); the core's one emitter ([`headers::emit`]) writes it as text
+//! when the wire form is wanted ([`render`]). The snapshot is also exactly what the core's
+//! parser reads back from that text, so a client can be handed it directly, skipping the
+//! render → parse round trip (a property test holds the two equal).
 
 use std::fmt::{self, Write as _};
 
 use headroom::LimitKind;
-use headroom::datetime::{Rfc3339, write_http_date};
-use headroom::time::UnixTime;
+use headroom::headers::{self, Dialect as Parsed, Quota, Reset, RetryAfter, Scope, Snapshot};
+use headroom::time::{self, UnixTime};
 
 use crate::workload::Dialect;
 
@@ -21,34 +30,6 @@ use crate::workload::Dialect;
 pub struct HeaderBuf {
     text: String,
     fields: Vec<(&'static str, u32, u32)>,
-    /// Formatted instants by whole second, direct-mapped: a simulated second sees many
-    /// responses, and formatting dates dominated the simulator's profile.
-    rfc3339: Vec<(u64, String)>,
-    http_dates: Vec<(u64, String)>,
-}
-
-const DATE_CACHE: usize = 16;
-
-fn cached(
-    cache: &mut Vec<(u64, String)>,
-    secs: u64,
-    write: fn(UnixTime, &mut String) -> fmt::Result,
-) -> &str {
-    if cache.is_empty() {
-        cache.resize(DATE_CACHE, (u64::MAX, String::new()));
-    }
-    let slot = usize::try_from(secs % DATE_CACHE as u64).unwrap_or(0);
-    match cache.get_mut(slot) {
-        Some(entry) => {
-            if entry.0 != secs {
-                entry.0 = secs;
-                entry.1.clear();
-                let _ = write(UnixTime::from_secs(secs), &mut entry.1);
-            }
-            &entry.1
-        }
-        None => "",
-    }
 }
 
 impl HeaderBuf {
@@ -63,51 +44,12 @@ impl HeaderBuf {
         self.fields.clear();
     }
 
-    fn push(&mut self, name: &'static str, value: fmt::Arguments<'_>) {
-        let start = u32::try_from(self.text.len()).unwrap_or(u32::MAX);
-        // Writing into a String cannot fail.
-        let _ = self.text.write_fmt(value);
-        let end = u32::try_from(self.text.len()).unwrap_or(u32::MAX);
+    fn push(&mut self, name: &'static str, value: fmt::Arguments<'_>) -> fmt::Result {
+        let start = u32::try_from(self.text.len()).map_err(|_| fmt::Error)?;
+        self.text.write_fmt(value)?;
+        let end = u32::try_from(self.text.len()).map_err(|_| fmt::Error)?;
         self.fields.push((name, start, end));
-    }
-
-    fn push_str_value(&mut self, name: &'static str, value: &str) {
-        let start = u32::try_from(self.text.len()).unwrap_or(u32::MAX);
-        self.text.push_str(value);
-        let end = u32::try_from(self.text.len()).unwrap_or(u32::MAX);
-        self.fields.push((name, start, end));
-    }
-
-    fn push_u64(&mut self, name: &'static str, value: u64) {
-        let mut digits = [0u8; 20];
-        let mut at = digits.len();
-        let mut rest = value;
-        loop {
-            at -= 1;
-            if let Some(digit) = digits.get_mut(at) {
-                *digit = b'0' + (rest % 10) as u8;
-            }
-            rest /= 10;
-            if rest == 0 {
-                break;
-            }
-        }
-        let text = std::str::from_utf8(digits.get(at..).unwrap_or_default()).unwrap_or("0");
-        self.push_str_value(name, text);
-    }
-
-    fn push_rfc3339(&mut self, name: &'static str, secs: u64) {
-        let mut cache = std::mem::take(&mut self.rfc3339);
-        let text = cached(&mut cache, secs, |t, out| write!(out, "{}", Rfc3339(t)));
-        self.push_str_value(name, text);
-        self.rfc3339 = cache;
-    }
-
-    fn push_http_date(&mut self, name: &'static str, secs: u64) {
-        let mut cache = std::mem::take(&mut self.http_dates);
-        let text = cached(&mut cache, secs, write_http_date);
-        self.push_str_value(name, text);
-        self.http_dates = cache;
+        Ok(())
     }
 
     /// The fields in order.
@@ -153,6 +95,8 @@ pub struct HeaderState {
     pub status: u16,
     /// Wall clock of the response, µs since the Unix epoch.
     pub date_unix_us: u64,
+    /// How far the `Date` field is off `date_unix_us` (resets are not skewed), µs.
+    pub date_skew_us: i64,
     /// `retry-after` in seconds (429 only).
     pub retry_after_s: Option<u64>,
     /// The quotas, indexed by [`LimitKind::index`].
@@ -164,114 +108,113 @@ pub fn round_thousand(units: u64) -> u64 {
     units.saturating_add(500) / 1000 * 1000
 }
 
-/// A duration as Go prints it, truncated to the millisecond: `0s`, `120ms`, `1.5s`, `6m0s`,
-/// `1h2m3s`.
-///
-/// # Examples
-///
-/// ```
-/// use headroom_sim::upstream::go_duration;
-///
-/// assert_eq!(go_duration(0), "0s");
-/// assert_eq!(go_duration(120_999), "120ms");
-/// assert_eq!(go_duration(1_500_000), "1.5s");
-/// assert_eq!(go_duration(360_000_000), "6m0s");
-/// assert_eq!(go_duration(3_723_000_000), "1h2m3s");
-/// ```
-pub fn go_duration(micros: u64) -> String {
-    let mut out = String::new();
-    let _ = write_go_duration(micros, &mut out);
-    out
+/// The reset instant in whole seconds: time to full, rounded up.
+fn reset_secs(date_unix_us: u64, time_to_full_us: u64) -> u64 {
+    date_unix_us
+        .saturating_add(time_to_full_us)
+        .div_ceil(1_000_000)
 }
 
-fn write_go_duration<W: fmt::Write + ?Sized>(micros: u64, out: &mut W) -> fmt::Result {
-    let ms = micros / 1_000;
-    if ms == 0 {
-        return out.write_str("0s");
-    }
-    if ms < 1_000 {
-        return write!(out, "{ms}ms");
-    }
-    let (hours, minutes) = (ms / 3_600_000, ms / 60_000 % 60);
-    let (secs, frac) = (ms / 1_000 % 60, ms % 1_000);
-    if hours > 0 {
-        write!(out, "{hours}h")?;
-    }
-    if hours > 0 || minutes > 0 {
-        write!(out, "{minutes}m")?;
-    }
-    write!(out, "{secs}")?;
-    if frac > 0 {
-        let mut frac = frac;
-        let mut width = 3;
-        while frac % 10 == 0 {
-            frac /= 10;
-            width -= 1;
+impl HeaderState {
+    /// What the headers of this response say in `dialect`, as the core's parser reads them.
+    ///
+    /// Anthropic token `remaining` is rounded to the nearest thousand; when that rounds above
+    /// the limit, the parser keeps `remaining − 500` (an excess of at most 500 is rounding) or
+    /// drops it, and so does this. The combined `tokens` quota of an Anthropic lane without one
+    /// is the sum of input and output.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use headroom::headers::Scope;
+    /// use headroom_sim::upstream::{HeaderState, QuotaView};
+    /// use headroom_sim::workload::Dialect;
+    ///
+    /// let mut state = HeaderState { status: 200, date_unix_us: 1_748_772_000_000_000, ..Default::default() };
+    /// state.quotas[1] = Some(QuotaView { limit: 30_000, remaining: 12_499, time_to_full_us: 35_000_000 });
+    /// let snapshot = state.snapshot(Dialect::Anthropic);
+    /// assert_eq!(snapshot.quota(Scope::InputTokens).unwrap().remaining, Some(12_000));
+    /// ```
+    pub fn snapshot(&self, dialect: Dialect) -> Snapshot {
+        let date_us = self.date_unix_us.saturating_add_signed(self.date_skew_us);
+        let refused = matches!(self.status, 429 | 529);
+        let mut snapshot = Snapshot {
+            status: Some(self.status),
+            date: Some(UnixTime::from_secs(date_us / 1_000_000)),
+            should_retry: refused.then_some(true),
+            retry_after: self.retry_after_s.map(|s| RetryAfter::Delay(time::secs(s))),
+            ..Snapshot::default()
+        };
+        if self.status == 529 {
+            return snapshot;
         }
-        write!(out, ".{frac:0width$}")?;
+        let mut any = false;
+        match dialect {
+            Dialect::Anthropic => {
+                let mut quotas = self.quotas;
+                let [_, input, output, tokens] = quotas;
+                if tokens.is_none()
+                    && let (Some(input), Some(output)) = (input, output)
+                {
+                    quotas[LimitKind::Tokens.index()] = Some(QuotaView {
+                        limit: input.limit.saturating_add(output.limit),
+                        remaining: round_thousand(input.remaining)
+                            .saturating_add(round_thousand(output.remaining)),
+                        time_to_full_us: input.time_to_full_us.max(output.time_to_full_us),
+                    });
+                }
+                for kind in LimitKind::ALL {
+                    let Some(quota) = quotas.get(kind.index()).copied().flatten() else {
+                        continue;
+                    };
+                    let remaining = match kind {
+                        LimitKind::Requests => Some(quota.remaining),
+                        _ => {
+                            let rounded = round_thousand(quota.remaining);
+                            match rounded.checked_sub(quota.limit) {
+                                None | Some(0) => Some(rounded),
+                                Some(excess) if excess <= 500 => Some(rounded - 500),
+                                Some(_) => None,
+                            }
+                        }
+                    };
+                    let reset = reset_secs(self.date_unix_us, quota.time_to_full_us);
+                    snapshot.quotas[Scope::of(kind).index()] = Some(Quota {
+                        limit: Some(quota.limit),
+                        remaining,
+                        reset: Some(Reset::At(UnixTime::from_secs(reset))),
+                        ..Quota::default()
+                    });
+                    any = true;
+                }
+                if any {
+                    snapshot.dialect = Parsed::Anthropic;
+                }
+            }
+            Dialect::OpenAi => {
+                for kind in LimitKind::ALL {
+                    let Some(quota) = self.quotas.get(kind.index()).copied().flatten() else {
+                        continue;
+                    };
+                    let reset_ms = quota.time_to_full_us / 1_000;
+                    snapshot.quotas[Scope::of(kind).index()] = Some(Quota {
+                        limit: Some(quota.limit),
+                        remaining: (quota.remaining <= quota.limit).then_some(quota.remaining),
+                        reset: Some(Reset::After(time::millis(reset_ms))),
+                        ..Quota::default()
+                    });
+                    any = true;
+                }
+                if any {
+                    snapshot.dialect = Parsed::OpenAi;
+                }
+            }
+        }
+        snapshot
     }
-    out.write_char('s')
 }
 
-struct GoDuration(u64);
-
-impl fmt::Display for GoDuration {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write_go_duration(self.0, f)
-    }
-}
-
-const ANTHROPIC: [[&str; 3]; 4] = [
-    [
-        "anthropic-ratelimit-requests-limit",
-        "anthropic-ratelimit-requests-remaining",
-        "anthropic-ratelimit-requests-reset",
-    ],
-    [
-        "anthropic-ratelimit-input-tokens-limit",
-        "anthropic-ratelimit-input-tokens-remaining",
-        "anthropic-ratelimit-input-tokens-reset",
-    ],
-    [
-        "anthropic-ratelimit-output-tokens-limit",
-        "anthropic-ratelimit-output-tokens-remaining",
-        "anthropic-ratelimit-output-tokens-reset",
-    ],
-    [
-        "anthropic-ratelimit-tokens-limit",
-        "anthropic-ratelimit-tokens-remaining",
-        "anthropic-ratelimit-tokens-reset",
-    ],
-];
-
-const OPENAI: [[&str; 3]; 4] = [
-    [
-        "x-ratelimit-limit-requests",
-        "x-ratelimit-remaining-requests",
-        "x-ratelimit-reset-requests",
-    ],
-    [
-        "x-ratelimit-limit-input-tokens",
-        "x-ratelimit-remaining-input-tokens",
-        "x-ratelimit-reset-input-tokens",
-    ],
-    [
-        "x-ratelimit-limit-output-tokens",
-        "x-ratelimit-remaining-output-tokens",
-        "x-ratelimit-reset-output-tokens",
-    ],
-    [
-        "x-ratelimit-limit-tokens",
-        "x-ratelimit-remaining-tokens",
-        "x-ratelimit-reset-tokens",
-    ],
-];
-
-/// Writes the headers of a response into `buf` (cleared first).
-///
-/// A 529 carries only `date` and `x-should-retry` (overload is not about your quota).
-/// Anthropic's combined `tokens` quota is emitted as the sum of input and output when the lane
-/// has both and no combined limit of its own.
+/// Writes the headers of a response into `buf` (cleared first), through the core's emitter.
 ///
 /// # Examples
 ///
@@ -289,79 +232,21 @@ const OPENAI: [[&str; 3]; 4] = [
 /// ```
 pub fn render(state: &HeaderState, dialect: Dialect, buf: &mut HeaderBuf) {
     buf.clear();
-    buf.push_http_date("date", state.date_unix_us / 1_000_000);
-    if state.status == 429 || state.status == 529 {
-        buf.push_str_value("x-should-retry", "true");
-    }
-    if let Some(seconds) = state.retry_after_s {
-        buf.push_u64("retry-after", seconds);
-    }
-    if state.status == 529 {
-        return;
-    }
-    match dialect {
-        Dialect::Anthropic => render_anthropic(state, buf),
-        Dialect::OpenAi => render_openai(state, buf),
-    }
-}
-
-/// The reset instant in whole seconds: time to full, rounded up.
-fn reset_secs(date_unix_us: u64, time_to_full_us: u64) -> u64 {
-    date_unix_us
-        .saturating_add(time_to_full_us)
-        .div_ceil(1_000_000)
-}
-
-fn render_anthropic(state: &HeaderState, buf: &mut HeaderBuf) {
-    let mut quotas = state.quotas;
-    let [_, input, output, tokens] = quotas;
-    if tokens.is_none()
-        && let (Some(input), Some(output)) = (input, output)
-    {
-        quotas[LimitKind::Tokens.index()] = Some(QuotaView {
-            limit: input.limit.saturating_add(output.limit),
-            remaining: round_thousand(input.remaining)
-                .saturating_add(round_thousand(output.remaining)),
-            time_to_full_us: input.time_to_full_us.max(output.time_to_full_us),
-        });
-    }
-    for (kind, names) in LimitKind::ALL.into_iter().zip(ANTHROPIC) {
-        let Some(quota) = quotas.get(kind.index()).copied().flatten() else {
-            continue;
-        };
-        let remaining = match kind {
-            LimitKind::Requests => quota.remaining,
-            _ => round_thousand(quota.remaining),
-        };
-        let [limit_name, remaining_name, reset_name] = names;
-        buf.push_u64(limit_name, quota.limit);
-        buf.push_u64(remaining_name, remaining);
-        buf.push_rfc3339(
-            reset_name,
-            reset_secs(state.date_unix_us, quota.time_to_full_us),
-        );
-    }
-}
-
-fn render_openai(state: &HeaderState, buf: &mut HeaderBuf) {
-    for (kind, names) in LimitKind::ALL.into_iter().zip(OPENAI) {
-        let Some(quota) = state.quotas.get(kind.index()).copied().flatten() else {
-            continue;
-        };
-        let [limit_name, remaining_name, reset_name] = names;
-        buf.push_u64(limit_name, quota.limit);
-        buf.push_u64(remaining_name, quota.remaining);
-        buf.push(
-            reset_name,
-            format_args!("{}", GoDuration(quota.time_to_full_us)),
-        );
-    }
+    let parsed = match dialect {
+        Dialect::Anthropic => Parsed::Anthropic,
+        Dialect::OpenAi => Parsed::OpenAi,
+    };
+    // Writing into a String only fails past 4 GiB of header text.
+    let _ = headers::emit(&state.snapshot(dialect), parsed, &mut |name, value| {
+        buf.push(name, value)
+    });
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use headroom::headers::{self, Dialect as Parsed, Scope};
+    use proptest::prelude::*;
 
     fn state() -> HeaderState {
         let mut state = HeaderState {
@@ -435,6 +320,38 @@ mod tests {
         let mut buf = HeaderBuf::new();
         render(&state, Dialect::Anthropic, &mut buf);
         assert_eq!(buf.pairs().count(), 2);
+    }
+
+    fn quota() -> impl Strategy<Value = Option<QuotaView>> {
+        proptest::option::of((1u64..3_000_000, 0u64..=1_000, 0u64..200_000_000).prop_map(
+            |(limit, permille, time_to_full_us)| QuotaView {
+                limit,
+                remaining: limit / 1_000 * permille + limit % 1_000 * permille / 1_000,
+                time_to_full_us,
+            },
+        ))
+    }
+
+    proptest! {
+        /// The snapshot handed to clients by default is what the core's parser reads from the
+        /// rendered headers (`--wire-headers`).
+        #[test]
+        fn direct_snapshot_equals_render_then_parse(
+            status in prop_oneof![Just(200u16), Just(429), Just(529)],
+            date_unix_us in 1_600_000_000_000_000u64..1_900_000_000_000_000,
+            date_skew_us in -5_000_000i64..5_000_000,
+            retry_after_s in proptest::option::of(1u64..120),
+            quotas in [quota(), quota(), quota(), quota()],
+            openai in any::<bool>(),
+        ) {
+            let state = HeaderState { status, date_unix_us, date_skew_us, retry_after_s, quotas };
+            let dialect = if openai { Dialect::OpenAi } else { Dialect::Anthropic };
+            let mut buf = HeaderBuf::new();
+            render(&state, dialect, &mut buf);
+            let parsed = headers::parse(Some(status), buf.pairs());
+            prop_assert!(parsed.ignored.is_empty(), "{:?}", parsed.ignored);
+            prop_assert_eq!(parsed, state.snapshot(dialect));
+        }
     }
 
     #[test]

@@ -13,10 +13,19 @@
 //! * **Input tokens** (`input + cache_creation`, plus cache reads when the lane counts them) are
 //!   charged at admission. The simulated provider tokenizes the prompt on arrival, so its
 //!   admission estimate already is the actual count and the adjustment is zero.
-//! * **Output tokens**: [`OutputAccounting::Reserve`] (legacy Anthropic, OpenAI TPM; the default)
-//!   needs and charges `max_tokens` at admission and refunds the unused part at completion;
-//!   [`OutputAccounting::Actual`] (current Anthropic docs) needs a non-empty bucket at admission
-//!   and debits the actual output at completion, possibly into debt.
+//! * **Output tokens**: [`OutputAccounting::Reserve`] (legacy Anthropic, OpenAI TPM; the
+//!   configuration default) needs and charges `max_tokens` at admission and refunds the unused
+//!   part at completion. [`OutputAccounting::Actual`] (current Anthropic docs: "evaluated in real
+//!   time as output tokens are produced … `max_tokens` does not factor in") refuses admission
+//!   while the output (or combined) bucket is in debt, and charges the output *as it is
+//!   generated*: [`GENERATION_CHUNKS`] equal parts over the generation span
+//!   ([`UpstreamConfig::generation`]), the last at completion. Requests admitted together can
+//!   still drive the bucket into debt (nothing is charged before they generate), but no request
+//!   is admitted until the debt is paid back.
+//! * **A world with imperfections** ([`UpstreamConfig`]): an outside consumer of the same key
+//!   ([`ForeignLoad`]), limits that change mid-run ([`LimitChange`], a tier upgrade), a `Date`
+//!   off by a skew, headers snapshotted at admission instead of at the response (stale), and a
+//!   share of 429s that carry neither rate-limit headers nor `retry-after` (bare).
 //! * **Headers on every response** ([`render`]): `date`, per-kind limit / remaining / reset,
 //!   token `remaining` rounded to the nearest thousand (Anthropic), RFC 3339 resets (time until
 //!   full, rounded up to the second), `retry-after` on a 429: the seconds until *this* request
@@ -30,21 +39,38 @@
 //!   simulation time.
 
 mod bucket;
+mod foreign;
 mod headers;
 mod record;
 
 pub use bucket::ExactBucket;
-pub use headers::{HeaderBuf, HeaderState, QuotaView, go_duration, render, round_thousand};
+pub use foreign::ForeignLoad;
+pub use headers::{HeaderBuf, HeaderState, QuotaView, render, round_thousand};
 pub use record::to_trace;
 
 use headroom::LimitKind;
 
-use crate::workload::{Lane, Request};
+use crate::workload::{Lane, Limits, Request};
+use foreign::ForeignStream;
 
 /// 2025-06-01T10:00:00Z: the wall clock at simulation time 0.
 pub const DEFAULT_EPOCH_UNIX_S: u64 = 1_748_772_000;
 
 const MINUTE_US: u64 = 60_000_000;
+
+/// In how many equal parts [`OutputAccounting::Actual`] charges a response's output while it is
+/// generated.
+pub const GENERATION_CHUNKS: u64 = 8;
+
+/// A change of limits at an instant (a tier upgrade): every lane's limits of the kinds set in
+/// `limits` become those values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LimitChange {
+    /// When, µs of simulation time.
+    pub at_us: u64,
+    /// The new limits (kinds not set keep their value).
+    pub limits: Limits,
+}
 
 /// When output tokens count against the output and combined limits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -92,6 +118,19 @@ pub struct UpstreamConfig {
     pub epoch_unix_s: u64,
     /// Seed of the 529 draws.
     pub seed: u64,
+    /// An outside consumer of the same key (default none).
+    pub foreign: Option<ForeignLoad>,
+    /// Limit changes, in time order (default none).
+    pub limit_changes: Vec<LimitChange>,
+    /// How far the `Date` header is off the provider's true clock, µs (default 0).
+    pub header_skew_us: i64,
+    /// Headers describe the buckets at admission instead of at the response (default no).
+    pub stale_headers: bool,
+    /// Share of 429s without rate-limit headers and `retry-after`, in thousandths (default 0).
+    pub bare_429_permille: u16,
+    /// Hand clients the headers as text, rendered and parsed back by the core, instead of the
+    /// snapshot the parser would produce (default no: the same snapshot, several times faster).
+    pub wire_headers: bool,
 }
 
 impl Default for UpstreamConfig {
@@ -108,6 +147,12 @@ impl Default for UpstreamConfig {
             overload: Vec::new(),
             epoch_unix_s: DEFAULT_EPOCH_UNIX_S,
             seed: 0,
+            foreign: None,
+            limit_changes: Vec::new(),
+            header_skew_us: 0,
+            stale_headers: false,
+            bare_429_permille: 0,
+            wire_headers: false,
         }
     }
 }
@@ -145,6 +190,28 @@ impl UpstreamConfig {
                 self.base_latency_us.saturating_add(decode)
             }
         }
+    }
+
+    /// When a successful attempt's output is generated, from its admission: `(start, span)`
+    /// in µs, the last `output ÷ decode speed` of its latency (all of it when shorter).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use headroom::Usage;
+    /// use headroom_sim::upstream::UpstreamConfig;
+    /// use headroom_sim::workload::Request;
+    ///
+    /// let request = Request { usage: Usage { output_tokens: 120, ..Usage::default() }, ..Request::default() };
+    /// // 500 ms to the first token, then 120 tokens at 60 per second.
+    /// assert_eq!(UpstreamConfig::default().generation(&request), (500_000, 2_000_000));
+    /// ```
+    pub fn generation(&self, request: &Request) -> (u64, u64) {
+        let latency = self.latency_us(request);
+        let decode =
+            request.usage.output_tokens.saturating_mul(1_000_000) / self.decode_tokens_per_s.max(1);
+        let span = decode.min(latency);
+        (latency - span, span)
     }
 
     /// What a request counts against the input limit.
@@ -190,6 +257,8 @@ pub struct Admission {
     pub retry_after_s: Option<u64>,
     /// Input tokens counted against the input limit (0 when refused).
     pub input_tokens: u64,
+    /// A 429 without rate-limit headers and `retry-after`.
+    pub bare: bool,
 }
 
 /// A sample of one bucket's level, for plots.
@@ -210,9 +279,12 @@ pub struct LevelSample {
 pub struct Upstream {
     config: UpstreamConfig,
     lanes: Vec<[Option<ExactBucket>; 4]>,
-    limits: Vec<[Option<u64>; 4]>,
+    limits: Vec<Limits>,
     consumed: Vec<[u64; 4]>,
     samples: Option<Vec<LevelSample>>,
+    foreign: Option<ForeignStream>,
+    next_change: usize,
+    foreign_consumed: Vec<[u64; 4]>,
 }
 
 impl Upstream {
@@ -244,13 +316,84 @@ impl Upstream {
                 })
             })
             .collect();
+        let limits: Vec<Limits> = lanes.iter().map(|lane| lane.limits).collect();
         Self {
-            limits: lanes.iter().map(|lane| lane.limits.0).collect(),
+            foreign: config
+                .foreign
+                .filter(|load| load.permille > 0)
+                .map(|load| ForeignStream::new(load, config.seed, &limits)),
+            limits,
             consumed: vec![[0; 4]; lanes.len()],
+            foreign_consumed: vec![[0; 4]; lanes.len()],
             lanes: buckets,
             config,
             samples: None,
+            next_change: 0,
         }
+    }
+
+    /// Brings the world up to `now`: the foreign consumer's arrivals and the limit changes due,
+    /// in time order.
+    fn advance(&mut self, now: u64) {
+        loop {
+            let change = self
+                .config
+                .limit_changes
+                .get(self.next_change)
+                .map(|change| change.at_us)
+                .filter(|&at| at <= now);
+            let foreign = self
+                .foreign
+                .as_ref()
+                .and_then(ForeignStream::peek)
+                .filter(|&(at, _)| at <= now);
+            match (change, foreign) {
+                (Some(at), Some((f, _))) if at <= f => self.apply_change(at),
+                (Some(at), None) => self.apply_change(at),
+                (_, Some((at, lane))) => self.charge_foreign(at, lane),
+                (None, None) => return,
+            }
+        }
+    }
+
+    fn apply_change(&mut self, at: u64) {
+        let Some(change) = self.config.limit_changes.get(self.next_change).copied() else {
+            return;
+        };
+        self.next_change += 1;
+        for (buckets, limits) in self.lanes.iter_mut().zip(&mut self.limits) {
+            for kind in LimitKind::ALL {
+                let Some(per_minute) = change.limits.get(kind) else {
+                    continue;
+                };
+                if limits.get(kind).is_none() {
+                    continue;
+                }
+                *limits = limits.with(kind, per_minute);
+                let capacity = self.config.capacity(kind, per_minute);
+                if let Some(Some(bucket)) = buckets.get_mut(kind.index()) {
+                    bucket.set_rate(at, per_minute, capacity);
+                }
+            }
+        }
+    }
+
+    fn charge_foreign(&mut self, at: u64, lane: usize) {
+        let (Some(stream), Some(limits)) = (self.foreign.as_mut(), self.limits.get(lane)) else {
+            return;
+        };
+        let charges = stream.pop(lane, limits);
+        force_charges(
+            self.lanes.get_mut(lane),
+            self.foreign_consumed.get_mut(lane),
+            at,
+            charges,
+        );
+    }
+
+    /// Units the foreign consumer was charged so far, per lane and limit kind.
+    pub fn foreign_consumed(&self) -> &[[u64; 4]] {
+        &self.foreign_consumed
     }
 
     /// Starts recording bucket levels (for `--plot`).
@@ -286,11 +429,13 @@ impl Upstream {
 
     /// An attempt of `request` reaches the provider at `now`.
     pub fn admit(&mut self, now: u64, request: &Request, attempt: u32) -> Admission {
+        self.advance(now);
         let refused = |status, retry_after_s| Admission {
             status,
             latency_us: self.config.reject_latency_us,
             retry_after_s,
             input_tokens: 0,
+            bare: false,
         };
         if self.overloaded(now, request, attempt) {
             return refused(529, None);
@@ -305,9 +450,11 @@ impl Upstream {
         for (bucket, kind) in buckets.iter_mut().zip(LimitKind::ALL) {
             let Some(bucket) = bucket else { continue };
             let need = needs[kind.index()];
-            // In actual mode the output bucket only needs to be non-empty.
-            let need = if need == 0 && kind == LimitKind::OutputTokens {
-                1
+            // In actual mode the output buckets need only be out of debt.
+            let need = if self.config.output == OutputAccounting::Actual
+                && matches!(kind, LimitKind::OutputTokens | LimitKind::Tokens)
+            {
+                need.max(1)
             } else {
                 need
             };
@@ -320,6 +467,12 @@ impl Upstream {
             let fits_at = now.saturating_add(wait);
             let answered = now.saturating_add(self.config.reject_latency_us);
             let seconds = fits_at.saturating_sub(answered).div_ceil(1_000_000).max(1);
+            if self.bare(request, attempt) {
+                return Admission {
+                    bare: true,
+                    ..refused(429, None)
+                };
+            }
             return refused(429, Some(if never { 60 } else { seconds }));
         }
         for (bucket, kind) in buckets.iter_mut().zip(LimitKind::ALL) {
@@ -338,31 +491,65 @@ impl Upstream {
             latency_us: self.config.latency_us(request),
             retry_after_s: None,
             input_tokens: needs[LimitKind::InputTokens.index()],
+            bare: false,
         }
     }
 
-    /// Charges `request`'s admission at `now` whether it fits or not (for recordings).
-    pub fn force_admit(&mut self, now: u64, request: &Request) {
-        let lane = usize::from(request.lane);
-        let needs = self.config.admission_charges(request);
+    /// Whether this 429 is one of the bare ones, by a hash of (seed, request, attempt).
+    fn bare(&self, request: &Request, attempt: u32) -> bool {
+        let key = self.config.seed.rotate_left(7)
+            ^ u64::from(request.id).rotate_left(24)
+            ^ u64::from(attempt).rotate_left(56)
+            ^ 0x5bd1_e995;
+        splitmix(key) % 1000 < u64::from(self.config.bare_429_permille)
+    }
+
+    /// `tokens` of output generated at `now` by a request of `lane`, charged as they are
+    /// produced ([`OutputAccounting::Actual`]).
+    pub fn generate(&mut self, now: u64, lane: u8, tokens: u64) {
+        self.advance(now);
+        let lane = usize::from(lane);
         if let Some(buckets) = self.lanes.get_mut(lane) {
-            for (bucket, need) in buckets.iter_mut().zip(needs) {
-                if let Some(bucket) = bucket {
-                    bucket.force_take(now, need);
+            for kind in [LimitKind::OutputTokens, LimitKind::Tokens] {
+                if let Some(Some(bucket)) = buckets.get_mut(kind.index()) {
+                    bucket.force_take(now, tokens);
                 }
             }
         }
         if let Some(consumed) = self.consumed.get_mut(lane) {
-            for (total, need) in consumed.iter_mut().zip(needs) {
-                *total = total.saturating_add(need);
+            for kind in [LimitKind::OutputTokens, LimitKind::Tokens] {
+                if let Some(total) = consumed.get_mut(kind.index()) {
+                    *total = total.saturating_add(tokens);
+                }
             }
         }
+        self.sample(now, lane);
     }
 
-    /// A successful attempt of `request` completes at `now`: output is reconciled.
-    pub fn complete(&mut self, now: u64, request: &Request) {
+    /// Charges `request`'s admission at `now` whether it fits or not (for recordings).
+    pub fn force_admit(&mut self, now: u64, request: &Request) {
+        self.advance(now);
         let lane = usize::from(request.lane);
-        let charged = self.config.admission_charges(request);
+        let needs = self.config.admission_charges(request);
+        force_charges(
+            self.lanes.get_mut(lane),
+            self.consumed.get_mut(lane),
+            now,
+            needs,
+        );
+    }
+
+    /// A successful attempt of `request` completes at `now`: output is reconciled, given the
+    /// `generated` tokens already charged while it was produced ([`Upstream::generate`]).
+    pub fn complete(&mut self, now: u64, request: &Request, generated: u64) {
+        self.advance(now);
+        let lane = usize::from(request.lane);
+        let mut charged = self.config.admission_charges(request);
+        for kind in [LimitKind::OutputTokens, LimitKind::Tokens] {
+            if let Some(slot) = charged.get_mut(kind.index()) {
+                *slot = slot.saturating_add(generated);
+            }
+        }
         let actual = self.config.final_charges(request);
         let (Some(buckets), Some(consumed)) =
             (self.lanes.get_mut(lane), self.consumed.get_mut(lane))
@@ -412,6 +599,7 @@ impl Upstream {
         status: u16,
         retry_after_s: Option<u64>,
     ) -> HeaderState {
+        self.advance(now);
         let mut state = HeaderState {
             status,
             date_unix_us: self
@@ -419,12 +607,13 @@ impl Upstream {
                 .epoch_unix_s
                 .saturating_mul(1_000_000)
                 .saturating_add(now),
+            date_skew_us: self.config.header_skew_us,
             retry_after_s,
             quotas: [None; 4],
         };
         let lane = usize::from(lane);
         if let (Some(buckets), Some(limits)) = (self.lanes.get_mut(lane), self.limits.get(lane)) {
-            for ((slot, bucket), limit) in state.quotas.iter_mut().zip(buckets).zip(limits) {
+            for ((slot, bucket), limit) in state.quotas.iter_mut().zip(buckets).zip(&limits.0) {
                 if let (Some(bucket), Some(limit)) = (bucket, limit) {
                     *slot = Some(QuotaView {
                         limit: *limit,
@@ -435,6 +624,27 @@ impl Upstream {
             }
         }
         state
+    }
+}
+
+/// Charges every bucket of a lane whether it fits or not, and adds the charges to `totals`.
+fn force_charges(
+    buckets: Option<&mut [Option<ExactBucket>; 4]>,
+    totals: Option<&mut [u64; 4]>,
+    at: u64,
+    charges: [u64; 4],
+) {
+    if let Some(buckets) = buckets {
+        for (bucket, charge) in buckets.iter_mut().zip(charges) {
+            if let Some(bucket) = bucket {
+                bucket.force_take(at, charge);
+            }
+        }
+    }
+    if let Some(totals) = totals {
+        for (total, charge) in totals.iter_mut().zip(charges) {
+            *total = total.saturating_add(charge);
+        }
     }
 }
 

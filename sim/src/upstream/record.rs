@@ -16,13 +16,12 @@ use super::{HeaderBuf, Upstream, UpstreamConfig, render};
 /// ```
 /// use headroom::LimitKind;
 /// use headroom_sim::upstream::{UpstreamConfig, to_trace};
-/// use headroom_sim::workload::{Arrivals, Dialect, GenSpec, Lane, Limits, Workload, generate};
+/// use headroom_sim::workload::{Arrivals, GenSpec, Lane, Limits, Workload, generate};
 ///
 /// let lane = Lane { name: "m".into(), limits: Limits::default().with(LimitKind::Requests, 50) };
 /// let spec = GenSpec {
-///     requests: 3, lanes: vec![lane], dialect: Dialect::Anthropic,
-///     arrivals: Arrivals::Burst { spacing_us: 0 }, input_tokens: (10, 10), output_tokens: (6, 6),
-///     max_tokens: 16, estimate_permille: 1000, cached_prefix: None,
+///     lanes: vec![lane], arrivals: Arrivals::Burst { spacing_us: 0 }, input_tokens: (10, 10),
+///     output_tokens: (6, 6), max_tokens: 16, estimate_permille: 1000, ..GenSpec::tier1_batch(3)
 /// };
 /// let workload = generate(&spec, 1);
 /// let trace = to_trace(&workload, &UpstreamConfig::default(), "example");
@@ -67,7 +66,7 @@ pub fn to_trace(workload: &Workload, config: &UpstreamConfig, note: &str) -> Tra
                 max_tokens: request.max_tokens,
             }));
         } else {
-            upstream.complete(t, request);
+            upstream.complete(t, request, 0);
             let state = upstream.header_state(t, request.lane, 200, None);
             render(&state, workload.dialect, &mut buf);
             let usage = request.usage;

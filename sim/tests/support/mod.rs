@@ -15,6 +15,19 @@ pub const BUNDLED: [&str; 4] = [
     "prompt-caching.jsonl",
 ];
 
+/// Every strategy, in report order.
+pub const STRATEGIES: [&str; 9] = [
+    "headroom",
+    "static",
+    "static-split",
+    "sdk-semaphore",
+    "sdk",
+    "guide-backoff",
+    "guide-queue",
+    "cookbook",
+    "rpm-only",
+];
+
 /// The `headroom` binary, run from the temporary folder: nothing may depend on the working
 /// directory (bundled traces are found by name, fixtures by absolute path).
 pub fn headroom() -> Command {

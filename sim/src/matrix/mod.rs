@@ -1,0 +1,264 @@
+//! `headroom matrix`: every scenario × every strategy, in one table.
+//!
+//! One trace in an ideal world shows little: a careful static limiter ties headroom there. The
+//! matrix replays each bundled scenario ([`Scenario`]: a trace and the imperfections of its
+//! world) through each strategy and reports, per cell, what a user feels: requests completed
+//! and given up, 429s (and per 100 requests), the makespan against the physical bound of the
+//! capacity actually left to the clients, and the mean and p99 wait (arrival → completion).
+//! Output as an aligned table, JSON (`--format json`) or Markdown (`--format markdown`, the
+//! README's comparison). Same seed, same bytes.
+
+mod render;
+mod scenario;
+
+pub use scenario::{BUNDLED, Scenario, bundled, parse_scenario};
+
+use std::io::Write as _;
+
+use serde::Serialize;
+
+use crate::cli::CliError;
+use crate::engine::{Recording, RunOutcome, run};
+use crate::metrics::{lower_bound_us, percentile};
+use crate::simulate::{SimulateArgs, load};
+use crate::strategy::StrategyName;
+
+/// Output format of the matrix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum MatrixFormat {
+    /// An aligned table for people.
+    #[default]
+    Table,
+    /// One JSON object.
+    Json,
+    /// A Markdown table (the README's comparison).
+    Markdown,
+}
+
+/// The arguments of `matrix`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct MatrixArgs {
+    /// Scenario files to run instead of the bundled ones (repeatable).
+    #[arg(long = "scenario", value_name = "FILE.json")]
+    pub scenarios: Vec<String>,
+    /// Strategies to run (repeatable; default: all).
+    #[arg(long = "strategy", value_enum)]
+    pub strategies: Vec<StrategyName>,
+    /// Seed of every random draw.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = MatrixFormat::Table)]
+    pub format: MatrixFormat,
+}
+
+/// One strategy in one scenario.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Cell {
+    /// The strategy.
+    pub strategy: &'static str,
+    /// Requests that succeeded.
+    pub completed: u64,
+    /// Requests abandoned.
+    pub gave_up: u64,
+    /// 429s received.
+    pub rate_limited: u64,
+    /// 429s per 100 requests.
+    pub rate_limited_per_100: f64,
+    /// First arrival → last completion, s.
+    pub makespan_s: f64,
+    /// Makespan ÷ the scenario's bound.
+    pub x_bound: f64,
+    /// Mean arrival → completion of the completed requests, s.
+    pub wait_mean_s: f64,
+    /// 99th percentile of the same, s.
+    pub wait_p99_s: f64,
+}
+
+/// One scenario's row of cells.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ScenarioRow {
+    /// Its name.
+    pub scenario: String,
+    /// What it shows.
+    pub about: String,
+    /// The trace.
+    pub trace: String,
+    /// The world, as `simulate` flags.
+    pub world: String,
+    /// Requests in the workload.
+    pub requests: u64,
+    /// The physical lower bound of the capacity left to the clients, s.
+    pub bound_s: f64,
+    /// One cell per strategy.
+    pub cells: Vec<Cell>,
+}
+
+/// The whole matrix.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Matrix {
+    /// The seed.
+    pub seed: u64,
+    /// One row per scenario.
+    pub scenarios: Vec<ScenarioRow>,
+}
+
+#[expect(clippy::float_arithmetic, reason = "report output only")]
+fn ratio(numerator: u64, denominator: u64) -> f64 {
+    if denominator == 0 {
+        return 0.0;
+    }
+    (numerator as f64 / denominator as f64 * 1000.0).round() / 1000.0
+}
+
+fn cell(name: StrategyName, outcome: &RunOutcome, bound_us: u64) -> Cell {
+    let waits = &outcome.latencies_us;
+    let total: u128 = waits.iter().map(|&w| u128::from(w)).sum();
+    let mean = u64::try_from(total / (waits.len().max(1) as u128)).unwrap_or(u64::MAX);
+    Cell {
+        strategy: name.name(),
+        completed: outcome.completed,
+        gave_up: outcome.gave_up,
+        rate_limited: outcome.rate_limited,
+        rate_limited_per_100: ratio(outcome.rate_limited * 100, outcome.requests),
+        makespan_s: ratio(outcome.makespan_us, 1_000_000),
+        x_bound: ratio(outcome.makespan_us, bound_us),
+        wait_mean_s: ratio(mean, 1_000_000),
+        wait_p99_s: ratio(percentile(waits, 99), 1_000_000),
+    }
+}
+
+/// Runs `scenario` through `names`.
+///
+/// # Errors
+///
+/// [`CliError::Input`] when its trace cannot be loaded.
+pub fn run_scenario(
+    scenario: &Scenario,
+    names: &[StrategyName],
+    seed: u64,
+) -> Result<ScenarioRow, CliError> {
+    let mut args = SimulateArgs::new(&scenario.trace);
+    args.seed = seed;
+    args.world = scenario.world.clone();
+    let mut workload = load(&args)?;
+    let config = args.upstream_config(&workload);
+    scenario.world.apply_estimates(&mut workload, &config, seed);
+    let (bound_us, _) = lower_bound_us(&workload, &config);
+    let cells = names
+        .iter()
+        .map(|&name| {
+            let mut strategy = scenario.world.clients(name, &workload, &config, seed);
+            let outcome = run(
+                &workload,
+                config.clone(),
+                strategy.as_mut(),
+                seed,
+                Recording::default(),
+                &mut |_| {},
+            );
+            cell(name, &outcome, bound_us)
+        })
+        .collect();
+    Ok(ScenarioRow {
+        scenario: scenario.name.clone(),
+        about: scenario.about.clone(),
+        trace: scenario.trace.clone(),
+        world: scenario.world.describe(),
+        requests: workload.requests.len() as u64,
+        bound_s: ratio(bound_us, 1_000_000),
+        cells,
+    })
+}
+
+/// The matrix `args` ask for.
+///
+/// # Errors
+///
+/// [`CliError::Input`] when a scenario file or trace cannot be read.
+pub fn compute(args: &MatrixArgs) -> Result<Matrix, CliError> {
+    let scenarios = if args.scenarios.is_empty() {
+        bundled()?
+    } else {
+        args.scenarios
+            .iter()
+            .map(|path| {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|error| CliError::Input(format!("{path}: {error}")))?;
+                let name = std::path::Path::new(path)
+                    .file_stem()
+                    .map_or_else(|| path.clone(), |s| s.to_string_lossy().into_owned());
+                parse_scenario(&name, &text, path)
+            })
+            .collect::<Result<_, _>>()?
+    };
+    let names: Vec<StrategyName> = if args.strategies.is_empty() {
+        StrategyName::ALL.to_vec()
+    } else {
+        args.strategies.clone()
+    };
+    let rows = scenarios
+        .iter()
+        .map(|scenario| run_scenario(scenario, &names, args.seed))
+        .collect::<Result<_, _>>()?;
+    Ok(Matrix {
+        seed: args.seed,
+        scenarios: rows,
+    })
+}
+
+/// `headroom matrix …`: prints the matrix to standard output.
+///
+/// # Errors
+///
+/// [`CliError`] on bad input or when standard output cannot be written.
+pub fn run_cli(args: &MatrixArgs) -> Result<(), CliError> {
+    let matrix = compute(args)?;
+    let text = match args.format {
+        MatrixFormat::Table => matrix.to_table(),
+        MatrixFormat::Json => matrix.to_json() + "\n",
+        MatrixFormat::Markdown => matrix.to_markdown(),
+    };
+    let mut stdout = std::io::stdout().lock();
+    stdout.write_all(text.as_bytes())?;
+    stdout.flush()?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_bundled_scenario_parses_and_names_a_bundled_trace() {
+        let scenarios = bundled().unwrap();
+        assert_eq!(scenarios.len(), BUNDLED.len());
+        for scenario in scenarios {
+            assert!(
+                crate::simulate::BUNDLED
+                    .iter()
+                    .any(|(file, _)| *file == scenario.trace),
+                "{}",
+                scenario.name
+            );
+            assert!(!scenario.about.is_empty(), "{}", scenario.name);
+        }
+    }
+
+    #[test]
+    fn world_keys_are_the_flags() {
+        let text = r#"{"trace": "t", "world": {"limits_change_at": ["60:rpm=100", "90:itpm=5"], "estimate_bias": -20, "bare_429": "0.1"}}"#;
+        let scenario = parse_scenario("s", text, "s.json").unwrap();
+        assert_eq!(scenario.world.limits_change_at.len(), 2);
+        assert_eq!(scenario.world.estimate_bias, Some(-20));
+        assert_eq!(scenario.world.bare_429, Some(100));
+        let error = parse_scenario("s", r#"{"trace": "t", "world": {"gateways": 0}}"#, "s.json")
+            .unwrap_err()
+            .to_string();
+        assert!(error.starts_with("s.json: world: "), "{error}");
+        let error = parse_scenario("s", "{\"trace\": 1}", "s.json")
+            .unwrap_err()
+            .to_string();
+        assert!(error.starts_with("s.json:1:"), "{error}");
+    }
+}

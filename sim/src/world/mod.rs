@@ -1,0 +1,467 @@
+//! The world a simulation runs in: who shares the key, how wrong the client's estimates are,
+//! how the provider's buckets and headers differ from the ideal.
+//!
+//! A client alone on its key, with estimates never too low and headers always fresh, is the
+//! world in which any careful limiter ties headroom. Real keys are shared (other services, a
+//! fleet of gateways each seeing only its own responses), estimates are off both ways, the
+//! provider's burst is not what the client assumes, tiers change, and headers come skewed,
+//! stale or not at all. Each imperfection is a flag of `simulate` and a field of a scenario's
+//! `world` object (`docs/trace-format.md`, v1.1): [`World`] parses both the same way, so a
+//! scenario file is exactly a command line written down.
+//!
+//! Everything here is deterministic from the run's seed: estimate noise and gateway assignment
+//! are hashes of (seed, request), the foreign stream is a seeded generator in the provider.
+
+mod fleet;
+
+pub use fleet::Fleet;
+
+use headroom::LimitKind;
+
+use crate::engine::Strategy;
+use crate::strategy::{Options, StrategyName, build};
+use crate::upstream::{ForeignLoad, LimitChange, OutputAccounting, UpstreamConfig};
+use crate::workload::{Dialect, Limits, Workload};
+
+/// How the provider counts output tokens (`--output-accounting`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Accounting {
+    /// What the provider's current documentation describes: actual output for Anthropic
+    /// (counted as generated, `max_tokens` not counted), reserve for OpenAI.
+    #[default]
+    Auto,
+    /// Reserve `max_tokens` at admission, refund at completion (legacy Anthropic, OpenAI).
+    Reserve,
+    /// Count the actual output as it is generated (current Anthropic docs).
+    Actual,
+}
+
+impl Accounting {
+    /// The provider's mode for a workload of `dialect`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use headroom_sim::upstream::OutputAccounting;
+    /// use headroom_sim::workload::Dialect;
+    /// use headroom_sim::world::Accounting;
+    ///
+    /// assert_eq!(Accounting::Auto.resolve(Dialect::Anthropic), OutputAccounting::Actual);
+    /// assert_eq!(Accounting::Auto.resolve(Dialect::OpenAi), OutputAccounting::Reserve);
+    /// ```
+    pub fn resolve(self, dialect: Dialect) -> OutputAccounting {
+        match (self, dialect) {
+            (Self::Auto, Dialect::Anthropic) | (Self::Actual, _) => OutputAccounting::Actual,
+            (Self::Auto, Dialect::OpenAi) | (Self::Reserve, _) => OutputAccounting::Reserve,
+        }
+    }
+}
+
+/// How requests are spread over the gateways of a fleet (`--assign`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Assign {
+    /// Request i goes to gateway i mod N.
+    #[default]
+    RoundRobin,
+    /// A hash of the request picks the gateway uniformly.
+    Hash,
+    /// Gateway 0 gets 70 % of the requests, the others share the rest.
+    Skewed,
+}
+
+/// The world flags of `simulate`, also the `world` object of a scenario.
+#[derive(Debug, Clone, PartialEq, Eq, clap::Args)]
+pub struct World {
+    /// Independent clients (gateways) sharing the key, each with its own strategy state,
+    /// each seeing only its own responses.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=4096))]
+    pub gateways: u32,
+    /// How requests are assigned to the gateways.
+    #[arg(long, value_enum, default_value_t = Assign::RoundRobin)]
+    pub assign: Assign,
+    /// An outside consumer of the key using fraction F of every limit, from T seconds on.
+    #[arg(long = "foreign-load", value_name = "F[@T]", value_parser = parse_foreign)]
+    pub foreign_load: Option<ForeignLoad>,
+    /// The client's input estimates are off by a uniform ±P %.
+    #[arg(long = "estimate-noise", value_name = "P", value_parser = clap::value_parser!(u32).range(0..=100))]
+    pub estimate_noise: Option<u32>,
+    /// The client's input estimates are off by P % (negative: too low).
+    #[arg(long = "estimate-bias", value_name = "P", allow_negative_numbers = true, value_parser = clap::value_parser!(i32).range(-90..=1000))]
+    pub estimate_bias: Option<i32>,
+    /// The provider's token buckets hold S seconds of quota (default 60).
+    #[arg(long = "token-burst-s", value_name = "S", value_parser = parse_burst)]
+    pub token_burst_s: Option<u64>,
+    /// The provider's requests bucket holds S seconds of quota (default 1).
+    #[arg(long = "request-burst-s", value_name = "S", value_parser = parse_burst)]
+    pub request_burst_s: Option<u64>,
+    /// A tier change at T seconds: every lane's named limits become these (repeatable).
+    #[arg(long = "limits-change-at", value_name = "T:rpm=…,itpm=…,otpm=…,tpm=…", value_parser = parse_limit_change)]
+    pub limits_change_at: Vec<LimitChange>,
+    /// The `Date` header is off the provider's clock by MS milliseconds.
+    #[arg(
+        long = "header-skew-ms",
+        value_name = "MS",
+        default_value_t = 0,
+        allow_negative_numbers = true
+    )]
+    pub header_skew_ms: i64,
+    /// Headers describe the buckets at admission instead of at the response.
+    #[arg(long = "stale-headers")]
+    pub stale_headers: bool,
+    /// A fraction F of 429s carry no rate-limit headers and no `retry-after`.
+    #[arg(long = "bare-429", value_name = "F", value_parser = parse_fraction)]
+    pub bare_429: Option<u16>,
+    /// How the provider counts output tokens.
+    #[arg(long = "output-accounting", value_enum, default_value_t = Accounting::Auto)]
+    pub output_accounting: Accounting,
+    /// Requests in flight at once per client for `sdk-semaphore`.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub concurrency: u32,
+}
+
+impl Default for World {
+    /// The ideal world: one client alone on its key, the provider as documented.
+    fn default() -> Self {
+        Self {
+            gateways: 1,
+            assign: Assign::RoundRobin,
+            foreign_load: None,
+            estimate_noise: None,
+            estimate_bias: None,
+            token_burst_s: None,
+            request_burst_s: None,
+            limits_change_at: Vec::new(),
+            header_skew_ms: 0,
+            stale_headers: false,
+            bare_429: None,
+            output_accounting: Accounting::Auto,
+            concurrency: 4,
+        }
+    }
+}
+
+/// `F` as thousandths, 0 ≤ F ≤ 1, at most three decimals.
+///
+/// # Errors
+///
+/// A message when the text is not such a number.
+///
+/// # Examples
+///
+/// ```
+/// use headroom_sim::world::parse_fraction;
+/// assert_eq!(parse_fraction("0.4"), Ok(400));
+/// assert_eq!(parse_fraction("1"), Ok(1000));
+/// assert!(parse_fraction("1.5").is_err());
+/// ```
+pub fn parse_fraction(text: &str) -> Result<u16, String> {
+    let value = parse_decimal(text, 3).ok_or_else(|| format!("not a fraction: {text}"))?;
+    u16::try_from(value)
+        .ok()
+        .filter(|v| *v <= 1000)
+        .ok_or_else(|| format!("a fraction is between 0 and 1: {text}"))
+}
+
+/// A non-negative decimal number scaled by `10^digits`, with at most `digits` decimals.
+///
+/// # Examples
+///
+/// ```
+/// use headroom_sim::world::parse_decimal;
+/// assert_eq!(parse_decimal("60.5", 6), Some(60_500_000));
+/// assert_eq!(parse_decimal("1.", 3), None);
+/// assert_eq!(parse_decimal("-1", 3), None);
+/// ```
+pub fn parse_decimal(text: &str, digits: usize) -> Option<u64> {
+    let (whole, fraction) = match text.split_once('.') {
+        Some((whole, fraction)) if !fraction.is_empty() => (whole, fraction),
+        Some(_) => return None,
+        None => (text, ""),
+    };
+    let digit_string = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if !digit_string(whole)
+        || fraction.len() > digits
+        || !fraction.bytes().all(|b| b.is_ascii_digit())
+    {
+        return None;
+    }
+    let scale = 10u64.checked_pow(u32::try_from(digits).ok()?)?;
+    let padded = format!("{fraction:0<digits$}");
+    let fraction: u64 = if digits == 0 { 0 } else { padded.parse().ok()? };
+    whole
+        .parse::<u64>()
+        .ok()?
+        .checked_mul(scale)?
+        .checked_add(fraction)
+}
+
+/// Seconds (decimals allowed, to the µs) as µs.
+///
+/// # Errors
+///
+/// A message naming the text.
+pub fn parse_seconds(text: &str) -> Result<u64, String> {
+    parse_decimal(text, 6).ok_or_else(|| format!("bad number of seconds: {text}"))
+}
+
+fn parse_burst(text: &str) -> Result<u64, String> {
+    let us = parse_seconds(text)?;
+    if us == 0 || us > 60_000_000 {
+        return Err(format!(
+            "a burst is more than 0 and at most 60 seconds: {text}"
+        ));
+    }
+    Ok(us)
+}
+
+/// `F[@T]`: the fraction of every limit an outside consumer uses, from `T` seconds on.
+///
+/// # Errors
+///
+/// A message when either part is malformed or F is not below 1.
+///
+/// # Examples
+///
+/// ```
+/// use headroom_sim::world::parse_foreign;
+/// let load = parse_foreign("0.4@30").unwrap();
+/// assert_eq!((load.permille, load.start_us), (400, 30_000_000));
+/// assert!(parse_foreign("1").is_err());
+/// ```
+pub fn parse_foreign(text: &str) -> Result<ForeignLoad, String> {
+    let (fraction, start) = text.split_once('@').unwrap_or((text, "0"));
+    let permille = parse_fraction(fraction)?;
+    if permille >= 1000 {
+        return Err(format!("the foreign load must leave something: {text}"));
+    }
+    Ok(ForeignLoad {
+        permille,
+        start_us: parse_seconds(start)?,
+    })
+}
+
+/// `T:rpm=…,itpm=…,otpm=…,tpm=…` (any non-empty subset of the limits).
+///
+/// # Errors
+///
+/// A message naming the part that is wrong.
+///
+/// # Examples
+///
+/// ```
+/// use headroom::LimitKind;
+/// use headroom_sim::world::parse_limit_change;
+/// let change = parse_limit_change("60:rpm=1000,itpm=80000").unwrap();
+/// assert_eq!(change.at_us, 60_000_000);
+/// assert_eq!(change.limits.get(LimitKind::InputTokens), Some(80_000));
+/// assert!(parse_limit_change("60:rpm=0").is_err());
+/// assert!(parse_limit_change("60:burst=3").is_err());
+/// ```
+pub fn parse_limit_change(text: &str) -> Result<LimitChange, String> {
+    let (at, list) = text
+        .split_once(':')
+        .ok_or_else(|| format!("expected T:rpm=…,itpm=…: {text}"))?;
+    let mut limits = Limits::default();
+    for part in list.split(',') {
+        let (name, value) = part
+            .split_once('=')
+            .ok_or_else(|| format!("expected NAME=VALUE: {part}"))?;
+        let kind = match name {
+            "rpm" => LimitKind::Requests,
+            "itpm" => LimitKind::InputTokens,
+            "otpm" => LimitKind::OutputTokens,
+            "tpm" => LimitKind::Tokens,
+            _ => return Err(format!("unknown limit {name} (rpm, itpm, otpm, tpm)")),
+        };
+        let value: u64 = value
+            .parse()
+            .ok()
+            .filter(|v| *v > 0 && *v <= u64::from(u32::MAX))
+            .ok_or_else(|| format!("{name} must be a positive whole number: {value}"))?;
+        limits = limits.with(kind, value);
+    }
+    Ok(LimitChange {
+        at_us: parse_seconds(at)?,
+        limits,
+    })
+}
+
+/// SplitMix64's finalizer: a well-mixed hash of a key.
+fn mix(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+impl World {
+    /// The provider these settings describe for `workload`, seeded by `seed`.
+    pub fn upstream_config(&self, workload: &Workload, seed: u64) -> UpstreamConfig {
+        let defaults = UpstreamConfig::default();
+        let mut changes = self.limits_change_at.clone();
+        changes.sort_by_key(|change| change.at_us);
+        UpstreamConfig {
+            output: self.output_accounting.resolve(workload.dialect),
+            request_slice_us: self.request_burst_s.unwrap_or(defaults.request_slice_us),
+            token_slice_us: self.token_burst_s.unwrap_or(defaults.token_slice_us),
+            seed,
+            foreign: self.foreign_load,
+            limit_changes: changes,
+            header_skew_us: self.header_skew_ms.saturating_mul(1_000),
+            stale_headers: self.stale_headers,
+            bare_429_permille: self.bare_429.unwrap_or(0),
+            ..defaults
+        }
+    }
+
+    /// The options strategies are built with.
+    pub fn options(&self) -> Options {
+        Options {
+            concurrency: usize::try_from(self.concurrency).unwrap_or(usize::MAX),
+            gateways: self.gateways,
+        }
+    }
+
+    /// Replaces the client's input estimates when noise or bias is asked for: the counted input
+    /// (what the provider charges) times `1 + bias ± U(noise)`, rounded up, at least 1.
+    pub fn apply_estimates(&self, workload: &mut Workload, config: &UpstreamConfig, seed: u64) {
+        if self.estimate_noise.is_none() && self.estimate_bias.is_none() {
+            return;
+        }
+        let noise = i64::from(self.estimate_noise.unwrap_or(0)) * 10;
+        let bias = i64::from(self.estimate_bias.unwrap_or(0)) * 10;
+        for request in &mut workload.requests {
+            let draw = mix(seed ^ 0x6573_7469 ^ u64::from(request.id).rotate_left(17));
+            let span = u64::try_from(2 * noise + 1).unwrap_or(1);
+            let offset = i64::try_from(draw % span).unwrap_or(0) - noise;
+            let permille = u64::try_from((1000 + bias + offset).max(0)).unwrap_or(0);
+            let truth = config.counted_input(request);
+            let estimate = (u128::from(truth) * u128::from(permille)).div_ceil(1000);
+            request.input_tokens = u64::try_from(estimate).unwrap_or(u64::MAX).max(1);
+        }
+    }
+
+    /// The gateway of each request.
+    pub fn assignment(&self, workload: &Workload, seed: u64) -> Vec<u32> {
+        let n = self.gateways.max(1);
+        workload
+            .requests
+            .iter()
+            .enumerate()
+            .map(|(index, request)| {
+                let hash = mix(seed ^ 0x6761_7465 ^ u64::from(request.id).rotate_left(29));
+                match self.assign {
+                    Assign::RoundRobin => u32::try_from(index % n as usize).unwrap_or(0),
+                    Assign::Hash => u32::try_from(hash % u64::from(n)).unwrap_or(0),
+                    Assign::Skewed if n > 1 => {
+                        if hash % 1000 < 700 {
+                            0
+                        } else {
+                            1 + u32::try_from((hash >> 20) % u64::from(n - 1)).unwrap_or(0)
+                        }
+                    }
+                    Assign::Skewed => 0,
+                }
+            })
+            .collect()
+    }
+
+    /// The client side of the world: one strategy, or a [`Fleet`] of one per gateway.
+    pub fn clients(
+        &self,
+        name: StrategyName,
+        workload: &Workload,
+        config: &UpstreamConfig,
+        seed: u64,
+    ) -> Box<dyn Strategy> {
+        let options = self.options();
+        if self.gateways <= 1 {
+            return build(name, workload, config, options);
+        }
+        let gateways = (0..self.gateways)
+            .map(|_| build(name, workload, config, options))
+            .collect();
+        Box::new(Fleet::new(gateways, self.assignment(workload, seed)))
+    }
+
+    /// The world as the command-line flags that give it (the inverse of parsing), for reports.
+    pub fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        if self.gateways > 1 {
+            let assign = match self.assign {
+                Assign::RoundRobin => "round-robin",
+                Assign::Hash => "hash",
+                Assign::Skewed => "skewed",
+            };
+            parts.push(format!("--gateways {} --assign {assign}", self.gateways));
+        }
+        if let Some(load) = self.foreign_load {
+            let start = if load.start_us > 0 {
+                format!("@{}", micros_text(load.start_us))
+            } else {
+                String::new()
+            };
+            parts.push(format!(
+                "--foreign-load {}{start}",
+                permille_text(u64::from(load.permille))
+            ));
+        }
+        if let Some(p) = self.estimate_noise {
+            parts.push(format!("--estimate-noise {p}"));
+        }
+        if let Some(p) = self.estimate_bias {
+            parts.push(format!("--estimate-bias {p}"));
+        }
+        if let Some(us) = self.token_burst_s {
+            parts.push(format!("--token-burst-s {}", micros_text(us)));
+        }
+        if let Some(us) = self.request_burst_s {
+            parts.push(format!("--request-burst-s {}", micros_text(us)));
+        }
+        for change in &self.limits_change_at {
+            let limits: Vec<String> = [
+                ("rpm", LimitKind::Requests),
+                ("itpm", LimitKind::InputTokens),
+                ("otpm", LimitKind::OutputTokens),
+                ("tpm", LimitKind::Tokens),
+            ]
+            .iter()
+            .filter_map(|&(name, kind)| change.limits.get(kind).map(|v| format!("{name}={v}")))
+            .collect();
+            parts.push(format!(
+                "--limits-change-at {}:{}",
+                micros_text(change.at_us),
+                limits.join(",")
+            ));
+        }
+        if self.header_skew_ms != 0 {
+            parts.push(format!("--header-skew-ms {}", self.header_skew_ms));
+        }
+        if self.stale_headers {
+            parts.push("--stale-headers".to_owned());
+        }
+        if let Some(f) = self.bare_429 {
+            parts.push(format!("--bare-429 {}", permille_text(u64::from(f))));
+        }
+        match self.output_accounting {
+            Accounting::Auto => {}
+            Accounting::Reserve => parts.push("--output-accounting reserve".to_owned()),
+            Accounting::Actual => parts.push("--output-accounting actual".to_owned()),
+        }
+        parts.join(" ")
+    }
+}
+
+/// µs as decimal seconds, without trailing zeros.
+fn micros_text(us: u64) -> String {
+    let text = format!("{}.{:06}", us / 1_000_000, us % 1_000_000);
+    text.trim_end_matches('0').trim_end_matches('.').to_owned()
+}
+
+fn permille_text(permille: u64) -> String {
+    let text = format!("{}.{:03}", permille / 1000, permille % 1000);
+    text.trim_end_matches('0').trim_end_matches('.').to_owned()
+}
+
+#[cfg(test)]
+mod tests;

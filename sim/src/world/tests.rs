@@ -1,0 +1,100 @@
+//! Unit tests of the world settings.
+
+use super::*;
+use crate::workload::Request;
+
+fn workload(n: u32) -> Workload {
+    Workload {
+        requests: (0..n)
+            .map(|id| Request {
+                id,
+                usage: headroom::Usage {
+                    input_tokens: 1_000,
+                    ..headroom::Usage::default()
+                },
+                input_tokens: 1_050,
+                ..Request::default()
+            })
+            .collect(),
+        ..Workload::default()
+    }
+}
+
+#[test]
+fn skewed_gives_one_gateway_about_seventy_percent() {
+    let world = World {
+        gateways: 4,
+        assign: Assign::Skewed,
+        ..World::default()
+    };
+    let of = world.assignment(&workload(10_000), 1);
+    let first = of.iter().filter(|&&g| g == 0).count();
+    assert!((6_800..=7_200).contains(&first), "{first}");
+    assert!(of.iter().all(|&g| g < 4));
+    assert!((1..4).all(|g| of.contains(&g)));
+}
+
+#[test]
+fn round_robin_cycles() {
+    let world = World {
+        gateways: 3,
+        ..World::default()
+    };
+    assert_eq!(world.assignment(&workload(5), 9), [0, 1, 2, 0, 1]);
+}
+
+#[test]
+fn estimates_follow_noise_and_bias() {
+    let config = UpstreamConfig::default();
+    let mut low = workload(1_000);
+    World {
+        estimate_bias: Some(-20),
+        ..World::default()
+    }
+    .apply_estimates(&mut low, &config, 1);
+    assert!(low.requests.iter().all(|r| r.input_tokens == 800));
+    let mut noisy = workload(1_000);
+    World {
+        estimate_noise: Some(30),
+        ..World::default()
+    }
+    .apply_estimates(&mut noisy, &config, 1);
+    let (min, max) = noisy.requests.iter().fold((u64::MAX, 0), |(lo, hi), r| {
+        (lo.min(r.input_tokens), hi.max(r.input_tokens))
+    });
+    assert!(
+        (700..720).contains(&min) && (1_281..=1_300).contains(&max),
+        "{min} {max}"
+    );
+    let mut untouched = workload(3);
+    World::default().apply_estimates(&mut untouched, &config, 1);
+    assert_eq!(untouched, workload(3));
+}
+
+#[test]
+fn describe_writes_the_flags_back() {
+    let world = World {
+        gateways: 4,
+        assign: Assign::Skewed,
+        foreign_load: Some(parse_foreign("0.25@30.5").unwrap()),
+        limits_change_at: vec![parse_limit_change("120:rpm=100,otpm=16000").unwrap()],
+        token_burst_s: Some(10_000_000),
+        bare_429: Some(100),
+        ..World::default()
+    };
+    assert_eq!(
+        world.describe(),
+        "--gateways 4 --assign skewed --foreign-load 0.25@30.5 --token-burst-s 10 \
+         --limits-change-at 120:rpm=100,otpm=16000 --bare-429 0.1"
+    );
+    assert_eq!(World::default().describe(), "");
+}
+
+#[test]
+fn decimals_parse_exactly() {
+    assert_eq!(parse_decimal("0.125", 3), Some(125));
+    assert_eq!(parse_decimal("2", 0), Some(2));
+    assert_eq!(parse_decimal(".5", 3), None);
+    assert_eq!(parse_decimal("0.1234", 3), None);
+    assert_eq!(parse_fraction("0.1"), Ok(100));
+}

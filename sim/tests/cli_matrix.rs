@@ -1,0 +1,208 @@
+//! `headroom matrix`, end to end through the binary.
+
+mod support;
+
+use predicates::prelude::*;
+use serde_json::Value;
+use support::{STRATEGIES, headroom};
+
+const SCENARIOS: [&str; 16] = [
+    "solo-tier1-batch",
+    "solo-openai-tpm",
+    "solo-multi-lane",
+    "solo-prompt-caching",
+    "shared-key",
+    "fleet-4-round-robin",
+    "fleet-4-skewed",
+    "fleet-16-round-robin",
+    "fleet-16-skewed",
+    "noisy-estimates",
+    "low-estimates",
+    "small-burst",
+    "tier-upgrade",
+    "imperfect-headers",
+    "actual-output",
+    "reserve-output",
+];
+
+const CELL_FIELDS: [&str; 9] = [
+    "strategy",
+    "completed",
+    "gave_up",
+    "rate_limited",
+    "rate_limited_per_100",
+    "makespan_s",
+    "x_bound",
+    "wait_mean_s",
+    "wait_p99_s",
+];
+
+fn matrix(args: &[&str]) -> String {
+    let output = headroom().arg("matrix").args(args).output().unwrap();
+    assert!(output.status.success(), "{output:?}");
+    String::from_utf8(output.stdout).unwrap()
+}
+
+#[test]
+fn same_seed_same_bytes() {
+    for format in ["table", "json", "markdown"] {
+        let first = matrix(&["--format", format, "--seed", "3"]);
+        assert_eq!(
+            first,
+            matrix(&["--format", format, "--seed", "3"]),
+            "{format}"
+        );
+    }
+    assert_ne!(
+        matrix(&["--format", "json", "--seed", "1"]),
+        matrix(&["--format", "json", "--seed", "2"])
+    );
+}
+
+#[test]
+fn every_scenario_times_every_strategy_with_the_json_fields() {
+    let json: Value = serde_json::from_str(&matrix(&["--format", "json"])).unwrap();
+    assert_eq!(json["seed"], 1);
+    let scenarios = json["scenarios"].as_array().unwrap();
+    let names: Vec<&str> = scenarios
+        .iter()
+        .map(|s| s["scenario"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, SCENARIOS);
+    for scenario in scenarios {
+        for field in ["about", "trace", "world", "requests", "bound_s", "cells"] {
+            assert!(scenario.get(field).is_some(), "{field}");
+        }
+        let requests = scenario["requests"].as_u64().unwrap();
+        assert!(requests >= 300 && scenario["bound_s"].as_f64().unwrap() > 0.0);
+        let cells = scenario["cells"].as_array().unwrap();
+        let strategies: Vec<&str> = cells
+            .iter()
+            .map(|c| c["strategy"].as_str().unwrap())
+            .collect();
+        assert_eq!(strategies, STRATEGIES);
+        for cell in cells {
+            let object = cell.as_object().unwrap();
+            assert_eq!(object.len(), CELL_FIELDS.len());
+            for field in CELL_FIELDS {
+                assert!(object.contains_key(field), "{field}");
+            }
+            let (done, gave_up) = (
+                cell["completed"].as_u64().unwrap(),
+                cell["gave_up"].as_u64().unwrap(),
+            );
+            assert_eq!(done + gave_up, requests);
+        }
+    }
+}
+
+#[test]
+fn the_committed_matrix_is_what_the_binary_prints() {
+    assert_eq!(
+        matrix(&["--format", "markdown"]),
+        include_str!("../scenarios/MATRIX.md"),
+        "regenerate: cargo run --release -p headroom-sim -- matrix --format markdown > sim/scenarios/MATRIX.md"
+    );
+}
+
+#[test]
+fn markdown_and_table_list_every_cell() {
+    let markdown = matrix(&[
+        "--format",
+        "markdown",
+        "--strategy",
+        "headroom",
+        "--strategy",
+        "static",
+    ]);
+    assert!(markdown.contains("| scenario | strategy | done | gave up | 429s | 429/100 | makespan s | × bound | mean wait s | p99 wait s |"));
+    assert_eq!(
+        markdown
+            .lines()
+            .filter(|l| l.starts_with("| ") && l.contains(" | static | "))
+            .count(),
+        SCENARIOS.len()
+    );
+    let table = matrix(&[]);
+    for scenario in SCENARIOS {
+        assert!(table.lines().any(|l| l.starts_with(scenario)), "{scenario}");
+    }
+}
+
+#[test]
+fn world_changes_the_numbers() {
+    let json: Value = serde_json::from_str(&matrix(&[
+        "--format",
+        "json",
+        "--strategy",
+        "sdk-semaphore",
+    ]))
+    .unwrap();
+    let cell = |name: &str| {
+        json["scenarios"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["scenario"] == name)
+            .unwrap()["cells"][0]
+            .clone()
+    };
+    // The shared key leaves less: more 429s for the same client than alone.
+    assert!(
+        cell("shared-key")["rate_limited"].as_u64()
+            > cell("solo-tier1-batch")["rate_limited"].as_u64()
+    );
+}
+
+#[test]
+fn a_scenario_file_runs_and_bad_ones_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("mine.json");
+    std::fs::write(
+        &good,
+        r#"{"trace": "openai-tpm.jsonl", "world": {"gateways": 2, "stale_headers": true}}"#,
+    )
+    .unwrap();
+    let text = matrix(&[
+        "--scenario",
+        good.to_str().unwrap(),
+        "--strategy",
+        "headroom",
+    ]);
+    assert!(text.contains("mine"), "{text}");
+    for (body, message) in [
+        (
+            r#"{"trace": "openai-tpm.jsonl", "world": {"gateway": 2}}"#,
+            "world: unexpected argument '--gateway'",
+        ),
+        (
+            r#"{"trace": "openai-tpm.jsonl", "world": {"foreign_load": "1.5"}}"#,
+            "world:",
+        ),
+        (
+            r#"{"trace": "openai-tpm.jsonl", "extra": 1}"#,
+            "unknown field `extra`",
+        ),
+        ("{\"trace\": ", "bad.json:1:"),
+    ] {
+        let bad = dir.path().join("bad.json");
+        std::fs::write(&bad, body).unwrap();
+        headroom()
+            .args(["matrix", "--scenario", bad.to_str().unwrap()])
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains(message));
+    }
+    for args in [
+        &["matrix", "--format", "xml"][..],
+        &["matrix", "--strategy", "nope"],
+        &["matrix", "--seed", "x"],
+        &["matrix", "--scenario", "/nonexistent/s.json"],
+    ] {
+        headroom()
+            .args(args)
+            .assert()
+            .code(2)
+            .stderr(predicate::str::is_empty().not());
+    }
+}
