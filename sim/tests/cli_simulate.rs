@@ -57,7 +57,10 @@ fn headroom_meets_the_physical_limit_on_every_bundled_trace() {
     // Reserved output: the bound is tight. Actual output (the Anthropic default): the bound
     // leaves room for the output of every request that may be in flight at the last
     // admission, so it is looser.
-    for (accounting, tolerance) in [("reserve", 1.05), ("auto", 1.10)] {
+    // Reserve: within 6 % (multi-lane: × 1.054 — on a key that may be shared the engine
+    // starts at a quarter share until samples show it is alone); auto (output counted as
+    // generated): within 10 %, the bound being loose there (see `metrics`).
+    for (accounting, tolerance) in [("reserve", 1.06), ("auto", 1.10)] {
         for trace in BUNDLED {
             headroom_within(trace, accounting, tolerance);
         }
