@@ -187,6 +187,7 @@ pub fn convert(har: &Har, source: &str) -> Result<Import, String> {
             "imported from {source} by headroom import-har; t = 0 is {}; input_tokens are estimates (request characters / 4)",
             Rfc3339(origin)
         )),
+        world: None,
     };
     Ok(Import {
         requests: calls.len(),

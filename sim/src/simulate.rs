@@ -168,13 +168,15 @@ impl SimulateArgs {
 }
 
 /// Reads the trace `name` (a path, else a bundled trace) into a workload, with the limit
-/// overrides of `args` applied.
+/// overrides of `args` applied, and the world to replay it in: the world flags of `args` when
+/// any is given, else the `world` object of the trace's header line (v1.1), else the ideal
+/// world.
 ///
 /// # Errors
 ///
 /// [`CliError::Input`] naming the file (and line and column) when it cannot be read, is not a
-/// valid trace, or yields no limits.
-pub fn load(args: &SimulateArgs) -> Result<Workload, CliError> {
+/// valid trace, yields no limits, or its header's `world` is not a valid world.
+pub fn load(args: &SimulateArgs) -> Result<(Workload, World), CliError> {
     let name = args.trace.as_str();
     let bundled = BUNDLED
         .iter()
@@ -184,6 +186,10 @@ pub fn load(args: &SimulateArgs) -> Result<Workload, CliError> {
         _ => trace::read_file(name)?,
     };
     parsed.require_requests(name)?;
+    let world = match &parsed.header.world {
+        Some(map) if args.world == World::default() => World::from_map(map, name)?.0,
+        _ => args.world.clone(),
+    };
     let mut workload =
         Workload::from_trace(&parsed).map_err(|why| CliError::Input(format!("{name}: {why}")))?;
     let overrides = [
@@ -204,7 +210,7 @@ pub fn load(args: &SimulateArgs) -> Result<Workload, CliError> {
             "{name}: no rate limits in the trace's response headers; give --rpm, --itpm, --otpm or --tpm"
         )));
     }
-    Ok(workload)
+    Ok((workload, world))
 }
 
 /// Runs the strategies over `workload` and returns the report and each run's outcome.
@@ -300,7 +306,11 @@ fn write_schedule(
 ///
 /// [`CliError`] on bad input or when an output file cannot be written.
 pub fn run_cli(args: &SimulateArgs) -> Result<(), CliError> {
-    let workload = load(args)?;
+    let (workload, world) = load(args)?;
+    let args = &SimulateArgs {
+        world,
+        ..args.clone()
+    };
     let runs = if args.strategies.is_empty() {
         StrategyName::ALL.len()
     } else {
@@ -397,7 +407,7 @@ mod tests {
     fn overrides_replace_trace_limits() {
         let mut args = SimulateArgs::new("anthropic-tier1-batch");
         args.rpm = Some(1_000);
-        let workload = load(&args).unwrap();
+        let (workload, _) = load(&args).unwrap();
         assert_eq!(
             workload.lanes[0].limits.get(LimitKind::Requests),
             Some(1_000)

@@ -462,3 +462,57 @@ fn wire_headers_give_the_same_run() {
         assert_eq!(direct, wire, "{trace}");
     }
 }
+
+#[test]
+fn a_trace_header_carries_its_world() {
+    let dir = tempfile::tempdir().unwrap();
+    let bundled = [
+        env!("CARGO_MANIFEST_DIR"),
+        "traces",
+        "anthropic-tier1-batch.jsonl",
+    ]
+    .iter()
+    .collect::<std::path::PathBuf>();
+    let text = std::fs::read_to_string(bundled).unwrap();
+    let body = text.split_once('\n').unwrap().1;
+    let with_world =
+        format!("{{\"trace\": 1, \"world\": {{\"gateways\": 4, \"assign\": \"skewed\"}}}}\n{body}");
+    let path = dir.path().join("fleet.jsonl");
+    std::fs::write(&path, with_world).unwrap();
+    let path = path.to_str().unwrap();
+    // The header's world is the world…
+    let (_, from_header) = simulate_json(path, &["--strategy", "headroom"]);
+    let (_, from_flags) = simulate_json(
+        "anthropic-tier1-batch.jsonl",
+        &[
+            "--strategy",
+            "headroom",
+            "--gateways",
+            "4",
+            "--assign",
+            "skewed",
+        ],
+    );
+    let (_, ideal) = simulate_json("anthropic-tier1-batch.jsonl", &["--strategy", "headroom"]);
+    assert_eq!(from_header["strategies"], from_flags["strategies"]);
+    assert_ne!(from_header["strategies"], ideal["strategies"]);
+    // …unless the command line gives one: then the command line's world alone.
+    let (_, overridden) = simulate_json(path, &["--strategy", "headroom", "--gateways", "2"]);
+    let (_, two) = simulate_json(
+        "anthropic-tier1-batch.jsonl",
+        &["--strategy", "headroom", "--gateways", "2"],
+    );
+    assert_eq!(overridden["strategies"], two["strategies"]);
+    // A bad key is an error naming the file.
+    let bad = dir.path().join("bad.jsonl");
+    std::fs::write(
+        &bad,
+        format!("{{\"trace\": 1, \"world\": {{\"gateway\": 4}}}}\n{body}"),
+    )
+    .unwrap();
+    headroom()
+        .args(["simulate", bad.to_str().unwrap()])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("bad.jsonl").and(predicate::str::contains("gateway")));
+}

@@ -141,7 +141,7 @@ pub fn run_scenario(
     let mut args = SimulateArgs::new(&scenario.trace);
     args.seed = seed;
     args.world = scenario.world.clone();
-    let mut workload = load(&args)?;
+    let (mut workload, _) = load(&args)?;
     let config = args.upstream_config(&workload);
     scenario.world.apply_estimates(&mut workload, &config, seed);
     let (bound_us, _) = lower_bound_us(&workload, &config);

@@ -10,7 +10,6 @@
 //! flag). It is parsed by the very parser of the flags ([`World`]), so a scenario means exactly
 //! what the same flags mean, and an unknown key is an error, as an unknown flag is.
 
-use clap::Parser;
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -110,13 +109,6 @@ struct RawScenario {
     world: serde_json::Map<String, Value>,
 }
 
-#[derive(Parser)]
-#[command(name = "world", no_binary_name = true)]
-struct WorldFlags {
-    #[command(flatten)]
-    world: World,
-}
-
 /// Parses the scenario text `text` of file `file`, named `name`.
 ///
 /// # Errors
@@ -142,41 +134,12 @@ pub fn parse_scenario(name: &str, text: &str, file: &str) -> Result<Scenario, Cl
             error.column()
         ))
     })?;
-    let mut flags = Vec::new();
-    for (key, value) in &raw.world {
-        let flag = format!("--{}", key.replace('_', "-"));
-        let values = match value {
-            Value::Array(items) => items.clone(),
-            other => vec![other.clone()],
-        };
-        for value in values {
-            match value {
-                Value::Bool(true) => flags.push(flag.clone()),
-                Value::Bool(false) => {}
-                Value::Number(number) => flags.extend([flag.clone(), number.to_string()]),
-                Value::String(text) => flags.extend([flag.clone(), text]),
-                other => {
-                    return Err(CliError::Input(format!(
-                        "{file}: world.{key}: expected a string, number or boolean, found {other}"
-                    )));
-                }
-            }
-        }
-    }
-    let parsed = WorldFlags::try_parse_from(&flags).map_err(|error| {
-        let message = error.to_string();
-        let first = message
-            .lines()
-            .next()
-            .unwrap_or("bad world")
-            .trim_start_matches("error: ");
-        CliError::Input(format!("{file}: world: {first}"))
-    })?;
+    let (world, flags) = World::from_map(&raw.world, file)?;
     Ok(Scenario {
         name: name.to_owned(),
         trace: raw.trace,
         about: raw.about,
-        world: parsed.world,
+        world,
         flags,
     })
 }

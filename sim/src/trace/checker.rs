@@ -129,6 +129,7 @@ impl State {
                 provider: raw.provider,
                 model: raw.model,
                 note: raw.note,
+                world: raw.world,
             };
             return Ok(None);
         }

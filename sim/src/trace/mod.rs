@@ -67,6 +67,9 @@ pub struct Header {
     pub model: Option<String>,
     /// Anything else worth keeping (where the trace came from).
     pub note: Option<String>,
+    /// The world the trace is meant to be replayed in (v1.1): the `simulate` world flags as
+    /// an object, validated by the simulator, not here.
+    pub world: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 /// How a trace spells `t`.

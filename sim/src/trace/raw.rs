@@ -24,6 +24,9 @@ pub(crate) struct RawHeaderLine {
     /// Free metadata.
     #[serde(default)]
     pub note: Option<String>,
+    /// The world to replay it in (v1.1).
+    #[serde(default)]
+    pub world: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 /// A `"type": "request"` line.

@@ -44,6 +44,7 @@ pub fn write(trace: &Trace, mut out: impl Write) -> io::Result<()> {
         provider: trace.header.provider.as_deref(),
         model: trace.header.model.as_deref(),
         note: trace.header.note.as_deref(),
+        world: trace.header.world.as_ref(),
     };
     serde_json::to_writer(&mut out, &header)?;
     out.write_all(b"\n")?;
@@ -130,6 +131,8 @@ struct OutHeader<'a> {
     model: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     note: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    world: Option<&'a serde_json::Map<String, serde_json::Value>>,
 }
 
 #[derive(Serialize)]

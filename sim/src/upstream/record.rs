@@ -100,6 +100,7 @@ pub fn to_trace(workload: &Workload, config: &UpstreamConfig, note: &str) -> Tra
                 .then(|| workload.lanes.first().map(|lane| lane.name.clone()))
                 .flatten(),
             note: Some(note.to_owned()),
+            world: None,
         },
         time_form: TimeForm::Seconds,
         events,

@@ -18,6 +18,7 @@ pub use fleet::Fleet;
 
 use headroom::LimitKind;
 
+use crate::cli::CliError;
 use crate::engine::Strategy;
 use crate::strategy::{Options, StrategyName, build};
 use crate::upstream::{ForeignLoad, LimitChange, OutputAccounting, UpstreamConfig};
@@ -294,7 +295,76 @@ fn mix(mut z: u64) -> u64 {
     z ^ (z >> 31)
 }
 
+/// The world flags alone, for parsing a `world` object.
+#[derive(clap::Parser)]
+#[command(name = "world", no_binary_name = true)]
+struct WorldFlags {
+    #[command(flatten)]
+    world: World,
+}
+
 impl World {
+    /// The world a `world` object describes (a scenario's, or a trace header's): each key is a
+    /// world flag without its dashes (`_` for `-`), each value the flag's value (`true` for a
+    /// switch; an array for a flag given several times). It goes through the flags' own parser,
+    /// so an object means exactly what the command line would. Returns the world and the flags.
+    ///
+    /// # Errors
+    ///
+    /// [`CliError::Input`] naming `file` and the key: an unknown key, a value of the wrong type,
+    /// a bad value.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use headroom_sim::world::World;
+    ///
+    /// let map = serde_json::json!({"gateways": 4, "stale_headers": true});
+    /// let (world, flags) = World::from_map(map.as_object().unwrap(), "x.json").unwrap();
+    /// assert_eq!((world.gateways, world.stale_headers), (4, true));
+    /// assert_eq!(flags, ["--gateways", "4", "--stale-headers"]);
+    /// let bad = serde_json::json!({"gateway": 4});
+    /// assert!(World::from_map(bad.as_object().unwrap(), "x.json").is_err());
+    /// ```
+    pub fn from_map(
+        map: &serde_json::Map<String, serde_json::Value>,
+        file: &str,
+    ) -> Result<(Self, Vec<String>), CliError> {
+        use clap::Parser;
+        use serde_json::Value;
+        let mut flags = Vec::new();
+        for (key, value) in map {
+            let flag = format!("--{}", key.replace('_', "-"));
+            let values = match value {
+                Value::Array(items) => items.clone(),
+                other => vec![other.clone()],
+            };
+            for value in values {
+                match value {
+                    Value::Bool(true) => flags.push(flag.clone()),
+                    Value::Bool(false) => {}
+                    Value::Number(number) => flags.extend([flag.clone(), number.to_string()]),
+                    Value::String(text) => flags.extend([flag.clone(), text]),
+                    other => {
+                        return Err(CliError::Input(format!(
+                            "{file}: world.{key}: expected a string, number or boolean, found {other}"
+                        )));
+                    }
+                }
+            }
+        }
+        let parsed = WorldFlags::try_parse_from(&flags).map_err(|error| {
+            let message = error.to_string();
+            let first = message
+                .lines()
+                .next()
+                .unwrap_or("bad world")
+                .trim_start_matches("error: ");
+            CliError::Input(format!("{file}: world: {first}"))
+        })?;
+        Ok((parsed.world, flags))
+    }
+
     /// The provider these settings describe for `workload`, seeded by `seed`.
     pub fn upstream_config(&self, workload: &Workload, seed: u64) -> UpstreamConfig {
         let defaults = UpstreamConfig::default();
