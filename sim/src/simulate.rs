@@ -375,7 +375,7 @@ mod tests {
     #[test]
     fn every_bundled_trace_loads_with_limits() {
         for (name, _) in BUNDLED {
-            let workload = load(&SimulateArgs::new(name)).unwrap();
+            let (workload, _) = load(&SimulateArgs::new(name)).unwrap();
             assert!(!workload.requests.is_empty(), "{name}");
             assert!(
                 workload.lanes.iter().all(|l| !l.limits.is_empty()),
