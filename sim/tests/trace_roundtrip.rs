@@ -26,6 +26,7 @@ fn the_writer_prints_the_contract_shape() {
             provider: Some("anthropic".into()),
             model: None,
             note: Some("n".into()),
+            world: None,
         },
         time_form: TimeForm::Seconds,
         events: vec![
@@ -125,15 +126,23 @@ type Step = (
 );
 
 fn valid_trace() -> impl Strategy<Value = Trace> {
+    let world = prop::option::of((1_u64..=16, any::<bool>()).prop_map(|(gateways, stale)| {
+        let mut map = serde_json::Map::new();
+        map.insert("gateways".into(), gateways.into());
+        map.insert("stale_headers".into(), stale.into());
+        map
+    }));
     let header = (
         prop::option::of("\\PC{0,20}"),
         prop::option::of("\\PC{0,20}"),
         prop::option::of("\\PC{0,40}"),
+        world,
     )
-        .prop_map(|(provider, model, note)| Header {
+        .prop_map(|(provider, model, note, world)| Header {
             provider,
             model,
             note,
+            world,
         });
     let form = prop_oneof![
         Just(TimeForm::Seconds),
