@@ -324,7 +324,8 @@ fn openai_compatible_durations_and_timestamps() {
 
 #[test]
 fn azure_sentinels() {
-    // openai/openai-dotnet#838.
+    // openai/openai-dotnet#838: `-1` limit and remaining with reset `0` mean "unlimited": the
+    // dimension is no quota at all, and each of its fields is reported as such.
     let s = parse(
         Some(200),
         [
@@ -338,12 +339,45 @@ fn azure_sentinels() {
     assert_eq!(s.dialect, Dialect::OpenAi);
     assert_eq!(
         ignored(&s),
-        [(0, HeaderError::Negative), (1, HeaderError::Negative)]
+        [
+            (0, HeaderError::Unlimited),
+            (1, HeaderError::Unlimited),
+            (2, HeaderError::Unlimited)
+        ]
     );
-    let tokens = quota(&s, Scope::Tokens);
-    assert_eq!((tokens.limit, tokens.remaining), (None, None));
-    assert_eq!(tokens.reset, Some(Reset::After(Duration::ZERO)));
+    assert_eq!(s.quota(Scope::Tokens), None);
     assert_eq!(quota(&s, Scope::Requests).remaining, Some(99));
+    // In any order, and one `-1` is enough: the other fields of the dimension go too.
+    let s = parse(
+        None,
+        [
+            ("x-ratelimit-reset-tokens", "0"),
+            ("x-ratelimit-limit-tokens", "150000"),
+            ("x-ratelimit-remaining-tokens", "-1"),
+        ],
+    );
+    assert_eq!(s.quota(Scope::Tokens), None);
+    assert_eq!(
+        ignored(&s),
+        [
+            (0, HeaderError::Unlimited),
+            (1, HeaderError::Unlimited),
+            (2, HeaderError::Unlimited)
+        ]
+    );
+    // Another negative is still malformed, and leaves the rest of the quota alone.
+    let s = parse(
+        None,
+        [
+            ("x-ratelimit-limit-tokens", "-2"),
+            ("x-ratelimit-reset-tokens", "0"),
+        ],
+    );
+    assert_eq!(ignored(&s), [(0, HeaderError::Negative)]);
+    assert_eq!(
+        quota(&s, Scope::Tokens).reset,
+        Some(Reset::After(Duration::ZERO))
+    );
 }
 
 #[test]
@@ -480,7 +514,8 @@ fn should_retry_and_date_values() {
 fn numbers_and_limits() {
     let cases: &[(&str, HeaderError)] = &[
         ("0", HeaderError::ZeroLimit),
-        ("-1", HeaderError::Negative),
+        ("-1", HeaderError::Unlimited),
+        ("-2", HeaderError::Negative),
         ("18446744073709551616", HeaderError::NumberTooLarge),
         ("1.5", HeaderError::NotANumber),
         ("+5", HeaderError::NotANumber),
