@@ -654,3 +654,127 @@ fn header_errors_display_lowercase() {
         assert!(text.chars().next().unwrap().is_lowercase() && !text.ends_with('.'));
     }
 }
+
+#[test]
+fn sdk_float_readings() {
+    use SdkNumber::{Finite, Infinite, NaN};
+    let pos = |micros| Finite {
+        negative: false,
+        micros,
+    };
+    let neg = |micros| Finite {
+        negative: true,
+        micros,
+    };
+    // (value, Python's float(), JavaScript's parseFloat()), read as seconds.
+    let rows: &[(&str, Option<SdkNumber>, Option<SdkNumber>)] = &[
+        ("20", Some(pos(20_000_000)), Some(pos(20_000_000))),
+        ("-10", Some(neg(10_000_000)), Some(neg(10_000_000))),
+        ("+1.5", Some(pos(1_500_000)), Some(pos(1_500_000))),
+        (".5", Some(pos(500_000)), Some(pos(500_000))),
+        ("5.", Some(pos(5_000_000)), Some(pos(5_000_000))),
+        ("1e3", Some(pos(1_000_000_000)), Some(pos(1_000_000_000))),
+        ("2E-3", Some(pos(2_000)), Some(pos(2_000))),
+        ("1_0", Some(pos(10_000_000)), Some(pos(1_000_000))),
+        ("1__0", None, Some(pos(1_000_000))),
+        ("20abc", None, Some(pos(20_000_000))),
+        ("1e", None, Some(pos(1_000_000))),
+        ("inf", Some(Infinite { negative: false }), Some(NaN)),
+        (
+            "-Infinity",
+            Some(Infinite { negative: true }),
+            Some(Infinite { negative: true }),
+        ),
+        ("NaN", Some(NaN), Some(NaN)),
+        ("soon", None, Some(NaN)),
+        ("-0", Some(neg(0)), Some(neg(0))),
+        ("0.0000001", Some(pos(1)), Some(pos(1))), // rounded up: never zero
+        ("1e-400", Some(pos(0)), Some(pos(0))),    // below the smallest subnormal
+        (
+            "1e400",
+            Some(Infinite { negative: false }),
+            Some(Infinite { negative: false }),
+        ),
+        (
+            "1.7976931348623157e308",
+            Some(pos(u64::MAX)),
+            Some(pos(u64::MAX)),
+        ),
+        (
+            "1.7976931348623159e308",
+            Some(Infinite { negative: false }),
+            Some(Infinite { negative: false }),
+        ),
+        (
+            "99999999999999999999999999999999999",
+            Some(pos(u64::MAX)),
+            Some(pos(u64::MAX)),
+        ),
+        (
+            "0.1234567890123456789012345",
+            Some(pos(123_457)),
+            Some(pos(123_457)),
+        ),
+        (
+            "1e99999999999999999999",
+            Some(Infinite { negative: false }),
+            Some(Infinite { negative: false }),
+        ),
+    ];
+    for &(value, python, javascript) in rows {
+        let s = parse(Some(429), [("retry-after", value)]);
+        assert_eq!(s.sdk_retry_after.python, python, "python {value:?}");
+        assert_eq!(
+            s.sdk_retry_after.javascript, javascript,
+            "javascript {value:?}"
+        );
+    }
+    // Milliseconds; an empty value is no reading at all for JavaScript (a falsy string).
+    let s = parse(Some(429), [("retry-after-ms", "2.5"), ("retry-after", "")]);
+    assert_eq!(s.sdk_retry_after_ms.python, Some(pos(2_500)));
+    assert_eq!(s.sdk_retry_after.javascript, None);
+    // A repeat: joined with ", " by the SDKs' HTTP libraries.
+    let s = parse(Some(429), [("retry-after", "7"), ("retry-after", "9")]);
+    assert_eq!(s.sdk_retry_after.python, None);
+    assert_eq!(s.sdk_retry_after.javascript, Some(pos(7_000_000)));
+}
+
+#[test]
+fn sdk_server_values_follow_each_sdks_order() {
+    use SdkNumber::{Finite, NaN};
+    let value = |pairs: &[(&str, &str)], reading| {
+        let pairs = [("date", SDK_NOW)].into_iter().chain(pairs.iter().copied());
+        parse(Some(429), pairs).server_value(reading)
+    };
+    let secs = |s: u64| Some(SdkNumber::from_micros(s * 1_000_000));
+    let ms_neg = &[("retry-after-ms", "-5"), ("retry-after", "2")][..];
+    assert_eq!(value(ms_neg, Reading::Strict), secs(2));
+    assert_eq!(
+        value(ms_neg, Reading::Python),
+        Some(Finite {
+            negative: true,
+            micros: 5_000
+        })
+    );
+    let past = &[("retry-after", "Fri, 29 Sep 2023 16:26:27 GMT")][..];
+    let ten_back = Some(Finite {
+        negative: true,
+        micros: 10_000_000,
+    });
+    assert_eq!(value(past, Reading::Python), ten_back);
+    assert_eq!(value(past, Reading::JavaScript), ten_back);
+    assert_eq!(value(past, Reading::Strict), secs(0));
+    assert_eq!(
+        value(&[("retry-after", "soon")], Reading::JavaScript),
+        Some(NaN)
+    );
+    assert_eq!(value(&[("retry-after", "soon")], Reading::Python), None);
+    // An HTTP-date without `Date` gives no value under any reading.
+    let s = parse(
+        Some(429),
+        [("retry-after", "Fri, 29 Sep 2023 16:26:57 GMT")],
+    );
+    for reading in [Reading::Strict, Reading::Python, Reading::JavaScript] {
+        assert_eq!(s.server_value(reading), None, "{reading:?}");
+    }
+}
