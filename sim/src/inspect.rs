@@ -191,7 +191,7 @@ fn trim_ows(value: &[u8]) -> &[u8] {
 /// assert_eq!(json["ignored"][0]["why"], "unlimited (-1 sentinel)");
 /// assert_eq!(json["limits"], serde_json::json!({}));
 /// // headroom refuses `20abc`; JavaScript's parseFloat reads 20 s, Python's float() nothing.
-/// assert_eq!(json["sdk_retry_after_ms"], serde_json::json!({"javascript": 20_000.0}));
+/// assert_eq!(json["sdk_retry_after_ms"], serde_json::json!({"javascript": 20_000}));
 /// ```
 pub fn report_json(block: &HeaderBlock) -> String {
     let snapshot = headers::parse(
@@ -327,7 +327,7 @@ impl Report {
 }
 
 /// `{"python": …, "javascript": …}`: each SDK's reading of the retry fields in ms (a number,
-/// or `"NaN"`, `"inf"`, `"-inf"`), when one of them differs from [`Snapshot::server_delay`].
+/// to the µs, or `"NaN"`, `"inf"`, `"-inf"`), when one of them differs from [`Snapshot::server_delay`].
 fn sdk_readings(snapshot: &Snapshot) -> Option<serde_json::Map<String, serde_json::Value>> {
     let strict = snapshot.server_value(Reading::Strict);
     let readings = [
@@ -343,8 +343,13 @@ fn sdk_readings(snapshot: &Snapshot) -> Option<serde_json::Map<String, serde_jso
     let shown = readings.iter().filter_map(|&(name, reading)| {
         let value = match snapshot.server_value(reading)? {
             SdkNumber::Finite { negative, micros } => {
-                let ms = micros as f64 / 1_000.0;
-                serde_json::json!(if negative { -ms } else { ms })
+                let sign = if negative && micros > 0 { "-" } else { "" };
+                let text = match micros % 1_000 {
+                    0 => format!("{sign}{}", micros / 1_000),
+                    fraction => format!("{sign}{}.{fraction:03}", micros / 1_000),
+                };
+                text.parse::<serde_json::Number>()
+                    .map_or(serde_json::Value::String(text), serde_json::Value::Number)
             }
             SdkNumber::Infinite { negative } => {
                 serde_json::json!(if negative { "-inf" } else { "inf" })
