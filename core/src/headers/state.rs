@@ -299,9 +299,8 @@ pub(super) fn report(s: &mut Snapshot, index: usize, why: HeaderError) {
 }
 
 /// Records the SDK readings of one `retry-after-ms` or `retry-after` field (`unit` as for
-/// [`values::python_float`]). A repeat is what the SDKs' HTTP libraries make of it, the values
-/// joined by `", "`: never a Python float, and to `parseFloat` the first value's prefix (NaN if
-/// the first value was empty).
+/// [`values::python_float`]). A repeat keeps the first readings: the SDKs' HTTP libraries join
+/// the values with `", "`, and `parseFloat` reads the first one's prefix (NaN if it was empty).
 pub(super) fn sdk_reading(
     seen: Option<&mut bool>,
     slot: &mut SdkReadings,
@@ -309,7 +308,6 @@ pub(super) fn sdk_reading(
     unit: i64,
 ) {
     if seen.map(|seen| core::mem::replace(seen, true)) == Some(true) {
-        slot.python = None;
         slot.javascript.get_or_insert(SdkNumber::NaN);
         return;
     }

@@ -735,7 +735,7 @@ fn sdk_float_readings() {
     assert_eq!(s.sdk_retry_after.javascript, None);
     // A repeat: joined with ", " by the SDKs' HTTP libraries.
     let s = parse(Some(429), [("retry-after", "7"), ("retry-after", "9")]);
-    assert_eq!(s.sdk_retry_after.python, None);
+    assert_eq!(s.sdk_retry_after.python, Some(pos(7_000_000)));
     assert_eq!(s.sdk_retry_after.javascript, Some(pos(7_000_000)));
 }
 
@@ -769,6 +769,22 @@ fn sdk_server_values_follow_each_sdks_order() {
         Some(NaN)
     );
     assert_eq!(value(&[("retry-after", "soon")], Reading::Python), None);
+    // A snapshot built by hand, without readings, reads as its strict fields.
+    let mut hand = Snapshot {
+        date: Some(at("2023-09-29T16:26:37Z")),
+        retry_after: Some(RetryAfter::Delay(time::secs(3))),
+        ..Snapshot::default()
+    };
+    for reading in [Reading::Strict, Reading::Python, Reading::JavaScript] {
+        assert_eq!(hand.server_value(reading), secs(3), "{reading:?}");
+    }
+    hand.retry_after = Some(RetryAfter::At(at("2023-09-29T16:26:57Z")));
+    hand.retry_after_ms = Some(time::millis(0));
+    assert_eq!(
+        hand.server_value(Reading::Python),
+        Some(SdkNumber::from_micros(0))
+    );
+    assert_eq!(hand.server_value(Reading::JavaScript), secs(20));
     // An HTTP-date without `Date` gives no value under any reading.
     let s = parse(
         Some(429),

@@ -15,6 +15,7 @@
 //! infinite, and values below its smallest subnormal become zero, as in the SDKs.
 
 use super::{RetryAfter, Snapshot};
+use crate::time::Duration;
 
 /// A number as a float parser reads it, converted to µs (µs of the field's unit: `retry-after`
 /// is in seconds, `retry-after-ms` in milliseconds).
@@ -114,6 +115,11 @@ impl SdkNumber {
 
 /// One field (`retry-after-ms` or `retry-after`) as the SDKs' float parsers read it.
 ///
+/// A repeated field keeps the first value's readings (the SDKs' HTTP libraries join repeats
+/// with `", "`, where `parseFloat` stops; Python's `float()` refusing the joined text is not
+/// modelled). A snapshot built by hand, with readings left at their default, reads as its
+/// strict fields ([`Snapshot::server_value`]).
+///
 /// # Examples
 ///
 /// ```
@@ -127,13 +133,33 @@ impl SdkNumber {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct SdkReadings {
-    /// Python's `float(value)`: `None` when the field is absent, repeated (the SDKs' HTTP library
-    /// joins repeats with `", "`, which no float parse accepts) or not a whole float literal.
+    /// Python's `float(value)`: `None` when the field is absent or not a whole float literal.
     pub python: Option<SdkNumber>,
     /// JavaScript's `parseFloat(value)`: `None` when the field is absent or empty (a falsy
-    /// string, which the SDK skips); [`SdkNumber::NaN`] when the value has no numeric prefix. A
-    /// repeated field keeps the first value's reading (`parseFloat` stops at the joining comma).
+    /// string, which the SDK skips); [`SdkNumber::NaN`] when the value has no numeric prefix.
     pub javascript: Option<SdkNumber>,
+}
+
+impl SdkReadings {
+    /// The readings of a plain delay (digits and at most a decimal point, as an emitter writes
+    /// it), which every parser reads alike: what [`crate::headers::parse`] records for it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use headroom::headers::{self, SdkReadings};
+    /// use headroom::time;
+    ///
+    /// let parsed = headers::parse(None, [("retry-after", "3")]);
+    /// assert_eq!(parsed.sdk_retry_after, SdkReadings::exact(time::secs(3)));
+    /// ```
+    pub const fn exact(delay: Duration) -> Self {
+        let value = Some(SdkNumber::from_micros(delay.as_ticks()));
+        Self {
+            python: value,
+            javascript: value,
+        }
+    }
 }
 
 /// Whose rules turn the retry fields into the server's delay.
@@ -179,6 +205,14 @@ impl Snapshot {
     /// assert_eq!(s.server_value(Reading::Python), Some(SdkNumber::from_micros(0)));
     /// ```
     pub fn server_value(&self, reading: Reading) -> Option<SdkNumber> {
+        // A snapshot built by hand has no readings: its strict values read as themselves.
+        let strict_ms = self
+            .retry_after_ms
+            .map(|ms| SdkNumber::from_micros(ms.as_ticks()));
+        let strict_seconds = match self.retry_after {
+            Some(RetryAfter::Delay(delay)) => Some(SdkNumber::from_micros(delay.as_ticks())),
+            _ => None,
+        };
         match reading {
             Reading::Strict => self
                 .server_delay()
@@ -186,14 +220,21 @@ impl Snapshot {
             Reading::Python => self
                 .sdk_retry_after_ms
                 .python
+                .or(strict_ms)
                 .or(self.sdk_retry_after.python)
+                .or(strict_seconds)
                 .or_else(|| self.date_delta()?),
             Reading::JavaScript => {
                 let ms = self
                     .sdk_retry_after_ms
                     .javascript
+                    .or(strict_ms)
                     .filter(|ms| *ms != SdkNumber::NaN);
-                match (ms, self.sdk_retry_after.javascript) {
+                let seconds = self.sdk_retry_after.javascript.or(match self.retry_after {
+                    Some(RetryAfter::At(_)) => Some(SdkNumber::NaN),
+                    _ => strict_seconds,
+                });
+                match (ms, seconds) {
                     (Some(ms), _) if !ms.is_zero() => Some(ms),
                     (ms, None) => ms,
                     (_, Some(SdkNumber::NaN)) => self.date_delta().unwrap_or(Some(SdkNumber::NaN)),
