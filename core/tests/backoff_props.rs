@@ -10,9 +10,10 @@
 mod support;
 
 use headroom::backoff::{
-    AboveCeiling, Attempt, Backoff, Jitter, RetryAfterPolicy, RetryBudget, retry_at,
+    AboveCeiling, Attempt, Backoff, Jitter, RetryAfterPolicy, RetryBudget, Unusable, retry_at,
 };
 use headroom::classify::GiveUp;
+use headroom::headers::Reading;
 use headroom::time::{Duration, Instant};
 use proptest::prelude::*;
 use support::SplitMix64;
@@ -36,8 +37,21 @@ fn above() -> impl Strategy<Value = AboveCeiling> {
     prop_oneof![
         Just(AboveCeiling::WaitAnyway),
         Just(AboveCeiling::Backoff),
-        Just(AboveCeiling::GiveUp)
+        Just(AboveCeiling::GiveUp),
+        Just(AboveCeiling::AtOnce),
     ]
+}
+
+fn unusable() -> impl Strategy<Value = Unusable> {
+    prop_oneof![Just(Unusable::Backoff), Just(Unusable::AtOnce),]
+}
+
+/// Whether a policy retries at once for a server value it does not take as is.
+fn at_once(policy: &RetryAfterPolicy, above: bool) -> bool {
+    matches!(
+        (above, policy.above_ceiling, policy.unusable),
+        (true, AboveCeiling::AtOnce, _) | (false, _, Unusable::AtOnce)
+    )
 }
 
 fn schedule() -> impl Strategy<Value = Backoff> {
@@ -49,19 +63,30 @@ fn schedule() -> impl Strategy<Value = Backoff> {
         any::<bool>(),
         ticks(),
         above(),
-        any::<bool>(),
+        (unusable(), any::<bool>()),
     )
         .prop_map(
-            |(base, cap, max_retries, jitter, accept_zero, ceiling, above_ceiling, floor)| {
+            |(
+                base,
+                cap,
+                max_retries,
+                jitter,
+                accept_zero,
+                ceiling,
+                above_ceiling,
+                (unusable, floor),
+            )| {
                 Backoff {
                     base: Duration::from_ticks(base),
                     cap: Duration::from_ticks(cap),
                     max_retries,
                     jitter,
                     retry_after: RetryAfterPolicy {
+                        reading: Reading::Strict,
                         accept_zero,
                         ceiling: Duration::from_ticks(ceiling),
                         above_ceiling,
+                        unusable,
                         floor,
                     },
                 }
@@ -89,7 +114,7 @@ proptest! {
         let mut state = Attempt::with_retries(retries.min(u32::MAX - 8));
         let mut rng = SplitMix64(seed);
         // Seed a previous delay through an obeyed server value, then run on backoff alone.
-        let seeded = Backoff { retry_after: RetryAfterPolicy { accept_zero: true, ceiling: Duration::MAX, above_ceiling: AboveCeiling::WaitAnyway, floor: false }, ..b };
+        let seeded = Backoff { retry_after: RetryAfterPolicy { reading: Reading::Strict, accept_zero: true, ceiling: Duration::MAX, above_ceiling: AboveCeiling::WaitAnyway, unusable: Unusable::Backoff, floor: false }, ..b };
         seeded.next_delay(&mut state, Some(Duration::from_ticks(prev)), &mut rng).unwrap();
         for _ in 0..steps {
             let d = b.next_delay(&mut state, None, &mut rng).unwrap();
@@ -113,11 +138,15 @@ proptest! {
             }
             Ok(d) => {
                 prop_assert!(d <= b.cap.max(server));
-                let obeyed = b.retry_after.accepts(server)
+                let accepted = b.retry_after.accepts(server);
+                let obeyed = accepted
                     || (above && b.retry_after.above_ceiling == AboveCeiling::WaitAnyway);
                 if obeyed {
                     prop_assert!(d >= server);
                     if !b.retry_after.floor { prop_assert_eq!(d, server); }
+                } else if at_once(&b.retry_after, above) {
+                    if !b.retry_after.floor { prop_assert_eq!(d, Duration::ZERO); }
+                    prop_assert!(d <= b.cap);
                 } else {
                     prop_assert!(d <= b.cap);
                 }

@@ -20,7 +20,7 @@
 use std::io::{Read, Write};
 
 use headroom::datetime::Rfc3339;
-use headroom::headers::{self, Reset, Scope, Snapshot};
+use headroom::headers::{self, Reading, Reset, Scope, SdkNumber, Snapshot};
 use serde::Serialize;
 use serde::ser::SerializeMap;
 
@@ -185,10 +185,13 @@ fn trim_ows(value: &[u8]) -> &[u8] {
 /// ```
 /// use headroom_sim::inspect::{parse_block, report_json};
 ///
-/// let block = parse_block("x", b"x-ratelimit-limit-tokens: -1\n").unwrap();
+/// let block = parse_block("x", b"x-ratelimit-limit-tokens: -1\nretry-after: 20abc\n").unwrap();
 /// let json: serde_json::Value = serde_json::from_str(&report_json(&block)).unwrap();
 /// assert_eq!(json["dialect"], "openai");
-/// assert_eq!(json["ignored"][0]["why"], "negative number");
+/// assert_eq!(json["ignored"][0]["why"], "unlimited (-1 sentinel)");
+/// assert_eq!(json["limits"], serde_json::json!({}));
+/// // headroom refuses `20abc`; JavaScript's parseFloat reads 20 s, Python's float() nothing.
+/// assert_eq!(json["sdk_retry_after_ms"], serde_json::json!({"javascript": 20_000}));
 /// ```
 pub fn report_json(block: &HeaderBlock) -> String {
     let snapshot = headers::parse(
@@ -209,6 +212,9 @@ struct Report {
     dialect: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     retry_after_ms: Option<u64>,
+    /// The server's delay as the SDKs read it, in ms; only when a reading differs from headroom's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sdk_retry_after_ms: Option<serde_json::Map<String, serde_json::Value>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     should_retry: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -310,6 +316,7 @@ impl Report {
             retry_after_ms: snapshot
                 .server_delay()
                 .map(|delay| millis(delay.as_ticks())),
+            sdk_retry_after_ms: sdk_readings(snapshot),
             should_retry: snapshot.should_retry,
             date: snapshot.date.map(|date| Rfc3339(date).to_string()),
             limits: Limits(limits),
@@ -317,6 +324,41 @@ impl Report {
             ignored_dropped: snapshot.ignored_dropped,
         }
     }
+}
+
+/// `{"python": …, "javascript": …}`: each SDK's reading of the retry fields in ms (a number,
+/// to the µs, or `"NaN"`, `"inf"`, `"-inf"`), when one of them differs from [`Snapshot::server_delay`].
+fn sdk_readings(snapshot: &Snapshot) -> Option<serde_json::Map<String, serde_json::Value>> {
+    let strict = snapshot.server_value(Reading::Strict);
+    let readings = [
+        ("python", Reading::Python),
+        ("javascript", Reading::JavaScript),
+    ];
+    if readings
+        .iter()
+        .all(|&(_, reading)| snapshot.server_value(reading) == strict)
+    {
+        return None;
+    }
+    let shown = readings.iter().filter_map(|&(name, reading)| {
+        let value = match snapshot.server_value(reading)? {
+            SdkNumber::Finite { negative, micros } => {
+                let sign = if negative && micros > 0 { "-" } else { "" };
+                let text = match micros % 1_000 {
+                    0 => format!("{sign}{}", micros / 1_000),
+                    fraction => format!("{sign}{}.{fraction:03}", micros / 1_000),
+                };
+                text.parse::<serde_json::Number>()
+                    .map_or(serde_json::Value::String(text), serde_json::Value::Number)
+            }
+            SdkNumber::Infinite { negative } => {
+                serde_json::json!(if negative { "-inf" } else { "inf" })
+            }
+            SdkNumber::NaN => serde_json::json!("NaN"),
+        };
+        Some((name.to_owned(), value))
+    });
+    Some(shown.collect())
 }
 
 #[cfg(test)]

@@ -82,11 +82,12 @@ fn openai_block_with_azure_sentinels_and_other_pools() {
             "status": 200,
             "dialect": "openai",
             "limits": {
-                "requests": {"limit": 500, "remaining": 499, "reset_in_ms": 120},
-                "tokens": {"remaining": 29961, "reset_in_ms": 360000}
+                "requests": {"limit": 500, "remaining": 499, "reset_in_ms": 120}
             },
             "ignored": [
-                {"name": "x-ratelimit-limit-tokens", "value": "-1", "why": "negative number"},
+                {"name": "x-ratelimit-limit-tokens", "value": "-1", "why": "unlimited (-1 sentinel)"},
+                {"name": "x-ratelimit-remaining-tokens", "value": "29961", "why": "unlimited (-1 sentinel)"},
+                {"name": "x-ratelimit-reset-tokens", "value": "6m0s", "why": "unlimited (-1 sentinel)"},
                 {"name": "x-ratelimit-limit-project-tokens", "value": "5000", "why": "unsupported quota"}
             ]
         })

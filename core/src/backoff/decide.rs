@@ -6,6 +6,7 @@ use super::retry_after::Judged;
 use super::{Attempt, Backoff, RetryBudget};
 use crate::classify::GiveUp;
 use crate::classify::{Outcome, Verdict};
+use crate::headers::SdkNumber;
 use crate::time::{Duration, Instant};
 
 impl Backoff {
@@ -16,8 +17,9 @@ impl Backoff {
     /// * [`Outcome::Done`]: the budget is credited ([`RetryBudget::record_success`]).
     /// * [`Outcome::GiveUp`]: passed on, budget untouched (a fatal status is not load).
     /// * [`Outcome::Retry`]: [`RetryBudget::record_failure`], then the delay
-    ///   ([`Backoff::next_delay`], or the verdict's [informed delay](Verdict::with_informed_delay)
-    ///   when it has one), then [`retry_at`] against the attempt's deadline, then
+    ///   ([`Backoff::next_delay`] with the server's value as the policy's
+    ///   [`Reading`](crate::headers::Reading) reads it, or the verdict's
+    ///   [informed delay](Verdict::with_informed_delay) when it has one), then [`retry_at`] against the attempt's deadline, then
     ///   [`RetryBudget::try_retry`] → `Outcome::Retry(at)` or the first refusal.
     ///
     /// A 429 with rate-limit headers is better answered by the bucket the headers describe (wait
@@ -65,9 +67,10 @@ impl Backoff {
             Outcome::Retry(class) => class.is_throttling(),
         };
         budget.record_failure();
+        let server = verdict.server_value(self.retry_after.reading);
         let delay = match verdict.informed_delay() {
-            Some(planned) => self.planned_delay(attempt, verdict.server_delay(), planned),
-            None => self.next_delay(attempt, verdict.server_delay(), rng),
+            Some(planned) => self.planned_delay(attempt, server, planned),
+            None => self.next_delay_read(attempt, server, rng),
         };
         let planned = delay
             .and_then(|delay| retry_at(now, delay, attempt.deadline()))
@@ -82,14 +85,14 @@ impl Backoff {
     fn planned_delay(
         &self,
         attempt: &mut Attempt,
-        server_delay: Option<Duration>,
+        server: Option<SdkNumber>,
         planned: Duration,
     ) -> Result<Duration, GiveUp> {
         if attempt.retries >= self.max_retries {
             return Err(GiveUp::AttemptsExhausted);
         }
-        let judged = match server_delay {
-            Some(delay) => self.retry_after.judge(delay),
+        let judged = match server {
+            Some(value) => self.retry_after.judge(value),
             None => Judged::Ignore,
         };
         let delay = match judged {

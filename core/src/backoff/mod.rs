@@ -38,11 +38,12 @@ pub use budget::RetryBudget;
 pub use decide::retry_at;
 pub use fixed_draw::FixedDraw;
 pub use jitter::{Jitter, scale};
-pub use retry_after::{AboveCeiling, RetryAfterPolicy};
+pub use retry_after::{AboveCeiling, NODE_TIMEOUT_MAX, RetryAfterPolicy, Unusable};
 
 use retry_after::Judged;
 
 use crate::classify::GiveUp;
+use crate::headers::{Reading, SdkNumber};
 use crate::time::{self, Duration};
 
 /// The largest exponent used: `2^1000` saturates any base anyway, and the SDKs cap it there.
@@ -99,9 +100,11 @@ impl Backoff {
             max_retries: 4,
             jitter: Jitter::Full,
             retry_after: RetryAfterPolicy {
+                reading: Reading::Strict,
                 accept_zero: true,
                 ceiling: time::secs(120),
                 above_ceiling: AboveCeiling::GiveUp,
+                unusable: Unusable::Backoff,
                 floor: true,
             },
         }
@@ -162,8 +165,9 @@ impl Backoff {
 
     /// The delay before the next retry, and records the retry in `attempt`.
     ///
-    /// `server_delay` is what the response asked for ([`Verdict::server_delay`](crate::classify::Verdict::server_delay)). Draws at most
-    /// one `u64` from `rng`.
+    /// `server_delay` is what the response asked for, read strictly
+    /// ([`Verdict::server_delay`](crate::classify::Verdict::server_delay)); [`Backoff::decide`]
+    /// reads it under the policy's [`Reading`] instead. Draws at most one `u64` from `rng`.
     ///
     /// # Errors
     ///
@@ -193,11 +197,22 @@ impl Backoff {
         server_delay: Option<Duration>,
         rng: &mut R,
     ) -> Result<Duration, GiveUp> {
+        let server = server_delay.map(|delay| SdkNumber::from_micros(delay.as_ticks()));
+        self.next_delay_read(attempt, server, rng)
+    }
+
+    /// [`Backoff::next_delay`] for a server value as an SDK reads it.
+    fn next_delay_read<R: Rng + ?Sized>(
+        &self,
+        attempt: &mut Attempt,
+        server: Option<SdkNumber>,
+        rng: &mut R,
+    ) -> Result<Duration, GiveUp> {
         if attempt.retries >= self.max_retries {
             return Err(GiveUp::AttemptsExhausted);
         }
-        let judged = match server_delay {
-            Some(delay) => self.retry_after.judge(delay),
+        let judged = match server {
+            Some(value) => self.retry_after.judge(value),
             None => Judged::Ignore,
         };
         let delay = match judged {

@@ -5,8 +5,9 @@
 //! (AWS standard retry). `n` below is retries taken (0 before the first retry), `u` a uniform
 //! draw in `[0, 1)`.
 
-use super::{AboveCeiling, Backoff, Jitter, RetryAfterPolicy};
-use crate::time::{self, Duration};
+use super::{AboveCeiling, Backoff, Jitter, NODE_TIMEOUT_MAX, RetryAfterPolicy, Unusable};
+use crate::headers::Reading;
+use crate::time;
 
 /// The Stainless SDKs' backoff: `min(0.5 s × 2ⁿ, 8 s) × (1 − 0.25u)`, 2 retries.
 const fn stainless(retry_after: RetryAfterPolicy) -> Backoff {
@@ -21,8 +22,11 @@ const fn stainless(retry_after: RetryAfterPolicy) -> Backoff {
 
 impl Backoff {
     /// anthropic-sdk-python (`_base_client.py` @ 009b035): `min(0.5 s × 2ⁿ, 8 s) × (1 − 0.25u)`,
-    /// 2 retries; a server delay `d` with `0 < d ≤ 60 s` is used instead; 0, negative, above
-    /// 60 s, unparseable: the backoff.
+    /// 2 retries. The server value is read as the SDK reads it ([`Reading::Python`]:
+    /// `float(retry-after-ms) / 1000` if that parses, *whatever its value*, else
+    /// `float(retry-after)`, else the HTTP-date minus `Date`); a value `d` with `0 < d ≤ 60 s` is
+    /// used instead of the backoff; 0, negative, NaN, infinite, above 60 s: the backoff. So a
+    /// `retry-after-ms: -5` means the backoff, never `retry-after`.
     ///
     /// # Examples
     ///
@@ -36,16 +40,19 @@ impl Backoff {
     /// assert_eq!(delay(time::secs(61)), Ok(time::millis(500)));
     /// ```
     pub const fn anthropic_python() -> Self {
-        stainless(RetryAfterPolicy::between_zero_and(
-            time::secs(60),
-            AboveCeiling::Backoff,
-        ))
+        stainless(
+            RetryAfterPolicy::between_zero_and(time::secs(60), AboveCeiling::Backoff)
+                .with_reading(Reading::Python),
+        )
     }
 
-    /// anthropic-sdk-typescript since commit `af66c809` (2026-03-16): the same backoff, but any
-    /// server value that parsed is obeyed, zero and values above 60 s included. (Negative values
-    /// and NaN dates, which it also "obeys" by retrying at once, reach headroom as no value at
-    /// all, so the backoff applies to them.)
+    /// anthropic-sdk-typescript (`client.ts` @ bfa9197, since commit `af66c809`, 2026-03-16): the
+    /// same backoff, 2 retries. The server value is read as the SDK reads it
+    /// ([`Reading::JavaScript`]: `parseFloat`, so `"20abc"` is 20 s; `retry-after-ms: 0` counts
+    /// as absent) and then slept, whatever it is, by a JavaScript timer: `0 < d ≤ 2³¹ − 1 ms` is
+    /// waited; zero, negative, NaN and anything above [`NODE_TIMEOUT_MAX`] (infinity too) mean a
+    /// retry at once (Node.js makes that 1 ms and rounds delays to whole milliseconds; neither is
+    /// modelled).
     ///
     /// # Examples
     ///
@@ -57,22 +64,28 @@ impl Backoff {
     /// let delay = |d| sdk.next_delay(&mut Attempt::first(), Some(d), &mut FixedDraw(0));
     /// assert_eq!(delay(time::secs(600)), Ok(time::secs(600)));
     /// assert_eq!(delay(time::secs(0)), Ok(time::secs(0)));
+    /// assert_eq!(delay(time::secs(30 * 86_400)), Ok(time::secs(0))); // above 2³¹ − 1 ms
     /// ```
     pub const fn anthropic_typescript() -> Self {
         stainless(RetryAfterPolicy {
-            accept_zero: true,
-            ceiling: Duration::MAX,
-            above_ceiling: AboveCeiling::WaitAnyway,
+            reading: Reading::JavaScript,
+            accept_zero: false,
+            ceiling: NODE_TIMEOUT_MAX,
+            above_ceiling: AboveCeiling::AtOnce,
+            unusable: Unusable::AtOnce,
             floor: false,
         })
     }
 
-    /// openai-python since commit `7fa79464` (2026-07-30): the same backoff; a server delay
-    /// `0 < d ≤ 120 s` is used instead; above 120 s the request is not retried at all.
+    /// openai-python (`_base_client.py` @ e43b422, since commit `7fa79464`, 2026-07-30): the same
+    /// backoff, 2 retries, the Python reading of [`Backoff::anthropic_python`]; a value `d` with
+    /// `0 < d ≤ 120 s` is used instead; a *finite* value above 120 s is not retried at all (a
+    /// `retry-after` of 10³⁵ s, which headroom's own parser refuses as too large, included);
+    /// 0, negative, NaN, infinite: the backoff.
     ///
     /// (openai-python's *delay computation* alone would fall back to the backoff above 120 s;
     /// its *retry decision* refuses first, which is what a caller sees. Use
-    /// `.with_retry_after(RetryAfterPolicy::between_zero_and(time::secs(120), AboveCeiling::Backoff))`
+    /// `.with_retry_after(RetryAfterPolicy::between_zero_and(time::secs(120), AboveCeiling::Backoff).with_reading(Reading::Python))`
     /// for the former.)
     ///
     /// # Examples
@@ -88,10 +101,10 @@ impl Backoff {
     /// assert_eq!(delay(time::millis(120_001)), Err(GiveUp::ServerDelayTooLong));
     /// ```
     pub const fn openai_python() -> Self {
-        stainless(RetryAfterPolicy::between_zero_and(
-            time::secs(120),
-            AboveCeiling::GiveUp,
-        ))
+        stainless(
+            RetryAfterPolicy::between_zero_and(time::secs(120), AboveCeiling::GiveUp)
+                .with_reading(Reading::Python),
+        )
     }
 
     /// The guide's backoff loop (the `guide-backoff` baseline): `2ⁿ s + U(0, 0.5 × 2ⁿ s)`,

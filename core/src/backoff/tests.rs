@@ -168,10 +168,18 @@ fn openai_max_delay_table() {
 #[test]
 fn anthropic_typescript_obeys_any_parsed_value() {
     let ts = Backoff::anthropic_typescript();
-    for server in [secs(0), millis(10), secs(61), secs(3_600), Duration::MAX] {
+    for server in [millis(10), secs(61), secs(3_600), NODE_TIMEOUT_MAX] {
         assert_eq!(
             ts.next_delay(&mut Attempt::first(), Some(server), &mut FixedDraw(5)),
             Ok(server)
+        );
+    }
+    // Zero, and beyond what a JavaScript timer holds: the timer fires at once.
+    let beyond = Duration::from_ticks(NODE_TIMEOUT_MAX.as_ticks() + 1);
+    for server in [secs(0), beyond, Duration::MAX] {
+        assert_eq!(
+            ts.next_delay(&mut Attempt::first(), Some(server), &mut FixedDraw(5)),
+            Ok(secs(0))
         );
     }
     assert_eq!(

@@ -22,7 +22,7 @@ mod body;
 use body::{BodyFacts, scan_body};
 
 use crate::LimitKind;
-use crate::headers::{Scope, Snapshot};
+use crate::headers::{Reading, Scope, SdkNumber, Snapshot};
 use crate::time::Duration;
 
 /// Why a request is not retried. Each is final for that request.
@@ -390,6 +390,8 @@ pub struct Verdict {
     error_type: Option<ErrorType>,
     should_retry: Option<bool>,
     server_delay: Option<Duration>,
+    /// The server's delay under [`Reading::Python`] and [`Reading::JavaScript`].
+    sdk_values: [Option<SdkNumber>; 2],
     informed_delay: Option<Duration>,
 }
 
@@ -410,6 +412,7 @@ impl Verdict {
             error_type: None,
             should_retry: None,
             server_delay: None,
+            sdk_values: [None; 2],
             informed_delay: None,
         }
     }
@@ -433,6 +436,33 @@ impl Verdict {
     /// check; see [`Snapshot::server_delay`].
     pub const fn server_delay(&self) -> Option<Duration> {
         self.server_delay
+    }
+
+    /// The delay the server asked for as `reading` reads the retry fields, before any range
+    /// check; see [`Snapshot::server_value`]. Under [`Reading::Strict`] it is
+    /// [`Verdict::server_delay`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use headroom::classify::classify;
+    /// use headroom::headers::{self, Reading, SdkNumber};
+    ///
+    /// let snapshot = headers::parse(Some(429), [("retry-after", "20abc")]);
+    /// let verdict = classify(429, &snapshot, None);
+    /// assert_eq!(verdict.server_value(Reading::Strict), None);
+    /// assert_eq!(verdict.server_value(Reading::Python), None);
+    /// assert_eq!(verdict.server_value(Reading::JavaScript), Some(SdkNumber::from_micros(20_000_000)));
+    /// ```
+    pub fn server_value(&self, reading: Reading) -> Option<SdkNumber> {
+        let [python, javascript] = self.sdk_values;
+        match reading {
+            Reading::Strict => self
+                .server_delay
+                .map(|delay| SdkNumber::from_micros(delay.as_ticks())),
+            Reading::Python => python,
+            Reading::JavaScript => javascript,
+        }
     }
 
     /// The same verdict with an informed delay: how long the cause takes to clear, when the
@@ -537,6 +567,10 @@ pub fn classify(status: u16, snapshot: &Snapshot, body: Option<&[u8]>) -> Verdic
         error_type: scan.error_type,
         should_retry: snapshot.should_retry,
         server_delay: snapshot.server_delay(),
+        sdk_values: [
+            snapshot.server_value(Reading::Python),
+            snapshot.server_value(Reading::JavaScript),
+        ],
         informed_delay: None,
     }
 }

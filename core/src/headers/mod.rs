@@ -22,8 +22,10 @@
 //!   would blend two buckets into one. The IETF generations count as one family; the reported
 //!   dialect is the generation of the first IETF field that shows it (`RateLimit-Policy` with
 //!   integer items alone counts as ≤ -06).
-//! * Limits: `0` is [`HeaderError::ZeroLimit`]; negatives (Azure's `-1`) are
-//!   [`HeaderError::Negative`]; more than a `u64` is [`HeaderError::NumberTooLarge`].
+//! * Limits: `0` is [`HeaderError::ZeroLimit`]; Azure's `-1` sentinel on a vendor limit or
+//!   remaining means "unlimited": that quota is left out and its fields are reported as
+//!   [`HeaderError::Unlimited`]; other negatives are [`HeaderError::Negative`]; more than a
+//!   `u64` is [`HeaderError::NumberTooLarge`].
 //! * `remaining` above `limit`: the remaining value is dropped and reported
 //!   ([`HeaderError::RemainingAboveLimit`]), the limit kept; an inconsistent count must not
 //!   admit more than the server allows, while the limit is still good for pacing. One exception:
@@ -39,7 +41,8 @@
 //!   not folded into `tokens`. `x-ratelimit-*-input-tokens`/`-output-tokens` are accepted as
 //!   their scopes.
 //! * `retry-after` and `retry-after-ms` are both kept; [`Snapshot::server_delay`] prefers the
-//!   latter, as the SDKs do.
+//!   latter, as the SDKs do. Their lenient readings by the SDKs' float parsers are kept too
+//!   ([`SdkReadings`]), for presets that read them as their SDK does ([`Snapshot::server_value`]).
 //!
 //! # IETF drafts
 //!
@@ -109,7 +112,8 @@ use crate::time::Duration;
 /// assert_eq!((requests.limit, requests.remaining), (Some(60), Some(59)));
 /// assert_eq!(requests.reset, Some(Reset::After(time::secs(1))));
 /// assert_eq!(snapshot.ignored[0].index, 3);
-/// assert_eq!(snapshot.ignored[0].why, HeaderError::Negative);
+/// assert_eq!(snapshot.ignored[0].why, HeaderError::Unlimited);
+/// assert_eq!(snapshot.quota(Scope::Tokens), None);
 /// ```
 pub fn parse<I, N, V>(status: Option<u16>, pairs: I) -> Snapshot
 where

@@ -5,6 +5,10 @@
 //! that were not used are reported by their position in the input ([`Ignored::index`]) so the
 //! caller, who still has the headers, can show them.
 
+mod sdk;
+
+pub use sdk::{Reading, SdkNumber, SdkReadings};
+
 use crate::LimitKind;
 use crate::time::{Duration, UnixTime};
 
@@ -209,8 +213,11 @@ pub enum HeaderError {
     NotANumber,
     /// More digits than a `u64` holds.
     NumberTooLarge,
-    /// A negative number, such as Azure's `-1` sentinel.
+    /// A negative number (other than the `-1` sentinel of [`HeaderError::Unlimited`]).
     Negative,
+    /// Azure's `-1` sentinel on a vendor limit or remaining: the dimension is unlimited, so its
+    /// quota is left out of the snapshot and every field of it (the reset too) is reported so.
+    Unlimited,
     /// A limit of zero.
     ZeroLimit,
     /// `remaining` above `limit`.
@@ -244,6 +251,7 @@ impl core::fmt::Display for HeaderError {
             Self::NotANumber => "not a number",
             Self::NumberTooLarge => "number too large",
             Self::Negative => "negative number",
+            Self::Unlimited => "unlimited (-1 sentinel)",
             Self::ZeroLimit => "zero limit",
             Self::RemainingAboveLimit => "remaining above limit",
             Self::BadTimestamp => "bad timestamp",
@@ -284,6 +292,10 @@ pub struct Snapshot {
     pub retry_after_ms: Option<Duration>,
     /// `Retry-After`.
     pub retry_after: Option<RetryAfter>,
+    /// `retry-after-ms` as the SDKs' float parsers read it ([`Snapshot::server_value`]).
+    pub sdk_retry_after_ms: SdkReadings,
+    /// `Retry-After` as the SDKs' float parsers read it ([`Snapshot::server_value`]).
+    pub sdk_retry_after: SdkReadings,
     /// `x-should-retry`: the server's own verdict, which overrides the status.
     pub should_retry: Option<bool>,
     /// Per [`Scope`], indexed by [`Scope::index`].

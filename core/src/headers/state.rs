@@ -16,6 +16,13 @@ pub(super) struct State {
     /// Per scope, the input position of the `remaining` value kept (saturated, as
     /// [`Ignored::index`] is): the field to blame if it exceeds the limit.
     pub(super) remaining_at: [u16; 8],
+    /// Per scope, the input positions of the `limit` and `reset` values kept.
+    pub(super) limit_at: [u16; 8],
+    pub(super) reset_at: [u16; 8],
+    /// Per scope, whether a vendor `limit` or `remaining` was the `-1` sentinel.
+    pub(super) unlimited: [bool; 8],
+    /// Whether `retry-after-ms` and `retry-after` were seen (for the SDK readings of a repeat).
+    pub(super) sdk_seen: [bool; 2],
     /// The last RFC 3339 reset read: Anthropic sends the same one for every scope.
     pub(super) last_reset: values::ResetMemo,
     pub(super) ietf: ietf::Tables,
@@ -37,6 +44,10 @@ impl State {
             family: None,
             ietf_dialect: None,
             remaining_at: [u16::MAX; 8],
+            limit_at: [u16::MAX; 8],
+            reset_at: [u16::MAX; 8],
+            unlimited: [false; 8],
+            sdk_seen: [false; 2],
             last_reset: values::ResetMemo::default(),
             ietf: ietf::Tables::default(),
         }
@@ -71,6 +82,11 @@ impl State {
         }
         if family == Family::Ietf {
             self.ietf_generation(Dialect::IetfSplit);
+        } else if value == b"-1" && matches!(part, Part::Limit | Part::Remaining) {
+            if let Some(flag) = self.unlimited.get_mut(scope.index()) {
+                *flag = true;
+            }
+            return report(s, index, HeaderError::Unlimited);
         }
         let fact = match part {
             Part::Limit => values::limit(ietf_head(family, value)).map(Fact::Limit),
@@ -104,10 +120,14 @@ impl State {
             Field::Date => set_once(s, index, values::date(value), |s| &mut s.date),
             Field::RetryAfter => {
                 set_once(s, index, values::retry_after(value), |s| &mut s.retry_after);
+                let seen = self.sdk_seen.get_mut(1);
+                sdk_reading(seen, &mut s.sdk_retry_after, value, values::SECONDS);
             }
             Field::RetryAfterMs => {
                 let delay = values::retry_after_ms(value);
                 set_once(s, index, delay, |s| &mut s.retry_after_ms);
+                let seen = self.sdk_seen.get_mut(0);
+                sdk_reading(seen, &mut s.sdk_retry_after_ms, value, values::MILLIS);
             }
             Field::ShouldRetry => {
                 set_once(s, index, values::boolean(value), |s| &mut s.should_retry);
@@ -129,6 +149,7 @@ impl State {
         if !self.ietf.is_empty() {
             self.resolve_ietf(s);
         }
+        self.drop_unlimited(s);
         self.check_remaining(s);
         s.dialect = match self.family {
             None => Dialect::None,
@@ -176,22 +197,62 @@ impl State {
             return;
         };
         let quota = entry.get_or_insert_with(Quota::default);
+        let position = u16::try_from(index).unwrap_or(u16::MAX);
         let fresh = match fact {
-            Fact::Limit(limit) => keep(&mut quota.limit, limit),
+            Fact::Limit(limit) => {
+                let fresh = keep(&mut quota.limit, limit);
+                if fresh == Some(true)
+                    && let Some(at) = self.limit_at.get_mut(scope.index())
+                {
+                    *at = position;
+                }
+                fresh
+            }
             Fact::Remaining(remaining) => {
                 let fresh = keep(&mut quota.remaining, remaining);
                 if fresh == Some(true)
                     && let Some(at) = self.remaining_at.get_mut(scope.index())
                 {
-                    *at = u16::try_from(index).unwrap_or(u16::MAX);
+                    *at = position;
                 }
                 fresh
             }
-            Fact::Reset(reset) => keep(&mut quota.reset, reset),
+            Fact::Reset(reset) => {
+                let fresh = keep(&mut quota.reset, reset);
+                if fresh == Some(true)
+                    && let Some(at) = self.reset_at.get_mut(scope.index())
+                {
+                    *at = position;
+                }
+                fresh
+            }
             Fact::Window(window) => keep(&mut quota.window, window),
         };
         if fresh.is_none() {
             report(s, index, HeaderError::Duplicate);
+        }
+    }
+
+    /// Leaves out every quota with a `-1` sentinel, reporting each of its kept fields: an
+    /// unlimited dimension is no quota, not one with only a reset.
+    pub(super) fn drop_unlimited(&self, s: &mut Snapshot) {
+        for scope in Scope::ALL {
+            let i = scope.index();
+            if self.unlimited.get(i) != Some(&true) {
+                continue;
+            }
+            let Some(Some(quota)) = s.quotas.get_mut(i).map(Option::take) else {
+                continue;
+            };
+            let kept = [
+                (quota.limit.is_some(), self.limit_at.get(i)),
+                (quota.remaining.is_some(), self.remaining_at.get(i)),
+                (quota.reset.is_some(), self.reset_at.get(i)),
+            ];
+            for (_, at) in kept.into_iter().filter(|(kept, _)| *kept) {
+                let at = at.copied().map_or(usize::MAX, usize::from);
+                report(s, at, HeaderError::Unlimited);
+            }
         }
     }
 
@@ -235,6 +296,23 @@ pub(super) fn report(s: &mut Snapshot, index: usize, why: HeaderError) {
     if !seen {
         s.ignore(index, why);
     }
+}
+
+/// Records the SDK readings of one `retry-after-ms` or `retry-after` field (`unit` as for
+/// [`values::python_float`]). A repeat keeps the first readings: the SDKs' HTTP libraries join
+/// the values with `", "`, and `parseFloat` reads the first one's prefix (NaN if it was empty).
+pub(super) fn sdk_reading(
+    seen: Option<&mut bool>,
+    slot: &mut SdkReadings,
+    value: &[u8],
+    unit: i64,
+) {
+    if seen.map(|seen| core::mem::replace(seen, true)) == Some(true) {
+        slot.javascript.get_or_insert(SdkNumber::NaN);
+        return;
+    }
+    slot.python = values::python_float(value, unit);
+    slot.javascript = (!value.is_empty()).then(|| values::javascript_float(value, unit));
 }
 
 /// Sets a once-per-response value: the first valid one wins.

@@ -324,7 +324,8 @@ fn openai_compatible_durations_and_timestamps() {
 
 #[test]
 fn azure_sentinels() {
-    // openai/openai-dotnet#838.
+    // openai/openai-dotnet#838: `-1` limit and remaining with reset `0` mean "unlimited": the
+    // dimension is no quota at all, and each of its fields is reported as such.
     let s = parse(
         Some(200),
         [
@@ -338,12 +339,45 @@ fn azure_sentinels() {
     assert_eq!(s.dialect, Dialect::OpenAi);
     assert_eq!(
         ignored(&s),
-        [(0, HeaderError::Negative), (1, HeaderError::Negative)]
+        [
+            (0, HeaderError::Unlimited),
+            (1, HeaderError::Unlimited),
+            (2, HeaderError::Unlimited)
+        ]
     );
-    let tokens = quota(&s, Scope::Tokens);
-    assert_eq!((tokens.limit, tokens.remaining), (None, None));
-    assert_eq!(tokens.reset, Some(Reset::After(Duration::ZERO)));
+    assert_eq!(s.quota(Scope::Tokens), None);
     assert_eq!(quota(&s, Scope::Requests).remaining, Some(99));
+    // In any order, and one `-1` is enough: the other fields of the dimension go too.
+    let s = parse(
+        None,
+        [
+            ("x-ratelimit-reset-tokens", "0"),
+            ("x-ratelimit-limit-tokens", "150000"),
+            ("x-ratelimit-remaining-tokens", "-1"),
+        ],
+    );
+    assert_eq!(s.quota(Scope::Tokens), None);
+    assert_eq!(
+        ignored(&s),
+        [
+            (0, HeaderError::Unlimited),
+            (1, HeaderError::Unlimited),
+            (2, HeaderError::Unlimited)
+        ]
+    );
+    // Another negative is still malformed, and leaves the rest of the quota alone.
+    let s = parse(
+        None,
+        [
+            ("x-ratelimit-limit-tokens", "-2"),
+            ("x-ratelimit-reset-tokens", "0"),
+        ],
+    );
+    assert_eq!(ignored(&s), [(0, HeaderError::Negative)]);
+    assert_eq!(
+        quota(&s, Scope::Tokens).reset,
+        Some(Reset::After(Duration::ZERO))
+    );
 }
 
 #[test]
@@ -480,7 +514,8 @@ fn should_retry_and_date_values() {
 fn numbers_and_limits() {
     let cases: &[(&str, HeaderError)] = &[
         ("0", HeaderError::ZeroLimit),
-        ("-1", HeaderError::Negative),
+        ("-1", HeaderError::Unlimited),
+        ("-2", HeaderError::Negative),
         ("18446744073709551616", HeaderError::NumberTooLarge),
         ("1.5", HeaderError::NotANumber),
         ("+5", HeaderError::NotANumber),
@@ -617,5 +652,145 @@ fn header_errors_display_lowercase() {
     ] {
         let text = why.to_string();
         assert!(text.chars().next().unwrap().is_lowercase() && !text.ends_with('.'));
+    }
+}
+
+#[test]
+fn sdk_float_readings() {
+    use SdkNumber::{Finite, Infinite, NaN};
+    let pos = |micros| Finite {
+        negative: false,
+        micros,
+    };
+    let neg = |micros| Finite {
+        negative: true,
+        micros,
+    };
+    // (value, Python's float(), JavaScript's parseFloat()), read as seconds.
+    let rows: &[(&str, Option<SdkNumber>, Option<SdkNumber>)] = &[
+        ("20", Some(pos(20_000_000)), Some(pos(20_000_000))),
+        ("-10", Some(neg(10_000_000)), Some(neg(10_000_000))),
+        ("+1.5", Some(pos(1_500_000)), Some(pos(1_500_000))),
+        (".5", Some(pos(500_000)), Some(pos(500_000))),
+        ("5.", Some(pos(5_000_000)), Some(pos(5_000_000))),
+        ("1e3", Some(pos(1_000_000_000)), Some(pos(1_000_000_000))),
+        ("2E-3", Some(pos(2_000)), Some(pos(2_000))),
+        ("1_0", Some(pos(10_000_000)), Some(pos(1_000_000))),
+        ("1__0", None, Some(pos(1_000_000))),
+        ("20abc", None, Some(pos(20_000_000))),
+        ("1e", None, Some(pos(1_000_000))),
+        ("inf", Some(Infinite { negative: false }), Some(NaN)),
+        (
+            "-Infinity",
+            Some(Infinite { negative: true }),
+            Some(Infinite { negative: true }),
+        ),
+        ("NaN", Some(NaN), Some(NaN)),
+        ("soon", None, Some(NaN)),
+        ("-0", Some(neg(0)), Some(neg(0))),
+        ("0.0000001", Some(pos(1)), Some(pos(1))), // rounded up: never zero
+        ("1e-400", Some(pos(0)), Some(pos(0))),    // below the smallest subnormal
+        (
+            "1e400",
+            Some(Infinite { negative: false }),
+            Some(Infinite { negative: false }),
+        ),
+        (
+            "1.7976931348623157e308",
+            Some(pos(u64::MAX)),
+            Some(pos(u64::MAX)),
+        ),
+        (
+            "1.7976931348623159e308",
+            Some(Infinite { negative: false }),
+            Some(Infinite { negative: false }),
+        ),
+        (
+            "99999999999999999999999999999999999",
+            Some(pos(u64::MAX)),
+            Some(pos(u64::MAX)),
+        ),
+        (
+            "0.1234567890123456789012345",
+            Some(pos(123_457)),
+            Some(pos(123_457)),
+        ),
+        (
+            "1e99999999999999999999",
+            Some(Infinite { negative: false }),
+            Some(Infinite { negative: false }),
+        ),
+    ];
+    for &(value, python, javascript) in rows {
+        let s = parse(Some(429), [("retry-after", value)]);
+        assert_eq!(s.sdk_retry_after.python, python, "python {value:?}");
+        assert_eq!(
+            s.sdk_retry_after.javascript, javascript,
+            "javascript {value:?}"
+        );
+    }
+    // Milliseconds; an empty value is no reading at all for JavaScript (a falsy string).
+    let s = parse(Some(429), [("retry-after-ms", "2.5"), ("retry-after", "")]);
+    assert_eq!(s.sdk_retry_after_ms.python, Some(pos(2_500)));
+    assert_eq!(s.sdk_retry_after.javascript, None);
+    // A repeat: joined with ", " by the SDKs' HTTP libraries.
+    let s = parse(Some(429), [("retry-after", "7"), ("retry-after", "9")]);
+    assert_eq!(s.sdk_retry_after.python, Some(pos(7_000_000)));
+    assert_eq!(s.sdk_retry_after.javascript, Some(pos(7_000_000)));
+}
+
+#[test]
+fn sdk_server_values_follow_each_sdks_order() {
+    use SdkNumber::{Finite, NaN};
+    let value = |pairs: &[(&str, &str)], reading| {
+        let pairs = [("date", SDK_NOW)].into_iter().chain(pairs.iter().copied());
+        parse(Some(429), pairs).server_value(reading)
+    };
+    let secs = |s: u64| Some(SdkNumber::from_micros(s * 1_000_000));
+    let ms_neg = &[("retry-after-ms", "-5"), ("retry-after", "2")][..];
+    assert_eq!(value(ms_neg, Reading::Strict), secs(2));
+    assert_eq!(
+        value(ms_neg, Reading::Python),
+        Some(Finite {
+            negative: true,
+            micros: 5_000
+        })
+    );
+    let past = &[("retry-after", "Fri, 29 Sep 2023 16:26:27 GMT")][..];
+    let ten_back = Some(Finite {
+        negative: true,
+        micros: 10_000_000,
+    });
+    assert_eq!(value(past, Reading::Python), ten_back);
+    assert_eq!(value(past, Reading::JavaScript), ten_back);
+    assert_eq!(value(past, Reading::Strict), secs(0));
+    assert_eq!(
+        value(&[("retry-after", "soon")], Reading::JavaScript),
+        Some(NaN)
+    );
+    assert_eq!(value(&[("retry-after", "soon")], Reading::Python), None);
+    // A snapshot built by hand, without readings, reads as its strict fields.
+    let mut hand = Snapshot {
+        date: Some(at("2023-09-29T16:26:37Z")),
+        retry_after: Some(RetryAfter::Delay(time::secs(3))),
+        ..Snapshot::default()
+    };
+    for reading in [Reading::Strict, Reading::Python, Reading::JavaScript] {
+        assert_eq!(hand.server_value(reading), secs(3), "{reading:?}");
+    }
+    hand.retry_after = Some(RetryAfter::At(at("2023-09-29T16:26:57Z")));
+    hand.retry_after_ms = Some(time::millis(0));
+    assert_eq!(
+        hand.server_value(Reading::Python),
+        Some(SdkNumber::from_micros(0))
+    );
+    assert_eq!(hand.server_value(Reading::JavaScript), secs(20));
+    // An HTTP-date without `Date` gives no value under any reading.
+    let s = parse(
+        Some(429),
+        [("retry-after", "Fri, 29 Sep 2023 16:26:57 GMT")],
+    );
+    for reading in [Reading::Strict, Reading::Python, Reading::JavaScript] {
+        assert_eq!(s.server_value(reading), None, "{reading:?}");
     }
 }

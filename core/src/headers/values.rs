@@ -1,7 +1,7 @@
 //! Field values → typed values, with the [`DateError`] of the date parsers mapped onto the
 //! [`HeaderError`] a caller sees for the field at hand.
 
-use super::snapshot::{HeaderError, Reset, RetryAfter};
+use super::snapshot::{HeaderError, Reset, RetryAfter, SdkNumber};
 use crate::datetime::cursor::integer;
 use crate::datetime::{
     DateError, parse_delay_millis, parse_delay_seconds, parse_go_duration, parse_http_date,
@@ -183,6 +183,210 @@ pub(super) fn retry_after(value: &[u8]) -> Result<RetryAfter, HeaderError> {
 /// `retry-after-ms`: a non-negative decimal number of milliseconds.
 pub(super) fn retry_after_ms(value: &[u8]) -> Result<Duration, HeaderError> {
     parse_delay_millis(value).map_err(number_error)
+}
+
+/// The decimal exponent of a second in µs, for [`python_float`] and [`javascript_float`].
+pub(super) const SECONDS: i64 = 6;
+/// The decimal exponent of a millisecond in µs.
+pub(super) const MILLIS: i64 = 3;
+
+/// Python's `float(value)`, scaled by `10^unit` to µs: the whole value must be one float
+/// literal (`-10`, `1_000`, `1e3`, `.5`, `inf`, `nan`, in any case for the words); `None` if it
+/// is not, as `float()` raises then.
+pub(super) fn python_float(value: &[u8], unit: i64) -> Option<SdkNumber> {
+    let (negative, rest) = sign(value);
+    if rest.eq_ignore_ascii_case(b"inf") || rest.eq_ignore_ascii_case(b"infinity") {
+        return Some(SdkNumber::Infinite { negative });
+    }
+    if rest.eq_ignore_ascii_case(b"nan") {
+        return Some(SdkNumber::NaN);
+    }
+    let (decimal, used) = Decimal::scan(rest, true)?;
+    (used == rest.len()).then(|| decimal.to_number(negative, unit))
+}
+
+/// JavaScript's `parseFloat(value)`, scaled by `10^unit` to µs: the longest numeric prefix
+/// (`20abc` is 20, `Infinity`, no underscores), NaN when there is none.
+pub(super) fn javascript_float(value: &[u8], unit: i64) -> SdkNumber {
+    let (negative, rest) = sign(value);
+    if rest.starts_with(b"Infinity") {
+        return SdkNumber::Infinite { negative };
+    }
+    Decimal::scan(rest, false).map_or(SdkNumber::NaN, |(decimal, _)| {
+        decimal.to_number(negative, unit)
+    })
+}
+
+/// An optional leading sign.
+fn sign(value: &[u8]) -> (bool, &[u8]) {
+    match value {
+        [b'-', rest @ ..] => (true, rest),
+        [b'+', rest @ ..] => (false, rest),
+        _ => (false, value),
+    }
+}
+
+/// The significant digits a float parse looks at.
+const KEPT_DIGITS: u32 = 19;
+
+/// A decimal literal, reduced to what decides its value in µs: up to [`KEPT_DIGITS`]
+/// significant digits, the decimal exponent of the last one kept, and whether a nonzero digit
+/// was dropped after them.
+#[derive(Debug, Default)]
+struct Decimal {
+    mantissa: u64,
+    digits: u32,
+    exponent: i64,
+    dropped_nonzero: bool,
+}
+
+impl Decimal {
+    /// Scans `digits [. digits] [e [sign] digits]` or `. digits [exponent]` at the start of
+    /// `value` (with `underscores`, single `_` between digits, as Python allows). Returns the
+    /// literal and the bytes it used; `None` without a mantissa digit.
+    fn scan(value: &[u8], underscores: bool) -> Option<(Self, usize)> {
+        let mut decimal = Self::default();
+        let mut at = 0;
+        let whole = digit_run(value, &mut at, underscores, |d| decimal.push(d, false));
+        let mut fraction = 0;
+        if value.get(at) == Some(&b'.') {
+            let mut next = at.saturating_add(1);
+            fraction = digit_run(value, &mut next, underscores, |d| decimal.push(d, true));
+            if whole > 0 || fraction > 0 {
+                at = next;
+            }
+        }
+        if whole == 0 && fraction == 0 {
+            return None;
+        }
+        if matches!(value.get(at), Some(b'e' | b'E')) {
+            let mut next = at.saturating_add(1);
+            let (negative, signed) = sign(value.get(next..).unwrap_or_default());
+            next = value.len().saturating_sub(signed.len());
+            let mut exponent: i64 = 0;
+            let bound = |e: i64, d: u8| {
+                e.saturating_mul(10)
+                    .saturating_add(i64::from(d))
+                    .min(1 << 20)
+            };
+            if digit_run(value, &mut next, underscores, |d| {
+                exponent = bound(exponent, d)
+            }) > 0
+            {
+                at = next;
+                decimal.exponent = if negative {
+                    decimal.exponent.saturating_sub(exponent)
+                } else {
+                    decimal.exponent.saturating_add(exponent)
+                };
+            }
+        }
+        Some((decimal, at))
+    }
+
+    /// Appends one digit (`0..=9`) of the whole part or of the fraction.
+    fn push(&mut self, digit: u8, fraction: bool) {
+        if self.digits == 0 && digit == 0 {
+            if fraction {
+                self.exponent = self.exponent.saturating_sub(1);
+            }
+        } else if self.digits < KEPT_DIGITS {
+            // Below 10^18 before, so below 10^19 after: no saturation.
+            self.mantissa = self
+                .mantissa
+                .saturating_mul(10)
+                .saturating_add(u64::from(digit));
+            self.digits = self.digits.saturating_add(1);
+            if fraction {
+                self.exponent = self.exponent.saturating_sub(1);
+            }
+        } else {
+            self.dropped_nonzero |= digit != 0;
+            if !fraction {
+                self.exponent = self.exponent.saturating_add(1);
+            }
+        }
+    }
+
+    /// The first 17 significant digits, as an integer of 17 digits.
+    fn leading17(&self) -> u64 {
+        match self.digits.checked_sub(17) {
+            Some(extra) => 10u64
+                .checked_pow(extra)
+                .and_then(|p| self.mantissa.checked_div(p)),
+            None => 10u64
+                .checked_pow(17u32.saturating_sub(self.digits))
+                .and_then(|p| self.mantissa.checked_mul(p)),
+        }
+        .unwrap_or(0)
+    }
+
+    /// `±self × 10^unit`, in µs rounded up, as a binary64 parse sees it: from
+    /// 1.7976931348623158e308 (half an ulp above `f64::MAX`) up it is infinite; below about
+    /// 1e-324 (under half the smallest subnormal) it is zero.
+    fn to_number(&self, negative: bool, unit: i64) -> SdkNumber {
+        if self.mantissa == 0 {
+            return SdkNumber::Finite {
+                negative,
+                micros: 0,
+            };
+        }
+        // The value lies in [10^(top − 1), 10^top).
+        let top = self.exponent.saturating_add(i64::from(self.digits));
+        if top > 309 || (top == 309 && self.leading17() >= 17_976_931_348_623_158) {
+            return SdkNumber::Infinite { negative };
+        }
+        if top < -323 {
+            return SdkNumber::Finite {
+                negative,
+                micros: 0,
+            };
+        }
+        let exponent = self.exponent.saturating_add(unit);
+        let power = u32::try_from(exponent.unsigned_abs())
+            .ok()
+            .and_then(|e| 10u64.checked_pow(e));
+        let micros = if exponent >= 0 {
+            power
+                .and_then(|p| self.mantissa.checked_mul(p))
+                .map_or(u64::MAX, |m| {
+                    m.saturating_add(u64::from(self.dropped_nonzero))
+                })
+        } else {
+            match power {
+                Some(p) => {
+                    let whole = self.mantissa.checked_div(p).unwrap_or(0);
+                    let rest = self.mantissa.checked_rem(p).unwrap_or(0);
+                    whole.saturating_add(u64::from(rest != 0 || self.dropped_nonzero))
+                }
+                // 10^−exponent is beyond u64, so above the mantissa: a fraction of a µs, rounded up.
+                None => 1,
+            }
+        };
+        SdkNumber::Finite { negative, micros }
+    }
+}
+
+/// Reads ASCII digits from `*at`, passing each one's value to `each`; with `underscores`, a
+/// single `_` between two digits is skipped. Returns how many digits were read.
+fn digit_run(value: &[u8], at: &mut usize, underscores: bool, mut each: impl FnMut(u8)) -> usize {
+    let mut count = 0usize;
+    loop {
+        match value.get(*at) {
+            Some(&b) if b.is_ascii_digit() => {
+                each(b.saturating_sub(b'0'));
+                count = count.saturating_add(1);
+            }
+            Some(b'_')
+                if underscores
+                    && count > 0
+                    && value
+                        .get(at.saturating_add(1))
+                        .is_some_and(u8::is_ascii_digit) => {}
+            _ => return count,
+        }
+        *at = at.saturating_add(1);
+    }
 }
 
 /// `x-should-retry`: `true` or `false`, in any ASCII case.

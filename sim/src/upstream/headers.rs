@@ -19,7 +19,9 @@
 use std::fmt::{self, Write as _};
 
 use headroom::LimitKind;
-use headroom::headers::{self, Dialect as Parsed, Quota, Reset, RetryAfter, Scope, Snapshot};
+use headroom::headers::{
+    self, Dialect as Parsed, Quota, Reset, RetryAfter, Scope, SdkReadings, Snapshot,
+};
 use headroom::time::{self, UnixTime};
 
 use crate::workload::Dialect;
@@ -143,6 +145,10 @@ impl HeaderState {
             date: Some(UnixTime::from_secs(date_us / 1_000_000)),
             should_retry: refused.then_some(true),
             retry_after: self.retry_after_s.map(|s| RetryAfter::Delay(time::secs(s))),
+            sdk_retry_after: self
+                .retry_after_s
+                .map(|s| SdkReadings::exact(time::secs(s)))
+                .unwrap_or_default(),
             ..Snapshot::default()
         };
         if self.status == 529 {
