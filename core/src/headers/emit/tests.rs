@@ -60,7 +60,13 @@ fn both_dialects_parse_back_to_what_was_emitted() {
             4,
         ),
     ];
-    for (dialect, snapshot, scopes) in cases {
+    // Each dialect is read back only where its Cargo feature is on.
+    let readable = |dialect: &Dialect| match dialect {
+        Dialect::Anthropic => cfg!(feature = "anthropic"),
+        Dialect::OpenAi => cfg!(feature = "openai"),
+        _ => cfg!(feature = "ietf"),
+    };
+    for (dialect, snapshot, scopes) in cases.into_iter().filter(|(d, ..)| readable(d)) {
         let fields = written(&snapshot, dialect);
         assert_eq!(fields.len(), 4 + 3 * scopes, "{fields:?}");
         let again = parse(
