@@ -4,9 +4,13 @@
 //! responses (ids, unrelated limits) are filled in plausibly.
 
 use super::*;
+#[cfg(any(feature = "anthropic", feature = "openai"))]
 use crate::datetime::parse_rfc3339;
-use crate::time::{self, Duration, UnixTime};
+#[cfg(any(feature = "anthropic", feature = "openai"))]
+use crate::time::Duration;
+use crate::time::{self, UnixTime};
 
+#[cfg(any(feature = "anthropic", feature = "openai"))]
 fn at(rfc3339: &str) -> UnixTime {
     parse_rfc3339(rfc3339.as_bytes()).unwrap()
 }
@@ -15,6 +19,7 @@ fn ignored(snapshot: &Snapshot) -> Vec<(u16, HeaderError)> {
     snapshot.ignored.iter().map(|i| (i.index, i.why)).collect()
 }
 
+#[cfg(any(feature = "anthropic", feature = "openai"))]
 fn quota(snapshot: &Snapshot, scope: Scope) -> Quota {
     *snapshot.quota(scope).unwrap()
 }
@@ -22,6 +27,7 @@ fn quota(snapshot: &Snapshot, scope: Scope) -> Quota {
 /// Shaped after the 429 in whoz-oss/coday#110: tokens-limit 280 000 = 200 000 input + 80 000
 /// output; tokens-remaining 80 000 = 0 + 80 000; input reset 63 s after the others;
 /// `retry-after: 16`.
+#[cfg(feature = "anthropic")]
 const ANTHROPIC_429: &[(&str, &str)] = &[
     ("date", "Tue, 02 Sep 2025 14:03:10 GMT"),
     ("content-type", "application/json"),
@@ -48,6 +54,7 @@ const ANTHROPIC_429: &[(&str, &str)] = &[
     ("request-id", "req_018EeWyXxfu5pfWkrYcMdjWG"),
 ];
 
+#[cfg(feature = "anthropic")]
 #[test]
 fn anthropic_429_combined_tokens() {
     let s = parse(Some(429), ANTHROPIC_429.iter().copied());
