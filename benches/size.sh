@@ -5,7 +5,8 @@
 #
 # Builds benches/size (a no_std, no_main program using a Policy<4, 32>: acquire, complete with a
 # parsed Anthropic header snapshot, backoff) for thumbv7em-none-eabihf at opt-level "s" with fat
-# LTO, then prints:
+# LTO, twice (headroom with only the Anthropic header dialect, then with every dialect), then
+# prints for both:
 #   * flash = .vector_table + .text + .rodata (+ .data, whose initial image is stored in flash too)
 #   * static RAM = .data + .bss (+ .uninit)
 #   * the POLICY static's own size on the target
@@ -22,7 +23,6 @@ if command -v rustup >/dev/null 2>&1; then
     rustup target list --installed | grep -qx "$target" || rustup target add "$target"
 fi
 
-(cd "$here/size" && cargo build --release --quiet)
 elf="$CARGO_TARGET_DIR/$target/release/headroom-size"
 
 # Prints "name size" for every section of the ELF.
@@ -51,37 +51,57 @@ for i in range(1, shnum):
 PY
 }
 
-sizes="$(sections "$elf")"
-get() { awk -v s="$1" '$1 == s { print $2; found = 1 } END { if (!found) print 0 }' <<<"$sizes"; }
+# The size of the POLICY static, or nothing without an nm.
+policy_size() {
+    local nm policy_hex
+    for nm in llvm-nm arm-none-eabi-nm rust-nm; do
+        if command -v "$nm" >/dev/null 2>&1; then
+            policy_hex=$("$nm" -S -C "$1" | awk '/POLICY/ && !seen { print $2; seen = 1 }')
+            [ -n "$policy_hex" ] && echo $((16#$policy_hex))
+            return
+        fi
+    done
+}
 
-vectors=$(get .vector_table)
-text=$(get .text)
-rodata=$(get .rodata)
-data=$(get .data)
-bss=$(get .bss)
-uninit=$(get .uninit)
+# Builds the size program with the given cargo flags and sets, for that build:
+# vectors text rodata data bss uninit policy_bytes.
+measure() {
+    (cd "$here/size" && cargo build --release --quiet "$@")
+    local sizes
+    sizes="$(sections "$elf")"
+    get() { awk -v s="$1" '$1 == s { print $2; found = 1 } END { if (!found) print 0 }' <<<"$sizes"; }
+    vectors=$(get .vector_table)
+    text=$(get .text)
+    rodata=$(get .rodata)
+    data=$(get .data)
+    bss=$(get .bss)
+    uninit=$(get .uninit)
+    policy_bytes="$(policy_size "$elf")"
+}
 
-policy_bytes=""
-for nm in llvm-nm arm-none-eabi-nm rust-nm; do
-    if command -v "$nm" >/dev/null 2>&1; then
-        policy_hex=$("$nm" -S -C "$elf" | awk '/POLICY/ && !seen { print $2; seen = 1 }')
-        [ -n "$policy_hex" ] && policy_bytes=$((16#$policy_hex))
-        break
-    fi
-done
+# Two builds: headroom with only the Anthropic header dialect, then with every dialect (the
+# crate's default). Each row prints both.
+measure
+a_flash=$((text + rodata)); a_image=$((vectors + text + rodata + data)); a_ram=$((data + bss + uninit))
+a_policy=$policy_bytes
+a_sections=".vector_table $vectors, .text $text, .rodata $rodata, .data $data, .bss $bss, .uninit $uninit"
+measure --features all-dialects
+flash=$((text + rodata)); image=$((vectors + text + rodata + data)); ram=$((data + bss + uninit))
+sections_all=".vector_table $vectors, .text $text, .rodata $rodata, .data $data, .bss $bss, .uninit $uninit"
 
 echo "## headroom on $target (benches/size, opt-level \"s\", lto = \"fat\")"
 echo
-echo "| what | bytes |"
-echo "|---|---|"
-echo "| flash: .text + .rodata | $((text + rodata)) |"
-echo "| flash image: .vector_table + .text + .rodata + .data | $((vectors + text + rodata + data)) |"
-echo "| static RAM: .data + .bss + .uninit | $((data + bss + uninit)) |"
+echo "| what | Anthropic only (\`--no-default-features --features anthropic\`) | every dialect (default) |"
+echo "|---|---|---|"
+echo "| flash: .text + .rodata | $a_flash | $flash |"
+echo "| flash image: .vector_table + .text + .rodata + .data | $a_image | $image |"
+echo "| static RAM: .data + .bss + .uninit | $a_ram | $ram |"
 if [ -n "$policy_bytes" ]; then
-    echo "| of which \`static POLICY: Policy<4, 32>\` | $policy_bytes |"
+    echo "| of which \`static POLICY: Policy<4, 32>\` | $a_policy | $policy_bytes |"
 fi
 echo
-echo "sections: .vector_table $vectors, .text $text, .rodata $rodata, .data $data, .bss $bss, .uninit $uninit"
+echo "sections, Anthropic only: $a_sections"
+echo "sections, every dialect: $sections_all"
 echo
 echo "## size_of on the host ($(uname -m))"
 echo

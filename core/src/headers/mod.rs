@@ -44,6 +44,17 @@
 //!   latter, as the SDKs do. Their lenient readings by the SDKs' float parsers are kept too
 //!   ([`SdkReadings`]), for presets that read them as their SDK does ([`Snapshot::server_value`]).
 //!
+//! # Dialects as Cargo features
+//!
+//! Each dialect's reader is a feature: `anthropic` (`anthropic-ratelimit-*`, `-priority-*`,
+//! `-fast-*`), `openai` (`x-ratelimit-*`) and `ietf` (the `RateLimit` drafts, with their
+//! Structured Field parser); all three are on by default. A firmware client of one provider
+//! turns the others off to save flash (`default-features = false, features = ["anthropic"]`).
+//! A field of a dialect that is off is still recognised by name, then reported as
+//! [`HeaderError::DialectDisabled`] and not used: never read as another field, never a quota.
+//! It does not claim the response's [`Dialect`] either. `Date`, `retry-after`,
+//! `retry-after-ms` and `x-should-retry` belong to no dialect and are always read.
+//!
 //! # IETF drafts
 //!
 //! * ≤ -06: `RateLimit-Limit`, `-Remaining`, `-Reset` (parameters and later list members
@@ -67,8 +78,10 @@
 //!   [`HeaderError::BadStructuredField`].
 
 mod emit;
+#[cfg(feature = "ietf")]
 mod ietf;
 mod names;
+#[cfg(feature = "ietf")]
 mod sf;
 mod snapshot;
 mod state;
@@ -78,12 +91,14 @@ mod values;
 mod tests;
 
 pub use emit::{emit, field_names};
+#[cfg(feature = "ietf")]
 pub use ietf::IETF_CAPACITY;
 pub use snapshot::*;
 
 use names::{Family, Field, Part};
 use state::*;
 
+#[cfg(feature = "ietf")]
 use crate::time::Duration;
 
 /// Reads one response's header fields into a [`Snapshot`].
@@ -101,13 +116,13 @@ use crate::time::Duration;
 /// let snapshot = headers::parse(
 ///     Some(200),
 ///     [
-///         ("x-ratelimit-limit-requests", "60"),
-///         ("x-ratelimit-remaining-requests", "59"),
-///         ("x-ratelimit-reset-requests", "1s"),
-///         ("x-ratelimit-limit-tokens", "-1"),
+///         ("anthropic-ratelimit-requests-limit", "60"),
+///         ("anthropic-ratelimit-requests-remaining", "59"),
+///         ("anthropic-ratelimit-requests-reset", "1s"),
+///         ("anthropic-ratelimit-tokens-limit", "-1"),
 ///     ],
 /// );
-/// assert_eq!(snapshot.dialect, Dialect::OpenAi);
+/// assert_eq!(snapshot.dialect, Dialect::Anthropic);
 /// let requests = snapshot.quota(Scope::Requests).unwrap();
 /// assert_eq!((requests.limit, requests.remaining), (Some(60), Some(59)));
 /// assert_eq!(requests.reset, Some(Reset::After(time::secs(1))));
@@ -246,8 +261,8 @@ impl Parser {
     /// use headroom::headers::{HeaderError, Parser, Scope};
     ///
     /// let mut parser = Parser::new(None);
-    /// parser.push(b"x-ratelimit-remaining-requests", b"11");
-    /// parser.push(b"x-ratelimit-limit-requests", b"10");
+    /// parser.push(b"anthropic-ratelimit-requests-remaining", b"11");
+    /// parser.push(b"anthropic-ratelimit-requests-limit", b"10");
     /// let snapshot = parser.finish(); // only now can remaining be checked against limit
     /// assert_eq!(snapshot.quota(Scope::Requests).unwrap().remaining, None);
     /// assert_eq!(snapshot.ignored[0].why, HeaderError::RemainingAboveLimit);

@@ -6,6 +6,11 @@
 //! first byte and the length pick the few candidate names before any comparison, which rejects
 //! most ordinary fields in a couple of instructions; and the comparisons fold case eight bytes
 //! at a time ([`case_bits`]) instead of copying a lowercased name into a buffer first.
+//!
+//! Names of every dialect are recognised in every build; a dialect whose Cargo feature
+//! (`anthropic`, `openai`, `ietf`) is off turns its fields into [`Field::Disabled`], so that they
+//! are reported instead of being mistaken for unrelated fields, and its value readers are not
+//! linked.
 
 use super::snapshot::Scope;
 
@@ -18,6 +23,17 @@ pub(super) enum Family {
     Anthropic,
     OpenAi,
     Ietf,
+}
+
+impl Family {
+    /// Whether this build reads the family's fields (its Cargo feature is on).
+    const fn enabled(self) -> bool {
+        match self {
+            Self::Anthropic => cfg!(feature = "anthropic"),
+            Self::OpenAi => cfg!(feature = "openai"),
+            Self::Ietf => cfg!(feature = "ietf"),
+        }
+    }
 }
 
 /// One of the three facts a vendor field can carry about a quota.
@@ -47,8 +63,21 @@ pub(super) enum Field {
     RateLimit,
     /// IETF `RateLimit-Policy`.
     RateLimitPolicy,
+    /// A field of a dialect whose Cargo feature is off: reported, not read.
+    Disabled,
     /// Anything else: not looked at and not reported.
     Other,
+}
+
+impl Field {
+    /// The rate-limit family a field belongs to, if any.
+    const fn family(self) -> Option<Family> {
+        match self {
+            Self::Quota { family, .. } => Some(family),
+            Self::RateLimit | Self::RateLimitPolicy => Some(Family::Ietf),
+            _ => None,
+        }
+    }
 }
 
 const fn quota(family: Family, scope: Scope, part: Part) -> Field {
@@ -60,8 +89,19 @@ const fn quota(family: Family, scope: Scope, part: Part) -> Field {
 }
 
 /// Which field a header name is (named apart from `classify::classify`, which
-/// classifies whole responses).
+/// classifies whole responses), as this build reads it: [`Field::Disabled`] for a field of a
+/// dialect whose feature is off. With every dialect on, this is [`recognise`] itself.
+#[inline]
 pub(super) fn field_of(name: &[u8]) -> Field {
+    let field = recognise(name);
+    match field.family() {
+        Some(family) if !family.enabled() => Field::Disabled,
+        _ => field,
+    }
+}
+
+/// Which field a header name is, in any dialect.
+fn recognise(name: &[u8]) -> Field {
     if name.len() > NAME_MAX {
         return Field::Other;
     }

@@ -241,6 +241,9 @@ pub enum HeaderError {
     Unsupported,
     /// More IETF policies or limit items than the parser keeps (see [`crate::headers`]).
     TooMany,
+    /// A rate-limit field of a dialect whose Cargo feature (`anthropic`, `openai`, `ietf`) is
+    /// off in this build: recognised, not read.
+    DialectDisabled,
 }
 
 impl core::fmt::Display for HeaderError {
@@ -262,6 +265,7 @@ impl core::fmt::Display for HeaderError {
             Self::Duplicate => "duplicate field",
             Self::Unsupported => "unsupported quota",
             Self::TooMany => "too many items",
+            Self::DialectDisabled => "dialect disabled in this build",
         })
     }
 }

@@ -25,6 +25,7 @@ pub(super) struct State {
     pub(super) sdk_seen: [bool; 2],
     /// The last RFC 3339 reset read: Anthropic sends the same one for every scope.
     pub(super) last_reset: values::ResetMemo,
+    #[cfg(feature = "ietf")]
     pub(super) ietf: ietf::Tables,
 }
 
@@ -34,6 +35,8 @@ pub(super) enum Fact {
     Limit(u64),
     Remaining(u64),
     Reset(Reset),
+    /// Only the IETF policies carry a window.
+    #[cfg(feature = "ietf")]
     Window(Duration),
 }
 
@@ -49,6 +52,7 @@ impl State {
             unlimited: [false; 8],
             sdk_seen: [false; 2],
             last_reset: values::ResetMemo::default(),
+            #[cfg(feature = "ietf")]
             ietf: ietf::Tables::default(),
         }
     }
@@ -117,6 +121,7 @@ impl State {
         match field {
             Field::Other | Field::Quota { .. } => {}
             Field::Unsupported => report(s, index, HeaderError::Unsupported),
+            Field::Disabled => report(s, index, HeaderError::DialectDisabled),
             Field::Date => set_once(s, index, values::date(value), |s| &mut s.date),
             Field::RetryAfter => {
                 set_once(s, index, values::retry_after(value), |s| &mut s.retry_after);
@@ -132,20 +137,28 @@ impl State {
             Field::ShouldRetry => {
                 set_once(s, index, values::boolean(value), |s| &mut s.should_retry);
             }
+            #[cfg(feature = "ietf")]
             Field::RateLimit => {
                 if self.claim(s, index, Family::Ietf) {
                     self.push_rate_limit(s, index, value);
                 }
             }
+            #[cfg(feature = "ietf")]
             Field::RateLimitPolicy => {
                 if self.claim(s, index, Family::Ietf) {
                     self.push_policy(s, index, value);
                 }
             }
+            // `names::field_of` turns these into `Disabled` when the feature is off.
+            #[cfg(not(feature = "ietf"))]
+            Field::RateLimit | Field::RateLimitPolicy => {
+                report(s, index, HeaderError::DialectDisabled);
+            }
         }
     }
 
     pub(super) fn finish(&mut self, s: &mut Snapshot) {
+        #[cfg(feature = "ietf")]
         if !self.ietf.is_empty() {
             self.resolve_ietf(s);
         }
@@ -226,6 +239,7 @@ impl State {
                 }
                 fresh
             }
+            #[cfg(feature = "ietf")]
             Fact::Window(window) => keep(&mut quota.window, window),
         };
         if fresh.is_none() {

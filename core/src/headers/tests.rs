@@ -4,9 +4,13 @@
 //! responses (ids, unrelated limits) are filled in plausibly.
 
 use super::*;
+#[cfg(any(feature = "anthropic", feature = "openai"))]
 use crate::datetime::parse_rfc3339;
+#[cfg(any(feature = "anthropic", feature = "openai"))]
+use crate::time::Duration;
 use crate::time::{self, UnixTime};
 
+#[cfg(any(feature = "anthropic", feature = "openai"))]
 fn at(rfc3339: &str) -> UnixTime {
     parse_rfc3339(rfc3339.as_bytes()).unwrap()
 }
@@ -15,6 +19,7 @@ fn ignored(snapshot: &Snapshot) -> Vec<(u16, HeaderError)> {
     snapshot.ignored.iter().map(|i| (i.index, i.why)).collect()
 }
 
+#[cfg(any(feature = "anthropic", feature = "openai"))]
 fn quota(snapshot: &Snapshot, scope: Scope) -> Quota {
     *snapshot.quota(scope).unwrap()
 }
@@ -22,6 +27,7 @@ fn quota(snapshot: &Snapshot, scope: Scope) -> Quota {
 /// Shaped after the 429 in whoz-oss/coday#110: tokens-limit 280 000 = 200 000 input + 80 000
 /// output; tokens-remaining 80 000 = 0 + 80 000; input reset 63 s after the others;
 /// `retry-after: 16`.
+#[cfg(feature = "anthropic")]
 const ANTHROPIC_429: &[(&str, &str)] = &[
     ("date", "Tue, 02 Sep 2025 14:03:10 GMT"),
     ("content-type", "application/json"),
@@ -48,6 +54,7 @@ const ANTHROPIC_429: &[(&str, &str)] = &[
     ("request-id", "req_018EeWyXxfu5pfWkrYcMdjWG"),
 ];
 
+#[cfg(feature = "anthropic")]
 #[test]
 fn anthropic_429_combined_tokens() {
     let s = parse(Some(429), ANTHROPIC_429.iter().copied());
@@ -80,6 +87,7 @@ fn anthropic_429_combined_tokens() {
     );
 }
 
+#[cfg(feature = "anthropic")]
 #[test]
 fn anthropic_resets_at_or_before_date_mean_full() {
     // tidyllm 2025-08: Date 12:41:00, reset 12:40:59Z.
@@ -124,6 +132,7 @@ fn anthropic_resets_at_or_before_date_mean_full() {
     );
 }
 
+#[cfg(feature = "anthropic")]
 #[test]
 fn anthropic_200_snapshotted_at_different_moments() {
     // anthropic-sdk-python tests, 2026-02: 38 000 = 30 000 + 8 000; requests reset earlier.
@@ -163,6 +172,7 @@ fn anthropic_200_snapshotted_at_different_moments() {
     assert_eq!(quota(&s, Scope::Tokens).limit, Some(38_000));
 }
 
+#[cfg(feature = "anthropic")]
 #[test]
 fn anthropic_priority_and_fast_scopes() {
     let s = parse(
@@ -189,6 +199,7 @@ fn anthropic_priority_and_fast_scopes() {
     assert_eq!(ignored(&s), [(4, HeaderError::Unsupported)]);
 }
 
+#[cfg(feature = "anthropic")]
 #[test]
 fn anthropic_rounded_token_remaining() {
     // Rounded to the nearest thousand: with limit 1 500 a nearly full bucket reads 2 000.
@@ -218,6 +229,7 @@ fn anthropic_rounded_token_remaining() {
     );
 }
 
+#[cfg(feature = "openai")]
 #[test]
 fn openai_documented_samples() {
     let s = parse(
@@ -244,6 +256,7 @@ fn openai_documented_samples() {
     assert_eq!(tokens.reset_in(None), Some(time::secs(360)));
 }
 
+#[cfg(feature = "openai")]
 #[test]
 fn openai_reset_is_time_to_full_truncated_to_ms() {
     // §2.2: (limit, remaining, header); reset = (limit − remaining) × 60 s / limit, truncated.
@@ -289,6 +302,7 @@ fn openai_reset_is_time_to_full_truncated_to_ms() {
     );
 }
 
+#[cfg(feature = "openai")]
 #[test]
 fn openai_compatible_durations_and_timestamps() {
     for (value, want) in [
@@ -322,6 +336,7 @@ fn openai_compatible_durations_and_timestamps() {
     }
 }
 
+#[cfg(feature = "openai")]
 #[test]
 fn azure_sentinels() {
     // openai/openai-dotnet#838: `-1` limit and remaining with reset `0` mean "unlimited": the
@@ -380,6 +395,7 @@ fn azure_sentinels() {
     );
 }
 
+#[cfg(feature = "openai")]
 #[test]
 fn openai_other_pools_are_reported_not_mapped() {
     let s = parse(
@@ -510,6 +526,7 @@ fn should_retry_and_date_values() {
     assert_eq!(s.date, Some(UnixTime::from_secs(784_111_777)));
 }
 
+#[cfg(feature = "openai")]
 #[test]
 fn numbers_and_limits() {
     let cases: &[(&str, HeaderError)] = &[
@@ -536,6 +553,7 @@ fn numbers_and_limits() {
     assert_eq!(quota(&s, Scope::Requests).limit, Some(u64::MAX));
 }
 
+#[cfg(feature = "openai")]
 #[test]
 fn remaining_above_limit_drops_remaining() {
     let s = parse(
@@ -550,6 +568,7 @@ fn remaining_above_limit_drops_remaining() {
     assert_eq!(ignored(&s), [(0, HeaderError::RemainingAboveLimit)]);
 }
 
+#[cfg(feature = "openai")]
 #[test]
 fn duplicates_first_valid_wins() {
     let s = parse(
@@ -577,6 +596,7 @@ fn duplicates_first_valid_wins() {
     );
 }
 
+#[cfg(all(feature = "anthropic", feature = "openai", feature = "ietf"))]
 #[test]
 fn first_family_wins() {
     let s = parse(
@@ -600,6 +620,7 @@ fn first_family_wins() {
     );
 }
 
+#[cfg(feature = "openai")]
 #[test]
 fn ignored_overflow_is_counted() {
     let pairs: Vec<(String, &str)> = (0..12)
@@ -793,4 +814,68 @@ fn sdk_server_values_follow_each_sdks_order() {
     for reading in [Reading::Strict, Reading::Python, Reading::JavaScript] {
         assert_eq!(s.server_value(reading), None, "{reading:?}");
     }
+}
+
+/// A field of a dialect whose Cargo feature is off is reported as `DialectDisabled` and not
+/// read: no quota, no dialect; the fields common to all dialects still count. With a dialect on,
+/// the same field is read.
+#[test]
+fn fields_of_disabled_dialects_are_reported_not_read() {
+    let ietf = cfg!(feature = "ietf");
+    let fields = [
+        (
+            "anthropic-ratelimit-requests-limit",
+            "50",
+            cfg!(feature = "anthropic"),
+        ),
+        (
+            "anthropic-priority-input-tokens-limit",
+            "50",
+            cfg!(feature = "anthropic"),
+        ),
+        ("X-RateLimit-Limit-Requests", "60", cfg!(feature = "openai")),
+        ("RateLimit-Limit", "70", ietf),
+        ("RateLimit", "limit=80, remaining=1, reset=1", ietf),
+        ("RateLimit-Policy", r#""p";q=90;w=60"#, ietf),
+    ];
+    for (name, value, enabled) in fields {
+        let snapshot = parse(Some(200), [("retry-after", "3"), (name, value)]);
+        assert!(snapshot.retry_after.is_some(), "{name}");
+        if enabled {
+            assert_ne!(snapshot.dialect, Dialect::None, "{name}");
+            assert!(
+                snapshot.ignored.is_empty(),
+                "{name}: {:?}",
+                snapshot.ignored
+            );
+        } else {
+            assert_eq!(snapshot.dialect, Dialect::None, "{name}");
+            assert_eq!(
+                ignored(&snapshot),
+                [(1, HeaderError::DialectDisabled)],
+                "{name}"
+            );
+            assert!(
+                Scope::ALL.iter().all(|&s| snapshot.quota(s).is_none()),
+                "{name}"
+            );
+        }
+    }
+}
+
+/// In an Anthropic-only build, a proxy's `x-ratelimit-*` before the provider's fields is
+/// reported as disabled and does not claim the response: the Anthropic fields are read.
+#[cfg(all(feature = "anthropic", not(feature = "openai")))]
+#[test]
+fn a_disabled_dialect_does_not_claim_the_response() {
+    let snapshot = parse(
+        Some(200),
+        [
+            ("x-ratelimit-limit-requests", "60"),
+            ("anthropic-ratelimit-requests-limit", "50"),
+        ],
+    );
+    assert_eq!(snapshot.dialect, Dialect::Anthropic);
+    assert_eq!(quota(&snapshot, Scope::Requests).limit, Some(50));
+    assert_eq!(ignored(&snapshot), [(0, HeaderError::DialectDisabled)]);
 }

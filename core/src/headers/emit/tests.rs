@@ -60,7 +60,12 @@ fn both_dialects_parse_back_to_what_was_emitted() {
             4,
         ),
     ];
-    for (dialect, snapshot, scopes) in cases {
+    // Each dialect is read back only where its Cargo feature is on.
+    let readable = |dialect: &Dialect| {
+        (*dialect == Dialect::Anthropic && cfg!(feature = "anthropic"))
+            || (*dialect == Dialect::OpenAi && cfg!(feature = "openai"))
+    };
+    for (dialect, snapshot, scopes) in cases.into_iter().filter(|(d, ..)| readable(d)) {
         let fields = written(&snapshot, dialect);
         assert_eq!(fields.len(), 4 + 3 * scopes, "{fields:?}");
         let again = parse(

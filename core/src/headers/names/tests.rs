@@ -158,28 +158,28 @@ fn agrees_with_reference_on_known_names_and_near_misses() {
                 .join("-"),
         ] {
             let bytes = variant.as_bytes();
-            assert_eq!(field_of(bytes), reference(bytes), "{variant}");
+            assert_eq!(recognise(bytes), reference(bytes), "{variant}");
             for at in 0..bytes.len() {
                 for &swap in swaps {
                     let mut near = bytes.to_vec();
                     near[at] = swap;
-                    assert_eq!(field_of(&near), reference(&near), "{near:?}");
+                    assert_eq!(recognise(&near), reference(&near), "{near:?}");
                     // Bytes that differ from a letter only in bit 0x20 or the high bit.
                     near[at] = bytes[at] ^ 0x80;
-                    assert_eq!(field_of(&near), reference(&near), "{near:?}");
+                    assert_eq!(recognise(&near), reference(&near), "{near:?}");
                     near[at] = bytes[at] ^ 0x20;
-                    assert_eq!(field_of(&near), reference(&near), "{near:?}");
+                    assert_eq!(recognise(&near), reference(&near), "{near:?}");
                 }
-                assert_eq!(field_of(&bytes[..at]), reference(&bytes[..at]));
+                assert_eq!(recognise(&bytes[..at]), reference(&bytes[..at]));
                 let mut longer = bytes.to_vec();
                 longer.insert(at, b'x');
-                assert_eq!(field_of(&longer), reference(&longer), "{longer:?}");
+                assert_eq!(recognise(&longer), reference(&longer), "{longer:?}");
             }
         }
     }
     let long = format!("anthropic-ratelimit-{}-limit", "a".repeat(40));
-    assert_eq!(field_of(long.as_bytes()), Field::Other);
-    assert_eq!(field_of(long.as_bytes()), reference(long.as_bytes()));
+    assert_eq!(recognise(long.as_bytes()), Field::Other);
+    assert_eq!(recognise(long.as_bytes()), reference(long.as_bytes()));
 }
 
 #[test]
@@ -199,6 +199,39 @@ fn word_eq_fold_is_bytewise_eq_ignore_case() {
     }
 }
 
+/// A field of a dialect whose feature is off is `Disabled`; every other field, and every field
+/// of an enabled dialect, is what `recognise` says.
+#[test]
+fn disabled_dialects_are_marked() {
+    for name in KNOWN {
+        let known = recognise(name.as_bytes());
+        let want = match known.family() {
+            Some(family) if !family.enabled() => Field::Disabled,
+            _ => known,
+        };
+        assert_eq!(field_of(name.as_bytes()), want, "{name}");
+    }
+    let by_feature = [
+        (
+            "anthropic-ratelimit-tokens-limit",
+            cfg!(feature = "anthropic"),
+        ),
+        ("x-ratelimit-limit-tokens", cfg!(feature = "openai")),
+        ("RateLimit-Policy", cfg!(feature = "ietf")),
+        ("ratelimit", cfg!(feature = "ietf")),
+        ("ratelimit-reset", cfg!(feature = "ietf")),
+    ];
+    for (name, enabled) in by_feature {
+        assert_eq!(
+            field_of(name.as_bytes()) == Field::Disabled,
+            !enabled,
+            "{name}"
+        );
+    }
+    assert_eq!(field_of(b"retry-after"), Field::RetryAfter);
+    assert_eq!(field_of(b"x-should-retry"), Field::ShouldRetry);
+}
+
 proptest::proptest! {
     #[test]
     fn agrees_with_reference(
@@ -214,11 +247,11 @@ proptest::proptest! {
                 *slot = byte;
             }
         }
-        proptest::prop_assert_eq!(field_of(&name), reference(&name));
+        proptest::prop_assert_eq!(recognise(&name), reference(&name));
     }
 
     #[test]
     fn agrees_with_reference_on_any_bytes(name in proptest::collection::vec(proptest::num::u8::ANY, 0..70)) {
-        proptest::prop_assert_eq!(field_of(&name), reference(&name));
+        proptest::prop_assert_eq!(recognise(&name), reference(&name));
     }
 }

@@ -1,0 +1,205 @@
+//! The instruction-count probe: runs one hot path many times so that `benches/icount.sh` can count
+//! its instructions under callgrind.
+//!
+//! ```console
+//! bash benches/icount.sh                      # every path, checked against benches/budgets.toml
+//! icount acquire_admit 256                    # one path, 256 calls (what the script runs)
+//! ```
+//!
+//! Why a probe of its own rather than a criterion bench: wall time on a shared two-core machine
+//! moves by 2× between runs, an instruction count does not move at all. Each path is one
+//! `#[inline(never)]` function named `measured_<path>`; the script runs the probe under
+//! `valgrind --tool=callgrind --toggle-collect=*measured_<path>*`, so only instructions executed
+//! inside that function (and what it calls) are counted, never the setup between calls (resetting
+//! the permit table, moving time, acquiring the permit that `complete` settles). The count per
+//! call is the total divided by the number of calls.
+//!
+//! The inputs are the criterion benches' (`headroom_benches`): the same lane, cost, headers.
+
+use std::hint::black_box;
+use std::num::NonZeroU32;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use governor::clock::FakeRelativeClock;
+use governor::{Quota, RateLimiter};
+use headroom::headers::{self, Snapshot};
+use headroom::time::Instant;
+use headroom::{Acquire, Cost, LaneId, Permit, Policy, Response};
+use headroom_benches::{
+    ADMIT_STEP_US, ANTHROPIC_200, COST, OPENAI_200, PRIORITY, SplitMix64, USAGE, at, policy,
+};
+
+/// Permits in the policy: the table is reset (outside the counted function) when it is full, so
+/// the admit path sees 0 to 31 permits in flight, as in the criterion bench.
+const PERMITS: usize = 32;
+
+/// Every path the probe knows, in the order the script prints them.
+const PATHS: [&str; 6] = [
+    "acquire_admit",
+    "acquire_wait",
+    "complete_anthropic_200",
+    "parse_anthropic_200",
+    "parse_openai_200",
+    "governor_check_n_3_chained",
+];
+
+fn main() -> ExitCode {
+    let mut args = std::env::args().skip(1);
+    let path = args.next().unwrap_or_default();
+    let calls = args
+        .next()
+        .and_then(|n| n.parse::<u64>().ok())
+        .unwrap_or(256);
+    match path.as_str() {
+        "acquire_admit" => acquire_admit(calls),
+        "acquire_wait" => acquire_wait(calls),
+        "complete_anthropic_200" => complete_anthropic_200(calls),
+        "parse_anthropic_200" => {
+            for _ in 0..calls {
+                black_box(measured_parse_anthropic_200());
+            }
+        }
+        "parse_openai_200" => {
+            for _ in 0..calls {
+                black_box(measured_parse_openai_200());
+            }
+        }
+        "governor_check_n_3_chained" => governor_check_n_3_chained(calls),
+        "list" => PATHS.iter().for_each(|path| println!("{path}")),
+        other => {
+            eprintln!(
+                "icount: unknown path {other:?}; one of: {} (or `list`)",
+                PATHS.join(", ")
+            );
+            return ExitCode::FAILURE;
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+/// `acquire`, admit path, one lane of three buckets, the permit recorded.
+fn acquire_admit(calls: u64) {
+    let (template, lane) = policy::<PERMITS>();
+    let mut policy = template.clone();
+    let mut t = 0;
+    for _ in 0..calls {
+        if policy.in_flight() == PERMITS {
+            policy.clone_from(&template);
+        }
+        t += ADMIT_STEP_US;
+        let answer = measured_acquire_admit(&mut policy, at(t), lane);
+        assert!(matches!(answer, Acquire::Admit(_)), "{answer:?}");
+    }
+}
+
+#[inline(never)]
+fn measured_acquire_admit(policy: &mut Policy<1, PERMITS>, now: Instant, lane: LaneId) -> Acquire {
+    policy.acquire(black_box(now), black_box(lane), black_box(COST), PRIORITY)
+}
+
+/// `acquire`, wait path: the output bucket is drained, so every call answers `Wait`.
+fn acquire_wait(calls: u64) {
+    let (mut policy, lane) = policy::<PERMITS>();
+    let t0 = at(1_000_000);
+    let _all = policy.acquire(t0, lane, Cost::request(0, 400_000), PRIORITY);
+    for _ in 0..calls {
+        let answer = measured_acquire_wait(&mut policy, t0, lane);
+        assert!(matches!(answer, Acquire::Wait { .. }), "{answer:?}");
+    }
+}
+
+#[inline(never)]
+fn measured_acquire_wait(policy: &mut Policy<1, PERMITS>, now: Instant, lane: LaneId) -> Acquire {
+    policy.acquire(black_box(now), black_box(lane), black_box(COST), PRIORITY)
+}
+
+/// `complete` of a 200 carrying a parsed Anthropic snapshot (settle, sync, classify, schedule);
+/// the permit is acquired and the headers parsed outside the counted function.
+fn complete_anthropic_200(calls: u64) {
+    let (mut policy, lane) = policy::<PERMITS>();
+    let snapshot = headers::parse(Some(200), ANTHROPIC_200);
+    let response = Response::new(&snapshot).with_usage(USAGE);
+    let mut rng = SplitMix64(7);
+    let mut t = 0;
+    for _ in 0..calls {
+        t += ADMIT_STEP_US;
+        let permit = loop {
+            match policy.acquire(at(t), lane, COST, PRIORITY) {
+                Acquire::Admit(permit) => break permit,
+                Acquire::Wait { until, .. } => t = until.as_ticks(),
+                Acquire::Reject(why) => panic!("setup must admit, got {why}"),
+            }
+        };
+        let done = measured_complete_anthropic_200(
+            &mut policy,
+            at(t + 2_500_000),
+            permit,
+            &response,
+            &mut rng,
+        );
+        assert!(done, "complete refused its own permit");
+    }
+}
+
+#[inline(never)]
+fn measured_complete_anthropic_200(
+    policy: &mut Policy<1, PERMITS>,
+    now: Instant,
+    permit: Permit,
+    response: &Response<'_>,
+    rng: &mut SplitMix64,
+) -> bool {
+    black_box(policy.complete(black_box(now), permit, black_box(response), rng)).is_ok()
+}
+
+// The parse paths name their input inside the function: two identical bodies taking it as an
+// argument would be folded into one symbol, and the toggle would find only one of them.
+#[inline(never)]
+fn measured_parse_anthropic_200() -> Snapshot {
+    headers::parse(Some(200), black_box(&ANTHROPIC_200).iter().copied())
+}
+
+#[inline(never)]
+fn measured_parse_openai_200() -> Snapshot {
+    headers::parse(Some(200), black_box(&OPENAI_200).iter().copied())
+}
+
+type Governor = RateLimiter<
+    governor::state::NotKeyed,
+    governor::state::InMemoryState,
+    FakeRelativeClock,
+    governor::middleware::NoOpMiddleware<governor::nanos::Nanos>,
+>;
+
+fn nz(n: u32) -> NonZeroU32 {
+    NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN)
+}
+
+/// governor, the peer: `check_n` on three chained limiters (RPM, ITPM, OTPM), which is what a
+/// governor user writes for the same lane (without all-or-nothing).
+fn governor_check_n_3_chained(calls: u64) {
+    let clock = FakeRelativeClock::default();
+    let limiter = |per_minute| {
+        RateLimiter::direct_with_clock(Quota::per_minute(nz(per_minute)), clock.clone())
+    };
+    let chain = [limiter(4_000), limiter(2_000_000), limiter(400_000)];
+    let costs = [
+        NonZeroU32::MIN,
+        nz(u32::try_from(COST.input_tokens()).unwrap_or(u32::MAX)),
+        nz(u32::try_from(COST.max_tokens()).unwrap_or(u32::MAX)),
+    ];
+    for _ in 0..calls {
+        clock.advance(Duration::from_micros(ADMIT_STEP_US));
+        assert!(measured_governor_check_n_3_chained(&chain, &costs));
+    }
+}
+
+#[inline(never)]
+fn measured_governor_check_n_3_chained(chain: &[Governor; 3], costs: &[NonZeroU32; 3]) -> bool {
+    let [rpm, itpm, otpm] = black_box(chain);
+    let [one, input, output] = *black_box(costs);
+    rpm.check_n(one).is_ok_and(|r| r.is_ok())
+        && itpm.check_n(input).is_ok_and(|r| r.is_ok())
+        && otpm.check_n(output).is_ok_and(|r| r.is_ok())
+}
