@@ -22,6 +22,9 @@ pub mod hal;
 pub mod headers;
 mod lane;
 mod limit;
+#[cfg(feature = "async")]
+#[cfg_attr(docsrs, doc(cfg(feature = "async")))]
+pub mod limiter;
 mod policy;
 #[cfg(test)]
 mod test_support;
