@@ -113,6 +113,7 @@ impl Timer for TokioTimer {
 ///     let later = timer.now().checked_add_duration(headroom::time::millis(10)).unwrap();
 ///     timer.sleep_until(later).await;
 /// }
+/// # let _ = pause();
 /// ```
 #[cfg(feature = "embassy-time")]
 #[cfg_attr(docsrs, doc(cfg(feature = "embassy-time")))]
