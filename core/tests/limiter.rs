@@ -49,6 +49,18 @@ fn spawn_acquire(
     })
 }
 
+/// [`spawn_acquire`], then lets the task run until it waits (it has joined the line).
+async fn arrive(
+    limiter: &Rc<Small>,
+    lane: LaneId,
+    name: usize,
+    log: &Rc<RefCell<Vec<(usize, u64)>>>,
+) -> JoinHandle<Result<(), AcquireError>> {
+    let task = spawn_acquire(limiter, lane, name, time::millis(1), log);
+    settle_tasks().await;
+    task
+}
+
 async fn settle_tasks() {
     for _ in 0..10 {
         task::yield_now().await;
@@ -63,8 +75,8 @@ async fn waiters_are_served_first_come_first_served_one_per_instant() {
             let log = Rc::new(RefCell::new(Vec::new()));
             let mut tasks = Vec::new();
             for name in 0..6 {
-                tasks.push(spawn_acquire(&limiter, lane, name, time::millis(1), &log));
-                settle_tasks().await; // each joins the line before the next arrives
+                // Each joins the line before the next arrives.
+                tasks.push(arrive(&limiter, lane, name, &log).await);
             }
             for task in tasks {
                 task.await.unwrap().unwrap();
@@ -85,10 +97,8 @@ async fn a_newcomer_never_overtakes_the_line() {
         .run_until(async {
             let (limiter, lane) = one_per_second();
             let log = Rc::new(RefCell::new(Vec::new()));
-            let first = spawn_acquire(&limiter, lane, 0, time::millis(1), &log);
-            settle_tasks().await;
-            let second = spawn_acquire(&limiter, lane, 1, time::millis(1), &log);
-            settle_tasks().await;
+            let first = arrive(&limiter, lane, 0, &log).await;
+            let second = arrive(&limiter, lane, 1, &log).await;
             // At 1 s the head (1) is admitted; a newcomer arriving then waits behind no one,
             // but must not take 1's slot.
             tokio::time::sleep(std::time::Duration::from_millis(999)).await;
@@ -108,13 +118,10 @@ async fn a_waiter_dropped_mid_wait_leaves_the_line_and_the_next_is_served_on_tim
         .run_until(async {
             let (limiter, lane) = one_per_second();
             let log = Rc::new(RefCell::new(Vec::new()));
-            let first = spawn_acquire(&limiter, lane, 0, time::millis(1), &log);
-            settle_tasks().await;
+            let first = arrive(&limiter, lane, 0, &log).await;
             // The head of the line (sleeping until 1 s) and one behind it.
-            let head = spawn_acquire(&limiter, lane, 1, time::millis(1), &log);
-            settle_tasks().await;
-            let behind = spawn_acquire(&limiter, lane, 2, time::millis(1), &log);
-            settle_tasks().await;
+            let head = arrive(&limiter, lane, 1, &log).await;
+            let behind = arrive(&limiter, lane, 2, &log).await;
             tokio::time::sleep(std::time::Duration::from_millis(500)).await;
             head.abort(); // a timeout or a disconnected client
             assert!(head.await.unwrap_err().is_cancelled());
@@ -142,8 +149,7 @@ async fn a_guard_dropped_mid_flight_frees_its_slot_for_the_next_waiter_at_once()
                 holders.push(spawn_acquire(&limiter, lane, name, time::secs(3_600), &log));
             }
             settle_tasks().await;
-            let waiter = spawn_acquire(&limiter, lane, 4, time::millis(1), &log);
-            settle_tasks().await;
+            let waiter = arrive(&limiter, lane, 4, &log).await;
             assert_eq!(log.borrow().len(), 4, "the table is full: the fifth waits");
             tokio::time::sleep(std::time::Duration::from_secs(2)).await;
             holders.remove(0).abort(); // its guard is dropped mid-flight

@@ -12,43 +12,17 @@
 #[path = "../examples/paced_client/client.rs"]
 mod client;
 
-use std::io::{BufRead, BufReader};
+mod mock_support;
+
 use std::num::NonZeroU32;
-use std::process::{Command, Stdio};
-
-/// A running `headroom mock`, stopped when dropped.
-struct Mock(std::process::Child);
-
-impl Drop for Mock {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_hundred_concurrent_requests_no_429_within_the_bound() {
     const RPM: u32 = 6_000; // 100 a second; the provider's burst is one second's worth
     const COUNT: u32 = 200;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_headroom"))
-        .args(["mock", "--listen", "127.0.0.1:0", "--latency-ms", "5"])
-        .args([
-            "--rpm",
-            &RPM.to_string(),
-            "--itpm",
-            "2000000",
-            "--otpm",
-            "800000",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let _mock = Mock(child);
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).unwrap();
-    let base = format!("http://{}", line.trim());
+    let rpm = RPM.to_string();
+    let (_mock, base) =
+        mock_support::start(5, &["--rpm", &rpm, "--itpm", "2000000", "--otpm", "800000"]);
 
     let started = std::time::Instant::now();
     let tally = client::send_all(&base, COUNT, NonZeroU32::new(RPM).unwrap()).await;

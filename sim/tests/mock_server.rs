@@ -1,34 +1,11 @@
 //! `headroom mock`: a real server on an ephemeral port, its headers parsed back by the core.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+mod mock_support;
 
 use headroom::headers::{self, Scope};
 
-/// A running `headroom mock`, stopped when dropped (also when a test fails).
-struct Mock(std::process::Child);
-
-impl Drop for Mock {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Starts `headroom mock` with `args` on a free port; the server and its base URL.
-fn start(args: &[&str]) -> (Mock, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_headroom"))
-        .args(["mock", "--listen", "127.0.0.1:0", "--latency-ms", "1"])
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let mock = Mock(child);
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).unwrap();
-    (mock, format!("http://{}", line.trim()))
+fn start(args: &[&str]) -> (mock_support::Mock, String) {
+    mock_support::start(1, args)
 }
 
 fn pairs(response: &reqwest::Response) -> Vec<(String, String)> {

@@ -17,6 +17,30 @@
 //! Wrap the generator instead: [`Rng06`] (feature `rand_core_06`) or [`Rng09`] (feature
 //! `rand_core_09`). Each forwards every draw and nothing else.
 
+/// Implements rand_core 0.10's `TryRng` (and so `Rng`) for an adapter over another version's
+/// `RngCore`: every draw forwarded, infallibly.
+macro_rules! forward_draws {
+    ($adapter:ident, $krate:ident) => {
+        impl<R: $krate::RngCore> rand_core::TryRng for $adapter<R> {
+            type Error = core::convert::Infallible;
+
+            fn try_next_u32(&mut self) -> Result<u32, Self::Error> {
+                Ok(self.0.next_u32())
+            }
+
+            fn try_next_u64(&mut self) -> Result<u64, Self::Error> {
+                Ok(self.0.next_u64())
+            }
+
+            fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Self::Error> {
+                self.0.fill_bytes(dst);
+                Ok(())
+            }
+        }
+    };
+}
+use forward_draws;
+
 #[cfg(feature = "rand_core_06")]
 mod v06;
 #[cfg(feature = "rand_core_09")]

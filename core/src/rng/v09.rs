@@ -1,7 +1,5 @@
 //! rand_core 0.9 generators (`rand` 0.9's generators, embassy's HAL RNGs) as the engine's rand_core 0.10 [`rand_core::Rng`].
 
-use core::convert::Infallible;
-
 /// A rand_core 0.9 generator, usable wherever the engine asks for randomness.
 ///
 /// # Examples
@@ -34,6 +32,9 @@ use core::convert::Infallible;
 ///     unreachable!()
 /// };
 /// let overloaded = headers::parse(Some(529), [("x-should-retry", "true")]);
+/// // Every draw is forwarded:
+/// let draw = rand_core::Rng::next_u32(&mut Rng09(HardwareRng(7)));
+/// assert_eq!(draw, rand_core_09::RngCore::next_u32(&mut HardwareRng(7)));
 /// let mut rng = Rng09(HardwareRng(7));
 /// let outcome = policy.complete(t0, permit, &Response::new(&overloaded), &mut rng).unwrap();
 /// assert!(outcome.retry().is_some());
@@ -41,50 +42,4 @@ use core::convert::Infallible;
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Rng09<R>(pub R);
 
-impl<R: rand_core_09::RngCore> rand_core::TryRng for Rng09<R> {
-    type Error = Infallible;
-
-    fn try_next_u32(&mut self) -> Result<u32, Infallible> {
-        Ok(self.0.next_u32())
-    }
-
-    fn try_next_u64(&mut self) -> Result<u64, Infallible> {
-        Ok(self.0.next_u64())
-    }
-
-    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Infallible> {
-        self.0.fill_bytes(dst);
-        Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use rand_core::Rng as _;
-
-    /// Answers its own draws in order, to show the adapter forwards each one.
-    struct Script(u32);
-    impl rand_core_09::RngCore for Script {
-        fn next_u32(&mut self) -> u32 {
-            self.0 = self.0.wrapping_add(1);
-            self.0
-        }
-        fn next_u64(&mut self) -> u64 {
-            u64::from(self.next_u32()) << 32
-        }
-        fn fill_bytes(&mut self, dst: &mut [u8]) {
-            dst.fill(0xAB);
-        }
-    }
-
-    #[test]
-    fn every_draw_is_forwarded() {
-        let mut rng = Rng09(Script(0));
-        assert_eq!(rng.next_u32(), 1);
-        assert_eq!(rng.next_u64(), 2 << 32);
-        let mut bytes = [0u8; 3];
-        rng.fill_bytes(&mut bytes);
-        assert_eq!(bytes, [0xAB; 3]);
-    }
-}
+super::forward_draws!(Rng09, rand_core_09);
