@@ -311,3 +311,23 @@ async fn concurrent_run(seed: u64) {
     );
     assert_eq!(limiter.with_policy(|p| p.in_flight()), 0);
 }
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn an_unknown_lane_is_rejected_even_while_the_table_is_full() {
+    // The engine answers `PermitsFull` before it looks at the lane; the limiter must not queue
+    // such a request for a lane that will never exist.
+    let limiter: Limiter<CriticalSectionRawMutex, TokioTimer, 1, 1, 4> =
+        Limiter::new(Policy::new(), TokioTimer::new());
+    let lane = limiter.add_lane(LaneConfig::new()).unwrap();
+    let _held = limiter
+        .acquire(lane, cost(), Priority::Interactive)
+        .await
+        .unwrap();
+    let unknown = limiter.acquire(LaneId::from_index(1), cost(), Priority::Interactive);
+    assert_eq!(
+        futures_poll_once(std::pin::pin!(unknown))
+            .await
+            .map(Result::unwrap_err),
+        Some(AcquireError::Rejected(Rejection::UnknownLane))
+    );
+}

@@ -268,7 +268,10 @@ impl<M: RawMutex, T: Timer, const LANES: usize, const PERMITS: usize, const WAIT
                     None => !state.queue.has_waiters(lane_index),
                     Some(ticket) => state.queue.is_head(ticket),
                 };
-                let step = if my_turn {
+                let step = if lane.index() >= state.policy.lanes() {
+                    // Before anything else: an unknown lane must never take a place in line.
+                    Step::Refused(Rejection::UnknownLane.into())
+                } else if my_turn {
                     decide(&mut state.policy, now, lane, cost, priority, attempt)
                 } else if attempt.deadline().is_some_and(|deadline| now >= deadline) {
                     Step::Refused(Rejection::DeadlineExceeded.into())
