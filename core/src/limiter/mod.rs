@@ -77,6 +77,17 @@ pub use timer::Timer;
 pub use timer::TokioTimer;
 
 /// Why an async acquire did not admit.
+///
+/// # Examples
+///
+/// ```
+/// use headroom::Rejection;
+/// use headroom::limiter::AcquireError;
+///
+/// let why: AcquireError = Rejection::UnknownLane.into();
+/// assert_eq!(why.to_string(), "rejected: unknown lane");
+/// assert_eq!(AcquireError::QueueFull.to_string(), "wait queue full");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[non_exhaustive]
@@ -193,6 +204,21 @@ impl<M: RawMutex, T: Timer, const LANES: usize, const PERMITS: usize, const WAIT
     /// ([`Policy::status`], [`Policy::in_flight`], [`Policy::set_limit`]). Waiters are told
     /// afterwards, in case `f` made room. Do not acquire or hand permits back through it: the
     /// limiter's guards do that.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use headroom::limiter::{Limiter, NoopRawMutex, TokioTimer};
+    /// use headroom::{LaneConfig, Policy};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// // One executor only: no lock needed.
+    /// let limiter: Limiter<NoopRawMutex, TokioTimer, 2, 8, 16> = Limiter::new(Policy::new(), TokioTimer::new());
+    /// limiter.add_lane(LaneConfig::new()).unwrap();
+    /// assert_eq!(limiter.with_policy(|policy| (policy.lanes(), policy.in_flight())), (1, 0));
+    /// # }
+    /// ```
     pub fn with_policy<U>(&self, f: impl FnOnce(&mut Policy<LANES, PERMITS>) -> U) -> U {
         let mut wake: heapless::Vec<Waker, LANES> = heapless::Vec::new();
         let answer = self.state.lock(|state| {
@@ -206,6 +232,25 @@ impl<M: RawMutex, T: Timer, const LANES: usize, const PERMITS: usize, const WAIT
     }
 
     /// Waits for a permit to send a request of `cost` on `lane`, first come first served.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use headroom::limiter::{CriticalSectionRawMutex, Limiter, TokioTimer};
+    /// use headroom::{Cost, LaneConfig, Limit, Policy, Priority, nz};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let limiter: Limiter<CriticalSectionRawMutex, TokioTimer, 1, 8, 16> =
+    ///     Limiter::new(Policy::new(), TokioTimer::new());
+    /// let lane = limiter.add_lane(LaneConfig::new().requests(Limit::per_minute(nz!(30)))).unwrap();
+    /// let first = limiter.acquire(lane, Cost::request(10, 10), Priority::Interactive).await.unwrap();
+    /// let second = limiter.acquire(lane, Cost::request(10, 10), Priority::Interactive).await.unwrap();
+    /// // 30 RPM: the second waited two seconds (the first was never handed back, so it still counts).
+    /// assert_eq!(limiter.now().as_ticks(), 2_000_000);
+    /// # drop((first, second));
+    /// # }
+    /// ```
     ///
     /// # Errors
     ///
