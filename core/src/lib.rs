@@ -22,7 +22,19 @@ pub mod hal;
 pub mod headers;
 mod lane;
 mod limit;
+#[cfg(feature = "async")]
+#[cfg_attr(docsrs, doc(cfg(feature = "async")))]
+pub mod limiter;
 mod policy;
+#[cfg(any(feature = "rand_core_06", feature = "rand_core_09"))]
+#[cfg_attr(
+    docsrs,
+    doc(cfg(any(feature = "rand_core_06", feature = "rand_core_09")))
+)]
+pub mod rng;
+#[cfg(feature = "std")]
+#[cfg_attr(docsrs, doc(cfg(feature = "std")))]
+pub mod stdtime;
 #[cfg(test)]
 mod test_support;
 pub mod time;

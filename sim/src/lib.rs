@@ -18,6 +18,7 @@ struct ReadmeDoctests;
 pub mod engine;
 pub mod matrix;
 pub mod metrics;
+pub mod mock;
 pub mod plot;
 pub mod report;
 pub mod simulate;

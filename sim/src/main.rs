@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use headroom_sim::{audit, cli::CliError, import_har, inspect, matrix, simulate};
+use headroom_sim::{audit, cli::CliError, import_har, inspect, matrix, mock, simulate};
 
 /// Paces LLM API requests under their rate limits, and shows how.
 #[derive(Debug, Parser)]
@@ -29,6 +29,9 @@ enum Command {
         #[command(subcommand)]
         what: InspectWhat,
     },
+    /// Serve the simulated provider over HTTP on localhost, in real time (prints the bound
+    /// address first): point any client at it to try its pacing.
+    Mock(mock::MockArgs),
     /// Convert a HAR 1.2 capture into a v1 trace.
     ImportHar {
         /// The HAR file.
@@ -62,6 +65,7 @@ fn main() -> ExitCode {
             what: InspectWhat::Headers { file },
         }) => inspect::run_headers(&file),
         Some(Command::ImportHar { file, output }) => import_har::run(&file, &output),
+        Some(Command::Mock(args)) => mock::run_cli(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

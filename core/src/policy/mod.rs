@@ -258,6 +258,41 @@ impl<const LANES: usize, const PERMITS: usize> Policy<LANES, PERMITS> {
         })
     }
 
+    /// The default [`Policy::with_permit_ttl`]: 10 minutes.
+    pub const DEFAULT_PERMIT_TTL: Duration =
+        crate::time::millis(Permits::<0>::DEFAULT_TTL_MS as u64);
+
+    /// The same policy with another time-to-live for unsettled permits: a permit neither
+    /// completed, settled nor cancelled this long after its admission is reclaimed by the next
+    /// acquire that finds the permit table full, and what it charged stays charged (see
+    /// [`Permit`]). Rounded up to a millisecond; at most about 49 days.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use headroom::{Policy, time};
+    ///
+    /// let policy: Policy<1, 8> = Policy::new().with_permit_ttl(time::secs(90));
+    /// assert_eq!(policy.permit_ttl(), time::secs(90));
+    /// assert_eq!(Policy::<1, 8>::new().permit_ttl(), Policy::<1, 8>::DEFAULT_PERMIT_TTL);
+    /// ```
+    pub const fn with_permit_ttl(mut self, ttl: Duration) -> Self {
+        self.permits.set_ttl_us(ttl.as_ticks());
+        self
+    }
+
+    /// The time-to-live of an unsettled permit.
+    pub const fn permit_ttl(&self) -> Duration {
+        Duration::from_ticks(self.permits.ttl_us())
+    }
+
+    /// Reclaims the permits older than the time-to-live at `now` (their charges stay); answers
+    /// whether a slot was freed.
+    fn reclaim_expired(&mut self, now: Instant) -> bool {
+        let now = self.peek(now);
+        self.permits.reclaim_expired(now)
+    }
+
     /// The same policy with a tag of the caller's choosing, stamped into every permit it
     /// issues: a permit carrying another tag is refused with [`PermitError::Unknown`] and changes
     /// nothing. Without one, a tag is derived at the first admission (see [`Permit`]'s module
@@ -420,7 +455,7 @@ impl<const LANES: usize, const PERMITS: usize> Policy<LANES, PERMITS> {
         priority: Priority,
         attempt: Attempt,
     ) -> Acquire {
-        if self.permits.is_full() {
+        if self.permits.is_full() && !self.reclaim_expired(now) {
             return Acquire::Reject(Rejection::PermitsFull);
         }
         if lane.index() >= self.lanes.len() {

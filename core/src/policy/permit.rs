@@ -71,6 +71,17 @@ impl LaneId {
 /// It names its reservation in the policy that issued it and no other (see the module docs on
 /// tags); it is not `Clone`, so it is handed back at most once.
 ///
+/// # A dropped permit is reclaimed after its time-to-live
+///
+/// Dropping a permit (a future cancelled by a timeout, a client that disconnected) does not
+/// hand it back: the policy cannot see the drop. So that such a permit cannot hold its slot
+/// forever, a permit not completed, settled or cancelled within the policy's time-to-live
+/// (`Policy::with_permit_ttl`, 10 minutes by default) is reclaimed by the next acquire that
+/// finds the table full. What it charged stays charged (the request may have been sent; the
+/// buckets refill as usual), and handing it back afterwards is [`PermitError::Unknown`]. Set
+/// the time-to-live above the longest a response can take. The async limiter (feature `async`)
+/// cancels its guards' permits on drop, so this is only a safety net there.
+///
 /// # Examples
 ///
 /// ```
@@ -193,6 +204,9 @@ pub(crate) struct Permits<const N: usize> {
     intents: [Intent; N],
     /// Stamped into every permit and checked on the way back; zero until set or derived.
     tag: u32,
+    /// How long a permit may stay unsettled before an acquire that needs its slot reclaims it,
+    /// in ms (saturating: about 49 days at most).
+    ttl_ms: u32,
     /// Occupied slots, unordered.
     live: heapless::Vec<u16, N>,
     /// Slots released since they were first used, as a stack.
@@ -211,12 +225,54 @@ impl<const N: usize> Permits<N> {
             slots: [None; N],
             intents: [Intent::EMPTY; N],
             tag: 0,
+            ttl_ms: Self::DEFAULT_TTL_MS,
             live: heapless::Vec::new(),
             free: heapless::Vec::new(),
             fresh: 0,
             next_id: NonZeroU32::MIN,
             latest_stamp: 0,
         }
+    }
+
+    /// The default time-to-live: 10 minutes.
+    pub(crate) const DEFAULT_TTL_MS: u32 = 600_000;
+
+    /// The time-to-live of an unsettled permit, in µs.
+    pub(crate) const fn ttl_us(&self) -> u64 {
+        (self.ttl_ms as u64).saturating_mul(1_000)
+    }
+
+    /// Sets the time-to-live, in µs (rounded up to a millisecond, saturating at about 49 days).
+    pub(crate) const fn set_ttl_us(&mut self, ttl_us: u64) {
+        let ms = ttl_us.div_ceil(1_000);
+        self.ttl_ms = if ms > u32::MAX as u64 {
+            u32::MAX
+        } else {
+            ms as u32
+        };
+    }
+
+    /// Drops every reservation issued at least the time-to-live before `now` (engine µs),
+    /// without refunding it; answers whether any was dropped.
+    pub(crate) fn reclaim_expired(&mut self, now: u64) -> bool {
+        let Some(cutoff) = now.checked_sub(self.ttl_us()) else {
+            return false;
+        };
+        let mut reclaimed = false;
+        let mut pos = 0;
+        while let Some(&slot) = self.live.get(pos) {
+            let expired = matches!(
+                self.slots.get(usize::from(slot)),
+                Some(Some(reservation)) if reservation.issued_at() <= cutoff
+            );
+            if expired {
+                // `take` moves the last live slot into `pos`: look at `pos` again.
+                reclaimed |= self.take(slot).is_some();
+            } else {
+                pos = pos.saturating_add(1);
+            }
+        }
+        reclaimed
     }
 
     /// The table's tag, if set or derived yet.
@@ -324,19 +380,18 @@ impl<const N: usize> Permits<N> {
             .get(usize::from(permit.slot))
             .copied()
             .ok_or(PermitError::Unknown)?;
-        let entry = self
-            .slots
-            .get_mut(usize::from(permit.slot))
-            .ok_or(PermitError::Unknown)?;
-        let reservation = match *entry {
-            Some(reservation)
-                if reservation.id == permit.id && reservation.lane == permit.lane.0 =>
-            {
-                reservation
-            }
+        match self.slots.get(usize::from(permit.slot)) {
+            Some(Some(reservation))
+                if reservation.id == permit.id && reservation.lane == permit.lane.0 => {}
             _ => return Err(PermitError::Unknown),
-        };
-        *entry = None;
+        }
+        let reservation = self.take(permit.slot).ok_or(PermitError::Unknown)?;
+        Ok((reservation, intent))
+    }
+
+    /// Empties `slot` and frees it; `None` if it held nothing.
+    fn take(&mut self, slot: u16) -> Option<Reservation> {
+        let reservation = self.slots.get_mut(usize::from(slot))?.take()?;
         let pos = usize::from(reservation.live_pos);
         if pos < self.live.len() {
             self.live.swap_remove(pos);
@@ -348,8 +403,8 @@ impl<const N: usize> Permits<N> {
             }
         }
         // Cannot fail: at most N slots are ever free.
-        let _ = self.free.push(permit.slot);
-        Ok((reservation, intent))
+        let _ = self.free.push(slot);
+        Some(reservation)
     }
 
     /// The live reservations, in no particular order.

@@ -1,0 +1,304 @@
+//! `headroom mock`: the simulator's provider as a real HTTP server on localhost, in real time.
+//!
+//! Any client, in any language, can be pointed at it to try its pacing against realistic
+//! limits without spending quota. It serves one API shape, chosen with `--dialect`:
+//!
+//! * `anthropic`: `POST /v1/messages`, with `anthropic-ratelimit-*`, `retry-after`,
+//!   `request-id` and `Date` headers, `usage` in the body, and the API's 429 / 529 error bodies;
+//! * `openai`: `POST /v1/chat/completions`, with `x-ratelimit-*` (Go durations).
+//!
+//! The buckets, the 429 decision and the headers are the simulator's own
+//! ([`crate::upstream::Upstream`], written with the core's `headers::emit`), driven by the
+//! wall clock instead of simulated time. Input tokens are taken from the `x-mock-input-tokens`
+//! request header when present (for exact tests), otherwise estimated as the body's length in
+//! bytes divided by 4; output tokens from `x-mock-output-tokens`, otherwise `max_tokens`.
+//! Malformed requests get a 400 in the API's error shape.
+
+mod body;
+
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use headroom::LimitKind;
+use headroom::Usage;
+use serde_json::Value;
+
+use crate::cli::CliError;
+use crate::upstream::{HeaderBuf, Upstream, UpstreamConfig, render};
+use crate::workload::{Dialect, Lane, Limits, Request};
+use body::ErrorKind;
+
+/// `headroom mock`'s arguments.
+#[derive(Debug, Clone, clap::Args)]
+pub struct MockArgs {
+    /// Address to listen on; port 0 picks a free one (the bound address is printed first).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: String,
+    /// The API shape served: `anthropic` (/v1/messages) or `openai` (/v1/chat/completions).
+    #[arg(long, default_value = "anthropic", value_parser = parse_dialect)]
+    pub dialect: Dialect,
+    /// Requests per minute.
+    #[arg(long)]
+    pub rpm: Option<u64>,
+    /// Input tokens per minute.
+    #[arg(long)]
+    pub itpm: Option<u64>,
+    /// Output tokens per minute.
+    #[arg(long)]
+    pub otpm: Option<u64>,
+    /// Tokens per minute (input and output together).
+    #[arg(long)]
+    pub tpm: Option<u64>,
+    /// Latency of a successful response, in ms.
+    #[arg(long, default_value_t = 50)]
+    pub latency_ms: u64,
+}
+
+fn parse_dialect(text: &str) -> Result<Dialect, String> {
+    match text {
+        "anthropic" => Ok(Dialect::Anthropic),
+        "openai" => Ok(Dialect::OpenAi),
+        other => Err(format!("unknown dialect {other:?}: anthropic or openai")),
+    }
+}
+
+/// The provider and its clock, shared by the handlers.
+#[derive(Debug)]
+struct Mock {
+    upstream: Mutex<Upstream>,
+    start: Instant,
+    dialect: Dialect,
+    latency: Duration,
+    next_id: Mutex<u32>,
+}
+
+impl Mock {
+    fn now_us(&self) -> u64 {
+        u64::try_from(self.start.elapsed().as_micros()).unwrap_or(u64::MAX)
+    }
+
+    fn upstream(&self) -> std::sync::MutexGuard<'_, Upstream> {
+        self.upstream.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// The mock's router for `args` (the server without its listener), for embedding in tests.
+pub fn router(args: &MockArgs) -> Router {
+    let limits = Limits([args.rpm, args.itpm, args.otpm, args.tpm]);
+    let epoch_unix_s = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |since| since.as_secs());
+    let config = UpstreamConfig {
+        epoch_unix_s,
+        base_latency_us: 0,
+        ..UpstreamConfig::default()
+    };
+    let lane = Lane {
+        name: String::new(),
+        limits,
+    };
+    let mock = Mock {
+        upstream: Mutex::new(Upstream::new(config, &[lane])),
+        // The Date header counts whole seconds from `epoch_unix_s`: start on that second.
+        start: Instant::now(),
+        dialect: args.dialect,
+        latency: Duration::from_millis(args.latency_ms),
+        next_id: Mutex::new(0),
+    };
+    let path = match args.dialect {
+        Dialect::Anthropic => "/v1/messages",
+        Dialect::OpenAi => "/v1/chat/completions",
+    };
+    let dialect = args.dialect;
+    Router::new()
+        .route(path, post(handle))
+        .fallback(move || async move {
+            answer(
+                dialect,
+                StatusCode::NOT_FOUND,
+                ErrorKind::NotFound,
+                "no such endpoint",
+            )
+        })
+        .with_state(Arc::new(mock))
+}
+
+/// Serves until the process is stopped, printing the bound address first.
+///
+/// # Errors
+///
+/// [`CliError::Input`] when the address cannot be bound.
+pub fn run_cli(args: &MockArgs) -> Result<(), CliError> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(CliError::Io)?;
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(&args.listen)
+            .await
+            .map_err(|error| CliError::Input(format!("--listen {}: {error}", args.listen)))?;
+        let address = listener.local_addr().map_err(CliError::Io)?;
+        println!("{address}");
+        use std::io::Write as _;
+        std::io::stdout().flush().map_err(CliError::Io)?;
+        axum::serve(listener, router(args))
+            .await
+            .map_err(CliError::Io)
+    })
+}
+
+/// An error response in the dialect's shape.
+fn answer(dialect: Dialect, status: StatusCode, kind: ErrorKind, message: &str) -> Response {
+    (status, axum::Json(body::error(dialect, kind, message))).into_response()
+}
+
+/// A number from a request header, if present and well-formed.
+fn header_number(headers: &HeaderMap, name: &str) -> Result<Option<u64>, String> {
+    let Some(value) = headers.get(name) else {
+        return Ok(None);
+    };
+    value
+        .to_str()
+        .ok()
+        .and_then(|text| text.trim().parse().ok())
+        .map(Some)
+        .ok_or_else(|| format!("{name}: not a whole number"))
+}
+
+/// What the request asks for: (input tokens, max_tokens, output tokens, model).
+fn read_request(
+    dialect: Dialect,
+    headers: &HeaderMap,
+    bytes: &Bytes,
+) -> Result<(u64, u64, u64, String), String> {
+    let json: Value =
+        serde_json::from_slice(bytes).map_err(|error| format!("invalid JSON body: {error}"))?;
+    let object = json.as_object().ok_or("the body must be a JSON object")?;
+    let max_tokens = match dialect {
+        Dialect::Anthropic => object.get("max_tokens"),
+        Dialect::OpenAi => object
+            .get("max_completion_tokens")
+            .or_else(|| object.get("max_tokens")),
+    };
+    let max_tokens = match (max_tokens, dialect) {
+        (Some(value), _) => value.as_u64().ok_or("max_tokens: not a whole number")?,
+        (None, Dialect::Anthropic) => return Err("max_tokens: Field required".into()),
+        (None, Dialect::OpenAi) => 0,
+    };
+    let model = object
+        .get("model")
+        .and_then(Value::as_str)
+        .ok_or("model: Field required")?
+        .to_owned();
+    let input = header_number(headers, "x-mock-input-tokens")?
+        .unwrap_or(u64::try_from(bytes.len()).unwrap_or(u64::MAX) / 4);
+    let output = header_number(headers, "x-mock-output-tokens")?
+        .unwrap_or(max_tokens)
+        .min(max_tokens.max(1));
+    Ok((input, max_tokens, output, model))
+}
+
+async fn handle(State(mock): State<Arc<Mock>>, headers: HeaderMap, bytes: Bytes) -> Response {
+    let dialect = mock.dialect;
+    let (input, max_tokens, output, model) = match read_request(dialect, &headers, &bytes) {
+        Ok(parts) => parts,
+        Err(message) => {
+            return answer(
+                dialect,
+                StatusCode::BAD_REQUEST,
+                ErrorKind::InvalidRequest,
+                &message,
+            );
+        }
+    };
+    let id = {
+        let mut next = mock.next_id.lock().unwrap_or_else(PoisonError::into_inner);
+        *next = next.wrapping_add(1);
+        *next
+    };
+    let request = Request {
+        arrival_us: mock.now_us(),
+        id,
+        lane: 0,
+        input_tokens: input,
+        max_tokens,
+        usage: Usage {
+            input_tokens: input,
+            output_tokens: output,
+            ..Usage::default()
+        },
+        latency_us: None,
+    };
+    let admission = mock.upstream().admit(mock.now_us(), &request, 1);
+    if admission.status == 200 {
+        tokio::time::sleep(mock.latency).await;
+        mock.upstream().complete(mock.now_us(), &request, 0);
+    }
+    let state =
+        mock.upstream()
+            .header_state(mock.now_us(), 0, admission.status, admission.retry_after_s);
+    let mut buf = HeaderBuf::new();
+    render(&state, dialect, &mut buf);
+    let request_id = format!("req_mock_{id:08}");
+    let status =
+        StatusCode::from_u16(admission.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let json = match admission.status {
+        200 => body::success(dialect, &format!("msg_mock_{id:08}"), &model, input, output),
+        429 => body::error(
+            dialect,
+            ErrorKind::RateLimit,
+            &rate_limit_message(&state_kind(&request, &mock)),
+        ),
+        529 => body::error(dialect, ErrorKind::Overloaded, "Overloaded"),
+        _ => body::error(dialect, ErrorKind::InvalidRequest, "invalid request"),
+    };
+    let mut response = (status, axum::Json(json)).into_response();
+    let out = response.headers_mut();
+    for (name, value) in buf.pairs() {
+        if let Ok(value) = HeaderValue::from_str(value) {
+            out.insert(HeaderName::from_static(name), value);
+        }
+    }
+    let id_header = match dialect {
+        Dialect::Anthropic => "request-id",
+        Dialect::OpenAi => "x-request-id",
+    };
+    if let Ok(value) = HeaderValue::from_str(&request_id) {
+        out.insert(HeaderName::from_static(id_header), value);
+    }
+    response
+}
+
+/// The limit a refused request hit first, for the 429's message.
+fn state_kind(request: &Request, mock: &Mock) -> LimitKind {
+    let needs = mock.upstream().config().admission_charges(request);
+    let now = mock.now_us();
+    let state = mock.upstream().header_state(now, 0, 429, None);
+    LimitKind::ALL
+        .into_iter()
+        .find(|kind| {
+            state.quotas[kind.index()].is_some_and(|quota| quota.remaining < needs[kind.index()])
+        })
+        .unwrap_or(LimitKind::Requests)
+}
+
+/// A 429's message, worded as the APIs word it.
+fn rate_limit_message(kind: &LimitKind) -> String {
+    let what = match kind {
+        LimitKind::Requests => "requests",
+        LimitKind::InputTokens => "input tokens",
+        LimitKind::OutputTokens => "output tokens",
+        LimitKind::Tokens => "tokens",
+    };
+    format!(
+        "This request would exceed your organization's rate limit of {what} per minute. \
+         Please reduce the prompt length or the maximum tokens requested, or try again later."
+    )
+}

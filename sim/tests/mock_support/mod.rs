@@ -1,0 +1,37 @@
+//! Starting `headroom mock` from a test: on an ephemeral port, stopped when dropped.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+/// A running `headroom mock`, stopped when dropped (also when a test fails).
+pub struct Mock(Child);
+
+impl Drop for Mock {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `headroom mock --listen 127.0.0.1:0 --latency-ms {latency_ms}` with `args`; the
+/// server and its base URL, read from the first line it prints.
+pub fn start(latency_ms: u64, args: &[&str]) -> (Mock, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_headroom"))
+        .args([
+            "mock",
+            "--listen",
+            "127.0.0.1:0",
+            "--latency-ms",
+            &latency_ms.to_string(),
+        ])
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mock = Mock(child);
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line).unwrap();
+    (mock, format!("http://{}", line.trim()))
+}
