@@ -2,12 +2,12 @@
 //! limiter, to a `headroom mock` started on an ephemeral port: every request succeeds with no
 //! 429, in a time within a small multiple of what the provider's buckets allow.
 //!
-//! The target is 1.1 × the bound. With the default transit allowance (500 ms) the engine
-//! counts a response's recent in-flight requests as unseen although a localhost server has
-//! seen them, and paces well below the provider (about 1.5 to 4 × on a loaded 2-core host);
-//! with a 20 ms allowance it reaches 1.07 to 1.13 × but concurrent connections reorder
-//! requests in transit and an occasional 429 follows. Until the engine's sync handles both,
-//! this test holds the no-429 promise strictly and the time loosely (10 ×, against hangs).
+//! The example tells the engine what it knows: the key is its alone (`shared_key(false)`) and
+//! the provider is on the same host (a 50 ms transit allowance instead of 500 ms). Measured on
+//! the shared 2-core machine with other builds running: 1.03 to 1.18 × the bound, no 429
+//! (`cargo test -p headroom-sim --test mock_e2e -- --nocapture` prints the time). Speed is for
+//! benches, not timed tests: this test holds the no-429 promise strictly and the time only
+//! against hangs (10 ×).
 
 #[path = "../examples/paced_client/client.rs"]
 mod client;

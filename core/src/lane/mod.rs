@@ -11,7 +11,7 @@ use core::num::NonZeroU32;
 mod sync;
 mod window;
 
-pub(crate) use sync::{Order, is_at_or_after};
+pub(crate) use sync::Order;
 use window::Window;
 
 use crate::bucket::{Bucket, Refusal};

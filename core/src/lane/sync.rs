@@ -24,15 +24,16 @@
 //!   adopted only when the next response says it again. A lane that started with no limits at
 //!   all paces at a provisional rate until its first limits arrive, then drops it.
 //! * **Unseen reservations are subtracted.** The window's level becomes
-//!   `remaining − rounding − Σ charges of our permits the server may not have counted`. A permit
-//!   admitted before the responding request was sent first and has been seen; so has one
-//!   admitted more than the policy's transit allowance (default 500 ms) before the headers
-//!   arrived, since it reached the provider before the headers were made. The others — admitted
-//!   after the responding request *and* within the allowance — are subtracted, and from then on
-//!   they count as charged to that window, so settling or cancelling them gives back exactly
-//!   what the correction took (even from a window learned after they were admitted). Counting
-//!   one twice is safe but slow; missing one would over-admit. Requests slower to reach the
-//!   provider than the allowance need a longer one (`Policy::with_transit_allowance`). When the
+//!   `remaining − rounding − Σ charges of our permits the server may not have counted`: those
+//!   admitted less than the policy's transit allowance (default 500 ms) before the headers
+//!   arrived. One admitted longer ago reached the provider before the headers were made.
+//!   Admission order is not trusted: concurrent connections reorder requests on the way, so a
+//!   request admitted just before the responding one may still be in transit. From then on the
+//!   subtracted permits count as charged to that window, so settling or cancelling them gives
+//!   back exactly what the correction took (even from a window learned after they were
+//!   admitted). Counting one twice is safe but slow; missing one would over-admit. Requests
+//!   slower to reach the provider than the allowance need a longer one
+//!   (`Policy::with_transit_allowance`); a provider on the same host, a shorter one. When the
 //!   unseen charges exceed `remaining`, the window is left in debt by the difference; any debt
 //!   is capped at one window's worth, so no estimate or header can stall a lane for longer.
 //! * **Rounding is read down.** Anthropic rounds token `remaining` to the nearest thousand, so

@@ -26,7 +26,7 @@ use crate::backoff::{Attempt, Backoff, RetryBudget};
 use crate::cost::{Charges, Cost, Usage};
 use crate::headers::Snapshot;
 use crate::lane::{Lane, LaneConfig, LaneRefusal, Priority};
-use crate::lane::{Order, is_at_or_after, window_bit};
+use crate::lane::{Order, window_bit};
 use clock::EngineClock;
 
 use crate::time::{Duration, Instant};
@@ -638,7 +638,7 @@ impl<const LANES: usize, const PERMITS: usize> Policy<LANES, PERMITS> {
     ) -> Result<(), Rejection> {
         self.lane_mut(lane)?;
         let now = self.tick(now);
-        let unseen = self.unseen(lane, None, now);
+        let unseen = self.unseen(lane, now);
         let horizon = self.transit_allowance;
         let state = self.lane_mut(lane)?;
         state.observe(now, snapshot, Order::Unordered, &unseen, horizon);
@@ -673,7 +673,7 @@ impl<const LANES: usize, const PERMITS: usize> Policy<LANES, PERMITS> {
     ) -> Result<(), PermitError> {
         let lane_id = LaneId(reservation.lane);
         let unseen = match response.snapshot {
-            Some(_) => self.unseen(lane_id, Some(reservation.id), response.headers_at),
+            Some(_) => self.unseen(lane_id, response.headers_at),
             None => Charges::default(),
         };
         let horizon = self.transit_allowance;
@@ -729,7 +729,7 @@ impl<const LANES: usize, const PERMITS: usize> Policy<LANES, PERMITS> {
         if corrected != 0 {
             let cutoff = response.headers_at.checked_sub(self.transit_allowance);
             for other in self.permits.iter_mut() {
-                if is_unseen(other, lane_id, Some(reservation.id), cutoff) {
+                if is_unseen(other, lane_id, cutoff) {
                     other.mask |= corrected;
                 }
             }
@@ -738,16 +738,13 @@ impl<const LANES: usize, const PERMITS: usize> Policy<LANES, PERMITS> {
     }
 
     /// What the in-flight permits of `lane` that the server may not have counted when it
-    /// produced headers received at `headers_at` charged: those admitted after `since` (any, for
-    /// `None`) *and* less than the transit allowance before `headers_at`. A permit admitted
-    /// before the responding request, or long enough before the headers, has been seen.
-    fn unseen(&self, lane: LaneId, since: Option<NonZeroU32>, headers_at: u64) -> Charges {
+    /// produced headers received at `headers_at` charged: those admitted less than the transit
+    /// allowance before `headers_at`, whatever their order. One admitted longer ago has
+    /// reached the provider before the headers were made.
+    fn unseen(&self, lane: LaneId, headers_at: u64) -> Charges {
         let cutoff = headers_at.checked_sub(self.transit_allowance);
         let mut sum = [0u64; 4];
-        let others = self
-            .permits
-            .iter()
-            .filter(|r| is_unseen(r, lane, since, cutoff));
+        let others = self.permits.iter().filter(|r| is_unseen(r, lane, cutoff));
         for reservation in others {
             for (total, charge) in sum.iter_mut().zip(reservation.charges().0) {
                 *total = total.saturating_add(charge);
@@ -880,18 +877,12 @@ pub(crate) struct Applied<'a> {
     pub(crate) refused_on: Option<LimitKind>,
 }
 
-/// Whether `reservation`, on `lane`, may not have been counted by a server whose headers were
-/// made for the request admitted as `since` (any, for `None`) after `cutoff` (see
-/// [`Policy::unseen`]).
-fn is_unseen(
-    reservation: &Reservation,
-    lane: LaneId,
-    since: Option<NonZeroU32>,
-    cutoff: Option<u64>,
-) -> bool {
-    reservation.lane == lane.0
-        && since.is_none_or(|since| is_at_or_after(reservation.id, since))
-        && cutoff.is_none_or(|cutoff| reservation.issued_at() > cutoff)
+/// Whether `reservation`, on `lane`, may not have been counted by a server whose headers
+/// arrived at `cutoff` + the transit allowance: it was admitted after `cutoff`. Admission order
+/// is not trusted: concurrent connections reorder requests on the way, so a request admitted
+/// before the responding one may still be in transit.
+fn is_unseen(reservation: &Reservation, lane: LaneId, cutoff: Option<u64>) -> bool {
+    reservation.lane == lane.0 && cutoff.is_none_or(|cutoff| reservation.issued_at() > cutoff)
 }
 
 #[cfg(test)]
