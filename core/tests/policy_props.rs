@@ -162,7 +162,9 @@ fn op() -> impl Strategy<Value = Op> {
 
 /// Runs `ops` and returns a transcript of every answer and the final bucket states.
 fn run(configs: &[LaneConfig], start: u64, ops: &[Op]) -> (Vec<String>, Vec<BucketStatus>) {
-    let mut policy = TestPolicy::new();
+    // No time-to-live: the transcript checks that every permit stays in flight until it is
+    // handed back (reclaiming is tested on its own in `permit_ttl`).
+    let mut policy = TestPolicy::new().with_permit_ttl(headroom::time::Duration::MAX);
     let lanes: Vec<LaneId> = configs
         .iter()
         .map(|c| policy.add_lane(*c).unwrap())

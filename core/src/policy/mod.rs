@@ -462,7 +462,9 @@ impl<const LANES: usize, const PERMITS: usize> Policy<LANES, PERMITS> {
             return Acquire::Reject(Rejection::UnknownLane);
         }
         let caller_now = now;
-        let now = self.tick(now);
+        // Decided at the engine time `now` maps to; the clock itself moves only once something
+        // is admitted, so a refusal changes nothing at all.
+        let now = self.peek(now);
         let Some(state) = self.lanes.get_mut(lane.index()) else {
             return Acquire::Reject(Rejection::UnknownLane);
         };
@@ -481,6 +483,8 @@ impl<const LANES: usize, const PERMITS: usize> Policy<LANES, PERMITS> {
             }
         }
         let mask = state.mask();
+        // Admitted: now the clock moves (to the very instant the decision was taken at).
+        self.tick(caller_now);
         let intent = Intent {
             cost,
             priority,
@@ -490,7 +494,9 @@ impl<const LANES: usize, const PERMITS: usize> Policy<LANES, PERMITS> {
             Some(permit) => Acquire::Admit(permit),
             None => {
                 // Unreachable: fullness was checked above. Undo the charge all the same.
-                state.reconcile(now, mask, &charges, &Default::default(), now, true);
+                if let Some(state) = self.lanes.get_mut(lane.index()) {
+                    state.reconcile(now, mask, &charges, &Default::default(), now, true);
+                }
                 Acquire::Reject(Rejection::PermitsFull)
             }
         }
@@ -642,6 +648,7 @@ impl<const LANES: usize, const PERMITS: usize> Policy<LANES, PERMITS> {
         let horizon = self.transit_allowance;
         let state = self.lane_mut(lane)?;
         state.observe(now, snapshot, Order::Unordered, &unseen, horizon);
+        self.charge_unseen(lane, snapshot, now);
         Ok(())
     }
 
@@ -715,26 +722,36 @@ impl<const LANES: usize, const PERMITS: usize> Policy<LANES, PERMITS> {
             &unseen,
             horizon,
         );
-        // The correction took the unseen permits' charges from each corrected window: from now
-        // on they count as charged there, so settling or cancelling them gives exactly that back.
+        self.charge_unseen(lane_id, snapshot, response.headers_at);
+        Ok(())
+    }
+
+    /// A correction from `snapshot` (headers received at `headers_at`) took the unseen permits'
+    /// charges from each window it corrected: from now on they count as charged there, so
+    /// settling or cancelling them gives back exactly that, whichever windows existed when
+    /// they were admitted.
+    fn charge_unseen(&mut self, lane: LaneId, snapshot: &Snapshot, headers_at: u64) {
+        let Some(state) = self.lanes.get(lane.index()) else {
+            return;
+        };
         let corrected = LimitKind::ALL
             .into_iter()
             .filter(|&kind| {
-                lane.window(kind).is_some()
+                state.window(kind).is_some()
                     && snapshot
                         .quota_of(kind)
                         .is_some_and(|quota| quota.remaining.is_some())
             })
             .fold(0, |mask, kind| mask | window_bit(kind));
-        if corrected != 0 {
-            let cutoff = response.headers_at.checked_sub(self.transit_allowance);
-            for other in self.permits.iter_mut() {
-                if is_unseen(other, lane_id, cutoff) {
-                    other.mask |= corrected;
-                }
+        if corrected == 0 {
+            return;
+        }
+        let cutoff = headers_at.checked_sub(self.transit_allowance);
+        for other in self.permits.iter_mut() {
+            if is_unseen(other, lane, cutoff) {
+                other.mask |= corrected;
             }
         }
-        Ok(())
     }
 
     /// What the in-flight permits of `lane` that the server may not have counted when it
