@@ -369,45 +369,50 @@ fn an_unseen_estimate_cancelled_leaves_no_debt() {
 }
 
 /// "Debt that never clears": an estimate of `u64::MAX` left a 99-day wait after its 429 (nothing
-/// is admitted, so no header can fix it). At most about two windows of wait remain, in either
-/// order of the responses.
+/// is admitted, so no header can fix it). At most about two windows of wait remain, whichever
+/// response comes first and whether the 429 carries rate-limit headers or none.
 #[test]
 fn a_huge_estimate_refused_leaves_at_most_two_windows() {
-    for own_response_first in [true, false] {
-        for (label, config) in solo_and_shared(LaneConfig::new()) {
-            let mut policy = TestPolicy::new();
-            let lane = policy.add_lane(config).unwrap();
-            let Acquire::Admit(first) =
-                policy.acquire(at(0), lane, Cost::request(100, 0), Priority::Interactive)
-            else {
-                panic!("{label}: the first request is admitted")
-            };
-            let huge = Cost::request(u64::MAX, 0);
-            let Acquire::Admit(estimate) =
-                policy.acquire(at(1_200 * MS), lane, huge, Priority::Interactive)
-            else {
-                panic!("{label}: the provisional pace meters requests only")
-            };
-            let ok = tier1_snapshot(200, 49, 29_000);
-            let refused = tier1_snapshot(429, 48, 0);
-            let mut respond = |now: u64, permit, snapshot: &Snapshot| {
-                let _retry_or_done = policy
-                    .complete(at(now), permit, &Response::new(snapshot), &mut FixedDraw(0))
-                    .unwrap();
-            };
-            if own_response_first {
-                respond(1_300 * MS, estimate, &refused);
-                respond(1_400 * MS, first, &ok);
-            } else {
-                respond(1_300 * MS, first, &ok);
-                respond(1_400 * MS, estimate, &refused);
+    let mut bare = Snapshot {
+        status: Some(429),
+        ..Snapshot::default()
+    };
+    bare.retry_after_ms = Some(headroom::time::millis(1));
+    let informed = tier1_snapshot(429, 48, 0);
+    for (refusal, refused) in [("bare 429", &bare), ("429 with headers", &informed)] {
+        for own_response_first in [true, false] {
+            for (label, config) in solo_and_shared(LaneConfig::new()) {
+                let label = format!("{label}, {refusal}, own response first {own_response_first}");
+                let mut policy = TestPolicy::new();
+                let lane = policy.add_lane(config).unwrap();
+                let Acquire::Admit(first) =
+                    policy.acquire(at(0), lane, Cost::request(100, 0), Priority::Interactive)
+                else {
+                    panic!("{label}: the first request is admitted")
+                };
+                let huge = Cost::request(u64::MAX, 0);
+                let Acquire::Admit(estimate) =
+                    policy.acquire(at(1_200 * MS), lane, huge, Priority::Interactive)
+                else {
+                    panic!("{label}: the provisional pace meters requests only")
+                };
+                let ok = tier1_snapshot(200, 49, 29_000);
+                let mut respond = |now: u64, permit, snapshot: &Snapshot| {
+                    let _retry_or_done = policy
+                        .complete(at(now), permit, &Response::new(snapshot), &mut FixedDraw(0))
+                        .unwrap();
+                };
+                if own_response_first {
+                    respond(1_300 * MS, estimate, refused);
+                    respond(1_400 * MS, first, &ok);
+                } else {
+                    respond(1_300 * MS, first, &ok);
+                    respond(1_400 * MS, estimate, refused);
+                }
+                let wait =
+                    wait_for(&mut policy, lane, 1_400 * MS, Cost::request(1_000, 0)).unwrap_or(0);
+                assert!(wait <= 2 * MINUTE + SECOND, "{label}: waits {wait} µs");
             }
-            let wait =
-                wait_for(&mut policy, lane, 1_400 * MS, Cost::request(1_000, 0)).unwrap_or(0);
-            assert!(
-                wait <= 2 * MINUTE + SECOND,
-                "{label}, own response first {own_response_first}: waits {wait} µs"
-            );
         }
     }
 }
@@ -518,6 +523,18 @@ fn the_fastest_limit_admits_at_most_its_burst() {
             assert_eq!(more, 0, "{label} {kind}: {more} beyond the burst");
         }
     }
+    // Fixed-point rounding must not make room for one unit more than the burst in one cost.
+    let config = LaneConfig::new().shared_key(false).input_tokens(fastest);
+    let mut policy = TestPolicy::new();
+    let lane = policy.add_lane(config).unwrap();
+    let beyond = Cost::request(u64::from(u32::MAX) + 1, 0);
+    assert!(
+        !matches!(
+            policy.acquire(at(SECOND), lane, beyond, Priority::Interactive),
+            Acquire::Admit(_)
+        ),
+        "a cost of burst + 1 admitted"
+    );
     // An explicit small burst: at most that many at one instant.
     for burst in [1, 5, 1_000] {
         let limit = fastest.with_burst(core::num::NonZeroU32::new(burst).unwrap());
@@ -613,4 +630,27 @@ fn lying_429s_through_complete_stay_paced() {
         });
         assert_paced(label, &times, 60, MINUTE, 1);
     }
+}
+
+/// "Edges", in several costs: `u32::MAX per 1 ms` still admits burst + 1 units at one instant
+/// when they come as two costs of 2³¹ (each an exact number of µs).
+#[test]
+#[ignore = "bug: Bucket keeps the TAT in whole µs; a unit of u32::MAX per 1 ms refills in \
+            2.3e-7 µs, the capacity ⌈burst · unit_fp / 2²⁰⌉ = 4 096 µs holds 2³² = burst + 1 units, \
+            and two costs of 2³¹ cost 2 048 µs each: both admitted (needs sub-µs TAT precision)"]
+fn the_fastest_limit_admits_at_most_its_burst_in_several_costs() {
+    let fastest = Limit::per_window_ms(nz!(u32::MAX), nz!(1));
+    let mut policy = TestPolicy::new();
+    let lane = policy
+        .add_lane(LaneConfig::new().shared_key(false).input_tokens(fastest))
+        .unwrap();
+    let half = u64::from(u32::MAX / 2 + 1);
+    let taken: u64 = [half, half, 1, 1]
+        .into_iter()
+        .filter(|&tokens| wait_for(&mut policy, lane, SECOND, Cost::request(tokens, 0)).is_none())
+        .sum();
+    assert!(
+        taken <= u64::from(u32::MAX),
+        "{taken} tokens admitted at one instant"
+    );
 }
