@@ -695,3 +695,28 @@ fn refunding_an_older_settle_keeps_later_admissions_charged() {
         );
     }
 }
+
+/// Guarantee 2 after a small step back of the caller's clock: the engine counts no time until
+/// the clock is back where it was, so the `Wait` must name an instant counted from there (it
+/// named one 55 µs early after a 55 µs step back, found by the policy fuzz target).
+#[test]
+fn a_wait_after_a_small_step_back_is_honest() {
+    for (label, config) in solo_and_shared(LaneConfig::new().requests(Limit::per_minute(nz!(50)))) {
+        let mut policy = TestPolicy::new();
+        let lane = policy.add_lane(config).unwrap();
+        assert_eq!(
+            wait_for(&mut policy, lane, 29_041, Cost::request(0, 0)),
+            None
+        );
+        let Acquire::Wait { until, .. } =
+            policy.acquire(at(28_986), lane, Cost::request(0, 0), Priority::Interactive)
+        else {
+            panic!("{label}: one request per 1.2 s")
+        };
+        assert_eq!(until, at(29_041 + 1_200 * MS), "{label}");
+        assert_eq!(
+            wait_for(&mut policy, lane, until.as_ticks(), Cost::request(0, 0)),
+            None
+        );
+    }
+}

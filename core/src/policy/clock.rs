@@ -101,10 +101,14 @@ impl EngineClock {
     }
 
     /// An engine instant as the caller's instant, given the caller's `now` that mapped to
-    /// `engine_now`.
-    pub(crate) fn to_caller(now: Instant, engine_now: u64, engine_at: u64) -> Instant {
+    /// `engine_now` (the clock already moved there). After a small step back the engine counts
+    /// no time until the caller's clock is back where it was, so the count starts there.
+    pub(crate) fn to_caller(self, now: Instant, engine_now: u64, engine_at: u64) -> Instant {
         let ahead = engine_at.saturating_sub(engine_now);
-        Instant::from_ticks(now.as_ticks().saturating_add(ahead))
+        let from = self
+            .last
+            .map_or(now.as_ticks(), |last| last.max(now.as_ticks()));
+        Instant::from_ticks(from.saturating_add(ahead))
     }
 
     /// A caller instant at or before `now` as an engine instant (`engine_now` is what `now`
@@ -134,7 +138,7 @@ mod tests {
         let e1 = clock.advance(Instant::from_ticks(start + 5 * SECOND), || 0);
         assert_eq!(e1, start + 5 * SECOND);
         assert_eq!(
-            EngineClock::to_caller(Instant::from_ticks(e1), e1, e1 + 2 * SECOND),
+            clock.to_caller(Instant::from_ticks(e1), e1, e1 + 2 * SECOND),
             Instant::from_ticks(start + 7 * SECOND)
         );
     }

@@ -435,7 +435,7 @@ impl<const LANES: usize, const PERMITS: usize> Policy<LANES, PERMITS> {
         match state.try_admit(now, &charges, priority) {
             Ok(()) => {}
             Err(LaneRefusal::Wait { until, kind }) => {
-                let until = EngineClock::to_caller(caller_now, now, until);
+                let until = self.clock.to_caller(caller_now, now, until);
                 if attempt.deadline().is_some_and(|deadline| until >= deadline) {
                     return Acquire::Reject(Rejection::DeadlineExceeded);
                 }
