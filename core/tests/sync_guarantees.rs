@@ -12,8 +12,8 @@ use headroom::backoff::FixedDraw;
 use headroom::headers::{Dialect, Quota, Scope, Snapshot};
 use headroom::time::Instant;
 use headroom::{
-    Acquire, Bucket, BucketStatus, Cost, LaneConfig, LaneId, Limit, LimitKind, PermitError, Policy,
-    Priority, Response, Usage, nz,
+    Acquire, Bucket, BucketStatus, Cost, LaneConfig, LaneId, Limit, LimitKind, Permit, PermitError,
+    Policy, Priority, Response, Usage, nz,
 };
 
 const MS: u64 = 1_000;
@@ -40,6 +40,21 @@ fn solo_and_shared(config: LaneConfig) -> [(&'static str, LaneConfig); 2] {
         ("solo", config.shared_key(false)),
         ("shared", config.shared_key(true)),
     ]
+}
+
+/// A policy with one lane configured as `config`.
+fn fresh(config: LaneConfig) -> (TestPolicy, LaneId) {
+    let mut policy = TestPolicy::new();
+    let lane = policy.add_lane(config).unwrap();
+    (policy, lane)
+}
+
+/// Admits `cost` at `now`, or fails with `what` (which admission was expected).
+fn admit(policy: &mut TestPolicy, now: u64, lane: LaneId, cost: Cost, what: &str) -> Permit {
+    match policy.acquire(at(now), lane, cost, Priority::Interactive) {
+        Acquire::Admit(permit) => permit,
+        other => panic!("{what}: {other:?}"),
+    }
 }
 
 /// A snapshot in a dialect without rounding, one quota of requests.
@@ -93,8 +108,7 @@ fn drive(
     duration: u64,
     mut server: impl FnMut(u64) -> Snapshot,
 ) -> Vec<u64> {
-    let mut policy = TestPolicy::new();
-    let lane = policy.add_lane(config).unwrap();
+    let (mut policy, lane) = fresh(config);
     let mut in_flight = Vec::new();
     let mut admitted = Vec::new();
     let mut now = 0;
@@ -189,11 +203,13 @@ fn a_lying_proxy_cannot_raise_the_pace() {
 
 /// Sends one request at `now` and completes it at `now + 100 ms` with `snapshot`.
 fn round_trip(policy: &mut TestPolicy, lane: LaneId, now: u64, snapshot: &Snapshot) {
-    let Acquire::Admit(permit) =
-        policy.acquire(at(now), lane, Cost::request(0, 0), Priority::Interactive)
-    else {
-        panic!("the request at {now} µs is admitted")
-    };
+    let permit = admit(
+        policy,
+        now,
+        lane,
+        Cost::request(0, 0),
+        &format!("the request at {now} µs is admitted"),
+    );
     let _done = policy
         .complete(
             at(now + 100 * MS),
@@ -211,8 +227,7 @@ fn round_trip(policy: &mut TestPolicy, lane: LaneId, now: u64, snapshot: &Snapsh
 fn an_absurd_limit_needs_two_consecutive_responses() {
     let huge = u64::from(u32::MAX);
     for (label, config) in solo_and_shared(rpm60()) {
-        let mut policy = TestPolicy::new();
-        let lane = policy.add_lane(config).unwrap();
+        let (mut policy, lane) = fresh(config);
         round_trip(&mut policy, lane, 0, &requests_snapshot(huge, huge));
         let bucket = policy.bucket(lane, LimitKind::Requests).unwrap();
         assert_eq!(
@@ -263,13 +278,14 @@ fn a_stale_observation_never_raises() {
     let config = LaneConfig::new().input_tokens(Limit::per_minute(nz!(100_000)));
     for (label, config) in solo_and_shared(config) {
         // Through a settled response (the newest), then an observation.
-        let mut policy = TestPolicy::new();
-        let lane = policy.add_lane(config).unwrap();
-        let Acquire::Admit(permit) =
-            policy.acquire(at(0), lane, Cost::request(10, 0), Priority::Interactive)
-        else {
-            panic!("{label}: a fresh lane admits")
-        };
+        let (mut policy, lane) = fresh(config);
+        let permit = admit(
+            &mut policy,
+            0,
+            lane,
+            Cost::request(10, 0),
+            &format!("{label}: a fresh lane admits"),
+        );
         let newer = quota_snapshot(Scope::InputTokens, 100_000, 1_000);
         policy.settle_with(at(0), permit, None, &newer).unwrap();
         let before = status_of(&policy, at(0), LimitKind::InputTokens);
@@ -284,8 +300,7 @@ fn a_stale_observation_never_raises() {
         );
 
         // Two observations: the second, higher one is no authority either.
-        let mut policy = TestPolicy::new();
-        let lane = policy.add_lane(config).unwrap();
+        let (mut policy, lane) = fresh(config);
         policy.observe(at(0), lane, &newer).unwrap();
         let before = status_of(&policy, at(0), LimitKind::InputTokens);
         assert!(before.available <= 1_000, "{label}: {before:?}");
@@ -337,20 +352,23 @@ fn tier1_snapshot(status: u16, requests_remaining: u64, input_remaining: u64) ->
 #[test]
 fn an_unseen_estimate_cancelled_leaves_no_debt() {
     for (label, config) in solo_and_shared(LaneConfig::new()) {
-        let mut policy = TestPolicy::new();
-        let lane = policy.add_lane(config).unwrap();
-        let Acquire::Admit(first) =
-            policy.acquire(at(0), lane, Cost::request(100, 0), Priority::Interactive)
-        else {
-            panic!("{label}: the first request is admitted")
-        };
+        let (mut policy, lane) = fresh(config);
+        let first = admit(
+            &mut policy,
+            0,
+            lane,
+            Cost::request(100, 0),
+            &format!("{label}: the first request is admitted"),
+        );
         // Provisional 50 RPM: the next one at 1.2 s.
         let big = Cost::request(200_000, 0);
-        let Acquire::Admit(estimate) =
-            policy.acquire(at(1_200 * MS), lane, big, Priority::Interactive)
-        else {
-            panic!("{label}: the provisional pace meters requests only")
-        };
+        let estimate = admit(
+            &mut policy,
+            1_200 * MS,
+            lane,
+            big,
+            &format!("{label}: the provisional pace meters requests only"),
+        );
         let _done = policy
             .complete(
                 at(1_300 * MS),
@@ -383,19 +401,22 @@ fn a_huge_estimate_refused_leaves_at_most_two_windows() {
         for own_response_first in [true, false] {
             for (label, config) in solo_and_shared(LaneConfig::new()) {
                 let label = format!("{label}, {refusal}, own response first {own_response_first}");
-                let mut policy = TestPolicy::new();
-                let lane = policy.add_lane(config).unwrap();
-                let Acquire::Admit(first) =
-                    policy.acquire(at(0), lane, Cost::request(100, 0), Priority::Interactive)
-                else {
-                    panic!("{label}: the first request is admitted")
-                };
+                let (mut policy, lane) = fresh(config);
+                let first = admit(
+                    &mut policy,
+                    0,
+                    lane,
+                    Cost::request(100, 0),
+                    &format!("{label}: the first request is admitted"),
+                );
                 let huge = Cost::request(u64::MAX, 0);
-                let Acquire::Admit(estimate) =
-                    policy.acquire(at(1_200 * MS), lane, huge, Priority::Interactive)
-                else {
-                    panic!("{label}: the provisional pace meters requests only")
-                };
+                let estimate = admit(
+                    &mut policy,
+                    1_200 * MS,
+                    lane,
+                    huge,
+                    &format!("{label}: the provisional pace meters requests only"),
+                );
                 let ok = tier1_snapshot(200, 49, 29_000);
                 let mut respond = |now: u64, permit, snapshot: &Snapshot| {
                     let _retry_or_done = policy
@@ -423,13 +444,14 @@ fn a_huge_usage_leaves_at_most_two_windows() {
     let config = LaneConfig::new().input_tokens(Limit::per_minute(nz!(30_000)));
     for (label, config) in solo_and_shared(config) {
         for with_headers in [false, true] {
-            let mut policy = TestPolicy::new();
-            let lane = policy.add_lane(config).unwrap();
-            let Acquire::Admit(permit) =
-                policy.acquire(at(0), lane, Cost::request(1_000, 0), Priority::Interactive)
-            else {
-                panic!("{label}: a fresh lane admits")
-            };
+            let (mut policy, lane) = fresh(config);
+            let permit = admit(
+                &mut policy,
+                0,
+                lane,
+                Cost::request(1_000, 0),
+                &format!("{label}: a fresh lane admits"),
+            );
             let usage = Usage {
                 input_tokens: u64::MAX,
                 ..Usage::default()
@@ -456,8 +478,7 @@ fn a_huge_usage_leaves_at_most_two_windows() {
 #[test]
 fn a_corrected_clock_jump_leaves_one_interval() {
     for (label, config) in solo_and_shared(rpm60()) {
-        let mut policy = TestPolicy::new();
-        let lane = policy.add_lane(config).unwrap();
+        let (mut policy, lane) = fresh(config);
         assert_eq!(wait_for(&mut policy, lane, 0, Cost::request(0, 0)), None);
         // The clock jumps a year: a refill, so the request is admitted.
         assert_eq!(wait_for(&mut policy, lane, YEAR, Cost::request(0, 0)), None);
@@ -482,8 +503,7 @@ fn a_corrected_clock_jump_leaves_one_interval() {
 fn a_saturated_clock_admits_only_the_burst() {
     for (label, config) in solo_and_shared(rpm60()) {
         for history in [false, true] {
-            let mut policy = TestPolicy::new();
-            let lane = policy.add_lane(config).unwrap();
+            let (mut policy, lane) = fresh(config);
             if history {
                 assert_eq!(wait_for(&mut policy, lane, 0, Cost::request(0, 0)), None);
             }
@@ -506,8 +526,7 @@ fn the_fastest_limit_admits_at_most_its_burst() {
     for kind in [LimitKind::Requests, LimitKind::InputTokens] {
         let config = LaneConfig::new().with_limit(kind, Some(fastest));
         for (label, config) in solo_and_shared(config) {
-            let mut policy = TestPolicy::new();
-            let lane = policy.add_lane(config).unwrap();
+            let (mut policy, lane) = fresh(config);
             let all = match kind {
                 LimitKind::Requests => Cost::new(nz!(u32::MAX), 0, 0),
                 _ => Cost::request(u64::from(u32::MAX), 0),
@@ -525,8 +544,7 @@ fn the_fastest_limit_admits_at_most_its_burst() {
     }
     // Fixed-point rounding must not make room for one unit more than the burst in one cost.
     let config = LaneConfig::new().shared_key(false).input_tokens(fastest);
-    let mut policy = TestPolicy::new();
-    let lane = policy.add_lane(config).unwrap();
+    let (mut policy, lane) = fresh(config);
     let beyond = Cost::request(u64::from(u32::MAX) + 1, 0);
     assert!(
         !matches!(
@@ -561,16 +579,20 @@ fn a_permit_from_another_policy_is_refused_and_changes_nothing() {
     let mut b = TestPolicy::new();
     let lane_a = a.add_lane(rpm60()).unwrap();
     let lane_b = b.add_lane(rpm60()).unwrap();
-    let Acquire::Admit(from_a) =
-        a.acquire(at(0), lane_a, Cost::request(0, 0), Priority::Interactive)
-    else {
-        panic!("a fresh lane admits")
-    };
-    let Acquire::Admit(from_b) =
-        b.acquire(at(0), lane_b, Cost::request(0, 0), Priority::Interactive)
-    else {
-        panic!("a fresh lane admits")
-    };
+    let from_a = admit(
+        &mut a,
+        0,
+        lane_a,
+        Cost::request(0, 0),
+        "a fresh lane admits",
+    );
+    let from_b = admit(
+        &mut b,
+        0,
+        lane_b,
+        Cost::request(0, 0),
+        "a fresh lane admits",
+    );
     assert_eq!(
         (from_a.id(), from_a.lane()),
         (from_b.id(), from_b.lane()),
@@ -591,16 +613,22 @@ fn a_permit_from_another_policy_is_refused_and_changes_nothing() {
 #[test]
 fn refunding_an_older_admission_keeps_the_burst() {
     for (label, config) in solo_and_shared(rpm60()) {
-        let mut policy = TestPolicy::new();
-        let lane = policy.add_lane(config).unwrap();
+        let (mut policy, lane) = fresh(config);
         let request = Cost::request(0, 0);
-        let Acquire::Admit(a) = policy.acquire(at(0), lane, request, Priority::Interactive) else {
-            panic!("{label}: A is admitted")
-        };
-        let Acquire::Admit(b) = policy.acquire(at(SECOND), lane, request, Priority::Interactive)
-        else {
-            panic!("{label}: B is admitted")
-        };
+        let a = admit(
+            &mut policy,
+            0,
+            lane,
+            request,
+            &format!("{label}: A is admitted"),
+        );
+        let b = admit(
+            &mut policy,
+            SECOND,
+            lane,
+            request,
+            &format!("{label}: B is admitted"),
+        );
         policy.cancel(at(SECOND), a).unwrap();
         assert_eq!(
             policy.acquire(at(SECOND), lane, request, Priority::Interactive),
@@ -668,13 +696,14 @@ fn the_fastest_limit_admits_at_most_its_burst_in_several_costs() {
 fn refunding_an_older_settle_keeps_later_admissions_charged() {
     let config = LaneConfig::new().input_tokens(Limit::per_minute(nz!(60_000)));
     for (label, config) in solo_and_shared(config) {
-        let mut policy = TestPolicy::new();
-        let lane = policy.add_lane(config).unwrap();
-        let Acquire::Admit(a) =
-            policy.acquire(at(0), lane, Cost::request(30_000, 0), Priority::Interactive)
-        else {
-            panic!("{label}: A is admitted")
-        };
+        let (mut policy, lane) = fresh(config);
+        let a = admit(
+            &mut policy,
+            0,
+            lane,
+            Cost::request(30_000, 0),
+            &format!("{label}: A is admitted"),
+        );
         let later = 29 * SECOND;
         for tokens in [30_000, 29_000] {
             assert_eq!(
@@ -702,8 +731,7 @@ fn refunding_an_older_settle_keeps_later_admissions_charged() {
 #[test]
 fn a_wait_after_a_small_step_back_is_honest() {
     for (label, config) in solo_and_shared(LaneConfig::new().requests(Limit::per_minute(nz!(50)))) {
-        let mut policy = TestPolicy::new();
-        let lane = policy.add_lane(config).unwrap();
+        let (mut policy, lane) = fresh(config);
         assert_eq!(
             wait_for(&mut policy, lane, 29_041, Cost::request(0, 0)),
             None
