@@ -13,11 +13,12 @@
 //!   number after every step; `PermitsFull` comes exactly when 8 are held; permit ids are unique.
 //! * **Permits are accepted back exactly once.** A `Permit` is not `Clone`, so a second settle of
 //!   the same permit does not compile; every held permit is accepted by the one settle, cancel
-//!   or complete that consumes it, and a permit of another policy (whose id no held permit
-//!   has) is refused with `PermitError::Unknown` without changing anything.
+//!   or complete that consumes it (a permit of another policy: see below).
 //! * **Answers are honest and deterministic.** `Wait { until, limit }` names an instant after
-//!   `now` and a bucket the lane has; a copy of the policy asked again at `until` admits, and at
-//!   `until − 1` does not (`until` is the earliest instant). A deadline turns exactly the waits
+//!   `now` (at `now = u64::MAX`, `now` itself: no later instant exists) and a limit the lane
+//!   has or had (a provider window may outlive its pace); a copy of the policy as the wait left
+//!   it, asked again at `until`, admits, and at `until − 1` does not (`until` is the earliest
+//!   instant; a wait ending beyond the clock's range names `u64::MAX` and promises nothing). A deadline turns exactly the waits
 //!   that end at or after it into `DeadlineExceeded` (checked against a copy asked without
 //!   one). `CostTooLarge` names a bucket whose burst is below the most the cost can charge
 //!   it. `UnknownLane` exactly for lanes that do not exist. `complete`'s `RetryAt` is not
