@@ -6,7 +6,8 @@
 #   FUZZ_TARGETS="headers policy" bash fuzz/smoke.sh
 #
 # Exits non-zero if a target does not build, if an input of fuzz/regressions/<target>/ (every
-# crash found so far) fails again, or if a target finds a crash (the input is left in
+# crash found so far, replayed for every target whatever FUZZ_TARGETS says) fails again, if a
+# folder there names no target, or if a target finds a crash (the input is left in
 # fuzz/artifacts/<target>/, reproduce with `cargo +nightly fuzz run <target> <file>`).
 # Prints a loud SKIPPED line and exits 0 when the nightly toolchain or cargo-fuzz cannot be had.
 # New corpus entries go to a temporary directory; the committed seeds in fuzz/corpus/ are only
@@ -35,7 +36,8 @@ fi
 cargo fuzz --version
 
 cargo +nightly fuzz build
-targets=${FUZZ_TARGETS:-$(cargo +nightly fuzz list)}
+all_targets=$(cargo +nightly fuzz list)
+targets=${FUZZ_TARGETS:-$all_targets}
 
 # The panic message (the input's Debug form can run to hundreds of lines), then the log's end.
 report() {
@@ -47,17 +49,27 @@ report() {
 work=$(mktemp -d "${TMPDIR:-/tmp}/headroom-fuzz.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 failed=()
-for target in $targets; do
-  # Every crash found so far is kept in regressions/<target>/ and replayed first.
-  if compgen -G "regressions/$target/*" >/dev/null; then
-    printf '\n=== replay regressions/%s\n' "$target"
-    if ! cargo +nightly fuzz run "$target" regressions/"$target"/* -- -runs=1 >"$work/$target.replay.log" 2>&1; then
-      echo "!!! a regression input of $target fails again:"
-      report "$work/$target.replay.log"
-      failed+=("$target (regression)")
-      continue
-    fi
+
+# Every crash found so far is kept in regressions/<target>/ and replayed first, for every
+# target whatever FUZZ_TARGETS says (a replay takes milliseconds). A folder that names no
+# target (a renamed or removed one) is an error: its inputs would silently stop being replayed.
+for dir in regressions/*/; do
+  target=$(basename "$dir")
+  if ! grep -qx "$target" <<<"$all_targets"; then
+    echo "!!! regressions/$target/ names no fuzz target (targets: $(echo $all_targets))"
+    failed+=("regressions/$target (no such target)")
+    continue
   fi
+  compgen -G "$dir*" >/dev/null || continue
+  printf '\n=== replay regressions/%s (%s inputs)\n' "$target" "$(ls "$dir" | wc -l)"
+  if ! cargo +nightly fuzz run "$target" "$dir"* -- -runs=1 >"$work/$target.replay.log" 2>&1; then
+    echo "!!! a regression input of $target fails again:"
+    report "$work/$target.replay.log"
+    failed+=("$target (regression)")
+  fi
+done
+
+for target in $targets; do
   mkdir -p "$work/$target" "corpus/$target"
   printf '\n=== fuzz %s for %s s\n' "$target" "$seconds"
   if cargo +nightly fuzz run "$target" "$work/$target" "corpus/$target" -- \

@@ -295,7 +295,9 @@ impl Bucket {
     pub(crate) fn check(&self, now: u64, cost: u64, reserve: u64) -> Result<u64, Refusal> {
         let capacity = self.capacity();
         let cost_time = self.cost_time(cost);
-        if cost_time > capacity {
+        // Compared in units too: when a unit refills in under a microsecond, the capacity
+        // (rounded up to a whole µs) can hold a unit or so more than the burst.
+        if cost > u64::from(self.burst) || cost_time > capacity {
             return Err(Refusal::TooLarge);
         }
         let new_tat = self.tat.max(now).saturating_add(cost_time);

@@ -14,7 +14,6 @@
 //! Names and values are handed to the parser as raw bytes (they need not be UTF-8), and the
 //! values are not trimmed here: trimming is the parser's job.
 
-
 use headroom::datetime::{write_go_duration, write_http_date, write_rfc3339};
 use headroom::headers::{self, Dialect, Snapshot};
 use headroom::time::{Duration, UnixTime};
@@ -110,7 +109,6 @@ pub fn go_duration(delay: Duration) -> String {
     write_go_duration(delay, &mut out).expect("writing to a String cannot fail");
     out
 }
-
 
 /// Writes a snapshot back as the fields an Anthropic response would carry, with the core's one
 /// emitter ([`headers::emit`]): integers, RFC 3339 resets (a reset given as a delay is written

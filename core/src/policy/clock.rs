@@ -87,7 +87,28 @@ impl EngineClock {
 
     /// Moves the clock to the caller's `now` and answers the engine time.
     pub(crate) fn advance(&mut self, now: Instant, horizon: impl FnOnce() -> u64) -> u64 {
-        self.engine = self.peek(now, horizon);
+        let engine = self.peek(now, horizon);
+        self.settle_at(now, engine)
+    }
+
+    /// Records a correction of the caller's clock (a step back larger than the bound) without
+    /// moving the engine: later steps count from the corrected clock. Anything else is left
+    /// alone, so a refusal at an ordinary instant changes nothing.
+    pub(crate) fn note_correction(&mut self, now: Instant) {
+        let now = now.as_ticks();
+        if self
+            .last
+            .is_some_and(|last| now < last && last.saturating_sub(now) > self.max_step)
+        {
+            self.last = Some(now);
+        }
+    }
+
+    /// Moves the clock to `engine`, the time [`EngineClock::peek`] gave for the caller's `now`
+    /// before a decision was taken at it (a decision changes the horizon, so peeking again
+    /// could answer later).
+    pub(crate) fn settle_at(&mut self, now: Instant, engine: u64) -> u64 {
+        self.engine = engine;
         let now = now.as_ticks();
         // A small step back keeps the reference: no time passes until the caller's clock is
         // back where it was. A large one is a correction: count from the corrected clock.
@@ -101,10 +122,17 @@ impl EngineClock {
     }
 
     /// An engine instant as the caller's instant, given the caller's `now` that mapped to
-    /// `engine_now`.
-    pub(crate) fn to_caller(now: Instant, engine_now: u64, engine_at: u64) -> Instant {
+    /// `engine_now` (whether or not the clock moved there). After a small step back the engine
+    /// counts no time until the caller's clock is back where it was, so the count starts there;
+    /// after a large one (a correction) it starts at `now`.
+    pub(crate) fn to_caller(self, now: Instant, engine_now: u64, engine_at: u64) -> Instant {
         let ahead = engine_at.saturating_sub(engine_now);
-        Instant::from_ticks(now.as_ticks().saturating_add(ahead))
+        let now = now.as_ticks();
+        let from = match self.last {
+            Some(last) if now < last && last.saturating_sub(now) <= self.max_step => last,
+            _ => now,
+        };
+        Instant::from_ticks(from.saturating_add(ahead))
     }
 
     /// A caller instant at or before `now` as an engine instant (`engine_now` is what `now`
@@ -134,7 +162,7 @@ mod tests {
         let e1 = clock.advance(Instant::from_ticks(start + 5 * SECOND), || 0);
         assert_eq!(e1, start + 5 * SECOND);
         assert_eq!(
-            EngineClock::to_caller(Instant::from_ticks(e1), e1, e1 + 2 * SECOND),
+            clock.to_caller(Instant::from_ticks(e1), e1, e1 + 2 * SECOND),
             Instant::from_ticks(start + 7 * SECOND)
         );
     }
@@ -156,6 +184,26 @@ mod tests {
         assert_eq!(clock.advance(Instant::from_ticks(99 * SECOND), || 0), e0);
         let e2 = clock.advance(Instant::from_ticks(101 * SECOND), || 0);
         assert_eq!(e2 - e1, SECOND);
+    }
+
+    #[test]
+    fn instants_out_count_from_where_the_engine_counts() {
+        let mut clock = EngineClock::new();
+        let e0 = clock.advance(Instant::from_ticks(100 * SECOND), || 0);
+        // A small step back, not recorded (a refusal peeks): count from where the clock was.
+        let back = Instant::from_ticks(99 * SECOND);
+        assert_eq!(
+            clock.to_caller(back, e0, e0 + SECOND),
+            Instant::from_ticks(101 * SECOND)
+        );
+        // A correction by a year, not recorded either: count from the corrected clock.
+        let year = 365 * 24 * 3_600 * SECOND;
+        let mut jumped = EngineClock::new();
+        let e1 = jumped.advance(Instant::from_ticks(year), || 0);
+        assert_eq!(
+            jumped.to_caller(Instant::from_ticks(SECOND), e1, e1 + SECOND),
+            Instant::from_ticks(2 * SECOND)
+        );
     }
 
     #[test]

@@ -472,7 +472,8 @@ impl<const LANES: usize, const PERMITS: usize> Policy<LANES, PERMITS> {
         match state.try_admit(now, &charges, priority) {
             Ok(()) => {}
             Err(LaneRefusal::Wait { until, kind }) => {
-                let until = EngineClock::to_caller(caller_now, now, until);
+                let until = self.clock.to_caller(caller_now, now, until);
+                self.clock.note_correction(caller_now);
                 if attempt.deadline().is_some_and(|deadline| until >= deadline) {
                     return Acquire::Reject(Rejection::DeadlineExceeded);
                 }
@@ -483,8 +484,8 @@ impl<const LANES: usize, const PERMITS: usize> Policy<LANES, PERMITS> {
             }
         }
         let mask = state.mask();
-        // Admitted: now the clock moves (to the very instant the decision was taken at).
-        self.tick(caller_now);
+        // Admitted: now the clock moves, to the very instant the decision was taken at.
+        self.clock.settle_at(caller_now, now);
         let intent = Intent {
             cost,
             priority,
