@@ -418,7 +418,9 @@ fn state_of(policy: &Policy<LANES, PERMITS>) -> String {
 
 impl Model {
     fn new(input: &Input) -> Self {
-        let mut policy = Policy::new();
+        // No time-to-live: the model holds every permit until it is handed back (reclaiming
+        // is tested on its own in core/tests/permit_ttl.rs).
+        let mut policy = Policy::new().with_permit_ttl(headroom::time::Duration::MAX);
         let mut lanes = Vec::new();
         let mut configs = Vec::new();
         for spec in input.lanes.iter().take(LANES + 1) {

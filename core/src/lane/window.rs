@@ -42,8 +42,8 @@
 //!   share of what the server reports: `share × (R₁ − others' spending over the reaction
 //!   horizon) − unseen`. The lane keeps one share for all its windows, the smallest of their
 //!   estimates: clients of one key send alike, and a limit whose bucket refills within a round
-//!   trip (requests, a second's worth) hides the split that a minute of tokens shows. Samples are
-//!   at least twice per refill of what the server holds, at most every 2 s.
+//!   trip (requests, a second's worth) hides the split that a minute of tokens shows. Two samples
+//!   are at least 2 s apart, or half the time the server's bucket takes to refill if shorter.
 //! * **Cold start.** Once the server first reports on a limit, a shared key's window starts at
 //!   a quarter share, so a fleet started in lock step does not each claim the whole saved-up
 //!   level and rate before the first samples arrive. A client alone pays for that caution with
