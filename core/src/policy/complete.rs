@@ -329,7 +329,9 @@ impl<const LANES: usize, const PERMITS: usize> Policy<LANES, PERMITS> {
             Some(delay) => verdict.with_informed_delay(delay),
             None => verdict,
         };
-        let now = caller_now;
+        // Retry instants count from where the engine counts: after a small step back of the
+        // caller's clock, from where it was.
+        let now = self.clock.to_caller(caller_now, now, now);
         let next = self
             .backoff
             .decide(now, &verdict, &mut attempt, &mut self.budget, rng);

@@ -322,3 +322,28 @@ fn the_budget_stops_a_storm() {
     assert_eq!(retried, 4);
     assert!(policy.retry_budget().level() <= policy.retry_budget().max());
 }
+
+#[test]
+fn a_retry_after_a_small_step_back_counts_from_where_the_clock_was() {
+    let (mut policy, lane) = tier1();
+    let permit = admit(&mut policy, at_ms(10_000), lane, Attempt::first());
+    let snapshot = anthropic_429("0", "3");
+    // The caller's clock steps back 200 ms before the response: the engine counts no time
+    // until it is back at 10 s, so the retry-after floor (3 s) runs from 10 s.
+    let answer = policy
+        .complete(
+            at_ms(9_800),
+            permit,
+            &Response::new(&snapshot),
+            &mut FixedDraw(0),
+        )
+        .unwrap();
+    let Outcome::Retry(retry) = answer else {
+        panic!("{answer:?}")
+    };
+    assert_eq!(retry.at(), at_ms(13_000));
+    assert!(matches!(
+        policy.acquire_retry(retry.at(), &retry),
+        Acquire::Admit(_)
+    ));
+}
