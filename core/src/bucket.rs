@@ -325,15 +325,19 @@ impl Bucket {
         self.tat = tat;
     }
 
-    /// Gives back time charged by an admission made at `admitted_at`, never filling the
-    /// bucket above full and, for an admission older than the latest, never below the end of
-    /// the latest admission's own charge.
+    /// Gives back time charged by an admission made at `admitted_at` whose charge ended at `end`
+    /// (the TAT right after it; `u64::MAX` when unknown), at most the part of it still ahead of
+    /// `now`, never filling the bucket above full and, for an admission older than the latest,
+    /// never below the end of the latest admission's own charge.
     ///
     /// Why the second bound: a refund for a request admitted *before* others would otherwise
     /// shift their charges into the past. With one request per second, admitting A at 0 and B
     /// at 1 and then cancelling A at 1 must not admit C at 1 as well: B alone fills the bucket
     /// until 2. (Admissions at the same instant shift nothing into the past.)
-    pub(crate) fn refund_time(&mut self, now: u64, time: u64, admitted_at: u64) {
+    pub(crate) fn refund_time(&mut self, now: u64, time: u64, admitted_at: u64, end: u64) {
+        // Only the part of the charge still ahead of `now` can be given back: what lay before
+        // `now` has refilled already, and later admissions have used it.
+        let time = time.min(end.saturating_sub(now));
         let mut floor = self.tat.min(now);
         if admitted_at < self.floor_at {
             floor = floor.max(self.floor.min(self.tat));
@@ -343,7 +347,14 @@ impl Bucket {
 
     /// Moves the charge for one request, admitted at `admitted_at`, from `charged` units to
     /// `actual` units.
-    pub(crate) fn reconcile(&mut self, now: u64, charged: u64, actual: u64, admitted_at: u64) {
+    pub(crate) fn reconcile(
+        &mut self,
+        now: u64,
+        charged: u64,
+        actual: u64,
+        admitted_at: u64,
+        end: u64,
+    ) {
         if charged == actual {
             return;
         }
@@ -356,7 +367,12 @@ impl Bucket {
                 .saturating_add(actual_time.saturating_sub(charged_time));
             self.cap_debt(now);
         } else {
-            self.refund_time(now, charged_time.saturating_sub(actual_time), admitted_at);
+            self.refund_time(
+                now,
+                charged_time.saturating_sub(actual_time),
+                admitted_at,
+                end,
+            );
         }
     }
 

@@ -26,8 +26,8 @@ use proptest::prelude::*;
 type TestPolicy = Policy<2, 16>;
 
 // Fixed memory: the usual policy, with what each in-flight request needs to be retried, stays
-// within 6 KiB (a pace and a provider window per limit; see the README memory table).
-static_assertions::const_assert!(core::mem::size_of::<Policy<4, 32>>() <= 6144);
+// within 6.5 KiB (a pace and a provider window per limit; see the README memory table).
+static_assertions::const_assert!(core::mem::size_of::<Policy<4, 32>>() <= 6656);
 static_assertions::assert_impl_all!(Policy<4, 32>: Send, Sync, Clone);
 static_assertions::assert_not_impl_any!(Permit: Clone, Copy);
 
@@ -753,12 +753,7 @@ proptest! {
     /// estimate), syncs (lying, stale, honest), cancels and `complete` (any status) anywhere in
     /// between: none of them may give the pace back more than the request did not use.
     #[test]
-    #[ignore = "bug: Bucket::refund_time protects only the latest admission's own charge \
-                (floor = its end), so a refund for an older admission (settle below the \
-                estimate, cancel, 429) gives back charge that has already refilled and that \
-                later admissions used: see sync_guarantees::\
-                refunding_an_older_settle_keeps_later_admissions_charged"]
-    fn never_over_admits(
+        fn never_over_admits(
         config in lane_config(),
         shared in any::<bool>(),
         adopt in any::<bool>(),

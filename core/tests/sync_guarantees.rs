@@ -689,10 +689,6 @@ fn the_fastest_limit_admits_at_most_its_burst_in_several_costs() {
 /// Settling A at 29 s with no tokens used may give back only the 1 000 still ahead: C and D
 /// were admitted against the other 29 000. Nothing more fits at 29 s.
 #[test]
-#[ignore = "bug: Bucket::refund_time floors an older admission's refund only at the end of the \
-            latest admission's own charge (29 s + D's 29 000), so it gives back 29 000 tokens \
-            that had already refilled: E (30 000) is admitted at 29 s beside C and D, 89 000 \
-            at one instant on a burst of 60 000"]
 fn refunding_an_older_settle_keeps_later_admissions_charged() {
     let config = LaneConfig::new().input_tokens(Limit::per_minute(nz!(60_000)));
     for (label, config) in solo_and_shared(config) {

@@ -374,7 +374,7 @@ impl Lane {
         now: u64,
         charges: &Charges,
         priority: Priority,
-    ) -> Result<(), LaneRefusal> {
+    ) -> Result<[u64; 4], LaneRefusal> {
         let (paces, windows) = self.check(now, charges, priority)?;
         for (bucket, tat) in self.buckets.iter_mut().zip(paces) {
             if let Some(bucket) = bucket {
@@ -388,7 +388,7 @@ impl Lane {
                 window.count_admitted(charge);
             }
         }
-        Ok(())
+        Ok(paces)
     }
 
     /// Whether `charges` would be admitted at `now`, changing nothing.
@@ -477,8 +477,13 @@ impl Lane {
     }
 
     /// Moves each pace and window in `mask` from the `charged` amount to the `actual` one, for
-    /// a request admitted at `admitted_at`. `never_charged` says the provider never charged the
-    /// request at all (it refused it, or it was never sent).
+    /// a request admitted at `admitted_at` whose charge on each pace ended at `ends` (the pace's
+    /// TAT right after it). `never_charged` says the provider never charged the request at all
+    /// (it refused it, or it was never sent).
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "one reservation's facts, read in one place"
+    )]
     pub(crate) fn reconcile(
         &mut self,
         now: u64,
@@ -486,6 +491,7 @@ impl Lane {
         charged: &Charges,
         actual: &Charges,
         admitted_at: u64,
+        ends: &[u64; 4],
         never_charged: bool,
     ) {
         let delta =
@@ -495,7 +501,8 @@ impl Lane {
             if mask & pace_bit(kind) != 0
                 && let Some(bucket) = self.bucket_mut(kind)
             {
-                bucket.reconcile(now, was, is, admitted_at);
+                let end = ends.get(kind.index()).copied().unwrap_or(u64::MAX);
+                bucket.reconcile(now, was, is, admitted_at, end);
             }
             // The provider charges requests and input tokens as they arrive, so a correction
             // of those belongs to the admission; reserved output it gives back on completion.
@@ -508,7 +515,7 @@ impl Lane {
             if mask & window_bit(kind) != 0
                 && let Some(window) = self.window_mut(kind)
             {
-                window.bucket.reconcile(now, was, is, admitted_at);
+                window.bucket.reconcile(now, was, is, admitted_at, u64::MAX);
                 window.count_own(delta(kind), retro, admitted_at);
             }
         }

@@ -469,8 +469,8 @@ impl<const LANES: usize, const PERMITS: usize> Policy<LANES, PERMITS> {
             return Acquire::Reject(Rejection::UnknownLane);
         };
         let charges = state.upfront(&cost);
-        match state.try_admit(now, &charges, priority) {
-            Ok(()) => {}
+        let ends = match state.try_admit(now, &charges, priority) {
+            Ok(ends) => ends,
             Err(LaneRefusal::Wait { until, kind }) => {
                 let until = self.clock.to_caller(caller_now, now, until);
                 self.clock.note_correction(caller_now);
@@ -482,7 +482,7 @@ impl<const LANES: usize, const PERMITS: usize> Policy<LANES, PERMITS> {
             Err(LaneRefusal::TooLarge { kind }) => {
                 return Acquire::Reject(Rejection::CostTooLarge { kind });
             }
-        }
+        };
         let mask = state.mask();
         // Admitted: now the clock moves, to the very instant the decision was taken at.
         self.clock.settle_at(caller_now, now);
@@ -491,12 +491,15 @@ impl<const LANES: usize, const PERMITS: usize> Policy<LANES, PERMITS> {
             priority,
             attempt,
         };
-        match self.permits.insert(lane, mask, now, &charges, intent) {
+        match self
+            .permits
+            .insert(lane, mask, now, &charges, &ends, intent)
+        {
             Some(permit) => Acquire::Admit(permit),
             None => {
                 // Unreachable: fullness was checked above. Undo the charge all the same.
                 if let Some(state) = self.lanes.get_mut(lane.index()) {
-                    state.reconcile(now, mask, &charges, &Default::default(), now, true);
+                    state.reconcile(now, mask, &charges, &Default::default(), now, &ends, true);
                 }
                 Acquire::Reject(Rejection::PermitsFull)
             }
@@ -704,6 +707,7 @@ impl<const LANES: usize, const PERMITS: usize> Policy<LANES, PERMITS> {
                 &charged,
                 &actual,
                 reservation.issued_at(),
+                &reservation.ends(),
                 !measured,
             );
             if measured {
@@ -807,6 +811,7 @@ impl<const LANES: usize, const PERMITS: usize> Policy<LANES, PERMITS> {
             &reservation.charges(),
             &Default::default(),
             reservation.issued_at(),
+            &reservation.ends(),
             true,
         );
         Ok(())

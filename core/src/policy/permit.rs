@@ -156,9 +156,24 @@ pub(crate) struct Reservation {
     /// Requests, input tokens, output tokens charged. Each is at most the burst of a bucket
     /// that was charged for it, so `u32` holds it exactly; amounts no bucket metered saturate.
     pub(crate) charged: [u32; 3],
+    /// Where each pace's charge for it ended (its TAT right after admission), as µs after
+    /// `issued_at`, saturating: `u32::MAX` reads as "still far ahead".
+    ends: [u32; 4],
 }
 
 impl Reservation {
+    /// Where each pace's charge ended (absolute µs; `u64::MAX` when beyond what is kept).
+    pub(crate) fn ends(&self) -> [u64; 4] {
+        let issued_at = self.issued_at();
+        self.ends.map(|end| {
+            if end == u32::MAX {
+                u64::MAX
+            } else {
+                issued_at.saturating_add(u64::from(end))
+            }
+        })
+    }
+
     /// When it was admitted (µs ticks).
     pub(crate) const fn issued_at(&self) -> u64 {
         let [low, high] = self.issued_at;
@@ -313,6 +328,7 @@ impl<const N: usize> Permits<N> {
         mask: u8,
         issued_at: u64,
         up: &Charges,
+        ends: &[u64; 4],
         intent: Intent,
     ) -> Option<Permit> {
         let slot = match self.free.pop() {
@@ -342,6 +358,7 @@ impl<const N: usize> Permits<N> {
             mask,
             live_pos,
             issued_at: [issued_at as u32, (issued_at >> 32) as u32],
+            ends: ends.map(|end| u32::try_from(end.saturating_sub(issued_at)).unwrap_or(u32::MAX)),
             charged: [
                 narrow(LimitKind::Requests),
                 narrow(LimitKind::InputTokens),
