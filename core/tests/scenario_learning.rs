@@ -82,6 +82,16 @@ fn available(policy: &Policy<1, 32>, kind: LimitKind, now: Instant) -> u64 {
         .map_or(0, |status| status.available)
 }
 
+/// The requests limit the lane paces at.
+fn requests_limit(policy: &Policy<1, 32>) -> u32 {
+    let lane = headroom::LaneId::from_index(0);
+    policy
+        .bucket(lane, LimitKind::Requests)
+        .unwrap()
+        .limit()
+        .amount()
+}
+
 #[test]
 fn learns_limits_then_follows_a_tier_upgrade() {
     let mut policy: Policy<1, 32> = Policy::new();
@@ -156,14 +166,7 @@ fn learns_limits_then_follows_a_tier_upgrade() {
     assert_eq!(status.available, 60_133);
     // 1 000 RPM is 20 times the learned 50: more than the growth bound (4×) adopts from a single
     // response. Until a second response confirms it, requests stay at 50 RPM.
-    assert_eq!(
-        policy
-            .bucket(lane, LimitKind::Requests)
-            .unwrap()
-            .limit()
-            .amount(),
-        50
-    );
+    assert_eq!(requests_limit(&policy), 50);
     let (_, permit) = sent.remove(0);
     assert!(
         policy
@@ -171,14 +174,7 @@ fn learns_limits_then_follows_a_tier_upgrade() {
             .unwrap()
             .is_done()
     );
-    assert_eq!(
-        policy
-            .bucket(lane, LimitKind::Requests)
-            .unwrap()
-            .limit()
-            .amount(),
-        1_000
-    );
+    assert_eq!(requests_limit(&policy), 1_000);
     // The pace kept its used fraction (a quarter of one request's burst was left): 4 of the
     // new burst of 16 now…
     let mut burst = Vec::new();

@@ -120,6 +120,32 @@ pub struct Request {
     pub latency_us: Option<u64>,
 }
 
+impl Request {
+    /// A request on lane 0 at time 0 whose estimate is exact: it uses `input` input tokens (as
+    /// estimated) and `output` output tokens under a `max_tokens` bound.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use headroom_sim::workload::Request;
+    ///
+    /// let request = Request::exact(1_200, 300, 1_024);
+    /// assert_eq!((request.input_tokens, request.usage.output_tokens), (1_200, 300));
+    /// ```
+    pub fn exact(input: u64, output: u64, max_tokens: u64) -> Self {
+        Self {
+            input_tokens: input,
+            max_tokens,
+            usage: Usage {
+                input_tokens: input,
+                output_tokens: output,
+                ..Usage::default()
+            },
+            ..Self::default()
+        }
+    }
+}
+
 /// A whole workload.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Workload {

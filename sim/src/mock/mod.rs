@@ -26,7 +26,6 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use headroom::LimitKind;
-use headroom::Usage;
 use serde_json::Value;
 
 use crate::cli::CliError;
@@ -226,15 +225,7 @@ async fn handle(State(mock): State<Arc<Mock>>, headers: HeaderMap, bytes: Bytes)
     let request = Request {
         arrival_us: mock.now_us(),
         id,
-        lane: 0,
-        input_tokens: input,
-        max_tokens,
-        usage: Usage {
-            input_tokens: input,
-            output_tokens: output,
-            ..Usage::default()
-        },
-        latency_us: None,
+        ..Request::exact(input, output, max_tokens)
     };
     let admission = mock.upstream().admit(mock.now_us(), &request, 1);
     if admission.status == 200 {

@@ -2,7 +2,6 @@
 
 use super::*;
 use crate::workload::Limits;
-use headroom::Usage;
 
 fn tier1() -> Lane {
     Lane {
@@ -15,16 +14,7 @@ fn tier1() -> Lane {
 }
 
 fn request(input: u64, output: u64, max_tokens: u64) -> Request {
-    Request {
-        input_tokens: input,
-        max_tokens,
-        usage: Usage {
-            input_tokens: input,
-            output_tokens: output,
-            ..Usage::default()
-        },
-        ..Request::default()
-    }
+    Request::exact(input, output, max_tokens)
 }
 
 #[test]
