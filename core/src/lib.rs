@@ -43,7 +43,7 @@ pub use backoff::Attempt;
 pub use bucket::Bucket;
 pub use classify::Outcome;
 pub use cost::{CacheReads, Cost, CostModel, OutputCharge, Usage};
-pub use lane::{LaneConfig, Priority};
+pub use lane::{FleetMember, LaneConfig, Priority};
 pub use limit::{ConfigError, Limit, LimitKind};
 pub use policy::{
     Acquire, BucketStatus, DefaultPolicy, LaneId, Permit, PermitError, Policy, Rejection, Response,

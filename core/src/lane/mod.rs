@@ -8,9 +8,11 @@
 
 use core::num::NonZeroU32;
 
+mod fleet;
 mod sync;
 mod window;
 
+pub use fleet::FleetMember;
 pub(crate) use sync::Order;
 use window::Window;
 
@@ -59,6 +61,8 @@ pub struct LaneConfig {
     adopt_server_limits: bool,
     max_limit_growth: u8,
     shared_key: bool,
+    calibrate_estimates: bool,
+    fleet_member: Option<FleetMember>,
 }
 
 impl Default for LaneConfig {
@@ -90,7 +94,61 @@ impl LaneConfig {
             adopt_server_limits: true,
             max_limit_growth: Self::DEFAULT_MAX_LIMIT_GROWTH,
             shared_key: true,
+            calibrate_estimates: true,
+            fleet_member: None,
         }
+    }
+
+    /// Declares this client member `index` of a fleet of gateways sharing the key, so that it
+    /// sends requests only in its own slots of the key's request interval and never collides
+    /// with another member in the provider's request bucket (see [`FleetMember`] for the
+    /// reasoning and the price). Every member must use a common time line for its instants. The
+    /// default is `None`: a client that does not know its fleet is paced by its learned share
+    /// alone.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use core::num::NonZeroU16;
+    /// use headroom::{FleetMember, LaneConfig};
+    ///
+    /// let member = FleetMember::new(1, NonZeroU16::new(4).unwrap());
+    /// assert_eq!(LaneConfig::new().fleet_member(member).member(), member);
+    /// assert_eq!(LaneConfig::new().member(), None);
+    /// ```
+    pub const fn fleet_member(mut self, member: Option<FleetMember>) -> Self {
+        self.fleet_member = member;
+        self
+    }
+
+    /// This client's place in a fleet ([`LaneConfig::fleet_member`]).
+    pub const fn member(&self) -> Option<FleetMember> {
+        self.fleet_member
+    }
+
+    /// Whether the lane learns how far the caller's input estimates run below what the provider
+    /// counts, and charges later estimates scaled up by that (the default: yes). A steady bias —
+    /// a tokenizer that counts differently, a characters ÷ 4 rule on text that needs more —
+    /// otherwise lets every request in flight overdraw the input limit until its response
+    /// settles it. Estimates that run high are never scaled down (settling returns the
+    /// surplus). Turn it off to charge exactly what the caller says.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use headroom::LaneConfig;
+    ///
+    /// assert!(LaneConfig::new().calibrates_estimates());
+    /// assert!(!LaneConfig::new().calibrate_estimates(false).calibrates_estimates());
+    /// ```
+    pub const fn calibrate_estimates(mut self, calibrate: bool) -> Self {
+        self.calibrate_estimates = calibrate;
+        self
+    }
+
+    /// Whether input estimates are calibrated ([`LaneConfig::calibrate_estimates`]).
+    pub const fn calibrates_estimates(&self) -> bool {
+        self.calibrate_estimates
     }
 
     /// Whether other clients may spend the same API key (the default: yes). On a shared key
@@ -271,13 +329,27 @@ pub(crate) struct Lane {
     pub(crate) max_limit_growth: u8,
     /// Whether other clients may spend the same key.
     pub(crate) shared_key: bool,
+    /// Whether [`Lane::calibrate_input`] learns ([`LaneConfig::calibrate_estimates`]).
+    pub(crate) calibrate_estimates: bool,
+    /// This client's request slots in a fleet ([`LaneConfig::fleet_member`]).
+    pub(crate) fleet_member: Option<FleetMember>,
     /// A reported limit above the growth bound, waiting to be confirmed, per kind.
     pub(crate) pending_limits: [Option<Limit>; 4],
     /// Admission id of the request whose snapshot was last applied with authority.
     pub(crate) synced: Option<NonZeroU32>,
     /// Moving average of settled output tokens per request ([`crate::OutputCharge::Actual`]).
     pub(crate) output_estimate: u32,
+    /// Moving average of settled input tokens per estimated input token, in 1/1024ths
+    /// ([`INPUT_SCALE_ONE`] when estimates are right); see [`Lane::calibrate_input`].
+    pub(crate) input_scale: u16,
 }
+
+/// [`Lane::input_scale`] when the caller's input estimates match what the provider counts.
+pub(crate) const INPUT_SCALE_ONE: u16 = 1 << INPUT_SCALE_SHIFT;
+const INPUT_SCALE_SHIFT: u32 = 10;
+/// The most a single settled request moves the input scale: its ratio is taken between a
+/// quarter and four times the estimate, so one absurd usage cannot swamp the average.
+const INPUT_SCALE_RANGE: (u64, u64) = ((INPUT_SCALE_ONE as u64) / 4, (INPUT_SCALE_ONE as u64) * 4);
 
 /// A mask bit for the window of `kind` (pace buckets use bits 0–3, windows 4–7).
 pub(crate) const fn window_bit(kind: LimitKind) -> u8 {
@@ -295,9 +367,10 @@ impl Lane {
         let mut windows = [None, None, None, None];
         for ((slot, window), kind) in buckets.iter_mut().zip(&mut windows).zip(LimitKind::ALL) {
             *slot = config.limit(kind).map(|limit| Bucket::new(kind, limit));
-            *window = config
-                .limit(kind)
-                .map(|limit| Window::new(kind, limit, config.shared_key));
+            *window = config.limit(kind).map(|limit| {
+                let fleet = config.fleet_member.map(|member| member.size().get());
+                Window::new(kind, limit, config.shared_key, fleet)
+            });
         }
         let unconfigured = config.limits.iter().all(Option::is_none);
         let provisional = match (unconfigured, config.provisional_requests) {
@@ -317,9 +390,12 @@ impl Lane {
             adopt_server_limits: config.adopt_server_limits,
             max_limit_growth: config.max_limit_growth,
             shared_key: config.shared_key,
+            calibrate_estimates: config.calibrate_estimates,
+            fleet_member: config.fleet_member,
             pending_limits: [None; 4],
             synced: None,
             output_estimate: 0,
+            input_scale: INPUT_SCALE_ONE,
         }
     }
 
@@ -442,10 +518,33 @@ impl Lane {
                 }
             }
         }
+        if let Some(member) = self.fleet_member
+            && charges.get(LimitKind::Requests) > 0
+            && let Some(interval) = self.request_interval()
+        {
+            let ready = wait.map_or(now, |(until, _)| until);
+            let send = member.next_send(ready, interval);
+            if send > ready {
+                wait = Some((send, LimitKind::Requests));
+            }
+        }
         match wait {
             Some((until, kind)) => Err(LaneRefusal::Wait { until, kind }),
             None => Ok((paces, windows)),
         }
+    }
+
+    /// The size of this client's fleet, when it was told one.
+    pub(crate) fn fleet_size(&self) -> Option<u16> {
+        self.fleet_member.map(|member| member.size().get())
+    }
+
+    /// The key's request interval (µs per request): the requests pace refills at the key's
+    /// whole limit (the window refills at this client's learned share, which differs from one
+    /// member to the next, so it cannot cut common slots).
+    fn request_interval(&self) -> Option<u64> {
+        self.bucket(LimitKind::Requests)
+            .map(|bucket| bucket.cost_time(1))
     }
 
     /// Time of credit a request of `priority` must leave in `bucket`.
@@ -456,10 +555,48 @@ impl Lane {
         }
     }
 
-    /// What `cost` charges up front on this lane.
+    /// What `cost` charges up front on this lane: its input estimate raised by the learned
+    /// [`input scale`](Lane::calibrate_input) when the caller has been estimating too low.
     pub(crate) fn upfront(&self, cost: &Cost) -> Charges {
+        let scaled = if self.input_scale > INPUT_SCALE_ONE {
+            let input = cost
+                .input_tokens()
+                .checked_mul(u64::from(self.input_scale))
+                .map_or(u64::MAX, |scaled| scaled >> INPUT_SCALE_SHIFT);
+            Cost::new(cost.requests(), input, cost.max_tokens())
+        } else {
+            *cost
+        };
         self.cost_model
-            .upfront(cost, u64::from(self.output_estimate))
+            .upfront(&scaled, u64::from(self.output_estimate))
+    }
+
+    /// Folds one settled request's input into the running ratio of actual to estimated input
+    /// tokens: an exponential moving average with weight 1/8, each ratio taken within
+    /// [`INPUT_SCALE_RANGE`].
+    ///
+    /// Why: a caller that estimates input too low (a tokenizer that counts differently, a
+    /// characters ÷ 4 rule on a language that needs more) admits more than the provider will
+    /// count while its requests are in flight; settling corrects each one only once its
+    /// response is back. A steady bias is learnable, so [`Lane::upfront`] charges estimates
+    /// scaled up by it. Only upwards: an estimate that runs high errs on the safe side, and
+    /// settling already gives its surplus back. `estimate` is the caller's own figure (never
+    /// the scaled charge, which would feed the scale back into itself); a request without an
+    /// estimate or without input teaches nothing.
+    pub(crate) fn calibrate_input(&mut self, estimate: u64, actual: u64) {
+        if !self.calibrate_estimates || estimate == 0 || actual == 0 {
+            return;
+        }
+        let (low, high) = INPUT_SCALE_RANGE;
+        // Settle path, not admission: one u64 division per response is affordable here.
+        let ratio = actual
+            .saturating_mul(u64::from(INPUT_SCALE_ONE))
+            .checked_div(estimate)
+            .unwrap_or(high)
+            .clamp(low, high);
+        let ratio = u16::try_from(ratio).unwrap_or(u16::MAX);
+        let kept = self.input_scale.saturating_sub(self.input_scale / 8);
+        self.input_scale = kept.saturating_add(ratio / 8);
     }
 
     /// Folds one settled request's actual output into the running estimate: an exponential

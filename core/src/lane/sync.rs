@@ -184,8 +184,9 @@ impl Lane {
             Some(window) if window.limit() != reported => window.set_limit(now, kind, reported),
             Some(_) => {}
             None => {
+                let (shared, fleet) = (self.shared_key, self.fleet_size());
                 if let Some(slot) = self.windows.get_mut(kind.index()) {
-                    *slot = Some(Window::new(kind, reported, self.shared_key));
+                    *slot = Some(Window::new(kind, reported, shared, fleet));
                 }
             }
         }

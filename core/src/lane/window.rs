@@ -45,7 +45,7 @@
 //!   trip (requests, a second's worth) hides the split that a minute of tokens shows. Two samples
 //!   are at least 2 s apart, or half the time the server's bucket takes to refill if shorter.
 //! * **Cold start.** Once the server first reports on a limit, a shared key's window starts at
-//!   a quarter share, so a fleet started in lock step does not each claim the whole saved-up
+//!   a quarter share (`1 / N` for a member that knows its fleet of `N`), so a fleet started in lock step does not each claim the whole saved-up
 //!   level and rate before the first samples arrive. A client alone pays for that caution with
 //!   a slower first half minute (measured on the simulator's solo traces: 0.3–5 % longer than
 //!   the same engine told `shared_key(false)`); one that knows it is alone says so.
@@ -66,6 +66,18 @@ const SHARE_ONE: u16 = 1 << 10;
 
 /// The share of the key a client always keeps, whatever it sees others spend: 1/64.
 const MIN_SHARE: u16 = SHARE_ONE >> 6;
+
+/// The share a window starts from once the server first reports: the whole key when it is
+/// not shared, `1 / N` for a member of a fleet of `N` that says so, else a quarter.
+pub(crate) fn cold_share(shared: bool, fleet: Option<u16>) -> u16 {
+    match (shared, fleet) {
+        (false, _) => SHARE_ONE,
+        (true, Some(size)) => SHARE_ONE
+            .checked_div(size)
+            .map_or(SHARE_ONE / 4, |share| share.max(MIN_SHARE)),
+        (true, None) => SHARE_ONE / 4,
+    }
+}
 
 /// The provider's side of one limit.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -128,16 +140,16 @@ pub(crate) struct Report {
 }
 
 impl Window {
-    /// A full window for `limit`. On a `shared` key the share starts at a quarter once the
-    /// server first reports on this limit, and is learned; otherwise it is the whole key,
+    /// A full window for `limit`. On a `shared` key the share starts at [`cold_share`] once
+    /// the server first reports on this limit, and is learned; otherwise it is the whole key,
     /// always.
-    pub(crate) fn new(kind: LimitKind, limit: Limit, shared: bool) -> Self {
+    pub(crate) fn new(kind: LimitKind, limit: Limit, shared: bool, fleet: Option<u16>) -> Self {
         let capacity = limit.amount();
         let mut window = Self {
             bucket: Bucket::new(kind, limit),
             capacity,
             peak: 0,
-            share: if shared { SHARE_ONE / 4 } else { SHARE_ONE },
+            share: cold_share(shared, fleet),
             shared,
             own_avg: 0,
             others_avg: 0,

@@ -28,7 +28,7 @@ use rand_core::Rng;
 use super::clock::EngineClock;
 use super::permit::{LaneId, Permit, PermitError};
 use super::{Applied, Policy};
-use crate::backoff::{Attempt, scale};
+use crate::backoff::{Attempt, RetryBudget, scale};
 use crate::classify::{Class, Outcome, Verdict, classify};
 use crate::cost::{Cost, Usage, UsedTokens};
 use crate::headers::{Dialect, Snapshot};
@@ -316,6 +316,7 @@ impl<const LANES: usize, const PERMITS: usize> Policy<LANES, PERMITS> {
             usage,
             snapshot: response.snapshot,
             refused_on: verdict.class().binding_kind(),
+            estimate: intent.cost.input_tokens(),
         };
         self.apply_response(now, &reservation, &applied)?;
 
@@ -332,9 +333,17 @@ impl<const LANES: usize, const PERMITS: usize> Policy<LANES, PERMITS> {
         // Retry instants count from where the engine counts: after a small step back of the
         // caller's clock, from where it was.
         let now = self.clock.to_caller(caller_now, now, now);
+        // A 429 that carries the server's rate-limit headers is retried through this policy's
+        // own pacing (the retry acquires again, on buckets just synced from those headers), so
+        // its retries cannot storm: they do not draw on the retry budget, which guards against
+        // a server that fails (5xx, 529), not against contention on a shared key.
+        let paced = matches!(verdict.class(), Class::RateLimited { .. })
+            && snapshot.dialect != Dialect::None;
+        let mut exempt = RetryBudget::unlimited();
+        let budget = if paced { &mut exempt } else { &mut self.budget };
         let next = self
             .backoff
-            .decide(now, &verdict, &mut attempt, &mut self.budget, rng);
+            .decide(now, &verdict, &mut attempt, budget, rng);
         Ok(next.map(|at| Retry {
             at,
             lane: permit.lane,

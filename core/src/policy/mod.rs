@@ -663,13 +663,14 @@ impl<const LANES: usize, const PERMITS: usize> Policy<LANES, PERMITS> {
         usage: Option<Usage>,
         snapshot: Option<&Snapshot>,
     ) -> Result<(), PermitError> {
-        let (reservation, _) = self.permits.remove(&permit)?;
+        let (reservation, intent) = self.permits.remove(&permit)?;
         let now = self.tick(now);
         let response = Applied {
             headers_at: now,
             usage: usage.map(Measured),
             snapshot,
             refused_on: None,
+            estimate: intent.cost.input_tokens(),
         };
         self.apply_response(now, &reservation, &response)
     }
@@ -712,6 +713,7 @@ impl<const LANES: usize, const PERMITS: usize> Policy<LANES, PERMITS> {
             );
             if measured {
                 lane.learn_output(usage.output_tokens);
+                lane.calibrate_input(response.estimate, actual.get(LimitKind::InputTokens));
             }
         }
         if let Some(kind) = response.refused_on {
@@ -898,6 +900,8 @@ pub(crate) struct Applied<'a> {
     pub(crate) snapshot: Option<&'a Snapshot>,
     /// The limit a 429 named, if any.
     pub(crate) refused_on: Option<LimitKind>,
+    /// The caller's own input estimate for the request (before any calibration).
+    pub(crate) estimate: u64,
 }
 
 /// Whether `reservation`, on `lane`, may not have been counted by a server whose headers

@@ -7,7 +7,9 @@
 //! * Each request charges its input estimate plus `max_tokens` ([`OutputCharge::Reserve`]
 //!   (headroom::OutputCharge::Reserve)) and waits in a FIFO queue per lane until every bucket
 //!   has room.
-//! * A 2xx settles the charge to the response's `usage` (the over-reservation comes back); any
+//! * A 2xx settles the charge to the response's `usage` (the over-reservation comes back), but
+//!   the limiter does not learn from it: input estimates are charged as given
+//!   ([`LaneConfig::calibrate_estimates`] off); any
 //!   other answer refunds the whole charge ([`Policy::cancel`](headroom::Policy::cancel)): a
 //!   refused request used nothing.
 //! * Retries follow the official SDK's schedule ([`super::sdk_backoff`], `retry-after` honoured)
@@ -43,7 +45,10 @@ impl StaticLimiter {
         let split = u64::from(split.max(1));
         let paced = Paced::new(workload, |lane| {
             let lane = u8::try_from(lane).unwrap_or(u8::MAX);
-            let mut lane_config = LaneConfig::new().with_cost_model(model);
+            // A plain limiter charges what it is told: no learning of estimate bias.
+            let mut lane_config = LaneConfig::new()
+                .with_cost_model(model)
+                .calibrate_estimates(false);
             for kind in LimitKind::ALL {
                 let per_minute = lane_limit(workload, lane, kind).map(|limit| {
                     let share = u32::try_from(limit / split).unwrap_or(u32::MAX);

@@ -13,6 +13,10 @@
 //!   `max_tokens` against a provider that counts only what is generated would hold every
 //!   request back for a whole `max_tokens` of output bucket it never uses (× 3 on the
 //!   small-burst scenario). The `static` baseline uses the same cost model.
+//! * `headroom-fleet` is the same engine told its place in a fleet of N gateways
+//!   ([`LaneConfig::fleet_member`]): it sends requests only in its own slots of the key's
+//!   request interval, so the members never collide in the provider's request bucket; what
+//!   `static-split` is told (N), plus its own index.
 //! * Requests wait in a FIFO queue per lane ([`Paced`]).
 //! * A response goes to `Policy::complete` with its status, its header snapshot (the core's
 //!   parser) and its usage: the core settles the permit (a refused attempt's tokens are
@@ -23,7 +27,9 @@
 //!   its lane's queue at T with the attempt the core handed back.
 
 use headroom::time::Instant;
-use headroom::{CacheReads, CostModel, LaneConfig, Outcome, OutputCharge, Response, Retry};
+use headroom::{
+    CacheReads, CostModel, FleetMember, LaneConfig, Outcome, OutputCharge, Response, Retry,
+};
 
 use super::paced::{Paced, PacedClient};
 use crate::engine::{Reply, Sim};
@@ -52,9 +58,12 @@ pub(crate) fn cost_model(config: &UpstreamConfig) -> CostModel {
 }
 
 impl HeadroomStrategy {
-    /// The strategy for `workload` against a provider configured by `config`.
-    pub fn new(workload: &Workload, config: &UpstreamConfig) -> Self {
-        let lane_config = LaneConfig::new().with_cost_model(cost_model(config));
+    /// The strategy for `workload` against a provider configured by `config`; `member` is its
+    /// place in a fleet when it has been told one.
+    pub fn new(workload: &Workload, config: &UpstreamConfig, member: Option<FleetMember>) -> Self {
+        let lane_config = LaneConfig::new()
+            .with_cost_model(cost_model(config))
+            .fleet_member(member);
         Self {
             paced: Paced::new(workload, |_| lane_config),
         }

@@ -6,6 +6,7 @@
 //! | name | what it is |
 //! |---|---|
 //! | `headroom` | the engine: [`Policy`](::headroom::Policy), limits learned from headers, reserve → settle |
+//! | `headroom-fleet` | `headroom` told its place in a fleet of N ([`FleetMember`](::headroom::FleetMember)): request slots |
 //! | `static` | client-side buckets at the declared limits, reserve → settle, never reads headers |
 //! | `static-split` | `static` at `limit ÷ N` per gateway of a fleet of N |
 //! | `sdk-semaphore` | official SDK defaults behind a semaphore of `--concurrency N` (default 4) |
@@ -31,11 +32,13 @@ pub use paced::{PERMITS, Paced, PacedClient};
 pub use rpm_only::RpmOnly;
 pub use sdk::SdkStyle;
 
-use ::headroom::LimitKind;
+use std::num::NonZeroU16;
+
 use ::headroom::backoff::{Attempt, Backoff, RetryBudget};
 use ::headroom::classify::Outcome;
 use ::headroom::classify::classify;
 use ::headroom::time::Instant;
+use ::headroom::{FleetMember, LimitKind};
 
 use crate::engine::{Reply, Sim, Strategy};
 use crate::upstream::UpstreamConfig;
@@ -46,6 +49,8 @@ use crate::workload::{Dialect, Workload};
 pub enum StrategyName {
     /// The headroom engine.
     Headroom,
+    /// The headroom engine, told its place in the fleet (request slots).
+    HeadroomFleet,
     /// Client-side buckets at the declared limits.
     Static,
     /// Client-side buckets at the declared limits ÷ the number of gateways.
@@ -66,8 +71,9 @@ pub enum StrategyName {
 
 impl StrategyName {
     /// Every strategy, in report order.
-    pub const ALL: [Self; 9] = [
+    pub const ALL: [Self; 10] = [
         Self::Headroom,
+        Self::HeadroomFleet,
         Self::Static,
         Self::StaticSplit,
         Self::SdkSemaphore,
@@ -89,6 +95,7 @@ impl StrategyName {
     pub const fn name(self) -> &'static str {
         match self {
             Self::Headroom => "headroom",
+            Self::HeadroomFleet => "headroom-fleet",
             Self::Static => "static",
             Self::StaticSplit => "static-split",
             Self::SdkSemaphore => "sdk-semaphore",
@@ -108,6 +115,8 @@ pub struct Options {
     pub concurrency: usize,
     /// Gateways sharing the key (`static-split` divides the limits by it).
     pub gateways: u32,
+    /// Which of them this client is, from 0 (`headroom-fleet` takes its request slots).
+    pub member: u32,
 }
 
 impl Default for Options {
@@ -115,6 +124,7 @@ impl Default for Options {
         Self {
             concurrency: 4,
             gateways: 1,
+            member: 0,
         }
     }
 }
@@ -138,7 +148,12 @@ pub fn build(
     options: Options,
 ) -> Box<dyn Strategy> {
     match name {
-        StrategyName::Headroom => Box::new(HeadroomStrategy::new(workload, config)),
+        StrategyName::Headroom => Box::new(HeadroomStrategy::new(workload, config, None)),
+        StrategyName::HeadroomFleet => Box::new(HeadroomStrategy::new(
+            workload,
+            config,
+            fleet_member(options),
+        )),
         StrategyName::Static => Box::new(StaticLimiter::new(workload, config, 1)),
         StrategyName::StaticSplit => {
             Box::new(StaticLimiter::new(workload, config, options.gateways))
@@ -156,6 +171,12 @@ pub fn build(
         StrategyName::Cookbook => Box::new(Cookbook::new(workload)),
         StrategyName::RpmOnly => Box::new(RpmOnly::new(workload)),
     }
+}
+
+/// This client's place in the fleet `options` describe (`None` when it cannot be one).
+fn fleet_member(options: Options) -> Option<FleetMember> {
+    let size = NonZeroU16::new(u16::try_from(options.gateways).ok()?)?;
+    FleetMember::new(u16::try_from(options.member).ok()?, size)
 }
 
 /// The official SDK's retry schedule for the workload's provider.

@@ -389,6 +389,7 @@ impl World {
         Options {
             concurrency: usize::try_from(self.concurrency).unwrap_or(usize::MAX),
             gateways: self.gateways,
+            member: 0,
         }
     }
 
@@ -449,7 +450,7 @@ impl World {
             return build(name, workload, config, options);
         }
         let gateways = (0..self.gateways)
-            .map(|_| build(name, workload, config, options))
+            .map(|member| build(name, workload, config, Options { member, ..options }))
             .collect();
         Box::new(Fleet::new(gateways, self.assignment(workload, seed)))
     }

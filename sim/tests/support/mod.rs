@@ -16,8 +16,9 @@ pub const BUNDLED: [&str; 4] = [
 ];
 
 /// Every strategy, in report order.
-pub const STRATEGIES: [&str; 9] = [
+pub const STRATEGIES: [&str; 10] = [
     "headroom",
+    "headroom-fleet",
     "static",
     "static-split",
     "sdk-semaphore",

@@ -347,3 +347,36 @@ fn a_retry_after_a_small_step_back_counts_from_where_the_clock_was() {
         Acquire::Admit(_)
     ));
 }
+
+/// A 429 with rate-limit headers is retried through the pacing, so it does not draw on the
+/// retry budget; a 529 (a server in trouble) does. Many fresh requests each meeting one 429
+/// keep being retried; the same number of 529s runs the budget dry.
+#[test]
+fn paced_429s_do_not_spend_the_retry_budget() {
+    let exhausted = |snapshot: &Snapshot| {
+        let mut policy: Policy<1, 16> =
+            Policy::new().with_retry(Backoff::anthropic_python(), RetryBudget::token_ratio(4, 10));
+        let lane = policy
+            .add_lane(
+                LaneConfig::new()
+                    .shared_key(false)
+                    .requests(per_minute(6_000)),
+            )
+            .unwrap();
+        let mut now = at_ms(0);
+        (0..40).any(|_| {
+            now = now.checked_add_duration(crate::time::secs(5)).unwrap();
+            let permit = admit(&mut policy, now, lane, Attempt::first());
+            let answer = policy
+                .complete(now, permit, &Response::new(snapshot), &mut FixedDraw(0))
+                .unwrap();
+            answer == Outcome::GiveUp(GiveUp::BudgetExhausted)
+        })
+    };
+    assert!(!exhausted(&anthropic_429("30000", "1")));
+    let overloaded = Snapshot {
+        status: Some(529),
+        ..Snapshot::default()
+    };
+    assert!(exhausted(&overloaded));
+}
