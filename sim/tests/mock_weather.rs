@@ -93,7 +93,11 @@ fn a_bad_window_or_load_is_refused_with_the_value_named() {
     for (flag, value, why) in [
         ("--overloaded", "0:5,9:3", "END must be after START: 9:3"),
         ("--overloaded", "30", "expected START:END in seconds: 30"),
-        ("--foreign-load", "1", "the foreign load must leave something: 1"),
+        (
+            "--foreign-load",
+            "1",
+            "the foreign load must leave something: 1",
+        ),
     ] {
         assert_cmd::Command::cargo_bin("headroom")
             .unwrap()
