@@ -17,13 +17,7 @@ async fn send(base: &str, input: u64) -> (u16, headers::Snapshot, serde_json::Va
         .await
         .unwrap();
     let status = response.status().as_u16();
-    let snapshot = headers::parse(
-        Some(status),
-        response
-            .headers()
-            .iter()
-            .map(|(name, value)| (name.as_str(), value.as_bytes())),
-    );
+    let snapshot = headers::parse(Some(status), mock_support::pairs(&response));
     (status, snapshot, response.json().await.unwrap())
 }
 
