@@ -4,7 +4,7 @@
 //! The model is the provider's request bucket as Anthropic describes it: `rpm` requests a
 //! minute, refilled continuously, holding at most one second's worth. A request that finds the
 //! bucket empty gets a 429 with `retry-after`; every answer carries `date` and the
-//! `anthropic-ratelimit-requests-*` fields. The fields are written by `headroom::headers::emit`
+//! `anthropic-ratelimit-requests-*` fields, describing the bucket when the response leaves. The fields are written by `headroom::headers::emit`
 //! and read back by `headroom::headers::parse`, exactly as a gateway would read them off the
 //! wire, and each answer is tallied so the run can be judged.
 
@@ -65,30 +65,38 @@ impl Upstream {
         }
     }
 
-    /// The answer to a request arriving at `now` (µs since the start): its status and header
-    /// fields.
-    pub fn answer(&mut self, now: u64) -> (u16, Fields) {
+    /// Decides on a request arriving at `now` (µs since the start): 200 if the bucket has room
+    /// (it is charged), else 429.
+    pub fn admit(&mut self, now: u64) -> u16 {
         self.tally.first.get_or_insert(now);
         self.tally.last = now;
         let due = self.tat.max(now);
-        let earliest = due.saturating_sub(self.tolerance);
-        let mut snapshot = Snapshot {
-            date: Some(UnixTime::from_secs(EPOCH_SECS + now / 1_000_000)),
-            ..Snapshot::default()
-        };
-        let status = if now >= earliest {
+        if now >= due.saturating_sub(self.tolerance) {
             self.tat = due + self.interval;
             self.tally.served += 1;
             200
         } else {
             self.tally.refused += 1;
-            snapshot.retry_after = Some(RetryAfter::Delay(time::micros(earliest - now)));
             429
+        }
+    }
+
+    /// The header fields of a response with `status` sent at `now`: the bucket as it is then
+    /// (as the provider writes them, when the response leaves), and on a 429 when a request
+    /// would fit.
+    pub fn headers(&self, now: u64, status: u16) -> Fields {
+        let mut snapshot = Snapshot {
+            status: Some(status),
+            date: Some(UnixTime::from_secs(EPOCH_SECS + now / 1_000_000)),
+            ..Snapshot::default()
         };
+        if status == 429 {
+            let wait = self.tat.saturating_sub(self.tolerance).saturating_sub(now);
+            snapshot.retry_after = Some(RetryAfter::Delay(time::micros(wait)));
+        }
         // Whole requests the bucket could take now, and when it is full again.
         let remaining =
             (now + self.tolerance + self.interval).saturating_sub(self.tat) / self.interval;
-        snapshot.status = Some(status);
         snapshot.quotas[Scope::Requests.index()] = Some(Quota {
             limit: Some(u64::from(self.rpm)),
             remaining: Some(remaining),
@@ -97,7 +105,7 @@ impl Upstream {
             ))),
             ..Quota::default()
         });
-        (status, wire(&snapshot))
+        wire(&snapshot)
     }
 
     /// The answers so far.
