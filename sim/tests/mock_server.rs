@@ -3,17 +3,10 @@
 mod mock_support;
 
 use headroom::headers::{self, Scope};
+use mock_support::pairs;
 
 fn start(args: &[&str]) -> (mock_support::Mock, String) {
     mock_support::start(1, args)
-}
-
-fn pairs(response: &reqwest::Response) -> Vec<(String, String)> {
-    response
-        .headers()
-        .iter()
-        .map(|(name, value)| (name.to_string(), value.to_str().unwrap_or("").to_owned()))
-        .collect()
 }
 
 #[tokio::test]

@@ -855,11 +855,32 @@ impl<const LANES: usize, const PERMITS: usize> Policy<LANES, PERMITS> {
     /// assert_eq!(status[0].kind, LimitKind::Requests);
     /// assert_eq!(status[0].available, 1);
     /// ```
+    ///
+    /// A limit learned only from headers, in a lane that keeps its own paces, is reported by
+    /// its provider window:
+    ///
+    /// ```
+    /// use headroom::{LaneConfig, Limit, LimitKind, Policy, headers, nz, time::Instant};
+    ///
+    /// let mut policy: Policy<1, 4> = Policy::new();
+    /// let config = LaneConfig::new().requests(Limit::per_minute(nz!(50))).adopt_server_limits(false);
+    /// let lane = policy.add_lane(config.shared_key(false)).unwrap();
+    /// let t0 = Instant::from_ticks(0);
+    /// let snapshot = headers::parse(Some(200), [
+    ///     ("anthropic-ratelimit-input-tokens-limit", "30000"),
+    ///     ("anthropic-ratelimit-input-tokens-remaining", "12000"),
+    /// ]);
+    /// policy.observe(t0, lane, &snapshot).unwrap();
+    /// let input = policy.status(t0).find(|status| status.kind == LimitKind::InputTokens).unwrap();
+    /// assert_eq!((input.limit.amount(), input.window_available), (30_000, Some(input.available)));
+    /// assert!(input.available < 30_000);
+    /// assert_eq!(policy.bucket(lane, LimitKind::InputTokens).unwrap().limit().amount(), 30_000);
+    /// ```
     pub fn status(&self, now: Instant) -> impl Iterator<Item = BucketStatus> + '_ {
         let now = Instant::from_ticks(self.peek(now));
         self.lanes.iter().zip(0u8..).flat_map(move |(lane, id)| {
             LimitKind::ALL.into_iter().filter_map(move |kind| {
-                let bucket = lane.bucket(kind)?;
+                let bucket = meter(lane, kind)?;
                 let window = lane.window(kind);
                 let window_available = window.map(|window| window.bucket.available(now));
                 let available = bucket.available(now);
@@ -877,9 +898,10 @@ impl<const LANES: usize, const PERMITS: usize> Policy<LANES, PERMITS> {
         })
     }
 
-    /// One bucket of one lane, for inspection.
+    /// One bucket of one lane, for inspection: the limit's pace, or its provider window when
+    /// the limit was learned from headers only (a lane that keeps its own paces).
     pub fn bucket(&self, lane: LaneId, kind: LimitKind) -> Option<&crate::Bucket> {
-        self.lanes.get(lane.index())?.bucket(kind)
+        meter(self.lanes.get(lane.index())?, kind)
     }
 
     pub(crate) fn lane_mut(&mut self, lane: LaneId) -> Result<&mut Lane, Rejection> {
@@ -887,6 +909,13 @@ impl<const LANES: usize, const PERMITS: usize> Policy<LANES, PERMITS> {
             .get_mut(lane.index())
             .ok_or(Rejection::UnknownLane)
     }
+}
+
+/// What meters `kind` in `lane`, for monitoring: its pace, else (a limit learned from headers
+/// in a lane that does not adopt server limits) its provider window.
+fn meter(lane: &Lane, kind: LimitKind) -> Option<&crate::Bucket> {
+    lane.bucket(kind)
+        .or_else(|| lane.window(kind).map(|window| &window.bucket))
 }
 
 /// A response as [`Policy::apply_response`] folds it in.

@@ -13,6 +13,19 @@
 //! request header when present (for exact tests), otherwise estimated as the body's length in
 //! bytes divided by 4; output tokens from `x-mock-output-tokens`, otherwise `max_tokens`.
 //! Malformed requests get a 400 in the API's error shape.
+//!
+//! Two flags bring in the weather a client meets in production, again as the simulator models
+//! it (the same [`crate::upstream::Upstream`], so a strategy tried in `simulate` meets the
+//! same provider here):
+//!
+//! * `--overloaded START:END[,START:END…]`: windows of provider overload, in seconds since the
+//!   mock started. Every request arriving in one is refused with 529 and the API's overloaded
+//!   body (`{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}`),
+//!   `x-should-retry: true`, and charges nothing; after the window the buckets answer again.
+//! * `--foreign-load F[@T]`: another consumer of the same key using fraction `F` of every
+//!   limit (from `T` seconds on), as `simulate --foreign-load` models it: its arrivals drain
+//!   the buckets, so the `remaining` a client reads falls below what its own requests explain,
+//!   and its share of 429s rises.
 
 mod body;
 
@@ -29,8 +42,9 @@ use headroom::LimitKind;
 use serde_json::Value;
 
 use crate::cli::CliError;
-use crate::upstream::{HeaderBuf, Upstream, UpstreamConfig, render};
+use crate::upstream::{ForeignLoad, HeaderBuf, Overload, Upstream, UpstreamConfig, render};
 use crate::workload::{Dialect, Lane, Limits, Request};
+use crate::world::{parse_foreign, parse_seconds};
 use body::ErrorKind;
 
 /// `headroom mock`'s arguments.
@@ -57,6 +71,46 @@ pub struct MockArgs {
     /// Latency of a successful response, in ms.
     #[arg(long, default_value_t = 50)]
     pub latency_ms: u64,
+    /// Overload windows, seconds since start: every request arriving in one gets a 529 with
+    /// the API's overloaded body (comma-separated or repeated).
+    #[arg(long, value_name = "START:END[,START:END…]", value_delimiter = ',', value_parser = parse_window)]
+    pub overloaded: Vec<Overload>,
+    /// An outside consumer of the key using fraction F of every limit, from T seconds on (as
+    /// `simulate --foreign-load`).
+    #[arg(long = "foreign-load", value_name = "F[@T]", value_parser = parse_foreign)]
+    pub foreign_load: Option<ForeignLoad>,
+}
+
+/// `START:END` (seconds since the mock started, decimals allowed) as an overload window in
+/// which every request is refused with 529.
+///
+/// # Errors
+///
+/// A message naming the text when a part is missing or not a number, or the window is empty.
+///
+/// # Examples
+///
+/// ```
+/// use headroom_sim::mock::parse_window;
+///
+/// let window = parse_window("30:45.5").unwrap();
+/// assert_eq!((window.start_us, window.end_us, window.permille), (30_000_000, 45_500_000, 1000));
+/// assert!(parse_window("45:30").is_err());
+/// assert!(parse_window("30").is_err());
+/// ```
+pub fn parse_window(text: &str) -> Result<Overload, String> {
+    let Some((start, end)) = text.split_once(':') else {
+        return Err(format!("expected START:END in seconds: {text}"));
+    };
+    let (start_us, end_us) = (parse_seconds(start)?, parse_seconds(end)?);
+    if end_us <= start_us {
+        return Err(format!("END must be after START: {text}"));
+    }
+    Ok(Overload {
+        start_us,
+        end_us,
+        permille: 1000,
+    })
 }
 
 fn parse_dialect(text: &str) -> Result<Dialect, String> {
@@ -96,6 +150,8 @@ pub fn router(args: &MockArgs) -> Router {
     let config = UpstreamConfig {
         epoch_unix_s,
         base_latency_us: 0,
+        overload: args.overloaded.clone(),
+        foreign: args.foreign_load,
         ..UpstreamConfig::default()
     };
     let lane = Lane {

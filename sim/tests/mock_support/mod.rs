@@ -1,4 +1,6 @@
-//! Starting `headroom mock` from a test: on an ephemeral port, stopped when dropped.
+//! Starting `headroom mock` from a test: on an ephemeral port, stopped when dropped; reading
+//! its responses' headers back.
+#![allow(dead_code, reason = "each test binary uses its own subset")]
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -34,4 +36,13 @@ pub fn start(latency_ms: u64, args: &[&str]) -> (Mock, String) {
     let mut line = String::new();
     BufReader::new(stdout).read_line(&mut line).unwrap();
     (mock, format!("http://{}", line.trim()))
+}
+
+/// A response's header fields as (name, value) text pairs, for `headers::parse`.
+pub fn pairs(response: &reqwest::Response) -> Vec<(String, String)> {
+    response
+        .headers()
+        .iter()
+        .map(|(name, value)| (name.to_string(), value.to_str().unwrap_or("").to_owned()))
+        .collect()
 }
