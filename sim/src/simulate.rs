@@ -228,7 +228,7 @@ pub fn compare(
     }
     let workload = noisy.as_ref().unwrap_or(workload);
     let names: Vec<StrategyName> = if args.strategies.is_empty() {
-        StrategyName::ALL.to_vec()
+        StrategyName::by_default(args.world.gateways)
     } else {
         args.strategies.clone()
     };
@@ -312,7 +312,7 @@ pub fn run_cli(args: &SimulateArgs) -> Result<(), CliError> {
         ..args.clone()
     };
     let runs = if args.strategies.is_empty() {
-        StrategyName::ALL.len()
+        StrategyName::by_default(args.world.gateways).len()
     } else {
         args.strategies.len()
     };

@@ -250,6 +250,11 @@ impl<const LANES: usize, const PERMITS: usize> Policy<LANES, PERMITS> {
     /// `rng` spreads retries: pass a real generator (`rand::rng()`, a hardware RNG); a fixed
     /// draw makes every client retry at the same instant.
     ///
+    /// Retries count against the schedule's `max_retries` and the policy's retry budget, except
+    /// that a 429 carrying rate-limit headers does not draw on the budget: its retry acquires
+    /// again on buckets just synced from those headers, so it cannot storm, and on a busy shared
+    /// key such 429s are contention, not a failing server.
+    ///
     /// # Errors
     ///
     /// [`PermitError::Unknown`] if the permit is not from this policy; nothing changes then.

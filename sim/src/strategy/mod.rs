@@ -84,6 +84,23 @@ impl StrategyName {
         Self::RpmOnly,
     ];
 
+    /// The strategies `simulate` runs when none is named: all of them, but `headroom-fleet`
+    /// only for a fleet (alone, it is `headroom` told it is alone, not a strategy of its own).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use headroom_sim::strategy::StrategyName;
+    /// assert!(!StrategyName::by_default(1).contains(&StrategyName::HeadroomFleet));
+    /// assert_eq!(StrategyName::by_default(4), StrategyName::ALL);
+    /// ```
+    pub fn by_default(gateways: u32) -> Vec<Self> {
+        Self::ALL
+            .into_iter()
+            .filter(|&name| gateways > 1 || name != Self::HeadroomFleet)
+            .collect()
+    }
+
     /// The CLI and JSON name.
     ///
     /// # Examples

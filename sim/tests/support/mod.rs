@@ -15,6 +15,19 @@ pub const BUNDLED: [&str; 4] = [
     "prompt-caching.jsonl",
 ];
 
+/// What `simulate` runs by default for one client: every strategy but `headroom-fleet`.
+pub const SOLO_STRATEGIES: [&str; 9] = [
+    "headroom",
+    "static",
+    "static-split",
+    "sdk-semaphore",
+    "sdk",
+    "guide-backoff",
+    "guide-queue",
+    "cookbook",
+    "rpm-only",
+];
+
 /// Every strategy, in report order.
 pub const STRATEGIES: [&str; 10] = [
     "headroom",
