@@ -127,11 +127,12 @@ impl LaneConfig {
     }
 
     /// Whether the lane learns how far the caller's input estimates run below what the provider
-    /// counts, and charges later estimates scaled up by that (the default: yes). A steady bias —
-    /// a tokenizer that counts differently, a characters ÷ 4 rule on text that needs more —
-    /// otherwise lets every request in flight overdraw the input limit until its response
-    /// settles it. Estimates that run high are never scaled down (settling returns the
-    /// surplus). Turn it off to charge exactly what the caller says.
+    /// counts, and how far single estimates stray, and charges later estimates scaled up by
+    /// the average ratio plus its spread (the default: yes). A steady bias — a tokenizer that
+    /// counts differently, a characters ÷ 4 rule on text that needs more — or plain noise
+    /// otherwise lets requests in flight overdraw the input limit until their responses settle
+    /// them. Estimates are never scaled down (settling returns any surplus, so the long-run
+    /// pace is the truth's either way). Turn it off to charge exactly what the caller says.
     ///
     /// # Examples
     ///
@@ -342,6 +343,8 @@ pub(crate) struct Lane {
     /// Moving average of settled input tokens per estimated input token, in 1/1024ths
     /// ([`INPUT_SCALE_ONE`] when estimates are right); see [`Lane::calibrate_input`].
     pub(crate) input_scale: u16,
+    /// Moving mean absolute deviation of that ratio, same fixed point.
+    pub(crate) input_spread: u16,
 }
 
 /// [`Lane::input_scale`] when the caller's input estimates match what the provider counts.
@@ -396,6 +399,7 @@ impl Lane {
             synced: None,
             output_estimate: 0,
             input_scale: INPUT_SCALE_ONE,
+            input_spread: 0,
         }
     }
 
@@ -556,12 +560,13 @@ impl Lane {
     }
 
     /// What `cost` charges up front on this lane: its input estimate raised by the learned
-    /// [`input scale`](Lane::calibrate_input) when the caller has been estimating too low.
+    /// [`input scale and spread`](Lane::calibrate_input) when they exceed one.
     pub(crate) fn upfront(&self, cost: &Cost) -> Charges {
-        let scaled = if self.input_scale > INPUT_SCALE_ONE {
+        let scale = self.input_scale.saturating_add(self.input_spread);
+        let scaled = if scale > INPUT_SCALE_ONE {
             let input = cost
                 .input_tokens()
-                .checked_mul(u64::from(self.input_scale))
+                .checked_mul(u64::from(scale))
                 .map_or(u64::MAX, |scaled| scaled >> INPUT_SCALE_SHIFT);
             Cost::new(cost.requests(), input, cost.max_tokens())
         } else {
@@ -572,17 +577,20 @@ impl Lane {
     }
 
     /// Folds one settled request's input into the running ratio of actual to estimated input
-    /// tokens: an exponential moving average with weight 1/8, each ratio taken within
+    /// tokens and into its spread: exponential moving averages with weight 1/8 of the ratio and
+    /// of its absolute deviation from the average, each ratio taken within
     /// [`INPUT_SCALE_RANGE`].
     ///
     /// Why: a caller that estimates input too low (a tokenizer that counts differently, a
     /// characters ÷ 4 rule on a language that needs more) admits more than the provider will
     /// count while its requests are in flight; settling corrects each one only once its
-    /// response is back. A steady bias is learnable, so [`Lane::upfront`] charges estimates
-    /// scaled up by it. Only upwards: an estimate that runs high errs on the safe side, and
-    /// settling already gives its surplus back. `estimate` is the caller's own figure (never
-    /// the scaled charge, which would feed the scale back into itself); a request without an
-    /// estimate or without input teaches nothing.
+    /// response is back. A steady bias is learnable, and so is how far single estimates stray
+    /// around it, so [`Lane::upfront`] charges estimates scaled by the average ratio plus its
+    /// spread (an estimate then covers the truth most of the time, not half of it). Only
+    /// upwards: an estimate that runs high errs on the safe side, and settling already gives
+    /// its surplus back, so the long-run pace is the truth's either way. `estimate` is the
+    /// caller's own figure (never the scaled charge, which would feed the scale back into
+    /// itself); a request without an estimate or without input teaches nothing.
     pub(crate) fn calibrate_input(&mut self, estimate: u64, actual: u64) {
         if !self.calibrate_estimates || estimate == 0 || actual == 0 {
             return;
@@ -595,6 +603,9 @@ impl Lane {
             .unwrap_or(high)
             .clamp(low, high);
         let ratio = u16::try_from(ratio).unwrap_or(u16::MAX);
+        let deviation = ratio.abs_diff(self.input_scale);
+        let kept = self.input_spread.saturating_sub(self.input_spread / 8);
+        self.input_spread = kept.saturating_add(deviation / 8);
         let kept = self.input_scale.saturating_sub(self.input_scale / 8);
         self.input_scale = kept.saturating_add(ratio / 8);
     }

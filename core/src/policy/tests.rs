@@ -356,7 +356,7 @@ fn settle_ignores_buckets_learned_after_admission() {
 // Guarantee 5: the engine's size is a compile-time constant; this pins the figure the README
 // documents (x86-64 and other 64-bit hosts; `heapless::Vec` stores a `usize` length).
 #[cfg(target_pointer_width = "64")]
-static_assertions::const_assert_eq!(core::mem::size_of::<Policy<4, 32>>(), 6_464);
+static_assertions::const_assert_eq!(core::mem::size_of::<Policy<4, 32>>(), 6_496);
 // The hot path moves permits around: 12 bytes (issue 13's goal is at most 16); what a retry
 // needs stays in the table.
 static_assertions::const_assert_eq!(core::mem::size_of::<crate::Permit>(), 12);
@@ -476,8 +476,8 @@ fn refused_requests_do_not_teach_the_output_estimate() {
 }
 
 /// A caller whose input estimates run 25 % low: after some settled requests the lane charges
-/// the next estimate scaled up towards the truth; told not to calibrate, it charges the
-/// estimate as given. Estimates that run high are never scaled down.
+/// the next estimate scaled up to the truth; told not to calibrate, it charges the estimate as
+/// given. Estimates that run high are never scaled down.
 #[test]
 fn low_input_estimates_are_calibrated_upwards() {
     let charged_after = |config: LaneConfig, actual: u64| {
@@ -501,7 +501,9 @@ fn low_input_estimates_are_calibrated_upwards() {
         .shared_key(false)
         .input_tokens(per_minute(100_000));
     let calibrated = charged_after(config, 1_250);
-    assert!((1_200..=1_250).contains(&calibrated), "{calibrated}");
+    // Steady ratio: the charge covers the truth (1 250) and little more (the spread has
+    // nearly decayed).
+    assert!((1_240..=1_290).contains(&calibrated), "{calibrated}");
     assert_eq!(
         charged_after(config.calibrate_estimates(false), 1_250),
         1_000
