@@ -20,6 +20,7 @@ pub mod matrix;
 pub mod metrics;
 pub mod mock;
 pub mod plot;
+pub mod proxy;
 pub mod report;
 pub mod simulate;
 pub mod strategy;

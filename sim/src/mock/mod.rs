@@ -14,7 +14,7 @@
 //! bytes divided by 4; output tokens from `x-mock-output-tokens`, otherwise `max_tokens`.
 //! Malformed requests get a 400 in the API's error shape.
 
-mod body;
+pub(crate) mod body;
 
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};

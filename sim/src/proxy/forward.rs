@@ -1,0 +1,386 @@
+//! One request's life in the proxy: read its shape, wait for a permit in its lane's line,
+//! send it upstream, and either stream the response back (completing the permit with the
+//! body's usage when the stream ends) or, for an answer the engine retries, try again — only
+//! ever before a byte has gone back to the client.
+//!
+//! Every way out is an HTTP answer: a malformed body is a 400, an oversized one a 413, a
+//! queue deadline a 429 with the time at which the lane's buckets will hold the request as
+//! its `retry-after`, an unreachable upstream a 502, each in the provider's error shape. A
+//! client that disconnects drops this future: a place in line is left, an admitted permit is
+//! handed back (see [`headroom::limiter::Guard`]).
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::{Body, Bytes};
+use axum::extract::Request;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header, request};
+use axum::response::{IntoResponse, Response};
+use futures_util::StreamExt as _;
+use headroom::headers::{self, Snapshot};
+use headroom::limiter::AcquireError;
+use headroom::{Attempt, Cost, Outcome, Priority, Rejection};
+use rand::SeedableRng as _;
+use rand::rngs::Xoshiro256PlusPlus;
+
+use super::Proxy;
+use super::lanes::{Lane, Ticket};
+use super::metrics::Histogram;
+use super::request::{Shape, dialect_of};
+use super::usage::Scanner;
+use crate::mock::body::{self, ErrorKind};
+use crate::workload::Dialect;
+
+/// Time from a request's arrival to its upstream send, when it did not wait for its permit:
+/// what the proxy itself adds to a request.
+pub static OVERHEAD: Histogram = Histogram::new(
+    "headroom_proxy_overhead_seconds",
+    "Time from a request's arrival to its upstream send, for requests admitted without waiting.",
+);
+
+/// Forwards `request` upstream through its lane (see the module docs).
+pub async fn forward(proxy: &Proxy, request: Request) -> Response {
+    let arrived = Instant::now();
+    let (parts, body) = request.into_parts();
+    let dialect = dialect_of(parts.uri.path());
+    let Ok(bytes) = axum::body::to_bytes(body, proxy.max_body).await else {
+        let message = format!("request body larger than {} bytes", proxy.max_body);
+        return error(
+            dialect,
+            StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorKind::TooLarge,
+            &message,
+        );
+    };
+    let shape = match Shape::read(dialect, &bytes) {
+        Ok(shape) => shape,
+        Err(message) => {
+            return error(
+                dialect,
+                StatusCode::BAD_REQUEST,
+                ErrorKind::InvalidRequest,
+                &message,
+            );
+        }
+    };
+    let lane = proxy.lanes.lane_for(shape.model.as_deref());
+    let guard = match admit(proxy, &lane, shape.cost).await {
+        Ok((guard, waited_us)) => {
+            if waited_us == 0 {
+                OVERHEAD.record_us(elapsed_us(arrived));
+            }
+            guard
+        }
+        Err(why) => return refused(proxy, &lane, dialect, shape.cost, why),
+    };
+    Exchange {
+        proxy,
+        lane,
+        parts: &parts,
+        bytes: &bytes,
+        dialect,
+        rng: Xoshiro256PlusPlus::seed_from_u64(proxy.seed()),
+    }
+    .run(guard)
+    .await
+}
+
+/// Waits in the lane's line for a permit, until the queue deadline; the permit and how long
+/// it took, in µs (0 when admitted at once).
+async fn admit(proxy: &Proxy, lane: &Lane, cost: Cost) -> Result<(Ticket, u64), AcquireError> {
+    let engine = proxy.lanes.engine();
+    let asked = Instant::now();
+    let timeout = headroom::time::Duration::from_ticks(
+        u64::try_from(proxy.queue_timeout.as_micros()).unwrap_or(u64::MAX),
+    );
+    let attempt = match engine.now().checked_add_duration(timeout) {
+        Some(deadline) => Attempt::first().with_deadline(deadline),
+        None => Attempt::first(),
+    };
+    let waiting = lane.stats.waiting();
+    let guard = engine
+        .acquire_attempt(lane.id, cost, Priority::Interactive, attempt)
+        .await?;
+    drop(waiting);
+    // Anything under 50 µs is the lock and the engine's arithmetic, not a wait.
+    let waited = elapsed_us(asked);
+    let waited = if waited < 50 { 0 } else { waited };
+    lane.stats.record_wait(waited);
+    Ok((guard, waited))
+}
+
+fn elapsed_us(since: Instant) -> u64 {
+    u64::try_from(since.elapsed().as_micros()).unwrap_or(u64::MAX)
+}
+
+/// One admitted request and what it needs to be sent, and sent again.
+struct Exchange<'a> {
+    proxy: &'a Proxy,
+    lane: Arc<Lane>,
+    parts: &'a request::Parts,
+    bytes: &'a Bytes,
+    dialect: Dialect,
+    rng: Xoshiro256PlusPlus,
+}
+
+impl Exchange<'_> {
+    /// Sends, and sends again while the engine says to retry.
+    async fn run(mut self, mut guard: Ticket) -> Response {
+        let engine = self.proxy.lanes.engine();
+        let stats = &self.lane.stats;
+        loop {
+            stats
+                .sent
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let sent = self.send().await;
+            let (last, snapshot, body) = match sent {
+                Err(why) => {
+                    tracing::warn!(lane = %stats.name, error = %why, "upstream unreachable");
+                    let last = error(
+                        self.dialect,
+                        StatusCode::BAD_GATEWAY,
+                        ErrorKind::Api,
+                        &format!("upstream unreachable: {why}"),
+                    );
+                    (last, None, Bytes::new())
+                }
+                Ok(response) => {
+                    let status = response.status();
+                    let snapshot = headers::parse(
+                        Some(status.as_u16()),
+                        response
+                            .headers()
+                            .iter()
+                            .map(|(name, value)| (name.as_str(), value.as_bytes())),
+                    );
+                    if status.is_success() {
+                        tracing::debug!(lane = %stats.name, status = status.as_u16(), "streaming back");
+                        return stream_back(guard, snapshot, response, self.rng);
+                    }
+                    if status == StatusCode::TOO_MANY_REQUESTS {
+                        stats
+                            .upstream_429
+                            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
+                    let headers = passed_headers(response.headers());
+                    let body = response.bytes().await.unwrap_or_default();
+                    let mut last = Response::new(Body::from(body.clone()));
+                    *last.status_mut() = status;
+                    *last.headers_mut() = headers;
+                    (last, Some(snapshot), body)
+                }
+            };
+            let reply = match &snapshot {
+                Some(snapshot) => headroom::Response::new(snapshot).with_body(&body),
+                None => headroom::Response::transport_error(),
+            };
+            let retry = match guard.complete(&reply, &mut self.rng) {
+                Ok(Outcome::Retry(retry)) => retry,
+                _ => return last,
+            };
+            stats
+                .retries
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            tracing::info!(lane = %stats.name, status = last.status().as_u16(), retries = retry.attempt().retries(), "retrying");
+            guard = match engine.acquire_retry(&retry).await {
+                Ok(guard) => guard,
+                Err(_) => return last,
+            };
+        }
+    }
+
+    /// Sends the request upstream as it came (hop-by-hop headers aside).
+    async fn send(&self) -> Result<reqwest::Response, reqwest::Error> {
+        let path = self
+            .parts
+            .uri
+            .path_and_query()
+            .map_or("/", |path| path.as_str());
+        let url = format!("{}{path}", self.proxy.upstream);
+        let mut headers = passed_headers(&self.parts.headers);
+        headers.remove(header::HOST);
+        // The body comes back as sent, so that its usage can be read.
+        headers.remove(header::ACCEPT_ENCODING);
+        self.proxy
+            .http
+            .request(self.parts.method.clone(), url)
+            .headers(headers)
+            .body(self.bytes.clone())
+            .send()
+            .await
+    }
+}
+
+/// The headers that pass through a proxy: all but the hop-by-hop ones (RFC 9110 §7.6.1) and
+/// the length (the body is re-framed).
+fn passed_headers(from: &HeaderMap) -> HeaderMap {
+    const HOP: [&str; 8] = [
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "transfer-encoding",
+        "te",
+        "trailer",
+        "upgrade",
+        "content-length",
+    ];
+    let mut out = HeaderMap::with_capacity(from.len());
+    for (name, value) in from {
+        if !HOP.contains(&name.as_str()) {
+            out.append(name.clone(), value.clone());
+        }
+    }
+    out
+}
+
+/// The body's state while it streams back to the client.
+struct Metered {
+    chunks: futures_util::stream::BoxStream<'static, reqwest::Result<Bytes>>,
+    guard: Option<Ticket>,
+    scanner: Option<Scanner>,
+    snapshot: Snapshot,
+    rng: Xoshiro256PlusPlus,
+}
+
+/// The response, its body passed on chunk by chunk as it arrives; the permit is completed
+/// with the body's usage when it ends (and handed back keeping its estimate if the stream
+/// fails or the client leaves).
+fn stream_back(
+    guard: Ticket,
+    snapshot: Snapshot,
+    response: reqwest::Response,
+    rng: Xoshiro256PlusPlus,
+) -> Response {
+    let status = response.status();
+    let headers = passed_headers(response.headers());
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok());
+    let state = Metered {
+        scanner: Some(Scanner::new(content_type)),
+        chunks: response.bytes_stream().boxed(),
+        guard: Some(guard),
+        snapshot,
+        rng,
+    };
+    let body = futures_util::stream::unfold(state, |mut state| async move {
+        let guard = state.guard.take()?;
+        match state.chunks.next().await {
+            Some(Ok(chunk)) => {
+                if let Some(scanner) = &mut state.scanner {
+                    scanner.feed(&chunk);
+                }
+                state.guard = Some(guard);
+                Some((Ok(chunk), state))
+            }
+            Some(Err(why)) => {
+                tracing::warn!(error = %why, "upstream body failed mid-stream");
+                drop(guard); // the estimate stands
+                Some((Err(why), state))
+            }
+            None => {
+                let usage = state.scanner.take().and_then(Scanner::finish);
+                let reply = headroom::Response::new(&state.snapshot);
+                let reply = match usage {
+                    Some(usage) => reply.with_usage(usage),
+                    None => reply,
+                };
+                let _ = guard.complete(&reply, &mut state.rng);
+                None
+            }
+        }
+    });
+    let mut response = Response::new(Body::from_stream(body));
+    *response.status_mut() = status;
+    *response.headers_mut() = headers;
+    response
+}
+
+/// The proxy's own answer when no permit came.
+fn refused(
+    proxy: &Proxy,
+    lane: &Lane,
+    dialect: Dialect,
+    cost: Cost,
+    why: AcquireError,
+) -> Response {
+    match why {
+        AcquireError::Rejected(Rejection::DeadlineExceeded) | AcquireError::QueueFull => {
+            lane.stats
+                .shed_429
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let after = retry_after_s(proxy, lane, cost);
+            tracing::info!(lane = %lane.stats.name, retry_after_s = after, "queue deadline: 429");
+            let message = format!(
+                "This request waited {} s in the proxy's queue for lane {:?} without room; \
+                 the lane holds it again in {after} s.",
+                proxy.queue_timeout.as_secs(),
+                lane.stats.name
+            );
+            let mut response = error(
+                dialect,
+                StatusCode::TOO_MANY_REQUESTS,
+                ErrorKind::RateLimit,
+                &message,
+            );
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(after));
+            response
+        }
+        AcquireError::Rejected(Rejection::CostTooLarge { kind }) => {
+            let message = format!(
+                "This request's estimated cost is above lane {:?}'s {} limit per window: it can never be sent \
+                 without exceeding it. Reduce the prompt length or max_tokens.",
+                lane.stats.name,
+                kind.name()
+            );
+            error(
+                dialect,
+                StatusCode::BAD_REQUEST,
+                ErrorKind::InvalidRequest,
+                &message,
+            )
+        }
+        other => error(
+            dialect,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorKind::Api,
+            &format!("proxy: {other}"),
+        ),
+    }
+}
+
+/// Whole seconds (at least 1) until every bucket of the lane holds `cost`, from the
+/// engine's levels now: what a client refused at the queue deadline should wait.
+fn retry_after_s(proxy: &Proxy, lane: &Lane, cost: Cost) -> u64 {
+    let engine = proxy.lanes.engine();
+    let now = engine.now();
+    let input = cost.input_tokens();
+    let needs = [
+        u64::from(cost.requests().get()),
+        input,
+        cost.max_tokens(),
+        input.saturating_add(cost.max_tokens()),
+    ];
+    let wait_us = engine.with_policy(|policy| {
+        policy
+            .status(now)
+            .filter(|status| status.lane == lane.id)
+            .map(|status| {
+                let need = needs.get(status.kind.index()).copied().unwrap_or(0);
+                let short = u128::from(need.saturating_sub(status.available));
+                let window_us = u128::from(status.limit.window_ms()) * 1_000;
+                short * window_us / u128::from(status.limit.amount().max(1))
+            })
+            .max()
+            .unwrap_or(0)
+    });
+    let seconds = wait_us.div_ceil(1_000_000).max(1);
+    u64::try_from(seconds).unwrap_or(u64::MAX)
+}
+
+/// An error answer in the dialect's shape.
+fn error(dialect: Dialect, status: StatusCode, kind: ErrorKind, message: &str) -> Response {
+    (status, axum::Json(body::error(dialect, kind, message))).into_response()
+}
