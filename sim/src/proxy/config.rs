@@ -57,9 +57,10 @@ impl Limits {
         [self.rpm, self.itpm, self.otpm, self.tpm]
     }
 
-    /// The core's lane for these limits, each scaled to `permille` of itself (at least 1):
-    /// a proxy paces a little under the provider's limit, since requests sent at the limit
-    /// can arrive closer together than they left.
+    /// The core's lane for these limits, each paced at `permille` of its rate (at least 1 a
+    /// window) with the provider's full burst: requests sent at exactly the limit can arrive
+    /// closer together than they left, while a burst the provider allows is allowed whenever
+    /// it arrives.
     ///
     /// # Examples
     ///
@@ -67,27 +68,30 @@ impl Limits {
     /// use headroom::LimitKind;
     /// use headroom_sim::proxy::config::Limits;
     ///
-    /// let lane = Limits { rpm: std::num::NonZeroU32::new(1_000), ..Limits::default() }.lane(980);
-    /// assert_eq!(lane.limit(LimitKind::Requests).map(|limit| limit.amount()), Some(980));
+    /// let lane = Limits { itpm: std::num::NonZeroU32::new(1_000), ..Limits::default() }.lane(980);
+    /// let limit = lane.limit(LimitKind::InputTokens).unwrap();
+    /// assert_eq!((limit.amount(), limit.burst_for(LimitKind::InputTokens)), (980, 1_000));
     /// ```
     pub fn lane(&self, permille: u32) -> LaneConfig {
         LimitKind::ALL.into_iter().zip(self.by_kind()).fold(
             LaneConfig::new(),
             |lane, (kind, amount)| {
-                lane.with_limit(kind, amount.map(|amount| scaled(amount, permille)))
+                lane.with_limit(kind, amount.map(|amount| paced(kind, amount, permille)))
             },
         )
     }
 }
 
-/// `amount × permille / 1000` per minute, at least 1.
-fn scaled(amount: NonZeroU32, permille: u32) -> Limit {
+/// `amount × permille / 1000` per minute (at least 1), with the burst of `amount`.
+fn paced(kind: LimitKind, amount: NonZeroU32, permille: u32) -> Limit {
+    let full = Limit::per_minute(amount);
     let scaled = u64::from(amount.get()) * u64::from(permille) / 1_000;
     let scaled = u32::try_from(scaled)
         .ok()
         .and_then(NonZeroU32::new)
         .unwrap_or(NonZeroU32::MIN);
-    Limit::per_minute(scaled)
+    let burst = NonZeroU32::new(full.burst_for(kind)).unwrap_or(NonZeroU32::MIN);
+    Limit::per_minute(scaled).with_burst(burst)
 }
 
 /// One lane of the file: the models it serves and its limits.
