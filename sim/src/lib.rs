@@ -23,6 +23,7 @@ pub mod plot;
 pub mod proxy;
 pub mod report;
 pub mod simulate;
+pub mod store;
 pub mod strategy;
 pub mod upstream;
 pub mod workload;

@@ -57,10 +57,12 @@ impl Limits {
         [self.rpm, self.itpm, self.otpm, self.tpm]
     }
 
-    /// The core's lane for these limits, each paced at `permille` of its rate (at least 1 a
-    /// window) with the provider's full burst: requests sent at exactly the limit can arrive
-    /// closer together than they left, while a burst the provider allows is allowed whenever
-    /// it arrives.
+    /// The core's lane for these limits, each paced at `pace` ‰ of its rate with the
+    /// provider's full burst (requests sent at exactly the limit can arrive closer together
+    /// than they left, while a burst the provider allows is allowed whenever it arrives), and
+    /// all of it scaled to a `share` ‰ of the key (1000: all of it; less for a proxy that falls
+    /// back to its own engine while the shared store is away). Every rate and burst is at
+    /// least 1.
     ///
     /// # Examples
     ///
@@ -68,30 +70,36 @@ impl Limits {
     /// use headroom::LimitKind;
     /// use headroom_sim::proxy::config::Limits;
     ///
-    /// let lane = Limits { itpm: std::num::NonZeroU32::new(1_000), ..Limits::default() }.lane(980);
-    /// let limit = lane.limit(LimitKind::InputTokens).unwrap();
+    /// let limits = Limits { itpm: std::num::NonZeroU32::new(1_000), ..Limits::default() };
+    /// let limit = limits.lane(980, 1_000).limit(LimitKind::InputTokens).unwrap();
     /// assert_eq!((limit.amount(), limit.burst_for(LimitKind::InputTokens)), (980, 1_000));
+    /// let quarter = limits.lane(980, 250).limit(LimitKind::InputTokens).unwrap();
+    /// assert_eq!((quarter.amount(), quarter.burst_for(LimitKind::InputTokens)), (245, 250));
     /// ```
-    pub fn lane(&self, permille: u32) -> LaneConfig {
+    pub fn lane(&self, pace: u32, share: u32) -> LaneConfig {
         LimitKind::ALL.into_iter().zip(self.by_kind()).fold(
             LaneConfig::new(),
             |lane, (kind, amount)| {
-                lane.with_limit(kind, amount.map(|amount| paced(kind, amount, permille)))
+                lane.with_limit(kind, amount.map(|amount| paced(kind, amount, pace, share)))
             },
         )
     }
 }
 
-/// `amount × permille / 1000` per minute (at least 1), with the burst of `amount`.
-fn paced(kind: LimitKind, amount: NonZeroU32, permille: u32) -> Limit {
-    let full = Limit::per_minute(amount);
-    let scaled = u64::from(amount.get()) * u64::from(permille) / 1_000;
-    let scaled = u32::try_from(scaled)
-        .ok()
-        .and_then(NonZeroU32::new)
-        .unwrap_or(NonZeroU32::MIN);
-    let burst = NonZeroU32::new(full.burst_for(kind)).unwrap_or(NonZeroU32::MIN);
-    Limit::per_minute(scaled).with_burst(burst)
+/// `amount × pace × share / 10⁶` per minute, with the burst of `amount` × `share` / 1000.
+fn paced(kind: LimitKind, amount: NonZeroU32, pace: u32, share: u32) -> Limit {
+    let per_mille = |value: u64, permille: u32| {
+        u32::try_from(value * u64::from(permille) / 1_000)
+            .ok()
+            .and_then(NonZeroU32::new)
+            .unwrap_or(NonZeroU32::MIN)
+    };
+    let rate = per_mille(
+        u64::from(per_mille(u64::from(amount.get()), share).get()),
+        pace,
+    );
+    let burst = per_mille(u64::from(Limit::per_minute(amount).burst_for(kind)), share);
+    Limit::per_minute(rate).with_burst(burst)
 }
 
 /// One lane of the file: the models it serves and its limits.

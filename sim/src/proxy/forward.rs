@@ -19,16 +19,19 @@ use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt as _;
 use headroom::headers::{self, Snapshot};
 use headroom::limiter::AcquireError;
-use headroom::{Attempt, Cost, Outcome, Priority, Rejection};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use headroom::{Attempt, Cost, LimitKind, Outcome, Priority, Rejection, Usage};
 use rand::SeedableRng as _;
 use rand::rngs::Xoshiro256PlusPlus;
 
 use super::Proxy;
 use super::lanes::{Lane, Ticket};
-use super::metrics::Histogram;
+use super::metrics::{Histogram, LaneStats};
 use super::request::{Shape, dialect_of};
 use super::usage::Scanner;
 use crate::mock::body::{self, ErrorKind};
+use crate::store::{self, Decision};
 use crate::workload::Dialect;
 
 /// Time from a request's arrival to its upstream send, when it did not wait for its permit:
@@ -39,7 +42,7 @@ pub static OVERHEAD: Histogram = Histogram::new(
 );
 
 /// Forwards `request` upstream through its lane (see the module docs).
-pub async fn forward(proxy: &Proxy, request: Request) -> Response {
+pub async fn forward(proxy: Arc<Proxy>, request: Request) -> Response {
     let arrived = Instant::now();
     let (parts, body) = request.into_parts();
     let dialect = dialect_of(parts.uri.path());
@@ -64,25 +67,88 @@ pub async fn forward(proxy: &Proxy, request: Request) -> Response {
         }
     };
     let lane = proxy.lanes.lane_for(shape.model.as_deref());
-    let guard = match admit(proxy, &lane, shape.cost).await {
-        Ok((guard, waited_us)) => {
-            if waited_us == 0 {
-                OVERHEAD.record_us(elapsed_us(arrived));
-            }
-            guard
-        }
-        Err(why) => return refused(proxy, &lane, dialect, shape.cost, why),
+    let (guard, waited_us) = match admit(&proxy, &lane, shape.cost).await {
+        Ok(admitted) => admitted,
+        Err(why) => return refused(&proxy, &lane, dialect, shape.cost, why),
     };
+    let deadline = guard.attempt().deadline();
+    let gated = match through_store(&proxy, &lane, shape.cost, deadline).await {
+        Ok(gated) => gated,
+        Err(after) => {
+            let _ = guard.cancel(); // never sent: everything it charged comes back
+            return shed(&proxy, &lane, dialect, after);
+        }
+    };
+    if waited_us == 0 {
+        OVERHEAD.record_us(elapsed_us(arrived));
+    }
+    let rng = Xoshiro256PlusPlus::seed_from_u64(proxy.seed());
     Exchange {
         proxy,
         lane,
         parts: &parts,
         bytes: &bytes,
+        cost: shape.cost,
         dialect,
-        rng: Xoshiro256PlusPlus::seed_from_u64(proxy.seed()),
+        rng,
     }
-    .run(guard)
+    .run(guard, gated)
     .await
+}
+
+/// What a request is charged in the store, by [`headroom::LimitKind::index`]: one request,
+/// its input estimate, its `max_tokens` reserved, and both as tokens.
+fn charges(cost: Cost) -> [u64; 4] {
+    let input = cost.input_tokens();
+    [
+        u64::from(cost.requests().get()),
+        input,
+        cost.max_tokens(),
+        input.saturating_add(cost.max_tokens()),
+    ]
+}
+
+/// Asks the shared store for room, for a lane it paces (one request of this proxy's lane at a
+/// time, in order), sleeping until the instant it names: `Ok(true)` once admitted,
+/// `Ok(false)` when there is no store for the lane or it is unreachable (the local engine's
+/// admission stands, at the fallback share from now on), `Err(seconds)` when the room would
+/// come after the queue deadline.
+async fn through_store(
+    proxy: &Proxy,
+    lane: &Lane,
+    cost: Cost,
+    deadline: Option<headroom::time::Instant>,
+) -> Result<bool, u64> {
+    let Some(store) = proxy.store.as_ref().filter(|_| lane.limits.is_set()) else {
+        return Ok(false);
+    };
+    let _turn = lane.store_line.lock().await;
+    let waiting = lane.stats.waiting();
+    let asked = Instant::now();
+    loop {
+        let now = store::now_us();
+        let decision = store
+            .acquire(&lane.stats.name, &lane.rates, charges(cost), now)
+            .await;
+        proxy.store_answered(decision.is_ok());
+        let until = match decision {
+            Ok(Decision::Admit) => break,
+            Ok(Decision::WaitUntil(until)) => until,
+            Ok(Decision::Never(_)) => return Err(60),
+            Err(_) => return Ok(false),
+        };
+        let wait_us = until.saturating_sub(now);
+        let engine_now = proxy.lanes.engine().now().as_ticks();
+        if deadline
+            .is_some_and(|deadline| engine_now.saturating_add(wait_us) >= deadline.as_ticks())
+        {
+            return Err(wait_us.div_ceil(1_000_000).max(1));
+        }
+        tokio::time::sleep(std::time::Duration::from_micros(wait_us)).await;
+    }
+    drop(waiting);
+    lane.stats.record_wait(elapsed_us(asked));
+    Ok(true)
 }
 
 /// Waits in the lane's line for a permit, until the queue deadline; the permit and how long
@@ -115,32 +181,33 @@ fn elapsed_us(since: Instant) -> u64 {
 
 /// One admitted request and what it needs to be sent, and sent again.
 struct Exchange<'a> {
-    proxy: &'a Proxy,
+    proxy: Arc<Proxy>,
     lane: Arc<Lane>,
     parts: &'a request::Parts,
     bytes: &'a Bytes,
+    cost: Cost,
     dialect: Dialect,
     rng: Xoshiro256PlusPlus,
 }
 
 impl Exchange<'_> {
-    /// Sends, and sends again while the engine says to retry.
-    async fn run(mut self, mut guard: Ticket) -> Response {
+    /// Sends, and sends again while the engine says to retry. `gated`: the shared store
+    /// admitted this attempt (it then hears of the response: its headers and its real cost).
+    async fn run(mut self, mut guard: Ticket, mut gated: bool) -> Response {
         let engine = self.proxy.lanes.engine();
-        let stats = &self.lane.stats;
         loop {
-            stats
-                .sent
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            self.count(|stats| &stats.sent);
             let sent = self.send().await;
+            let headers_at = store::now_us();
             let (last, snapshot, body) = match sent {
                 Err(why) => {
-                    tracing::warn!(lane = %stats.name, error = %why, "upstream unreachable");
+                    tracing::warn!(lane = %self.lane.stats.name, error = %why, "upstream unreachable");
+                    let message = format!("upstream unreachable: {why}");
                     let last = error(
                         self.dialect,
                         StatusCode::BAD_GATEWAY,
                         ErrorKind::Api,
-                        &format!("upstream unreachable: {why}"),
+                        &message,
                     );
                     (last, None, Bytes::new())
                 }
@@ -153,14 +220,20 @@ impl Exchange<'_> {
                             .iter()
                             .map(|(name, value)| (name.as_str(), value.as_bytes())),
                     );
+                    let snapshot = self.tell_store(gated, snapshot, headers_at);
                     if status.is_success() {
-                        tracing::debug!(lane = %stats.name, status = status.as_u16(), "streaming back");
-                        return stream_back(guard, snapshot, response, self.rng);
+                        let settle =
+                            gated.then(|| (self.proxy.clone(), self.lane.clone(), self.cost));
+                        return stream_back(guard, snapshot, response, self.rng, settle);
                     }
                     if status == StatusCode::TOO_MANY_REQUESTS {
-                        stats
-                            .upstream_429
-                            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        self.count(|stats| &stats.upstream_429);
+                    }
+                    if gated && matches!(status.as_u16(), 429 | 529) {
+                        // Refused, so not counted: everything it was charged comes back.
+                        let refund =
+                            charges(self.cost).map(|charge| 0_i64.saturating_sub_unsigned(charge));
+                        self.settle(refund);
                     }
                     let headers = passed_headers(response.headers());
                     let body = response.bytes().await.unwrap_or_default();
@@ -178,15 +251,65 @@ impl Exchange<'_> {
                 Ok(Outcome::Retry(retry)) => retry,
                 _ => return last,
             };
-            stats
-                .retries
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            tracing::info!(lane = %stats.name, status = last.status().as_u16(), retries = retry.attempt().retries(), "retrying");
+            self.count(|stats| &stats.retries);
+            tracing::info!(lane = %self.lane.stats.name, status = last.status().as_u16(), retries = retry.attempt().retries(), "retrying");
             guard = match engine.acquire_retry(&retry).await {
                 Ok(guard) => guard,
                 Err(_) => return last,
             };
+            gated = match through_store(
+                &self.proxy,
+                &self.lane,
+                self.cost,
+                retry.attempt().deadline(),
+            )
+            .await
+            {
+                Ok(gated) => gated,
+                Err(_) => {
+                    let _ = guard.cancel();
+                    return last;
+                }
+            };
         }
+    }
+
+    fn count(&self, counter: impl Fn(&LaneStats) -> &AtomicU64) {
+        counter(&self.lane.stats).fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Hands a response's rate-limit headers to the store (when it admitted the request), and
+    /// answers with the snapshot the local engine should see: without the rate-limit fields
+    /// when the store keeps the levels (the local engine keeps the line and the retries).
+    fn tell_store(&self, gated: bool, snapshot: Snapshot, headers_at: u64) -> Snapshot {
+        if !gated || self.proxy.store.is_none() {
+            return snapshot;
+        }
+        let remaining =
+            LimitKind::ALL.map(|kind| snapshot.quota_of(kind).and_then(|quota| quota.remaining));
+        if remaining.iter().any(Option::is_some) {
+            let (proxy, lane) = (self.proxy.clone(), self.lane.clone());
+            let since = headers_at.saturating_sub(proxy.transit_us);
+            tokio::spawn(async move {
+                let Some(store) = proxy.store.as_ref() else {
+                    return;
+                };
+                let now = store::now_us();
+                let synced = store
+                    .sync(&lane.stats.name, &lane.rates, remaining, now, since)
+                    .await;
+                proxy.store_answered(synced.is_ok());
+            });
+        }
+        Snapshot {
+            quotas: Default::default(),
+            ..snapshot
+        }
+    }
+
+    /// Tells the store what an attempt really cost, less what it was charged.
+    fn settle(&self, delta: [i64; 4]) {
+        settle_in_store(self.proxy.clone(), self.lane.clone(), delta);
     }
 
     /// Sends the request upstream as it came (hop-by-hop headers aside).
@@ -233,6 +356,49 @@ fn passed_headers(from: &HeaderMap) -> HeaderMap {
     out
 }
 
+/// Tells the store, off the request's path, what an attempt really cost less what it was
+/// charged.
+fn settle_in_store(proxy: Arc<Proxy>, lane: Arc<Lane>, delta: [i64; 4]) {
+    if delta.iter().all(|&units| units == 0) {
+        return;
+    }
+    tokio::spawn(async move {
+        let Some(store) = proxy.store.as_ref() else {
+            return;
+        };
+        let settled = store
+            .settle(&lane.stats.name, &lane.rates, delta, store::now_us())
+            .await;
+        proxy.store_answered(settled.is_ok());
+    });
+}
+
+/// What a request's usage counts, less what it was charged, by
+/// [`headroom::LimitKind::index`] (cache reads are free, as in the lanes' cost model).
+fn usage_delta(cost: Cost, usage: &Usage) -> [i64; 4] {
+    let input = usage
+        .input_tokens
+        .saturating_add(usage.cache_creation_input_tokens);
+    let used = [
+        1,
+        input,
+        usage.output_tokens,
+        input.saturating_add(usage.output_tokens),
+    ];
+    let charged = charges(cost);
+    let signed = |units: u64| i64::try_from(units).unwrap_or(i64::MAX);
+    [0, 1, 2, 3].map(|kind| {
+        let (used, charged) = (
+            used.get(kind).copied().unwrap_or(0),
+            charged.get(kind).copied().unwrap_or(0),
+        );
+        signed(used).saturating_sub(signed(charged))
+    })
+}
+
+/// The store to settle with when a streamed body ends: the proxy, the lane and the charge.
+type Settle = Option<(Arc<Proxy>, Arc<Lane>, Cost)>;
+
 /// The body's state while it streams back to the client.
 struct Metered {
     chunks: futures_util::stream::BoxStream<'static, reqwest::Result<Bytes>>,
@@ -240,6 +406,7 @@ struct Metered {
     scanner: Option<Scanner>,
     snapshot: Snapshot,
     rng: Xoshiro256PlusPlus,
+    settle: Settle,
 }
 
 /// The response, its body passed on chunk by chunk as it arrives; the permit is completed
@@ -250,6 +417,7 @@ fn stream_back(
     snapshot: Snapshot,
     response: reqwest::Response,
     rng: Xoshiro256PlusPlus,
+    settle: Settle,
 ) -> Response {
     let status = response.status();
     let headers = passed_headers(response.headers());
@@ -262,6 +430,7 @@ fn stream_back(
         guard: Some(guard),
         snapshot,
         rng,
+        settle,
     };
     let body = futures_util::stream::unfold(state, |mut state| async move {
         let guard = state.guard.take()?;
@@ -280,6 +449,9 @@ fn stream_back(
             }
             None => {
                 let usage = state.scanner.take().and_then(Scanner::finish);
+                if let (Some((proxy, lane, cost)), Some(usage)) = (state.settle.take(), &usage) {
+                    settle_in_store(proxy, lane, usage_delta(cost, usage));
+                }
                 let reply = headroom::Response::new(&state.snapshot);
                 let reply = match usage {
                     Some(usage) => reply.with_usage(usage),
@@ -306,27 +478,7 @@ fn refused(
 ) -> Response {
     match why {
         AcquireError::Rejected(Rejection::DeadlineExceeded) | AcquireError::QueueFull => {
-            lane.stats
-                .shed_429
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let after = retry_after_s(proxy, lane, cost);
-            tracing::info!(lane = %lane.stats.name, retry_after_s = after, "queue deadline: 429");
-            let message = format!(
-                "This request waited {} s in the proxy's queue for lane {:?} without room; \
-                 the lane holds it again in {after} s.",
-                proxy.queue_timeout.as_secs(),
-                lane.stats.name
-            );
-            let mut response = error(
-                dialect,
-                StatusCode::TOO_MANY_REQUESTS,
-                ErrorKind::RateLimit,
-                &message,
-            );
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(after));
-            response
+            shed(proxy, lane, dialect, retry_after_s(proxy, lane, cost))
         }
         AcquireError::Rejected(Rejection::CostTooLarge { kind }) => {
             let message = format!(
@@ -351,18 +503,34 @@ fn refused(
     }
 }
 
+/// A 429 for a request the queue deadline came for: room comes back in `after` seconds.
+fn shed(proxy: &Proxy, lane: &Lane, dialect: Dialect, after: u64) -> Response {
+    lane.stats.shed_429.fetch_add(1, Ordering::Relaxed);
+    tracing::info!(lane = %lane.stats.name, retry_after_s = after, "queue deadline: 429");
+    let message = format!(
+        "This request waited {} s in the proxy's queue for lane {:?} without room; \
+         the lane holds it again in {after} s.",
+        proxy.queue_timeout.as_secs(),
+        lane.stats.name
+    );
+    let mut response = error(
+        dialect,
+        StatusCode::TOO_MANY_REQUESTS,
+        ErrorKind::RateLimit,
+        &message,
+    );
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(after));
+    response
+}
+
 /// Whole seconds (at least 1) until every bucket of the lane holds `cost`, from the
 /// engine's levels now: what a client refused at the queue deadline should wait.
 fn retry_after_s(proxy: &Proxy, lane: &Lane, cost: Cost) -> u64 {
     let engine = proxy.lanes.engine();
     let now = engine.now();
-    let input = cost.input_tokens();
-    let needs = [
-        u64::from(cost.requests().get()),
-        input,
-        cost.max_tokens(),
-        input.saturating_add(cost.max_tokens()),
-    ];
+    let needs = charges(cost);
     let wait_us = engine.with_policy(|policy| {
         policy
             .status(now)

@@ -10,11 +10,12 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use headroom::limiter::{CriticalSectionRawMutex, Guard, Limiter, TokioTimer};
-use headroom::{LaneConfig, LaneId, Policy};
+use headroom::{LaneConfig, LaneId, LimitKind, Policy};
 
 use super::config::{Config, Limits};
 use super::metrics::LaneStats;
 use crate::cli::CliError;
+use crate::store::{self, Rate};
 
 /// The most lanes one proxy tracks.
 pub const MAX_LANES: usize = 16;
@@ -37,6 +38,22 @@ pub struct Lane {
     pub stats: LaneStats,
     /// Its configured limits (all `None`: learned).
     pub limits: Limits,
+    /// Its rates in the shared store (the configured limits as paced).
+    pub rates: [Rate; 4],
+    /// The line of this proxy's requests asking the shared store, one at a time, in order.
+    pub store_line: tokio::sync::Mutex<()>,
+}
+
+impl Lane {
+    fn new(id: LaneId, name: &str, limits: Limits, rules: &LaneRules) -> Self {
+        Self {
+            id,
+            stats: LaneStats::new(name),
+            limits,
+            rates: store::rates(&rules.lane_config(&limits, 1_000)),
+            store_line: tokio::sync::Mutex::new(()),
+        }
+    }
 }
 
 /// How lanes are made.
@@ -50,12 +67,18 @@ pub struct LaneRules {
     pub pace_permille: u32,
     /// Whether this proxy is the only client of its key.
     pub alone: bool,
+    /// Whether configured limits stand against the limits the headers report (with a shared
+    /// store, whose rates are the configured ones, and so that a fallback share stays a share).
+    pub keep_limits: bool,
 }
 
 impl LaneRules {
-    /// The engine's configuration for a lane of `limits`.
-    pub fn lane_config(&self, limits: &Limits) -> LaneConfig {
-        limits.lane(self.pace_permille).shared_key(!self.alone)
+    /// The engine's configuration for a lane of `limits`, at a `share` ‰ of them.
+    pub fn lane_config(&self, limits: &Limits, share: u32) -> LaneConfig {
+        limits
+            .lane(self.pace_permille, share)
+            .shared_key(!self.alone)
+            .adopt_server_limits(!(self.keep_limits && limits.is_set()))
     }
 }
 
@@ -90,13 +113,10 @@ impl Lanes {
             if let Some(lane) = by_name.get(name) {
                 return Ok(Arc::clone(lane));
             }
-            let lane = Arc::new(Lane {
-                id: engine
-                    .add_lane(rules.lane_config(&limits))
-                    .map_err(|_| too_many())?,
-                stats: LaneStats::new(name),
-                limits,
-            });
+            let id = engine
+                .add_lane(rules.lane_config(&limits, 1_000))
+                .map_err(|_| too_many())?;
+            let lane = Arc::new(Lane::new(id, name, limits, &rules));
             by_name.insert(name.to_owned(), lane.clone());
             Ok(lane)
         };
@@ -141,14 +161,29 @@ impl Lanes {
         if let Some(lane) = map.get(name) {
             return Some(lane.clone());
         }
-        let id = self.engine.add_lane(self.rules.lane_config(&limits)).ok()?;
-        let lane = Arc::new(Lane {
-            id,
-            stats: LaneStats::new(name),
-            limits,
-        });
+        let id = self
+            .engine
+            .add_lane(self.rules.lane_config(&limits, 1_000))
+            .ok()?;
+        let lane = Arc::new(Lane::new(id, name, limits, &self.rules));
         map.insert(name.to_owned(), lane.clone());
         Some(lane)
+    }
+
+    /// Paces every lane with configured limits at a `share` ‰ of them: less than all while
+    /// the shared store is away (other proxies spend the same key), all of it again when it is
+    /// back.
+    pub fn share(&self, share: u32) {
+        let engine = self.engine;
+        let now = engine.now();
+        for lane in self.all().iter().filter(|lane| lane.limits.is_set()) {
+            let config = self.rules.lane_config(&lane.limits, share);
+            engine.with_policy(|policy| {
+                for kind in LimitKind::ALL {
+                    let _ = policy.set_limit(now, lane.id, kind, config.limit(kind));
+                }
+            });
+        }
     }
 
     fn map(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Lane>>> {

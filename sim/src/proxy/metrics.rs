@@ -89,7 +89,11 @@ impl LaneStats {
 fn family(out: &mut String, name: &str, kind: &str, help: &str, rows: &[(String, u64)]) {
     let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
     for (labels, value) in rows {
-        let _ = writeln!(out, "{name}{{{labels}}} {value}");
+        if labels.is_empty() {
+            let _ = writeln!(out, "{name} {value}");
+        } else {
+            let _ = writeln!(out, "{name}{{{labels}}} {value}");
+        }
     }
 }
 

@@ -11,6 +11,10 @@
 //! * [`config`]: the `--config` file (lanes and their limits), [`request`]: a request's
 //!   model and cost, [`lanes`]: the local engine and its lanes, [`forward`]: one request's
 //!   life, [`usage`]: reading `usage` off a streaming body, [`metrics`]: `GET /metrics`.
+//! * With `--store redis://…`, the buckets of lanes with configured limits live in Redis,
+//!   shared with every proxy in front of the same key ([`crate::store`]): the store admits,
+//!   and the responses' headers set its levels; the local engine still keeps each lane's line,
+//!   retries, and takes over at `--fallback-permille` of the limits while Redis is away.
 //!
 //! The proxy answers `GET /healthz` and `GET /metrics` itself; every other request goes
 //! upstream. It never logs a header (API keys pass through untouched).
@@ -24,7 +28,7 @@ pub mod usage;
 
 use std::num::NonZeroU32;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use axum::Router;
@@ -34,6 +38,7 @@ use axum::response::{IntoResponse, Response};
 use headroom::Policy;
 
 use crate::cli::CliError;
+use crate::store::Store;
 use config::{Config, Limits};
 use lanes::{LaneRules, Lanes};
 
@@ -81,6 +86,13 @@ pub struct ProxyArgs {
     /// The largest request body accepted, in bytes (a larger one gets a 413).
     #[arg(long, default_value_t = 32 << 20)]
     pub max_body_bytes: usize,
+    /// Share the lanes' buckets with other proxies in Redis (redis://HOST:PORT); lanes with
+    /// configured limits are then paced by the store.
+    #[arg(long)]
+    pub store: Option<String>,
+    /// While the store is unreachable, pace each lane at this share of its limits, in ‰.
+    #[arg(long, default_value_t = 250, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub fallback_permille: u32,
 }
 
 /// The proxy's state, shared by its handlers.
@@ -91,6 +103,11 @@ pub struct Proxy {
     http: reqwest::Client,
     queue_timeout: Duration,
     max_body: usize,
+    transit_us: u64,
+    store: Option<Store>,
+    fallback_permille: u32,
+    /// Whether the lanes are at their fallback share (the store was unreachable last).
+    falling_back: AtomicBool,
     next_seed: AtomicU64,
 }
 
@@ -117,9 +134,11 @@ impl Proxy {
             },
             pace_permille: args.pace_permille,
             alone: args.alone,
+            keep_limits: args.store.is_some(),
         };
         let policy = Policy::new().with_transit_allowance(headroom::time::millis(args.transit_ms));
         let lanes = Lanes::new(policy, rules)?;
+        let store = args.store.as_deref().map(Store::open).transpose()?;
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
             .build()
@@ -130,6 +149,10 @@ impl Proxy {
             http,
             queue_timeout: Duration::from_secs(args.queue_timeout_s),
             max_body: args.max_body_bytes,
+            transit_us: args.transit_ms.saturating_mul(1_000),
+            store,
+            fallback_permille: args.fallback_permille,
+            falling_back: AtomicBool::new(false),
             next_seed: AtomicU64::new(0),
         })
     }
@@ -137,6 +160,23 @@ impl Proxy {
     /// A seed for one request's retry jitter.
     fn seed(&self) -> u64 {
         self.next_seed.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Records whether the store answered: the lanes go to their fallback share when it stops
+    /// answering, and back to all of their limits when it answers again.
+    fn store_answered(&self, up: bool) {
+        if self.falling_back.swap(!up, Ordering::Relaxed) == up {
+            let share = if up { 1_000 } else { self.fallback_permille };
+            if up {
+                tracing::info!("store reachable again: lanes paced by the store");
+            } else {
+                tracing::warn!(
+                    share_permille = share,
+                    "store unreachable: lanes paced by the local engine at a share of their limits"
+                );
+            }
+            self.lanes.share(share);
+        }
     }
 
     /// The `GET /metrics` page.
@@ -157,7 +197,11 @@ impl Proxy {
                 .collect::<Vec<_>>()
         });
         let stats: Vec<&metrics::LaneStats> = lanes.iter().map(|lane| &lane.stats).collect();
-        let mut page = metrics::render(&stats, &buckets, None);
+        let store_up = self
+            .store
+            .as_ref()
+            .map(|_| !self.falling_back.load(Ordering::Relaxed));
+        let mut page = metrics::render(&stats, &buckets, store_up);
         page.push_str(&forward::OVERHEAD.render());
         page
     }
@@ -182,7 +226,7 @@ async fn handle(State(proxy): State<Arc<Proxy>>, request: Request) -> Response {
             _ => {}
         }
     }
-    forward::forward(&proxy, request).await
+    forward::forward(proxy, request).await
 }
 
 /// Serves until the process is stopped, printing the bound address first.
@@ -211,7 +255,7 @@ pub fn run_cli(args: &ProxyArgs) -> Result<(), CliError> {
         println!("{address}");
         use std::io::Write as _;
         std::io::stdout().flush().map_err(CliError::Io)?;
-        tracing::info!(%address, upstream = %proxy.upstream, "headroom proxy listening");
+        tracing::info!(%address, upstream = %proxy.upstream, store = proxy.store.is_some(), "headroom proxy listening");
         axum::serve(listener, router(proxy))
             .await
             .map_err(CliError::Io)
