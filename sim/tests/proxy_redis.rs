@@ -2,8 +2,9 @@
 //! sharing one Redis in front of one `headroom mock` key, beside the same four without it.
 //!
 //! Tests that need Redis read its URL from `HEADROOM_TEST_REDIS` (`.ci/run` starts one and
-//! sets it). Without it they print a loud SKIPPED line and pass — unless `CI` is set, where a
-//! missing Redis is a failure. The fallback test needs no Redis.
+//! sets it). Without it they print a loud SKIPPED line and pass — unless `CI` or
+//! `HEADROOM_REQUIRE_REDIS` (set by `.ci/run`) is set, where a missing Redis is a failure. The
+//! fallback test needs no Redis.
 
 mod mock_support;
 
@@ -18,10 +19,12 @@ fn redis_url(test: &str) -> Option<String> {
     match std::env::var("HEADROOM_TEST_REDIS") {
         Ok(url) if !url.is_empty() => Some(url),
         _ => {
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "{test}: CI is set but HEADROOM_TEST_REDIS is not: .ci/run should have started redis-server"
-            );
+            for required in ["CI", "HEADROOM_REQUIRE_REDIS"] {
+                assert!(
+                    std::env::var_os(required).is_none(),
+                    "{test}: {required} is set but HEADROOM_TEST_REDIS is not: .ci/run should have started redis-server"
+                );
+            }
             eprintln!(
                 "\n*** SKIPPED {test}: HEADROOM_TEST_REDIS is not set (no Redis to test against) ***\n"
             );
