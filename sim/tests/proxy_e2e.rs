@@ -9,6 +9,9 @@
 //! its rate), plus one response latency.
 
 mod mock_support;
+mod proxy_support;
+
+use proxy_support::post;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -54,10 +57,9 @@ async fn three_hundred_naive_requests_no_429_within_ten_percent_of_the_bound() {
         "--rpm", &limits[0], "--itpm", &limits[1], "--otpm", &limits[2],
     ];
     let (_mock, upstream) = mock_support::start(LATENCY_MS, &flags);
-    let mut args = vec!["proxy", "--listen", "127.0.0.1:0", "--upstream", &upstream];
-    args.extend_from_slice(&flags);
+    let mut args = flags.to_vec();
     args.extend_from_slice(&["--alone", "--transit-ms", "250"]);
-    let (_proxy, base) = mock_support::spawn(&args);
+    let (_proxy, base) = proxy_support::start(&upstream, &args);
 
     let http = reqwest::Client::new();
     let url: Arc<str> = format!("{base}/v1/messages").into();
@@ -112,32 +114,10 @@ async fn three_hundred_naive_requests_no_429_within_ten_percent_of_the_bound() {
     );
 }
 
-/// A request through a proxy at `base`; its status, headers and body.
-async fn post(base: &str, body: &str) -> (u16, reqwest::header::HeaderMap, serde_json::Value) {
-    let response = reqwest::Client::new()
-        .post(format!("{base}/v1/messages"))
-        .body(body.to_owned())
-        .send()
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    let headers = response.headers().clone();
-    (status, headers, response.json().await.unwrap_or_default())
-}
-
 #[tokio::test]
 async fn bad_input_gets_clear_answers_in_the_providers_shape() {
     let (_mock, upstream) = mock_support::start(1, &["--rpm", "600"]);
-    let args = [
-        "proxy",
-        "--listen",
-        "127.0.0.1:0",
-        "--upstream",
-        &upstream,
-        "--max-body-bytes",
-        "1000",
-    ];
-    let (_proxy, base) = mock_support::spawn(&args);
+    let (_proxy, base) = proxy_support::start(&upstream, &["--max-body-bytes", "1000"]);
 
     let (status, _, json) = post(&base, "{not json").await;
     assert_eq!(status, 400);
@@ -181,12 +161,7 @@ async fn bad_input_gets_clear_answers_in_the_providers_shape() {
         (200, Some("some-new-model"))
     );
 
-    let metrics = reqwest::get(format!("{base}/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = proxy_support::metrics(&base).await;
     assert!(
         metrics.contains("headroom_proxy_sent_total{lane=\"some-new-model\"} 1"),
         "{metrics}"
@@ -203,21 +178,9 @@ async fn bad_input_gets_clear_answers_in_the_providers_shape() {
 #[tokio::test]
 async fn an_unreachable_upstream_is_a_502_once_the_deadline_comes() {
     // A port that was free a moment ago: nothing listens there.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
+    let closed = proxy_support::closed_address();
     let upstream = format!("http://{closed}");
-    let args = [
-        "proxy",
-        "--listen",
-        "127.0.0.1:0",
-        "--upstream",
-        &upstream,
-        "--queue-timeout-s",
-        "2",
-    ];
-    let (_proxy, base) = mock_support::spawn(&args);
+    let (_proxy, base) = proxy_support::start(&upstream, &["--queue-timeout-s", "2"]);
     let started = Instant::now();
     let (status, _, json) = post(&base, r#"{"model":"m","max_tokens":5}"#).await;
     assert_eq!(status, 502, "{json}");
@@ -241,18 +204,7 @@ async fn the_queue_deadline_is_a_429_with_a_truthful_retry_after() {
     let (_mock, upstream) = mock_support::start(1, &[]);
     // One request a minute, a queue deadline of one second: the second request's wait would
     // end after its deadline, so it is refused at once.
-    let args = [
-        "proxy",
-        "--listen",
-        "127.0.0.1:0",
-        "--upstream",
-        &upstream,
-        "--rpm",
-        "1",
-        "--queue-timeout-s",
-        "1",
-    ];
-    let (_proxy, base) = mock_support::spawn(&args);
+    let (_proxy, base) = proxy_support::start(&upstream, &["--rpm", "1", "--queue-timeout-s", "1"]);
     let request = r#"{"model":"m","max_tokens":5}"#;
     assert_eq!(post(&base, request).await.0, 200);
     let (status, headers, json) = post(&base, request).await;
@@ -261,12 +213,7 @@ async fn the_queue_deadline_is_a_429_with_a_truthful_retry_after() {
     // The first request took the minute's one permit a moment ago: about 60 s left.
     let after: u64 = headers["retry-after"].to_str().unwrap().parse().unwrap();
     assert!((55..=61).contains(&after), "retry-after {after}");
-    let metrics = reqwest::get(format!("{base}/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = proxy_support::metrics(&base).await;
     assert!(
         metrics.contains("headroom_proxy_shed_429_total{lane=\"m\"} 1"),
         "{metrics}"
@@ -276,30 +223,12 @@ async fn the_queue_deadline_is_a_429_with_a_truthful_retry_after() {
 #[tokio::test]
 async fn a_client_leaving_mid_wait_gives_its_place_back() {
     let (_mock, upstream) = mock_support::start(1, &[]);
-    let args = [
-        "proxy",
-        "--listen",
-        "127.0.0.1:0",
-        "--upstream",
-        &upstream,
-        "--rpm",
-        "1",
-    ];
-    let (_proxy, base) = mock_support::spawn(&args);
+    let (_proxy, base) = proxy_support::start(&upstream, &["--rpm", "1"]);
     let request = r#"{"model":"m","max_tokens":5}"#;
     assert_eq!(post(&base, request).await.0, 200);
     let queue = |base: String| async move {
-        let metrics = reqwest::get(format!("{base}/metrics"))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        let line = metrics
-            .lines()
-            .find(|line| line.starts_with("headroom_proxy_queue_length{lane=\"m\"}"))
-            .map(str::to_owned);
-        line.and_then(|line| line.rsplit(' ').next()?.parse::<u64>().ok())
+        let metrics = proxy_support::metrics(&base).await;
+        proxy_support::sample(&metrics, "headroom_proxy_queue_length{lane=\"m\"}")
     };
     // Waits about a minute for the next permit; the client gives up after 500 ms.
     let impatient = reqwest::Client::builder()
@@ -311,10 +240,10 @@ async fn a_client_leaving_mid_wait_gives_its_place_back() {
         async move { impatient.post(url).body(request).send().await.is_err() }
     });
     tokio::time::sleep(Duration::from_millis(250)).await;
-    assert_eq!(queue(base.clone()).await, Some(1));
+    assert_eq!(queue(base.clone()).await, 1);
     assert!(waiting.await.unwrap(), "the request should have timed out");
     tokio::time::sleep(Duration::from_millis(200)).await;
-    assert_eq!(queue(base.clone()).await, Some(0));
+    assert_eq!(queue(base.clone()).await, 0);
 }
 
 mod streaming {
@@ -355,8 +284,7 @@ mod streaming {
         let upstream = format!("http://{}", listener.local_addr().unwrap());
         let app = axum::Router::new().route("/v1/messages", axum::routing::post(events));
         tokio::spawn(async move { axum::serve(listener, app).await });
-        let args = ["proxy", "--listen", "127.0.0.1:0", "--upstream", &upstream];
-        let (_proxy, base) = super::mock_support::spawn(&args);
+        let (_proxy, base) = super::proxy_support::start(&upstream, &[]);
 
         let started = Instant::now();
         let response = reqwest::Client::new()

@@ -9,6 +9,7 @@
 //! from the release run.
 
 mod mock_support;
+mod proxy_support;
 
 use std::time::Instant;
 
@@ -70,25 +71,13 @@ async fn the_proxy_adds_little_to_a_request_with_room() {
         "100000000",
     ];
     let (_mock, upstream) = mock_support::start(0, &limits);
-    let mut args = vec![
-        "proxy",
-        "--listen",
-        "127.0.0.1:0",
-        "--upstream",
-        &upstream,
-        "--alone",
-    ];
+    let mut args = vec!["--alone"];
     args.extend_from_slice(&limits);
-    let (_proxy, base) = mock_support::spawn(&args);
+    let (_proxy, base) = proxy_support::start(&upstream, &args);
 
     let direct = round_trips(&upstream).await;
     let through = round_trips(&base).await;
-    let metrics = reqwest::get(format!("{base}/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = proxy_support::metrics(&base).await;
     let (p50, p99) = (quantile(&metrics, 500), quantile(&metrics, 990));
     eprintln!(
         "{COUNT} sequential requests with room: arrival → upstream send p50 ≤ {p50} s, p99 ≤ {p99} s \

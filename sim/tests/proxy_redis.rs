@@ -7,6 +7,7 @@
 //! fallback test needs no Redis.
 
 mod mock_support;
+mod proxy_support;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -55,85 +56,56 @@ async fn the_scripts_admit_all_or_nothing_refund_what_is_ahead_and_sync_from_rem
             .requests(Limit::per_minute(nz!(60)))
             .input_tokens(Limit::per_minute(nz!(1_000))),
     );
-    let t0 = 1_000_000_000_000_000;
-    let request = |input| [1, input, 0, input];
-    assert_eq!(
-        store.acquire(&lane, &rates, request(600), t0).await,
-        Ok(Decision::Admit)
-    );
-    // Both buckets must fit: the request bucket waits a second, the input one 12 s
-    // (600 more of 1 000 a minute, 200 free).
-    assert_eq!(
-        store.acquire(&lane, &rates, request(600), t0).await,
-        Ok(Decision::WaitUntil(t0 + 12_000_000))
-    );
-    // Nothing was charged by the refusal: a small one still fits the input bucket, after a second.
-    assert_eq!(
-        store
-            .acquire(&lane, &rates, request(100), t0 + 1_000_000)
-            .await,
-        Ok(Decision::Admit)
-    );
-    assert_eq!(
-        store.acquire(&lane, &rates, request(2_000), t0).await,
-        Ok(Decision::Never(headroom::LimitKind::InputTokens))
-    );
-    // The first used 100 of its 600: 500 back, so 600 fits at t0 + 2 s (700 used, 300 free
-    // plus what refilled: 2 s × 1 000/60 ≈ 33 → 333 free, 267 short → 16 s).
-    store
-        .settle(&lane, &rates, [0, -500, 0, -500], t0 + 2_000_000)
-        .await
-        .unwrap();
-    assert_eq!(
-        store
-            .acquire(&lane, &rates, request(600), t0 + 2_000_000)
-            .await,
-        Ok(Decision::Admit)
-    );
-    // The headers say 900 remain, and nothing was admitted since: 900 it is.
-    let later = t0 + 100_000_000;
-    store
-        .sync(&lane, &rates, [None, Some(900), None, None], later, later)
-        .await
-        .unwrap();
-    assert_eq!(
-        store.acquire(&lane, &rates, request(900), later).await,
-        Ok(Decision::Admit)
-    );
-    // 10 remain, and this proxy admitted nothing since the headers: 10 it is, and 11 waits.
-    let later = later + 10_000_000;
-    store
-        .sync(&lane, &rates, [None, Some(10), None, None], later, later)
-        .await
-        .unwrap();
-    assert!(matches!(
-        store.acquire(&lane, &rates, request(11), later).await,
-        Ok(Decision::WaitUntil(_))
-    ));
-    assert_eq!(
-        store.acquire(&lane, &rates, request(10), later).await,
-        Ok(Decision::Admit)
-    );
-    // 500 remain, but 10 were admitted since the headers' snapshot: 490.
-    let later = later + 1_000_000;
-    store
-        .sync(
+    let acquire = |input: u64, at: u64| store.acquire(&lane, &rates, [1, input, 0, input], at);
+    // The headers say `remaining` input tokens at `at`; admissions since `since` are unseen.
+    let sync = |remaining: u64, at: u64, since: u64| {
+        store.sync(
             &lane,
             &rates,
-            [None, Some(500), None, None],
-            later,
-            later - 2_000_000,
+            [None, Some(remaining), None, None],
+            at,
+            since,
         )
+    };
+    let t0 = 1_000_000_000_000_000;
+    assert_eq!(acquire(600, t0).await, Ok(Decision::Admit));
+    // Both buckets must fit: the request bucket waits a second, the input one 12 s
+    // (600 more of 1 000 a minute, 400 free).
+    assert_eq!(
+        acquire(600, t0).await,
+        Ok(Decision::WaitUntil(t0 + 12_000_000))
+    );
+    // The refusal charged nothing: a small one fits the input bucket, after a second.
+    assert_eq!(acquire(100, t0 + 1_000_000).await, Ok(Decision::Admit));
+    let never = Decision::Never(headroom::LimitKind::InputTokens);
+    assert_eq!(acquire(2_000, t0).await, Ok(never));
+    // The first used 100 of its 600: 500 back, and 600 fits at once.
+    let refund = [0, -500, 0, -500];
+    store
+        .settle(&lane, &rates, refund, t0 + 2_000_000)
         .await
         .unwrap();
+    assert_eq!(acquire(600, t0 + 2_000_000).await, Ok(Decision::Admit));
+    // The headers say 900 remain, and nothing was admitted since: 900 it is.
+    let later = t0 + 100_000_000;
+    sync(900, later, later).await.unwrap();
+    assert_eq!(acquire(900, later).await, Ok(Decision::Admit));
+    // 10 remain, nothing admitted since the headers: 11 waits, 10 fits.
+    let later = later + 10_000_000;
+    sync(10, later, later).await.unwrap();
     assert!(matches!(
-        store.acquire(&lane, &rates, request(491), later).await,
+        acquire(11, later).await,
         Ok(Decision::WaitUntil(_))
     ));
-    assert_eq!(
-        store.acquire(&lane, &rates, request(490), later).await,
-        Ok(Decision::Admit)
-    );
+    assert_eq!(acquire(10, later).await, Ok(Decision::Admit));
+    // 500 remain, but 10 were admitted since the headers' snapshot: 490.
+    let later = later + 1_000_000;
+    sync(500, later, later - 2_000_000).await.unwrap();
+    assert!(matches!(
+        acquire(491, later).await,
+        Ok(Decision::WaitUntil(_))
+    ));
+    assert_eq!(acquire(490, later).await, Ok(Decision::Admit));
 }
 
 /// One run of `COUNT` requests spread over four proxies; its tally.
@@ -162,21 +134,11 @@ async fn four_proxies(store: Option<&str>) -> Run {
     let model = fresh("claude-shared");
     let mut proxies = Vec::new();
     for _ in 0..4 {
-        let mut args = vec![
-            "proxy",
-            "--listen",
-            "127.0.0.1:0",
-            "--upstream",
-            &upstream,
-            "--rpm",
-            &rpm,
-            "--transit-ms",
-            "250",
-        ];
+        let mut args = vec!["--rpm", &rpm, "--transit-ms", "250"];
         if let Some(url) = store {
             args.extend_from_slice(&["--store", url]);
         }
-        proxies.push(mock_support::spawn(&args));
+        proxies.push(proxy_support::start(&upstream, &args));
     }
     let http = reqwest::Client::new();
     let body = format!(r#"{{"model":"{model}","max_tokens":10,"messages":[]}}"#);
@@ -204,17 +166,8 @@ async fn four_proxies(store: Option<&str>) -> Run {
     let elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap();
     let mut upstream_429 = 0;
     for (_, base) in &proxies {
-        let metrics = reqwest::get(format!("{base}/metrics"))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        upstream_429 += metrics
-            .lines()
-            .filter(|line| line.starts_with("headroom_proxy_upstream_429_total{"))
-            .filter_map(|line| line.rsplit(' ').next()?.parse::<u64>().ok())
-            .sum::<u64>();
+        let metrics = proxy_support::metrics(base).await;
+        upstream_429 += proxy_support::sample(&metrics, "headroom_proxy_upstream_429_total{");
     }
     Run {
         elapsed_ms,
@@ -263,25 +216,19 @@ async fn four_proxies_one_redis_one_key_skewed_load() {
 #[tokio::test]
 async fn an_unreachable_store_falls_back_to_a_share_of_the_limits() {
     let (_mock, upstream) = mock_support::start(1, &["--rpm", "600"]);
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
+    let closed = proxy_support::closed_address();
     let store = format!("redis://{closed}");
-    let args = [
-        "proxy",
-        "--listen",
-        "127.0.0.1:0",
-        "--upstream",
+    let (_proxy, base) = proxy_support::start(
         &upstream,
-        "--rpm",
-        "600",
-        "--store",
-        &store,
-        "--fallback-permille",
-        "500",
-    ];
-    let (_proxy, base) = mock_support::spawn(&args);
+        &[
+            "--rpm",
+            "600",
+            "--store",
+            &store,
+            "--fallback-permille",
+            "500",
+        ],
+    );
     let body = r#"{"model":"m","max_tokens":5}"#;
     let started = Instant::now();
     for _ in 0..3 {
@@ -294,12 +241,7 @@ async fn an_unreachable_store_falls_back_to_a_share_of_the_limits() {
         assert_eq!(response.status(), 200);
     }
     assert!(started.elapsed() < Duration::from_secs(5));
-    let metrics = reqwest::get(format!("{base}/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = proxy_support::metrics(&base).await;
     assert!(metrics.contains("headroom_proxy_store_up 0"), "{metrics}");
     // 600 RPM paced at 98 %, at half of it.
     assert!(

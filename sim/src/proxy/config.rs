@@ -33,16 +33,20 @@ use crate::cli::CliError;
 /// assert!(limits.is_set());
 /// assert!(!Limits::default().is_set());
 /// ```
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, clap::Args)]
 #[serde(deny_unknown_fields)]
 pub struct Limits {
     /// Requests per minute.
+    #[arg(long)]
     pub rpm: Option<NonZeroU32>,
     /// Input tokens per minute.
+    #[arg(long)]
     pub itpm: Option<NonZeroU32>,
     /// Output tokens per minute.
+    #[arg(long)]
     pub otpm: Option<NonZeroU32>,
     /// Tokens per minute, input and output together.
+    #[arg(long)]
     pub tpm: Option<NonZeroU32>,
 }
 

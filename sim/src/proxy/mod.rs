@@ -26,7 +26,6 @@ pub mod metrics;
 pub mod request;
 pub mod usage;
 
-use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
@@ -54,19 +53,13 @@ pub struct ProxyArgs {
     /// A JSON file mapping models to lanes and their limits (see docs/proxy.md).
     #[arg(long)]
     pub config: Option<String>,
-    /// Requests per minute of a model the config file does not name (default: learned from
-    /// the first response, starting at one request at a time).
-    #[arg(long)]
-    pub rpm: Option<NonZeroU32>,
-    /// Input tokens per minute of a model the config file does not name.
-    #[arg(long)]
-    pub itpm: Option<NonZeroU32>,
-    /// Output tokens per minute of a model the config file does not name.
-    #[arg(long)]
-    pub otpm: Option<NonZeroU32>,
-    /// Tokens per minute (input and output together) of a model the config file does not name.
-    #[arg(long)]
-    pub tpm: Option<NonZeroU32>,
+    /// The limits of every model the config file does not name (default: learned from the
+    /// first response, starting at one request at a time).
+    #[command(
+        flatten,
+        next_help_heading = "Limits of models the config file does not name"
+    )]
+    pub limits: Limits,
     /// Pace each configured limit at this share of itself, in ‰ (requests sent at exactly the
     /// limit can arrive closer together than they left).
     #[arg(long, default_value_t = 980, value_parser = clap::value_parser!(u32).range(1..=1000))]
@@ -126,12 +119,7 @@ impl Proxy {
             .map_err(|error| CliError::Input(format!("--upstream {}: {error}", args.upstream)))?;
         let rules = LaneRules {
             config,
-            fallback: Limits {
-                rpm: args.rpm,
-                itpm: args.itpm,
-                otpm: args.otpm,
-                tpm: args.tpm,
-            },
+            fallback: args.limits,
             pace_permille: args.pace_permille,
             alone: args.alone,
             keep_limits: args.store.is_some(),
