@@ -140,13 +140,7 @@ pub fn run_cli(args: &MockArgs) -> Result<(), CliError> {
         .build()
         .map_err(CliError::Io)?;
     runtime.block_on(async {
-        let listener = tokio::net::TcpListener::bind(&args.listen)
-            .await
-            .map_err(|error| CliError::Input(format!("--listen {}: {error}", args.listen)))?;
-        let address = listener.local_addr().map_err(CliError::Io)?;
-        println!("{address}");
-        use std::io::Write as _;
-        std::io::stdout().flush().map_err(CliError::Io)?;
+        let listener = crate::cli::listen(&args.listen).await?;
         axum::serve(listener, router(args))
             .await
             .map_err(CliError::Io)

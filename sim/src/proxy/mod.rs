@@ -236,13 +236,8 @@ pub fn run_cli(args: &ProxyArgs) -> Result<(), CliError> {
         .map_err(CliError::Io)?;
     runtime.block_on(async {
         let proxy = Arc::new(Proxy::new(args)?);
-        let listener = tokio::net::TcpListener::bind(&args.listen)
-            .await
-            .map_err(|error| CliError::Input(format!("--listen {}: {error}", args.listen)))?;
+        let listener = crate::cli::listen(&args.listen).await?;
         let address = listener.local_addr().map_err(CliError::Io)?;
-        println!("{address}");
-        use std::io::Write as _;
-        std::io::stdout().flush().map_err(CliError::Io)?;
         tracing::info!(%address, upstream = %proxy.upstream, store = proxy.store.is_some(), "headroom proxy listening");
         axum::serve(listener, router(proxy))
             .await
