@@ -307,3 +307,53 @@ mod streaming {
         assert!(started.elapsed() >= PAUSE);
     }
 }
+
+mod retrying {
+    //! A 529 is retried by the proxy before any byte went back: the client sees the success.
+
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    use axum::extract::State;
+    use axum::http::StatusCode;
+    use axum::response::IntoResponse;
+
+    async fn overloaded_once(State(calls): State<Arc<AtomicU32>>) -> axum::response::Response {
+        if calls.fetch_add(1, Ordering::SeqCst) == 0 {
+            let body =
+                r#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#;
+            return (
+                StatusCode::from_u16(529).unwrap(),
+                [("retry-after", "1")],
+                body,
+            )
+                .into_response();
+        }
+        let body = r#"{"type":"message","usage":{"input_tokens":3,"output_tokens":2}}"#;
+        (StatusCode::OK, [("content-type", "application/json")], body).into_response()
+    }
+
+    #[tokio::test]
+    async fn a_529_is_retried_and_the_client_sees_the_success() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let upstream = format!("http://{}", listener.local_addr().unwrap());
+        let calls = Arc::new(AtomicU32::new(0));
+        let app = axum::Router::new()
+            .route("/v1/messages", axum::routing::post(overloaded_once))
+            .with_state(calls.clone());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let (_proxy, base) = super::proxy_support::start(&upstream, &[]);
+
+        let (status, _, json) = super::post(&base, r#"{"model":"m","max_tokens":5}"#).await;
+        assert_eq!(
+            (status, json["usage"]["output_tokens"].as_u64()),
+            (200, Some(2)),
+            "{json}"
+        );
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
+        let metrics = super::proxy_support::metrics(&base).await;
+        let retries =
+            super::proxy_support::sample(&metrics, "headroom_proxy_retries_total{lane=\"m\"}");
+        assert_eq!(retries, 1, "{metrics}");
+    }
+}
