@@ -10,6 +10,7 @@
 //! handed back (see [`headroom::limiter::Guard`]).
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use axum::body::{Body, Bytes};
@@ -19,8 +20,6 @@ use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt as _;
 use headroom::headers::{self, Snapshot};
 use headroom::limiter::AcquireError;
-use std::sync::atomic::{AtomicU64, Ordering};
-
 use headroom::{Attempt, Cost, LimitKind, Outcome, Priority, Rejection, Usage};
 use rand::SeedableRng as _;
 use rand::rngs::Xoshiro256PlusPlus;
@@ -34,8 +33,8 @@ use crate::mock::body::{self, ErrorKind};
 use crate::store::{self, Decision};
 use crate::workload::Dialect;
 
-/// Time from a request's arrival to its upstream send, when it did not wait for its permit:
-/// what the proxy itself adds to a request.
+/// Time from a request's arrival to its upstream send, for requests that found room (an
+/// empty line and buckets that held them when they arrived): what the proxy itself adds.
 pub static OVERHEAD: Histogram = Histogram::new(
     "headroom_proxy_overhead_seconds",
     "Time from a request's arrival to its upstream send, for requests admitted without waiting.",
@@ -67,19 +66,27 @@ pub async fn forward(proxy: Arc<Proxy>, request: Request) -> Response {
         }
     };
     let lane = proxy.lanes.lane_for(shape.model.as_deref());
-    let (guard, waited_us) = match admit(&proxy, &lane, shape.cost).await {
-        Ok(admitted) => admitted,
+    let had_room = lane.stats.queue_length() == 0 && room_in_us(&proxy, &lane, shape.cost) == 0;
+    let guard = match admit(&proxy, &lane, shape.cost, had_room).await {
+        Ok(guard) => guard,
         Err(why) => return refused(&proxy, &lane, dialect, shape.cost, why),
     };
     let deadline = guard.attempt().deadline();
-    let gated = match through_store(&proxy, &lane, shape.cost, deadline).await {
-        Ok(gated) => gated,
-        Err(after) => {
+    let (gated, store_waited) = match through_store(&proxy, &lane, shape.cost, deadline).await {
+        Ok(Gate::Local) => (false, false),
+        Ok(Gate::Store { waited }) => (true, waited),
+        Err(refusal) => {
             let _ = guard.cancel(); // never sent: everything it charged comes back
-            return shed(&proxy, &lane, dialect, after);
+            return match refusal {
+                StoreRefusal::Deadline { after_s } => shed(&proxy, &lane, dialect, after_s),
+                StoreRefusal::Never(kind) => {
+                    let why = AcquireError::Rejected(Rejection::CostTooLarge { kind });
+                    refused(&proxy, &lane, dialect, shape.cost, why)
+                }
+            };
         }
     };
-    if waited_us == 0 {
+    if had_room && !store_waited {
         OVERHEAD.record_us(elapsed_us(arrived));
     }
     let rng = Xoshiro256PlusPlus::seed_from_u64(proxy.seed());
@@ -108,23 +115,38 @@ fn charges(cost: Cost) -> [u64; 4] {
     ]
 }
 
+/// Who admitted an attempt.
+enum Gate {
+    /// The local engine alone: no store, a lane without configured limits, or the store
+    /// unreachable (the local engine's admission stands, at the fallback share from then on).
+    Local,
+    /// The shared store too; `waited`: it made the request wait.
+    Store { waited: bool },
+}
+
+/// Why the shared store did not admit.
+enum StoreRefusal {
+    /// Room comes only after the queue deadline, in this many seconds.
+    Deadline { after_s: u64 },
+    /// The charge is above this kind's burst.
+    Never(LimitKind),
+}
+
 /// Asks the shared store for room, for a lane it paces (one request of this proxy's lane at a
-/// time, in order), sleeping until the instant it names: `Ok(true)` once admitted,
-/// `Ok(false)` when there is no store for the lane or it is unreachable (the local engine's
-/// admission stands, at the fallback share from now on), `Err(seconds)` when the room would
-/// come after the queue deadline.
+/// time, in order), sleeping until the instant it names.
 async fn through_store(
     proxy: &Proxy,
     lane: &Lane,
     cost: Cost,
     deadline: Option<headroom::time::Instant>,
-) -> Result<bool, u64> {
+) -> Result<Gate, StoreRefusal> {
     let Some(store) = proxy.store.as_ref().filter(|_| lane.limits.is_set()) else {
-        return Ok(false);
+        return Ok(Gate::Local);
     };
     let _turn = lane.store_line.lock().await;
     let waiting = lane.stats.waiting();
     let asked = Instant::now();
+    let mut waited = false;
     loop {
         let now = store::now_us();
         let decision = store
@@ -134,26 +156,35 @@ async fn through_store(
         let until = match decision {
             Ok(Decision::Admit) => break,
             Ok(Decision::WaitUntil(until)) => until,
-            Ok(Decision::Never(_)) => return Err(60),
-            Err(_) => return Ok(false),
+            Ok(Decision::Never(kind)) => return Err(StoreRefusal::Never(kind)),
+            Err(_) => return Ok(Gate::Local),
         };
         let wait_us = until.saturating_sub(now);
         let engine_now = proxy.lanes.engine().now().as_ticks();
         if deadline
             .is_some_and(|deadline| engine_now.saturating_add(wait_us) >= deadline.as_ticks())
         {
-            return Err(wait_us.div_ceil(1_000_000).max(1));
+            let after_s = wait_us.div_ceil(1_000_000).max(1);
+            return Err(StoreRefusal::Deadline { after_s });
         }
+        waited = true;
         tokio::time::sleep(std::time::Duration::from_micros(wait_us)).await;
     }
     drop(waiting);
-    lane.stats.record_wait(elapsed_us(asked));
-    Ok(true)
+    if waited {
+        lane.stats.record_wait(elapsed_us(asked));
+    }
+    Ok(Gate::Store { waited })
 }
 
-/// Waits in the lane's line for a permit, until the queue deadline; the permit and how long
-/// it took, in µs (0 when admitted at once).
-async fn admit(proxy: &Proxy, lane: &Lane, cost: Cost) -> Result<(Ticket, u64), AcquireError> {
+/// Waits in the lane's line for a permit, until the queue deadline (`had_room`: the request
+/// found room on arrival, so its time in the engine is not a wait).
+async fn admit(
+    proxy: &Proxy,
+    lane: &Lane,
+    cost: Cost,
+    had_room: bool,
+) -> Result<Ticket, AcquireError> {
     let engine = proxy.lanes.engine();
     let asked = Instant::now();
     let timeout = headroom::time::Duration::from_ticks(
@@ -168,11 +199,10 @@ async fn admit(proxy: &Proxy, lane: &Lane, cost: Cost) -> Result<(Ticket, u64), 
         .acquire_attempt(lane.id, cost, Priority::Interactive, attempt)
         .await?;
     drop(waiting);
-    // Anything under 50 µs is the lock and the engine's arithmetic, not a wait.
-    let waited = elapsed_us(asked);
-    let waited = if waited < 50 { 0 } else { waited };
-    lane.stats.record_wait(waited);
-    Ok((guard, waited))
+    if !had_room {
+        lane.stats.record_wait(elapsed_us(asked));
+    }
+    Ok(guard)
 }
 
 fn elapsed_us(since: Instant) -> u64 {
@@ -265,7 +295,7 @@ impl Exchange<'_> {
             )
             .await
             {
-                Ok(gated) => gated,
+                Ok(gate) => matches!(gate, Gate::Store { .. }),
                 Err(_) => {
                     let _ = guard.cancel();
                     return last;
@@ -525,9 +555,14 @@ fn shed(proxy: &Proxy, lane: &Lane, dialect: Dialect, after: u64) -> Response {
     response
 }
 
-/// Whole seconds (at least 1) until every bucket of the lane holds `cost`, from the
-/// engine's levels now: what a client refused at the queue deadline should wait.
+/// Whole seconds (at least 1) until the lane holds `cost`: what a client refused at the
+/// queue deadline should wait.
 fn retry_after_s(proxy: &Proxy, lane: &Lane, cost: Cost) -> u64 {
+    room_in_us(proxy, lane, cost).div_ceil(1_000_000).max(1)
+}
+
+/// µs until every bucket of the lane holds `cost`, from the engine's levels now (0: room now).
+fn room_in_us(proxy: &Proxy, lane: &Lane, cost: Cost) -> u64 {
     let engine = proxy.lanes.engine();
     let now = engine.now();
     let needs = charges(cost);
@@ -544,8 +579,7 @@ fn retry_after_s(proxy: &Proxy, lane: &Lane, cost: Cost) -> u64 {
             .max()
             .unwrap_or(0)
     });
-    let seconds = wait_us.div_ceil(1_000_000).max(1);
-    u64::try_from(seconds).unwrap_or(u64::MAX)
+    u64::try_from(wait_us).unwrap_or(u64::MAX)
 }
 
 /// An error answer in the dialect's shape.

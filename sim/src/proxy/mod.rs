@@ -47,7 +47,7 @@ pub struct ProxyArgs {
     /// Address to listen on; port 0 picks a free one (the bound address is printed first).
     #[arg(long, default_value = "127.0.0.1:8787")]
     pub listen: String,
-    /// The provider's base URL, e.g. https://api.anthropic.com.
+    /// The provider's base URL, e.g. `https://api.anthropic.com`.
     #[arg(long)]
     pub upstream: String,
     /// A JSON file mapping models to lanes and their limits (see docs/proxy.md).
