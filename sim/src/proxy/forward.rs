@@ -71,20 +71,17 @@ pub async fn forward(proxy: Arc<Proxy>, request: Request) -> Response {
         Ok(guard) => guard,
         Err(why) => return refused(&proxy, &lane, dialect, shape.cost, why),
     };
-    let deadline = guard.attempt().deadline();
-    let (gated, store_waited) = match through_store(&proxy, &lane, shape.cost, deadline).await {
-        Ok(Gate::Local) => (false, false),
-        Ok(Gate::Store { waited }) => (true, waited),
-        Err(refusal) => {
-            let _ = guard.cancel(); // never sent: everything it charged comes back
-            return match refusal {
-                StoreRefusal::Deadline { after_s } => shed(&proxy, &lane, dialect, after_s),
-                StoreRefusal::Never(kind) => {
-                    let why = AcquireError::Rejected(Rejection::CostTooLarge { kind });
-                    refused(&proxy, &lane, dialect, shape.cost, why)
-                }
-            };
+    let (guard, gate) = match through_store(&proxy, &lane, shape.cost, guard).await {
+        Ok(admitted) => admitted,
+        Err(StoreRefusal::Deadline { after_s }) => return shed(&proxy, &lane, dialect, after_s),
+        Err(StoreRefusal::Never(kind)) => {
+            let why = AcquireError::Rejected(Rejection::CostTooLarge { kind });
+            return refused(&proxy, &lane, dialect, shape.cost, why);
         }
+    };
+    let (gated, store_waited) = match gate {
+        Gate::Local => (false, false),
+        Gate::Store { waited } => (true, waited),
     };
     if had_room && !store_waited {
         OVERHEAD.record_us(elapsed_us(arrived));
@@ -132,32 +129,47 @@ enum StoreRefusal {
     Never(LimitKind),
 }
 
-/// Asks the shared store for room, for a lane it paces (one request of this proxy's lane at a
-/// time, in order), sleeping until the instant it names.
+/// A permit whose request has not gone out yet: dropped (the client left, or the store
+/// refused), it is cancelled — everything it charged comes back — rather than settled.
+struct Unsent(Option<Ticket>);
+
+impl Drop for Unsent {
+    fn drop(&mut self) {
+        if let Some(guard) = self.0.take() {
+            let _ = guard.cancel();
+        }
+    }
+}
+
+/// Asks the shared store for room for the request `guard` admitted locally, for a lane the
+/// store paces (one request of this proxy's lane at a time, in order), sleeping until the
+/// instant it names, within the permit's deadline; the permit back, and who admitted it.
 async fn through_store(
     proxy: &Proxy,
     lane: &Lane,
     cost: Cost,
-    deadline: Option<headroom::time::Instant>,
-) -> Result<Gate, StoreRefusal> {
+    guard: Ticket,
+) -> Result<(Ticket, Gate), StoreRefusal> {
     let Some(store) = proxy.store.as_ref().filter(|_| lane.limits.is_set()) else {
-        return Ok(Gate::Local);
+        return Ok((guard, Gate::Local));
     };
+    let deadline = guard.attempt().deadline();
+    let mut unsent = Unsent(Some(guard));
     let _turn = lane.store_line.lock().await;
     let waiting = lane.stats.waiting();
     let asked = Instant::now();
     let mut waited = false;
-    loop {
+    let gate = loop {
         let now = store::now_us();
         let decision = store
             .acquire(&lane.stats.name, &lane.rates, charges(cost), now)
             .await;
         proxy.store_answered(decision.is_ok());
         let until = match decision {
-            Ok(Decision::Admit) => break,
+            Ok(Decision::Admit) => break Gate::Store { waited },
             Ok(Decision::WaitUntil(until)) => until,
             Ok(Decision::Never(kind)) => return Err(StoreRefusal::Never(kind)),
-            Err(_) => return Ok(Gate::Local),
+            Err(_) => break Gate::Local,
         };
         let wait_us = until.saturating_sub(now);
         let engine_now = proxy.lanes.engine().now().as_ticks();
@@ -169,12 +181,17 @@ async fn through_store(
         }
         waited = true;
         tokio::time::sleep(std::time::Duration::from_micros(wait_us)).await;
-    }
+    };
     drop(waiting);
     if waited {
         lane.stats.record_wait(elapsed_us(asked));
     }
-    Ok(Gate::Store { waited })
+    // Taken once, here: the `None` is never seen.
+    unsent
+        .0
+        .take()
+        .map(|guard| (guard, gate))
+        .ok_or(StoreRefusal::Deadline { after_s: 1 })
 }
 
 /// Waits in the lane's line for a permit, until the queue deadline (`had_room`: the request
@@ -287,19 +304,9 @@ impl Exchange<'_> {
                 Ok(guard) => guard,
                 Err(_) => return last,
             };
-            gated = match through_store(
-                &self.proxy,
-                &self.lane,
-                self.cost,
-                retry.attempt().deadline(),
-            )
-            .await
-            {
-                Ok(gate) => matches!(gate, Gate::Store { .. }),
-                Err(_) => {
-                    let _ = guard.cancel();
-                    return last;
-                }
+            (guard, gated) = match through_store(&self.proxy, &self.lane, self.cost, guard).await {
+                Ok((guard, gate)) => (guard, matches!(gate, Gate::Store { .. })),
+                Err(_) => return last,
             };
         }
     }
