@@ -4,9 +4,9 @@
 //! round trip with and without the proxy.
 //!
 //! `cargo test --release -p headroom-sim --test proxy_overhead -- --nocapture` prints the
-//! figures quoted in docs/proxy.md. The assertion is loose (the histogram's p99 bucket at
-//! most 2.5 ms, true of debug builds on a loaded machine); the target, p99 ≤ 1 ms, is read
-//! from the release run.
+//! figures quoted in docs/proxy.md. The assertions are loose (the histogram's p99 bucket at
+//! most 2.5 ms, true of debug builds on a loaded machine; 50 ms with a Redis round trip); the
+//! target, p99 ≤ 1 ms, is read from the release run.
 
 mod mock_support;
 mod proxy_support;
@@ -92,8 +92,11 @@ async fn measure(what: &str, extra: &[&str]) -> (String, String) {
     (p50, p99)
 }
 
-/// The histogram buckets up to 2.5 ms.
+/// The histogram buckets up to 2.5 ms, and up to 50 ms.
 const WITHIN: [&str; 6] = ["0.00005", "0.0001", "0.00025", "0.0005", "0.001", "0.0025"];
+const WITHIN_STORE: [&str; 9] = [
+    "0.00005", "0.0001", "0.00025", "0.0005", "0.001", "0.0025", "0.005", "0.01", "0.05",
+];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_proxy_adds_little_to_a_request_with_room() {
