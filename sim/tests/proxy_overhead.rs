@@ -105,11 +105,12 @@ async fn the_proxy_adds_little_to_a_request_with_room() {
         WITHIN.contains(&p99.as_str()),
         "p99 overhead bucket {p99} s"
     );
-    // With a shared store, a Redis round trip more (measured only where there is a Redis).
+    // With a shared store, a Redis round trip more (measured only where there is a Redis; its
+    // tail is the loaded machine's scheduling, hence the loose bound).
     if let Ok(url) = std::env::var("HEADROOM_TEST_REDIS") {
         let (_, p99) = measure("with --store", &["--store", &url]).await;
         assert!(
-            WITHIN.contains(&p99.as_str()),
+            WITHIN_STORE.contains(&p99.as_str()),
             "p99 overhead bucket {p99} s"
         );
     }
