@@ -29,7 +29,7 @@ use crate::cli::CliError;
 /// ```
 /// use headroom_sim::proxy::config::Limits;
 ///
-/// let limits = Limits { rpm: Some(50), ..Limits::default() };
+/// let limits = Limits { rpm: std::num::NonZeroU32::new(50), ..Limits::default() };
 /// assert!(limits.is_set());
 /// assert!(!Limits::default().is_set());
 /// ```
@@ -61,12 +61,12 @@ impl Limits {
         [self.rpm, self.itpm, self.otpm, self.tpm]
     }
 
-    /// The core's lane for these limits, each paced at `pace` ‰ of its rate with the
-    /// provider's full burst (requests sent at exactly the limit can arrive closer together
-    /// than they left, while a burst the provider allows is allowed whenever it arrives), and
-    /// all of it scaled to a `share` ‰ of the key (1000: all of it; less for a proxy that falls
-    /// back to its own engine while the shared store is away). Every rate and burst is at
-    /// least 1.
+    /// The core's lane for these limits, each paced at `pace` ‰ of its rate (requests sent
+    /// at exactly the limit can arrive closer together than they left) with the provider's
+    /// burst (the core clamps a burst to one window's worth, so a token bucket's burst is the
+    /// paced amount), and all of it scaled to a `share` ‰ of the key (1000: all of it; less for
+    /// a proxy that falls back to its own engine while the shared store is away). Every rate
+    /// and burst is at least 1.
     ///
     /// # Examples
     ///
@@ -76,9 +76,13 @@ impl Limits {
     ///
     /// let limits = Limits { itpm: std::num::NonZeroU32::new(1_000), ..Limits::default() };
     /// let limit = limits.lane(980, 1_000).limit(LimitKind::InputTokens).unwrap();
-    /// assert_eq!((limit.amount(), limit.burst_for(LimitKind::InputTokens)), (980, 1_000));
+    /// assert_eq!((limit.amount(), limit.burst_for(LimitKind::InputTokens)), (980, 980));
     /// let quarter = limits.lane(980, 250).limit(LimitKind::InputTokens).unwrap();
-    /// assert_eq!((quarter.amount(), quarter.burst_for(LimitKind::InputTokens)), (245, 250));
+    /// assert_eq!((quarter.amount(), quarter.burst_for(LimitKind::InputTokens)), (245, 245));
+    /// // Requests: one second's worth of the provider's limit.
+    /// let rpm = Limits { rpm: std::num::NonZeroU32::new(6_000), ..Limits::default() };
+    /// let limit = rpm.lane(980, 1_000).limit(LimitKind::Requests).unwrap();
+    /// assert_eq!((limit.amount(), limit.burst_for(LimitKind::Requests)), (5_880, 100));
     /// ```
     pub fn lane(&self, pace: u32, share: u32) -> LaneConfig {
         LimitKind::ALL.into_iter().zip(self.by_kind()).fold(
@@ -90,7 +94,8 @@ impl Limits {
     }
 }
 
-/// `amount × pace × share / 10⁶` per minute, with the burst of `amount` × `share` / 1000.
+/// `amount × pace × share / 10⁶` per minute, with the burst of `amount` × `share` / 1000
+/// (clamped by the core to the amount).
 fn paced(kind: LimitKind, amount: NonZeroU32, pace: u32, share: u32) -> Limit {
     let per_mille = |value: u64, permille: u32| {
         u32::try_from(value * u64::from(permille) / 1_000)

@@ -61,7 +61,8 @@ pub struct ProxyArgs {
     )]
     pub limits: Limits,
     /// Pace each configured limit at this share of itself, in ‰ (requests sent at exactly the
-    /// limit can arrive closer together than they left).
+    /// limit can arrive closer together than they left). Until the first response: a lane then
+    /// takes the limits its headers report, unless a `--store` keeps the configured ones.
     #[arg(long, default_value_t = 980, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub pace_permille: u32,
     /// This proxy is the only client of its API key: take everything the headers report
