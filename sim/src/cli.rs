@@ -58,3 +58,29 @@ impl From<std::io::Error> for CliError {
         Self::Io(error)
     }
 }
+
+/// Binds a server's `--listen` address and prints the bound address as standard output's
+/// first line (port 0 picks a free port; scripts and tests read it there), for `headroom mock`
+/// and `headroom proxy`.
+///
+/// # Errors
+///
+/// [`CliError::Input`] when the address cannot be bound, [`CliError::Io`] when standard
+/// output cannot be written.
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let listener = headroom_sim::cli::listen("127.0.0.1:0").await.unwrap();
+/// assert_ne!(listener.local_addr().unwrap().port(), 0);
+/// # }
+/// ```
+pub async fn listen(address: &str) -> Result<tokio::net::TcpListener, CliError> {
+    let listener = tokio::net::TcpListener::bind(address)
+        .await
+        .map_err(|error| CliError::Input(format!("--listen {address}: {error}")))?;
+    print(&format!("{}\n", listener.local_addr()?))?;
+    Ok(listener)
+}

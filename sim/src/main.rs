@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use headroom_sim::{audit, cli::CliError, import_har, inspect, matrix, mock, simulate};
+use headroom_sim::{audit, cli::CliError, import_har, inspect, matrix, mock, proxy, simulate};
 
 /// Paces LLM API requests under their rate limits, and shows how.
 #[derive(Debug, Parser)]
@@ -32,6 +32,9 @@ enum Command {
     /// Serve the simulated provider over HTTP on localhost, in real time (prints the bound
     /// address first): point any client at it to try its pacing.
     Mock(mock::MockArgs),
+    /// A pacing gateway for any SDK: forwards to `--upstream`, each request waiting for its
+    /// lane's permit, retried on 429/529/5xx (prints the bound address first).
+    Proxy(Box<proxy::ProxyArgs>),
     /// Convert a HAR 1.2 capture into a v1 trace.
     ImportHar {
         /// The HAR file.
@@ -66,6 +69,7 @@ fn main() -> ExitCode {
         }) => inspect::run_headers(&file),
         Some(Command::ImportHar { file, output }) => import_har::run(&file, &output),
         Some(Command::Mock(args)) => mock::run_cli(&args),
+        Some(Command::Proxy(args)) => proxy::run_cli(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -47,6 +47,10 @@ pub enum ErrorKind {
     RateLimit,
     /// 529: the provider is overloaded (Anthropic).
     Overloaded,
+    /// 413: the request body is too large.
+    TooLarge,
+    /// 5xx: something failed on the serving side (a gateway's upstream is unreachable).
+    Api,
 }
 
 /// An error body in the dialect's shape.
@@ -58,6 +62,8 @@ pub fn error(dialect: Dialect, kind: ErrorKind, message: &str) -> Value {
                 ErrorKind::NotFound => "not_found_error",
                 ErrorKind::RateLimit => "rate_limit_error",
                 ErrorKind::Overloaded => "overloaded_error",
+                ErrorKind::TooLarge => "request_too_large",
+                ErrorKind::Api => "api_error",
             };
             json!({ "type": "error", "error": { "type": kind, "message": message } })
         }
@@ -66,7 +72,8 @@ pub fn error(dialect: Dialect, kind: ErrorKind, message: &str) -> Value {
                 ErrorKind::InvalidRequest => ("invalid_request_error", Value::Null),
                 ErrorKind::NotFound => ("invalid_request_error", json!("unknown_url")),
                 ErrorKind::RateLimit => ("requests", json!("rate_limit_exceeded")),
-                ErrorKind::Overloaded => ("server_error", Value::Null),
+                ErrorKind::Overloaded | ErrorKind::Api => ("server_error", Value::Null),
+                ErrorKind::TooLarge => ("invalid_request_error", json!("request_too_large")),
             };
             json!({ "error": { "message": message, "type": kind, "param": null, "code": code } })
         }

@@ -27,7 +27,7 @@
 //!   the buckets, so the `remaining` a client reads falls below what its own requests explain,
 //!   and its share of 429s rises.
 
-mod body;
+pub(crate) mod body;
 
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -196,13 +196,7 @@ pub fn run_cli(args: &MockArgs) -> Result<(), CliError> {
         .build()
         .map_err(CliError::Io)?;
     runtime.block_on(async {
-        let listener = tokio::net::TcpListener::bind(&args.listen)
-            .await
-            .map_err(|error| CliError::Input(format!("--listen {}: {error}", args.listen)))?;
-        let address = listener.local_addr().map_err(CliError::Io)?;
-        println!("{address}");
-        use std::io::Write as _;
-        std::io::stdout().flush().map_err(CliError::Io)?;
+        let listener = crate::cli::listen(&args.listen).await?;
         axum::serve(listener, router(args))
             .await
             .map_err(CliError::Io)

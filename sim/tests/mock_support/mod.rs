@@ -1,11 +1,11 @@
-//! Starting `headroom mock` from a test: on an ephemeral port, stopped when dropped; reading
-//! its responses' headers back.
+//! Starting `headroom mock` (or any `headroom` server subcommand) from a test: on an
+//! ephemeral port, stopped when dropped; reading its responses' headers back.
 #![allow(dead_code, reason = "each test binary uses its own subset")]
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 
-/// A running `headroom mock`, stopped when dropped (also when a test fails).
+/// A running `headroom` server, stopped when dropped (also when a test fails).
 pub struct Mock(Child);
 
 impl Drop for Mock {
@@ -18,14 +18,16 @@ impl Drop for Mock {
 /// Starts `headroom mock --listen 127.0.0.1:0 --latency-ms {latency_ms}` with `args`; the
 /// server and its base URL, read from the first line it prints.
 pub fn start(latency_ms: u64, args: &[&str]) -> (Mock, String) {
+    let latency = latency_ms.to_string();
+    let mut all = vec!["mock", "--listen", "127.0.0.1:0", "--latency-ms", &latency];
+    all.extend_from_slice(args);
+    spawn(&all)
+}
+
+/// Starts `headroom {args}` (a server that prints its bound address first); the server and
+/// its base URL.
+pub fn spawn(args: &[&str]) -> (Mock, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_headroom"))
-        .args([
-            "mock",
-            "--listen",
-            "127.0.0.1:0",
-            "--latency-ms",
-            &latency_ms.to_string(),
-        ])
         .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())

@@ -1,0 +1,595 @@
+//! One request's life in the proxy: read its shape, wait for a permit in its lane's line,
+//! send it upstream, and either stream the response back (completing the permit with the
+//! body's usage when the stream ends) or, for an answer the engine retries, try again — only
+//! ever before a byte has gone back to the client.
+//!
+//! Every way out is an HTTP answer: a malformed body is a 400, an oversized one a 413, a
+//! queue deadline a 429 with the time at which the lane's buckets will hold the request as
+//! its `retry-after`, an unreachable upstream a 502, each in the provider's error shape. A
+//! client that disconnects drops this future: a place in line is left, an admitted permit is
+//! handed back (see [`headroom::limiter::Guard`]).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use axum::body::{Body, Bytes};
+use axum::extract::Request;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header, request};
+use axum::response::{IntoResponse, Response};
+use futures_util::StreamExt as _;
+use headroom::headers::{self, Snapshot};
+use headroom::limiter::AcquireError;
+use headroom::{Attempt, Cost, LimitKind, Outcome, Priority, Rejection, Usage};
+use rand::SeedableRng as _;
+use rand::rngs::Xoshiro256PlusPlus;
+
+use super::Proxy;
+use super::lanes::{Lane, Ticket};
+use super::metrics::{Histogram, LaneStats};
+use super::request::{Shape, dialect_of};
+use super::usage::Scanner;
+use crate::mock::body::{self, ErrorKind};
+use crate::store::{self, Decision};
+use crate::workload::Dialect;
+
+/// Time from a request's arrival to its upstream send, for requests that found room (an
+/// empty line and buckets that held them when they arrived): what the proxy itself adds.
+pub static OVERHEAD: Histogram = Histogram::new(
+    "headroom_proxy_overhead_seconds",
+    "Time from a request's arrival to its upstream send, for requests admitted without waiting.",
+);
+
+/// Forwards `request` upstream through its lane (see the module docs).
+pub async fn forward(proxy: Arc<Proxy>, request: Request) -> Response {
+    let arrived = Instant::now();
+    let (parts, body) = request.into_parts();
+    let dialect = dialect_of(parts.uri.path());
+    let Ok(bytes) = axum::body::to_bytes(body, proxy.max_body).await else {
+        let message = format!("request body larger than {} bytes", proxy.max_body);
+        return error(
+            dialect,
+            StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorKind::TooLarge,
+            &message,
+        );
+    };
+    let shape = match Shape::read(dialect, &bytes) {
+        Ok(shape) => shape,
+        Err(message) => {
+            return error(
+                dialect,
+                StatusCode::BAD_REQUEST,
+                ErrorKind::InvalidRequest,
+                &message,
+            );
+        }
+    };
+    let lane = proxy.lanes.lane_for(shape.model.as_deref());
+    let had_room = lane.stats.queue_length() == 0 && room_in_us(&proxy, &lane, shape.cost) == 0;
+    let guard = match admit(&proxy, &lane, shape.cost, had_room).await {
+        Ok(guard) => guard,
+        Err(why) => return refused(&proxy, &lane, dialect, shape.cost, why),
+    };
+    let (guard, gate) = match through_store(&proxy, &lane, shape.cost, guard).await {
+        Ok(admitted) => admitted,
+        Err(StoreRefusal::Deadline { after_s }) => return shed(&proxy, &lane, dialect, after_s),
+        Err(StoreRefusal::Never(kind)) => {
+            let why = AcquireError::Rejected(Rejection::CostTooLarge { kind });
+            return refused(&proxy, &lane, dialect, shape.cost, why);
+        }
+    };
+    let (gated, store_waited) = match gate {
+        Gate::Local => (false, false),
+        Gate::Store { waited } => (true, waited),
+    };
+    if had_room && !store_waited {
+        OVERHEAD.record_us(elapsed_us(arrived));
+    }
+    let rng = Xoshiro256PlusPlus::seed_from_u64(proxy.seed());
+    Exchange {
+        proxy,
+        lane,
+        parts: &parts,
+        bytes: &bytes,
+        cost: shape.cost,
+        dialect,
+        rng,
+    }
+    .run(guard, gated)
+    .await
+}
+
+/// What a request is charged in the store, by [`headroom::LimitKind::index`]: one request,
+/// its input estimate, its `max_tokens` reserved, and both as tokens.
+fn charges(cost: Cost) -> [u64; 4] {
+    let input = cost.input_tokens();
+    [
+        u64::from(cost.requests().get()),
+        input,
+        cost.max_tokens(),
+        input.saturating_add(cost.max_tokens()),
+    ]
+}
+
+/// Who admitted an attempt.
+enum Gate {
+    /// The local engine alone: no store, a lane without configured limits, or the store
+    /// unreachable (the local engine's admission stands, at the fallback share from then on).
+    Local,
+    /// The shared store too; `waited`: it made the request wait.
+    Store { waited: bool },
+}
+
+/// Why the shared store did not admit.
+enum StoreRefusal {
+    /// Room comes only after the queue deadline, in this many seconds.
+    Deadline { after_s: u64 },
+    /// The charge is above this kind's burst.
+    Never(LimitKind),
+}
+
+/// A permit whose request has not gone out yet: dropped (the client left, or the store
+/// refused), it is cancelled — everything it charged comes back — rather than settled.
+struct Unsent(Option<Ticket>);
+
+impl Drop for Unsent {
+    fn drop(&mut self) {
+        if let Some(guard) = self.0.take() {
+            let _ = guard.cancel();
+        }
+    }
+}
+
+/// Asks the shared store for room for the request `guard` admitted locally, for a lane the
+/// store paces (one request of this proxy's lane at a time, in order), sleeping until the
+/// instant it names, within the permit's deadline; the permit back, and who admitted it.
+async fn through_store(
+    proxy: &Proxy,
+    lane: &Lane,
+    cost: Cost,
+    guard: Ticket,
+) -> Result<(Ticket, Gate), StoreRefusal> {
+    let Some(store) = proxy.store.as_ref().filter(|_| lane.limits.is_set()) else {
+        return Ok((guard, Gate::Local));
+    };
+    let deadline = guard.attempt().deadline();
+    let mut unsent = Unsent(Some(guard));
+    let _turn = lane.store_line.lock().await;
+    let waiting = lane.stats.waiting();
+    let asked = Instant::now();
+    let mut waited = false;
+    let gate = loop {
+        let now = store::now_us();
+        let decision = store
+            .acquire(&lane.stats.name, &lane.rates, charges(cost), now)
+            .await;
+        proxy.store_answered(decision.is_ok());
+        let until = match decision {
+            Ok(Decision::Admit) => break Gate::Store { waited },
+            Ok(Decision::WaitUntil(until)) => until,
+            Ok(Decision::Never(kind)) => return Err(StoreRefusal::Never(kind)),
+            Err(_) => break Gate::Local,
+        };
+        let wait_us = until.saturating_sub(now);
+        let engine_now = proxy.lanes.engine().now().as_ticks();
+        if deadline
+            .is_some_and(|deadline| engine_now.saturating_add(wait_us) >= deadline.as_ticks())
+        {
+            let after_s = wait_us.div_ceil(1_000_000).max(1);
+            return Err(StoreRefusal::Deadline { after_s });
+        }
+        waited = true;
+        tokio::time::sleep(std::time::Duration::from_micros(wait_us)).await;
+    };
+    drop(waiting);
+    if waited {
+        lane.stats.record_wait(elapsed_us(asked));
+    }
+    // Taken once, here: the `None` is never seen.
+    unsent
+        .0
+        .take()
+        .map(|guard| (guard, gate))
+        .ok_or(StoreRefusal::Deadline { after_s: 1 })
+}
+
+/// Waits in the lane's line for a permit, until the queue deadline (`had_room`: the request
+/// found room on arrival, so its time in the engine is not a wait).
+async fn admit(
+    proxy: &Proxy,
+    lane: &Lane,
+    cost: Cost,
+    had_room: bool,
+) -> Result<Ticket, AcquireError> {
+    let engine = proxy.lanes.engine();
+    let asked = Instant::now();
+    let timeout = headroom::time::Duration::from_ticks(
+        u64::try_from(proxy.queue_timeout.as_micros()).unwrap_or(u64::MAX),
+    );
+    let attempt = match engine.now().checked_add_duration(timeout) {
+        Some(deadline) => Attempt::first().with_deadline(deadline),
+        None => Attempt::first(),
+    };
+    let waiting = lane.stats.waiting();
+    let guard = engine
+        .acquire_attempt(lane.id, cost, Priority::Interactive, attempt)
+        .await?;
+    drop(waiting);
+    if !had_room {
+        lane.stats.record_wait(elapsed_us(asked));
+    }
+    Ok(guard)
+}
+
+fn elapsed_us(since: Instant) -> u64 {
+    u64::try_from(since.elapsed().as_micros()).unwrap_or(u64::MAX)
+}
+
+/// One admitted request and what it needs to be sent, and sent again.
+struct Exchange<'a> {
+    proxy: Arc<Proxy>,
+    lane: Arc<Lane>,
+    parts: &'a request::Parts,
+    bytes: &'a Bytes,
+    cost: Cost,
+    dialect: Dialect,
+    rng: Xoshiro256PlusPlus,
+}
+
+impl Exchange<'_> {
+    /// Sends, and sends again while the engine says to retry. `gated`: the shared store
+    /// admitted this attempt (it then hears of the response: its headers and its real cost).
+    async fn run(mut self, mut guard: Ticket, mut gated: bool) -> Response {
+        let engine = self.proxy.lanes.engine();
+        loop {
+            self.count(|stats| &stats.sent);
+            let sent = self.send().await;
+            let headers_at = store::now_us();
+            let (last, snapshot, body) = match sent {
+                Err(why) => {
+                    tracing::warn!(lane = %self.lane.stats.name, error = %why, "upstream unreachable");
+                    let message = format!("upstream unreachable: {why}");
+                    let last = error(
+                        self.dialect,
+                        StatusCode::BAD_GATEWAY,
+                        ErrorKind::Api,
+                        &message,
+                    );
+                    (last, None, Bytes::new())
+                }
+                Ok(response) => {
+                    let status = response.status();
+                    let snapshot = headers::parse(
+                        Some(status.as_u16()),
+                        response
+                            .headers()
+                            .iter()
+                            .map(|(name, value)| (name.as_str(), value.as_bytes())),
+                    );
+                    let snapshot = self.tell_store(gated, snapshot, headers_at);
+                    if status.is_success() {
+                        let settle =
+                            gated.then(|| (self.proxy.clone(), self.lane.clone(), self.cost));
+                        return stream_back(guard, snapshot, response, self.rng, settle);
+                    }
+                    if status == StatusCode::TOO_MANY_REQUESTS {
+                        self.count(|stats| &stats.upstream_429);
+                    }
+                    if gated && matches!(status.as_u16(), 429 | 529) {
+                        // Refused, so not counted: everything it was charged comes back.
+                        let refund =
+                            charges(self.cost).map(|charge| 0_i64.saturating_sub_unsigned(charge));
+                        self.settle(refund);
+                    }
+                    let headers = passed_headers(response.headers());
+                    let body = response.bytes().await.unwrap_or_default();
+                    let mut last = Response::new(Body::from(body.clone()));
+                    *last.status_mut() = status;
+                    *last.headers_mut() = headers;
+                    (last, Some(snapshot), body)
+                }
+            };
+            let reply = match &snapshot {
+                Some(snapshot) => headroom::Response::new(snapshot).with_body(&body),
+                None => headroom::Response::transport_error(),
+            };
+            let retry = match guard.complete(&reply, &mut self.rng) {
+                Ok(Outcome::Retry(retry)) => retry,
+                _ => return last,
+            };
+            self.count(|stats| &stats.retries);
+            tracing::info!(lane = %self.lane.stats.name, status = last.status().as_u16(), retries = retry.attempt().retries(), "retrying");
+            guard = match engine.acquire_retry(&retry).await {
+                Ok(guard) => guard,
+                Err(_) => return last,
+            };
+            (guard, gated) = match through_store(&self.proxy, &self.lane, self.cost, guard).await {
+                Ok((guard, gate)) => (guard, matches!(gate, Gate::Store { .. })),
+                Err(_) => return last,
+            };
+        }
+    }
+
+    fn count(&self, counter: impl Fn(&LaneStats) -> &AtomicU64) {
+        counter(&self.lane.stats).fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Hands a response's rate-limit headers to the store (when it admitted the request), and
+    /// answers with the snapshot the local engine should see: without the rate-limit fields
+    /// when the store keeps the levels (the local engine keeps the line and the retries).
+    fn tell_store(&self, gated: bool, snapshot: Snapshot, headers_at: u64) -> Snapshot {
+        if !gated || self.proxy.store.is_none() {
+            return snapshot;
+        }
+        let remaining =
+            LimitKind::ALL.map(|kind| snapshot.quota_of(kind).and_then(|quota| quota.remaining));
+        if remaining.iter().any(Option::is_some) {
+            let (proxy, lane) = (self.proxy.clone(), self.lane.clone());
+            let since = headers_at.saturating_sub(proxy.transit_us);
+            tokio::spawn(async move {
+                let Some(store) = proxy.store.as_ref() else {
+                    return;
+                };
+                let now = store::now_us();
+                let synced = store
+                    .sync(&lane.stats.name, &lane.rates, remaining, now, since)
+                    .await;
+                proxy.store_answered(synced.is_ok());
+            });
+        }
+        Snapshot {
+            quotas: Default::default(),
+            ..snapshot
+        }
+    }
+
+    /// Tells the store what an attempt really cost, less what it was charged.
+    fn settle(&self, delta: [i64; 4]) {
+        settle_in_store(self.proxy.clone(), self.lane.clone(), delta);
+    }
+
+    /// Sends the request upstream as it came (hop-by-hop headers aside).
+    async fn send(&self) -> Result<reqwest::Response, reqwest::Error> {
+        let path = self
+            .parts
+            .uri
+            .path_and_query()
+            .map_or("/", |path| path.as_str());
+        let url = format!("{}{path}", self.proxy.upstream);
+        let mut headers = passed_headers(&self.parts.headers);
+        headers.remove(header::HOST);
+        // The body comes back as sent, so that its usage can be read.
+        headers.remove(header::ACCEPT_ENCODING);
+        self.proxy
+            .http
+            .request(self.parts.method.clone(), url)
+            .headers(headers)
+            .body(self.bytes.clone())
+            .send()
+            .await
+    }
+}
+
+/// The headers that pass through a proxy: all but the hop-by-hop ones (RFC 9110 §7.6.1) and
+/// the length (the body is re-framed).
+fn passed_headers(from: &HeaderMap) -> HeaderMap {
+    const HOP: [&str; 8] = [
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "transfer-encoding",
+        "te",
+        "trailer",
+        "upgrade",
+        "content-length",
+    ];
+    let mut out = HeaderMap::with_capacity(from.len());
+    for (name, value) in from {
+        if !HOP.contains(&name.as_str()) {
+            out.append(name.clone(), value.clone());
+        }
+    }
+    out
+}
+
+/// Tells the store, off the request's path, what an attempt really cost less what it was
+/// charged.
+fn settle_in_store(proxy: Arc<Proxy>, lane: Arc<Lane>, delta: [i64; 4]) {
+    if delta.iter().all(|&units| units == 0) {
+        return;
+    }
+    tokio::spawn(async move {
+        let Some(store) = proxy.store.as_ref() else {
+            return;
+        };
+        let settled = store
+            .settle(&lane.stats.name, &lane.rates, delta, store::now_us())
+            .await;
+        proxy.store_answered(settled.is_ok());
+    });
+}
+
+/// What a request's usage counts, less what it was charged, by
+/// [`headroom::LimitKind::index`] (cache reads are free, as in the lanes' cost model).
+fn usage_delta(cost: Cost, usage: &Usage) -> [i64; 4] {
+    let input = usage
+        .input_tokens
+        .saturating_add(usage.cache_creation_input_tokens);
+    let used = [
+        1,
+        input,
+        usage.output_tokens,
+        input.saturating_add(usage.output_tokens),
+    ];
+    let charged = charges(cost);
+    let signed = |units: u64| i64::try_from(units).unwrap_or(i64::MAX);
+    [0, 1, 2, 3].map(|kind| {
+        let (used, charged) = (
+            used.get(kind).copied().unwrap_or(0),
+            charged.get(kind).copied().unwrap_or(0),
+        );
+        signed(used).saturating_sub(signed(charged))
+    })
+}
+
+/// The store to settle with when a streamed body ends: the proxy, the lane and the charge.
+type Settle = Option<(Arc<Proxy>, Arc<Lane>, Cost)>;
+
+/// The body's state while it streams back to the client.
+struct Metered {
+    chunks: futures_util::stream::BoxStream<'static, reqwest::Result<Bytes>>,
+    guard: Option<Ticket>,
+    scanner: Option<Scanner>,
+    snapshot: Snapshot,
+    rng: Xoshiro256PlusPlus,
+    settle: Settle,
+}
+
+/// The response, its body passed on chunk by chunk as it arrives; the permit is completed
+/// with the body's usage when it ends (and handed back keeping its estimate if the stream
+/// fails or the client leaves).
+fn stream_back(
+    guard: Ticket,
+    snapshot: Snapshot,
+    response: reqwest::Response,
+    rng: Xoshiro256PlusPlus,
+    settle: Settle,
+) -> Response {
+    let status = response.status();
+    let headers = passed_headers(response.headers());
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok());
+    let state = Metered {
+        scanner: Some(Scanner::new(content_type)),
+        chunks: response.bytes_stream().boxed(),
+        guard: Some(guard),
+        snapshot,
+        rng,
+        settle,
+    };
+    let body = futures_util::stream::unfold(state, |mut state| async move {
+        let guard = state.guard.take()?;
+        match state.chunks.next().await {
+            Some(Ok(chunk)) => {
+                if let Some(scanner) = &mut state.scanner {
+                    scanner.feed(&chunk);
+                }
+                state.guard = Some(guard);
+                Some((Ok(chunk), state))
+            }
+            Some(Err(why)) => {
+                tracing::warn!(error = %why, "upstream body failed mid-stream");
+                drop(guard); // the estimate stands
+                Some((Err(why), state))
+            }
+            None => {
+                let usage = state.scanner.take().and_then(Scanner::finish);
+                if let (Some((proxy, lane, cost)), Some(usage)) = (state.settle.take(), &usage) {
+                    settle_in_store(proxy, lane, usage_delta(cost, usage));
+                }
+                let reply = headroom::Response::new(&state.snapshot);
+                let reply = match usage {
+                    Some(usage) => reply.with_usage(usage),
+                    None => reply,
+                };
+                let _ = guard.complete(&reply, &mut state.rng);
+                None
+            }
+        }
+    });
+    let mut response = Response::new(Body::from_stream(body));
+    *response.status_mut() = status;
+    *response.headers_mut() = headers;
+    response
+}
+
+/// The proxy's own answer when no permit came.
+fn refused(
+    proxy: &Proxy,
+    lane: &Lane,
+    dialect: Dialect,
+    cost: Cost,
+    why: AcquireError,
+) -> Response {
+    match why {
+        AcquireError::Rejected(Rejection::DeadlineExceeded) | AcquireError::QueueFull => {
+            shed(proxy, lane, dialect, retry_after_s(proxy, lane, cost))
+        }
+        AcquireError::Rejected(Rejection::CostTooLarge { kind }) => {
+            let message = format!(
+                "This request's estimated cost is above lane {:?}'s {} limit per window: it can never be sent \
+                 without exceeding it. Reduce the prompt length or max_tokens.",
+                lane.stats.name,
+                kind.name()
+            );
+            error(
+                dialect,
+                StatusCode::BAD_REQUEST,
+                ErrorKind::InvalidRequest,
+                &message,
+            )
+        }
+        other => error(
+            dialect,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorKind::Api,
+            &format!("proxy: {other}"),
+        ),
+    }
+}
+
+/// A 429 for a request the queue deadline came for: room comes back in `after` seconds.
+fn shed(proxy: &Proxy, lane: &Lane, dialect: Dialect, after: u64) -> Response {
+    lane.stats.shed_429.fetch_add(1, Ordering::Relaxed);
+    tracing::info!(lane = %lane.stats.name, retry_after_s = after, "queue deadline: 429");
+    let message = format!(
+        "This request waited {} s in the proxy's queue for lane {:?} without room; \
+         the lane holds it again in {after} s.",
+        proxy.queue_timeout.as_secs(),
+        lane.stats.name
+    );
+    let mut response = error(
+        dialect,
+        StatusCode::TOO_MANY_REQUESTS,
+        ErrorKind::RateLimit,
+        &message,
+    );
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(after));
+    response
+}
+
+/// Whole seconds (at least 1) until the lane holds `cost`: what a client refused at the
+/// queue deadline should wait.
+fn retry_after_s(proxy: &Proxy, lane: &Lane, cost: Cost) -> u64 {
+    room_in_us(proxy, lane, cost).div_ceil(1_000_000).max(1)
+}
+
+/// µs until every bucket of the lane holds `cost`, from the engine's levels now (0: room now).
+fn room_in_us(proxy: &Proxy, lane: &Lane, cost: Cost) -> u64 {
+    let engine = proxy.lanes.engine();
+    let now = engine.now();
+    let needs = charges(cost);
+    let wait_us = engine.with_policy(|policy| {
+        policy
+            .status(now)
+            .filter(|status| status.lane == lane.id)
+            .map(|status| {
+                let need = needs.get(status.kind.index()).copied().unwrap_or(0);
+                let short = u128::from(need.saturating_sub(status.available));
+                let window_us = u128::from(status.limit.window_ms()) * 1_000;
+                short * window_us / u128::from(status.limit.amount().max(1))
+            })
+            .max()
+            .unwrap_or(0)
+    });
+    u64::try_from(wait_us).unwrap_or(u64::MAX)
+}
+
+/// An error answer in the dialect's shape.
+fn error(dialect: Dialect, status: StatusCode, kind: ErrorKind, message: &str) -> Response {
+    (status, axum::Json(body::error(dialect, kind, message))).into_response()
+}

@@ -1,0 +1,192 @@
+//! The local engine and the lanes in it: which lane a request's model takes, created on
+//! first use.
+//!
+//! A model the `--config` file names takes that file's lane; any other model gets a lane of
+//! its own, named after it, with the command line's limits (or none: learned from headers),
+//! until [`MAX_LANES`] are in use; later models share the lane `other`. A request without a
+//! body (`GET /v1/models`) takes the lane `default`.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use headroom::limiter::{CriticalSectionRawMutex, Guard, Limiter, TokioTimer};
+use headroom::{LaneConfig, LaneId, LimitKind, Policy};
+
+use super::config::{Config, Limits};
+use super::metrics::LaneStats;
+use crate::cli::CliError;
+use crate::store::{self, Rate};
+
+/// The most lanes one proxy tracks.
+pub const MAX_LANES: usize = 16;
+/// The most requests in flight at once, all lanes together.
+pub const PERMITS: usize = 1_024;
+/// The most requests waiting for a permit at once, all lanes together.
+pub const WAITERS: usize = 4_096;
+
+/// The proxy's local engine: the core's async limiter.
+pub type Engine = Limiter<CriticalSectionRawMutex, TokioTimer, MAX_LANES, PERMITS, WAITERS>;
+/// An admitted request's permit in the local engine.
+pub type Ticket = Guard<'static, CriticalSectionRawMutex, TokioTimer, MAX_LANES, PERMITS, WAITERS>;
+
+/// A lane: its id in the engine, its counters, and the limits it was configured with.
+#[derive(Debug)]
+pub struct Lane {
+    /// The engine's id.
+    pub id: LaneId,
+    /// Its counters.
+    pub stats: LaneStats,
+    /// Its configured limits (all `None`: learned).
+    pub limits: Limits,
+    /// Its rates in the shared store (the configured limits as paced).
+    pub rates: [Rate; 4],
+    /// The line of this proxy's requests asking the shared store, one at a time, in order.
+    pub store_line: tokio::sync::Mutex<()>,
+}
+
+impl Lane {
+    fn new(id: LaneId, name: &str, limits: Limits, rules: &LaneRules) -> Self {
+        Self {
+            id,
+            stats: LaneStats::new(name),
+            limits,
+            rates: store::rates(&rules.lane_config(&limits, 1_000)),
+            store_line: tokio::sync::Mutex::new(()),
+        }
+    }
+}
+
+/// How lanes are made.
+#[derive(Debug, Clone)]
+pub struct LaneRules {
+    /// The `--config` file.
+    pub config: Config,
+    /// Limits for models the file does not name.
+    pub fallback: Limits,
+    /// Each configured limit is paced at this share of itself, in ‰.
+    pub pace_permille: u32,
+    /// Whether this proxy is the only client of its key.
+    pub alone: bool,
+    /// Whether configured limits stand against the limits the headers report (with a shared
+    /// store, whose rates are the configured ones, and so that a fallback share stays a share).
+    pub keep_limits: bool,
+}
+
+impl LaneRules {
+    /// The engine's configuration for a lane of `limits`, at a `share` ‰ of them.
+    pub fn lane_config(&self, limits: &Limits, share: u32) -> LaneConfig {
+        limits
+            .lane(self.pace_permille, share)
+            .shared_key(!self.alone)
+            .adopt_server_limits(!(self.keep_limits && limits.is_set()))
+    }
+}
+
+/// The engine and its lanes.
+#[derive(Debug)]
+pub struct Lanes {
+    engine: &'static Engine,
+    rules: LaneRules,
+    by_name: Mutex<HashMap<String, Arc<Lane>>>,
+    /// The lane of models that came after every lane was in use.
+    other: Arc<Lane>,
+}
+
+impl Lanes {
+    /// An engine with `policy`, a lane for each lane of the config file, and the lanes
+    /// `default` and `other`. The engine lives as long as the process (a permit's guard
+    /// outlives the handler that took it, while its response streams back).
+    ///
+    /// # Errors
+    ///
+    /// [`CliError::Input`] when the file has more lanes than [`MAX_LANES`] − 2.
+    pub fn new(policy: Policy<MAX_LANES, PERMITS>, rules: LaneRules) -> Result<Self, CliError> {
+        let engine: &'static Engine = Box::leak(Box::new(Engine::new(policy, TokioTimer::new())));
+        let too_many = || {
+            CliError::Input(format!(
+                "--config: at most {} lanes",
+                MAX_LANES.saturating_sub(2)
+            ))
+        };
+        let mut by_name = HashMap::new();
+        let mut add = |name: &str, limits: Limits| -> Result<Arc<Lane>, CliError> {
+            if let Some(lane) = by_name.get(name) {
+                return Ok(Arc::clone(lane));
+            }
+            let id = engine
+                .add_lane(rules.lane_config(&limits, 1_000))
+                .map_err(|_| too_many())?;
+            let lane = Arc::new(Lane::new(id, name, limits, &rules));
+            by_name.insert(name.to_owned(), lane.clone());
+            Ok(lane)
+        };
+        for (name, entry) in &rules.config.lanes {
+            add(name, entry.limits)?;
+        }
+        let other = add("other", rules.fallback)?;
+        add("default", rules.fallback)?;
+        Ok(Self {
+            engine,
+            rules,
+            by_name: Mutex::new(by_name),
+            other,
+        })
+    }
+
+    /// The engine.
+    pub fn engine(&self) -> &'static Engine {
+        self.engine
+    }
+
+    /// The lane for a request of `model` (see the module docs).
+    pub fn lane_for(&self, model: Option<&str>) -> Arc<Lane> {
+        let name = match model {
+            None => "default",
+            Some(model) => self.rules.config.lane_of(model).unwrap_or(model),
+        };
+        self.named(name, self.rules.fallback)
+            .unwrap_or_else(|| self.other.clone())
+    }
+
+    /// Every lane, in the order created.
+    pub fn all(&self) -> Vec<Arc<Lane>> {
+        let mut all: Vec<Arc<Lane>> = self.map().values().cloned().collect();
+        all.sort_by_key(|lane| lane.id.index());
+        all
+    }
+
+    /// The lane `name`, created with `limits` if new; `None` when every lane is in use.
+    fn named(&self, name: &str, limits: Limits) -> Option<Arc<Lane>> {
+        let mut map = self.map();
+        if let Some(lane) = map.get(name) {
+            return Some(lane.clone());
+        }
+        let id = self
+            .engine
+            .add_lane(self.rules.lane_config(&limits, 1_000))
+            .ok()?;
+        let lane = Arc::new(Lane::new(id, name, limits, &self.rules));
+        map.insert(name.to_owned(), lane.clone());
+        Some(lane)
+    }
+
+    /// Paces every lane with configured limits at a `share` ‰ of them: less than all while
+    /// the shared store is away (other proxies spend the same key), all of it again when it is
+    /// back.
+    pub fn share(&self, share: u32) {
+        let engine = self.engine;
+        let now = engine.now();
+        for lane in self.all().iter().filter(|lane| lane.limits.is_set()) {
+            let config = self.rules.lane_config(&lane.limits, share);
+            engine.with_policy(|policy| {
+                for kind in LimitKind::ALL {
+                    let _ = policy.set_limit(now, lane.id, kind, config.limit(kind));
+                }
+            });
+        }
+    }
+
+    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Lane>>> {
+        self.by_name.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
