@@ -28,7 +28,7 @@
 //!   `observe`, `complete`, with any headers: honest, lying, stale), cancels and `complete` with
 //!   any status — what the admitted requests *finally* cost is at most
 //!
-//!   `Σ counted · W ≤ span · A + burst · W + ⌈burst · A / 2²⁰⌉ + A + late · W`
+//!   `Σ counted · W ≤ span · A + burst · W + ⌈burst · A / 2²⁰⌉ + A`
 //!
 //!   for a pace of `A` units per `W` µs. A request counts what it finally cost, capped at what
 //!   was charged up front (a debit beyond the estimate is the caller's error, forgiven beyond a
@@ -39,11 +39,8 @@
 //!   is the forward clock: the caller's steps forward only, so the engine's own time (which
 //!   takes no step backwards and bounds wild ones) never advances more; instants run to
 //!   `u64::MAX`. The rounding terms are GCRA's fixed point (a unit costs `⌈W · 2²⁰ / A⌉ / 2²⁰`
-//!   µs, the burst's time is rounded up once more). `late` is the one allowance for a known
-//!   engine bug: the units given back by refunds, between the two admissions, of requests that
-//!   another admission on the lane came after (`Bucket::refund_time` floors such a refund only
-//!   at the latest admission's own charge; see `core/tests/sync_guarantees.rs`,
-//!   `refunding_an_older_settle_keeps_later_admissions_charged`). A run restarts only when the
+//!   µs, the burst's time is rounded up once more); no other allowance (a late refund gives back
+//!   only the part of its charge still ahead on each pace). A run restarts only when the
 //!   pace itself changes (`set_limit`, a limit the lane adopts, the provisional pace dropped).
 //! * **All or nothing.** A `Wait` or a rejection leaves the policy byte for byte as it was
 //!   (its `Debug` form), the engine clock aside (a refusal still moves it: see
@@ -328,20 +325,10 @@ struct Record {
     /// Event number (operations so far) and forward clock at admission.
     event: u64,
     forward: u128,
-    /// The least and the most the admission charged each kind up front.
+    /// The least the admission charged each kind up front.
     least: [u64; 4],
-    most: [u64; 4],
     /// What it finally counts: `least` while in flight, then at most that.
     counted: [u64; 4],
-}
-
-/// A refund of an admission that another admission on the lane came after: the units it may
-/// have given back, per kind, at event `event`.
-#[derive(Debug, Clone)]
-struct LateRefund {
-    lane: usize,
-    event: u64,
-    units: [u64; 4],
 }
 
 /// A run of one pace: its `(amount, window µs, burst)` and the event it started at.
@@ -358,7 +345,6 @@ struct Model {
     attempts: Vec<Attempt>,
     runs: [[Option<Run>; 4]; LANES],
     records: Vec<Record>,
-    late: Vec<LateRefund>,
     /// Operations so far.
     event: u64,
     /// The caller's clock, counting steps forward only.
@@ -448,7 +434,6 @@ impl Model {
             attempts: Vec::new(),
             runs: Default::default(),
             records: Vec::new(),
-            late: Vec::new(),
             event: 0,
             forward: 0,
             now: input.start.0,
@@ -492,18 +477,13 @@ impl Model {
         usize::from(lane) < self.lanes.len()
     }
 
-    /// Closes the record of the held permit `id` on `lane` with what it finally counts, noting
-    /// a late refund when another admission on the lane came after it.
+    /// Closes the record of the held permit `id` on `lane` with what it finally counts.
     fn close(&mut self, lane: LaneId, id: u32, counted: impl FnOnce(&Record) -> [u64; 4]) {
-        let event = self.event;
         let index = self
             .records
             .iter()
             .rposition(|record| record.lane == lane.index() && record.id == Some(id))
             .expect("every held permit has a record");
-        let later = self.records[index + 1..]
-            .iter()
-            .any(|record| record.lane == lane.index());
         let record = &mut self.records[index];
         let counted = counted(record);
         record.id = None;
@@ -513,14 +493,6 @@ impl Model {
             .zip(counted.iter().zip(record.least))
         {
             *slot = (*count).min(least);
-        }
-        if later {
-            let units = std::array::from_fn(|kind| record.most[kind] - record.counted[kind]);
-            self.late.push(LateRefund {
-                lane: lane.index(),
-                event,
-                units,
-            });
         }
     }
 
@@ -580,28 +552,15 @@ impl Model {
             .iter()
             .filter(|record| record.lane == lane && record.event >= run.since)
             .collect();
-        let late: Vec<&LateRefund> = self
-            .late
-            .iter()
-            .filter(|refund| refund.lane == lane && refund.event >= run.since)
-            .collect();
         for (i, first) in admissions.iter().enumerate() {
             let mut total: u128 = 0;
-            let mut allowance: u128 = 0;
-            let mut refunds = late
-                .iter()
-                .filter(|refund| refund.event > first.event)
-                .peekable();
             for last in &admissions[i..] {
-                while let Some(refund) = refunds.next_if(|refund| refund.event < last.event) {
-                    allowance += u128::from(refund.units[kind]);
-                }
                 total += u128::from(last.counted[kind]);
                 let span = last.forward - first.forward;
                 assert!(
-                    total * w <= span * a + burst * w + rounding + allowance * w,
+                    total * w <= span * a + burst * w + rounding,
                     "over-admission on lane {lane} bucket {kind}: {total} units in {span} µs \
-                     (limit {:?}, late refunds {allowance}) from event {} to {}",
+                     (limit {:?}) from event {} to {}",
                     run.limit,
                     first.event,
                     last.event
@@ -683,14 +642,13 @@ impl Model {
                     "permit id {} issued twice",
                     permit.id()
                 );
-                let (least, most) = charges(self.lanes[usize::from(lane)], &cost);
+                let (least, _) = charges(self.lanes[usize::from(lane)], &cost);
                 self.records.push(Record {
                     lane: usize::from(lane),
                     id: Some(permit.id()),
                     event: self.event,
                     forward: self.forward,
                     least,
-                    most,
                     counted: least,
                 });
                 self.held.push(permit);

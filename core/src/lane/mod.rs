@@ -562,18 +562,35 @@ impl Lane {
     /// What `cost` charges up front on this lane: its input estimate raised by the learned
     /// [`input scale and spread`](Lane::calibrate_input) when they exceed one.
     pub(crate) fn upfront(&self, cost: &Cost) -> Charges {
+        let output_estimate = u64::from(self.output_estimate);
         let scale = self.input_scale.saturating_add(self.input_spread);
-        let scaled = if scale > INPUT_SCALE_ONE {
-            let input = cost
-                .input_tokens()
-                .checked_mul(u64::from(scale))
-                .map_or(u64::MAX, |scaled| scaled >> INPUT_SCALE_SHIFT);
-            Cost::new(cost.requests(), input, cost.max_tokens())
+        if scale <= INPUT_SCALE_ONE {
+            return self.cost_model.upfront(cost, output_estimate);
+        }
+        let input = cost
+            .input_tokens()
+            .checked_mul(u64::from(scale))
+            .map_or(u64::MAX, |scaled| scaled >> INPUT_SCALE_SHIFT);
+        let scaled = Cost::new(cost.requests(), input, cost.max_tokens());
+        let charges = self.cost_model.upfront(&scaled, output_estimate);
+        // Calibration never turns a request that fits every pace into one that never can.
+        if self.fits(&charges) {
+            charges
         } else {
-            *cost
-        };
-        self.cost_model
-            .upfront(&scaled, u64::from(self.output_estimate))
+            self.cost_model.upfront(cost, output_estimate)
+        }
+    }
+
+    /// Whether every pace's burst holds `charges`.
+    fn fits(&self, charges: &Charges) -> bool {
+        self.buckets
+            .iter()
+            .zip(LimitKind::ALL)
+            .all(|(bucket, kind)| {
+                bucket
+                    .as_ref()
+                    .is_none_or(|bucket| charges.get(kind) <= u64::from(bucket.burst()))
+            })
     }
 
     /// Folds one settled request's input into the running ratio of actual to estimated input

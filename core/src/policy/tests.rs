@@ -548,3 +548,30 @@ fn fleet_members_send_in_their_own_slots() {
     let _first = admit(&mut alone, at_ms(0), lane, Cost::request(10, 10));
     let _second = admit(&mut alone, at_ms(1_200), lane, Cost::request(10, 10));
 }
+
+/// Calibration never turns a request that fits the burst into one that never can: an
+/// estimate whose scaled charge would exceed the input burst is charged as given.
+#[test]
+fn calibration_never_makes_a_fitting_request_too_large() {
+    let mut policy: Policy<1, 8> = Policy::new();
+    let lane = policy
+        .add_lane(
+            LaneConfig::new()
+                .shared_key(false)
+                .input_tokens(per_minute(1_000)),
+        )
+        .unwrap();
+    for i in 0..40 {
+        let now = at_ms(i * 60_000);
+        let permit = admit(&mut policy, now, lane, Cost::request(400, 0));
+        let usage = Usage {
+            input_tokens: 500,
+            ..Usage::default()
+        };
+        policy.settle(now, permit, Some(usage)).unwrap();
+    }
+    let now = at_ms(40 * 60_000);
+    let before = available(&policy, lane, LimitKind::InputTokens, now);
+    let _permit = admit(&mut policy, now, lane, Cost::request(900, 0));
+    assert_eq!(before - available(&policy, lane, LimitKind::InputTokens, now), 900);
+}
