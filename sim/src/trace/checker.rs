@@ -4,6 +4,8 @@
 
 use std::collections::{HashMap, VecDeque};
 
+use foldhash::fast::FixedState;
+
 use headroom::datetime::{DelaySeconds, Rfc3339, parse_rfc3339};
 use headroom::time::{Duration, UnixTime};
 use serde::Deserialize;
@@ -50,10 +52,12 @@ pub(super) struct State {
     previous: Option<(u64, usize)>,
     /// Requests read.
     pub(super) requests: u64,
-    /// Requests in flight: id → line.
-    pub(super) in_flight: HashMap<String, usize>,
+    /// Requests in flight: id → line. Both maps of ids hash with a fixed-seed foldhash rather
+    /// than SipHash: the ids come from a file, not from a peer choosing collisions, and SipHash
+    /// was a tenth of the time of a load.
+    pub(super) in_flight: HashMap<String, usize, FixedState>,
     /// The last [`ANSWERED_MEMORY`] answered ids: id → line of the response.
-    answered: HashMap<String, usize>,
+    answered: HashMap<String, usize, FixedState>,
     /// The same ids, oldest first, to forget them in order.
     answered_order: VecDeque<String>,
 }
@@ -68,8 +72,8 @@ impl State {
             form: None,
             previous: None,
             requests: 0,
-            in_flight: HashMap::new(),
-            answered: HashMap::new(),
+            in_flight: HashMap::default(),
+            answered: HashMap::default(),
             answered_order: VecDeque::new(),
         }
     }
@@ -136,7 +140,7 @@ impl State {
         match probe.kind.as_deref() {
             Some("request") => {
                 let raw: RawRequest = self.parse(number, line, complete)?;
-                let t_us = self.time(number, at("t"), &raw.t)?;
+                let t_us = self.time(number, line, &raw.t)?;
                 if let Some(&first_line) = self.in_flight.get(&raw.id) {
                     let kind = TraceErrorKind::DuplicateRequest {
                         id: raw.id,
@@ -156,7 +160,7 @@ impl State {
             }
             Some("response") => {
                 let raw: RawResponse = self.parse(number, line, complete)?;
-                let t_us = self.time(number, at("t"), &raw.t)?;
+                let t_us = self.time(number, line, &raw.t)?;
                 if self.in_flight.remove(&raw.id).is_none() {
                     let answered_on_line = self.answered.get(&raw.id).copied();
                     let kind = TraceErrorKind::ResponseWithoutRequest {
@@ -188,12 +192,19 @@ impl State {
     }
 
     /// Parses `line` as `T`, mapping serde's errors to this file and line.
+    ///
+    /// A valid line is parsed once by plain serde_json; only a line that fails is parsed again
+    /// through `serde_path_to_error`, whose bookkeeping of the path would otherwise be paid on
+    /// every line for the rare error that names a field.
     fn parse<T: DeserializeOwned>(
         &self,
         number: usize,
         line: &str,
         complete: bool,
     ) -> Result<T, TraceError> {
+        if let Ok(parsed) = serde_json::from_str(line) {
+            return Ok(parsed);
+        }
         let mut deserializer = serde_json::Deserializer::from_str(line);
         let parsed = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
             let path = error.path().to_string();
@@ -229,7 +240,9 @@ impl State {
     }
 
     /// Checks `t` against the trace's form and the previous event; µs since the trace start.
-    fn time(&mut self, number: usize, column: usize, t: &RawTime) -> Result<u64, TraceError> {
+    /// `line` is only scanned for the column of `t` when there is an error to report.
+    fn time(&mut self, number: usize, line: &str, t: &RawTime) -> Result<u64, TraceError> {
+        let column = || value_column(line, "t").unwrap_or(1);
         let is_rfc3339 = matches!(t, RawTime::Text(_));
         match self.form {
             Some((form, first_line)) if form != is_rfc3339 => {
@@ -237,7 +250,7 @@ impl State {
                     this_is_rfc3339: is_rfc3339,
                     first_line,
                 };
-                return Err(self.error(number, column, kind));
+                return Err(self.error(number, column(), kind));
             }
             Some(_) => {}
             None => self.form = Some((is_rfc3339, number)),
@@ -246,17 +259,17 @@ impl State {
             RawTime::Seconds(seconds) => match seconds_to_micros(*seconds) {
                 Ok(micros) => micros,
                 Err(SecondsError::Negative) => {
-                    return Err(self.error(number, column, TraceErrorKind::NegativeTime));
+                    return Err(self.error(number, column(), TraceErrorKind::NegativeTime));
                 }
                 Err(SecondsError::OutOfRange) => {
-                    return Err(self.error(number, column, TraceErrorKind::TimeOutOfRange));
+                    return Err(self.error(number, column(), TraceErrorKind::TimeOutOfRange));
                 }
             },
             RawTime::Text(text) => match parse_rfc3339(text.as_bytes()) {
                 Ok(unix) => unix.as_micros(),
                 Err(why) => {
                     let kind = TraceErrorKind::BadTimestamp(why);
-                    return Err(self.error(number, column, kind));
+                    return Err(self.error(number, column(), kind));
                 }
             },
         };
@@ -272,7 +285,7 @@ impl State {
                 previous_t: show(previous),
                 previous_line,
             };
-            return Err(self.error(number, column, kind));
+            return Err(self.error(number, column(), kind));
         }
         self.previous = Some((key, number));
         Ok(match self.time_form {
