@@ -302,13 +302,7 @@ const SLOTS: [u8; 128] = {
 
 /// Which field a header name is, in any dialect: one hash, one comparison.
 fn recognise(name: &[u8]) -> Field {
-    // Every known name starts with one of these four letters: most ordinary fields stop here.
-    if name.len() > NAME_MAX
-        || !matches!(
-            name.first().map(|b| b | 0x20),
-            Some(b'a' | b'd' | b'r' | b'x')
-        )
-    {
+    if name.len() > NAME_MAX {
         return Field::Other;
     }
     let known = SLOTS
