@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::error::Category;
 
-use super::json_scan::value_column;
+use super::json_scan::{event_kind, value_column};
 use super::raw::{
     RawHeaderLine, RawRequest, RawResponse, RawTime, SecondsError, seconds_to_micros,
 };
@@ -24,7 +24,7 @@ use super::{Event, Header, Request, Response, TimeForm, TraceError, TraceErrorKi
 const ANSWERED_MEMORY: usize = 1_024;
 
 /// What a line is, learned before parsing it as that.
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 struct Probe {
     /// `request` or `response` on event lines.
     #[serde(rename = "type", default)]
@@ -116,7 +116,13 @@ impl State {
             let column = line.len().saturating_sub(trimmed.len()).saturating_add(1);
             return Err(self.error(number, column, TraceErrorKind::NotAnObject));
         }
-        let probe: Probe = self.parse(number, line, complete)?;
+        // An event line whose `type` a scan settles skips the probe's full parse: its typed parse
+        // below checks the whole line anyway ([`Self::parse_event`] keeps the errors as they were).
+        let quick = event_kind(line);
+        let probe: Probe = match quick {
+            Some(_) => Probe::default(),
+            None => self.parse(number, line, complete)?,
+        };
         let first = !self.seen_content;
         self.seen_content = true;
         let at = |key: &str| value_column(line, key).unwrap_or(1);
@@ -137,9 +143,9 @@ impl State {
             };
             return Ok(None);
         }
-        match probe.kind.as_deref() {
+        match quick.or(probe.kind.as_deref()) {
             Some("request") => {
-                let raw: RawRequest = self.parse(number, line, complete)?;
+                let raw: RawRequest = self.parse_event(quick.is_some(), number, line, complete)?;
                 let t_us = self.time(number, line, &raw.t)?;
                 if let Some(&first_line) = self.in_flight.get(&raw.id) {
                     let kind = TraceErrorKind::DuplicateRequest {
@@ -159,7 +165,7 @@ impl State {
                 })))
             }
             Some("response") => {
-                let raw: RawResponse = self.parse(number, line, complete)?;
+                let raw: RawResponse = self.parse_event(quick.is_some(), number, line, complete)?;
                 let t_us = self.time(number, line, &raw.t)?;
                 if self.in_flight.remove(&raw.id).is_none() {
                     let answered_on_line = self.answered.get(&raw.id).copied();
@@ -214,6 +220,25 @@ impl State {
             .end()
             .map_err(|error| self.json_error(number, ".", &error, complete))?;
         Ok(parsed)
+    }
+
+    /// The typed parse of an event line. When the probe's parse was skipped (`skipped_probe`)
+    /// and this one fails, the probe is parsed after all and its error, if any, wins: the error
+    /// is the one the probe-then-type sequence reports.
+    fn parse_event<T: DeserializeOwned>(
+        &self,
+        skipped_probe: bool,
+        number: usize,
+        line: &str,
+        complete: bool,
+    ) -> Result<T, TraceError> {
+        match self.parse(number, line, complete) {
+            Err(error) if skipped_probe => {
+                self.parse::<Probe>(number, line, complete)?;
+                Err(error)
+            }
+            parsed => parsed,
+        }
     }
 
     /// A serde_json error at `path` of line `number` as a trace error.
