@@ -9,29 +9,9 @@
 /// The 1-based byte column where the value of top-level `key` starts in `line`, if present
 /// (the first occurrence).
 pub(crate) fn value_column(line: &str, key: &str) -> Option<usize> {
-    let bytes = line.as_bytes();
-    let mut depth = 0_usize;
-    let mut at = 0;
-    while let Some(&byte) = bytes.get(at) {
-        match byte {
-            b'{' | b'[' => depth = depth.saturating_add(1),
-            b'}' | b']' => depth = depth.saturating_sub(1),
-            b'"' => {
-                let start = at + 1;
-                let end = string_end(bytes, start)?;
-                at = end;
-                if depth == 1 {
-                    let after = skip_whitespace(bytes, end + 1);
-                    if bytes.get(after) == Some(&b':') && line.get(start..end) == Some(key) {
-                        return Some(skip_whitespace(bytes, after + 1) + 1);
-                    }
-                }
-            }
-            _ => {}
-        }
-        at += 1;
-    }
-    None
+    TopLevelKeys::new(line)
+        .find(|&(found, _)| found == key.as_bytes())
+        .map(|(_, value)| value + 1)
 }
 
 /// What a line's top-level `type` says, when a plain scan can tell for sure that a full parse of
@@ -41,43 +21,75 @@ pub(crate) fn value_column(line: &str, key: &str) -> Option<usize> {
 /// JSON: the caller then parses the probe as before.
 pub(crate) fn event_kind(line: &str) -> Option<&'static str> {
     let bytes = line.as_bytes();
-    let mut depth = 0_usize;
-    let mut at = 0;
+    let mut keys = TopLevelKeys::new(line);
     let mut kind = None;
-    while let Some(&byte) = bytes.get(at) {
-        match byte {
-            b'{' | b'[' => depth = depth.saturating_add(1),
-            b'}' | b']' => depth = depth.saturating_sub(1),
-            b'"' => {
-                let start = at + 1;
-                let end = string_end(bytes, start)?;
-                at = end;
-                let after = skip_whitespace(bytes, end + 1);
-                if depth == 1 && bytes.get(after) == Some(&b':') {
-                    let key = bytes.get(start..end)?;
-                    if key.contains(&b'\\') || key == b"trace" {
+    for (key, value) in keys.by_ref() {
+        if key.contains(&b'\\') || key == b"trace" {
+            return None;
+        }
+        if key == b"type" {
+            if kind.is_some() || bytes.get(value) != Some(&b'"') {
+                return None;
+            }
+            let end = string_end(bytes, value + 1)?;
+            kind = Some(match bytes.get(value + 1..end)? {
+                b"request" => "request",
+                b"response" => "response",
+                _ => return None,
+            });
+        }
+    }
+    if keys.broken { None } else { kind }
+}
+
+/// The keys at depth 1 of one line of JSON, in order, each with the index where its value
+/// starts. Strings are skipped whole (their braces and colons do not count); the walk stops at
+/// an unterminated string and sets `broken`.
+struct TopLevelKeys<'a> {
+    bytes: &'a [u8],
+    at: usize,
+    depth: usize,
+    broken: bool,
+}
+
+impl<'a> TopLevelKeys<'a> {
+    fn new(line: &'a str) -> Self {
+        Self {
+            bytes: line.as_bytes(),
+            at: 0,
+            depth: 0,
+            broken: false,
+        }
+    }
+}
+
+impl<'a> Iterator for TopLevelKeys<'a> {
+    type Item = (&'a [u8], usize);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        while let Some(&byte) = self.bytes.get(self.at) {
+            self.at += 1;
+            match byte {
+                b'{' | b'[' => self.depth = self.depth.saturating_add(1),
+                b'}' | b']' => self.depth = self.depth.saturating_sub(1),
+                b'"' => {
+                    let start = self.at;
+                    let Some(end) = string_end(self.bytes, start) else {
+                        self.broken = true;
                         return None;
-                    }
-                    if key == b"type" {
-                        let value = skip_whitespace(bytes, after + 1);
-                        if bytes.get(value) != Some(&b'"') || kind.is_some() {
-                            return None;
-                        }
-                        let value_end = string_end(bytes, value + 1)?;
-                        kind = Some(match bytes.get(value + 1..value_end)? {
-                            b"request" => "request",
-                            b"response" => "response",
-                            _ => return None,
-                        });
-                        at = value_end;
+                    };
+                    self.at = end + 1;
+                    let after = skip_whitespace(self.bytes, end + 1);
+                    if self.depth == 1 && self.bytes.get(after) == Some(&b':') {
+                        let key = self.bytes.get(start..end)?;
+                        return Some((key, skip_whitespace(self.bytes, after + 1)));
                     }
                 }
+                _ => {}
             }
-            _ => {}
         }
-        at += 1;
+        None
     }
-    kind
 }
 
 /// The index of the closing quote of the string whose contents start at `from`.
