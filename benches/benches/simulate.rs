@@ -1,7 +1,8 @@
 //! `simulate`: simulated requests per second of the discrete-event engine on a large generated
 //! workload (one Anthropic lane, Poisson arrivals just under the limits, so requests are paced,
-//! retried and completed), for the headroom strategy and the official-SDK baseline in the same
-//! group.
+//! retried and completed), for the headroom strategy (handed the provider's snapshot, then with
+//! the headers rendered and parsed back, `--wire-headers`) and the official-SDK baseline in the
+//! same group.
 //!
 //! ```console
 //! cargo bench -p headroom-benches --bench simulate -- --warm-up-time 1 --measurement-time 3
@@ -41,8 +42,23 @@ fn simulate(c: &mut Criterion) {
     let mut group = c.benchmark_group("simulate");
     group.sample_size(10);
     group.throughput(Throughput::Elements(REQUESTS as u64));
-    for name in [StrategyName::Headroom, StrategyName::Sdk] {
-        let config = UpstreamConfig::default();
+    // The headroom strategy twice: handed the snapshot the provider's headers stand for (the
+    // default), then with the headers rendered as text and parsed back (`--wire-headers`).
+    let runs = [
+        (StrategyName::Headroom, false),
+        (StrategyName::Headroom, true),
+        (StrategyName::Sdk, false),
+    ];
+    for (name, wire_headers) in runs {
+        let config = UpstreamConfig {
+            wire_headers,
+            ..UpstreamConfig::default()
+        };
+        let label = if wire_headers {
+            format!("{}-wire-headers", name.name())
+        } else {
+            name.name().to_string()
+        };
         let mut strategy = build(name, &workload, &config, Options::default());
         let outcome = run(
             &workload,
@@ -54,13 +70,10 @@ fn simulate(c: &mut Criterion) {
         );
         assert_eq!(outcome.requests, REQUESTS as u64);
         println!(
-            "{}: completed {}, 429s {}, retries {}",
-            name.name(),
-            outcome.completed,
-            outcome.rate_limited,
-            outcome.retries
+            "{label}: completed {}, 429s {}, retries {}",
+            outcome.completed, outcome.rate_limited, outcome.retries
         );
-        group.bench_function(format!("{}/{REQUESTS}_requests", name.name()), |b| {
+        group.bench_function(format!("{label}/{REQUESTS}_requests"), |b| {
             b.iter(|| {
                 let mut strategy = build(name, &workload, &config, Options::default());
                 run(

@@ -246,7 +246,8 @@ impl State {
 
     fn keep_item(&mut self, s: &mut Snapshot, item: Item) {
         let index = item.index;
-        if let Some(kept) = self.ietf.items.iter().find(|kept| kept.name == item.name) {
+        let tables = self.ietf.get_or_insert_with(Tables::default);
+        if let Some(kept) = tables.items.iter().find(|kept| kept.name == item.name) {
             let same = (kept.remaining, kept.reset, kept.quota)
                 == (item.remaining, item.reset, item.quota);
             if !same {
@@ -254,19 +255,16 @@ impl State {
             }
             return;
         }
-        if self.ietf.items.push(item).is_err() {
+        if tables.items.push(item).is_err() {
             report(s, index, HeaderError::TooMany);
         }
     }
 
     fn keep_policy(&mut self, s: &mut Snapshot, policy: Policy) {
         let index = policy.index;
+        let tables = self.ietf.get_or_insert_with(Tables::default);
         if policy.name.is_some()
-            && let Some(kept) = self
-                .ietf
-                .policies
-                .iter()
-                .find(|kept| kept.name == policy.name)
+            && let Some(kept) = tables.policies.iter().find(|kept| kept.name == policy.name)
         {
             let same = (kept.quota, kept.window, kept.requests)
                 == (policy.quota, policy.window, policy.requests);
@@ -275,7 +273,7 @@ impl State {
             }
             return;
         }
-        if self.ietf.policies.push(policy).is_err() {
+        if tables.policies.push(policy).is_err() {
             report(s, index, HeaderError::TooMany);
         }
     }
@@ -284,7 +282,7 @@ impl State {
     /// when [`Tables::is_empty`]).
     #[inline(never)]
     pub(super) fn resolve_ietf(&mut self, s: &mut Snapshot) {
-        let tables = core::mem::take(&mut self.ietf);
+        let tables = self.ietf.take().unwrap_or_default();
         let flat = s.quota(Scope::Requests).copied();
         let flat_limit = flat.and_then(|quota| quota.limit);
         let policy_of = |name: &Name| {

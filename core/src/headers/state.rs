@@ -7,7 +7,7 @@ use super::*;
 ///
 /// Kept apart from the [`Snapshot`] so that [`parse`] and [`parse_into`] can fill the caller's
 /// snapshot in place. Only a few words are initialised per response: the IETF tables are
-/// `heapless` vectors whose storage is never touched unless an IETF field shows up.
+/// created by the first IETF field.
 #[derive(Debug, Clone)]
 pub(super) struct State {
     pub(super) next_index: usize,
@@ -19,14 +19,17 @@ pub(super) struct State {
     /// Per scope, the input positions of the `limit` and `reset` values kept.
     pub(super) limit_at: [u16; 8],
     pub(super) reset_at: [u16; 8],
-    /// Per scope, whether a vendor `limit` or `remaining` was the `-1` sentinel.
-    pub(super) unlimited: [bool; 8],
+    /// Bit [`Scope::index`]: a vendor `limit` or `remaining` of that scope was the `-1`
+    /// sentinel (zero, the usual case, skips [`Self::drop_unlimited`]).
+    pub(super) unlimited: u8,
     /// Whether `retry-after-ms` and `retry-after` were seen (for the SDK readings of a repeat).
     pub(super) sdk_seen: [bool; 2],
     /// The last RFC 3339 reset read: Anthropic sends the same one for every scope.
     pub(super) last_reset: values::ResetMemo,
+    /// Created by the first IETF field: some 1 400 bytes that a vendor response never needs
+    /// initialised.
     #[cfg(feature = "ietf")]
-    pub(super) ietf: ietf::Tables,
+    pub(super) ietf: Option<ietf::Tables>,
 }
 
 /// A typed fact about one quota.
@@ -49,11 +52,11 @@ impl State {
             remaining_at: [u16::MAX; 8],
             limit_at: [u16::MAX; 8],
             reset_at: [u16::MAX; 8],
-            unlimited: [false; 8],
+            unlimited: 0,
             sdk_seen: [false; 2],
             last_reset: values::ResetMemo::default(),
             #[cfg(feature = "ietf")]
-            ietf: ietf::Tables::default(),
+            ietf: None,
         }
     }
 
@@ -87,9 +90,7 @@ impl State {
         if family == Family::Ietf {
             self.ietf_generation(Dialect::IetfSplit);
         } else if value == b"-1" && matches!(part, Part::Limit | Part::Remaining) {
-            if let Some(flag) = self.unlimited.get_mut(scope.index()) {
-                *flag = true;
-            }
+            self.unlimited |= scope_bit(scope);
             return report(s, index, HeaderError::Unlimited);
         }
         let fact = match part {
@@ -159,10 +160,12 @@ impl State {
 
     pub(super) fn finish(&mut self, s: &mut Snapshot) {
         #[cfg(feature = "ietf")]
-        if !self.ietf.is_empty() {
+        if self.ietf.as_ref().is_some_and(|tables| !tables.is_empty()) {
             self.resolve_ietf(s);
         }
-        self.drop_unlimited(s);
+        if self.unlimited != 0 {
+            self.drop_unlimited(s);
+        }
         self.check_remaining(s);
         s.dialect = match self.family {
             None => Dialect::None,
@@ -252,7 +255,7 @@ impl State {
     pub(super) fn drop_unlimited(&self, s: &mut Snapshot) {
         for scope in Scope::ALL {
             let i = scope.index();
-            if self.unlimited.get(i) != Some(&true) {
+            if self.unlimited & scope_bit(scope) == 0 {
                 continue;
             }
             let Some(Some(quota)) = s.quotas.get_mut(i).map(Option::take) else {
@@ -298,6 +301,11 @@ impl State {
             }
         }
     }
+}
+
+/// The bit of `scope` in [`State::unlimited`].
+const fn scope_bit(scope: Scope) -> u8 {
+    1 << scope.index()
 }
 
 /// Records a field as not used, once per position and reason.

@@ -25,6 +25,13 @@ pub(super) fn trim(value: &[u8]) -> &[u8] {
 
 /// A non-negative decimal integer: a count of requests or tokens.
 pub(super) fn count(value: &[u8]) -> Result<u64, HeaderError> {
+    // Only where a 64-bit multiplication is one instruction: on a 32-bit core the word
+    // reading costs more flash than the digit loop and saves little time.
+    if cfg!(target_pointer_width = "64")
+        && let Some(count) = four_to_eight_digits(value)
+    {
+        return Ok(count);
+    }
     match value {
         [] => Err(HeaderError::Empty),
         [b'-', rest @ ..] if !rest.is_empty() && rest.iter().all(u8::is_ascii_digit) => {
@@ -35,6 +42,46 @@ pub(super) fn count(value: &[u8]) -> Result<u64, HeaderError> {
             _ => HeaderError::NotANumber,
         }),
     }
+}
+
+/// `value` as a decimal number when it is four to eight ASCII digits (most counts a response
+/// carries: `4000`, `1998000`), read as one word instead of digit by digit; `None` otherwise.
+///
+/// The digits are gathered into a little-endian word (two overlapping four-byte loads), moved
+/// to its top and padded below with `0` characters, checked to be digits all at once, then
+/// combined pairwise: tens and units into bytes, hundreds into 16-bit halves, ten thousands
+/// into the 32-bit result.
+fn four_to_eight_digits(value: &[u8]) -> Option<u64> {
+    const ZEROS: u64 = 0x3030_3030_3030_3030;
+    const HIGH_NIBBLES: u64 = 0xf0f0_f0f0_f0f0_f0f0;
+    let len = value.len();
+    if !(4..=8).contains(&len) {
+        return None;
+    }
+    let quad = |bytes: Option<&[u8]>| {
+        bytes
+            .and_then(|bytes| bytes.try_into().ok())
+            .map_or(0, |bytes| u64::from(u32::from_le_bytes(bytes)))
+    };
+    let head = quad(value.get(..4));
+    let tail = quad(value.get(len.wrapping_sub(4)..));
+    // Byte i of the value at byte i of the word: the overlap of the two loads holds the same
+    // bytes, so or-ing them is harmless. Shifts are below 64 bits: `len` is 4 to 8.
+    let bits = |bytes: usize| u32::try_from(bytes.wrapping_mul(8)).unwrap_or(0);
+    let digits = head | tail.wrapping_shl(bits(len.wrapping_sub(4)));
+    let pad = bits(8usize.wrapping_sub(len));
+    let padded = digits.wrapping_shl(pad) | ZEROS & 1u64.wrapping_shl(pad).wrapping_sub(1);
+    // Every byte 0x30..=0x39: its high nibble is 3, and still 3 once 6 is added (no byte can
+    // carry into the next after the first test).
+    if padded & HIGH_NIBBLES != ZEROS
+        || padded.wrapping_add(0x0606_0606_0606_0606) & HIGH_NIBBLES != ZEROS
+    {
+        return None;
+    }
+    let units = padded & 0x0f0f_0f0f_0f0f_0f0f;
+    let pairs = units.wrapping_mul(10 << 8 | 1) >> 8 & 0x00ff_00ff_00ff_00ff;
+    let quads = pairs.wrapping_mul(100 << 16 | 1) >> 16 & 0x0000_ffff_0000_ffff;
+    Some(quads.wrapping_mul(10_000 << 32 | 1) >> 32)
 }
 
 /// A limit: a count that is not zero.
@@ -408,4 +455,50 @@ pub(super) fn date(value: &[u8]) -> Result<UnixTime, HeaderError> {
         DateError::Empty => HeaderError::Empty,
         _ => HeaderError::BadTimestamp,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The word-at-once reading agrees with the digit-by-digit one on every length it takes,
+    /// and declines everything else.
+    #[test]
+    fn four_to_eight_digits_is_the_decimal_value() {
+        for value in [
+            "0000", "1000", "4000", "3999", "99999", "400000", "1998000", "2397000", "99999999",
+            "00000001", "12345678", "9999", "10000000",
+        ] {
+            assert_eq!(
+                four_to_eight_digits(value.as_bytes()),
+                value.parse::<u64>().ok(),
+                "{value}"
+            );
+        }
+        for value in [
+            "",
+            "1",
+            "12",
+            "123",
+            "123456789",
+            "12a4",
+            "-123",
+            "12 4",
+            "1234567/",
+            "1234567:",
+            "/000",
+            ":000",
+            "\u{660}123",
+        ] {
+            assert_eq!(four_to_eight_digits(value.as_bytes()), None, "{value}");
+        }
+        for n in (0..100_000_000_u64).step_by(9_973) {
+            for width in 4..=8 {
+                let text = format!("{n:0width$}");
+                if text.len() <= 8 {
+                    assert_eq!(four_to_eight_digits(text.as_bytes()), Some(n), "{text}");
+                }
+            }
+        }
+    }
 }

@@ -4,13 +4,15 @@
 
 use std::collections::{HashMap, VecDeque};
 
+use foldhash::fast::FixedState;
+
 use headroom::datetime::{DelaySeconds, Rfc3339, parse_rfc3339};
 use headroom::time::{Duration, UnixTime};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::error::Category;
 
-use super::json_scan::value_column;
+use super::json_scan::{event_kind, value_column};
 use super::raw::{
     RawHeaderLine, RawRequest, RawResponse, RawTime, SecondsError, seconds_to_micros,
 };
@@ -22,7 +24,7 @@ use super::{Event, Header, Request, Response, TimeForm, TraceError, TraceErrorKi
 const ANSWERED_MEMORY: usize = 1_024;
 
 /// What a line is, learned before parsing it as that.
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 struct Probe {
     /// `request` or `response` on event lines.
     #[serde(rename = "type", default)]
@@ -50,10 +52,12 @@ pub(super) struct State {
     previous: Option<(u64, usize)>,
     /// Requests read.
     pub(super) requests: u64,
-    /// Requests in flight: id → line.
-    pub(super) in_flight: HashMap<String, usize>,
+    /// Requests in flight: id → line. Both maps of ids hash with a fixed-seed foldhash rather
+    /// than SipHash: the ids come from a file, not from a peer choosing collisions, and SipHash
+    /// was a tenth of the time of a load.
+    pub(super) in_flight: HashMap<String, usize, FixedState>,
     /// The last [`ANSWERED_MEMORY`] answered ids: id → line of the response.
-    answered: HashMap<String, usize>,
+    answered: HashMap<String, usize, FixedState>,
     /// The same ids, oldest first, to forget them in order.
     answered_order: VecDeque<String>,
 }
@@ -68,8 +72,8 @@ impl State {
             form: None,
             previous: None,
             requests: 0,
-            in_flight: HashMap::new(),
-            answered: HashMap::new(),
+            in_flight: HashMap::default(),
+            answered: HashMap::default(),
             answered_order: VecDeque::new(),
         }
     }
@@ -112,7 +116,13 @@ impl State {
             let column = line.len().saturating_sub(trimmed.len()).saturating_add(1);
             return Err(self.error(number, column, TraceErrorKind::NotAnObject));
         }
-        let probe: Probe = self.parse(number, line, complete)?;
+        // An event line whose `type` a scan settles skips the probe's full parse: its typed parse
+        // below checks the whole line anyway ([`Self::parse_event`] keeps the errors as they were).
+        let quick = event_kind(line);
+        let probe: Probe = match quick {
+            Some(_) => Probe::default(),
+            None => self.parse(number, line, complete)?,
+        };
         let first = !self.seen_content;
         self.seen_content = true;
         let at = |key: &str| value_column(line, key).unwrap_or(1);
@@ -133,10 +143,10 @@ impl State {
             };
             return Ok(None);
         }
-        match probe.kind.as_deref() {
+        match quick.or(probe.kind.as_deref()) {
             Some("request") => {
-                let raw: RawRequest = self.parse(number, line, complete)?;
-                let t_us = self.time(number, at("t"), &raw.t)?;
+                let raw: RawRequest = self.parse_event(quick.is_some(), number, line, complete)?;
+                let t_us = self.time(number, line, &raw.t)?;
                 if let Some(&first_line) = self.in_flight.get(&raw.id) {
                     let kind = TraceErrorKind::DuplicateRequest {
                         id: raw.id,
@@ -155,8 +165,8 @@ impl State {
                 })))
             }
             Some("response") => {
-                let raw: RawResponse = self.parse(number, line, complete)?;
-                let t_us = self.time(number, at("t"), &raw.t)?;
+                let raw: RawResponse = self.parse_event(quick.is_some(), number, line, complete)?;
+                let t_us = self.time(number, line, &raw.t)?;
                 if self.in_flight.remove(&raw.id).is_none() {
                     let answered_on_line = self.answered.get(&raw.id).copied();
                     let kind = TraceErrorKind::ResponseWithoutRequest {
@@ -188,12 +198,19 @@ impl State {
     }
 
     /// Parses `line` as `T`, mapping serde's errors to this file and line.
+    ///
+    /// A valid line is parsed once by plain serde_json; only a line that fails is parsed again
+    /// through `serde_path_to_error`, whose bookkeeping of the path would otherwise be paid on
+    /// every line for the rare error that names a field.
     fn parse<T: DeserializeOwned>(
         &self,
         number: usize,
         line: &str,
         complete: bool,
     ) -> Result<T, TraceError> {
+        if let Ok(parsed) = serde_json::from_str(line) {
+            return Ok(parsed);
+        }
         let mut deserializer = serde_json::Deserializer::from_str(line);
         let parsed = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
             let path = error.path().to_string();
@@ -203,6 +220,25 @@ impl State {
             .end()
             .map_err(|error| self.json_error(number, ".", &error, complete))?;
         Ok(parsed)
+    }
+
+    /// The typed parse of an event line. When the probe's parse was skipped (`skipped_probe`)
+    /// and this one fails, the probe is parsed after all and its error, if any, wins: the error
+    /// is the one the probe-then-type sequence reports.
+    fn parse_event<T: DeserializeOwned>(
+        &self,
+        skipped_probe: bool,
+        number: usize,
+        line: &str,
+        complete: bool,
+    ) -> Result<T, TraceError> {
+        match self.parse(number, line, complete) {
+            Err(error) if skipped_probe => {
+                self.parse::<Probe>(number, line, complete)?;
+                Err(error)
+            }
+            parsed => parsed,
+        }
     }
 
     /// A serde_json error at `path` of line `number` as a trace error.
@@ -229,7 +265,9 @@ impl State {
     }
 
     /// Checks `t` against the trace's form and the previous event; µs since the trace start.
-    fn time(&mut self, number: usize, column: usize, t: &RawTime) -> Result<u64, TraceError> {
+    /// `line` is only scanned for the column of `t` when there is an error to report.
+    fn time(&mut self, number: usize, line: &str, t: &RawTime) -> Result<u64, TraceError> {
+        let column = || value_column(line, "t").unwrap_or(1);
         let is_rfc3339 = matches!(t, RawTime::Text(_));
         match self.form {
             Some((form, first_line)) if form != is_rfc3339 => {
@@ -237,7 +275,7 @@ impl State {
                     this_is_rfc3339: is_rfc3339,
                     first_line,
                 };
-                return Err(self.error(number, column, kind));
+                return Err(self.error(number, column(), kind));
             }
             Some(_) => {}
             None => self.form = Some((is_rfc3339, number)),
@@ -246,17 +284,17 @@ impl State {
             RawTime::Seconds(seconds) => match seconds_to_micros(*seconds) {
                 Ok(micros) => micros,
                 Err(SecondsError::Negative) => {
-                    return Err(self.error(number, column, TraceErrorKind::NegativeTime));
+                    return Err(self.error(number, column(), TraceErrorKind::NegativeTime));
                 }
                 Err(SecondsError::OutOfRange) => {
-                    return Err(self.error(number, column, TraceErrorKind::TimeOutOfRange));
+                    return Err(self.error(number, column(), TraceErrorKind::TimeOutOfRange));
                 }
             },
             RawTime::Text(text) => match parse_rfc3339(text.as_bytes()) {
                 Ok(unix) => unix.as_micros(),
                 Err(why) => {
                     let kind = TraceErrorKind::BadTimestamp(why);
-                    return Err(self.error(number, column, kind));
+                    return Err(self.error(number, column(), kind));
                 }
             },
         };
@@ -272,7 +310,7 @@ impl State {
                 previous_t: show(previous),
                 previous_line,
             };
-            return Err(self.error(number, column, kind));
+            return Err(self.error(number, column(), kind));
         }
         self.previous = Some((key, number));
         Ok(match self.time_form {

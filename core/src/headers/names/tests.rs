@@ -183,8 +183,8 @@ fn agrees_with_reference_on_known_names_and_near_misses() {
 }
 
 #[test]
-fn word_eq_fold_is_bytewise_eq_ignore_case() {
-    let pattern = u64::from_le_bytes(*b"az-09_@{");
+fn word_differ_is_bytewise_eq_ignore_case() {
+    let pattern = u64::from_le_bytes(*b"az-mq-by");
     for byte in 0..=255_u8 {
         for lane in 0..8 {
             let mut bytes = pattern.to_le_bytes();
@@ -194,7 +194,7 @@ fn word_eq_fold_is_bytewise_eq_ignore_case() {
                 .zip(pattern.to_le_bytes())
                 .all(|(b, p)| b.to_ascii_lowercase() == p);
             let word = u64::from_le_bytes(bytes);
-            assert_eq!(word_eq_fold(word, pattern), want, "{bytes:?}");
+            assert_eq!(word_differ(word, pattern) == 0, want, "{bytes:?}");
         }
     }
 }
@@ -253,5 +253,24 @@ proptest::proptest! {
     #[test]
     fn agrees_with_reference_on_any_bytes(name in proptest::collection::vec(proptest::num::u8::ANY, 0..70)) {
         proptest::prop_assert_eq!(recognise(&name), reference(&name));
+    }
+}
+
+/// The perfect hash is perfect: every known name has a slot of its own, and only `a`–`z` and
+/// `-` appear in the names (what `case_bits` relies on).
+#[test]
+fn every_name_has_its_own_slot() {
+    let mut taken = std::collections::BTreeMap::new();
+    for (i, &(name, field)) in NAMES.iter().enumerate() {
+        assert!(
+            name.iter().all(|&b| b.is_ascii_lowercase() || b == b'-'),
+            "{name:?}"
+        );
+        if let Some(other) = taken.insert(slot_of(name), i) {
+            panic!("{name:?} and {:?} share a slot", NAMES[other].0);
+        }
+        assert_eq!(usize::from(SLOTS[slot_of(name)]), i + 1);
+        assert_eq!(recognise(name), field);
+        assert_eq!(recognise(&name.to_ascii_uppercase()), field);
     }
 }
