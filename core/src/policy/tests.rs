@@ -573,5 +573,8 @@ fn calibration_never_makes_a_fitting_request_too_large() {
     let now = at_ms(40 * 60_000);
     let before = available(&policy, lane, LimitKind::InputTokens, now);
     let _permit = admit(&mut policy, now, lane, Cost::request(900, 0));
-    assert_eq!(before - available(&policy, lane, LimitKind::InputTokens, now), 900);
+    assert_eq!(
+        before - available(&policy, lane, LimitKind::InputTokens, now),
+        900
+    );
 }
