@@ -162,6 +162,35 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// Whatever the fleet, the interval and the instants members ask at, the instants they
+        /// are told are never before they asked, and any two of different members are at least
+        /// one interval apart.
+        #[test]
+        fn members_never_meet(
+            size in 2_u16..20,
+            interval in 1_000_u64..100_000_000,
+            asks in proptest::collection::vec((0_u16..20, 0_u64..1_000_000_000_000), 2..40),
+        ) {
+            let sends: Vec<(u16, u64)> = asks
+                .iter()
+                .map(|&(index, at)| {
+                    let index = index % size;
+                    let send = member(index, size).next_send(at, interval);
+                    proptest::prop_assert!(send >= at);
+                    Ok((index, send))
+                })
+                .collect::<Result<_, _>>()?;
+            for (a, x) in &sends {
+                for (b, y) in &sends {
+                    if a != b {
+                        proptest::prop_assert!(x.abs_diff(*y) >= interval, "{a}@{x} {b}@{y}");
+                    }
+                }
+            }
+        }
+    }
+
     #[test]
     fn huge_instants_saturate_instead_of_wrapping() {
         let last = member(3, 4);
