@@ -4,7 +4,7 @@ mod support;
 
 use predicates::prelude::*;
 use serde_json::Value;
-use support::{SOLO_STRATEGIES, headroom};
+use support::{headroom, solo_strategies};
 
 const BUNDLED: [&str; 4] = [
     "anthropic-tier1-batch.jsonl",
@@ -90,7 +90,7 @@ fn headroom_within(trace: &str, accounting: &str, tolerance: f64) {
             .iter()
             .map(|s| s["strategy"].as_str().unwrap())
             .collect();
-        assert_eq!(names, SOLO_STRATEGIES);
+        assert_eq!(names, solo_strategies());
         for strategy in strategies {
             let object = strategy.as_object().unwrap();
             assert_eq!(object.len(), STRATEGY_FIELDS.len(), "{trace}: {object:?}");

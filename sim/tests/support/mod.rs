@@ -15,19 +15,6 @@ pub const BUNDLED: [&str; 4] = [
     "prompt-caching.jsonl",
 ];
 
-/// What `simulate` runs by default for one client: every strategy but `headroom-fleet`.
-pub const SOLO_STRATEGIES: [&str; 9] = [
-    "headroom",
-    "static",
-    "static-split",
-    "sdk-semaphore",
-    "sdk",
-    "guide-backoff",
-    "guide-queue",
-    "cookbook",
-    "rpm-only",
-];
-
 /// Every strategy, in report order.
 pub const STRATEGIES: [&str; 10] = [
     "headroom",
@@ -41,6 +28,14 @@ pub const STRATEGIES: [&str; 10] = [
     "cookbook",
     "rpm-only",
 ];
+
+/// What `simulate` runs by default for one client: every strategy but `headroom-fleet`.
+pub fn solo_strategies() -> Vec<&'static str> {
+    STRATEGIES
+        .into_iter()
+        .filter(|&name| name != "headroom-fleet")
+        .collect()
+}
 
 /// The `headroom` binary, run from the temporary folder: nothing may depend on the working
 /// directory (bundled traces are found by name, fixtures by absolute path).
