@@ -892,7 +892,9 @@ impl Model {
                             .count()
                     })
                     .sum();
-                assert_eq!(count, buckets);
+                // `status` reports every pace, and the provider window of a limit that has
+                // none (learned from headers by a lane that keeps its own paces).
+                assert!(buckets <= count && count <= self.lanes.len() * LimitKind::ALL.len());
             }
             Op::Foreign { which } => {
                 let now = self.at();

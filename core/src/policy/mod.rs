@@ -874,7 +874,8 @@ impl<const LANES: usize, const PERMITS: usize> Policy<LANES, PERMITS> {
     /// let input = policy.status(t0).find(|status| status.kind == LimitKind::InputTokens).unwrap();
     /// assert_eq!((input.limit.amount(), input.window_available), (30_000, Some(input.available)));
     /// assert!(input.available < 30_000);
-    /// assert_eq!(policy.bucket(lane, LimitKind::InputTokens).unwrap().limit().amount(), 30_000);
+    /// // It has no pace of its own: `bucket` reports paces only.
+    /// assert!(policy.bucket(lane, LimitKind::InputTokens).is_none());
     /// ```
     pub fn status(&self, now: Instant) -> impl Iterator<Item = BucketStatus> + '_ {
         let now = Instant::from_ticks(self.peek(now));
@@ -898,10 +899,11 @@ impl<const LANES: usize, const PERMITS: usize> Policy<LANES, PERMITS> {
         })
     }
 
-    /// One bucket of one lane, for inspection: the limit's pace, or its provider window when
-    /// the limit was learned from headers only (a lane that keeps its own paces).
+    /// The pace of one limit of one lane, for inspection: what guarantee 1 bounds admissions
+    /// by. A limit known only from headers in a lane that keeps its own paces has no pace (its
+    /// provider window is reported by [`Policy::status`]).
     pub fn bucket(&self, lane: LaneId, kind: LimitKind) -> Option<&crate::Bucket> {
-        meter(self.lanes.get(lane.index())?, kind)
+        self.lanes.get(lane.index())?.bucket(kind)
     }
 
     pub(crate) fn lane_mut(&mut self, lane: LaneId) -> Result<&mut Lane, Rejection> {
