@@ -106,6 +106,10 @@ impl FleetMember {
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::arithmetic_side_effects,
+    reason = "test arithmetic on small known values"
+)]
 mod tests {
     use super::*;
 
