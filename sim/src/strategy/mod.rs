@@ -6,7 +6,7 @@
 //! | name | what it is |
 //! |---|---|
 //! | `headroom` | the engine: [`Policy`](::headroom::Policy), limits learned from headers, reserve → settle |
-//! | `headroom-fleet` | `headroom` told its place in a fleet of N ([`FleetMember`](::headroom::FleetMember)): request slots |
+//! | `headroom-fleet` | `headroom` told its place in a fleet of N ([`FleetMember`]): request slots |
 //! | `static` | client-side buckets at the declared limits, reserve → settle, never reads headers |
 //! | `static-split` | `static` at `limit ÷ N` per gateway of a fleet of N |
 //! | `sdk-semaphore` | official SDK defaults behind a semaphore of `--concurrency N` (default 4) |
