@@ -342,16 +342,24 @@ pub(crate) struct Lane {
     pub(crate) output_estimate: u32,
     /// Moving average of settled input tokens per estimated input token, in 1/1024ths
     /// ([`INPUT_SCALE_ONE`] when estimates are right); see [`Lane::calibrate_input`].
-    pub(crate) input_scale: u16,
+    pub(crate) input_scale: u32,
     /// Moving mean absolute deviation of that ratio, same fixed point.
-    pub(crate) input_spread: u16,
+    pub(crate) input_spread: u32,
+}
+
+/// An exponential moving average with weight 1/8: `average` moved an eighth of the way to
+/// `sample`.
+fn toward(average: u32, sample: u32) -> u32 {
+    average
+        .saturating_sub(average / 8)
+        .saturating_add(sample / 8)
 }
 
 /// [`Lane::input_scale`] when the caller's input estimates match what the provider counts.
-pub(crate) const INPUT_SCALE_ONE: u16 = 1 << INPUT_SCALE_SHIFT;
+pub(crate) const INPUT_SCALE_ONE: u32 = 1 << INPUT_SCALE_SHIFT;
 const INPUT_SCALE_SHIFT: u32 = 10;
-/// The most a single settled request moves the input scale: its ratio is taken between a
-/// quarter and four times the estimate, so one absurd usage cannot swamp the average.
+/// Each settled request's ratio is taken between a quarter and four times the estimate, so one
+/// absurd usage cannot swamp the average.
 const INPUT_SCALE_RANGE: (u64, u64) = ((INPUT_SCALE_ONE as u64) / 4, (INPUT_SCALE_ONE as u64) * 4);
 
 /// A mask bit for the window of `kind` (pace buckets use bits 0–3, windows 4–7).
@@ -368,12 +376,12 @@ impl Lane {
     pub(crate) fn new(config: &LaneConfig) -> Self {
         let mut buckets = [None, None, None, None];
         let mut windows = [None, None, None, None];
+        let fleet = config.fleet_member.map(|member| member.size().get());
         for ((slot, window), kind) in buckets.iter_mut().zip(&mut windows).zip(LimitKind::ALL) {
             *slot = config.limit(kind).map(|limit| Bucket::new(kind, limit));
-            *window = config.limit(kind).map(|limit| {
-                let fleet = config.fleet_member.map(|member| member.size().get());
-                Window::new(kind, limit, config.shared_key, fleet)
-            });
+            *window = config
+                .limit(kind)
+                .map(|limit| Window::new(kind, limit, config.shared_key, fleet));
         }
         let unconfigured = config.limits.iter().all(Option::is_none);
         let provisional = match (unconfigured, config.provisional_requests) {
@@ -619,12 +627,9 @@ impl Lane {
             .checked_div(estimate)
             .unwrap_or(high)
             .clamp(low, high);
-        let ratio = u16::try_from(ratio).unwrap_or(u16::MAX);
-        let deviation = ratio.abs_diff(self.input_scale);
-        let kept = self.input_spread.saturating_sub(self.input_spread / 8);
-        self.input_spread = kept.saturating_add(deviation / 8);
-        let kept = self.input_scale.saturating_sub(self.input_scale / 8);
-        self.input_scale = kept.saturating_add(ratio / 8);
+        let ratio = u32::try_from(ratio).unwrap_or(u32::MAX);
+        self.input_spread = toward(self.input_spread, ratio.abs_diff(self.input_scale));
+        self.input_scale = toward(self.input_scale, ratio);
     }
 
     /// Folds one settled request's actual output into the running estimate: an exponential
@@ -634,10 +639,7 @@ impl Lane {
         self.output_estimate = if self.output_estimate == 0 {
             sample
         } else {
-            let kept = self
-                .output_estimate
-                .saturating_sub(self.output_estimate / 8);
-            kept.saturating_add(sample / 8)
+            toward(self.output_estimate, sample)
         };
     }
 
