@@ -325,11 +325,14 @@ impl<const LANES: usize, const PERMITS: usize> Policy<LANES, PERMITS> {
         };
         self.apply_response(now, &reservation, &applied)?;
 
-        let informed = match verdict.class() {
-            Class::RateLimited { .. } if snapshot.dialect != Dialect::None => {
-                self.informed_wait(now, &permit, &reservation.charges(), rng)
-            }
-            _ => None,
+        // A 429 that carries the server's rate-limit headers: its retry waits for the buckets
+        // just synced from them, and acquires again through this policy's pacing.
+        let paced = matches!(verdict.class(), Class::RateLimited { .. })
+            && snapshot.dialect != Dialect::None;
+        let informed = if paced {
+            self.informed_wait(now, &permit, &reservation.charges(), rng)
+        } else {
+            None
         };
         let verdict = match informed {
             Some(delay) => verdict.with_informed_delay(delay),
@@ -338,12 +341,8 @@ impl<const LANES: usize, const PERMITS: usize> Policy<LANES, PERMITS> {
         // Retry instants count from where the engine counts: after a small step back of the
         // caller's clock, from where it was.
         let now = self.clock.to_caller(caller_now, now, now);
-        // A 429 that carries the server's rate-limit headers is retried through this policy's
-        // own pacing (the retry acquires again, on buckets just synced from those headers), so
-        // its retries cannot storm: they do not draw on the retry budget, which guards against
-        // a server that fails (5xx, 529), not against contention on a shared key.
-        let paced = matches!(verdict.class(), Class::RateLimited { .. })
-            && snapshot.dialect != Dialect::None;
+        // Paced retries cannot storm: they do not draw on the retry budget, which guards
+        // against a server that fails (5xx, 529), not against contention on a shared key.
         let mut exempt = RetryBudget::unlimited();
         let budget = if paced { &mut exempt } else { &mut self.budget };
         let next = self
