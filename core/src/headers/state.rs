@@ -60,6 +60,9 @@ impl State {
         }
     }
 
+    /// Reads one field. Inlined into [`super::fill`]'s loop: most fields of a response are not
+    /// rate-limit fields, and they leave after the name lookup without a call.
+    #[inline(always)]
     pub(super) fn push(&mut self, s: &mut Snapshot, name: &[u8], value: &[u8]) {
         let index = self.next_index;
         self.next_index = self.next_index.saturating_add(1);
@@ -74,7 +77,9 @@ impl State {
         }
     }
 
-    /// A vendor field or an IETF ≤ -06 one: the bulk of every response, so kept lean.
+    /// A vendor field or an IETF ≤ -06 one: the bulk of every response, so kept lean: a vendor
+    /// count goes straight into its slot, without the [`Fact`] of [`Self::set_fact`].
+    #[inline(always)]
     pub(super) fn push_quota(
         &mut self,
         s: &mut Snapshot,
@@ -84,28 +89,58 @@ impl State {
         part: Part,
         value: &[u8],
     ) {
-        if !self.claim(s, index, family) {
+        if self.family != Some(family) && !self.claim(s, index, family) {
             return;
         }
         if family == Family::Ietf {
-            self.ietf_generation(Dialect::IetfSplit);
-        } else if value == b"-1" && matches!(part, Part::Limit | Part::Remaining) {
-            self.unlimited |= scope_bit(scope);
-            return report(s, index, HeaderError::Unlimited);
+            return self.push_ietf_split(s, index, scope, part, value);
         }
-        let fact = match part {
-            Part::Limit => values::limit(ietf_head(family, value)).map(Fact::Limit),
-            Part::Remaining => values::count(ietf_head(family, value)).map(Fact::Remaining),
-            Part::Reset if family == Family::Ietf => {
-                values::delay_seconds(ietf_head(family, value))
-                    .map(|delay| Fact::Reset(Reset::After(delay)))
+        let at = scope.index();
+        match part {
+            Part::Limit | Part::Remaining if value == b"-1" => {
+                self.unlimited |= scope_bit(scope);
+                report(s, index, HeaderError::Unlimited);
             }
+            Part::Limit => match values::limit(value) {
+                Ok(limit) => keep_count(s, index, at, &mut self.limit_at, limit, |q| &mut q.limit),
+                Err(why) => report(s, index, why),
+            },
+            Part::Remaining => match values::count(value) {
+                Ok(remaining) => keep_count(s, index, at, &mut self.remaining_at, remaining, |q| {
+                    &mut q.remaining
+                }),
+                Err(why) => report(s, index, why),
+            },
             // Within one response every vendor reset is of the claimed family, so the memo
             // needs no key beyond the bytes.
-            Part::Reset => self
-                .last_reset
-                .reset(value, family == Family::Anthropic)
-                .map(Fact::Reset),
+            Part::Reset => {
+                let reset = self
+                    .last_reset
+                    .reset(value, family == Family::Anthropic)
+                    .map(Fact::Reset);
+                self.set_fact(s, index, scope, reset);
+            }
+        }
+    }
+
+    /// An IETF ≤ -06 `RateLimit-Limit`, `-Remaining` or `-Reset`.
+    #[inline(never)]
+    fn push_ietf_split(
+        &mut self,
+        s: &mut Snapshot,
+        index: usize,
+        scope: Scope,
+        part: Part,
+        value: &[u8],
+    ) {
+        self.ietf_generation(Dialect::IetfSplit);
+        let head = ietf_head(value);
+        let fact = match part {
+            Part::Limit => values::limit(head).map(Fact::Limit),
+            Part::Remaining => values::count(head).map(Fact::Remaining),
+            Part::Reset => {
+                values::delay_seconds(head).map(|delay| Fact::Reset(Reset::After(delay)))
+            }
         };
         self.set_fact(s, index, scope, fact);
     }
@@ -308,7 +343,10 @@ const fn scope_bit(scope: Scope) -> u8 {
     1 << scope.index()
 }
 
-/// Records a field as not used, once per position and reason.
+/// Records a field as not used, once per position and reason. Out of line: a well-formed
+/// response never calls it.
+#[cold]
+#[inline(never)]
 pub(super) fn report(s: &mut Snapshot, index: usize, why: HeaderError) {
     let position = u16::try_from(index).unwrap_or(u16::MAX);
     let seen = s
@@ -366,6 +404,32 @@ pub(super) fn keep<T: Copy + PartialEq>(slot: &mut Option<T>, value: T) -> Optio
     }
 }
 
+/// Sets a vendor count (`limit` or `remaining`) of the quota at `scope` (a [`Scope::index`]):
+/// the first valid value wins, its input position goes to `positions`, a different repeat is a
+/// [`HeaderError::Duplicate`].
+#[inline(always)]
+fn keep_count(
+    s: &mut Snapshot,
+    index: usize,
+    scope: usize,
+    positions: &mut [u16; 8],
+    value: u64,
+    slot: impl Fn(&mut Quota) -> &mut Option<u64>,
+) {
+    let (Some(entry), Some(position)) = (s.quotas.get_mut(scope), positions.get_mut(scope)) else {
+        return;
+    };
+    let kept = slot(entry.get_or_insert_with(Quota::default));
+    match *kept {
+        None => {
+            *kept = Some(value);
+            *position = u16::try_from(index).unwrap_or(u16::MAX);
+        }
+        Some(first) if first == value => {}
+        Some(_) => report(s, index, HeaderError::Duplicate),
+    }
+}
+
 /// Orders the ignored fields by position, keeping the order of reports about one field. An
 /// insertion sort: there are at most [`IGNORED_CAPACITY`] of them, and a general-purpose sort
 /// would cost kilobytes of flash for that.
@@ -385,11 +449,8 @@ pub(super) fn sort_by_index(ignored: &mut [Ignored]) {
     }
 }
 
-/// The first member of a ≤ -06 IETF field (`100;w=10, …` → `100`); vendor values as they are.
-pub(super) fn ietf_head(family: Family, value: &[u8]) -> &[u8] {
-    if family != Family::Ietf {
-        return value;
-    }
+/// The first member of a ≤ -06 IETF field (`100;w=10, …` → `100`).
+pub(super) fn ietf_head(value: &[u8]) -> &[u8] {
     let end = value
         .iter()
         .position(|&b| b == b',' || b == b';')

@@ -148,20 +148,27 @@ impl Default for ResetMemo {
 
 impl ResetMemo {
     /// `reset(value, timestamp)`, from memory when `value` is the last RFC 3339 value read.
+    /// Inlined: a hit is a comparison of three words; a miss calls out to [`Self::read`].
+    #[inline(always)]
     pub(super) fn reset(&mut self, value: &[u8], timestamp: bool) -> Result<Reset, HeaderError> {
-        if value.get(4) != Some(&b'-') {
-            return reset(value, timestamp);
-        }
-        if self
-            .bytes
-            .get(..usize::from(self.len))
-            .is_some_and(|kept| same_bytes(kept, value))
+        if value.get(4) == Some(&b'-')
+            && self
+                .bytes
+                .get(..usize::from(self.len))
+                .is_some_and(|kept| same_bytes(kept, value))
         {
             return self.result;
         }
+        self.read(value, timestamp)
+    }
+
+    /// A value not in memory: read it, and remember it if it is RFC 3339-shaped.
+    #[inline(never)]
+    fn read(&mut self, value: &[u8], timestamp: bool) -> Result<Reset, HeaderError> {
         let result = reset(value, timestamp);
-        if let (Ok(len), Some(slot)) =
-            (u8::try_from(value.len()), self.bytes.get_mut(..value.len()))
+        if value.get(4) == Some(&b'-')
+            && let (Ok(len), Some(slot)) =
+                (u8::try_from(value.len()), self.bytes.get_mut(..value.len()))
         {
             slot.copy_from_slice(value);
             self.len = len;
@@ -173,6 +180,7 @@ impl ResetMemo {
 
 /// `a == b`, eight bytes at a time, for the short values [`ResetMemo`] compares (a generic
 /// `memcmp` call costs more than the comparison).
+#[inline(always)]
 fn same_bytes(a: &[u8], b: &[u8]) -> bool {
     let len = a.len();
     if len != b.len() {
