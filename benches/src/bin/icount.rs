@@ -35,11 +35,12 @@ use headroom_benches::{
 const PERMITS: usize = 32;
 
 /// Every path the probe knows, in the order the script prints them.
-const PATHS: [&str; 6] = [
+const PATHS: [&str; 7] = [
     "acquire_admit",
     "acquire_wait",
     "complete_anthropic_200",
     "parse_anthropic_200",
+    "parse_into_anthropic_200",
     "parse_openai_200",
     "governor_check_n_3_chained",
 ];
@@ -58,6 +59,13 @@ fn main() -> ExitCode {
         "parse_anthropic_200" => {
             for _ in 0..calls {
                 black_box(measured_parse_anthropic_200());
+            }
+        }
+        "parse_into_anthropic_200" => {
+            let mut snapshot = Snapshot::default();
+            for _ in 0..calls {
+                measured_parse_into_anthropic_200(&mut snapshot);
+                black_box(&snapshot);
             }
         }
         "parse_openai_200" => {
@@ -158,6 +166,16 @@ fn measured_complete_anthropic_200(
 #[inline(never)]
 fn measured_parse_anthropic_200() -> Snapshot {
     headers::parse(Some(200), black_box(&ANTHROPIC_200).iter().copied())
+}
+
+/// The same response refilling a snapshot the caller keeps, as a client on the hot path does.
+#[inline(never)]
+fn measured_parse_into_anthropic_200(snapshot: &mut Snapshot) {
+    headers::parse_into(
+        Some(200),
+        black_box(&ANTHROPIC_200).iter().copied(),
+        snapshot,
+    );
 }
 
 #[inline(never)]

@@ -172,10 +172,7 @@ where
     N: AsRef<[u8]>,
     V: AsRef<[u8]>,
 {
-    *out = Snapshot {
-        status,
-        ..Snapshot::default()
-    };
+    out.clear(status);
     fill(out, pairs);
 }
 

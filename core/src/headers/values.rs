@@ -24,6 +24,7 @@ pub(super) fn trim(value: &[u8]) -> &[u8] {
 }
 
 /// A non-negative decimal integer: a count of requests or tokens.
+#[inline(always)]
 pub(super) fn count(value: &[u8]) -> Result<u64, HeaderError> {
     // Only where a 64-bit multiplication is one instruction: on a 32-bit core the word
     // reading costs more flash than the digit loop and saves little time.
@@ -32,6 +33,12 @@ pub(super) fn count(value: &[u8]) -> Result<u64, HeaderError> {
     {
         return Ok(count);
     }
+    count_digits(value)
+}
+
+/// [`count`] digit by digit, with its errors.
+#[inline(never)]
+fn count_digits(value: &[u8]) -> Result<u64, HeaderError> {
     match value {
         [] => Err(HeaderError::Empty),
         [b'-', rest @ ..] if !rest.is_empty() && rest.iter().all(u8::is_ascii_digit) => {
@@ -51,6 +58,7 @@ pub(super) fn count(value: &[u8]) -> Result<u64, HeaderError> {
 /// to its top and padded below with `0` characters, checked to be digits all at once, then
 /// combined pairwise: tens and units into bytes, hundreds into 16-bit halves, ten thousands
 /// into the 32-bit result.
+#[inline(always)]
 fn four_to_eight_digits(value: &[u8]) -> Option<u64> {
     const ZEROS: u64 = 0x3030_3030_3030_3030;
     const HIGH_NIBBLES: u64 = 0xf0f0_f0f0_f0f0_f0f0;
@@ -85,6 +93,7 @@ fn four_to_eight_digits(value: &[u8]) -> Option<u64> {
 }
 
 /// A limit: a count that is not zero.
+#[inline(always)]
 pub(super) fn limit(value: &[u8]) -> Result<u64, HeaderError> {
     match count(value)? {
         0 => Err(HeaderError::ZeroLimit),
