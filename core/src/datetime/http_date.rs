@@ -9,7 +9,7 @@
 use core::fmt;
 
 use super::DateError;
-use super::civil::{DAYS, LONG_DAYS, MONTHS, civil_from_days, weekday};
+use super::civil::{DAY_SECS, DAYS, LONG_DAYS, MONTHS, civil_from_days, weekday};
 use super::cursor::{Cursor, byte, digit_pairs, word_at};
 use super::rfc3339::{Fields, split};
 use crate::time::UnixTime;
@@ -150,7 +150,8 @@ fn parse_any(input: &[u8], two_digit_year: impl Fn(u32) -> u32) -> Result<UnixTi
 }
 
 fn check_weekday(time: UnixTime, day_index: usize) -> Result<UnixTime, DateError> {
-    let (days, _, _) = split(time);
+    // A parsed time is at most 9999-12-31: one division, not the clamping split of a formatter.
+    let days = time.as_micros() / (DAY_SECS * 1_000_000);
     if weekday(days) != day_index {
         return Err(DateError::WeekdayMismatch);
     }
@@ -179,8 +180,8 @@ fn imf_fixdate(input: &[u8]) -> Option<(usize, Fields)> {
     if separators {
         return None;
     }
-    let day_index = position(&DAYS_FOLDED, folded_name(day))?;
-    let month = position(&MONTHS_FOLDED, folded_name(year))?;
+    let day_index = day_of(folded_name(day))?;
+    let month = month_of(folded_name(year))?;
     let day = digit_pairs(day, 0x00ff_ff00_0000_0000)?;
     let year = digit_pairs(year, 0xffff_ffff_0000_0000)?;
     let time = digit_pairs(time, 0x0000_ffff_00ff_ff00)?;
@@ -195,6 +196,59 @@ fn imf_fixdate(input: &[u8]) -> Option<(usize, Fields)> {
         ..Fields::default()
     };
     Some((day_index, fields))
+}
+
+/// The index in [`DAYS_FOLDED`] of a folded name: a `match`, which compiles to a few
+/// comparisons in a tree instead of a scan.
+const fn day_of(folded: u32) -> Option<usize> {
+    const SUN: u32 = DAYS_FOLDED[0];
+    const MON: u32 = DAYS_FOLDED[1];
+    const TUE: u32 = DAYS_FOLDED[2];
+    const WED: u32 = DAYS_FOLDED[3];
+    const THU: u32 = DAYS_FOLDED[4];
+    const FRI: u32 = DAYS_FOLDED[5];
+    const SAT: u32 = DAYS_FOLDED[6];
+    Some(match folded {
+        SUN => 0,
+        MON => 1,
+        TUE => 2,
+        WED => 3,
+        THU => 4,
+        FRI => 5,
+        SAT => 6,
+        _ => return None,
+    })
+}
+
+/// The index in [`MONTHS_FOLDED`] of a folded name, as [`day_of`].
+const fn month_of(folded: u32) -> Option<usize> {
+    const JAN: u32 = MONTHS_FOLDED[0];
+    const FEB: u32 = MONTHS_FOLDED[1];
+    const MAR: u32 = MONTHS_FOLDED[2];
+    const APR: u32 = MONTHS_FOLDED[3];
+    const MAY: u32 = MONTHS_FOLDED[4];
+    const JUN: u32 = MONTHS_FOLDED[5];
+    const JUL: u32 = MONTHS_FOLDED[6];
+    const AUG: u32 = MONTHS_FOLDED[7];
+    const SEP: u32 = MONTHS_FOLDED[8];
+    const OCT: u32 = MONTHS_FOLDED[9];
+    const NOV: u32 = MONTHS_FOLDED[10];
+    const DEC: u32 = MONTHS_FOLDED[11];
+    Some(match folded {
+        JAN => 0,
+        FEB => 1,
+        MAR => 2,
+        APR => 3,
+        MAY => 4,
+        JUN => 5,
+        JUL => 6,
+        AUG => 7,
+        SEP => 8,
+        OCT => 9,
+        NOV => 10,
+        DEC => 11,
+        _ => return None,
+    })
 }
 
 /// The first three bytes of a word, folded as [`fold3`] folds them.
@@ -234,10 +288,6 @@ const MONTHS_FOLDED: [u32; 12] = [
     fold3(b'N', b'o', b'v'),
     fold3(b'D', b'e', b'c'),
 ];
-
-fn position<T: PartialEq>(names: &[T], name: T) -> Option<usize> {
-    names.iter().position(|candidate| *candidate == name)
-}
 
 fn name_index(names: &[&str], name: &[u8]) -> Option<usize> {
     names

@@ -19,6 +19,9 @@ pub(super) struct State {
     /// Per scope, the input positions of the `limit` and `reset` values kept.
     pub(super) limit_at: [u16; 8],
     pub(super) reset_at: [u16; 8],
+    /// Bit [`Scope::index`]: a valid `remaining` of that scope was read (the scopes
+    /// [`Self::check_remaining`] looks at).
+    pub(super) with_remaining: u8,
     /// Bit [`Scope::index`]: a vendor `limit` or `remaining` of that scope was the `-1`
     /// sentinel (zero, the usual case, skips [`Self::drop_unlimited`]).
     pub(super) unlimited: u8,
@@ -52,6 +55,7 @@ impl State {
             remaining_at: [u16::MAX; 8],
             limit_at: [u16::MAX; 8],
             reset_at: [u16::MAX; 8],
+            with_remaining: 0,
             unlimited: 0,
             sdk_seen: [false; 2],
             last_reset: values::ResetMemo::default(),
@@ -102,24 +106,24 @@ impl State {
                 report(s, index, HeaderError::Unlimited);
             }
             Part::Limit => match values::limit(value) {
-                Ok(limit) => keep_count(s, index, at, &mut self.limit_at, limit, |q| &mut q.limit),
+                Ok(limit) => keep_at(s, index, at, &mut self.limit_at, limit, |q| &mut q.limit),
                 Err(why) => report(s, index, why),
             },
             Part::Remaining => match values::count(value) {
-                Ok(remaining) => keep_count(s, index, at, &mut self.remaining_at, remaining, |q| {
-                    &mut q.remaining
-                }),
+                Ok(remaining) => {
+                    self.with_remaining |= scope_bit(scope);
+                    keep_at(s, index, at, &mut self.remaining_at, remaining, |q| {
+                        &mut q.remaining
+                    });
+                }
                 Err(why) => report(s, index, why),
             },
             // Within one response every vendor reset is of the claimed family, so the memo
             // needs no key beyond the bytes.
-            Part::Reset => {
-                let reset = self
-                    .last_reset
-                    .reset(value, family == Family::Anthropic)
-                    .map(Fact::Reset);
-                self.set_fact(s, index, scope, reset);
-            }
+            Part::Reset => match self.last_reset.reset(value, family == Family::Anthropic) {
+                Ok(reset) => keep_at(s, index, at, &mut self.reset_at, reset, |q| &mut q.reset),
+                Err(why) => report(s, index, why),
+            },
         }
     }
 
@@ -260,6 +264,7 @@ impl State {
                 fresh
             }
             Fact::Remaining(remaining) => {
+                self.with_remaining |= scope_bit(scope);
                 let fresh = keep(&mut quota.remaining, remaining);
                 if fresh == Some(true)
                     && let Some(at) = self.remaining_at.get_mut(scope.index())
@@ -311,6 +316,9 @@ impl State {
     /// Drops (and reports) a `remaining` above `limit`, except Anthropic's token rounding.
     pub(super) fn check_remaining(&self, s: &mut Snapshot) {
         for scope in Scope::ALL {
+            if self.with_remaining & scope_bit(scope) == 0 {
+                continue;
+            }
             let rounding = self.family == Some(Family::Anthropic)
                 && scope.kind() != crate::LimitKind::Requests;
             let Some(Some(quota)) = s.quotas.get_mut(scope.index()) else {
@@ -404,17 +412,18 @@ pub(super) fn keep<T: Copy + PartialEq>(slot: &mut Option<T>, value: T) -> Optio
     }
 }
 
-/// Sets a vendor count (`limit` or `remaining`) of the quota at `scope` (a [`Scope::index`]):
-/// the first valid value wins, its input position goes to `positions`, a different repeat is a
-/// [`HeaderError::Duplicate`].
+/// Sets one fact of the quota at `scope` (a [`Scope::index`]) that a vendor field carries: the
+/// first valid value wins, its input position goes to `positions`, a different repeat is a
+/// [`HeaderError::Duplicate`], an identical one is accepted. The lean form of
+/// [`State::set_fact`], for the fields every response carries.
 #[inline(always)]
-fn keep_count(
+fn keep_at<T: Copy + PartialEq>(
     s: &mut Snapshot,
     index: usize,
     scope: usize,
     positions: &mut [u16; 8],
-    value: u64,
-    slot: impl Fn(&mut Quota) -> &mut Option<u64>,
+    value: T,
+    slot: impl Fn(&mut Quota) -> &mut Option<T>,
 ) {
     let (Some(entry), Some(position)) = (s.quotas.get_mut(scope), positions.get_mut(scope)) else {
         return;
