@@ -27,8 +27,6 @@ pub(super) struct State {
     pub(super) unlimited: u8,
     /// Whether `retry-after-ms` and `retry-after` were seen (for the SDK readings of a repeat).
     pub(super) sdk_seen: [bool; 2],
-    /// The last RFC 3339 reset read: Anthropic sends the same one for every scope.
-    pub(super) last_reset: values::ResetMemo,
     /// Created by the first IETF field: some 1 400 bytes that a vendor response never needs
     /// initialised.
     #[cfg(feature = "ietf")]
@@ -58,7 +56,6 @@ impl State {
             with_remaining: 0,
             unlimited: 0,
             sdk_seen: [false; 2],
-            last_reset: values::ResetMemo::default(),
             #[cfg(feature = "ietf")]
             ietf: None,
         }
@@ -67,7 +64,7 @@ impl State {
     /// Reads one field. Inlined into [`super::fill`]'s loop: most fields of a response are not
     /// rate-limit fields, and they leave after the name lookup without a call.
     #[inline(always)]
-    pub(super) fn push(&mut self, s: &mut Snapshot, name: &[u8], value: &[u8]) {
+    pub(super) fn push(&mut self, s: &mut Snapshot, memos: &mut Memos, name: &[u8], value: &[u8]) {
         let index = self.next_index;
         self.next_index = self.next_index.saturating_add(1);
         match names::field_of(name) {
@@ -76,17 +73,22 @@ impl State {
                 family,
                 scope,
                 part,
-            } => self.push_quota(s, index, family, scope, part, values::trim(value)),
-            field => self.push_field(s, index, field, values::trim(value)),
+            } => self.push_quota(s, memos, index, family, scope, part, values::trim(value)),
+            field => self.push_field(s, memos, index, field, values::trim(value)),
         }
     }
 
     /// A vendor field or an IETF ≤ -06 one: the bulk of every response, so kept lean: a vendor
     /// count goes straight into its slot, without the [`Fact`] of [`Self::set_fact`].
     #[inline(always)]
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "inlined into the loop over the fields: the arguments are registers"
+    )]
     pub(super) fn push_quota(
         &mut self,
         s: &mut Snapshot,
+        memos: &mut Memos,
         index: usize,
         family: Family,
         scope: Scope,
@@ -118,9 +120,7 @@ impl State {
                 }
                 Err(why) => report(s, index, why),
             },
-            // Within one response every vendor reset is of the claimed family, so the memo
-            // needs no key beyond the bytes.
-            Part::Reset => match self.last_reset.reset(value, family == Family::Anthropic) {
+            Part::Reset => match reset(memos, value, family == Family::Anthropic) {
                 Ok(reset) => keep_at(s, index, at, &mut self.reset_at, reset, |q| &mut q.reset),
                 Err(why) => report(s, index, why),
             },
@@ -154,6 +154,7 @@ impl State {
     pub(super) fn push_field(
         &mut self,
         s: &mut Snapshot,
+        memos: &mut Memos,
         index: usize,
         field: Field,
         value: &[u8],
@@ -162,7 +163,14 @@ impl State {
             Field::Other | Field::Quota { .. } => {}
             Field::Unsupported => report(s, index, HeaderError::Unsupported),
             Field::Disabled => report(s, index, HeaderError::DialectDisabled),
-            Field::Date => set_once(s, index, values::date(value), |s| &mut s.date),
+            Field::Date => {
+                let date = if memos.dates {
+                    memos.date.read(value, values::date)
+                } else {
+                    values::date(value)
+                };
+                set_once(s, index, date, |s| &mut s.date);
+            }
             Field::RetryAfter => {
                 set_once(s, index, values::retry_after(value), |s| &mut s.retry_after);
                 let seen = self.sdk_seen.get_mut(1);
@@ -455,6 +463,18 @@ pub(super) fn sort_by_index(ignored: &mut [Ignored]) {
             core::mem::swap(a, b);
             at = before;
         }
+    }
+}
+
+/// A vendor reset ([`values::reset`]), from `memos` when it is RFC 3339-shaped: Anthropic sends
+/// the same instant for every scope. Such a value is read alike whatever `timestamp` says, so
+/// the memo needs no key beyond the bytes.
+#[inline(always)]
+fn reset(memos: &mut Memos, value: &[u8], timestamp: bool) -> Result<Reset, HeaderError> {
+    if value.get(4) == Some(&b'-') {
+        memos.reset.read(value, |value| values::reset(value, true))
+    } else {
+        values::reset(value, timestamp)
     }
 }
 
