@@ -99,7 +99,12 @@ impl State {
             return;
         }
         if family == Family::Ietf {
-            return self.push_ietf_split(s, index, scope, part, value);
+            // Never reached without the `ietf` feature (`names::field_of` makes such a field
+            // `Disabled`): `cfg!` lets the linker drop the reader from that build.
+            if cfg!(feature = "ietf") {
+                self.push_ietf_split(s, index, scope, part, value);
+            }
+            return;
         }
         let at = scope.index();
         match part {
