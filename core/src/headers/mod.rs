@@ -100,7 +100,6 @@ use memo::Memos;
 use names::{Family, Field, Part};
 use state::*;
 
-#[cfg(feature = "ietf")]
 use crate::time::Duration;
 
 /// Reads one response's header fields into a [`Snapshot`].

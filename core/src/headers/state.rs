@@ -177,15 +177,26 @@ impl State {
                 set_once(s, index, date, |s| &mut s.date);
             }
             Field::RetryAfter => {
-                set_once(s, index, values::retry_after(value), |s| &mut s.retry_after);
+                let retry_after = values::retry_after(value);
+                set_once(s, index, retry_after, |s| &mut s.retry_after);
+                let delay = match retry_after {
+                    Ok(RetryAfter::Delay(delay)) => Some(delay),
+                    _ => None,
+                };
                 let seen = self.sdk_seen.get_mut(1);
-                sdk_reading(seen, &mut s.sdk_retry_after, value, values::SECONDS);
+                sdk_reading(seen, &mut s.sdk_retry_after, value, delay, values::SECONDS);
             }
             Field::RetryAfterMs => {
                 let delay = values::retry_after_ms(value);
                 set_once(s, index, delay, |s| &mut s.retry_after_ms);
                 let seen = self.sdk_seen.get_mut(0);
-                sdk_reading(seen, &mut s.sdk_retry_after_ms, value, values::MILLIS);
+                sdk_reading(
+                    seen,
+                    &mut s.sdk_retry_after_ms,
+                    value,
+                    delay.ok(),
+                    values::MILLIS,
+                );
             }
             Field::ShouldRetry => {
                 set_once(s, index, values::boolean(value), |s| &mut s.should_retry);
@@ -382,14 +393,26 @@ pub(super) fn report(s: &mut Snapshot, index: usize, why: HeaderError) {
 /// Records the SDK readings of one `retry-after-ms` or `retry-after` field (`unit` as for
 /// [`values::python_float`]). A repeat keeps the first readings: the SDKs' HTTP libraries join
 /// the values with `", "`, and `parseFloat` reads the first one's prefix (NaN if it was empty).
+///
+/// `strict` is headroom's own reading of the value. When the value is a plain integer of at
+/// most twelve digits (`20`, `1500`: what servers send), every float parser reads it exactly as
+/// that delay, so [`SdkReadings::exact`] stands in for the two float scans.
 pub(super) fn sdk_reading(
     seen: Option<&mut bool>,
     slot: &mut SdkReadings,
     value: &[u8],
+    strict: Option<Duration>,
     unit: i64,
 ) {
     if seen.map(|seen| core::mem::replace(seen, true)) == Some(true) {
         slot.javascript.get_or_insert(SdkNumber::NaN);
+        return;
+    }
+    if let Some(delay) = strict
+        && (1..=12).contains(&value.len())
+        && value.iter().all(u8::is_ascii_digit)
+    {
+        *slot = SdkReadings::exact(delay);
         return;
     }
     slot.python = values::python_float(value, unit);
