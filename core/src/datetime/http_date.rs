@@ -184,8 +184,8 @@ fn imf_fixdate(input: &[u8]) -> Option<(usize, Fields)> {
     if separators {
         return None;
     }
-    let day_index = day_of(folded_name(day))?;
-    let month = month_of(folded_name(year))?;
+    let day_index = position(&DAYS_FOLDED, folded_name(day))?;
+    let month = position(&MONTHS_FOLDED, folded_name(year))?;
     let day = digit_pairs(day, 0x00ff_ff00_0000_0000)?;
     let year = digit_pairs(year, 0xffff_ffff_0000_0000)?;
     let time = digit_pairs(time, 0x0000_ffff_00ff_ff00)?;
@@ -200,59 +200,6 @@ fn imf_fixdate(input: &[u8]) -> Option<(usize, Fields)> {
         ..Fields::default()
     };
     Some((day_index, fields))
-}
-
-/// The index in [`DAYS_FOLDED`] of a folded name: a `match`, which compiles to a few
-/// comparisons in a tree instead of a scan.
-const fn day_of(folded: u32) -> Option<usize> {
-    const SUN: u32 = DAYS_FOLDED[0];
-    const MON: u32 = DAYS_FOLDED[1];
-    const TUE: u32 = DAYS_FOLDED[2];
-    const WED: u32 = DAYS_FOLDED[3];
-    const THU: u32 = DAYS_FOLDED[4];
-    const FRI: u32 = DAYS_FOLDED[5];
-    const SAT: u32 = DAYS_FOLDED[6];
-    Some(match folded {
-        SUN => 0,
-        MON => 1,
-        TUE => 2,
-        WED => 3,
-        THU => 4,
-        FRI => 5,
-        SAT => 6,
-        _ => return None,
-    })
-}
-
-/// The index in [`MONTHS_FOLDED`] of a folded name, as [`day_of`].
-const fn month_of(folded: u32) -> Option<usize> {
-    const JAN: u32 = MONTHS_FOLDED[0];
-    const FEB: u32 = MONTHS_FOLDED[1];
-    const MAR: u32 = MONTHS_FOLDED[2];
-    const APR: u32 = MONTHS_FOLDED[3];
-    const MAY: u32 = MONTHS_FOLDED[4];
-    const JUN: u32 = MONTHS_FOLDED[5];
-    const JUL: u32 = MONTHS_FOLDED[6];
-    const AUG: u32 = MONTHS_FOLDED[7];
-    const SEP: u32 = MONTHS_FOLDED[8];
-    const OCT: u32 = MONTHS_FOLDED[9];
-    const NOV: u32 = MONTHS_FOLDED[10];
-    const DEC: u32 = MONTHS_FOLDED[11];
-    Some(match folded {
-        JAN => 0,
-        FEB => 1,
-        MAR => 2,
-        APR => 3,
-        MAY => 4,
-        JUN => 5,
-        JUL => 6,
-        AUG => 7,
-        SEP => 8,
-        OCT => 9,
-        NOV => 10,
-        DEC => 11,
-        _ => return None,
-    })
 }
 
 /// The first three bytes of a word, folded as [`fold3`] folds them.
@@ -292,6 +239,10 @@ const MONTHS_FOLDED: [u32; 12] = [
     fold3(b'N', b'o', b'v'),
     fold3(b'D', b'e', b'c'),
 ];
+
+fn position(names: &[u32], name: u32) -> Option<usize> {
+    names.iter().position(|candidate| *candidate == name)
+}
 
 fn name_index(names: &[&str], name: &[u8]) -> Option<usize> {
     names

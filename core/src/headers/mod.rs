@@ -9,6 +9,9 @@
 //! allocated and no input can make it panic. A value that cannot be used is skipped and
 //! reported in [`Snapshot::ignored`] with its position and reason; the rest of the response
 //! still counts (the IETF draft: "Malformed RateLimit header fields MUST be ignored").
+//! On the hot path, [`parse_into`] refills a snapshot the caller keeps, and a [`Reader`] also
+//! remembers the last `Date` and RFC 3339 reset it read, which responses of one second repeat:
+//! the same snapshot, for a comparison instead of reading a date.
 //!
 //! # Rules
 //!
@@ -137,12 +140,7 @@ where
     N: AsRef<[u8]>,
     V: AsRef<[u8]>,
 {
-    let mut snapshot = Snapshot {
-        status,
-        ..Snapshot::default()
-    };
-    fill(&mut snapshot, pairs, &mut Memos::one_response());
-    snapshot
+    fresh(status, pairs, &mut Memos::one_response())
 }
 
 /// [`parse`] into a [`Snapshot`] the caller already has, which is overwritten: afterwards
@@ -175,6 +173,21 @@ where
 {
     out.clear(status);
     fill(out, pairs, &mut Memos::one_response());
+}
+
+/// A new snapshot of `pairs`: [`parse`], with `memos` to remember in.
+fn fresh<I, N, V>(status: Option<u16>, pairs: I, memos: &mut Memos) -> Snapshot
+where
+    I: IntoIterator<Item = (N, V)>,
+    N: AsRef<[u8]>,
+    V: AsRef<[u8]>,
+{
+    let mut snapshot = Snapshot {
+        status,
+        ..Snapshot::default()
+    };
+    fill(&mut snapshot, pairs, memos);
+    snapshot
 }
 
 /// Reads `pairs` into a fresh `snapshot` (one with only its status set).
@@ -269,12 +282,7 @@ impl Reader {
         N: AsRef<[u8]>,
         V: AsRef<[u8]>,
     {
-        let mut snapshot = Snapshot {
-            status,
-            ..Snapshot::default()
-        };
-        fill(&mut snapshot, pairs, &mut self.memos);
-        snapshot
+        fresh(status, pairs, &mut self.memos)
     }
 
     /// [`parse_into`], remembering as [`Reader`] says: afterwards `*out` equals
