@@ -159,6 +159,12 @@ mod tests {
         assert_eq!(reads.get(), 6);
     }
 
+    /// What a `Reader` costs in RAM, as its documentation says.
+    #[test]
+    fn memos_are_120_bytes() {
+        assert_eq!(core::mem::size_of::<Memos>(), 120);
+    }
+
     #[test]
     fn same_bytes_is_equality() {
         let text = b"Sat, 28 Nov 2026 04:00:00 GMT and more";
