@@ -103,6 +103,19 @@ pub const ANTHROPIC_200: [(&str, &str); 20] = [
     ("cf-ray", "8f2a1b3c4d5e6f70-FRA"),
 ];
 
+/// [`ANTHROPIC_200`] one second later: `Date` and every reset moved on. Read alternately with
+/// [`ANTHROPIC_200`], it shows what a response costs when nothing is remembered from the one
+/// before it (`headers::Reader`).
+pub const ANTHROPIC_200_NEXT_SECOND: [(&str, &str); 20] = {
+    let mut next = ANTHROPIC_200;
+    next[0].1 = "Sat, 28 Nov 2026 04:00:01 GMT";
+    next[6].1 = "2026-11-28T04:00:01Z";
+    next[9].1 = "2026-11-28T04:00:01Z";
+    next[12].1 = "2026-11-28T04:00:01Z";
+    next[15].1 = "2026-11-28T04:00:01Z";
+    next
+};
+
 /// An OpenAI 200: `x-ratelimit-*` with Go durations.
 pub const OPENAI_200: [(&str, &str); 9] = [
     ("date", "Sat, 28 Nov 2026 04:00:00 GMT"),

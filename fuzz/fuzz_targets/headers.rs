@@ -1,7 +1,8 @@
 //! `headers::parse` on arbitrary `(name, value)` byte pairs (the text dump of `src/lib.rs`).
 //!
 //! Asserts:
-//! * no panic, and the streaming `Parser` agrees with `parse`;
+//! * no panic, and the streaming `Parser` agrees with `parse`, as does a `Reader` that read the
+//!   previous input (what it remembers never shows), twice in a row (remembered or not);
 //! * every accepted value is within its documented range: `limit > 0`, `remaining ≤ limit`
 //!   when both are present, no quota without a dialect;
 //! * the ignored list is consistent: in input order, indices within the input, no
@@ -12,8 +13,10 @@
 //!   nothing ignored.
 #![no_main]
 
+use std::sync::Mutex;
+
 use headroom::headers::{
-    self, Dialect, IGNORED_CAPACITY, Parser, Quota, Reset, RetryAfter, Snapshot,
+    self, Dialect, IGNORED_CAPACITY, Parser, Quota, Reader, Reset, RetryAfter, Snapshot,
 };
 use headroom::time::UnixTime;
 use headroom_fuzz::{MAX_MICROS, decode_dump, emit_anthropic};
@@ -32,6 +35,16 @@ fuzz_target!(|data: &[u8]| {
         snapshot,
         "streaming and one-shot parses differ"
     );
+
+    // One reader for the whole run: it remembers the previous input's `Date` and reset.
+    static READER: Mutex<Option<Reader>> = Mutex::new(None);
+    let mut reader = READER.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let reader = reader.get_or_insert_with(Reader::new);
+    let mut kept = Snapshot::default();
+    for _ in 0..2 {
+        reader.parse_into(dump.status, dump.pairs.iter().copied(), &mut kept);
+        assert_eq!(kept, snapshot, "a reader and a one-shot parse differ");
+    }
 
     check_ranges(&snapshot, &dump.pairs);
     round_trip(&snapshot);

@@ -23,11 +23,12 @@ use std::time::Duration;
 
 use governor::clock::FakeRelativeClock;
 use governor::{Quota, RateLimiter};
-use headroom::headers::{self, Snapshot};
+use headroom::headers::{self, Reader, Snapshot};
 use headroom::time::Instant;
 use headroom::{Acquire, Cost, LaneId, Permit, Policy, Response};
 use headroom_benches::{
-    ADMIT_STEP_US, ANTHROPIC_200, COST, OPENAI_200, PRIORITY, SplitMix64, USAGE, at, policy,
+    ADMIT_STEP_US, ANTHROPIC_200, ANTHROPIC_200_NEXT_SECOND, COST, IETF_08, OPENAI_200, PRIORITY,
+    RETRY_AFTER_DATE, RETRY_AFTER_SECONDS, SplitMix64, USAGE, at, policy,
 };
 
 /// Permits in the policy: the table is reset (outside the counted function) when it is full, so
@@ -35,12 +36,18 @@ use headroom_benches::{
 const PERMITS: usize = 32;
 
 /// Every path the probe knows, in the order the script prints them.
-const PATHS: [&str; 6] = [
+const PATHS: [&str; 12] = [
     "acquire_admit",
     "acquire_wait",
     "complete_anthropic_200",
     "parse_anthropic_200",
+    "parse_into_anthropic_200",
+    "reader_anthropic_200_same_second",
+    "reader_anthropic_200_next_second",
     "parse_openai_200",
+    "parse_ietf_08",
+    "parse_429_retry_after_date",
+    "parse_429_retry_after_seconds",
     "governor_check_n_3_chained",
 ];
 
@@ -58,6 +65,47 @@ fn main() -> ExitCode {
         "parse_anthropic_200" => {
             for _ in 0..calls {
                 black_box(measured_parse_anthropic_200());
+            }
+        }
+        "parse_into_anthropic_200" => {
+            let mut snapshot = Snapshot::default();
+            for _ in 0..calls {
+                measured_parse_into_anthropic_200(&mut snapshot);
+                black_box(&snapshot);
+            }
+        }
+        "reader_anthropic_200_same_second" => {
+            let (mut reader, mut snapshot) = (Reader::new(), Snapshot::default());
+            for _ in 0..calls {
+                measured_reader_anthropic_200_same_second(&mut reader, &mut snapshot);
+                black_box(&snapshot);
+            }
+        }
+        "reader_anthropic_200_next_second" => {
+            let (mut reader, mut snapshot) = (Reader::new(), Snapshot::default());
+            for call in 0..calls {
+                let pairs = if call % 2 == 0 {
+                    &ANTHROPIC_200
+                } else {
+                    &ANTHROPIC_200_NEXT_SECOND
+                };
+                measured_reader_anthropic_200_next_second(&mut reader, pairs, &mut snapshot);
+                black_box(&snapshot);
+            }
+        }
+        "parse_ietf_08" => {
+            for _ in 0..calls {
+                black_box(measured_parse_ietf_08());
+            }
+        }
+        "parse_429_retry_after_date" => {
+            for _ in 0..calls {
+                black_box(measured_parse_429_retry_after_date());
+            }
+        }
+        "parse_429_retry_after_seconds" => {
+            for _ in 0..calls {
+                black_box(measured_parse_429_retry_after_seconds());
             }
         }
         "parse_openai_200" => {
@@ -160,9 +208,52 @@ fn measured_parse_anthropic_200() -> Snapshot {
     headers::parse(Some(200), black_box(&ANTHROPIC_200).iter().copied())
 }
 
+/// The same response refilling a snapshot the caller keeps, as a client on the hot path does.
+#[inline(never)]
+fn measured_parse_into_anthropic_200(snapshot: &mut Snapshot) {
+    headers::parse_into(
+        Some(200),
+        black_box(&ANTHROPIC_200).iter().copied(),
+        snapshot,
+    );
+}
+
 #[inline(never)]
 fn measured_parse_openai_200() -> Snapshot {
     headers::parse(Some(200), black_box(&OPENAI_200).iter().copied())
+}
+
+/// A client's hot path under load: the same second as the response before, so `Date` and the
+/// resets are remembered (`headers::Reader`).
+#[inline(never)]
+fn measured_reader_anthropic_200_same_second(reader: &mut Reader, snapshot: &mut Snapshot) {
+    let pairs = black_box(&ANTHROPIC_200).iter().copied();
+    reader.parse_into(Some(200), pairs, snapshot);
+}
+
+/// The same reader when every response is in a new second: nothing remembered hits.
+#[inline(never)]
+fn measured_reader_anthropic_200_next_second(
+    reader: &mut Reader,
+    pairs: &[(&str, &str); 20],
+    snapshot: &mut Snapshot,
+) {
+    reader.parse_into(Some(200), black_box(pairs).iter().copied(), snapshot);
+}
+
+#[inline(never)]
+fn measured_parse_ietf_08() -> Snapshot {
+    headers::parse(Some(200), black_box(&IETF_08).iter().copied())
+}
+
+#[inline(never)]
+fn measured_parse_429_retry_after_date() -> Snapshot {
+    headers::parse(Some(429), black_box(&RETRY_AFTER_DATE).iter().copied())
+}
+
+#[inline(never)]
+fn measured_parse_429_retry_after_seconds() -> Snapshot {
+    headers::parse(Some(429), black_box(&RETRY_AFTER_SECONDS).iter().copied())
 }
 
 type Governor = RateLimiter<

@@ -44,19 +44,22 @@ pub(crate) const fn days_in_month(year: u32, month: u32) -> u32 {
 
 /// Days from 1970-01-01 to `year-month-day` (negative before it). The caller has checked
 /// `year ≤ 9999`, `1 ≤ month ≤ 12` and `1 ≤ day ≤ days_in_month`.
+///
+/// Computed on years shifted by one era (400 years, 146 097 days) so that every intermediate
+/// is unsigned: division by a constant is then a multiplication and a shift, with no sign fix.
 #[expect(
     clippy::arithmetic_side_effects,
-    reason = "year ≤ 9999, month ≤ 12, day ≤ 31: every intermediate is below 4·10⁶ in magnitude"
+    reason = "year ≤ 9999, month ≤ 12, day ≤ 31: every intermediate is below 4·10⁶, and the \
+              shifted year is at least 399"
 )]
 pub(crate) fn days_from_civil(year: u32, month: u32, day: u32) -> i64 {
-    let (year, month, day) = (i64::from(year), i64::from(month), i64::from(day));
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = if y >= 0 { y } else { y - 399 } / 400;
+    let y = year + 400 - u32::from(month <= 2);
+    let era = y / 400;
     let yoe = y - era * 400;
     let mp = if month > 2 { month - 3 } else { month + 9 };
     let doy = (153 * mp + 2) / 5 + day - 1;
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
+    i64::from(era * 146_097 + doe) - (719_468 + 146_097)
 }
 
 /// The date `days` after 1970-01-01, as `(year, month, day)`.

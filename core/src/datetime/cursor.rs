@@ -149,3 +149,39 @@ pub(crate) fn integer(digits: &[u8]) -> Result<u64, DateError> {
             .ok_or(DateError::TooLarge)
     })
 }
+
+/// The eight bytes of `input` from `at` as a little-endian word, for the fixed-shape fast
+/// paths that check a whole word of text at once; `None` past the end.
+#[inline(always)]
+pub(crate) fn word_at(input: &[u8], at: usize) -> Option<u64> {
+    let chunk = input.get(at..at.checked_add(8)?)?;
+    chunk.try_into().ok().map(u64::from_le_bytes)
+}
+
+/// The two-digit numbers of a word of ASCII text ([`word_at`]): byte `i` of the result is
+/// `10 × d(i) + d(i + 1)` where `d` is the value of a digit byte, for the bytes that `digits`
+/// marks with `0xff` (0 for the others); `None` if a marked byte is not an ASCII digit.
+///
+/// All marked bytes are checked at once: a digit's high nibble is 3, and is still 3 after
+/// adding 6 (`:` to `?` carry into 4). Pairing is one multiplication: byte `i + 1` of
+/// `u × (10·256 + 1)` is `d(i + 1) + 10·d(i)` ≤ 99, which never carries into the next byte.
+#[inline(always)]
+pub(crate) fn digit_pairs(word: u64, digits: u64) -> Option<u64> {
+    const ZEROS: u64 = 0x3030_3030_3030_3030;
+    const HIGH: u64 = 0xf0f0_f0f0_f0f0_f0f0;
+    let marked = word & digits;
+    let want = ZEROS & digits;
+    // A byte above 0xf9 may carry when 6 is added, but then the first test has failed already.
+    let bumped = marked.wrapping_add(0x0606_0606_0606_0606 & digits);
+    if (marked & HIGH != want) | (bumped & HIGH != want) {
+        return None;
+    }
+    let units = marked & 0x0f0f_0f0f_0f0f_0f0f;
+    Some(units.wrapping_mul(10 << 8 | 1) >> 8)
+}
+
+/// Byte `i` of a word, widened.
+#[inline(always)]
+pub(crate) fn byte(word: u64, i: usize) -> u32 {
+    word.to_le_bytes().get(i).copied().map_or(0, u32::from)
+}

@@ -393,14 +393,31 @@ fn eq_fold_lower(name: &[u8], lower: &[u8]) -> bool {
         );
         return head | tail == 0;
     }
-    // Whole words from the front, then one (possibly overlapping) word ending at the end.
-    let whole = name.chunks_exact(8).zip(lower.chunks_exact(8));
-    let mut diff = whole.fold(0, |diff, (a, b)| diff | word_differ(word(a), word(b)));
-    let tail = len.saturating_sub(8);
-    if let (Some(a), Some(b)) = (name.get(tail..), lower.get(tail..)) {
-        diff |= word_differ(word(a), word(b));
+    words_differ(name, lower, word_differ) == 0
+}
+
+/// The or of `differ` over two names of one length, 9 to [`NAME_MAX`] bytes: eight-byte words
+/// at 0, 8, 16, … while a whole word fits before the last one, then the (possibly overlapping)
+/// word ending at the end. Straight-line code: a loop costs more to set up than it saves.
+#[inline(always)]
+fn words_differ(name: &[u8], lower: &[u8], differ: impl Fn(u64, u64) -> u64) -> u64 {
+    let len = name.len();
+    let at = |at: usize| {
+        let (Some(a), Some(b)) = (name.get(at..), lower.get(at..)) else {
+            return u64::MAX;
+        };
+        differ(
+            word(a.get(..8).unwrap_or_default()),
+            word(b.get(..8).unwrap_or_default()),
+        )
+    };
+    let mut diff = at(0) | at(len.saturating_sub(8));
+    for offset in [8_usize, 16, 24, 32, 40, 48] {
+        if len > offset.saturating_add(8) {
+            diff |= at(offset);
+        }
     }
-    diff == 0
+    diff
 }
 
 #[cfg(test)]

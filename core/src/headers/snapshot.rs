@@ -348,6 +348,37 @@ impl Snapshot {
         }
     }
 
+    /// Makes this snapshot equal to `Snapshot { status, ..Snapshot::default() }` by storing
+    /// only what says "absent" (the tags of the options, the length of the list): some
+    /// 30 stores instead of writing all of its bytes, for [`crate::headers::parse_into`].
+    pub(super) fn clear(&mut self, status: Option<u16>) {
+        // Every field is named, so that a new one cannot be forgotten here.
+        let Self {
+            status: kept_status,
+            dialect,
+            date,
+            retry_after_ms,
+            retry_after,
+            sdk_retry_after_ms,
+            sdk_retry_after,
+            should_retry,
+            quotas,
+            ignored,
+            ignored_dropped,
+        } = self;
+        *kept_status = status;
+        *dialect = Dialect::None;
+        *date = None;
+        *retry_after_ms = None;
+        *retry_after = None;
+        *sdk_retry_after_ms = SdkReadings::default();
+        *sdk_retry_after = SdkReadings::default();
+        *should_retry = None;
+        *quotas = [None; 8];
+        ignored.clear();
+        *ignored_dropped = 0;
+    }
+
     /// Records that input field `index` was not used, and why.
     pub fn ignore(&mut self, index: usize, why: HeaderError) {
         let index = u16::try_from(index).unwrap_or(u16::MAX);

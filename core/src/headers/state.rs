@@ -19,13 +19,14 @@ pub(super) struct State {
     /// Per scope, the input positions of the `limit` and `reset` values kept.
     pub(super) limit_at: [u16; 8],
     pub(super) reset_at: [u16; 8],
+    /// Bit [`Scope::index`]: a valid `remaining` of that scope was read (the scopes
+    /// [`Self::check_remaining`] looks at).
+    pub(super) with_remaining: u8,
     /// Bit [`Scope::index`]: a vendor `limit` or `remaining` of that scope was the `-1`
     /// sentinel (zero, the usual case, skips [`Self::drop_unlimited`]).
     pub(super) unlimited: u8,
     /// Whether `retry-after-ms` and `retry-after` were seen (for the SDK readings of a repeat).
     pub(super) sdk_seen: [bool; 2],
-    /// The last RFC 3339 reset read: Anthropic sends the same one for every scope.
-    pub(super) last_reset: values::ResetMemo,
     /// Created by the first IETF field: some 1 400 bytes that a vendor response never needs
     /// initialised.
     #[cfg(feature = "ietf")]
@@ -52,15 +53,18 @@ impl State {
             remaining_at: [u16::MAX; 8],
             limit_at: [u16::MAX; 8],
             reset_at: [u16::MAX; 8],
+            with_remaining: 0,
             unlimited: 0,
             sdk_seen: [false; 2],
-            last_reset: values::ResetMemo::default(),
             #[cfg(feature = "ietf")]
             ietf: None,
         }
     }
 
-    pub(super) fn push(&mut self, s: &mut Snapshot, name: &[u8], value: &[u8]) {
+    /// Reads one field. Inlined into [`super::fill`]'s loop: most fields of a response are not
+    /// rate-limit fields, and they leave after the name lookup without a call.
+    #[inline(always)]
+    pub(super) fn push(&mut self, s: &mut Snapshot, memos: &mut Memos, name: &[u8], value: &[u8]) {
         let index = self.next_index;
         self.next_index = self.next_index.saturating_add(1);
         match names::field_of(name) {
@@ -69,43 +73,83 @@ impl State {
                 family,
                 scope,
                 part,
-            } => self.push_quota(s, index, family, scope, part, values::trim(value)),
-            field => self.push_field(s, index, field, values::trim(value)),
+            } => self.push_quota(s, memos, index, family, scope, part, values::trim(value)),
+            field => self.push_field(s, memos, index, field, values::trim(value)),
         }
     }
 
-    /// A vendor field or an IETF ≤ -06 one: the bulk of every response, so kept lean.
+    /// A vendor field or an IETF ≤ -06 one: the bulk of every response, so kept lean: a vendor
+    /// count goes straight into its slot, without the [`Fact`] of [`Self::set_fact`].
+    #[inline(always)]
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "inlined into the loop over the fields: the arguments are registers"
+    )]
     pub(super) fn push_quota(
         &mut self,
         s: &mut Snapshot,
+        memos: &mut Memos,
         index: usize,
         family: Family,
         scope: Scope,
         part: Part,
         value: &[u8],
     ) {
-        if !self.claim(s, index, family) {
+        if self.family != Some(family) && !self.claim(s, index, family) {
             return;
         }
         if family == Family::Ietf {
-            self.ietf_generation(Dialect::IetfSplit);
-        } else if value == b"-1" && matches!(part, Part::Limit | Part::Remaining) {
-            self.unlimited |= scope_bit(scope);
-            return report(s, index, HeaderError::Unlimited);
-        }
-        let fact = match part {
-            Part::Limit => values::limit(ietf_head(family, value)).map(Fact::Limit),
-            Part::Remaining => values::count(ietf_head(family, value)).map(Fact::Remaining),
-            Part::Reset if family == Family::Ietf => {
-                values::delay_seconds(ietf_head(family, value))
-                    .map(|delay| Fact::Reset(Reset::After(delay)))
+            // Never reached without the `ietf` feature (`names::field_of` makes such a field
+            // `Disabled`): `cfg!` lets the linker drop the reader from that build.
+            if cfg!(feature = "ietf") {
+                self.push_ietf_split(s, index, scope, part, value);
             }
-            // Within one response every vendor reset is of the claimed family, so the memo
-            // needs no key beyond the bytes.
-            Part::Reset => self
-                .last_reset
-                .reset(value, family == Family::Anthropic)
-                .map(Fact::Reset),
+            return;
+        }
+        let at = scope.index();
+        match part {
+            Part::Limit | Part::Remaining if value == b"-1" => {
+                self.unlimited |= scope_bit(scope);
+                report(s, index, HeaderError::Unlimited);
+            }
+            Part::Limit => match values::limit(value) {
+                Ok(limit) => keep_at(s, index, at, &mut self.limit_at, limit, |q| &mut q.limit),
+                Err(why) => report(s, index, why),
+            },
+            Part::Remaining => match values::count(value) {
+                Ok(remaining) => {
+                    self.with_remaining |= scope_bit(scope);
+                    keep_at(s, index, at, &mut self.remaining_at, remaining, |q| {
+                        &mut q.remaining
+                    });
+                }
+                Err(why) => report(s, index, why),
+            },
+            Part::Reset => match reset(memos, value, family == Family::Anthropic) {
+                Ok(reset) => keep_at(s, index, at, &mut self.reset_at, reset, |q| &mut q.reset),
+                Err(why) => report(s, index, why),
+            },
+        }
+    }
+
+    /// An IETF ≤ -06 `RateLimit-Limit`, `-Remaining` or `-Reset`.
+    #[inline(never)]
+    fn push_ietf_split(
+        &mut self,
+        s: &mut Snapshot,
+        index: usize,
+        scope: Scope,
+        part: Part,
+        value: &[u8],
+    ) {
+        self.ietf_generation(Dialect::IetfSplit);
+        let head = ietf_head(value);
+        let fact = match part {
+            Part::Limit => values::limit(head).map(Fact::Limit),
+            Part::Remaining => values::count(head).map(Fact::Remaining),
+            Part::Reset => {
+                values::delay_seconds(head).map(|delay| Fact::Reset(Reset::After(delay)))
+            }
         };
         self.set_fact(s, index, scope, fact);
     }
@@ -115,6 +159,7 @@ impl State {
     pub(super) fn push_field(
         &mut self,
         s: &mut Snapshot,
+        memos: &mut Memos,
         index: usize,
         field: Field,
         value: &[u8],
@@ -123,17 +168,35 @@ impl State {
             Field::Other | Field::Quota { .. } => {}
             Field::Unsupported => report(s, index, HeaderError::Unsupported),
             Field::Disabled => report(s, index, HeaderError::DialectDisabled),
-            Field::Date => set_once(s, index, values::date(value), |s| &mut s.date),
+            Field::Date => {
+                let date = if memos.dates {
+                    memos.date.read(value, values::date)
+                } else {
+                    values::date(value)
+                };
+                set_once(s, index, date, |s| &mut s.date);
+            }
             Field::RetryAfter => {
-                set_once(s, index, values::retry_after(value), |s| &mut s.retry_after);
+                let retry_after = values::retry_after(value);
+                set_once(s, index, retry_after, |s| &mut s.retry_after);
+                let delay = match retry_after {
+                    Ok(RetryAfter::Delay(delay)) => Some(delay),
+                    _ => None,
+                };
                 let seen = self.sdk_seen.get_mut(1);
-                sdk_reading(seen, &mut s.sdk_retry_after, value, values::SECONDS);
+                sdk_reading(seen, &mut s.sdk_retry_after, value, delay, values::SECONDS);
             }
             Field::RetryAfterMs => {
                 let delay = values::retry_after_ms(value);
                 set_once(s, index, delay, |s| &mut s.retry_after_ms);
                 let seen = self.sdk_seen.get_mut(0);
-                sdk_reading(seen, &mut s.sdk_retry_after_ms, value, values::MILLIS);
+                sdk_reading(
+                    seen,
+                    &mut s.sdk_retry_after_ms,
+                    value,
+                    delay.ok(),
+                    values::MILLIS,
+                );
             }
             Field::ShouldRetry => {
                 set_once(s, index, values::boolean(value), |s| &mut s.should_retry);
@@ -225,6 +288,7 @@ impl State {
                 fresh
             }
             Fact::Remaining(remaining) => {
+                self.with_remaining |= scope_bit(scope);
                 let fresh = keep(&mut quota.remaining, remaining);
                 if fresh == Some(true)
                     && let Some(at) = self.remaining_at.get_mut(scope.index())
@@ -276,6 +340,9 @@ impl State {
     /// Drops (and reports) a `remaining` above `limit`, except Anthropic's token rounding.
     pub(super) fn check_remaining(&self, s: &mut Snapshot) {
         for scope in Scope::ALL {
+            if self.with_remaining & scope_bit(scope) == 0 {
+                continue;
+            }
             let rounding = self.family == Some(Family::Anthropic)
                 && scope.kind() != crate::LimitKind::Requests;
             let Some(Some(quota)) = s.quotas.get_mut(scope.index()) else {
@@ -308,7 +375,10 @@ const fn scope_bit(scope: Scope) -> u8 {
     1 << scope.index()
 }
 
-/// Records a field as not used, once per position and reason.
+/// Records a field as not used, once per position and reason. Out of line: a well-formed
+/// response never calls it.
+#[cold]
+#[inline(never)]
 pub(super) fn report(s: &mut Snapshot, index: usize, why: HeaderError) {
     let position = u16::try_from(index).unwrap_or(u16::MAX);
     let seen = s
@@ -323,14 +393,26 @@ pub(super) fn report(s: &mut Snapshot, index: usize, why: HeaderError) {
 /// Records the SDK readings of one `retry-after-ms` or `retry-after` field (`unit` as for
 /// [`values::python_float`]). A repeat keeps the first readings: the SDKs' HTTP libraries join
 /// the values with `", "`, and `parseFloat` reads the first one's prefix (NaN if it was empty).
+///
+/// `strict` is headroom's own reading of the value. When the value is a plain integer of at
+/// most twelve digits (`20`, `1500`: what servers send), every float parser reads it exactly as
+/// that delay, so [`SdkReadings::exact`] stands in for the two float scans.
 pub(super) fn sdk_reading(
     seen: Option<&mut bool>,
     slot: &mut SdkReadings,
     value: &[u8],
+    strict: Option<Duration>,
     unit: i64,
 ) {
     if seen.map(|seen| core::mem::replace(seen, true)) == Some(true) {
         slot.javascript.get_or_insert(SdkNumber::NaN);
+        return;
+    }
+    if let Some(delay) = strict
+        && (1..=12).contains(&value.len())
+        && value.iter().all(u8::is_ascii_digit)
+    {
+        *slot = SdkReadings::exact(delay);
         return;
     }
     slot.python = values::python_float(value, unit);
@@ -366,6 +448,33 @@ pub(super) fn keep<T: Copy + PartialEq>(slot: &mut Option<T>, value: T) -> Optio
     }
 }
 
+/// Sets one fact of the quota at `scope` (a [`Scope::index`]) that a vendor field carries: the
+/// first valid value wins, its input position goes to `positions`, a different repeat is a
+/// [`HeaderError::Duplicate`], an identical one is accepted. The lean form of
+/// [`State::set_fact`], for the fields every response carries.
+#[inline(always)]
+fn keep_at<T: Copy + PartialEq>(
+    s: &mut Snapshot,
+    index: usize,
+    scope: usize,
+    positions: &mut [u16; 8],
+    value: T,
+    slot: impl Fn(&mut Quota) -> &mut Option<T>,
+) {
+    let (Some(entry), Some(position)) = (s.quotas.get_mut(scope), positions.get_mut(scope)) else {
+        return;
+    };
+    let kept = slot(entry.get_or_insert_with(Quota::default));
+    match *kept {
+        None => {
+            *kept = Some(value);
+            *position = u16::try_from(index).unwrap_or(u16::MAX);
+        }
+        Some(first) if first == value => {}
+        Some(_) => report(s, index, HeaderError::Duplicate),
+    }
+}
+
 /// Orders the ignored fields by position, keeping the order of reports about one field. An
 /// insertion sort: there are at most [`IGNORED_CAPACITY`] of them, and a general-purpose sort
 /// would cost kilobytes of flash for that.
@@ -385,11 +494,20 @@ pub(super) fn sort_by_index(ignored: &mut [Ignored]) {
     }
 }
 
-/// The first member of a ≤ -06 IETF field (`100;w=10, …` → `100`); vendor values as they are.
-pub(super) fn ietf_head(family: Family, value: &[u8]) -> &[u8] {
-    if family != Family::Ietf {
-        return value;
+/// A vendor reset ([`values::reset`]), from `memos` when it is RFC 3339-shaped: Anthropic sends
+/// the same instant for every scope. Such a value is read alike whatever `timestamp` says, so
+/// the memo needs no key beyond the bytes.
+#[inline(always)]
+fn reset(memos: &mut Memos, value: &[u8], timestamp: bool) -> Result<Reset, HeaderError> {
+    if value.get(4) == Some(&b'-') {
+        memos.reset.read(value, |value| values::reset(value, true))
+    } else {
+        values::reset(value, timestamp)
     }
+}
+
+/// The first member of a ≤ -06 IETF field (`100;w=10, …` → `100`).
+pub(super) fn ietf_head(value: &[u8]) -> &[u8] {
     let end = value
         .iter()
         .position(|&b| b == b',' || b == b';')

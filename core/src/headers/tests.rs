@@ -879,3 +879,105 @@ fn a_disabled_dialect_does_not_claim_the_response() {
     assert_eq!(quota(&snapshot, Scope::Requests).limit, Some(50));
     assert_eq!(ignored(&snapshot), [(0, HeaderError::DialectDisabled)]);
 }
+
+/// A `Reader` gives, response after response, the snapshot `parse` gives: what it remembers
+/// (the last `Date` and RFC 3339 reset, with their results, errors included) never shows,
+/// whether the value repeats, changes, turns malformed, comes back or goes missing.
+#[test]
+fn reader_agrees_with_parse_whatever_came_before() {
+    const DATE: &str = "Sat, 28 Nov 2026 04:00:00 GMT";
+    const NEXT: &str = "Sat, 28 Nov 2026 04:00:01 GMT";
+    const SUNDAY: &str = "Sat, 29 Nov 2026 04:00:00 GMT";
+    const RESET: &str = "2026-11-28T04:00:00Z";
+    let responses: [&[(&str, &str)]; 12] = [
+        &[
+            ("date", DATE),
+            ("anthropic-ratelimit-requests-reset", RESET),
+        ],
+        &[
+            ("date", DATE),
+            ("anthropic-ratelimit-requests-reset", RESET),
+        ],
+        &[
+            ("date", NEXT),
+            ("anthropic-ratelimit-tokens-reset", "2026-11-28T04:00:01Z"),
+        ],
+        &[
+            ("date", SUNDAY),
+            ("anthropic-ratelimit-requests-reset", "2026-02-30T00:00:00Z"),
+        ],
+        &[
+            ("date", SUNDAY),
+            ("anthropic-ratelimit-requests-reset", "2026-02-30T00:00:00Z"),
+        ],
+        &[("date", DATE), ("x-ratelimit-reset-requests", RESET)],
+        &[("date", ""), ("anthropic-ratelimit-requests-reset", "")],
+        &[("date", ""), ("anthropic-ratelimit-requests-reset", "1s")],
+        &[
+            ("anthropic-ratelimit-requests-reset", RESET),
+            ("retry-after", DATE),
+        ],
+        &[
+            ("date", DATE),
+            ("date", NEXT),
+            ("anthropic-ratelimit-input-tokens-reset", RESET),
+        ],
+        &[
+            ("date", "Saturday, 28-Nov-26 04:00:00 GMT"),
+            ("retry-after", "2"),
+        ],
+        &[
+            ("date", "Saturday, 28-Nov-26 04:00:00 GMT"),
+            ("retry-after", "2"),
+        ],
+    ];
+    let mut reader = Reader::new();
+    let mut kept = Snapshot::default();
+    for round in 0..2 {
+        for (i, fields) in responses.iter().enumerate() {
+            let expected = parse(Some(200), fields.iter().copied());
+            reader.parse_into(Some(200), fields.iter().copied(), &mut kept);
+            assert_eq!(kept, expected, "response {i}, round {round}");
+            assert_eq!(reader.parse(Some(200), fields.iter().copied()), expected);
+        }
+    }
+    // The malformed ones are reported as `parse` reports them.
+    let sunday = reader.parse(Some(200), responses[3].iter().copied());
+    assert_eq!(sunday.date, None);
+    assert!(ignored(&sunday).contains(&(0, HeaderError::BadTimestamp)));
+}
+
+/// The plain-integer shortcut of the SDK readings gives what the two float scans give, for
+/// both units, from one digit to twelve (leading zeros included).
+#[test]
+fn sdk_readings_of_plain_integers_are_the_float_readings() {
+    let mut values: Vec<String> = (0..2_000_u64).map(|n| n.to_string()).collect();
+    values.extend(
+        [
+            "007",
+            "0000",
+            "999999999999",
+            "100000000000",
+            "123456789012",
+        ]
+        .map(String::from),
+    );
+    for value in &values {
+        for (field, unit) in [
+            ("retry-after", values::SECONDS),
+            ("retry-after-ms", values::MILLIS),
+        ] {
+            let snapshot = parse(Some(429), [(field, value.as_str())]);
+            let readings = if field == "retry-after" {
+                snapshot.sdk_retry_after
+            } else {
+                snapshot.sdk_retry_after_ms
+            };
+            let scanned = SdkReadings {
+                python: values::python_float(value.as_bytes(), unit),
+                javascript: Some(values::javascript_float(value.as_bytes(), unit)),
+            };
+            assert_eq!(readings, scanned, "{field}: {value}");
+        }
+    }
+}

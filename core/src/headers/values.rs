@@ -24,6 +24,7 @@ pub(super) fn trim(value: &[u8]) -> &[u8] {
 }
 
 /// A non-negative decimal integer: a count of requests or tokens.
+#[inline(always)]
 pub(super) fn count(value: &[u8]) -> Result<u64, HeaderError> {
     // Only where a 64-bit multiplication is one instruction: on a 32-bit core the word
     // reading costs more flash than the digit loop and saves little time.
@@ -32,6 +33,12 @@ pub(super) fn count(value: &[u8]) -> Result<u64, HeaderError> {
     {
         return Ok(count);
     }
+    count_digits(value)
+}
+
+/// [`count`] digit by digit, with its errors.
+#[inline(never)]
+fn count_digits(value: &[u8]) -> Result<u64, HeaderError> {
     match value {
         [] => Err(HeaderError::Empty),
         [b'-', rest @ ..] if !rest.is_empty() && rest.iter().all(u8::is_ascii_digit) => {
@@ -51,6 +58,7 @@ pub(super) fn count(value: &[u8]) -> Result<u64, HeaderError> {
 /// to its top and padded below with `0` characters, checked to be digits all at once, then
 /// combined pairwise: tens and units into bytes, hundreds into 16-bit halves, ten thousands
 /// into the 32-bit result.
+#[inline(always)]
 fn four_to_eight_digits(value: &[u8]) -> Option<u64> {
     const ZEROS: u64 = 0x3030_3030_3030_3030;
     const HIGH_NIBBLES: u64 = 0xf0f0_f0f0_f0f0_f0f0;
@@ -85,6 +93,7 @@ fn four_to_eight_digits(value: &[u8]) -> Option<u64> {
 }
 
 /// A limit: a count that is not zero.
+#[inline(always)]
 pub(super) fn limit(value: &[u8]) -> Result<u64, HeaderError> {
     match count(value)? {
         0 => Err(HeaderError::ZeroLimit),
@@ -116,85 +125,6 @@ pub(super) fn reset(value: &[u8], timestamp: bool) -> Result<Reset, HeaderError>
             _ if timestamp => HeaderError::BadTimestamp,
             _ => HeaderError::BadDuration,
         })
-}
-
-/// The longest reset [`ResetMemo`] remembers: an RFC 3339 time with a microsecond fraction and
-/// an offset (`2025-08-21T12:40:59.123456+02:00`) is 32 bytes.
-const MEMO_CAPACITY: usize = 32;
-
-/// [`reset`] with a memory of the last RFC 3339 value read and what it gave.
-///
-/// Anthropic sends one `*-reset` per scope, and when the buckets are nearly full they all carry
-/// the same timestamp; comparing 20 bytes is cheaper than reading a date. Only RFC 3339-shaped
-/// values are remembered (OpenAI's Go durations rarely repeat), and the memory is keyed by the
-/// bytes alone: the caller uses one memo per response, in which `timestamp` does not change.
-#[derive(Debug, Clone, Copy)]
-pub(super) struct ResetMemo {
-    bytes: [u8; MEMO_CAPACITY],
-    /// How many of `bytes` hold the value; 0 for none (an empty reset is never remembered).
-    len: u8,
-    result: Result<Reset, HeaderError>,
-}
-
-impl Default for ResetMemo {
-    fn default() -> Self {
-        Self {
-            bytes: [0; MEMO_CAPACITY],
-            len: 0,
-            result: Err(HeaderError::Empty),
-        }
-    }
-}
-
-impl ResetMemo {
-    /// `reset(value, timestamp)`, from memory when `value` is the last RFC 3339 value read.
-    pub(super) fn reset(&mut self, value: &[u8], timestamp: bool) -> Result<Reset, HeaderError> {
-        if value.get(4) != Some(&b'-') {
-            return reset(value, timestamp);
-        }
-        if self
-            .bytes
-            .get(..usize::from(self.len))
-            .is_some_and(|kept| same_bytes(kept, value))
-        {
-            return self.result;
-        }
-        let result = reset(value, timestamp);
-        if let (Ok(len), Some(slot)) =
-            (u8::try_from(value.len()), self.bytes.get_mut(..value.len()))
-        {
-            slot.copy_from_slice(value);
-            self.len = len;
-            self.result = result;
-        }
-        result
-    }
-}
-
-/// `a == b`, eight bytes at a time, for the short values [`ResetMemo`] compares (a generic
-/// `memcmp` call costs more than the comparison).
-fn same_bytes(a: &[u8], b: &[u8]) -> bool {
-    let len = a.len();
-    if len != b.len() {
-        return false;
-    }
-    let word = |bytes: &[u8], at: usize| {
-        let chunk = bytes.get(at..at.checked_add(8)?)?;
-        chunk.try_into().ok().map(u64::from_le_bytes)
-    };
-    if len < 8 {
-        return a == b;
-    }
-    // Whole words from the front, then one (possibly overlapping) word ending at the end.
-    let last = len.saturating_sub(8);
-    let mut at = 0;
-    while at < last {
-        if word(a, at) != word(b, at) {
-            return false;
-        }
-        at = at.saturating_add(8);
-    }
-    word(a, last) == word(b, last)
 }
 
 /// Delay-seconds, integer or decimal (`Retry-After`, IETF resets).

@@ -1,0 +1,183 @@
+//! The last value of a slow field and what it gave, so that a repeat costs a comparison.
+//!
+//! Two fields of a 2xx are costly to read and rarely change: `Date`, an HTTP-date that moves
+//! once a second, and Anthropic's RFC 3339 `*-reset` times, one per scope and usually the same
+//! instant for all of them. Comparing the bytes with the last value read takes a few word
+//! comparisons; reading a date takes a couple of hundred instructions. A [`Memo`] maps the exact
+//! bytes to the exact result of the reader (errors included), so a hit is indistinguishable
+//! from reading again. It is kept per response by [`crate::headers::parse`] (the scopes of one
+//! response share their resets) and across responses by [`crate::headers::Reader`] (responses
+//! of one second share their `Date`).
+
+use super::snapshot::{HeaderError, Reset};
+use crate::time::UnixTime;
+
+/// The longest value a [`Memo`] remembers: an HTTP-date is 29 bytes, an RFC 3339 time with a
+/// microsecond fraction and an offset (`2025-08-21T12:40:59.123456+02:00`) 32. Longer values
+/// (the obsolete RFC 850 dates) are read every time.
+const CAPACITY: usize = 32;
+
+/// The last value read by one reader, and its result.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Memo<T> {
+    bytes: [u8; CAPACITY],
+    /// How many of `bytes` hold the value; `None` before the first value is remembered.
+    len: Option<u8>,
+    result: Result<T, HeaderError>,
+}
+
+impl<T> Default for Memo<T> {
+    fn default() -> Self {
+        Self {
+            bytes: [0; CAPACITY],
+            len: None,
+            result: Err(HeaderError::Empty),
+        }
+    }
+}
+
+impl<T: Copy> Memo<T> {
+    /// `read(value)`, from memory when `value` is the last value read. `read` must be a pure
+    /// function of the bytes, and the same one on every call to this memo. Inlined: a hit is a
+    /// comparison of a few words; a miss calls out to [`Self::miss`].
+    #[inline(always)]
+    pub(super) fn read(
+        &mut self,
+        value: &[u8],
+        read: impl FnOnce(&[u8]) -> Result<T, HeaderError>,
+    ) -> Result<T, HeaderError> {
+        let kept = self.len.and_then(|len| self.bytes.get(..usize::from(len)));
+        if kept.is_some_and(|kept| same_bytes(kept, value)) {
+            return self.result;
+        }
+        self.miss(value, read)
+    }
+
+    /// A value not in memory: read it, and remember it if it fits.
+    #[inline(never)]
+    fn miss(
+        &mut self,
+        value: &[u8],
+        read: impl FnOnce(&[u8]) -> Result<T, HeaderError>,
+    ) -> Result<T, HeaderError> {
+        let result = read(value);
+        if let (Ok(len), Some(slot)) =
+            (u8::try_from(value.len()), self.bytes.get_mut(..value.len()))
+        {
+            slot.copy_from_slice(value);
+            self.len = Some(len);
+            self.result = result;
+        }
+        result
+    }
+}
+
+/// What a [`crate::headers::Reader`] remembers between responses (and [`crate::headers::parse`]
+/// within one).
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct Memos {
+    /// Whether `Date` is remembered: only across responses, as a response has one `Date`.
+    pub(super) dates: bool,
+    /// `Date`, as [`super::values::date`] reads it.
+    pub(super) date: Memo<UnixTime>,
+    /// An RFC 3339-shaped vendor reset, as [`super::values::reset`] reads it (which, for such a
+    /// value, does not depend on the dialect).
+    pub(super) reset: Memo<Reset>,
+}
+
+impl Memos {
+    /// For one response: resets only.
+    pub(super) fn one_response() -> Self {
+        Self::default()
+    }
+
+    /// For a [`crate::headers::Reader`]: `Date` too.
+    pub(super) fn across_responses() -> Self {
+        Self {
+            dates: true,
+            ..Self::default()
+        }
+    }
+}
+
+/// `a == b`, eight bytes at a time, for the short values a [`Memo`] compares (a generic
+/// `memcmp` call costs more than the comparison).
+#[inline(always)]
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    let len = a.len();
+    if len != b.len() {
+        return false;
+    }
+    let word = |bytes: &[u8], at: usize| {
+        let chunk = bytes.get(at..at.checked_add(8)?)?;
+        chunk.try_into().ok().map(u64::from_le_bytes)
+    };
+    if len < 8 {
+        return a == b;
+    }
+    // Whole words from the front, then one (possibly overlapping) word ending at the end.
+    let last = len.saturating_sub(8);
+    let mut at = 0;
+    while at < last {
+        if word(a, at) != word(b, at) {
+            return false;
+        }
+        at = at.saturating_add(8);
+    }
+    word(a, last) == word(b, last)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A hit gives the remembered result without reading; a different value is read and
+    /// replaces it; errors are remembered like values.
+    #[test]
+    fn remembers_the_last_value_and_its_result() {
+        let mut memo = Memo::<u64>::default();
+        let reads = core::cell::Cell::new(0);
+        let read = |value: &[u8]| {
+            reads.set(reads.get() + 1);
+            match value {
+                b"bad" => Err(HeaderError::NotANumber),
+                other => Ok(other.len() as u64),
+            }
+        };
+        assert_eq!(memo.read(b"2026-11-28T04:00:00Z", read), Ok(20));
+        assert_eq!(memo.read(b"2026-11-28T04:00:00Z", read), Ok(20));
+        assert_eq!(memo.read(b"2026-11-28T04:00:01Z", read), Ok(20));
+        assert_eq!(memo.read(b"bad", read), Err(HeaderError::NotANumber));
+        assert_eq!(memo.read(b"bad", read), Err(HeaderError::NotANumber));
+        assert_eq!(memo.read(b"", read), Ok(0));
+        assert_eq!(memo.read(b"", read), Ok(0));
+        assert_eq!(reads.get(), 4);
+        // Too long to remember: read every time.
+        let long = [b'x'; CAPACITY + 1];
+        assert_eq!(memo.read(&long, read), Ok(33));
+        assert_eq!(memo.read(&long, read), Ok(33));
+        assert_eq!(reads.get(), 6);
+    }
+
+    /// What a `Reader` costs in RAM, as its documentation says.
+    #[test]
+    fn memos_are_120_bytes() {
+        assert_eq!(core::mem::size_of::<Memos>(), 120);
+    }
+
+    #[test]
+    fn same_bytes_is_equality() {
+        let text = b"Sat, 28 Nov 2026 04:00:00 GMT and more";
+        for a in 0..text.len() {
+            for b in a..text.len() {
+                let x = &text[a..b];
+                for c in 0..text.len() {
+                    for d in c..text.len() {
+                        let y = &text[c..d];
+                        assert_eq!(same_bytes(x, y), x == y);
+                    }
+                }
+            }
+        }
+    }
+}
