@@ -30,10 +30,13 @@
 //! assert_eq!(trace::read_str(&trace::to_jsonl(&parsed), "again.jsonl").unwrap(), parsed);
 //! ```
 
+use std::borrow::Cow;
+
 use headroom::time::UnixTime;
 
 mod checker;
 mod error;
+mod in_flight;
 mod json_scan;
 mod raw;
 mod reader;
@@ -126,6 +129,55 @@ impl Event {
             Self::Response(response) => &response.id,
         }
     }
+}
+
+/// One event line as the reader hands it to [`Records::for_each_event`]: a request's strings
+/// borrowed from the line (unless they hold escapes), so a load allocates nothing per request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EventRef<'a> {
+    /// The client sent a request.
+    Request(RequestRef<'a>),
+    /// The client received a response.
+    Response(Response),
+}
+
+impl EventRef<'_> {
+    /// The same event owning its strings.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use headroom_sim::trace::{EventRef, RequestRef};
+    /// let sent = EventRef::Request(RequestRef { t_us: 5, id: "r1".into(), lane: None, input_tokens: 1, max_tokens: 1 });
+    /// assert_eq!(sent.into_owned().id(), "r1");
+    /// ```
+    pub fn into_owned(self) -> Event {
+        match self {
+            Self::Request(request) => Event::Request(Request {
+                t_us: request.t_us,
+                id: request.id.into_owned(),
+                lane: request.lane.map(Cow::into_owned),
+                input_tokens: request.input_tokens,
+                max_tokens: request.max_tokens,
+            }),
+            Self::Response(response) => Event::Response(response),
+        }
+    }
+}
+
+/// A request sent, its strings borrowed where they can be ([`Request`]'s fields).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestRef<'a> {
+    /// When it was sent, µs since the start of the trace.
+    pub t_us: u64,
+    /// Its id; its response carries the same one.
+    pub id: Cow<'a, str>,
+    /// The limit scope it counts against; `None` is the default lane.
+    pub lane: Option<Cow<'a, str>>,
+    /// The caller's estimate of its input tokens at send time.
+    pub input_tokens: u64,
+    /// The `max_tokens` it asked for.
+    pub max_tokens: u64,
 }
 
 /// A request sent (`"type": "request"`).
