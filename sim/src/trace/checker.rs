@@ -12,6 +12,7 @@ use headroom::time::{Duration, UnixTime};
 use serde::Deserialize;
 use serde_json::error::Category;
 
+use super::canonical;
 use super::in_flight::InFlight;
 use super::json_scan::{event_kind, value_column};
 use super::raw::{
@@ -167,17 +168,22 @@ impl State {
         }
     }
 
-    /// An event line parsed once, straight as the kind its text suggests (a response when it
-    /// holds the string `"response"`), taken when that parse succeeds and its own `type` and
-    /// `trace` fields say what the probe would: that kind, and not a header. Then the probe and
-    /// the typed parse of [`Self::line`] would have read the same values, so the event and any
-    /// error of the checks that follow are the same. `None` sends the line down the full path,
-    /// whose errors are the contract's.
+    /// An event line parsed once: a request spelled as the writer spells it by
+    /// [`canonical::request`], else straight as the kind its text suggests (a response when
+    /// it holds the string `"response"`) by serde, taken when that parse succeeds and its own
+    /// `type` and `trace` fields say what the probe would: that kind, and not a header. Then
+    /// the probe and the typed parse of [`Self::line`] would have read the same values, so the
+    /// event and any error of the checks that follow are the same. `None` sends the line down
+    /// the full path, whose errors are the contract's.
     fn direct<'a>(
         &mut self,
         number: usize,
         line: &'a str,
     ) -> Result<Option<EventRef<'a>>, TraceError> {
+        if let Some(raw) = canonical::request(line) {
+            self.seen_content = true;
+            return self.request(number, line, raw).map(Some);
+        }
         let event = if self.response_hint.find(line.as_bytes()).is_some() {
             match serde_json::from_str::<RawResponse<'a>>(line) {
                 Ok(raw)

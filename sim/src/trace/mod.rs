@@ -34,6 +34,7 @@ use std::borrow::Cow;
 
 use headroom::time::UnixTime;
 
+mod canonical;
 mod checker;
 mod error;
 mod in_flight;
