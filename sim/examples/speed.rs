@@ -16,6 +16,9 @@
 //! headroom simulate PATH --strategy headroom --rpm 3000 --itpm 3000000 --otpm 600000
 //! ```
 //!
+//! `--load PATH` only loads the trace at `PATH` into a workload, as `headroom simulate` does
+//! (streamed, checked), and prints the lines per second.
+//!
 //! The workload: Poisson arrivals at 3 600 per minute on one lane limited to 3 000 RPM,
 //! 3 000 000 ITPM and 600 000 OTPM (Anthropic headers), 200–2 000 input and 50–600 output
 //! tokens, so the requests limit binds and every strategy meets 429s or waits.
@@ -24,23 +27,20 @@ use std::time::Instant;
 
 use headroom_sim::engine::{Recording, run};
 use headroom_sim::strategy::{Options, StrategyName, build};
-use headroom_sim::trace::{self, Event, Header, Request, Trace};
+use headroom_sim::trace::{self, Event, Header, Records, Request, Trace};
 use headroom_sim::upstream::UpstreamConfig;
-use headroom_sim::workload::{Arrivals, GenSpec, Lane, Workload, generate};
+use headroom_sim::workload::{Arrivals, GenSpec, Lane, Workload, WorkloadBuilder, generate};
 
 fn main() {
     let wire_headers = std::env::args().any(|arg| arg == "--wire-headers");
     let mut args: Vec<String> = std::env::args()
         .filter(|arg| arg != "--wire-headers")
         .collect();
-    let write_trace = match args.iter().position(|arg| arg == "--write-trace") {
-        Some(at) if at + 1 < args.len() => {
-            let path = args.remove(at + 1);
-            args.remove(at);
-            Some(path)
-        }
-        _ => None,
-    };
+    let write_trace = take_option(&mut args, "--write-trace");
+    if let Some(path) = take_option(&mut args, "--load") {
+        load(&path);
+        return;
+    }
     let requests: usize = args
         .get(1)
         .and_then(|n| n.parse().ok())
@@ -88,6 +88,34 @@ fn main() {
             outcome.rate_limited,
             outcome.makespan_us / 1_000_000,
         );
+    }
+}
+
+/// Removes `--name VALUE` from `args`; the value.
+fn take_option(args: &mut Vec<String>, name: &str) -> Option<String> {
+    let at = args.iter().position(|arg| arg == name)?;
+    let value = (at + 1 < args.len()).then(|| args.remove(at + 1));
+    args.remove(at);
+    value
+}
+
+/// Loads the trace at `path` into a workload and prints the time it took.
+fn load(path: &str) {
+    let started = Instant::now();
+    let mut builder = WorkloadBuilder::default();
+    let loaded = Records::open(path).and_then(|mut records| {
+        records.for_each_event(|event| builder.event_ref(&event))?;
+        Ok(records.requests())
+    });
+    let wall = started.elapsed();
+    match (loaded, builder.finish(None)) {
+        (Ok(requests), Ok(workload)) => println!(
+            "loaded {requests} requests ({} lanes) in {wall:.2?}: {} lines/s",
+            workload.lanes.len(),
+            u128::from(requests) * 1_000_000_000 / wall.as_nanos().max(1),
+        ),
+        (Err(why), _) => eprintln!("{why}"),
+        (_, Err(why)) => eprintln!("{path}: {why}"),
     }
 }
 
