@@ -46,9 +46,9 @@ impl Workload {
 }
 
 /// A workload under construction from a trace's events in file order (see the
-/// [`workload`](crate::workload) module for what each event means): it keeps what the workload needs plus,
-/// per request, when it was last sent and whether its last attempt was refused, so a load
-/// streamed through it never holds the trace.
+/// [`workload`](crate::workload) module for what each event means): it keeps what the
+/// workload needs plus, per request, when it was last sent and whether its last attempt was
+/// refused, so a load streamed through it never holds the trace.
 ///
 /// # Examples
 ///
