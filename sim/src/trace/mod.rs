@@ -232,6 +232,27 @@ impl Response {
             .find(|(key, _)| key.eq_ignore_ascii_case(name))
             .map(|(_, value)| value.as_str())
     }
+
+    /// Its status and headers as the core's parser reads them ([`headroom::headers::parse`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use headroom_sim::trace::Response;
+    /// let response = Response {
+    ///     t_us: 0, id: "r1".into(), status: 429, usage: None,
+    ///     headers: vec![("retry-after".into(), "16".into())],
+    /// };
+    /// assert_eq!(response.snapshot().status, Some(429));
+    /// ```
+    pub fn snapshot(&self) -> headroom::headers::Snapshot {
+        headroom::headers::parse(
+            Some(self.status),
+            self.headers
+                .iter()
+                .map(|(name, value)| (name.as_bytes(), value.as_bytes())),
+        )
+    }
 }
 
 /// Token usage as the provider reported it (Anthropic's field names and meanings: `input_tokens`

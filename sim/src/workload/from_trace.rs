@@ -264,13 +264,7 @@ impl WorkloadBuilder {
         if let Some(refused) = self.refused.get_mut(slot) {
             *refused = !success;
         }
-        let snapshot = headers::parse(
-            Some(answer.status),
-            answer
-                .headers
-                .iter()
-                .map(|(name, value)| (name.as_bytes(), value.as_bytes())),
-        );
+        let snapshot = answer.snapshot();
         let sent_at = self.sent_at.get(slot).copied();
         let Some(request) = self.workload.requests.get_mut(slot) else {
             return;
