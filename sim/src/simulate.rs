@@ -6,7 +6,7 @@
 //! samples work from any directory. `headroom` with no arguments simulates
 //! [`DEFAULT_TRACE`] and prints the table.
 
-use std::io::{IsTerminal, Write as _};
+use std::io::{BufRead, IsTerminal, Write as _};
 use std::path::{Path, PathBuf};
 
 use headroom::LimitKind;
@@ -17,9 +17,9 @@ use crate::cli::CliError;
 use crate::engine::{Recording, RunOutcome, run};
 use crate::report::Report;
 use crate::strategy::StrategyName;
-use crate::trace;
+use crate::trace::{Records, TraceError, TraceErrorKind};
 use crate::upstream::{Overload, UpstreamConfig};
-use crate::workload::Workload;
+use crate::workload::{Workload, WorkloadBuilder};
 use crate::world::{World, parse_seconds};
 
 /// The trace `headroom` simulates when run without arguments.
@@ -181,17 +181,32 @@ pub fn load(args: &SimulateArgs) -> Result<(Workload, World), CliError> {
     let bundled = BUNDLED
         .iter()
         .find(|(file, _)| *file == name || file.strip_suffix(".jsonl") == Some(name));
-    let parsed = match bundled {
-        Some((file, text)) if !Path::new(name).exists() => trace::read_str(text, file)?,
-        _ => trace::read_file(name)?,
+    let mut records = match bundled {
+        Some((file, text)) if !Path::new(name).exists() => {
+            Records::new(Box::new(text.as_bytes()) as Box<dyn BufRead>, file)
+        }
+        _ => Records::open(name)?,
     };
-    parsed.require_requests(name)?;
-    let world = match &parsed.header.world {
+    // Streamed into the workload: the trace itself is never held.
+    let mut builder = WorkloadBuilder::default();
+    records.for_each_event(|event| builder.event_ref(&event))?;
+    if records.requests() == 0 {
+        return Err(TraceError {
+            file: name.to_owned(),
+            line: 0,
+            column: 0,
+            kind: TraceErrorKind::NoRequests,
+        }
+        .into());
+    }
+    let header = records.header();
+    let world = match &header.world {
         Some(map) if args.world == World::default() => World::from_map(map, name)?.0,
         _ => args.world.clone(),
     };
-    let mut workload =
-        Workload::from_trace(&parsed).map_err(|why| CliError::Input(format!("{name}: {why}")))?;
+    let mut workload = builder
+        .finish(header.provider.as_deref())
+        .map_err(|why| CliError::Input(format!("{name}: {why}")))?;
     let overrides = [
         (LimitKind::Requests, args.rpm),
         (LimitKind::InputTokens, args.itpm),
@@ -286,7 +301,7 @@ fn write_schedule(
                 id: workload
                     .ids
                     .get(attempt.request as usize)
-                    .map_or("", String::as_str),
+                    .unwrap_or_default(),
                 attempt: attempt.attempt,
                 input_tokens: attempt.input_tokens,
                 output_tokens: attempt.output_tokens,
@@ -371,6 +386,7 @@ pub fn run_default() -> Result<(), CliError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::trace;
 
     #[test]
     fn every_bundled_trace_loads_with_limits() {

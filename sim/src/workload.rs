@@ -15,14 +15,17 @@
 //!   core's parser ([`headroom::headers::parse`]). Anthropic's combined `tokens` quota is the sum
 //!   of the input and output limits, not a limit of its own, and is dropped when those exist.
 
-use std::collections::HashMap;
+use std::fmt::Write as _;
 
-use headroom::headers::{self, Dialect as HeaderDialect};
 use headroom::{LimitKind, Usage};
 use rand::rngs::Xoshiro256PlusPlus;
 use rand::{RngExt, SeedableRng};
 
-use crate::trace::{Event, Trace};
+mod from_trace;
+mod ids;
+
+pub use from_trace::WorkloadBuilder;
+pub use ids::Ids;
 
 /// Which header family the simulated provider speaks for a workload.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -152,7 +155,7 @@ pub struct Workload {
     /// Requests in arrival order.
     pub requests: Vec<Request>,
     /// The trace id of each request, by index.
-    pub ids: Vec<String>,
+    pub ids: Ids,
     /// The lanes.
     pub lanes: Vec<Lane>,
     /// The header dialect the provider speaks.
@@ -163,135 +166,6 @@ pub struct Workload {
 pub const MAX_LANES: usize = 8;
 
 impl Workload {
-    /// Builds the workload a trace describes.
-    ///
-    /// # Errors
-    ///
-    /// A message when the trace has more than [`MAX_LANES`] lanes or more than `u32::MAX`
-    /// requests.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use headroom::LimitKind;
-    /// use headroom_sim::{trace, workload::Workload};
-    ///
-    /// let text = r#"{"t": 0, "type": "request", "id": "r1", "input_tokens": 1200, "max_tokens": 1024}
-    /// {"t": 2.5, "type": "response", "id": "r1", "status": 200, "headers": {"anthropic-ratelimit-requests-limit": "50"}, "usage": {"input_tokens": 1100, "output_tokens": 300}}"#;
-    /// let workload = Workload::from_trace(&trace::read_str(text, "t.jsonl").unwrap()).unwrap();
-    /// assert_eq!(workload.requests[0].usage.output_tokens, 300);
-    /// assert_eq!(workload.requests[0].latency_us, Some(2_500_000));
-    /// assert_eq!(workload.lanes[0].limits.get(LimitKind::Requests), Some(50));
-    /// ```
-    pub fn from_trace(trace: &Trace) -> Result<Self, String> {
-        let mut workload = Self::default();
-        let mut lane_index: HashMap<String, u8> = HashMap::new();
-        // id → (request index, whether its last attempt is answered with a non-2xx).
-        let mut open: HashMap<String, (usize, bool)> = HashMap::new();
-        let mut sent_at: HashMap<String, u64> = HashMap::new();
-        let mut dialect = None;
-        let mut known_usage = Vec::new();
-        for event in &trace.events {
-            match event {
-                Event::Request(sent) => {
-                    sent_at.insert(sent.id.clone(), sent.t_us);
-                    if let Some(&(index, true)) = open.get(&sent.id) {
-                        // A retry of earlier work: keep the first arrival.
-                        open.insert(sent.id.clone(), (index, false));
-                        continue;
-                    }
-                    let name = sent.lane.clone().unwrap_or_default();
-                    let next = lane_index.len();
-                    let lane = *lane_index.entry(name.clone()).or_insert_with(|| {
-                        workload.lanes.push(Lane {
-                            name,
-                            limits: Limits::default(),
-                        });
-                        u8::try_from(next).unwrap_or(u8::MAX)
-                    });
-                    if workload.lanes.len() > MAX_LANES {
-                        return Err(format!("more than {MAX_LANES} lanes"));
-                    }
-                    let index = workload.requests.len();
-                    let id = u32::try_from(index).map_err(|_| "too many requests".to_owned())?;
-                    workload.requests.push(Request {
-                        arrival_us: sent.t_us,
-                        id,
-                        lane,
-                        input_tokens: sent.input_tokens,
-                        max_tokens: sent.max_tokens,
-                        usage: Usage {
-                            input_tokens: sent.input_tokens,
-                            output_tokens: sent.max_tokens,
-                            ..Usage::default()
-                        },
-                        latency_us: None,
-                    });
-                    known_usage.push(false);
-                    workload.ids.push(sent.id.clone());
-                    open.insert(sent.id.clone(), (index, false));
-                }
-                Event::Response(answer) => {
-                    let Some(&(index, _)) = open.get(&answer.id) else {
-                        continue;
-                    };
-                    let success = (200..300).contains(&answer.status);
-                    open.insert(answer.id.clone(), (index, !success));
-                    let snapshot = headers::parse(
-                        Some(answer.status),
-                        answer
-                            .headers
-                            .iter()
-                            .map(|(name, value)| (name.as_bytes(), value.as_bytes())),
-                    );
-                    let Some(request) = workload.requests.get_mut(index) else {
-                        continue;
-                    };
-                    if success {
-                        if let Some(usage) = answer.usage {
-                            request.usage = Usage {
-                                input_tokens: usage.input_tokens,
-                                output_tokens: usage.output_tokens,
-                                cache_read_input_tokens: usage.cache_read_input_tokens,
-                                cache_creation_input_tokens: usage.cache_creation_input_tokens,
-                            };
-                            if let Some(known) = known_usage.get_mut(index) {
-                                *known = true;
-                            }
-                        }
-                        let start = sent_at.get(&answer.id).copied().unwrap_or(answer.t_us);
-                        request.latency_us = Some(answer.t_us.saturating_sub(start));
-                    }
-                    if dialect.is_none() {
-                        dialect = match snapshot.dialect {
-                            HeaderDialect::Anthropic => Some(Dialect::Anthropic),
-                            HeaderDialect::OpenAi => Some(Dialect::OpenAi),
-                            _ => None,
-                        };
-                    }
-                    let lane = usize::from(request.lane);
-                    if let Some(lane) = workload.lanes.get_mut(lane) {
-                        learn_limits(&mut lane.limits, &snapshot);
-                    }
-                }
-            }
-        }
-        workload.dialect = dialect.unwrap_or(match trace.header.provider.as_deref() {
-            Some("openai") => Dialect::OpenAi,
-            _ => Dialect::Anthropic,
-        });
-        if workload.dialect == Dialect::Anthropic {
-            for lane in &mut workload.lanes {
-                let split = lane.limits.get(LimitKind::InputTokens).is_some()
-                    || lane.limits.get(LimitKind::OutputTokens).is_some();
-                if split {
-                    lane.limits = lane.limits.with(LimitKind::Tokens, 0);
-                }
-            }
-        }
-        Ok(workload)
-    }
-
     /// The time of the first arrival (0 for an empty workload).
     pub fn first_arrival_us(&self) -> u64 {
         self.requests
@@ -299,21 +173,6 @@ impl Workload {
             .map(|r| r.arrival_us)
             .min()
             .unwrap_or(0)
-    }
-}
-
-/// Folds the limits a response reported into `limits` (the latest report wins).
-fn learn_limits(limits: &mut Limits, snapshot: &headers::Snapshot) {
-    for kind in LimitKind::ALL {
-        let Some(limit) = snapshot.quota_of(kind).and_then(|quota| {
-            let amount = quota.limit?;
-            let window_us = quota.window.map_or(60_000_000, |w| w.as_ticks()).max(1);
-            let per_minute = u128::from(amount) * 60_000_000 / u128::from(window_us);
-            u64::try_from(per_minute).ok()
-        }) else {
-            continue;
-        };
-        *limits = limits.with(kind, limit);
     }
 }
 
@@ -411,7 +270,7 @@ pub fn generate(spec: &GenSpec, seed: u64) -> Workload {
     let mut cache_written = vec![false; lanes];
     let mut t = 0u64;
     let mut requests = Vec::with_capacity(spec.requests);
-    let mut ids = Vec::with_capacity(spec.requests);
+    let mut ids = Ids::with_capacity(spec.requests, spec.requests.saturating_mul(8));
     for index in 0..spec.requests {
         let lane = usize::try_from(draw((0, lanes as u64 - 1))).unwrap_or(0);
         let input = draw(spec.input_tokens);
@@ -450,7 +309,7 @@ pub fn generate(spec: &GenSpec, seed: u64) -> Workload {
             usage,
             latency_us: None,
         });
-        ids.push(format!("r{}", index + 1));
+        ids.push_with(|text| write!(text, "r{}", index + 1));
     }
     let mut lane_list: Vec<Lane> = spec.lanes.iter().take(lanes).cloned().collect();
     if lane_list.is_empty() {
@@ -558,7 +417,6 @@ pub(crate) fn exponential_gap_us(u: u64, per_minute: u64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::trace;
 
     #[test]
     fn exponential_gaps_have_the_right_mean() {
@@ -571,33 +429,6 @@ mod tests {
             .sum::<u64>()
             / 1024;
         assert!((990_000..=1_010_000).contains(&mean), "{mean}");
-    }
-
-    #[test]
-    fn retries_in_a_trace_are_the_same_work() {
-        let text = r#"{"t": 0, "type": "request", "id": "a", "input_tokens": 10, "max_tokens": 20}
-{"t": 0.1, "type": "response", "id": "a", "status": 429, "headers": {"x-ratelimit-limit-tokens": "1000", "x-ratelimit-limit-requests": "60"}}
-{"t": 1, "type": "request", "id": "a", "input_tokens": 10, "max_tokens": 20}
-{"t": 2, "type": "response", "id": "a", "status": 200, "usage": {"input_tokens": 9, "output_tokens": 5}}
-{"t": 3, "type": "request", "id": "b", "lane": "other", "input_tokens": 10, "max_tokens": 20}"#;
-        let workload = Workload::from_trace(&trace::read_str(text, "t").unwrap()).unwrap();
-        assert_eq!(workload.requests.len(), 2);
-        assert_eq!(workload.dialect, Dialect::OpenAi);
-        assert_eq!(workload.requests[0].usage.output_tokens, 5);
-        assert_eq!(workload.requests[0].latency_us, Some(1_000_000));
-        assert_eq!(workload.requests[1].usage.output_tokens, 20);
-        assert_eq!(workload.lanes.len(), 2);
-        assert_eq!(workload.lanes[0].limits.get(LimitKind::Tokens), Some(1000));
-    }
-
-    #[test]
-    fn anthropic_combined_tokens_is_not_a_limit() {
-        let text = r#"{"t": 0, "type": "request", "id": "a", "input_tokens": 10, "max_tokens": 20}
-{"t": 1, "type": "response", "id": "a", "status": 200, "headers": {"anthropic-ratelimit-input-tokens-limit": "30000", "anthropic-ratelimit-tokens-limit": "38000"}}"#;
-        let workload = Workload::from_trace(&trace::read_str(text, "t").unwrap()).unwrap();
-        let limits = workload.lanes[0].limits;
-        assert_eq!(limits.get(LimitKind::InputTokens), Some(30_000));
-        assert_eq!(limits.get(LimitKind::Tokens), None);
     }
 
     #[test]

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use headroom::backoff::FixedDraw;
-use headroom::headers::{self, Snapshot};
+use headroom::headers::Snapshot;
 use headroom::time::Instant;
 use headroom::{
     Acquire, Cost, LaneConfig, LaneId, LimitKind, Permit, Policy, Priority, Rejection,
@@ -188,13 +188,7 @@ impl Shadow {
     pub fn response(&mut self, response: &Response) -> Option<(Verdict, Vec<Sample>)> {
         let pending = self.pending.remove(&response.id)?;
         let state = self.lanes.get_mut(pending.lane)?;
-        let snapshot = headers::parse(
-            Some(response.status),
-            response
-                .headers
-                .iter()
-                .map(|(name, value)| (name.as_bytes(), value.as_bytes())),
-        );
+        let snapshot = response.snapshot();
         let now = Instant::from_ticks(response.t_us);
         let samples = if state.learned {
             compare(&self.policy, state.id, now, &snapshot)

@@ -5,18 +5,20 @@
 use std::collections::{HashMap, VecDeque};
 
 use foldhash::fast::FixedState;
+use memchr::memmem::Finder;
 
 use headroom::datetime::{DelaySeconds, Rfc3339, parse_rfc3339};
 use headroom::time::{Duration, UnixTime};
 use serde::Deserialize;
-use serde::de::DeserializeOwned;
 use serde_json::error::Category;
 
+use super::canonical;
+use super::in_flight::InFlight;
 use super::json_scan::{event_kind, value_column};
 use super::raw::{
-    RawHeaderLine, RawRequest, RawResponse, RawTime, SecondsError, seconds_to_micros,
+    RawHeaderLine, RawRequest, RawResponse, RawTime, SecondsError, Text, seconds_to_micros,
 };
-use super::{Event, Header, Request, Response, TimeForm, TraceError, TraceErrorKind, Usage};
+use super::{EventRef, Header, RequestRef, Response, TimeForm, TraceError, TraceErrorKind, Usage};
 
 /// How many answered ids the reader remembers, to say "line N already answered it" when a
 /// response repeats one; older ones get the plain "has no request". Bounded so that memory does
@@ -52,14 +54,16 @@ pub(super) struct State {
     previous: Option<(u64, usize)>,
     /// Requests read.
     pub(super) requests: u64,
-    /// Requests in flight: id → line. Both maps of ids hash with a fixed-seed foldhash rather
-    /// than SipHash: the ids come from a file, not from a peer choosing collisions, and SipHash
-    /// was a tenth of the time of a load.
-    pub(super) in_flight: HashMap<String, usize, FixedState>,
-    /// The last [`ANSWERED_MEMORY`] answered ids: id → line of the response.
+    /// Requests in flight: id → line.
+    pub(super) in_flight: InFlight,
+    /// The last [`ANSWERED_MEMORY`] answered ids: id → line of the response, hashed with a
+    /// fixed-seed foldhash rather than SipHash (the ids come from a file, not from a peer
+    /// choosing collisions).
     answered: HashMap<String, usize, FixedState>,
     /// The same ids, oldest first, to forget them in order.
     answered_order: VecDeque<String>,
+    /// Finds `"response"` in a line: the hint of [`State::direct`].
+    response_hint: Finder<'static>,
 }
 
 impl State {
@@ -72,9 +76,10 @@ impl State {
             form: None,
             previous: None,
             requests: 0,
-            in_flight: HashMap::default(),
+            in_flight: InFlight::default(),
             answered: HashMap::default(),
             answered_order: VecDeque::new(),
+            response_hint: Finder::new(b"\"response\""),
         }
     }
 
@@ -102,12 +107,12 @@ impl State {
 
     /// Takes one line (without its newline); `complete` says a newline ended it. `Some` event
     /// for a request or response line, `None` for a comment, a blank or the header.
-    pub(super) fn line(
+    pub(super) fn line<'a>(
         &mut self,
         number: usize,
-        line: &str,
+        line: &'a str,
         complete: bool,
-    ) -> Result<Option<Event>, TraceError> {
+    ) -> Result<Option<EventRef<'a>>, TraceError> {
         let trimmed = line.trim_start();
         if trimmed.is_empty() || trimmed.starts_with('#') {
             return Ok(None);
@@ -115,6 +120,9 @@ impl State {
         if !trimmed.starts_with('{') {
             let column = line.len().saturating_sub(trimmed.len()).saturating_add(1);
             return Err(self.error(number, column, TraceErrorKind::NotAnObject));
+        }
+        if let Some(event) = self.direct(number, line)? {
+            return Ok(Some(event));
         }
         // An event line whose `type` a scan settles skips the probe's full parse: its typed parse
         // below checks the whole line anyway ([`Self::parse_event`] keeps the errors as they were).
@@ -145,49 +153,12 @@ impl State {
         }
         match quick.or(probe.kind.as_deref()) {
             Some("request") => {
-                let raw: RawRequest = self.parse_event(quick.is_some(), number, line, complete)?;
-                let t_us = self.time(number, line, &raw.t)?;
-                if let Some(&first_line) = self.in_flight.get(&raw.id) {
-                    let kind = TraceErrorKind::DuplicateRequest {
-                        id: raw.id,
-                        first_line,
-                    };
-                    return Err(self.error(number, at("id"), kind));
-                }
-                self.in_flight.insert(raw.id.clone(), number);
-                self.requests = self.requests.saturating_add(1);
-                Ok(Some(Event::Request(Request {
-                    t_us,
-                    id: raw.id,
-                    lane: raw.lane,
-                    input_tokens: raw.input_tokens,
-                    max_tokens: raw.max_tokens,
-                })))
+                let raw = self.parse_event(quick.is_some(), number, line, complete)?;
+                self.request(number, line, raw).map(Some)
             }
             Some("response") => {
-                let raw: RawResponse = self.parse_event(quick.is_some(), number, line, complete)?;
-                let t_us = self.time(number, line, &raw.t)?;
-                if self.in_flight.remove(&raw.id).is_none() {
-                    let answered_on_line = self.answered.get(&raw.id).copied();
-                    let kind = TraceErrorKind::ResponseWithoutRequest {
-                        id: raw.id,
-                        answered_on_line,
-                    };
-                    return Err(self.error(number, at("id"), kind));
-                }
-                self.remember_answered(raw.id.clone(), number);
-                Ok(Some(Event::Response(Response {
-                    t_us,
-                    id: raw.id,
-                    status: raw.status,
-                    headers: raw.headers.0,
-                    usage: raw.usage.map(|usage| Usage {
-                        input_tokens: usage.input_tokens,
-                        output_tokens: usage.output_tokens,
-                        cache_read_input_tokens: usage.cache_read_input_tokens.unwrap_or(0),
-                        cache_creation_input_tokens: usage.cache_creation_input_tokens.unwrap_or(0),
-                    }),
-                })))
+                let raw = self.parse_event(quick.is_some(), number, line, complete)?;
+                self.response(number, line, raw).map(Some)
             }
             Some(other) => {
                 let kind = TraceErrorKind::UnknownType(other.to_owned());
@@ -197,15 +168,117 @@ impl State {
         }
     }
 
+    /// An event line parsed once: a request spelled as the writer spells it by
+    /// [`canonical::request`], else straight as the kind its text suggests (a response when
+    /// it holds the string `"response"`) by serde, taken when that parse succeeds and its own
+    /// `type` and `trace` fields say what the probe would: that kind, and not a header. Then
+    /// the probe and the typed parse of [`Self::line`] would have read the same values, so the
+    /// event and any error of the checks that follow are the same. `None` sends the line down
+    /// the full path, whose errors are the contract's.
+    fn direct<'a>(
+        &mut self,
+        number: usize,
+        line: &'a str,
+    ) -> Result<Option<EventRef<'a>>, TraceError> {
+        if let Some(raw) = canonical::request(line) {
+            self.seen_content = true;
+            return self.request(number, line, raw).map(Some);
+        }
+        let event = if self.response_hint.find(line.as_bytes()).is_some() {
+            match serde_json::from_str::<RawResponse<'a>>(line) {
+                Ok(raw)
+                    if raw.trace.is_none()
+                        && raw.kind.as_ref().map(Text::as_str) == Some("response") =>
+                {
+                    self.seen_content = true;
+                    self.response(number, line, raw)?
+                }
+                _ => return Ok(None),
+            }
+        } else {
+            match serde_json::from_str::<RawRequest<'a>>(line) {
+                Ok(raw)
+                    if raw.trace.is_none()
+                        && raw.kind.as_ref().map(Text::as_str) == Some("request") =>
+                {
+                    self.seen_content = true;
+                    self.request(number, line, raw)?
+                }
+                _ => return Ok(None),
+            }
+        };
+        Ok(Some(event))
+    }
+
+    /// Checks a parsed request line and records it in flight.
+    fn request<'a>(
+        &mut self,
+        number: usize,
+        line: &str,
+        raw: RawRequest<'a>,
+    ) -> Result<EventRef<'a>, TraceError> {
+        let t_us = self.time(number, line, &raw.t)?;
+        if let Some(first_line) = self.in_flight.get(&raw.id) {
+            let kind = TraceErrorKind::DuplicateRequest {
+                id: raw.id.into_owned(),
+                first_line,
+            };
+            let column = value_column(line, "id").unwrap_or(1);
+            return Err(self.error(number, column, kind));
+        }
+        self.in_flight.insert(&raw.id, number);
+        self.requests = self.requests.saturating_add(1);
+        Ok(EventRef::Request(RequestRef {
+            t_us,
+            id: raw.id,
+            lane: raw.lane.map(|lane| lane.0),
+            input_tokens: raw.input_tokens,
+            max_tokens: raw.max_tokens,
+        }))
+    }
+
+    /// Checks a parsed response line against the requests in flight.
+    fn response(
+        &mut self,
+        number: usize,
+        line: &str,
+        raw: RawResponse<'_>,
+    ) -> Result<EventRef<'static>, TraceError> {
+        let t_us = self.time(number, line, &raw.t)?;
+        if self.in_flight.remove(&raw.id).is_none() {
+            let answered_on_line = self.answered.get(&*raw.id).copied();
+            let kind = TraceErrorKind::ResponseWithoutRequest {
+                id: raw.id.into_owned(),
+                answered_on_line,
+            };
+            let column = value_column(line, "id").unwrap_or(1);
+            return Err(self.error(number, column, kind));
+        }
+        let id = raw.id.into_owned();
+        self.remember_answered(id.clone(), number);
+        Ok(EventRef::Response(Response {
+            t_us,
+            id,
+            status: raw.status,
+            headers: raw.headers.0,
+            usage: raw.usage.map(|usage| Usage {
+                input_tokens: usage.input_tokens,
+                output_tokens: usage.output_tokens,
+                cache_read_input_tokens: usage.cache_read_input_tokens.unwrap_or(0),
+                cache_creation_input_tokens: usage.cache_creation_input_tokens.unwrap_or(0),
+            }),
+        }))
+    }
+
     /// Parses `line` as `T`, mapping serde's errors to this file and line.
     ///
     /// A valid line is parsed once by plain serde_json; only a line that fails is parsed again
     /// through `serde_path_to_error`, whose bookkeeping of the path would otherwise be paid on
     /// every line for the rare error that names a field.
-    fn parse<T: DeserializeOwned>(
+    fn parse<'a, T: Deserialize<'a>>(
         &self,
         number: usize,
-        line: &str,
+        line: &'a str,
         complete: bool,
     ) -> Result<T, TraceError> {
         if let Ok(parsed) = serde_json::from_str(line) {
@@ -225,11 +298,11 @@ impl State {
     /// The typed parse of an event line. When the probe's parse was skipped (`skipped_probe`)
     /// and this one fails, the probe is parsed after all and its error, if any, wins: the error
     /// is the one the probe-then-type sequence reports.
-    fn parse_event<T: DeserializeOwned>(
+    fn parse_event<'a, T: Deserialize<'a>>(
         &self,
         skipped_probe: bool,
         number: usize,
-        line: &str,
+        line: &'a str,
         complete: bool,
     ) -> Result<T, TraceError> {
         match self.parse(number, line, complete) {

@@ -30,10 +30,14 @@
 //! assert_eq!(trace::read_str(&trace::to_jsonl(&parsed), "again.jsonl").unwrap(), parsed);
 //! ```
 
+use std::borrow::Cow;
+
 use headroom::time::UnixTime;
 
+mod canonical;
 mod checker;
 mod error;
+mod in_flight;
 mod json_scan;
 mod raw;
 mod reader;
@@ -128,6 +132,55 @@ impl Event {
     }
 }
 
+/// One event line as the reader hands it to [`Records::for_each_event`]: a request's strings
+/// borrowed from the line (unless they hold escapes), so a load allocates nothing per request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EventRef<'a> {
+    /// The client sent a request.
+    Request(RequestRef<'a>),
+    /// The client received a response.
+    Response(Response),
+}
+
+impl EventRef<'_> {
+    /// The same event owning its strings.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use headroom_sim::trace::{EventRef, RequestRef};
+    /// let sent = EventRef::Request(RequestRef { t_us: 5, id: "r1".into(), lane: None, input_tokens: 1, max_tokens: 1 });
+    /// assert_eq!(sent.into_owned().id(), "r1");
+    /// ```
+    pub fn into_owned(self) -> Event {
+        match self {
+            Self::Request(request) => Event::Request(Request {
+                t_us: request.t_us,
+                id: request.id.into_owned(),
+                lane: request.lane.map(Cow::into_owned),
+                input_tokens: request.input_tokens,
+                max_tokens: request.max_tokens,
+            }),
+            Self::Response(response) => Event::Response(response),
+        }
+    }
+}
+
+/// A request sent, its strings borrowed where they can be ([`Request`]'s fields).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestRef<'a> {
+    /// When it was sent, µs since the start of the trace.
+    pub t_us: u64,
+    /// Its id; its response carries the same one.
+    pub id: Cow<'a, str>,
+    /// The limit scope it counts against; `None` is the default lane.
+    pub lane: Option<Cow<'a, str>>,
+    /// The caller's estimate of its input tokens at send time.
+    pub input_tokens: u64,
+    /// The `max_tokens` it asked for.
+    pub max_tokens: u64,
+}
+
 /// A request sent (`"type": "request"`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Request {
@@ -178,6 +231,27 @@ impl Response {
             .iter()
             .find(|(key, _)| key.eq_ignore_ascii_case(name))
             .map(|(_, value)| value.as_str())
+    }
+
+    /// Its status and headers as the core's parser reads them ([`headroom::headers::parse`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use headroom_sim::trace::Response;
+    /// let response = Response {
+    ///     t_us: 0, id: "r1".into(), status: 429, usage: None,
+    ///     headers: vec![("retry-after".into(), "16".into())],
+    /// };
+    /// assert_eq!(response.snapshot().status, Some(429));
+    /// ```
+    pub fn snapshot(&self) -> headroom::headers::Snapshot {
+        headroom::headers::parse(
+            Some(self.status),
+            self.headers
+                .iter()
+                .map(|(name, value)| (name.as_bytes(), value.as_bytes())),
+        )
     }
 }
 

@@ -4,7 +4,9 @@
 //! header pairs) and the text format's quirks (two spellings of `t`, a header value that may be
 //! a string or an array, `null` cache counts) stay in one place.
 
+use std::borrow::Cow;
 use std::fmt;
+use std::marker::PhantomData;
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -29,27 +31,72 @@ pub(crate) struct RawHeaderLine {
     pub world: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
-/// A `"type": "request"` line.
+/// A `"type": "request"` line. Its strings borrow from the line unless they hold escapes.
+///
+/// `kind` and `trace` are what the line's type probe reads: a line parsed straight as this
+/// shape, without a probe first, is taken only when they say it is a request line.
 #[derive(Deserialize)]
-pub(crate) struct RawRequest {
-    pub t: RawTime,
-    pub id: String,
-    #[serde(default)]
-    pub lane: Option<String>,
+pub(crate) struct RawRequest<'a> {
+    #[serde(borrow)]
+    pub t: RawTime<'a>,
+    #[serde(borrow)]
+    pub id: Cow<'a, str>,
+    #[serde(default, borrow)]
+    pub lane: Option<Text<'a>>,
     pub input_tokens: u64,
     pub max_tokens: u64,
+    #[serde(rename = "type", default, borrow)]
+    pub kind: Option<Text<'a>>,
+    #[serde(default)]
+    pub trace: Option<de::IgnoredAny>,
 }
 
-/// A `"type": "response"` line.
+/// A `"type": "response"` line (`kind` and `trace` as for [`RawRequest`]).
 #[derive(Deserialize)]
-pub(crate) struct RawResponse {
-    pub t: RawTime,
-    pub id: String,
+pub(crate) struct RawResponse<'a> {
+    #[serde(borrow)]
+    pub t: RawTime<'a>,
+    #[serde(borrow)]
+    pub id: Cow<'a, str>,
     pub status: u16,
     #[serde(default)]
     pub headers: RawHeaders,
     #[serde(default)]
     pub usage: Option<RawUsage>,
+    #[serde(rename = "type", default, borrow)]
+    pub kind: Option<Text<'a>>,
+    #[serde(default)]
+    pub trace: Option<de::IgnoredAny>,
+}
+
+/// A JSON string borrowed from the line unless it holds escapes. serde borrows a bare
+/// `Cow<str>` field but copies one inside an `Option`; this one borrows in both.
+pub(crate) struct Text<'a>(pub Cow<'a, str>);
+
+impl Text<'_> {
+    /// The string.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct TextVisitor<'a>(PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for TextVisitor<'a> {
+            type Value = Text<'a>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, value: &'de str) -> Result<Text<'a>, E> {
+                Ok(Text(Cow::Borrowed(value)))
+            }
+            fn visit_str<E: de::Error>(self, value: &str) -> Result<Text<'a>, E> {
+                Ok(Text(Cow::Owned(value.to_owned())))
+            }
+        }
+        deserializer.deserialize_str(TextVisitor(PhantomData))
+    }
 }
 
 /// A `usage` object; the cache counts may be absent or `null` (0).
@@ -102,35 +149,38 @@ pub(crate) fn micros_to_seconds(micros: u64) -> f64 {
 }
 
 /// `t` as written: a number of seconds or an RFC 3339 string.
-pub(crate) enum RawTime {
+pub(crate) enum RawTime<'a> {
     /// A JSON number (may be negative: checked later, with a better message).
     Seconds(f64),
-    /// A JSON string (parsed later).
-    Text(String),
+    /// A JSON string (parsed later), borrowed from the line unless it holds escapes.
+    Text(Cow<'a, str>),
 }
 
-impl<'de> Deserialize<'de> for RawTime {
+impl<'de: 'a, 'a> Deserialize<'de> for RawTime<'a> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct TimeVisitor;
-        impl Visitor<'_> for TimeVisitor {
-            type Value = RawTime;
+        struct TimeVisitor<'a>(PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for TimeVisitor<'a> {
+            type Value = RawTime<'a>;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str("seconds (a number) or an RFC 3339 string")
             }
-            fn visit_u64<E: de::Error>(self, value: u64) -> Result<RawTime, E> {
+            fn visit_u64<E: de::Error>(self, value: u64) -> Result<RawTime<'a>, E> {
                 Ok(RawTime::Seconds(value as f64))
             }
-            fn visit_i64<E: de::Error>(self, value: i64) -> Result<RawTime, E> {
+            fn visit_i64<E: de::Error>(self, value: i64) -> Result<RawTime<'a>, E> {
                 Ok(RawTime::Seconds(value as f64))
             }
-            fn visit_f64<E: de::Error>(self, value: f64) -> Result<RawTime, E> {
+            fn visit_f64<E: de::Error>(self, value: f64) -> Result<RawTime<'a>, E> {
                 Ok(RawTime::Seconds(value))
             }
-            fn visit_str<E: de::Error>(self, value: &str) -> Result<RawTime, E> {
-                Ok(RawTime::Text(value.to_owned()))
+            fn visit_borrowed_str<E: de::Error>(self, value: &'de str) -> Result<RawTime<'a>, E> {
+                Ok(RawTime::Text(Cow::Borrowed(value)))
+            }
+            fn visit_str<E: de::Error>(self, value: &str) -> Result<RawTime<'a>, E> {
+                Ok(RawTime::Text(Cow::Owned(value.to_owned())))
             }
         }
-        deserializer.deserialize_any(TimeVisitor)
+        deserializer.deserialize_any(TimeVisitor(PhantomData))
     }
 }
 

@@ -60,7 +60,7 @@ pub fn to_trace(workload: &Workload, config: &UpstreamConfig, note: &str) -> Tra
                 .filter(|name| !name.is_empty());
             events.push(Event::Request(TraceRequest {
                 t_us: t,
-                id: id.clone(),
+                id: id.to_owned(),
                 lane,
                 input_tokens: request.input_tokens,
                 max_tokens: request.max_tokens,
@@ -72,7 +72,7 @@ pub fn to_trace(workload: &Workload, config: &UpstreamConfig, note: &str) -> Tra
             let usage = request.usage;
             events.push(Event::Response(Response {
                 t_us: t,
-                id: id.clone(),
+                id: id.to_owned(),
                 status: 200,
                 headers: buf
                     .pairs()

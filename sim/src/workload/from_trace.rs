@@ -1,0 +1,427 @@
+//! A [`Workload`] built from a trace's events as they are read, so a load never holds the
+//! whole trace: [`WorkloadBuilder`] takes one event at a time and keeps only what the workload
+//! needs plus, per request, when it was last sent and whether its last attempt was refused.
+//!
+//! Ids are looked up through a table of request indices hashed by a fixed-seed foldhash of the
+//! id, whose text lives once, in the workload's [`Ids`]: no `String` per id, no SipHash.
+
+use std::hash::BuildHasher;
+
+use foldhash::fast::FixedState;
+use hashbrown::HashTable;
+use headroom::headers::{self, Dialect as HeaderDialect};
+use headroom::{LimitKind, Usage};
+
+use super::{Dialect, Lane, Limits, MAX_LANES, Request, Workload};
+use crate::trace::{self, Event, EventRef, Trace};
+
+impl Workload {
+    /// Builds the workload a trace describes.
+    ///
+    /// # Errors
+    ///
+    /// A message when the trace has more than [`MAX_LANES`] lanes or more than `u32::MAX`
+    /// requests.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use headroom::LimitKind;
+    /// use headroom_sim::{trace, workload::Workload};
+    ///
+    /// let text = r#"{"t": 0, "type": "request", "id": "r1", "input_tokens": 1200, "max_tokens": 1024}
+    /// {"t": 2.5, "type": "response", "id": "r1", "status": 200, "headers": {"anthropic-ratelimit-requests-limit": "50"}, "usage": {"input_tokens": 1100, "output_tokens": 300}}"#;
+    /// let workload = Workload::from_trace(&trace::read_str(text, "t.jsonl").unwrap()).unwrap();
+    /// assert_eq!(workload.requests[0].usage.output_tokens, 300);
+    /// assert_eq!(workload.requests[0].latency_us, Some(2_500_000));
+    /// assert_eq!(workload.lanes[0].limits.get(LimitKind::Requests), Some(50));
+    /// ```
+    pub fn from_trace(trace: &Trace) -> Result<Self, String> {
+        let mut builder = WorkloadBuilder::default();
+        for event in &trace.events {
+            builder.event(event);
+        }
+        builder.finish(trace.header.provider.as_deref())
+    }
+}
+
+/// A workload under construction from a trace's events in file order (see the
+/// [`workload`](crate::workload) module for what each event means): it keeps what the
+/// workload needs plus, per request, when it was last sent and whether its last attempt was
+/// refused, so a load streamed through it never holds the trace.
+///
+/// # Examples
+///
+/// ```
+/// use headroom_sim::trace::Records;
+/// use headroom_sim::workload::WorkloadBuilder;
+///
+/// let text = "{\"t\": 0, \"type\": \"request\", \"id\": \"r1\", \"input_tokens\": 5, \"max_tokens\": 9}\n";
+/// let mut builder = WorkloadBuilder::default();
+/// for event in Records::new(text.as_bytes(), "t.jsonl") {
+///     builder.event(&event.unwrap());
+/// }
+/// let workload = builder.finish(None).unwrap();
+/// assert_eq!(workload.ids.get(0), Some("r1"));
+/// ```
+#[derive(Debug, Default)]
+pub struct WorkloadBuilder {
+    /// What is built so far.
+    workload: Workload,
+    /// Per id, the index of the latest work sent with it, hashed by the id's text in
+    /// `workload.ids`.
+    by_id: HashTable<u32>,
+    /// The hasher of ids.
+    hasher: FixedState,
+    /// Per request: its last attempt was answered with a non-2xx (a request of the same id is
+    /// a retry of it).
+    refused: Vec<bool>,
+    /// Per request: when its latest attempt was sent.
+    sent_at: Vec<u64>,
+    /// The dialect of the first response that had one.
+    dialect: Option<Dialect>,
+    /// The first error; later events are ignored.
+    error: Option<String>,
+}
+
+impl WorkloadBuilder {
+    /// Takes the next event of the trace.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use headroom_sim::trace::{Event, Request};
+    /// use headroom_sim::workload::WorkloadBuilder;
+    ///
+    /// let mut builder = WorkloadBuilder::default();
+    /// builder.event(&Event::Request(Request { t_us: 5, id: "a".into(), lane: None, input_tokens: 1, max_tokens: 2 }));
+    /// assert_eq!(builder.finish(None).unwrap().requests[0].arrival_us, 5);
+    /// ```
+    pub fn event(&mut self, event: &Event) {
+        match event {
+            Event::Request(sent) => self.request(
+                sent.t_us,
+                &sent.id,
+                sent.lane.as_deref(),
+                sent.input_tokens,
+                sent.max_tokens,
+            ),
+            Event::Response(answer) => self.response(answer),
+        }
+    }
+
+    /// Takes the next event as [`Records::for_each_event`](crate::trace::Records::for_each_event)
+    /// hands it out (the same as [`WorkloadBuilder::event`], without owning the request's strings).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use headroom_sim::trace::Records;
+    /// use headroom_sim::workload::WorkloadBuilder;
+    ///
+    /// let text = "{\"t\": 1, \"type\": \"request\", \"id\": \"r1\", \"input_tokens\": 5, \"max_tokens\": 9}\n";
+    /// let mut builder = WorkloadBuilder::default();
+    /// Records::new(text.as_bytes(), "t.jsonl").for_each_event(|event| builder.event_ref(&event)).unwrap();
+    /// assert_eq!(builder.finish(None).unwrap().requests[0].arrival_us, 1_000_000);
+    /// ```
+    pub fn event_ref(&mut self, event: &EventRef<'_>) {
+        match event {
+            EventRef::Request(sent) => self.request(
+                sent.t_us,
+                &sent.id,
+                sent.lane.as_deref(),
+                sent.input_tokens,
+                sent.max_tokens,
+            ),
+            EventRef::Response(answer) => self.response(answer),
+        }
+    }
+
+    /// Takes a request event: sent at `t_us` with `id` on `lane` (`None`: the default lane).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let mut builder = headroom_sim::workload::WorkloadBuilder::default();
+    /// builder.request(0, "a", Some("m"), 100, 50);
+    /// let workload = builder.finish(None).unwrap();
+    /// assert_eq!((workload.lanes[0].name.as_str(), workload.requests[0].usage.output_tokens), ("m", 50));
+    /// ```
+    pub fn request(
+        &mut self,
+        t_us: u64,
+        id: &str,
+        lane: Option<&str>,
+        input_tokens: u64,
+        max_tokens: u64,
+    ) {
+        if self.error.is_some() {
+            return;
+        }
+        let hash = self.hasher.hash_one(id.as_bytes());
+        let ids = &self.workload.ids;
+        let latest = self
+            .by_id
+            .find(hash, |&index| ids.get(index as usize) == Some(id))
+            .copied();
+        if let Some(index) = latest {
+            let slot = index as usize;
+            if let Some(sent) = self.sent_at.get_mut(slot) {
+                *sent = t_us;
+            }
+            if let Some(refused) = self.refused.get_mut(slot)
+                && *refused
+            {
+                // A retry of earlier work: keep the first arrival.
+                *refused = false;
+                return;
+            }
+        }
+        let lane = match self.lane(lane.unwrap_or_default()) {
+            Ok(lane) => lane,
+            Err(why) => {
+                self.error = Some(why);
+                return;
+            }
+        };
+        let Some(index) = self.workload.ids.push(id) else {
+            self.error = Some("too many requests".to_owned());
+            return;
+        };
+        self.workload.requests.push(Request {
+            arrival_us: t_us,
+            id: index,
+            lane,
+            input_tokens,
+            max_tokens,
+            usage: Usage {
+                input_tokens,
+                output_tokens: max_tokens,
+                ..Usage::default()
+            },
+            latency_us: None,
+        });
+        self.refused.push(false);
+        self.sent_at.push(t_us);
+        let ids = &self.workload.ids;
+        let hasher = &self.hasher;
+        let rehash =
+            |&index: &u32| hasher.hash_one(ids.get(index as usize).unwrap_or_default().as_bytes());
+        match self
+            .by_id
+            .find_mut(hash, |&other| ids.get(other as usize) == Some(id))
+        {
+            Some(latest) => *latest = index,
+            None => {
+                self.by_id.insert_unique(hash, index, rehash);
+            }
+        }
+    }
+
+    /// The index of the lane named `name`, added if new.
+    fn lane(&mut self, name: &str) -> Result<u8, String> {
+        let lanes = &mut self.workload.lanes;
+        if let Some(found) = lanes.iter().position(|lane| lane.name == name) {
+            return Ok(u8::try_from(found).unwrap_or(u8::MAX));
+        }
+        let next = lanes.len();
+        lanes.push(Lane {
+            name: name.to_owned(),
+            limits: Limits::default(),
+        });
+        if lanes.len() > MAX_LANES {
+            return Err(format!("more than {MAX_LANES} lanes"));
+        }
+        Ok(u8::try_from(next).unwrap_or(u8::MAX))
+    }
+
+    /// Takes a response event.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use headroom_sim::trace::Response;
+    ///
+    /// let mut builder = headroom_sim::workload::WorkloadBuilder::default();
+    /// builder.request(0, "a", None, 100, 50);
+    /// builder.response(&Response { t_us: 900, id: "a".into(), status: 200, headers: Vec::new(), usage: None });
+    /// assert_eq!(builder.finish(None).unwrap().requests[0].latency_us, Some(900));
+    /// ```
+    pub fn response(&mut self, answer: &trace::Response) {
+        if self.error.is_some() {
+            return;
+        }
+        let hash = self.hasher.hash_one(answer.id.as_bytes());
+        let ids = &self.workload.ids;
+        let Some(&index) = self
+            .by_id
+            .find(hash, |&index| ids.get(index as usize) == Some(&*answer.id))
+        else {
+            return;
+        };
+        let slot = index as usize;
+        let success = (200..300).contains(&answer.status);
+        if let Some(refused) = self.refused.get_mut(slot) {
+            *refused = !success;
+        }
+        let snapshot = answer.snapshot();
+        let sent_at = self.sent_at.get(slot).copied();
+        let Some(request) = self.workload.requests.get_mut(slot) else {
+            return;
+        };
+        if success {
+            if let Some(usage) = answer.usage {
+                request.usage = Usage {
+                    input_tokens: usage.input_tokens,
+                    output_tokens: usage.output_tokens,
+                    cache_read_input_tokens: usage.cache_read_input_tokens,
+                    cache_creation_input_tokens: usage.cache_creation_input_tokens,
+                };
+            }
+            let start = sent_at.unwrap_or(answer.t_us);
+            request.latency_us = Some(answer.t_us.saturating_sub(start));
+        }
+        if self.dialect.is_none() {
+            self.dialect = match snapshot.dialect {
+                HeaderDialect::Anthropic => Some(Dialect::Anthropic),
+                HeaderDialect::OpenAi => Some(Dialect::OpenAi),
+                _ => None,
+            };
+        }
+        let lane = usize::from(request.lane);
+        if let Some(lane) = self.workload.lanes.get_mut(lane) {
+            learn_limits(&mut lane.limits, &snapshot);
+        }
+    }
+
+    /// The workload; `provider` is the trace header's, which names the dialect when no
+    /// response's headers did.
+    ///
+    /// # Errors
+    ///
+    /// The first error met: more than [`MAX_LANES`] lanes, or more than `u32::MAX` requests.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use headroom_sim::workload::{Dialect, WorkloadBuilder};
+    ///
+    /// let workload = WorkloadBuilder::default().finish(Some("openai")).unwrap();
+    /// assert_eq!(workload.dialect, Dialect::OpenAi);
+    /// ```
+    pub fn finish(self, provider: Option<&str>) -> Result<Workload, String> {
+        if let Some(why) = self.error {
+            return Err(why);
+        }
+        let mut workload = self.workload;
+        workload.dialect = self.dialect.unwrap_or(match provider {
+            Some("openai") => Dialect::OpenAi,
+            _ => Dialect::Anthropic,
+        });
+        if workload.dialect == Dialect::Anthropic {
+            for lane in &mut workload.lanes {
+                let split = lane.limits.get(LimitKind::InputTokens).is_some()
+                    || lane.limits.get(LimitKind::OutputTokens).is_some();
+                if split {
+                    lane.limits = lane.limits.with(LimitKind::Tokens, 0);
+                }
+            }
+        }
+        workload.requests.shrink_to_fit();
+        Ok(workload)
+    }
+}
+
+/// Folds the limits a response reported into `limits` (the latest report wins).
+fn learn_limits(limits: &mut Limits, snapshot: &headers::Snapshot) {
+    for kind in LimitKind::ALL {
+        let Some(limit) = snapshot.quota_of(kind).and_then(|quota| {
+            let amount = quota.limit?;
+            let window_us = quota.window.map_or(60_000_000, |w| w.as_ticks()).max(1);
+            let per_minute = u128::from(amount) * 60_000_000 / u128::from(window_us);
+            u64::try_from(per_minute).ok()
+        }) else {
+            continue;
+        };
+        *limits = limits.with(kind, limit);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retries_in_a_trace_are_the_same_work() {
+        let text = r#"{"t": 0, "type": "request", "id": "a", "input_tokens": 10, "max_tokens": 20}
+{"t": 0.1, "type": "response", "id": "a", "status": 429, "headers": {"x-ratelimit-limit-tokens": "1000", "x-ratelimit-limit-requests": "60"}}
+{"t": 1, "type": "request", "id": "a", "input_tokens": 10, "max_tokens": 20}
+{"t": 2, "type": "response", "id": "a", "status": 200, "usage": {"input_tokens": 9, "output_tokens": 5}}
+{"t": 3, "type": "request", "id": "b", "lane": "other", "input_tokens": 10, "max_tokens": 20}"#;
+        let workload = Workload::from_trace(&trace::read_str(text, "t").unwrap()).unwrap();
+        assert_eq!(workload.requests.len(), 2);
+        assert_eq!(workload.dialect, Dialect::OpenAi);
+        assert_eq!(workload.requests[0].usage.output_tokens, 5);
+        assert_eq!(workload.requests[0].latency_us, Some(1_000_000));
+        assert_eq!(workload.requests[1].usage.output_tokens, 20);
+        assert_eq!(workload.lanes.len(), 2);
+        assert_eq!(workload.lanes[0].limits.get(LimitKind::Tokens), Some(1000));
+    }
+
+    #[test]
+    fn an_id_answered_with_a_success_starts_new_work() {
+        let text = r#"{"t": 0, "type": "request", "id": "a", "input_tokens": 10, "max_tokens": 20}
+{"t": 1, "type": "response", "id": "a", "status": 200}
+{"t": 2, "type": "request", "id": "a", "input_tokens": 30, "max_tokens": 20}
+{"t": 2.5, "type": "response", "id": "a", "status": 200}"#;
+        let workload = Workload::from_trace(&trace::read_str(text, "t").unwrap()).unwrap();
+        assert_eq!(workload.ids.iter().collect::<Vec<_>>(), ["a", "a"]);
+        assert_eq!(workload.requests[1].input_tokens, 30);
+        assert_eq!(workload.requests[1].latency_us, Some(500_000));
+        assert_eq!(workload.requests[0].latency_us, Some(1_000_000));
+    }
+
+    #[test]
+    fn anthropic_combined_tokens_is_not_a_limit() {
+        let text = r#"{"t": 0, "type": "request", "id": "a", "input_tokens": 10, "max_tokens": 20}
+{"t": 1, "type": "response", "id": "a", "status": 200, "headers": {"anthropic-ratelimit-input-tokens-limit": "30000", "anthropic-ratelimit-tokens-limit": "38000"}}"#;
+        let workload = Workload::from_trace(&trace::read_str(text, "t").unwrap()).unwrap();
+        let limits = workload.lanes[0].limits;
+        assert_eq!(limits.get(LimitKind::InputTokens), Some(30_000));
+        assert_eq!(limits.get(LimitKind::Tokens), None);
+    }
+
+    #[test]
+    fn responses_find_their_requests_after_the_table_grows() {
+        let mut builder = WorkloadBuilder::default();
+        for index in 0..1_000u64 {
+            builder.request(index, &format!("id-{index}"), None, 10, 20);
+        }
+        for index in 0..1_000u64 {
+            builder.response(&trace::Response {
+                t_us: 5_000 + index,
+                id: format!("id-{index}"),
+                status: 200,
+                headers: Vec::new(),
+                usage: Some(trace::Usage {
+                    output_tokens: index,
+                    ..trace::Usage::default()
+                }),
+            });
+        }
+        let workload = builder.finish(None).unwrap();
+        for (index, request) in (0..).zip(&workload.requests) {
+            assert_eq!(request.usage.output_tokens, index);
+            assert_eq!(request.latency_us, Some(5_000));
+        }
+    }
+
+    #[test]
+    fn a_ninth_lane_is_an_error() {
+        let mut builder = WorkloadBuilder::default();
+        for lane in 0..=MAX_LANES {
+            builder.request(0, &format!("r{lane}"), Some(&format!("m{lane}")), 1, 1);
+        }
+        assert_eq!(builder.finish(None).unwrap_err(), "more than 8 lanes");
+    }
+}
