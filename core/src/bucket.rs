@@ -43,6 +43,7 @@ use crate::{Limit, LimitKind};
 /// Fixed-point shift of the per-unit refill time.
 const UNIT_SHIFT: u32 = 20;
 const UNIT_ROUND: u128 = (1 << UNIT_SHIFT) - 1;
+const UNIT_ROUND_64: u64 = (1 << UNIT_SHIFT) - 1;
 
 /// Why a cost can not be admitted right now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,6 +86,9 @@ pub struct Bucket {
     limit: Limit,
     /// The burst in units, resolved from `limit` and the kind.
     burst: u32,
+    /// The burst as time, `C = ⌈burst · unit_fp / 2^20⌉`: derived from `unit_fp` and `burst`,
+    /// cached so that admission does not recompute it ([`Bucket::capacity`]).
+    capacity: u64,
     /// The end of the latest admission's own charge (`now + n·T` when it was admitted): no
     /// refund for an earlier admission moves the TAT below it, since that admission alone
     /// reaches there.
@@ -96,11 +100,14 @@ pub struct Bucket {
 impl Bucket {
     /// A full bucket metering `kind` at `limit`.
     pub fn new(kind: LimitKind, limit: Limit) -> Self {
+        let unit_fp = unit_fp(limit);
+        let burst = limit.burst_for(kind);
         Self {
             tat: 0,
-            unit_fp: unit_fp(limit),
+            unit_fp,
             limit,
-            burst: limit.burst_for(kind),
+            burst,
+            capacity: ceil_time(u64::from(burst), unit_fp),
             floor: 0,
             floor_at: 0,
         }
@@ -181,14 +188,8 @@ impl Bucket {
     pub fn set_limit(&mut self, now: Instant, kind: LimitKind, limit: Limit) {
         let now = now.as_ticks();
         let old_capacity = self.capacity();
-        *self = Self {
-            tat: self.tat,
-            unit_fp: unit_fp(limit),
-            limit,
-            burst: limit.burst_for(kind),
-            floor: self.floor,
-            floor_at: self.floor_at,
-        };
+        self.limit = limit;
+        self.rate(unit_fp(limit), limit.burst_for(kind));
         let debt = self.tat.saturating_sub(now);
         if debt == 0 || old_capacity == 0 {
             return;
@@ -257,9 +258,15 @@ impl Bucket {
             (Some(amount), Some(window)) => Limit::per_window_ms(amount, window),
             _ => return,
         };
-        self.unit_fp = unit_fp(rate);
-        self.burst = burst.max(1);
+        self.rate(unit_fp(rate), burst.max(1));
         self.set_units(now, level.min(i64::from(self.burst)));
+    }
+
+    /// Sets the refill time per unit and the burst, and the capacity derived from them.
+    fn rate(&mut self, unit_fp: u64, burst: u32) {
+        self.unit_fp = unit_fp;
+        self.burst = burst;
+        self.capacity = ceil_time(u64::from(burst), unit_fp);
     }
 
     /// Keeps any debt within one window's worth of the limit: however wrong an estimate or a
@@ -277,10 +284,10 @@ impl Bucket {
         ceil_time(units, self.unit_fp)
     }
 
-    /// The burst as time, `C = n·T` for `n = burst`.
+    /// The burst as time, `C = n·T` for `n = burst` (cached when the rate is set).
     #[inline]
-    pub(crate) fn capacity(&self) -> u64 {
-        self.cost_time(u64::from(self.burst))
+    pub(crate) const fn capacity(&self) -> u64 {
+        self.capacity
     }
 
     /// Time of credit left at `now` with `reserve` kept back: `C − reserve − (TAT − now)⁺`.
@@ -377,8 +384,18 @@ impl Bucket {
     }
 
     /// Time of credit `permille` thousandths of the burst amount to, for reserves.
+    ///
+    /// `⌊C · p / 1000⌋` computed as `q·p + ⌊r·p / 1000⌋` with `C = 1000·q + r`: the same value
+    /// without a 128-bit product or a division by a variable (the compiler turns division by
+    /// the constant 1000 into a multiply). `q·p ≤ C` since `p ≤ 1000`, and `r·p < 10^6`.
+    #[expect(
+        clippy::arithmetic_side_effects,
+        reason = "q·p ≤ C since p ≤ 1000, r·p < 10^6, their sum ≤ C; the divisor is a nonzero constant"
+    )]
     pub(crate) fn permille_of_capacity(&self, permille: u16) -> u64 {
-        mul_div(self.capacity(), u64::from(permille.min(1000)), 1000)
+        let permille = u64::from(permille.min(1000));
+        let (whole, rest) = (self.capacity / 1000, self.capacity % 1000);
+        whole * permille + rest * permille / 1000
     }
 }
 
@@ -392,12 +409,31 @@ fn unit_fp(limit: Limit) -> u64 {
 }
 
 /// Refill time of `units`, rounded up: `⌈units · unit_fp / 2^S⌉`, saturating.
+///
+/// On the hot path the product fits in 64 bits: admission checks `cost ≤ burst` first, and for
+/// a pace `burst ≤ amount`, so `cost · unit_fp ≤ amount · ⌈window_µs · 2^20 / amount⌉ <
+/// window_µs · 2^20 + amount ≤ 2^62 + 2^32` for a window of at most `u32::MAX` ms (`< 2^42` µs),
+/// and adding `2^20 − 1` does not reach 2^64. A window's bucket refills at a share of the limit
+/// while its burst is up to the whole limit, so its product can exceed that bound: the checked
+/// multiply then takes the 128-bit path, with the same rounding (up).
 #[inline]
+fn ceil_time(units: u64, unit_fp: u64) -> u64 {
+    match units
+        .checked_mul(unit_fp)
+        .and_then(|product| product.checked_add(UNIT_ROUND_64))
+    {
+        Some(rounded) => rounded >> UNIT_SHIFT,
+        None => ceil_time_wide(units, unit_fp),
+    }
+}
+
+/// [`ceil_time`] in 128 bits, for products beyond 64.
+#[cold]
 #[expect(
     clippy::arithmetic_side_effects,
     reason = "a u64 × u64 product is below 2^128 − 2^65, so adding 2^20 − 1 cannot overflow u128"
 )]
-fn ceil_time(units: u64, unit_fp: u64) -> u64 {
+fn ceil_time_wide(units: u64, unit_fp: u64) -> u64 {
     let product = u128::from(units) * u128::from(unit_fp) + UNIT_ROUND;
     let time = product >> UNIT_SHIFT;
     if time > u128::from(u64::MAX) {
