@@ -301,12 +301,14 @@ impl Bucket {
     #[inline]
     pub(crate) fn check(&self, now: u64, cost: u64, reserve: u64) -> Result<u64, Refusal> {
         let capacity = self.capacity();
-        let cost_time = self.cost_time(cost);
-        // Compared in units too: when a unit refills in under a microsecond, the capacity
-        // (rounded up to a whole µs) can hold a unit or so more than the burst.
-        if cost > u64::from(self.burst) || cost_time > capacity {
+        // Compared in units, not time: when a unit refills in under a microsecond, the capacity
+        // (rounded up to a whole µs) can hold a unit or so more than the burst. Within the burst
+        // the charge's time is within the capacity too: both are `ceil_time`, which never
+        // decreases as units grow.
+        if cost > u64::from(self.burst) {
             return Err(Refusal::TooLarge);
         }
+        let cost_time = self.cost_time(cost);
         let new_tat = self.tat.max(now).saturating_add(cost_time);
         // The capacity a request sees: `C − reserve`, but never less than its own cost, so a
         // reserve never turns a wait into a rejection.

@@ -383,14 +383,10 @@ impl<const LANES: usize, const PERMITS: usize> Policy<LANES, PERMITS> {
     ) -> Result<(), Rejection> {
         let now = Instant::from_ticks(self.tick(now));
         let lane = self.lane_mut(lane)?;
-        let slot = lane
-            .buckets
-            .get_mut(kind.index())
-            .ok_or(Rejection::UnknownLane)?;
-        match (slot.as_mut(), limit) {
+        match (lane.bucket_mut(kind), limit) {
             (Some(bucket), Some(limit)) => bucket.set_limit(now, kind, limit),
-            (None, Some(limit)) => *slot = Some(crate::Bucket::new(kind, limit)),
-            (_, None) => *slot = None,
+            (None, Some(limit)) => lane.set_pace(kind, Some(crate::Bucket::new(kind, limit))),
+            (_, None) => lane.set_pace(kind, None),
         }
         Ok(())
     }
