@@ -401,13 +401,16 @@ impl Bucket {
     }
 }
 
-/// `⌈window_µs · 2^UNIT_SHIFT / amount⌉`. Cannot overflow: window_µs < 2^42.
+/// `⌈window_µs · 2^UNIT_SHIFT / amount⌉`, in 64 bits: a window of at most `u32::MAX` ms is
+/// below 2^42 µs, so the scaled window is below 2^62 and one 64-bit division does it (the
+/// saturating multiply never saturates).
 fn unit_fp(limit: Limit) -> u64 {
-    let window_us = u128::from(limit.window_ms()).saturating_mul(1_000);
-    let scaled = window_us << UNIT_SHIFT;
-    let amount = u128::from(limit.amount());
-    let per_unit = scaled.div_ceil(amount.max(1));
-    u64::try_from(per_unit).unwrap_or(u64::MAX)
+    let window_us = u64::from(limit.window_ms()).saturating_mul(1_000);
+    let scaled = window_us.saturating_mul(1 << UNIT_SHIFT);
+    let amount = u64::from(limit.amount().max(1));
+    let whole = scaled.checked_div(amount).unwrap_or(u64::MAX);
+    let part = scaled.checked_rem(amount).unwrap_or(0);
+    whole.saturating_add(u64::from(part != 0))
 }
 
 /// Refill time of `units`, rounded up: `⌈units · unit_fp / 2^S⌉`, saturating.
@@ -446,29 +449,52 @@ fn ceil_time_wide(units: u64, unit_fp: u64) -> u64 {
 }
 
 /// Refill time of `units`, rounded down, saturating.
+fn floor_time(units: u64, unit_fp: u64) -> u64 {
+    match units.checked_mul(unit_fp) {
+        Some(product) => product >> UNIT_SHIFT,
+        None => floor_time_wide(units, unit_fp),
+    }
+}
+
+/// [`floor_time`] in 128 bits, for products beyond 64.
+#[cold]
 #[expect(
     clippy::arithmetic_side_effects,
     reason = "a u64 × u64 product always fits in u128"
 )]
-fn floor_time(units: u64, unit_fp: u64) -> u64 {
+fn floor_time_wide(units: u64, unit_fp: u64) -> u64 {
     let time = (u128::from(units) * u128::from(unit_fp)) >> UNIT_SHIFT;
     u64::try_from(time).unwrap_or(u64::MAX)
 }
 
 /// How many whole units fit in `time`: the largest `n` with `cost_time(n) ≤ time`.
 fn units_in(time: u64, unit_fp: u64) -> u64 {
-    // floor(time · 2^S / unit_fp) is the exact bound for ⌈n·unit_fp / 2^S⌉ ≤ time.
+    // floor(time · 2^S / unit_fp) is the exact bound for ⌈n·unit_fp / 2^S⌉ ≤ time. Below 2^44
+    // µs (about 200 days) the scaled time fits in 64 bits: one 64-bit division.
+    if let Some(scaled) = time.checked_mul(1 << UNIT_SHIFT) {
+        return scaled.checked_div(unit_fp).unwrap_or(u64::MAX);
+    }
     let scaled = u128::from(time) << UNIT_SHIFT;
     let units = scaled.checked_div(u128::from(unit_fp)).unwrap_or(u128::MAX);
     u64::try_from(units).unwrap_or(u64::MAX)
 }
 
-/// `a · b / c` in 128 bits, saturating; `c == 0` gives `u64::MAX`.
+/// `a · b / c`, saturating; `c == 0` gives `u64::MAX`. In 64 bits when the product fits, else
+/// in 128 (the same quotient either way).
+pub(crate) fn mul_div(a: u64, b: u64, c: u64) -> u64 {
+    match a.checked_mul(b) {
+        Some(product) => product.checked_div(c).unwrap_or(u64::MAX),
+        None => mul_div_wide(a, b, c),
+    }
+}
+
+/// [`mul_div`] in 128 bits.
+#[cold]
 #[expect(
     clippy::arithmetic_side_effects,
     reason = "a u64 × u64 product always fits in u128"
 )]
-pub(crate) fn mul_div(a: u64, b: u64, c: u64) -> u64 {
+fn mul_div_wide(a: u64, b: u64, c: u64) -> u64 {
     let product = u128::from(a) * u128::from(b);
     let quotient = product.checked_div(u128::from(c)).unwrap_or(u128::MAX);
     u64::try_from(quotient).unwrap_or(u64::MAX)
