@@ -43,6 +43,7 @@ use crate::{Limit, LimitKind};
 /// Fixed-point shift of the per-unit refill time.
 const UNIT_SHIFT: u32 = 20;
 const UNIT_ROUND: u128 = (1 << UNIT_SHIFT) - 1;
+const UNIT_ROUND_64: u64 = (1 << UNIT_SHIFT) - 1;
 
 /// Why a cost can not be admitted right now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,6 +86,9 @@ pub struct Bucket {
     limit: Limit,
     /// The burst in units, resolved from `limit` and the kind.
     burst: u32,
+    /// The burst as time, `C = ⌈burst · unit_fp / 2^20⌉`: derived from `unit_fp` and `burst`,
+    /// cached so that admission does not recompute it ([`Bucket::capacity`]).
+    capacity: u64,
     /// The end of the latest admission's own charge (`now + n·T` when it was admitted): no
     /// refund for an earlier admission moves the TAT below it, since that admission alone
     /// reaches there.
@@ -96,11 +100,14 @@ pub struct Bucket {
 impl Bucket {
     /// A full bucket metering `kind` at `limit`.
     pub fn new(kind: LimitKind, limit: Limit) -> Self {
+        let unit_fp = unit_fp(limit);
+        let burst = limit.burst_for(kind);
         Self {
             tat: 0,
-            unit_fp: unit_fp(limit),
+            unit_fp,
             limit,
-            burst: limit.burst_for(kind),
+            burst,
+            capacity: ceil_time(u64::from(burst), unit_fp),
             floor: 0,
             floor_at: 0,
         }
@@ -181,14 +188,8 @@ impl Bucket {
     pub fn set_limit(&mut self, now: Instant, kind: LimitKind, limit: Limit) {
         let now = now.as_ticks();
         let old_capacity = self.capacity();
-        *self = Self {
-            tat: self.tat,
-            unit_fp: unit_fp(limit),
-            limit,
-            burst: limit.burst_for(kind),
-            floor: self.floor,
-            floor_at: self.floor_at,
-        };
+        self.limit = limit;
+        self.rate(unit_fp(limit), limit.burst_for(kind));
         let debt = self.tat.saturating_sub(now);
         if debt == 0 || old_capacity == 0 {
             return;
@@ -257,9 +258,15 @@ impl Bucket {
             (Some(amount), Some(window)) => Limit::per_window_ms(amount, window),
             _ => return,
         };
-        self.unit_fp = unit_fp(rate);
-        self.burst = burst.max(1);
+        self.rate(unit_fp(rate), burst.max(1));
         self.set_units(now, level.min(i64::from(self.burst)));
+    }
+
+    /// Sets the refill time per unit and the burst, and the capacity derived from them.
+    fn rate(&mut self, unit_fp: u64, burst: u32) {
+        self.unit_fp = unit_fp;
+        self.burst = burst;
+        self.capacity = ceil_time(u64::from(burst), unit_fp);
     }
 
     /// Keeps any debt within one window's worth of the limit: however wrong an estimate or a
@@ -277,10 +284,10 @@ impl Bucket {
         ceil_time(units, self.unit_fp)
     }
 
-    /// The burst as time, `C = n·T` for `n = burst`.
+    /// The burst as time, `C = n·T` for `n = burst` (cached when the rate is set).
     #[inline]
-    pub(crate) fn capacity(&self) -> u64 {
-        self.cost_time(u64::from(self.burst))
+    pub(crate) const fn capacity(&self) -> u64 {
+        self.capacity
     }
 
     /// Time of credit left at `now` with `reserve` kept back: `C − reserve − (TAT − now)⁺`.
@@ -294,12 +301,14 @@ impl Bucket {
     #[inline]
     pub(crate) fn check(&self, now: u64, cost: u64, reserve: u64) -> Result<u64, Refusal> {
         let capacity = self.capacity();
-        let cost_time = self.cost_time(cost);
-        // Compared in units too: when a unit refills in under a microsecond, the capacity
-        // (rounded up to a whole µs) can hold a unit or so more than the burst.
-        if cost > u64::from(self.burst) || cost_time > capacity {
+        // Compared in units, not time: when a unit refills in under a microsecond, the capacity
+        // (rounded up to a whole µs) can hold a unit or so more than the burst. Within the burst
+        // the charge's time is within the capacity too: both are `ceil_time`, which never
+        // decreases as units grow.
+        if cost > u64::from(self.burst) {
             return Err(Refusal::TooLarge);
         }
+        let cost_time = self.cost_time(cost);
         let new_tat = self.tat.max(now).saturating_add(cost_time);
         // The capacity a request sees: `C − reserve`, but never less than its own cost, so a
         // reserve never turns a wait into a rejection.
@@ -377,27 +386,59 @@ impl Bucket {
     }
 
     /// Time of credit `permille` thousandths of the burst amount to, for reserves.
+    ///
+    /// `⌊C · p / 1000⌋` computed as `q·p + ⌊r·p / 1000⌋` with `C = 1000·q + r`: the same value
+    /// without a 128-bit product or a division by a variable (the compiler turns division by
+    /// the constant 1000 into a multiply). `q·p ≤ C` since `p ≤ 1000`, and `r·p < 10^6`.
+    #[expect(
+        clippy::arithmetic_side_effects,
+        reason = "q·p ≤ C since p ≤ 1000, r·p < 10^6, their sum ≤ C; the divisor is a nonzero constant"
+    )]
     pub(crate) fn permille_of_capacity(&self, permille: u16) -> u64 {
-        mul_div(self.capacity(), u64::from(permille.min(1000)), 1000)
+        let permille = u64::from(permille.min(1000));
+        let (whole, rest) = (self.capacity / 1000, self.capacity % 1000);
+        whole * permille + rest * permille / 1000
     }
 }
 
-/// `⌈window_µs · 2^UNIT_SHIFT / amount⌉`. Cannot overflow: window_µs < 2^42.
+/// `⌈window_µs · 2^UNIT_SHIFT / amount⌉`, in 64 bits: a window of at most `u32::MAX` ms is
+/// below 2^42 µs, so the scaled window is below 2^62 and one 64-bit division does it (the
+/// saturating multiply never saturates).
 fn unit_fp(limit: Limit) -> u64 {
-    let window_us = u128::from(limit.window_ms()).saturating_mul(1_000);
-    let scaled = window_us << UNIT_SHIFT;
-    let amount = u128::from(limit.amount());
-    let per_unit = scaled.div_ceil(amount.max(1));
-    u64::try_from(per_unit).unwrap_or(u64::MAX)
+    let window_us = u64::from(limit.window_ms()).saturating_mul(1_000);
+    let scaled = window_us.saturating_mul(1 << UNIT_SHIFT);
+    let amount = u64::from(limit.amount().max(1));
+    let whole = scaled.checked_div(amount).unwrap_or(u64::MAX);
+    let part = scaled.checked_rem(amount).unwrap_or(0);
+    whole.saturating_add(u64::from(part != 0))
 }
 
 /// Refill time of `units`, rounded up: `⌈units · unit_fp / 2^S⌉`, saturating.
+///
+/// On the hot path the product fits in 64 bits: admission checks `cost ≤ burst` first, and for
+/// a pace `burst ≤ amount`, so `cost · unit_fp ≤ amount · ⌈window_µs · 2^20 / amount⌉ <
+/// window_µs · 2^20 + amount ≤ 2^62 + 2^32` for a window of at most `u32::MAX` ms (`< 2^42` µs),
+/// and adding `2^20 − 1` does not reach 2^64. A window's bucket refills at a share of the limit
+/// while its burst is up to the whole limit, so its product can exceed that bound: the checked
+/// multiply then takes the 128-bit path, with the same rounding (up).
 #[inline]
+fn ceil_time(units: u64, unit_fp: u64) -> u64 {
+    match units
+        .checked_mul(unit_fp)
+        .and_then(|product| product.checked_add(UNIT_ROUND_64))
+    {
+        Some(rounded) => rounded >> UNIT_SHIFT,
+        None => ceil_time_wide(units, unit_fp),
+    }
+}
+
+/// [`ceil_time`] in 128 bits, for products beyond 64.
+#[cold]
 #[expect(
     clippy::arithmetic_side_effects,
     reason = "a u64 × u64 product is below 2^128 − 2^65, so adding 2^20 − 1 cannot overflow u128"
 )]
-fn ceil_time(units: u64, unit_fp: u64) -> u64 {
+fn ceil_time_wide(units: u64, unit_fp: u64) -> u64 {
     let product = u128::from(units) * u128::from(unit_fp) + UNIT_ROUND;
     let time = product >> UNIT_SHIFT;
     if time > u128::from(u64::MAX) {
@@ -408,29 +449,52 @@ fn ceil_time(units: u64, unit_fp: u64) -> u64 {
 }
 
 /// Refill time of `units`, rounded down, saturating.
+fn floor_time(units: u64, unit_fp: u64) -> u64 {
+    match units.checked_mul(unit_fp) {
+        Some(product) => product >> UNIT_SHIFT,
+        None => floor_time_wide(units, unit_fp),
+    }
+}
+
+/// [`floor_time`] in 128 bits, for products beyond 64.
+#[cold]
 #[expect(
     clippy::arithmetic_side_effects,
     reason = "a u64 × u64 product always fits in u128"
 )]
-fn floor_time(units: u64, unit_fp: u64) -> u64 {
+fn floor_time_wide(units: u64, unit_fp: u64) -> u64 {
     let time = (u128::from(units) * u128::from(unit_fp)) >> UNIT_SHIFT;
     u64::try_from(time).unwrap_or(u64::MAX)
 }
 
 /// How many whole units fit in `time`: the largest `n` with `cost_time(n) ≤ time`.
 fn units_in(time: u64, unit_fp: u64) -> u64 {
-    // floor(time · 2^S / unit_fp) is the exact bound for ⌈n·unit_fp / 2^S⌉ ≤ time.
+    // floor(time · 2^S / unit_fp) is the exact bound for ⌈n·unit_fp / 2^S⌉ ≤ time. Below 2^44
+    // µs (about 200 days) the scaled time fits in 64 bits: one 64-bit division.
+    if let Some(scaled) = time.checked_mul(1 << UNIT_SHIFT) {
+        return scaled.checked_div(unit_fp).unwrap_or(u64::MAX);
+    }
     let scaled = u128::from(time) << UNIT_SHIFT;
     let units = scaled.checked_div(u128::from(unit_fp)).unwrap_or(u128::MAX);
     u64::try_from(units).unwrap_or(u64::MAX)
 }
 
-/// `a · b / c` in 128 bits, saturating; `c == 0` gives `u64::MAX`.
+/// `a · b / c`, saturating; `c == 0` gives `u64::MAX`. In 64 bits when the product fits, else
+/// in 128 (the same quotient either way).
+pub(crate) fn mul_div(a: u64, b: u64, c: u64) -> u64 {
+    match a.checked_mul(b) {
+        Some(product) => product.checked_div(c).unwrap_or(u64::MAX),
+        None => mul_div_wide(a, b, c),
+    }
+}
+
+/// [`mul_div`] in 128 bits.
+#[cold]
 #[expect(
     clippy::arithmetic_side_effects,
     reason = "a u64 × u64 product always fits in u128"
 )]
-pub(crate) fn mul_div(a: u64, b: u64, c: u64) -> u64 {
+fn mul_div_wide(a: u64, b: u64, c: u64) -> u64 {
     let product = u128::from(a) * u128::from(b);
     let quotient = product.checked_div(u128::from(c)).unwrap_or(u128::MAX);
     u64::try_from(quotient).unwrap_or(u64::MAX)

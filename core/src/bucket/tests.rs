@@ -184,3 +184,54 @@ fn extreme_limits_do_not_overflow() {
     slow.reconcile(u64::MAX, 0, u64::MAX, 0, u64::MAX);
     assert_eq!(slow.full_at(), Instant::from_ticks(u64::MAX));
 }
+
+#[test]
+fn the_64_bit_paths_give_the_128_bit_results() {
+    // Issue 13: refill times, levels and scalings take 64 bits when the product fits; the
+    // rounding must be exactly the 128-bit one on both sides of every boundary.
+    let values = [
+        0,
+        1,
+        2,
+        999,
+        1 << 20,
+        (1 << 20) + 1,
+        u64::from(u32::MAX),
+        (1 << 42) - 1,
+        (1 << 44) - 1,
+        1 << 44,
+        (1 << 44) + 1,
+        u64::MAX / 3,
+        u64::MAX - 1,
+        u64::MAX,
+    ];
+    for a in values {
+        for b in values {
+            assert_eq!(ceil_time(a, b), ceil_time_wide(a, b), "ceil {a} {b}");
+            assert_eq!(floor_time(a, b), floor_time_wide(a, b), "floor {a} {b}");
+            let wide = (u128::from(a) << UNIT_SHIFT)
+                .checked_div(u128::from(b))
+                .map_or(u64::MAX, |units| u64::try_from(units).unwrap_or(u64::MAX));
+            assert_eq!(units_in(a, b), wide, "units_in {a} {b}");
+            for c in values {
+                assert_eq!(
+                    mul_div(a, b, c),
+                    mul_div_wide(a, b, c),
+                    "mul_div {a} {b} {c}"
+                );
+            }
+        }
+    }
+    for (amount, window_ms) in [(1, 1), (3_500, 60_000), (7, u32::MAX), (u32::MAX, u32::MAX)] {
+        let limit = Limit::per_window_ms(
+            NonZeroU32::new(amount).unwrap(),
+            NonZeroU32::new(window_ms).unwrap(),
+        );
+        let exact = ((u128::from(window_ms) * 1_000) << UNIT_SHIFT).div_ceil(u128::from(amount));
+        assert_eq!(
+            u128::from(unit_fp(limit)),
+            exact,
+            "{amount} per {window_ms} ms"
+        );
+    }
+}

@@ -316,10 +316,15 @@ pub(crate) enum LaneRefusal {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub(crate) struct Lane {
-    /// The local pace of each limit: refilled by time alone, never raised by a header.
-    pub(crate) buckets: [Option<Bucket>; 4],
-    /// The provider's window of each limit, corrected from headers (see [`window`]).
-    pub(crate) windows: [Option<Window>; 4],
+    /// The local pace of each limit: refilled by time alone, never raised by a header. Set
+    /// through [`Lane::set_pace`], which keeps `present` in step.
+    buckets: [Option<Bucket>; 4],
+    /// The provider's window of each limit, corrected from headers (see [`window`]). Set
+    /// through [`Lane::set_window`].
+    windows: [Option<Window>; 4],
+    /// Which paces and windows exist ([`pace_bit`], [`window_bit`]): kept with every change
+    /// of the two arrays, so that an admission reads it instead of testing eight slots.
+    present: u8,
     pub(crate) cost_model: CostModel,
     pub(crate) reserve_permille: u16,
     /// The only bucket is the provisional requests pace, to be dropped once limits are learned.
@@ -392,9 +397,10 @@ impl Lane {
             }
             _ => false,
         };
-        Self {
+        let mut lane = Self {
             buckets,
             windows,
+            present: 0,
             cost_model: config.cost_model,
             reserve_permille: config.background_reserve_permille,
             provisional,
@@ -408,7 +414,35 @@ impl Lane {
             output_estimate: 0,
             input_scale: INPUT_SCALE_ONE,
             input_spread: 0,
+        };
+        lane.present = lane.scan_present();
+        lane
+    }
+
+    /// Sets (or with `None`, removes) the pace of `kind`.
+    pub(crate) fn set_pace(&mut self, kind: LimitKind, pace: Option<Bucket>) {
+        if let Some(slot) = self.buckets.get_mut(kind.index()) {
+            *slot = pace;
         }
+        self.present = self.scan_present();
+    }
+
+    /// Sets the window of `kind`.
+    pub(crate) fn set_window(&mut self, kind: LimitKind, window: Option<Window>) {
+        if let Some(slot) = self.windows.get_mut(kind.index()) {
+            *slot = window;
+        }
+        self.present = self.scan_present();
+    }
+
+    /// The windows that exist.
+    pub(crate) fn windows(&self) -> impl Iterator<Item = &Window> {
+        self.windows.iter().flatten()
+    }
+
+    /// The windows that exist, mutably.
+    pub(crate) fn windows_mut(&mut self) -> impl Iterator<Item = &mut Window> {
+        self.windows.iter_mut().flatten()
     }
 
     pub(crate) fn bucket(&self, kind: LimitKind) -> Option<&Bucket> {
@@ -428,7 +462,13 @@ impl Lane {
     }
 
     /// Which paces and windows exist, as a bit mask ([`pace_bit`], [`window_bit`]).
-    pub(crate) fn mask(&self) -> u8 {
+    #[inline]
+    pub(crate) const fn mask(&self) -> u8 {
+        self.present
+    }
+
+    /// [`Lane::mask`] read from the slots.
+    fn scan_present(&self) -> u8 {
         LimitKind::ALL.into_iter().fold(0, |mask, kind| {
             let pace = if self.bucket(kind).is_some() {
                 pace_bit(kind)

@@ -125,9 +125,8 @@ impl Lane {
         // Clients of one key send alike, so the split is the same on every limit, and a limit
         // whose bucket refills within a round trip (requests, a second's worth) hides the
         // split that a minute's worth of tokens shows.
-        if newest && let Some(share) = self.windows.iter().flatten().map(Window::share_fixed).min()
-        {
-            for window in self.windows.iter_mut().flatten() {
+        if newest && let Some(share) = self.windows().map(Window::share_fixed).min() {
+            for window in self.windows_mut() {
                 window.adopt_share(now, share);
             }
         }
@@ -141,7 +140,7 @@ impl Lane {
             if self.window(LimitKind::Requests).is_some() || (learned_any && !requests_pending) {
                 self.provisional = false;
                 if self.window(LimitKind::Requests).is_none() {
-                    self.buckets[0] = None;
+                    self.set_pace(LimitKind::Requests, None);
                 }
             }
         }
@@ -185,18 +184,14 @@ impl Lane {
             Some(_) => {}
             None => {
                 let (shared, fleet) = (self.shared_key, self.fleet_size());
-                if let Some(slot) = self.windows.get_mut(kind.index()) {
-                    *slot = Some(Window::new(kind, reported, shared, fleet));
-                }
+                self.set_window(kind, Some(Window::new(kind, reported, shared, fleet)));
             }
         }
         if !self.adopt_server_limits && !provisional {
             return;
         }
-        let Some(slot) = self.buckets.get_mut(kind.index()) else {
-            return;
-        };
-        match slot {
+        let adopt = self.adopt_server_limits;
+        match self.bucket_mut(kind) {
             Some(bucket) if !provisional => {
                 let current = bucket.limit();
                 if current.amount() != reported.amount()
@@ -206,8 +201,8 @@ impl Lane {
                     bucket.set_limit(now, kind, current.with_rate_of(reported));
                 }
             }
-            _ if !self.adopt_server_limits => *slot = None,
-            _ => *slot = Some(Bucket::new(kind, reported)),
+            _ if !adopt => self.set_pace(kind, None),
+            _ => self.set_pace(kind, Some(Bucket::new(kind, reported))),
         }
     }
 }

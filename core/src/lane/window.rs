@@ -103,10 +103,18 @@ pub(crate) struct Window {
     /// Our charges on this limit so far (units, wrapping): the server has seen all but the
     /// unseen ones.
     own_total: u32,
-    /// The last correction that a share sample was taken against.
-    sample: Option<Sample>,
-    /// The level the last correction set, and when (for the raise ceiling).
-    synced: Option<Synced>,
+    /// The last correction that a share sample was taken against (meaningful when
+    /// `has_sample`; all zero otherwise).
+    sample: Sample,
+    /// When the last correction was made (for the raise ceiling; meaningful when `has_synced`).
+    synced_at: u64,
+    /// The level the last correction set.
+    synced_level: i32,
+    /// Whether a share sample was taken since the limit was last set. The two flags stand for
+    /// `Option`s, whose tags would each pad out to 8 bytes (a window of 112 bytes, not 128).
+    has_sample: bool,
+    /// Whether any correction was made.
+    has_synced: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -117,11 +125,12 @@ struct Sample {
     own_seen: u32,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-struct Synced {
-    at: u64,
-    level: i32,
+impl Sample {
+    const NONE: Self = Self {
+        at: 0,
+        reported: 0,
+        own_seen: 0,
+    };
 }
 
 /// One response's view of this limit, as the sync hands it over.
@@ -154,8 +163,11 @@ impl Window {
             own_avg: 0,
             others_avg: 0,
             own_total: 0,
-            sample: None,
-            synced: None,
+            sample: Sample::NONE,
+            synced_at: 0,
+            synced_level: 0,
+            has_sample: false,
+            has_synced: false,
         };
         // Until the server has reported on this limit, nothing is known about others: refill at
         // the full rate (a provider that sends no headers is paced at its limit).
@@ -189,7 +201,7 @@ impl Window {
     /// Adopts the lane's share of the key (the most cautious of its windows'), keeping the
     /// level.
     pub(crate) fn adopt_share(&mut self, now: u64, share: u16) {
-        if share != self.share && self.synced.is_some() {
+        if share != self.share && self.has_synced {
             self.share = share;
             self.bucket.retune(now, self.share(), self.capacity);
         }
@@ -203,10 +215,8 @@ impl Window {
     /// read, and those are far below 2^31.
     pub(crate) fn count_own(&mut self, delta: u32, retro: u32, admitted_at: u64) {
         self.own_total = self.own_total.wrapping_add(delta);
-        if let Some(sample) = &mut self.sample
-            && admitted_at <= sample.at
-        {
-            sample.own_seen = sample.own_seen.wrapping_add(retro);
+        if self.has_sample && admitted_at <= self.sample.at {
+            self.sample.own_seen = self.sample.own_seen.wrapping_add(retro);
         }
     }
 
@@ -227,12 +237,13 @@ impl Window {
             scale(self.capacity, amount, old).clamp(1, amount)
         };
         self.peak = scale(self.peak, amount, old).min(amount);
-        self.sample = None;
+        self.sample = Sample::NONE;
+        self.has_sample = false;
         // The raise ceiling keeps the used fraction, as the pace does: a tier upgrade reported
         // by the server may be followed at once, in proportion.
-        if let Some(synced) = &mut self.synced {
-            let level = u32::try_from(synced.level.max(0)).unwrap_or(0);
-            synced.level = i32::try_from(scale(level, amount, old)).unwrap_or(i32::MAX);
+        if self.has_synced {
+            let level = u32::try_from(self.synced_level.max(0)).unwrap_or(0);
+            self.synced_level = i32::try_from(scale(level, amount, old)).unwrap_or(i32::MAX);
         }
         self.bucket.retune(now, self.share(), self.capacity);
         self.bucket
@@ -280,27 +291,25 @@ impl Window {
         };
         self.bucket.set_units(now, level);
         if report.newest {
-            self.synced = Some(Synced {
-                at: now,
-                level: i32::try_from(level).unwrap_or(if level < 0 { i32::MIN } else { i32::MAX }),
-            });
+            self.synced_at = now;
+            self.synced_level =
+                i32::try_from(level).unwrap_or(if level < 0 { i32::MIN } else { i32::MAX });
+            self.has_synced = true;
         }
     }
 
     /// The highest level a correction may raise the window to: the level the last one set plus
     /// the refill at the full rate since (the whole capacity before any correction).
     fn ceiling(&self, now: u64) -> i64 {
-        match self.synced {
-            None => i64::from(self.capacity),
-            Some(Synced { at, level }) => {
-                let refill = mul_div(
-                    u64::from(self.limit().amount()),
-                    now.saturating_sub(at),
-                    self.window_us(),
-                );
-                i64::from(level).saturating_add(to_i64(refill))
-            }
+        if !self.has_synced {
+            return i64::from(self.capacity);
         }
+        let refill = mul_div(
+            u64::from(self.limit().amount()),
+            now.saturating_sub(self.synced_at),
+            self.window_us(),
+        );
+        i64::from(self.synced_level).saturating_add(to_i64(refill))
     }
 
     /// A `remaining` above the assumed capacity shows the provider holds at least that much.
@@ -323,10 +332,12 @@ impl Window {
             reported: u32::try_from(remaining).unwrap_or(u32::MAX),
             own_seen,
         };
-        let Some(last) = self.sample else {
-            self.sample = Some(point);
+        let last = self.sample;
+        if !self.has_sample {
+            self.sample = point;
+            self.has_sample = true;
             return;
-        };
+        }
         let elapsed = now.saturating_sub(last.at);
         // A bucket that can refill completely between two samples hides what was spent in
         // between: sample at least twice per refill of what the server holds.
@@ -338,7 +349,7 @@ impl Window {
         if elapsed < MIN_SAMPLE_US.min(fill_us / 2) {
             return;
         }
-        self.sample = Some(point);
+        self.sample = point;
         let refill = mul_div(u64::from(self.limit().amount()), elapsed, self.window_us());
         // Our spending the server counted between the two samples. Signed: a refund for a
         // request counted in the last sample (a 429 the server never charged) makes this

@@ -148,10 +148,7 @@ pub(crate) struct Reservation {
     pub(crate) lane: u8,
     /// Buckets charged, by [`LimitKind::index`]; a bucket learned later was not charged.
     pub(crate) mask: u8,
-    /// Position of this slot in [`Permits::live`].
-    live_pos: u16,
-    /// When it was admitted (µs ticks), as two halves so the entry stays 4-byte aligned
-    /// (28 bytes instead of 32).
+    /// When it was admitted (µs ticks), as two halves so the entry stays 4-byte aligned.
     issued_at: [u32; 2],
     /// Requests, input tokens, output tokens charged. Each is at most the burst of a bucket
     /// that was charged for it, so `u32` holds it exactly; amounts no bucket metered saturate.
@@ -189,45 +186,87 @@ impl Reservation {
 
 /// What a permit's request asked for, kept beside its reservation so that a retry can be
 /// re-acquired from the permit alone. Not part of [`Reservation`]: the sync code walks the
-/// reservations on every response, and these bytes would only slow that walk down.
+/// reservations on every response, and these bytes would only slow that walk down. The cost is
+/// kept as its fields, so that the priority fills what would be the cost's padding (48 bytes
+/// instead of 56).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub(crate) struct Intent {
-    pub(crate) cost: Cost,
+    requests: NonZeroU32,
     pub(crate) priority: Priority,
+    input_tokens: u64,
+    max_tokens: u64,
     pub(crate) attempt: Attempt,
 }
 
 impl Intent {
-    const EMPTY: Self = Self {
-        cost: Cost::request(0, 0),
-        priority: Priority::Interactive,
-        attempt: Attempt::first(),
+    const EMPTY: Self = Self::new(Cost::request(0, 0), Priority::Interactive, Attempt::first());
+
+    /// What a request of `cost` at `priority` asked for, on `attempt`.
+    pub(crate) const fn new(cost: Cost, priority: Priority, attempt: Attempt) -> Self {
+        Self {
+            requests: cost.requests(),
+            priority,
+            input_tokens: cost.input_tokens(),
+            max_tokens: cost.max_tokens(),
+            attempt,
+        }
+    }
+
+    /// The request's cost, as asked.
+    pub(crate) const fn cost(&self) -> Cost {
+        Cost::new(self.requests, self.input_tokens, self.max_tokens)
+    }
+}
+
+/// No slot: the end of a chain (a table holds at most 65 535 slots, numbered below this).
+const NONE: u16 = u16::MAX;
+
+/// A slot's neighbours in admission order while it is live; while it is free, `newer` chains
+/// the free list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+struct Link {
+    older: u16,
+    newer: u16,
+}
+
+impl Link {
+    const UNLINKED: Self = Self {
+        older: NONE,
+        newer: NONE,
     };
 }
 
-/// A fixed table of reservations with stable slots.
+/// A fixed table of reservations with stable slots, chained in admission order.
 ///
-/// Insertion pops a free slot and removal pushes it back, both O(1); iteration walks only the
-/// live entries, so a table sized for thousands of requests costs nothing while few are in
-/// flight.
+/// Insertion pops a free slot and appends it to the chain, removal unlinks it and pushes it on
+/// the free list: a few loads and stores each, no search. The chain is in admission order, and
+/// admission instants never go backwards (see `latest_stamp`), so the reservations admitted
+/// after an instant are a suffix of it: the sync walks back from the newest and stops at the
+/// first one old enough for the server to have seen, however many are in flight.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub(crate) struct Permits<const N: usize> {
     slots: [Option<Reservation>; N],
     /// What each slot's request asked for (meaningful while the slot is occupied).
     intents: [Intent; N],
+    /// Each slot's neighbours: in admission order while live, the free list while free.
+    links: [Link; N],
     /// Stamped into every permit and checked on the way back; zero until set or derived.
     tag: u32,
     /// How long a permit may stay unsettled before an acquire that needs its slot reclaims it,
     /// in ms (saturating: about 49 days at most).
     ttl_ms: u32,
-    /// Occupied slots, unordered.
-    live: heapless::Vec<u16, N>,
-    /// Slots released since they were first used, as a stack.
-    free: heapless::Vec<u16, N>,
+    /// The oldest and newest live slots ([`NONE`] when none is live).
+    oldest: u16,
+    newest: u16,
+    /// The most recently freed slot, heading the free list through [`Link::newer`].
+    free: u16,
     /// Slots `fresh..N` have never been used.
     fresh: u16,
+    /// How many slots are live.
+    live: u16,
     next_id: NonZeroU32,
     /// The latest admission instant stamped: stamps never go backwards, so a clock that steps
     /// back cannot make a permit look older (and so already seen by the server) than it is.
@@ -239,11 +278,14 @@ impl<const N: usize> Permits<N> {
         Self {
             slots: [None; N],
             intents: [Intent::EMPTY; N],
+            links: [Link::UNLINKED; N],
             tag: 0,
             ttl_ms: Self::DEFAULT_TTL_MS,
-            live: heapless::Vec::new(),
-            free: heapless::Vec::new(),
+            oldest: NONE,
+            newest: NONE,
+            free: NONE,
             fresh: 0,
+            live: 0,
             next_id: NonZeroU32::MIN,
             latest_stamp: 0,
         }
@@ -268,24 +310,17 @@ impl<const N: usize> Permits<N> {
     }
 
     /// Drops every reservation issued at least the time-to-live before `now` (engine µs),
-    /// without refunding it; answers whether any was dropped.
+    /// without refunding it; answers whether any was dropped. They are the oldest: the walk
+    /// stops at the first younger one.
     pub(crate) fn reclaim_expired(&mut self, now: u64) -> bool {
         let Some(cutoff) = now.checked_sub(self.ttl_us()) else {
             return false;
         };
         let mut reclaimed = false;
-        let mut pos = 0;
-        while let Some(&slot) = self.live.get(pos) {
-            let expired = matches!(
-                self.slots.get(usize::from(slot)),
-                Some(Some(reservation)) if reservation.issued_at() <= cutoff
-            );
-            if expired {
-                // `take` moves the last live slot into `pos`: look at `pos` again.
-                reclaimed |= self.take(slot).is_some();
-            } else {
-                pos = pos.saturating_add(1);
-            }
+        while let Some(Some(oldest)) = self.slots.get(usize::from(self.oldest))
+            && oldest.issued_at() <= cutoff
+        {
+            reclaimed |= self.take(self.oldest).is_some();
         }
         reclaimed
     }
@@ -301,10 +336,16 @@ impl<const N: usize> Permits<N> {
     }
 
     /// The tag, derived from `now` and the table's address on first use (see the module docs).
+    #[inline]
     fn stamp(&mut self, now: u64) -> NonZeroU32 {
-        if let Some(tag) = NonZeroU32::new(self.tag) {
-            return tag;
+        match NonZeroU32::new(self.tag) {
+            Some(tag) => tag,
+            None => self.derive_tag(now),
         }
+    }
+
+    #[cold]
+    fn derive_tag(&mut self, now: u64) -> NonZeroU32 {
         let address = core::ptr::from_ref(self).addr() as u64;
         let mixed = mix(address ^ now.rotate_left(32));
         let tag =
@@ -314,7 +355,7 @@ impl<const N: usize> Permits<N> {
     }
 
     pub(crate) fn len(&self) -> usize {
-        self.live.len()
+        usize::from(self.live)
     }
 
     pub(crate) fn is_full(&self) -> bool {
@@ -322,6 +363,7 @@ impl<const N: usize> Permits<N> {
     }
 
     /// Stores a reservation; `None` when the table is full.
+    #[inline]
     pub(crate) fn insert(
         &mut self,
         lane: LaneId,
@@ -331,22 +373,31 @@ impl<const N: usize> Permits<N> {
         ends: &[u64; 4],
         intent: Intent,
     ) -> Option<Permit> {
-        let slot = match self.free.pop() {
-            Some(slot) => slot,
-            None if usize::from(self.fresh) < N => {
-                let slot = self.fresh;
-                self.fresh = self.fresh.saturating_add(1);
-                slot
-            }
-            None => return None,
+        let slot = if self.free != NONE {
+            self.free
+        } else if usize::from(self.fresh) < N {
+            self.fresh
+        } else {
+            return None;
         };
-        let live_pos = u16::try_from(self.live.len()).ok()?;
-        let tag = self.stamp(issued_at);
-        if let Some(kept) = self.intents.get_mut(usize::from(slot)) {
-            *kept = intent;
-        }
         let entry = self.slots.get_mut(usize::from(slot))?;
-        self.live.push(slot).ok()?;
+        let newest = self.newest;
+        let link = self.links.get_mut(usize::from(slot))?;
+        if slot == self.free {
+            self.free = link.newer;
+        } else {
+            self.fresh = self.fresh.saturating_add(1);
+        }
+        *link = Link {
+            older: newest,
+            newer: NONE,
+        };
+        match self.links.get_mut(usize::from(newest)) {
+            Some(before) => before.newer = slot,
+            None => self.oldest = slot,
+        }
+        self.newest = slot;
+        self.live = self.live.saturating_add(1);
         let id = self.next_id;
         self.next_id = id.checked_add(1).unwrap_or(NonZeroU32::MIN);
         let issued_at = issued_at.max(self.latest_stamp);
@@ -356,7 +407,6 @@ impl<const N: usize> Permits<N> {
             id,
             lane: lane.0,
             mask,
-            live_pos,
             issued_at: [issued_at as u32, (issued_at >> 32) as u32],
             ends: ends.map(|end| u32::try_from(end.saturating_sub(issued_at)).unwrap_or(u32::MAX)),
             charged: [
@@ -365,6 +415,10 @@ impl<const N: usize> Permits<N> {
                 narrow(LimitKind::OutputTokens),
             ],
         });
+        if let Some(kept) = self.intents.get_mut(usize::from(slot)) {
+            *kept = intent;
+        }
+        let tag = self.stamp(issued_at);
         Some(Permit {
             id,
             tag,
@@ -406,34 +460,64 @@ impl<const N: usize> Permits<N> {
         Ok((reservation, intent))
     }
 
-    /// Empties `slot` and frees it; `None` if it held nothing.
+    /// Empties `slot`, unlinks it and frees it; `None` if it held nothing.
     fn take(&mut self, slot: u16) -> Option<Reservation> {
         let reservation = self.slots.get_mut(usize::from(slot))?.take()?;
-        let pos = usize::from(reservation.live_pos);
-        if pos < self.live.len() {
-            self.live.swap_remove(pos);
-            // The slot that moved into `pos` learns its new position.
-            if let Some(&moved) = self.live.get(pos)
-                && let Some(Some(moved)) = self.slots.get_mut(usize::from(moved))
-            {
-                moved.live_pos = reservation.live_pos;
-            }
+        let free = self.free;
+        let link = self.links.get_mut(usize::from(slot))?;
+        let Link { older, newer } = *link;
+        *link = Link {
+            older: NONE,
+            newer: free,
+        };
+        self.free = slot;
+        self.live = self.live.saturating_sub(1);
+        match self.links.get_mut(usize::from(older)) {
+            Some(before) => before.newer = newer,
+            None => self.oldest = newer,
         }
-        // Cannot fail: at most N slots are ever free.
-        let _ = self.free.push(slot);
+        match self.links.get_mut(usize::from(newer)) {
+            Some(after) => after.older = older,
+            None => self.newest = older,
+        }
         Some(reservation)
     }
 
-    /// The live reservations, in no particular order.
-    pub(crate) fn iter(&self) -> impl Iterator<Item = &Reservation> {
-        self.live
-            .iter()
-            .filter_map(|&slot| self.slots.get(usize::from(slot))?.as_ref())
+    /// The live reservations admitted after `cutoff` (all of them for `None`), newest first:
+    /// a walk back along the chain that stops at the first one admitted at or before it.
+    pub(crate) fn since(&self, cutoff: Option<u64>) -> impl Iterator<Item = &Reservation> {
+        let mut slot = self.newest;
+        core::iter::from_fn(move || {
+            let reservation = self.slots.get(usize::from(slot))?.as_ref()?;
+            if cutoff.is_some_and(|cutoff| reservation.issued_at() <= cutoff) {
+                return None;
+            }
+            slot = self
+                .links
+                .get(usize::from(slot))
+                .map_or(NONE, |link| link.older);
+            Some(reservation)
+        })
     }
 
-    /// The live reservations, mutably, in slot order (a free slot holds `None`).
-    pub(crate) fn iter_mut(&mut self) -> impl Iterator<Item = &mut Reservation> {
-        self.slots.iter_mut().filter_map(Option::as_mut)
+    /// Calls `f` on each live reservation admitted after `cutoff` (all of them for `None`),
+    /// newest first, as [`Permits::since`] walks them.
+    pub(crate) fn for_each_since(
+        &mut self,
+        cutoff: Option<u64>,
+        mut f: impl FnMut(&mut Reservation),
+    ) {
+        let mut slot = self.newest;
+        while let Some(Some(reservation)) = self.slots.get_mut(usize::from(slot)) {
+            if cutoff.is_some_and(|cutoff| reservation.issued_at() <= cutoff) {
+                return;
+            }
+            f(reservation);
+            slot = self
+                .links
+                .get(usize::from(slot))
+                .map_or(NONE, |link| link.older);
+        }
     }
 }
 
