@@ -434,6 +434,7 @@ fn ceil_time(units: u64, unit_fp: u64) -> u64 {
 
 /// [`ceil_time`] in 128 bits, for products beyond 64.
 #[cold]
+#[inline(never)]
 #[expect(
     clippy::arithmetic_side_effects,
     reason = "a u64 × u64 product is below 2^128 − 2^65, so adding 2^20 − 1 cannot overflow u128"
@@ -458,6 +459,7 @@ fn floor_time(units: u64, unit_fp: u64) -> u64 {
 
 /// [`floor_time`] in 128 bits, for products beyond 64.
 #[cold]
+#[inline(never)]
 #[expect(
     clippy::arithmetic_side_effects,
     reason = "a u64 × u64 product always fits in u128"
@@ -474,9 +476,9 @@ fn units_in(time: u64, unit_fp: u64) -> u64 {
     if let Some(scaled) = time.checked_mul(1 << UNIT_SHIFT) {
         return scaled.checked_div(unit_fp).unwrap_or(u64::MAX);
     }
-    let scaled = u128::from(time) << UNIT_SHIFT;
-    let units = scaled.checked_div(u128::from(unit_fp)).unwrap_or(u128::MAX);
-    u64::try_from(units).unwrap_or(u64::MAX)
+    // Beyond, the same quotient in 128 bits (out of line, shared with `mul_div`: each inlined
+    // 128-bit division is most of a kilobyte of Cortex-M flash).
+    mul_div_wide(time, 1 << UNIT_SHIFT, unit_fp)
 }
 
 /// `a · b / c`, saturating; `c == 0` gives `u64::MAX`. In 64 bits when the product fits, else
@@ -490,6 +492,7 @@ pub(crate) fn mul_div(a: u64, b: u64, c: u64) -> u64 {
 
 /// [`mul_div`] in 128 bits.
 #[cold]
+#[inline(never)]
 #[expect(
     clippy::arithmetic_side_effects,
     reason = "a u64 × u64 product always fits in u128"
