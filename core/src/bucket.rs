@@ -434,7 +434,9 @@ fn ceil_time(units: u64, unit_fp: u64) -> u64 {
 
 /// [`ceil_time`] in 128 bits, for products beyond 64.
 #[cold]
-#[inline(never)]
+// Out of line on 32-bit targets, where a 128-bit product is a long run of code per copy; on
+// 64-bit ones it is one instruction and inlining it keeps the hot path's registers.
+#[cfg_attr(not(target_pointer_width = "64"), inline(never))]
 #[expect(
     clippy::arithmetic_side_effects,
     reason = "a u64 × u64 product is below 2^128 − 2^65, so adding 2^20 − 1 cannot overflow u128"
@@ -459,7 +461,9 @@ fn floor_time(units: u64, unit_fp: u64) -> u64 {
 
 /// [`floor_time`] in 128 bits, for products beyond 64.
 #[cold]
-#[inline(never)]
+// Out of line on 32-bit targets, where a 128-bit product is a long run of code per copy; on
+// 64-bit ones it is one instruction and inlining it keeps the hot path's registers.
+#[cfg_attr(not(target_pointer_width = "64"), inline(never))]
 #[expect(
     clippy::arithmetic_side_effects,
     reason = "a u64 × u64 product always fits in u128"
