@@ -892,11 +892,6 @@ proptest! {
 
     /// Refunds are exact when the unseen charge is larger than a window may owe.
     #[test]
-    #[ignore = "bug: a correction caps the window's debt at one window (Bucket::cap_debt), so it \
-                takes less than the unseen charge, but cancelling or settling the unseen permit \
-                refunds the whole charge: the window ends fuller than the server said (e.g. \
-                1 095 614 requests unseen when a response learns 192 553 RPM with remaining 0: \
-                after the cancel the window holds all 192 553, its twin 0)"]
     fn refunds_are_exact_beyond_the_debt_cap(
         config in lane_config(),
         shared in any::<bool>(),
@@ -910,10 +905,6 @@ proptest! {
     /// Refunds are exact when the sync in between is an observation (headers without a permit
     /// of ours, which takes every in-flight charge as unseen).
     #[test]
-    #[ignore = "bug: (observe now charges the unseen permits to the windows it corrects, as \
-                complete does; what still fails is the debt cap of refunds_are_exact_beyond_the_\
-                debt_cap: an unseen charge far above a tiny learned window is capped at one \
-                window when taken, and refunded whole on cancel)"]
     fn refunds_are_exact_across_an_observation(
         config in lane_config(),
         shared in any::<bool>(),

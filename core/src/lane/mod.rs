@@ -722,7 +722,7 @@ impl Lane {
             if mask & window_bit(kind) != 0
                 && let Some(window) = self.window_mut(kind)
             {
-                window.bucket.reconcile(now, was, is, admitted_at, u64::MAX);
+                window.reconcile(now, was, is, admitted_at);
                 window.count_own(delta(kind), retro, admitted_at);
             }
         }

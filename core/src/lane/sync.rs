@@ -35,7 +35,9 @@
 //!   slower to reach the provider than the allowance need a longer one
 //!   (`Policy::with_transit_allowance`); a provider on the same host, a shorter one. When the
 //!   unseen charges exceed `remaining`, the window is left in debt by the difference; any debt
-//!   is capped at one window's worth, so no estimate or header can stall a lane for longer.
+//!   is capped at one window's worth, so no estimate or header can stall a lane for longer (what
+//!   the cap forgave was never taken, so refunds pay it off before refilling the window: see the
+//!   `window` module).
 //! * **Rounding is read down.** Anthropic rounds token `remaining` to the nearest thousand, so
 //!   up to 500 more may be used than it says: 500 is subtracted for Anthropic token quotas.
 //! * **Only the newest response may raise a level.** A snapshot from a request admitted before
