@@ -661,6 +661,16 @@ fn window_available<const L: usize, const P: usize>(
         .and_then(|status| status.window_available)
 }
 
+/// A lane on a key of its own with no limits until the server reports some.
+fn unlimited_lane() -> (Policy<1, 8>, LaneId) {
+    let mut policy = Policy::new();
+    let config = LaneConfig::new()
+        .provisional_requests(None)
+        .shared_key(false);
+    let lane = policy.add_lane(config).unwrap();
+    (policy, lane)
+}
+
 #[test]
 fn a_refund_gives_back_only_what_the_capped_correction_took() {
     // 1 095 614 requests in flight, unseen, when headers learn 192 553 per minute with none
@@ -668,14 +678,7 @@ fn a_refund_gives_back_only_what_the_capped_correction_took() {
     // permit must not refill the window the server says is empty.
     let t0 = Instant::from_ticks(0);
     for settle in [false, true] {
-        let mut policy: Policy<1, 8> = Policy::new();
-        let lane = policy
-            .add_lane(
-                LaneConfig::new()
-                    .provisional_requests(None)
-                    .shared_key(false),
-            )
-            .unwrap();
+        let (mut policy, lane) = unlimited_lane();
         let responder = settle.then(|| admit(&mut policy, t0, lane, Cost::request(0, 0)));
         let many = NonZeroU32::new(1_095_614).unwrap();
         let permit = admit(&mut policy, t0, lane, Cost::new(many, 0, 0));
@@ -688,13 +691,8 @@ fn a_refund_gives_back_only_what_the_capped_correction_took() {
         policy.cancel(t0, permit).unwrap();
         assert_eq!(window_available(&policy, LimitKind::Requests, t0), Some(0));
         // What the cap forgave is paid off once: a later refund goes back to the window.
-        let one = admit(
-            &mut policy,
-            Instant::from_ticks(60_000_000),
-            lane,
-            Cost::request(0, 0),
-        );
         let after = Instant::from_ticks(60_000_000);
+        let one = admit(&mut policy, after, lane, Cost::request(0, 0));
         let spent = window_available(&policy, LimitKind::Requests, after).unwrap();
         policy.cancel(after, one).unwrap();
         assert_eq!(
@@ -709,14 +707,7 @@ fn a_window_learned_from_an_observation_starts_full() {
     // An observation may only lower a window: one it creates must start full, not at the
     // second's worth of requests its bucket was built with, or the observation keeps that.
     let t0 = Instant::from_ticks(0);
-    let mut policy: Policy<1, 8> = Policy::new();
-    let lane = policy
-        .add_lane(
-            LaneConfig::new()
-                .provisional_requests(None)
-                .shared_key(false),
-        )
-        .unwrap();
+    let (mut policy, lane) = unlimited_lane();
     policy
         .observe(t0, lane, &requests_snapshot(120, 120))
         .unwrap();
