@@ -386,18 +386,9 @@ impl Bucket {
     }
 
     /// Time of credit `permille` thousandths of the burst amount to, for reserves.
-    ///
-    /// `⌊C · p / 1000⌋` computed as `q·p + ⌊r·p / 1000⌋` with `C = 1000·q + r`: the same value
-    /// without a 128-bit product or a division by a variable (the compiler turns division by
-    /// the constant 1000 into a multiply). `q·p ≤ C` since `p ≤ 1000`, and `r·p < 10^6`.
-    #[expect(
-        clippy::arithmetic_side_effects,
-        reason = "q·p ≤ C since p ≤ 1000, r·p < 10^6, their sum ≤ C; the divisor is a nonzero constant"
-    )]
-    pub(crate) fn permille_of_capacity(&self, permille: u16) -> u64 {
-        let permille = u64::from(permille.min(1000));
-        let (whole, rest) = (self.capacity / 1000, self.capacity % 1000);
-        whole * permille + rest * permille / 1000
+    pub(crate) const fn permille_of_capacity(&self, permille: u16) -> u64 {
+        let permille = if permille < 1000 { permille } else { 1000 };
+        crate::permille::of(self.capacity, permille)
     }
 }
 

@@ -25,6 +25,7 @@ mod limit;
 #[cfg(feature = "async")]
 #[cfg_attr(docsrs, doc(cfg(feature = "async")))]
 pub mod limiter;
+mod permille;
 mod policy;
 #[cfg(any(feature = "rand_core_06", feature = "rand_core_09"))]
 #[cfg_attr(

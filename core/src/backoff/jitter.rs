@@ -11,6 +11,8 @@
 
 use rand_core::Rng;
 
+use crate::permille;
+
 /// How a nominal exponential delay `e = min(cap, base·2ⁿ)` becomes the delay actually waited.
 ///
 /// `u` is one uniform draw in `[0, 1)`; every strategy draws exactly one `u64` per delay, except
@@ -112,11 +114,11 @@ impl Jitter {
                 drawn.min(cap)
             }
             Self::Proportional { per_mille } => {
-                let spread = per_mille_of(e, per_mille.min(1000));
+                let spread = permille::of(e, per_mille.min(1000));
                 e.saturating_sub(scale(spread, rng.next_u64()))
             }
             Self::Additive { per_mille } => {
-                let spread = per_mille_of(e, per_mille);
+                let spread = permille::of(e, per_mille);
                 e.saturating_add(scale(spread, rng.next_u64()))
             }
         }
@@ -142,56 +144,4 @@ pub const fn scale(x: u64, u: u64) -> u64 {
     )]
     let high = (x as u128 * u as u128) >> 64;
     high as u64
-}
-
-/// `⌊x·pm/1000⌋`, exact, saturating at `u64::MAX` (only reachable when `pm > 1000`).
-///
-/// With `x = 1000·q + r`, `x·pm/1000 = q·pm + r·pm/1000` and `q·pm` is whole, so the floor is
-/// `q·pm + ⌊r·pm/1000⌋`: two divisions of a `u64` by a constant (a multiply on every target)
-/// instead of a 128-bit division, which a Cortex-M links as a kilobyte of long division.
-const fn per_mille_of(x: u64, pm: u16) -> u64 {
-    let (q, r) = (x / 1000, x % 1000);
-    // r < 1000 and pm < 2^16, so r·pm < 2^26: exact.
-    #[expect(
-        clippy::arithmetic_side_effects,
-        reason = "r < 1000 and pm < 2^16: the product is below 2^26 and 1000 is nonzero"
-    )]
-    let tail = r * pm as u64 / 1000;
-    q.saturating_mul(pm as u64).saturating_add(tail)
-}
-
-#[cfg(test)]
-mod tests {
-    use proptest::prelude::*;
-
-    use super::per_mille_of;
-
-    /// The 128-bit reading of `⌊x·pm/1000⌋`, saturated: what `per_mille_of` must equal.
-    fn reference(x: u64, pm: u16) -> u64 {
-        let exact = u128::from(x).saturating_mul(u128::from(pm)) / 1000;
-        u64::try_from(exact).unwrap_or(u64::MAX)
-    }
-
-    proptest! {
-        #[test]
-        fn per_mille_of_is_the_exact_floor(x in any::<u64>(), pm in any::<u16>()) {
-            prop_assert_eq!(per_mille_of(x, pm), reference(x, pm));
-        }
-    }
-
-    #[test]
-    fn per_mille_of_edges() {
-        for (x, pm) in [
-            (0, 0),
-            (999, 1),
-            (1_000, 1),
-            (u64::MAX, 1000),
-            (u64::MAX, 999),
-            (u64::MAX, 1001),
-            (u64::MAX, u16::MAX),
-            (1_999, 999),
-        ] {
-            assert_eq!(per_mille_of(x, pm), reference(x, pm), "x = {x}, pm = {pm}");
-        }
-    }
 }
