@@ -483,6 +483,13 @@ impl<const N: usize> Permits<N> {
         Some(reservation)
     }
 
+    /// The slot admitted just before `slot` in the chain (`NONE` at the oldest).
+    fn older(&self, slot: u16) -> u16 {
+        self.links
+            .get(usize::from(slot))
+            .map_or(NONE, |link| link.older)
+    }
+
     /// The live reservations admitted after `cutoff` (all of them for `None`), newest first:
     /// a walk back along the chain that stops at the first one admitted at or before it.
     pub(crate) fn since(&self, cutoff: Option<u64>) -> impl Iterator<Item = &Reservation> {
@@ -492,10 +499,7 @@ impl<const N: usize> Permits<N> {
             if cutoff.is_some_and(|cutoff| reservation.issued_at() <= cutoff) {
                 return None;
             }
-            slot = self
-                .links
-                .get(usize::from(slot))
-                .map_or(NONE, |link| link.older);
+            slot = self.older(slot);
             Some(reservation)
         })
     }
@@ -513,10 +517,7 @@ impl<const N: usize> Permits<N> {
                 return;
             }
             f(reservation);
-            slot = self
-                .links
-                .get(usize::from(slot))
-                .map_or(NONE, |link| link.older);
+            slot = self.older(slot);
         }
     }
 }
