@@ -134,10 +134,24 @@ impl Unit {
     /// after them `R` give `⌊times · R / 10^(18 − digits)⌋` more, below `times`: 0 unless
     /// `times` > 1, and then (`m`, `h`) `R` < 10^8, so no product leaves 32 bits.
     fn term(self, whole: u64, frac: &[u8]) -> (Option<u64>, u64) {
+        if self.micros == 0 {
+            // `ns`: no fraction counts, the whole number is nanoseconds.
+            return (Some(0), whole);
+        }
+        let part = if frac.is_empty() {
+            0
+        } else {
+            self.fraction_nanos(frac)
+        };
+        (whole.checked_mul(self.micros), part)
+    }
+
+    /// The nanoseconds of `.frac` units, floored (see [`Unit::term`]).
+    fn fraction_nanos(self, frac: &[u8]) -> u64 {
         let head = fraction(frac, self.digits);
-        let tail = if self.times > 1 {
+        let rest = frac.get(self.digits as usize..).unwrap_or_default();
+        let tail = if self.times > 1 && !rest.is_empty() {
             let places = 18_u32.saturating_sub(self.digits);
-            let rest = frac.get(self.digits as usize..).unwrap_or_default();
             let scaled = u32::try_from(fraction(rest, places))
                 .map_or(0, |rest| rest.saturating_mul(self.times));
             10_u32
@@ -147,15 +161,8 @@ impl Unit {
         } else {
             0
         };
-        let part = head
-            .saturating_mul(u64::from(self.times))
-            .saturating_add(u64::from(tail));
-        if self.micros == 0 {
-            // `ns`: no fraction counts, the whole number is nanoseconds.
-            (Some(0), whole)
-        } else {
-            (whole.checked_mul(self.micros), part)
-        }
+        head.saturating_mul(u64::from(self.times))
+            .saturating_add(u64::from(tail))
     }
 }
 
