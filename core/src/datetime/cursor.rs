@@ -1,5 +1,9 @@
 //! A forward-only reader over a byte slice: the parsers' only way to look at input, so no
 //! parser ever indexes a slice and none can read past its end.
+//!
+//! The date parsers call [`Cursor::digits`] and [`Cursor::expect`] a dozen times each; inlined,
+//! every call is a copy of the loop. On 32-bit targets, where flash is what counts, they are
+//! kept out of line (one copy each); on 64-bit hosts they stay inline for speed.
 
 use super::DateError;
 
@@ -62,6 +66,7 @@ impl<'a> Cursor<'a> {
     }
 
     /// Requires `byte` next.
+    #[cfg_attr(not(target_pointer_width = "64"), inline(never))]
     pub(crate) fn expect(&mut self, byte: u8) -> Result<(), DateError> {
         if self.eat(byte) {
             Ok(())
@@ -71,6 +76,7 @@ impl<'a> Cursor<'a> {
     }
 
     /// Exactly `n` (at most 9) ASCII digits as a number.
+    #[cfg_attr(not(target_pointer_width = "64"), inline(never))]
     pub(crate) fn digits(&mut self, n: usize) -> Result<u32, DateError> {
         let mut value: u32 = 0;
         for _ in 0..n {

@@ -698,6 +698,13 @@ fn sdk_float_readings() {
         ("2E-3", Some(pos(2_000)), Some(pos(2_000))),
         ("1_0", Some(pos(10_000_000)), Some(pos(1_000_000))),
         ("1__0", None, Some(pos(1_000_000))),
+        (
+            "1_0e1_0",
+            Some(pos(100_000_000_000_000_000)),
+            Some(pos(1_000_000)),
+        ),
+        ("1e_1", None, Some(pos(1_000_000))),
+        ("._5", None, Some(NaN)),
         ("20abc", None, Some(pos(20_000_000))),
         ("1e", None, Some(pos(1_000_000))),
         ("inf", Some(Infinite { negative: false }), Some(NaN)),

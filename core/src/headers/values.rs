@@ -203,6 +203,26 @@ fn sign(value: &[u8]) -> (bool, &[u8]) {
     }
 }
 
+/// 10^0 to 10^19: every power of ten a `u64` holds, looked up instead of computed.
+#[expect(
+    clippy::indexing_slicing,
+    reason = "evaluated at compile time: a bad index would fail the build"
+)]
+const POWERS_OF_TEN: [u64; 20] = {
+    let mut powers = [1; 20];
+    let mut i = 1;
+    while i < powers.len() {
+        powers[i] = powers[i - 1] * 10;
+        i += 1;
+    }
+    powers
+};
+
+/// `10^exponent`, `None` beyond `u64` (as `10u64.checked_pow(exponent)`).
+fn power_of_ten(exponent: u32) -> Option<u64> {
+    POWERS_OF_TEN.get(usize::try_from(exponent).ok()?).copied()
+}
+
 /// The significant digits a float parse looks at.
 const KEPT_DIGITS: u32 = 19;
 
@@ -224,33 +244,34 @@ impl Decimal {
     fn scan(value: &[u8], underscores: bool) -> Option<(Self, usize)> {
         let mut decimal = Self::default();
         let mut at = 0;
-        let whole = digit_run(value, &mut at, underscores, |d| decimal.push(d, false));
-        let mut fraction = 0;
+        let whole = digit_run(value, &mut at, underscores);
+        decimal.push_all(whole, false);
+        let mut fraction: &[u8] = &[];
         if value.get(at) == Some(&b'.') {
             let mut next = at.saturating_add(1);
-            fraction = digit_run(value, &mut next, underscores, |d| decimal.push(d, true));
-            if whole > 0 || fraction > 0 {
+            fraction = digit_run(value, &mut next, underscores);
+            decimal.push_all(fraction, true);
+            if !whole.is_empty() || !fraction.is_empty() {
                 at = next;
             }
         }
-        if whole == 0 && fraction == 0 {
+        if whole.is_empty() && fraction.is_empty() {
             return None;
         }
         if matches!(value.get(at), Some(b'e' | b'E')) {
-            let mut next = at.saturating_add(1);
-            let (negative, signed) = sign(value.get(next..).unwrap_or_default());
-            next = value.len().saturating_sub(signed.len());
-            let mut exponent: i64 = 0;
-            let bound = |e: i64, d: u8| {
-                e.saturating_mul(10)
-                    .saturating_add(i64::from(d))
-                    .min(1 << 20)
-            };
-            if digit_run(value, &mut next, underscores, |d| {
-                exponent = bound(exponent, d)
-            }) > 0
-            {
+            let (negative, signed) = sign(value.get(at.saturating_add(1)..).unwrap_or_default());
+            let mut next = value.len().saturating_sub(signed.len());
+            let digits = digit_run(value, &mut next, underscores);
+            if !digits.is_empty() {
                 at = next;
+                let exponent = digits
+                    .iter()
+                    .filter(|b| b.is_ascii_digit())
+                    .fold(0_i64, |e, &d| {
+                        e.saturating_mul(10)
+                            .saturating_add(i64::from(d.wrapping_sub(b'0')))
+                            .min(1 << 20)
+                    });
                 decimal.exponent = if negative {
                     decimal.exponent.saturating_sub(exponent)
                 } else {
@@ -259,6 +280,15 @@ impl Decimal {
             }
         }
         Some((decimal, at))
+    }
+
+    /// Appends the digits of a run from [`digit_run`] (its underscores skipped).
+    fn push_all(&mut self, run: &[u8], fraction: bool) {
+        for &byte in run {
+            if byte != b'_' {
+                self.push(byte.wrapping_sub(b'0'), fraction);
+            }
+        }
     }
 
     /// Appends one digit (`0..=9`) of the whole part or of the fraction.
@@ -288,11 +318,8 @@ impl Decimal {
     /// The first 17 significant digits, as an integer of 17 digits.
     fn leading17(&self) -> u64 {
         match self.digits.checked_sub(17) {
-            Some(extra) => 10u64
-                .checked_pow(extra)
-                .and_then(|p| self.mantissa.checked_div(p)),
-            None => 10u64
-                .checked_pow(17u32.saturating_sub(self.digits))
+            Some(extra) => power_of_ten(extra).and_then(|p| self.mantissa.checked_div(p)),
+            None => power_of_ten(17u32.saturating_sub(self.digits))
                 .and_then(|p| self.mantissa.checked_mul(p)),
         }
         .unwrap_or(0)
@@ -322,7 +349,7 @@ impl Decimal {
         let exponent = self.exponent.saturating_add(unit);
         let power = u32::try_from(exponent.unsigned_abs())
             .ok()
-            .and_then(|e| 10u64.checked_pow(e));
+            .and_then(power_of_ten);
         let micros = if exponent >= 0 {
             power
                 .and_then(|p| self.mantissa.checked_mul(p))
@@ -344,23 +371,20 @@ impl Decimal {
     }
 }
 
-/// Reads ASCII digits from `*at`, passing each one's value to `each`; with `underscores`, a
-/// single `_` between two digits is skipped. Returns how many digits were read.
-fn digit_run(value: &[u8], at: &mut usize, underscores: bool, mut each: impl FnMut(u8)) -> usize {
-    let mut count = 0usize;
+/// The run of ASCII digits at `*at`, `*at` moved past it; with `underscores`, a single `_`
+/// between two digits belongs to the run. Empty when no digit is there.
+fn digit_run<'a>(value: &'a [u8], at: &mut usize, underscores: bool) -> &'a [u8] {
+    let start = *at;
     loop {
         match value.get(*at) {
-            Some(&b) if b.is_ascii_digit() => {
-                each(b.saturating_sub(b'0'));
-                count = count.saturating_add(1);
-            }
+            Some(b) if b.is_ascii_digit() => {}
             Some(b'_')
                 if underscores
-                    && count > 0
+                    && *at > start
                     && value
                         .get(at.saturating_add(1))
                         .is_some_and(u8::is_ascii_digit) => {}
-            _ => return count,
+            _ => return value.get(start..*at).unwrap_or_default(),
         }
         *at = at.saturating_add(1);
     }
