@@ -57,7 +57,7 @@ impl<'a> Cursor<'a> {
     /// Consumes `bytes` (ASCII case-insensitive) if they come next.
     pub(crate) fn eat_ignore_case(&mut self, bytes: &[u8]) -> bool {
         match self.rest.split_at_checked(bytes.len()) {
-            Some((head, tail)) if head.eq_ignore_ascii_case(bytes) => {
+            Some((head, tail)) if eq_ignore_case(head, bytes) => {
                 self.rest = tail;
                 true
             }
@@ -103,6 +103,14 @@ impl<'a> Cursor<'a> {
         self.rest = tail;
         head
     }
+}
+
+/// Whether `a` and `b` are equal without regard to ASCII case (`eq_ignore_ascii_case`): one
+/// copy for every parser that compares words (`GMT`, day and month names, `inf`, `true`),
+/// kept out of line on 32-bit targets, where each inlined copy costs flash.
+#[cfg_attr(not(target_pointer_width = "64"), inline(never))]
+pub(crate) fn eq_ignore_case(a: &[u8], b: &[u8]) -> bool {
+    a.eq_ignore_ascii_case(b)
 }
 
 /// The value of the decimal fraction `0.digits` scaled by `10^places` (`places ≤ 18`), truncated:

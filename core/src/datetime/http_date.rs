@@ -10,7 +10,7 @@ use core::fmt;
 
 use super::DateError;
 use super::civil::{DAY_SECS, DAYS, LONG_DAYS, MONTHS, civil_from_days, weekday};
-use super::cursor::{Cursor, byte, digit_pairs, word_at};
+use super::cursor::{Cursor, byte, digit_pairs, eq_ignore_case, word_at};
 use super::rfc3339::{Fields, split};
 use crate::time::UnixTime;
 
@@ -247,7 +247,7 @@ fn position(names: &[u32], name: u32) -> Option<usize> {
 fn name_index(names: &[&str], name: &[u8]) -> Option<usize> {
     names
         .iter()
-        .position(|candidate| candidate.as_bytes().eq_ignore_ascii_case(name))
+        .position(|candidate| eq_ignore_case(candidate.as_bytes(), name))
 }
 
 fn month(c: &mut Cursor<'_>) -> Result<u32, DateError> {

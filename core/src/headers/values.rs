@@ -2,7 +2,7 @@
 //! [`HeaderError`] a caller sees for the field at hand.
 
 use super::snapshot::{HeaderError, Reset, RetryAfter, SdkNumber};
-use crate::datetime::cursor::integer;
+use crate::datetime::cursor::{eq_ignore_case, integer};
 use crate::datetime::{
     DateError, parse_delay_millis, parse_delay_seconds, parse_go_duration, parse_http_date,
     parse_rfc3339,
@@ -172,10 +172,10 @@ pub(super) const MILLIS: i64 = 3;
 /// is not, as `float()` raises then.
 pub(super) fn python_float(value: &[u8], unit: i64) -> Option<SdkNumber> {
     let (negative, rest) = sign(value);
-    if rest.eq_ignore_ascii_case(b"inf") || rest.eq_ignore_ascii_case(b"infinity") {
+    if eq_ignore_case(rest, b"inf") || eq_ignore_case(rest, b"infinity") {
         return Some(SdkNumber::Infinite { negative });
     }
-    if rest.eq_ignore_ascii_case(b"nan") {
+    if eq_ignore_case(rest, b"nan") {
         return Some(SdkNumber::NaN);
     }
     let (decimal, used) = Decimal::scan(rest, true)?;
@@ -394,9 +394,9 @@ fn digit_run<'a>(value: &'a [u8], at: &mut usize, underscores: bool) -> &'a [u8]
 pub(super) fn boolean(value: &[u8]) -> Result<bool, HeaderError> {
     if value.is_empty() {
         Err(HeaderError::Empty)
-    } else if value.eq_ignore_ascii_case(b"true") {
+    } else if eq_ignore_case(value, b"true") {
         Ok(true)
-    } else if value.eq_ignore_ascii_case(b"false") {
+    } else if eq_ignore_case(value, b"false") {
         Ok(false)
     } else {
         Err(HeaderError::BadBool)
