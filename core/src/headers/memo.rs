@@ -87,6 +87,10 @@ pub(super) struct Memos {
 
 impl Memos {
     /// For one response: resets only.
+    ///
+    /// Out of line on 32-bit targets: built inside the caller, the memos were zeroed and copied
+    /// piece by piece there (flash, not time: a response builds them once).
+    #[cfg_attr(not(target_pointer_width = "64"), inline(never))]
     pub(super) fn one_response() -> Self {
         Self::default()
     }
@@ -112,7 +116,8 @@ fn same_bytes(a: &[u8], b: &[u8]) -> bool {
         let chunk = bytes.get(at..at.checked_add(8)?)?;
         chunk.try_into().ok().map(u64::from_le_bytes)
     };
-    if len < 8 {
+    // Without 64-bit registers the words cost more flash than they save time: `memcmp`.
+    if len < 8 || cfg!(not(target_pointer_width = "64")) {
         return a == b;
     }
     // Whole words from the front, then one (possibly overlapping) word ending at the end.
