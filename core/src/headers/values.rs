@@ -303,11 +303,12 @@ impl Decimal {
                 self.exponent = self.exponent.saturating_sub(1);
             }
         } else if self.digits < KEPT_DIGITS {
-            // Below 10^18 before, so below 10^19 after: no saturation.
+            // Below 10^18 before, so below 10^19 after: no overflow (wrapping operations, as
+            // a saturating 64-bit product costs a long overflow check on 32-bit targets).
             self.mantissa = self
                 .mantissa
-                .saturating_mul(10)
-                .saturating_add(u64::from(digit));
+                .wrapping_mul(10)
+                .wrapping_add(u64::from(digit));
             self.digits = self.digits.saturating_add(1);
             if fraction {
                 self.exponent = self.exponent.saturating_sub(1);
