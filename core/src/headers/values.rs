@@ -238,6 +238,9 @@ const KEPT_DIGITS: u32 = 19;
 struct Decimal {
     mantissa: u64,
     digits: u32,
+    /// Moves by one per digit and once by a written exponent capped at 2^20, so it stays
+    /// within the input's length + 2^20 of zero, far inside `i64`: its arithmetic wraps (which
+    /// it never does), sparing 64-bit saturation checks on 32-bit targets.
     exponent: i64,
     dropped_nonzero: bool,
 }
@@ -273,14 +276,15 @@ impl Decimal {
                     .iter()
                     .filter(|b| b.is_ascii_digit())
                     .fold(0_i64, |e, &d| {
-                        e.saturating_mul(10)
-                            .saturating_add(i64::from(d.wrapping_sub(b'0')))
+                        // At most 2^20 before, so below 2^24 after: no overflow.
+                        e.wrapping_mul(10)
+                            .wrapping_add(i64::from(d.wrapping_sub(b'0')))
                             .min(1 << 20)
                     });
                 decimal.exponent = if negative {
-                    decimal.exponent.saturating_sub(exponent)
+                    decimal.exponent.wrapping_sub(exponent)
                 } else {
-                    decimal.exponent.saturating_add(exponent)
+                    decimal.exponent.wrapping_add(exponent)
                 };
             }
         }
@@ -300,7 +304,7 @@ impl Decimal {
     fn push(&mut self, digit: u8, fraction: bool) {
         if self.digits == 0 && digit == 0 {
             if fraction {
-                self.exponent = self.exponent.saturating_sub(1);
+                self.exponent = self.exponent.wrapping_sub(1);
             }
         } else if self.digits < KEPT_DIGITS {
             // Below 10^18 before, so below 10^19 after: no overflow (wrapping operations, as
@@ -311,12 +315,12 @@ impl Decimal {
                 .wrapping_add(u64::from(digit));
             self.digits = self.digits.saturating_add(1);
             if fraction {
-                self.exponent = self.exponent.saturating_sub(1);
+                self.exponent = self.exponent.wrapping_sub(1);
             }
         } else {
             self.dropped_nonzero |= digit != 0;
             if !fraction {
-                self.exponent = self.exponent.saturating_add(1);
+                self.exponent = self.exponent.wrapping_add(1);
             }
         }
     }
@@ -342,7 +346,7 @@ impl Decimal {
             };
         }
         // The value lies in [10^(top − 1), 10^top).
-        let top = self.exponent.saturating_add(i64::from(self.digits));
+        let top = self.exponent.wrapping_add(i64::from(self.digits));
         if top > 309 || (top == 309 && self.leading17() >= 17_976_931_348_623_158) {
             return SdkNumber::Infinite { negative };
         }
@@ -352,7 +356,7 @@ impl Decimal {
                 micros: 0,
             };
         }
-        let exponent = self.exponent.saturating_add(unit);
+        let exponent = self.exponent.wrapping_add(unit);
         let power = u32::try_from(exponent.unsigned_abs())
             .ok()
             .and_then(power_of_ten);
