@@ -114,10 +114,17 @@ impl Jitter {
                 let high = prev.max(base).saturating_mul(3);
                 (base, high.saturating_sub(base), false, cap)
             }
-            Self::Proportional { per_mille } => {
-                (e, permille::of(e, per_mille.min(1000)), true, u64::MAX)
+            Self::Proportional { per_mille } | Self::Additive { per_mille } => {
+                // A proportional spread is at most the whole delay; an additive one is not
+                // bounded.
+                let subtract = matches!(self, Self::Proportional { .. });
+                let per_mille = if subtract {
+                    per_mille.min(1000)
+                } else {
+                    per_mille
+                };
+                (e, permille::of(e, per_mille), subtract, u64::MAX)
             }
-            Self::Additive { per_mille } => (e, permille::of(e, per_mille), false, u64::MAX),
         };
         let drawn = scale(span, rng.next_u64());
         if subtract {
