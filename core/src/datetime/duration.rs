@@ -39,20 +39,9 @@ use crate::time::Duration;
 /// assert_eq!(parse_go_duration(b"-1"), Err(DateError::Negative));
 /// ```
 pub fn parse_go_duration(input: &[u8]) -> Result<Duration, DateError> {
-    if input.is_empty() {
-        return Err(DateError::Empty);
-    }
-    let mut c = Cursor::new(input);
-    if c.eat(b'-') {
-        return Err(DateError::Negative);
-    }
-    c.eat(b'+');
-    if c.rest() == b"0" {
+    let Some(mut c) = go_terms(input)? else {
         return Ok(Duration::ZERO);
-    }
-    if c.is_empty() {
-        return Err(DateError::Syntax);
-    }
+    };
     // The sum, exactly: whole µs plus the nanoseconds below one (below 1 000 between terms).
     // A sum beyond `Duration::MAX` is remembered, not returned at once, so that a syntax error
     // further on is still the one reported.
@@ -60,16 +49,8 @@ pub fn parse_go_duration(input: &[u8]) -> Result<Duration, DateError> {
     let mut nanos: u64 = 0;
     let mut too_large = false;
     while !c.is_empty() {
-        let whole = c.take_while(|b| b.is_ascii_digit());
-        let frac = if c.eat(b'.') {
-            c.take_while(|b| b.is_ascii_digit())
-        } else {
-            &[]
-        };
-        if whole.is_empty() && frac.is_empty() {
-            return Err(DateError::Syntax);
-        }
-        let unit = Unit::of(c.take_while(|b| b != b'.' && !b.is_ascii_digit()))?;
+        let Term { whole, frac, unit } = go_term(&mut c)?;
+        let unit = Unit::of(unit)?;
         let whole = if whole.is_empty() { 0 } else { integer(whole)? };
         let (term_micros, term_nanos) = unit.term(whole, frac);
         let carry = nanos.saturating_add(term_nanos % 1_000);
@@ -94,6 +75,58 @@ pub fn parse_go_duration(input: &[u8]) -> Result<Duration, DateError> {
         return Err(DateError::TooLarge);
     }
     Ok(Duration::from_ticks(micros))
+}
+
+/// The terms of a Go duration, after its sign; `Ok(None)` for the bare `0`.
+fn go_terms(input: &[u8]) -> Result<Option<Cursor<'_>>, DateError> {
+    if input.is_empty() {
+        return Err(DateError::Empty);
+    }
+    let mut c = Cursor::new(input);
+    if c.eat(b'-') {
+        return Err(DateError::Negative);
+    }
+    c.eat(b'+');
+    if c.rest() == b"0" {
+        return Ok(None);
+    }
+    if c.is_empty() {
+        return Err(DateError::Syntax);
+    }
+    Ok(Some(c))
+}
+
+/// One term of a Go duration, `[digits][.digits]unit`, not yet read.
+#[derive(Debug, Clone, Copy)]
+struct Term<'a> {
+    /// The digits before the dot (maybe none).
+    whole: &'a [u8],
+    /// The digits after the dot (maybe none, but not both).
+    frac: &'a [u8],
+    /// The unit's suffix.
+    unit: &'a [u8],
+}
+
+/// The next term of a Go duration at the cursor.
+fn go_term<'a>(c: &mut Cursor<'a>) -> Result<Term<'a>, DateError> {
+    let (whole, frac) = number(c);
+    if whole.is_empty() && frac.is_empty() {
+        return Err(DateError::Syntax);
+    }
+    let unit = c.take_while(|b| b != b'.' && !b.is_ascii_digit());
+    Ok(Term { whole, frac, unit })
+}
+
+/// `[digits][.digits]` at the cursor: the whole digits and the fraction's digits, either or
+/// both empty.
+fn number<'a>(c: &mut Cursor<'a>) -> (&'a [u8], &'a [u8]) {
+    let whole = c.take_while(|b| b.is_ascii_digit());
+    let frac = if c.eat(b'.') {
+        c.take_while(|b| b.is_ascii_digit())
+    } else {
+        &[]
+    };
+    (whole, frac)
 }
 
 /// A Go duration unit: `times · 10^digits` nanoseconds.
@@ -215,8 +248,9 @@ pub fn parse_delay_millis(input: &[u8]) -> Result<Duration, DateError> {
     parse_decimal(input, 3)
 }
 
-/// A non-negative decimal number of `10^-places` seconds, in µs (`places` is 6 or 3).
-fn parse_decimal(input: &[u8], places: u32) -> Result<Duration, DateError> {
+/// A non-negative decimal, `digits`, `digits.digits`, `.digits` or `digits.`: its whole part
+/// and its fraction's digits.
+fn decimal_parts(input: &[u8]) -> Result<(u64, &[u8]), DateError> {
     if input.is_empty() {
         return Err(DateError::Empty);
     }
@@ -227,16 +261,17 @@ fn parse_decimal(input: &[u8], places: u32) -> Result<Duration, DateError> {
             _ => Err(DateError::Syntax),
         };
     }
-    let whole = c.take_while(|b| b.is_ascii_digit());
-    let frac = if c.eat(b'.') {
-        c.take_while(|b| b.is_ascii_digit())
-    } else {
-        &[]
-    };
+    let (whole, frac) = number(&mut c);
     if (whole.is_empty() && frac.is_empty()) || !c.is_empty() {
         return Err(DateError::Syntax);
     }
     let whole = if whole.is_empty() { 0 } else { integer(whole)? };
+    Ok((whole, frac))
+}
+
+/// A non-negative decimal number of `10^-places` seconds, in µs (`places` is 6 or 3).
+fn parse_decimal(input: &[u8], places: u32) -> Result<Duration, DateError> {
+    let (whole, frac) = decimal_parts(input)?;
     let whole = whole
         .checked_mul(10_u64.pow(places))
         .ok_or(DateError::TooLarge)?;

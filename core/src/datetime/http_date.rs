@@ -152,16 +152,7 @@ fn parse_any(input: &[u8], two_digit_year: impl Fn(u32) -> u32) -> Result<UnixTi
         return Err(DateError::Syntax);
     }
     let (hour, minute, second) = time;
-    let fields = Fields {
-        year,
-        month,
-        day,
-        hour,
-        minute,
-        second,
-        micros: 0,
-        offset_secs: 0,
-    };
+    let fields = Fields::utc(year, month, day, hour, minute, second);
     check_weekday(fields.to_unix()?, day_index)
 }
 

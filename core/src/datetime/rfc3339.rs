@@ -26,6 +26,27 @@ pub(crate) struct Fields {
 }
 
 impl Fields {
+    /// A date and a time of day to the second, in UTC.
+    pub(crate) const fn utc(
+        year: u32,
+        month: u32,
+        day: u32,
+        hour: u32,
+        minute: u32,
+        second: u32,
+    ) -> Self {
+        Self {
+            year,
+            month,
+            day,
+            hour,
+            minute,
+            second,
+            micros: 0,
+            offset_secs: 0,
+        }
+    }
+
     /// Checks every range and converts to Unix time. A leap second (`60`) counts as `59`.
     pub(crate) fn to_unix(self) -> Result<UnixTime, DateError> {
         if self.year > 9999 {
@@ -150,14 +171,9 @@ fn parse_any(input: &[u8]) -> Result<UnixTime, DateError> {
         return Err(DateError::Syntax);
     }
     Fields {
-        year,
-        month,
-        day,
-        hour,
-        minute,
-        second,
         micros,
         offset_secs,
+        ..Fields::utc(year, month, day, hour, minute, second)
     }
     .to_unix()
 }

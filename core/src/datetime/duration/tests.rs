@@ -1,5 +1,6 @@
 //! The 64-bit duration readers against the 128-bit ones they replaced, on generated inputs:
-//! every result and every error must be the same.
+//! every result and every error must be the same. The references share the grammar
+//! (`go_terms`, `go_term`, `decimal_parts`) and differ only in how they add up.
 
 #![allow(
     clippy::arithmetic_side_effects,
@@ -10,39 +11,16 @@ use super::*;
 
 /// Go durations as first written: the sum in nanoseconds in a `u128`.
 fn go_reference(input: &[u8]) -> Result<Duration, DateError> {
-    if input.is_empty() {
-        return Err(DateError::Empty);
-    }
-    let mut c = Cursor::new(input);
-    if c.eat(b'-') {
-        return Err(DateError::Negative);
-    }
-    c.eat(b'+');
-    if c.rest() == b"0" {
+    let Some(mut c) = go_terms(input)? else {
         return Ok(Duration::ZERO);
-    }
-    if c.is_empty() {
-        return Err(DateError::Syntax);
-    }
+    };
     let mut total: u128 = 0;
     while !c.is_empty() {
-        let whole = c.take_while(|b| b.is_ascii_digit());
-        let frac = if c.eat(b'.') {
-            c.take_while(|b| b.is_ascii_digit())
-        } else {
-            &[]
-        };
-        if whole.is_empty() && frac.is_empty() {
-            return Err(DateError::Syntax);
-        }
-        let unit: u128 = match c.take_while(|b| b != b'.' && !b.is_ascii_digit()) {
-            b"ns" => 1,
-            b"us" | [0xC2, 0xB5, b's'] | [0xCE, 0xBC, b's'] => 1_000,
-            b"ms" => 1_000_000,
-            b"s" => 1_000_000_000,
-            b"m" => 60_000_000_000,
-            b"h" => 3_600_000_000_000,
-            _ => return Err(DateError::Syntax),
+        let Term { whole, frac, unit } = go_term(&mut c)?;
+        // The unit in nanoseconds: `ns` is the one below a microsecond.
+        let unit = match Unit::of(unit)?.micros {
+            0 => 1,
+            micros => u128::from(micros) * 1_000,
         };
         let whole = if whole.is_empty() { 0 } else { integer(whole)? };
         let part = u128::from(fraction(frac, 18)) * unit / 1_000_000_000_000_000_000;
@@ -55,26 +33,7 @@ fn go_reference(input: &[u8]) -> Result<Duration, DateError> {
 
 /// Delay-seconds and milliseconds as first written: the fraction scaled in a `u128`.
 fn decimal_reference(input: &[u8], unit_micros: u64) -> Result<Duration, DateError> {
-    if input.is_empty() {
-        return Err(DateError::Empty);
-    }
-    let mut c = Cursor::new(input);
-    if c.eat(b'-') {
-        return match c.peek() {
-            Some(b'0'..=b'9' | b'.') => Err(DateError::Negative),
-            _ => Err(DateError::Syntax),
-        };
-    }
-    let whole = c.take_while(|b| b.is_ascii_digit());
-    let frac = if c.eat(b'.') {
-        c.take_while(|b| b.is_ascii_digit())
-    } else {
-        &[]
-    };
-    if (whole.is_empty() && frac.is_empty()) || !c.is_empty() {
-        return Err(DateError::Syntax);
-    }
-    let whole = if whole.is_empty() { 0 } else { integer(whole)? };
+    let (whole, frac) = decimal_parts(input)?;
     let whole = whole.checked_mul(unit_micros).ok_or(DateError::TooLarge)?;
     let part = u128::from(fraction(frac, 18)) * u128::from(unit_micros) / 1_000_000_000_000_000_000;
     whole
