@@ -359,6 +359,14 @@ const fn byte_differ(byte: u8, pattern: u8) -> u8 {
     (byte | (pattern & 0x40) >> 1) ^ pattern
 }
 
+/// [`eq_fold_lower`] for names of one length, byte by byte: what 32-bit targets run.
+#[inline(always)]
+fn bytes_eq_fold_lower(name: &[u8], lower: &[u8]) -> bool {
+    name.iter()
+        .zip(lower)
+        .all(|(&byte, &pattern)| byte_differ(byte, pattern) == 0)
+}
+
 /// Eight bytes as a little-endian word.
 #[inline(always)]
 fn word(chunk: &[u8]) -> u64 {
@@ -385,10 +393,7 @@ fn eq_fold_lower(name: &[u8], lower: &[u8]) -> bool {
         return false;
     }
     if cfg!(not(target_pointer_width = "64")) {
-        return name
-            .iter()
-            .zip(lower)
-            .all(|(&byte, &pattern)| byte_differ(byte, pattern) == 0);
+        return bytes_eq_fold_lower(name, lower);
     }
     if len < 4 {
         return name.eq_ignore_ascii_case(lower);
