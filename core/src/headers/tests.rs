@@ -988,3 +988,20 @@ fn sdk_readings_of_plain_integers_are_the_float_readings() {
         }
     }
 }
+
+/// Kept positions start unknown (`u16::MAX`, stored complemented as zero) and read back what was
+/// set, a saturated position included.
+#[test]
+fn positions_start_unknown_and_read_back_what_was_set() {
+    let mut positions = state::Positions::UNKNOWN;
+    assert_eq!(positions.get(3), Some(u16::MAX));
+    positions.set(3, 7);
+    positions.set(0, 0);
+    positions.set(5, u16::MAX);
+    positions.set(8, 1);
+    assert_eq!(positions.get(3), Some(7));
+    assert_eq!(positions.get(0), Some(0));
+    assert_eq!(positions.get(5), Some(u16::MAX));
+    assert_eq!(positions.get(2), Some(u16::MAX));
+    assert_eq!(positions.get(8), None);
+}
