@@ -226,7 +226,7 @@ impl Unit {
 /// );
 /// ```
 pub fn parse_delay_seconds(input: &[u8]) -> Result<Duration, DateError> {
-    parse_decimal(input, 6)
+    parse_decimal(input, 6, 1_000_000)
 }
 
 /// Parses a non-negative decimal number of milliseconds, as `retry-after-ms` carries it (`10`,
@@ -245,7 +245,7 @@ pub fn parse_delay_seconds(input: &[u8]) -> Result<Duration, DateError> {
 /// assert_eq!(parse_delay_millis(b"2.5"), Ok(time::micros(2_500)));
 /// ```
 pub fn parse_delay_millis(input: &[u8]) -> Result<Duration, DateError> {
-    parse_decimal(input, 3)
+    parse_decimal(input, 3, 1_000)
 }
 
 /// A non-negative decimal, `digits`, `digits.digits`, `.digits` or `digits.`: its whole part
@@ -269,12 +269,11 @@ fn decimal_parts(input: &[u8]) -> Result<(u64, &[u8]), DateError> {
     Ok((whole, frac))
 }
 
-/// A non-negative decimal number of `10^-places` seconds, in µs (`places` is 6 or 3).
-fn parse_decimal(input: &[u8], places: u32) -> Result<Duration, DateError> {
+/// A non-negative decimal number of `10^-places` seconds (`places` 6 or 3), in µs: one unit is
+/// `unit_micros` = `10^places` µs.
+fn parse_decimal(input: &[u8], places: u32, unit_micros: u64) -> Result<Duration, DateError> {
     let (whole, frac) = decimal_parts(input)?;
-    let whole = whole
-        .checked_mul(10_u64.pow(places))
-        .ok_or(DateError::TooLarge)?;
+    let whole = whole.checked_mul(unit_micros).ok_or(DateError::TooLarge)?;
     // The first `places` digits of the fraction, truncated: `⌊F · 10^places / 10^18⌋` for the
     // fraction `F` read to 18 places, with no 128-bit product.
     let part = fraction(frac, places);
