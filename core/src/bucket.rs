@@ -406,12 +406,17 @@ impl Bucket {
                 self.forgive_time(cut);
             }
         } else {
-            self.refund_time(
-                now,
-                charged_time.saturating_sub(actual_time),
-                admitted_at,
-                end,
-            );
+            // The difference of two charges rounded up gives back exactly what an admission
+            // took. When a unit refills in under a microsecond, a charge may instead have been
+            // taken in units from a level read down ([`Bucket::set_level`]), and one µs more
+            // refund is more than one unit more: round the refund down to what the units take.
+            let time = if self.unit_fp < 1 << UNIT_SHIFT {
+                let units = charged.saturating_sub(absorbed).saturating_sub(actual);
+                floor_time(units, self.unit_fp)
+            } else {
+                charged_time.saturating_sub(actual_time)
+            };
+            self.refund_time(now, time, admitted_at, end);
         }
     }
 
