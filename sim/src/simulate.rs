@@ -17,7 +17,7 @@ use crate::cli::CliError;
 use crate::engine::{Recording, RunOutcome, run};
 use crate::report::Report;
 use crate::strategy::StrategyName;
-use crate::trace::{Records, TraceError, TraceErrorKind};
+use crate::trace::{Records, TraceError, TraceErrorKind, for_each_event_threaded};
 use crate::upstream::{Overload, UpstreamConfig};
 use crate::workload::{Workload, WorkloadBuilder};
 use crate::world::{World, parse_seconds};
@@ -181,16 +181,18 @@ pub fn load(args: &SimulateArgs) -> Result<(Workload, World), CliError> {
     let bundled = BUNDLED
         .iter()
         .find(|(file, _)| *file == name || file.strip_suffix(".jsonl") == Some(name));
-    let mut records = match bundled {
-        Some((file, text)) if !Path::new(name).exists() => {
-            Records::new(Box::new(text.as_bytes()) as Box<dyn BufRead>, file)
-        }
-        _ => Records::open(name)?,
+    let open = move || match bundled {
+        Some((file, text)) if !Path::new(name).exists() => Ok(Records::new(
+            Box::new(text.as_bytes()) as Box<dyn BufRead>,
+            file,
+        )),
+        _ => Records::open(name),
     };
-    // Streamed into the workload: the trace itself is never held.
+    // Streamed into the workload (the trace itself is never held), read on a second thread
+    // while this one builds.
     let mut builder = WorkloadBuilder::default();
-    records.for_each_event(|event| builder.event_ref(&event))?;
-    if records.requests() == 0 {
+    let finished = for_each_event_threaded(open, |event| builder.event_ref(&event))?;
+    if finished.requests == 0 {
         return Err(TraceError {
             file: name.to_owned(),
             line: 0,
@@ -199,7 +201,7 @@ pub fn load(args: &SimulateArgs) -> Result<(Workload, World), CliError> {
         }
         .into());
     }
-    let header = records.header();
+    let header = &finished.header;
     let world = match &header.world {
         Some(map) if args.world == World::default() => World::from_map(map, name)?.0,
         _ => args.world.clone(),
