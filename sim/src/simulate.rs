@@ -15,6 +15,7 @@ use serde::Serialize;
 
 use crate::cli::CliError;
 use crate::engine::{Recording, RunOutcome, run};
+use crate::metrics::lower_bound_us;
 use crate::report::Report;
 use crate::strategy::StrategyName;
 use crate::trace::{Records, TraceError, TraceErrorKind, for_each_event_threaded};
@@ -254,19 +255,30 @@ pub fn compare(
         levels: args.plot.is_some(),
     };
     let mut report = Report::new(&args.trace, args.seed, workload);
-    let mut outcomes = Vec::new();
-    for name in names {
-        let mut strategy = args.world.clients(name, workload, &config, args.seed);
-        let outcome = run(
-            workload,
-            config.clone(),
-            strategy.as_mut(),
-            args.seed,
-            recording,
-            &mut |done| progress(name, done),
-        );
-        report.push(name, workload, &config, &outcome);
-        outcomes.push((name, outcome));
+    // The makespan's lower bound depends on the workload alone: it is worked out on a second
+    // thread while the strategies run.
+    let (outcomes, bound_us) = std::thread::scope(|scope| {
+        let bound = scope.spawn(|| lower_bound_us(workload, &config).0);
+        let mut outcomes = Vec::new();
+        for name in names {
+            let mut strategy = args.world.clients(name, workload, &config, args.seed);
+            let outcome = run(
+                workload,
+                config.clone(),
+                strategy.as_mut(),
+                args.seed,
+                recording,
+                &mut |done| progress(name, done),
+            );
+            outcomes.push((name, outcome));
+        }
+        match bound.join() {
+            Ok(bound_us) => (outcomes, bound_us),
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+    });
+    for (name, outcome) in &outcomes {
+        report.push(*name, workload, &config, outcome, bound_us);
     }
     (report, outcomes)
 }
