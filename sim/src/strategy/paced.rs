@@ -91,12 +91,44 @@ impl Paced {
     }
 
     /// The policy.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use headroom::LaneConfig;
+    /// use headroom_sim::strategy::Paced;
+    /// use headroom_sim::workload::{GenSpec, generate};
+    ///
+    /// let workload = generate(&GenSpec::tier1_batch(3), 1);
+    /// let paced = Paced::new(&workload, |_| LaneConfig::new());
+    /// assert_eq!(paced.policy().in_flight(), 0);
+    /// ```
     pub fn policy(&self) -> &Policy<MAX_LANES, PERMITS> {
         &self.policy
     }
 
     /// The policy, to change it (settle, complete, cancel): every lane's remembered `Wait` is
     /// forgotten, so the next dispatch asks again.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use headroom::{Acquire, Cost, LaneConfig, LaneId, Priority};
+    /// use headroom::time::Instant;
+    /// use headroom_sim::strategy::Paced;
+    /// use headroom_sim::workload::{GenSpec, generate};
+    ///
+    /// let workload = generate(&GenSpec::tier1_batch(3), 1);
+    /// let mut paced = Paced::new(&workload, |_| LaneConfig::new());
+    /// let policy = paced.policy_mut();
+    /// let now = Instant::from_ticks(0);
+    /// let lane = LaneId::from_index(0);
+    /// let Acquire::Admit(permit) = policy.acquire(now, lane, Cost::request(10, 10), Priority::Interactive) else {
+    ///     panic!("a fresh lane admits");
+    /// };
+    /// policy.cancel(now, permit).unwrap();
+    /// assert_eq!(paced.policy().in_flight(), 0);
+    /// ```
     pub fn policy_mut(&mut self) -> &mut Policy<MAX_LANES, PERMITS> {
         self.forget_waits();
         &mut self.policy

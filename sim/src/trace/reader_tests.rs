@@ -361,11 +361,18 @@ fn lines_longer_than_the_read_buffer_read_the_same() {
     }
     text.push_str(&request("30", "last"));
     let whole = read_str(&text, "t.jsonl").unwrap();
-    let small = read(std::io::BufReader::with_capacity(7, text.as_bytes()), "t.jsonl").unwrap();
+    let small = read(
+        std::io::BufReader::with_capacity(7, text.as_bytes()),
+        "t.jsonl",
+    )
+    .unwrap();
     assert_eq!(whole.events.len(), 21);
     assert_eq!(small, whole);
     let cut = text.replace("\"id\": \"r7\"", "\"id\": \"r7\"\u{0}");
-    let error = read(std::io::BufReader::with_capacity(7, cut.as_bytes()), "t.jsonl");
+    let error = read(
+        std::io::BufReader::with_capacity(7, cut.as_bytes()),
+        "t.jsonl",
+    );
     assert_eq!(error, read_str(&cut, "t.jsonl"));
     assert!(error.is_err());
 }
