@@ -6,7 +6,8 @@
 //! instructions) is sequential by nature (the checks remember what came before), and so is
 //! building a workload from the events (≈ 500), but the two need not take turns: they form a
 //! pipeline. Events cross in batches through a bounded channel, request strings copied into
-//! one buffer per batch, so a batch costs one allocation and one hand-over.
+//! one buffer per batch, and emptied batches go back to the reader to be filled again, so the
+//! hand-over allocates nothing once the first batches exist.
 //!
 //! Nothing depends on the threads' timing: there is one producer and the channel keeps its
 //! order, so the consumer sees exactly the events, in exactly the order, and then exactly the
@@ -44,7 +45,8 @@ enum Queued {
         input_tokens: u64,
         max_tokens: u64,
     },
-    Response(Response),
+    /// Boxed: responses are rare in the traces worth a thread, requests are not.
+    Response(Box<Response>),
 }
 
 #[derive(Default)]
@@ -63,7 +65,7 @@ impl Batch {
                 input_tokens: sent.input_tokens,
                 max_tokens: sent.max_tokens,
             },
-            EventRef::Response(answer) => Queued::Response(answer),
+            EventRef::Response(answer) => Queued::Response(Box::new(answer)),
         };
         self.events.push(queued);
     }
@@ -74,10 +76,19 @@ impl Batch {
         start..self.text.len()
     }
 
-    fn hand_to(self, each: &mut impl FnMut(EventRef<'_>)) {
+    /// A batch with room for [`BATCH`] events.
+    fn new() -> Self {
+        Self {
+            text: String::with_capacity(BATCH * 16),
+            events: Vec::with_capacity(BATCH),
+        }
+    }
+
+    /// Hands every event to `each` and leaves the batch empty, its buffers kept.
+    fn hand_to(&mut self, each: &mut impl FnMut(EventRef<'_>)) {
         let text = self.text.as_str();
         let slice = |range: Range<usize>| Cow::Borrowed(text.get(range).unwrap_or_default());
-        for queued in self.events {
+        for queued in self.events.drain(..) {
             each(match queued {
                 Queued::Request {
                     t_us,
@@ -92,9 +103,10 @@ impl Batch {
                     input_tokens,
                     max_tokens,
                 }),
-                Queued::Response(answer) => EventRef::Response(answer),
+                Queued::Response(answer) => EventRef::Response(*answer),
             });
         }
+        self.text.clear();
     }
 }
 
@@ -131,15 +143,17 @@ pub fn for_each_event_threaded<R: BufRead>(
     mut each: impl FnMut(EventRef<'_>),
 ) -> Result<Finished, TraceError> {
     let (sender, receiver) = mpsc::sync_channel::<Batch>(IN_FLIGHT_BATCHES);
+    let (recycle, recycled) = mpsc::channel::<Batch>();
     std::thread::scope(|scope| {
         let reader = scope.spawn(move || {
             let mut records = open()?;
-            let mut batch = Batch::default();
+            let mut batch = Batch::new();
             let read = records.for_each_event(|event| {
                 batch.push(event);
                 if batch.events.len() >= BATCH {
+                    let next = recycled.try_recv().unwrap_or_else(|_| Batch::new());
                     // A consumer that has gone away (it panicked) wants nothing more.
-                    let _ = sender.send(std::mem::take(&mut batch));
+                    let _ = sender.send(std::mem::replace(&mut batch, next));
                 }
             });
             if !batch.events.is_empty() {
@@ -150,8 +164,10 @@ pub fn for_each_event_threaded<R: BufRead>(
                 requests: records.requests(),
             })
         });
-        for batch in receiver {
+        for mut batch in receiver {
             batch.hand_to(&mut each);
+            // The reader may have finished: then the batch is simply dropped.
+            let _ = recycle.send(batch);
         }
         match reader.join() {
             Ok(finished) => finished,
