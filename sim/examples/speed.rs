@@ -17,7 +17,7 @@
 //! ```
 //!
 //! `--load PATH` only loads the trace at `PATH` into a workload, as `headroom simulate` does
-//! (streamed, checked), and prints the lines per second.
+//! (streamed, checked, read on a second thread), and prints the lines per second.
 //!
 //! The workload: Poisson arrivals at 3 600 per minute on one lane limited to 3 000 RPM,
 //! 3 000 000 ITPM and 600 000 OTPM (Anthropic headers), 200–2 000 input and 50–600 output
@@ -103,10 +103,9 @@ fn take_option(args: &mut Vec<String>, name: &str) -> Option<String> {
 fn load(path: &str) {
     let started = Instant::now();
     let mut builder = WorkloadBuilder::default();
-    let loaded = Records::open(path).and_then(|mut records| {
-        records.for_each_event(|event| builder.event_ref(&event))?;
-        Ok(records.requests())
-    });
+    let loaded =
+        trace::for_each_event_threaded(|| Records::open(path), |event| builder.event_ref(&event))
+            .map(|finished| finished.requests);
     let wall = started.elapsed();
     match (loaded, builder.finish(None)) {
         (Ok(requests), Ok(workload)) => println!(

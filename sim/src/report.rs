@@ -7,7 +7,7 @@ use headroom::LimitKind;
 use serde::Serialize;
 
 use crate::engine::RunOutcome;
-use crate::metrics::{lower_bound_us, percentile, utilization_permille};
+use crate::metrics::{percentile, utilization_permille};
 use crate::strategy::StrategyName;
 use crate::upstream::UpstreamConfig;
 use crate::workload::{Limits, Workload};
@@ -155,15 +155,17 @@ impl Report {
         }
     }
 
-    /// Adds one strategy's run.
+    /// Adds one strategy's run; `bound_us` is the workload's makespan lower bound
+    /// ([`crate::metrics::lower_bound_us`]), the same for every run of one workload and configuration, so it is
+    /// computed once (and can be, beside the runs).
     pub fn push(
         &mut self,
         name: StrategyName,
         workload: &Workload,
         config: &UpstreamConfig,
         outcome: &RunOutcome,
+        bound_us: u64,
     ) {
-        let (bound_us, _) = lower_bound_us(workload, config);
         let (binding, permille) = utilization_permille(workload, config, outcome)
             .map_or(("none", 0), |(kind, permille)| (kind.name(), permille));
         let ms = |us: u64| us.saturating_add(500) / 1000;
@@ -322,6 +324,7 @@ mod tests {
             &workload,
             &UpstreamConfig::default(),
             &outcome,
+            crate::metrics::lower_bound_us(&workload, &UpstreamConfig::default()).0,
         );
         report
     }

@@ -15,9 +15,10 @@ use serde::Serialize;
 
 use crate::cli::CliError;
 use crate::engine::{Recording, RunOutcome, run};
+use crate::metrics::lower_bound_us;
 use crate::report::Report;
 use crate::strategy::StrategyName;
-use crate::trace::{Records, TraceError, TraceErrorKind};
+use crate::trace::{Records, TraceError, TraceErrorKind, for_each_event_threaded};
 use crate::upstream::{Overload, UpstreamConfig};
 use crate::workload::{Workload, WorkloadBuilder};
 use crate::world::{World, parse_seconds};
@@ -181,16 +182,18 @@ pub fn load(args: &SimulateArgs) -> Result<(Workload, World), CliError> {
     let bundled = BUNDLED
         .iter()
         .find(|(file, _)| *file == name || file.strip_suffix(".jsonl") == Some(name));
-    let mut records = match bundled {
-        Some((file, text)) if !Path::new(name).exists() => {
-            Records::new(Box::new(text.as_bytes()) as Box<dyn BufRead>, file)
-        }
-        _ => Records::open(name)?,
+    let open = move || match bundled {
+        Some((file, text)) if !Path::new(name).exists() => Ok(Records::new(
+            Box::new(text.as_bytes()) as Box<dyn BufRead>,
+            file,
+        )),
+        _ => Records::open(name),
     };
-    // Streamed into the workload: the trace itself is never held.
+    // Streamed into the workload (the trace itself is never held), read on a second thread
+    // while this one builds.
     let mut builder = WorkloadBuilder::default();
-    records.for_each_event(|event| builder.event_ref(&event))?;
-    if records.requests() == 0 {
+    let finished = for_each_event_threaded(open, |event| builder.event_ref(&event))?;
+    if finished.requests == 0 {
         return Err(TraceError {
             file: name.to_owned(),
             line: 0,
@@ -199,7 +202,7 @@ pub fn load(args: &SimulateArgs) -> Result<(Workload, World), CliError> {
         }
         .into());
     }
-    let header = records.header();
+    let header = &finished.header;
     let world = match &header.world {
         Some(map) if args.world == World::default() => World::from_map(map, name)?.0,
         _ => args.world.clone(),
@@ -252,19 +255,30 @@ pub fn compare(
         levels: args.plot.is_some(),
     };
     let mut report = Report::new(&args.trace, args.seed, workload);
-    let mut outcomes = Vec::new();
-    for name in names {
-        let mut strategy = args.world.clients(name, workload, &config, args.seed);
-        let outcome = run(
-            workload,
-            config.clone(),
-            strategy.as_mut(),
-            args.seed,
-            recording,
-            &mut |done| progress(name, done),
-        );
-        report.push(name, workload, &config, &outcome);
-        outcomes.push((name, outcome));
+    // The makespan's lower bound depends on the workload alone: it is worked out on a second
+    // thread while the strategies run.
+    let (outcomes, bound_us) = std::thread::scope(|scope| {
+        let bound = scope.spawn(|| lower_bound_us(workload, &config).0);
+        let mut outcomes = Vec::new();
+        for name in names {
+            let mut strategy = args.world.clients(name, workload, &config, args.seed);
+            let outcome = run(
+                workload,
+                config.clone(),
+                strategy.as_mut(),
+                args.seed,
+                recording,
+                &mut |done| progress(name, done),
+            );
+            outcomes.push((name, outcome));
+        }
+        match bound.join() {
+            Ok(bound_us) => (outcomes, bound_us),
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+    });
+    for (name, outcome) in &outcomes {
+        report.push(*name, workload, &config, outcome, bound_us);
     }
     (report, outcomes)
 }

@@ -78,7 +78,7 @@ impl PacedClient for StaticLimiter {
         let request = response.request;
         if let Some(permit) = self.paced.take_permit(request) {
             let now = Instant::from_ticks(sim.now());
-            let policy = &mut self.paced.policy;
+            let policy = self.paced.policy_mut();
             // A permit from this policy is always known: the result carries nothing to act on.
             let _ = if (200..300).contains(&response.status) {
                 policy.settle(now, permit, Some(sim.request(request).usage))

@@ -79,7 +79,7 @@ impl HeadroomStrategy {
         let permit = self.paced.take_permit(request)?;
         let now = Instant::from_ticks(sim.now());
         self.paced
-            .policy
+            .policy_mut()
             .complete(now, permit, &answer, &mut *sim.rng())
             .ok()
     }

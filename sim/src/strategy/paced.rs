@@ -6,6 +6,12 @@
 //! wake-up at `until`; `PermitsFull` (more than [`PERMITS`] in flight) → wait for a response;
 //! any other rejection (the cost can never fit) → give up. Retries re-enter the front of their
 //! lane's queue.
+//!
+//! A refusal changes nothing in the policy, and the instant it names does not depend on when it
+//! is asked, so a lane keeps its last `Wait`: until the policy changes (an admission, a
+//! response, [`Paced::policy_mut`]) or that instant comes, asking again for the same head would
+//! give the same answer and schedule nothing. Arrivals behind a waiting head therefore only
+//! queue, and the policy is asked about once per wake-up instead of once per event.
 
 use std::collections::VecDeque;
 
@@ -50,14 +56,17 @@ impl<T: PacedClient> Strategy for T {
 /// A policy with its queues.
 #[derive(Debug)]
 pub struct Paced {
-    /// The policy.
-    pub policy: Box<Policy<MAX_LANES, PERMITS>>,
+    policy: Box<Policy<MAX_LANES, PERMITS>>,
     lanes: Vec<LaneId>,
     queues: Vec<VecDeque<u32>>,
     wake_pending: Vec<Option<u64>>,
+    /// Per lane, the head the policy last told to wait and until when, while the policy is
+    /// unchanged since.
+    waiting: Vec<Option<(u32, u64)>>,
     permits: Vec<Option<Permit>>,
     attempts: Vec<Attempt>,
     blocked_on_permits: bool,
+    asks: u64,
 }
 
 impl Paced {
@@ -73,10 +82,77 @@ impl Paced {
             lanes,
             queues: vec![VecDeque::new(); workload.lanes.len()],
             wake_pending: vec![None; workload.lanes.len()],
+            waiting: vec![None; workload.lanes.len()],
             permits: (0..n).map(|_| None).collect(),
             attempts: vec![Attempt::first(); n],
             blocked_on_permits: false,
+            asks: 0,
         }
+    }
+
+    /// The policy.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use headroom::LaneConfig;
+    /// use headroom_sim::strategy::Paced;
+    /// use headroom_sim::workload::{GenSpec, generate};
+    ///
+    /// let workload = generate(&GenSpec::tier1_batch(3), 1);
+    /// let paced = Paced::new(&workload, |_| LaneConfig::new());
+    /// assert_eq!(paced.policy().in_flight(), 0);
+    /// ```
+    pub fn policy(&self) -> &Policy<MAX_LANES, PERMITS> {
+        &self.policy
+    }
+
+    /// The policy, to change it (settle, complete, cancel): every lane's remembered `Wait` is
+    /// forgotten, so the next dispatch asks again.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use headroom::{Acquire, Cost, LaneConfig, LaneId, Priority};
+    /// use headroom::time::Instant;
+    /// use headroom_sim::strategy::Paced;
+    /// use headroom_sim::workload::{GenSpec, generate};
+    ///
+    /// let workload = generate(&GenSpec::tier1_batch(3), 1);
+    /// let mut paced = Paced::new(&workload, |_| LaneConfig::new());
+    /// let policy = paced.policy_mut();
+    /// let now = Instant::from_ticks(0);
+    /// let lane = LaneId::from_index(0);
+    /// let Acquire::Admit(permit) = policy.acquire(now, lane, Cost::request(10, 10), Priority::Interactive) else {
+    ///     panic!("a fresh lane admits");
+    /// };
+    /// policy.cancel(now, permit).unwrap();
+    /// assert_eq!(paced.policy().in_flight(), 0);
+    /// ```
+    pub fn policy_mut(&mut self) -> &mut Policy<MAX_LANES, PERMITS> {
+        self.forget_waits();
+        &mut self.policy
+    }
+
+    /// How many times the policy has been asked to admit a request.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use headroom::LaneConfig;
+    /// use headroom_sim::strategy::Paced;
+    /// use headroom_sim::workload::{GenSpec, generate};
+    ///
+    /// let workload = generate(&GenSpec::tier1_batch(3), 1);
+    /// let paced = Paced::new(&workload, |_| LaneConfig::new());
+    /// assert_eq!(paced.asks(), 0);
+    /// ```
+    pub fn asks(&self) -> u64 {
+        self.asks
+    }
+
+    fn forget_waits(&mut self) {
+        self.waiting.fill(None);
     }
 
     /// A request arrived: queue it behind its lane and dispatch.
@@ -151,6 +227,16 @@ impl Paced {
         };
         let now = sim.now();
         while let Some(&request) = queue.front() {
+            // Asking again would answer `Wait { until }` once more and, with a wake-up already
+            // due by then, schedule nothing.
+            let pending = self.wake_pending.get(lane).copied().flatten();
+            if let Some(Some((head, until))) = self.waiting.get(lane).copied()
+                && head == request
+                && until > now
+                && pending.is_some_and(|at| now <= at && at <= until)
+            {
+                return;
+            }
             let req = sim.request(request);
             let cost = Cost::request(req.input_tokens, req.max_tokens);
             let attempt = self
@@ -158,6 +244,7 @@ impl Paced {
                 .get(request as usize)
                 .copied()
                 .unwrap_or_default();
+            self.asks += 1;
             match self.policy.acquire_attempt(
                 Instant::from_ticks(now),
                 lane_id,
@@ -166,6 +253,7 @@ impl Paced {
                 attempt,
             ) {
                 Acquire::Admit(permit) => {
+                    self.waiting.fill(None);
                     queue.pop_front();
                     if let Some(slot) = self.permits.get_mut(request as usize) {
                         *slot = Some(permit);
@@ -174,6 +262,9 @@ impl Paced {
                 }
                 Acquire::Wait { until, .. } => {
                     let until = until.as_ticks().max(now.saturating_add(1));
+                    if let Some(waiting) = self.waiting.get_mut(lane) {
+                        *waiting = Some((request, until));
+                    }
                     if let Some(pending) = self.wake_pending.get_mut(lane)
                         && pending.is_none_or(|at| at > until || at < now)
                     {

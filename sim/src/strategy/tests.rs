@@ -103,3 +103,25 @@ fn schedule_records_every_attempt() {
     let refused = result.schedule.iter().filter(|a| a.status == 429).count() as u64;
     assert_eq!(refused, result.rate_limited);
 }
+
+#[test]
+fn arrivals_behind_a_waiting_head_do_not_ask_the_policy_again() {
+    // 120 requests arrive 10 ms apart at a 50 RPM lane: almost all of them queue behind a
+    // head the policy has told to wait. A request is asked about when it is admitted, when it
+    // becomes the head and must wait, and after responses of the lane (the policy changed):
+    // 439 asks. Asking again at every arrival as well made it 562.
+    let workload = tier1_burst(120);
+    let config = UpstreamConfig::default();
+    let mut strategy = headroom::HeadroomStrategy::new(&workload, &config, None);
+    let result = run(
+        &workload,
+        config,
+        &mut strategy,
+        1,
+        Recording::default(),
+        &mut |_| {},
+    );
+    assert_eq!(result.completed, 120);
+    let asks = strategy.paced().asks();
+    assert!(asks <= 4 * 120, "{asks} asks for 120 requests");
+}

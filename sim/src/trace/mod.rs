@@ -41,6 +41,7 @@ mod in_flight;
 mod json_scan;
 mod raw;
 mod reader;
+mod threaded;
 mod writer;
 
 #[cfg(test)]
@@ -49,6 +50,7 @@ mod reader_tests;
 pub use error::{TraceError, TraceErrorKind};
 pub(crate) use raw::MAX_NUMERIC_MICROS;
 pub use reader::{Records, read, read_file, read_str};
+pub use threaded::{Finished, for_each_event_threaded};
 pub use writer::{to_jsonl, write, write_file};
 
 /// A whole trace: its header, how its times were spelled, and its events in file order.

@@ -228,16 +228,34 @@ impl<R: BufRead> Records<R> {
         Ok(())
     }
 
-    /// Reads the next line into the buffer; `Ok(false)` at the end of input.
+    /// Reads the next line into the buffer; `Ok(false)` at the end of input. What
+    /// [`BufRead::read_until`] does, with the vectorised `memchr` in place of the standard
+    /// library's word-at-a-time search (≈ 200 instructions on a 100-byte line, most of the
+    /// reading).
     fn next_line(&mut self) -> Result<bool, TraceError> {
         self.buffer.clear();
-        let read = self
-            .input
-            .read_until(b'\n', &mut self.buffer)
-            .map_err(|error| {
-                self.state
-                    .error(0, 0, TraceErrorKind::Io(error.to_string()))
-            })?;
+        let mut read = 0usize;
+        loop {
+            let available = match self.input.fill_buf() {
+                Ok(available) => available,
+                Err(error) if error.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(error) => {
+                    let kind = TraceErrorKind::Io(error.to_string());
+                    return Err(self.state.error(0, 0, kind));
+                }
+            };
+            let (taken, done) = match memchr::memchr(b'\n', available) {
+                Some(end) => (available.get(..=end).unwrap_or(available), true),
+                None => (available, available.is_empty()),
+            };
+            self.buffer.extend_from_slice(taken);
+            let used = taken.len();
+            self.input.consume(used);
+            read = read.saturating_add(used);
+            if done {
+                break;
+            }
+        }
         if read > 0 {
             self.line_number = self.line_number.saturating_add(1);
         }

@@ -350,3 +350,29 @@ fn a_repeated_header_key_round_trips() {
         .collect();
     assert_eq!(names, ["x", "x", "y"]);
 }
+
+#[test]
+fn lines_longer_than_the_read_buffer_read_the_same() {
+    // A 7-byte buffer: every line spans several refills, and some refills end mid-"\r\n".
+    let mut text = String::from("{\"trace\": 1}\r\n");
+    for i in 0..20 {
+        text.push_str(&request(&format!("{i}.5"), &format!("r{i}")));
+        text.push_str(if i % 2 == 0 { "\r\n" } else { "\n" });
+    }
+    text.push_str(&request("30", "last"));
+    let whole = read_str(&text, "t.jsonl").unwrap();
+    let small = read(
+        std::io::BufReader::with_capacity(7, text.as_bytes()),
+        "t.jsonl",
+    )
+    .unwrap();
+    assert_eq!(whole.events.len(), 21);
+    assert_eq!(small, whole);
+    let cut = text.replace("\"id\": \"r7\"", "\"id\": \"r7\"\u{0}");
+    let error = read(
+        std::io::BufReader::with_capacity(7, cut.as_bytes()),
+        "t.jsonl",
+    );
+    assert_eq!(error, read_str(&cut, "t.jsonl"));
+    assert!(error.is_err());
+}
