@@ -352,6 +352,35 @@ pub(crate) struct Lane {
     pub(crate) input_spread: u32,
 }
 
+/// What [`Lane::check`] gathers: each pace's and window's TAT after the admission, the
+/// latest wait (every wait is after `now`, so zero means none) and the first pace the charge
+/// can never fit.
+struct Verdict {
+    paces: [u64; 4],
+    windows: [u64; 4],
+    until: u64,
+    kind: LimitKind,
+    too_large: Option<LimitKind>,
+}
+
+impl Verdict {
+    /// Keeps the wait until `at` for `kind` if it is the latest so far.
+    #[inline(always)]
+    fn later(&mut self, at: u64, kind: LimitKind) {
+        if at > self.until {
+            (self.until, self.kind) = (at, kind);
+        }
+    }
+}
+
+/// Stores `value` at `index` of `slots` (an index beyond is ignored).
+#[inline]
+fn set(slots: &mut [u64; 4], index: usize, value: u64) {
+    if let Some(slot) = slots.get_mut(index) {
+        *slot = value;
+    }
+}
+
 /// An exponential moving average with weight 1/8: `average` moved an eighth of the way to
 /// `sample`.
 fn toward(average: u32, sample: u32) -> u32 {
@@ -504,16 +533,15 @@ impl Lane {
         priority: Priority,
     ) -> Result<[u64; 4], LaneRefusal> {
         let (paces, windows) = self.check(now, charges, priority)?;
-        for (bucket, tat) in self.buckets.iter_mut().zip(paces) {
-            if let Some(bucket) = bucket {
-                bucket.commit(now, tat);
+        for kind in LimitKind::ALL {
+            let index = kind.index();
+            let tat = |tats: &[u64; 4]| tats.get(index).copied().unwrap_or(0);
+            if let Some(Some(bucket)) = self.buckets.get_mut(index) {
+                bucket.commit(now, tat(&paces));
             }
-        }
-        let admitted = self.windows.iter_mut().zip(windows).zip(charges.0);
-        for ((window, tat), charge) in admitted {
-            if let Some(window) = window {
-                window.bucket.commit(now, tat);
-                window.count_admitted(charge);
+            if let Some(Some(window)) = self.windows.get_mut(index) {
+                window.bucket.commit(now, tat(&windows));
+                window.count_admitted(charges.get(kind));
             }
         }
         Ok(paces)
@@ -530,9 +558,11 @@ impl Lane {
     }
 
     /// Every pace's and window's new TAT if `charges` were admitted at `now` (unused entries
-    /// for absent ones), or the refusal: a rejection as soon as a pace can never fit, else the
-    /// latest wait. A window's capacity is a learned estimate, so a charge above it waits for a
-    /// full window rather than being rejected.
+    /// for absent ones), or the refusal: a rejection when a pace can never fit (the first such
+    /// pace in [`LimitKind::ALL`] order), else the latest wait (the first of equal ones).
+    ///
+    /// Written out per kind rather than as a loop over the slots, so that every slot is read
+    /// at a constant offset and an absent one costs one test.
     #[inline]
     fn check(
         &self,
@@ -540,49 +570,78 @@ impl Lane {
         charges: &Charges,
         priority: Priority,
     ) -> Result<([u64; 4], [u64; 4]), LaneRefusal> {
-        let mut paces = [0; 4];
-        let mut windows = [0; 4];
-        let mut wait: Option<(u64, LimitKind)> = None;
-        let mut later = |until: u64, kind: LimitKind| {
-            if wait.is_none_or(|(latest, _)| until > latest) {
-                wait = Some((until, kind));
-            }
+        let mut verdict = Verdict {
+            paces: [0; 4],
+            windows: [0; 4],
+            until: 0,
+            kind: LimitKind::Requests,
+            too_large: None,
         };
-        let slots = self.buckets.iter().zip(&self.windows).zip(LimitKind::ALL);
-        for ((((pace, window), kind), charge), (pace_tat, window_tat)) in slots
-            .zip(charges.0)
-            .zip(paces.iter_mut().zip(windows.iter_mut()))
-        {
-            if let Some(bucket) = pace {
-                match bucket.check(now, charge, self.reserve(bucket, priority)) {
-                    Ok(tat) => *pace_tat = tat,
-                    Err(Refusal::TooLarge) => return Err(LaneRefusal::TooLarge { kind }),
-                    Err(Refusal::Until(until)) => later(until, kind),
-                }
-            }
-            if let Some(window) = window {
-                let bucket = &window.bucket;
-                let charge = charge.min(u64::from(bucket.burst()));
-                match bucket.check(now, charge, self.reserve(bucket, priority)) {
-                    Ok(tat) => *window_tat = tat,
-                    Err(Refusal::TooLarge) => later(bucket.full_at().as_ticks(), kind),
-                    Err(Refusal::Until(until)) => later(until, kind),
-                }
-            }
+        let [requests, input, output, tokens] = charges.0;
+        self.check_kind(now, LimitKind::Requests, requests, priority, &mut verdict);
+        self.check_kind(now, LimitKind::InputTokens, input, priority, &mut verdict);
+        self.check_kind(now, LimitKind::OutputTokens, output, priority, &mut verdict);
+        self.check_kind(now, LimitKind::Tokens, tokens, priority, &mut verdict);
+        if let Some(kind) = verdict.too_large {
+            return Err(LaneRefusal::TooLarge { kind });
         }
         if let Some(member) = self.fleet_member
-            && charges.get(LimitKind::Requests) > 0
+            && requests > 0
             && let Some(interval) = self.request_interval()
         {
-            let ready = wait.map_or(now, |(until, _)| until);
+            let ready = if verdict.until == 0 {
+                now
+            } else {
+                verdict.until
+            };
             let send = member.next_send(ready, interval);
             if send > ready {
-                wait = Some((send, LimitKind::Requests));
+                (verdict.until, verdict.kind) = (send, LimitKind::Requests);
             }
         }
-        match wait {
-            Some((until, kind)) => Err(LaneRefusal::Wait { until, kind }),
-            None => Ok((paces, windows)),
+        if verdict.until == 0 {
+            Ok((verdict.paces, verdict.windows))
+        } else {
+            Err(LaneRefusal::Wait {
+                until: verdict.until,
+                kind: verdict.kind,
+            })
+        }
+    }
+
+    /// [`Lane::check`] of one kind's pace and window. A window's capacity is a learned
+    /// estimate, so a charge above it is held to it (it waits for a full window rather than
+    /// being rejected).
+    #[inline(always)]
+    fn check_kind(
+        &self,
+        now: u64,
+        kind: LimitKind,
+        charge: u64,
+        priority: Priority,
+        verdict: &mut Verdict,
+    ) {
+        let index = kind.index();
+        if let Some(Some(bucket)) = self.buckets.get(index) {
+            match bucket.check(now, charge, self.reserve(bucket, priority)) {
+                Ok(tat) => set(&mut verdict.paces, index, tat),
+                Err(Refusal::TooLarge) => {
+                    verdict.too_large = verdict.too_large.or(Some(kind));
+                }
+                Err(Refusal::Until(at)) => verdict.later(at, kind),
+            }
+        }
+        if let Some(Some(window)) = self.windows.get(index) {
+            let bucket = &window.bucket;
+            let charge = charge.min(u64::from(bucket.burst()));
+            match bucket.check(now, charge, self.reserve(bucket, priority)) {
+                Ok(tat) => set(&mut verdict.windows, index, tat),
+                Err(Refusal::Until(at)) => verdict.later(at, kind),
+                // Not with the charge held to the burst; a full window would be the answer.
+                Err(Refusal::TooLarge) => {
+                    verdict.later(bucket.full_at().as_ticks().max(now.saturating_add(1)), kind);
+                }
+            }
         }
     }
 
