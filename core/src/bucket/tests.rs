@@ -82,16 +82,16 @@ fn reconcile_refunds_and_debits_exactly() {
     let mut otpm = Bucket::new(LimitKind::OutputTokens, limit(8_000));
     otpm.try_take(at(0), 4_000).unwrap();
     assert_eq!(otpm.available(at(0)), 4_000);
-    otpm.reconcile(0, 4_000, 1_000, 0, u64::MAX);
+    otpm.reconcile(0, 4_000, 1_000, false, u64::MAX);
     assert_eq!(otpm.available(at(0)), 7_000);
-    otpm.reconcile(0, 1_000, 3_000, 0, u64::MAX);
+    otpm.reconcile(0, 1_000, 3_000, false, u64::MAX);
     assert_eq!(otpm.available(at(0)), 5_000);
     // Usage above the estimate drives the bucket into debt…
-    otpm.reconcile(0, 3_000, 12_000, 0, u64::MAX);
+    otpm.reconcile(0, 3_000, 12_000, false, u64::MAX);
     assert_eq!(otpm.available(at(0)), 0);
     assert_eq!(otpm.time_to_full(at(0)), Duration::from_ticks(90_000_000));
     // …but never more than one window's worth of it: full again at most two windows later.
-    otpm.reconcile(0, 3_000, u64::MAX, 0, u64::MAX);
+    otpm.reconcile(0, 3_000, u64::MAX, false, u64::MAX);
     assert_eq!(otpm.time_to_full(at(0)), Duration::from_ticks(120_000_000));
 }
 
@@ -100,7 +100,7 @@ fn refund_never_overfills() {
     let mut itpm = Bucket::new(LimitKind::InputTokens, limit(30_000));
     itpm.try_take(at(0), 1_000).unwrap();
     // A minute later the bucket is full; refunding the charge must not push it above full.
-    itpm.reconcile(60_000, 1_000, 0, 0, u64::MAX);
+    itpm.reconcile(60_000, 1_000, 0, false, u64::MAX);
     assert_eq!(itpm.available(at(60_000)), 30_000);
     assert!(itpm.try_take(at(60_000), 30_001).is_err());
     assert_eq!(itpm.try_take(at(60_000), 30_000), Ok(()));
@@ -112,7 +112,7 @@ fn reserve_keeps_headroom_but_never_rejects() {
     let mut itpm = Bucket::new(LimitKind::InputTokens, limit(30_000));
     let reserve = itpm.permille_of_capacity(200); // 6 000 tokens
     assert_eq!(reserve, 12_000_000);
-    itpm.commit(0, itpm.check(0, 1_000, 0).unwrap());
+    itpm.commit(itpm.check(0, 1_000, 0).unwrap());
     // A background request may drain the bucket down to the reserve, not below.
     assert!(itpm.check(0, 23_000, reserve).is_ok());
     assert_eq!(itpm.check(0, 23_001, reserve), Err(Refusal::Until(2_000)));
@@ -181,7 +181,7 @@ fn extreme_limits_do_not_overflow() {
         slow.try_take(Instant::from_ticks(0), 1),
         Err(Some(_))
     ));
-    slow.reconcile(u64::MAX, 0, u64::MAX, 0, u64::MAX);
+    slow.reconcile(u64::MAX, 0, u64::MAX, false, u64::MAX);
     assert_eq!(slow.full_at(), Instant::from_ticks(u64::MAX));
 }
 

@@ -16,7 +16,7 @@ pub use fleet::FleetMember;
 pub(crate) use sync::Order;
 use window::Window;
 
-use crate::bucket::{Bucket, Refusal};
+use crate::bucket::{Bucket, Charge, Refusal};
 use crate::cost::{Charges, Cost, CostModel};
 use crate::{Limit, LimitKind};
 
@@ -325,6 +325,11 @@ pub(crate) struct Lane {
     /// Which paces and windows exist ([`pace_bit`], [`window_bit`]): kept with every change
     /// of the two arrays, so that an admission reads it instead of testing eight slots.
     present: u8,
+    /// When the latest admission was made: a refund for an earlier one never moves a bucket
+    /// below the end of the later admissions' own charges ([`Bucket::refund_time`]). One
+    /// instant for every bucket, since an admission charges them all; a bucket that came
+    /// later has no admission of its own to protect, so the test changes nothing there.
+    latest: u64,
     pub(crate) cost_model: CostModel,
     pub(crate) reserve_permille: u16,
     /// The only bucket is the provisional requests pace, to be dropped once limits are learned.
@@ -352,18 +357,35 @@ pub(crate) struct Lane {
     pub(crate) input_spread: u32,
 }
 
-/// What [`Lane::check`] gathers: each pace's and window's TAT after the admission, the
-/// latest wait (every wait is after `now`, so zero means none) and the first pace the charge
-/// can never fit.
+/// What [`Lane::check`] gathers: each pace's and window's admission to commit (unused
+/// entries for absent ones), the latest wait (every wait is after `now`, so zero means none)
+/// and the first pace the charge can never fit.
 struct Verdict {
-    paces: [u64; 4],
-    windows: [u64; 4],
+    paces: [Charge; 4],
+    windows: [Charge; 4],
     until: u64,
     kind: LimitKind,
     too_large: Option<LimitKind>,
 }
 
 impl Verdict {
+    /// The refusal: a rejection when a pace can never fit (the first such pace in
+    /// [`LimitKind::ALL`] order), else the latest wait (the first of equal ones).
+    #[inline(always)]
+    const fn refusal(&self) -> Result<(), LaneRefusal> {
+        if let Some(kind) = self.too_large {
+            return Err(LaneRefusal::TooLarge { kind });
+        }
+        if self.until == 0 {
+            Ok(())
+        } else {
+            Err(LaneRefusal::Wait {
+                until: self.until,
+                kind: self.kind,
+            })
+        }
+    }
+
     /// Keeps the wait until `at` for `kind` if it is the latest so far.
     #[inline(always)]
     fn later(&mut self, at: u64, kind: LimitKind) {
@@ -375,7 +397,7 @@ impl Verdict {
 
 /// Stores `value` at `index` of `slots` (an index beyond is ignored).
 #[inline]
-fn set(slots: &mut [u64; 4], index: usize, value: u64) {
+fn set(slots: &mut [Charge; 4], index: usize, value: Charge) {
     if let Some(slot) = slots.get_mut(index) {
         *slot = value;
     }
@@ -430,6 +452,7 @@ impl Lane {
             buckets,
             windows,
             present: 0,
+            latest: 0,
             cost_model: config.cost_model,
             reserve_permille: config.background_reserve_permille,
             provisional,
@@ -524,7 +547,8 @@ impl Lane {
             .unwrap_or(0)
     }
 
-    /// Admits `charges` at `now` in every pace and window, or in none.
+    /// Admits `charges` at `now` in every pace and window, or in none; answers where each
+    /// pace's charge ends (its TAT right after, unused entries for absent paces).
     #[inline]
     pub(crate) fn try_admit(
         &mut self,
@@ -532,19 +556,21 @@ impl Lane {
         charges: &Charges,
         priority: Priority,
     ) -> Result<[u64; 4], LaneRefusal> {
-        let (paces, windows) = self.check(now, charges, priority)?;
+        let verdict = self.check(now, charges, priority);
+        verdict.refusal()?;
+        self.latest = self.latest.max(now);
         for kind in LimitKind::ALL {
             let index = kind.index();
-            let tat = |tats: &[u64; 4]| tats.get(index).copied().unwrap_or(0);
+            let charge = |charges: &[Charge; 4]| charges.get(index).copied().unwrap_or_default();
             if let Some(Some(bucket)) = self.buckets.get_mut(index) {
-                bucket.commit(now, tat(&paces));
+                bucket.commit(charge(&verdict.paces));
             }
             if let Some(Some(window)) = self.windows.get_mut(index) {
-                window.bucket.commit(now, tat(&windows));
+                window.bucket.commit(charge(&verdict.windows));
                 window.count_admitted(charges.get(kind));
             }
         }
-        Ok(paces)
+        Ok(verdict.paces.map(|charge| charge.tat))
     }
 
     /// Whether `charges` would be admitted at `now`, changing nothing.
@@ -554,25 +580,18 @@ impl Lane {
         charges: &Charges,
         priority: Priority,
     ) -> Result<(), LaneRefusal> {
-        self.check(now, charges, priority).map(|_| ())
+        self.check(now, charges, priority).refusal()
     }
 
-    /// Every pace's and window's new TAT if `charges` were admitted at `now` (unused entries
-    /// for absent ones), or the refusal: a rejection when a pace can never fit (the first such
-    /// pace in [`LimitKind::ALL`] order), else the latest wait (the first of equal ones).
+    /// What admitting `charges` at `now` would do to every pace and window (see [`Verdict`]).
     ///
     /// Written out per kind rather than as a loop over the slots, so that every slot is read
     /// at a constant offset and an absent one costs one test.
     #[inline]
-    fn check(
-        &self,
-        now: u64,
-        charges: &Charges,
-        priority: Priority,
-    ) -> Result<([u64; 4], [u64; 4]), LaneRefusal> {
+    fn check(&self, now: u64, charges: &Charges, priority: Priority) -> Verdict {
         let mut verdict = Verdict {
-            paces: [0; 4],
-            windows: [0; 4],
+            paces: [Charge::default(); 4],
+            windows: [Charge::default(); 4],
             until: 0,
             kind: LimitKind::Requests,
             too_large: None,
@@ -582,10 +601,8 @@ impl Lane {
         self.check_kind(now, LimitKind::InputTokens, input, priority, &mut verdict);
         self.check_kind(now, LimitKind::OutputTokens, output, priority, &mut verdict);
         self.check_kind(now, LimitKind::Tokens, tokens, priority, &mut verdict);
-        if let Some(kind) = verdict.too_large {
-            return Err(LaneRefusal::TooLarge { kind });
-        }
-        if let Some(member) = self.fleet_member
+        if verdict.too_large.is_none()
+            && let Some(member) = self.fleet_member
             && requests > 0
             && let Some(interval) = self.request_interval()
         {
@@ -599,14 +616,7 @@ impl Lane {
                 (verdict.until, verdict.kind) = (send, LimitKind::Requests);
             }
         }
-        if verdict.until == 0 {
-            Ok((verdict.paces, verdict.windows))
-        } else {
-            Err(LaneRefusal::Wait {
-                until: verdict.until,
-                kind: verdict.kind,
-            })
-        }
+        verdict
     }
 
     /// [`Lane::check`] of one kind's pace and window. A window's capacity is a learned
@@ -624,7 +634,7 @@ impl Lane {
         let index = kind.index();
         if let Some(Some(bucket)) = self.buckets.get(index) {
             match bucket.check(now, charge, self.reserve(bucket, priority)) {
-                Ok(tat) => set(&mut verdict.paces, index, tat),
+                Ok(charge) => set(&mut verdict.paces, index, charge),
                 Err(Refusal::TooLarge) => {
                     verdict.too_large = verdict.too_large.or(Some(kind));
                 }
@@ -635,7 +645,7 @@ impl Lane {
             let bucket = &window.bucket;
             let charge = charge.min(u64::from(bucket.burst()));
             match bucket.check(now, charge, self.reserve(bucket, priority)) {
-                Ok(tat) => set(&mut verdict.windows, index, tat),
+                Ok(charge) => set(&mut verdict.windows, index, charge),
                 Err(Refusal::Until(at)) => verdict.later(at, kind),
                 // Not with the charge held to the burst; a full window would be the answer.
                 Err(Refusal::TooLarge) => {
@@ -762,13 +772,14 @@ impl Lane {
     ) {
         let delta =
             |kind: LimitKind| (actual.get(kind) as u32).wrapping_sub(charged.get(kind) as u32);
+        let older = admitted_at < self.latest;
         for kind in LimitKind::ALL {
             let (was, is) = (charged.get(kind), actual.get(kind));
             if mask & pace_bit(kind) != 0
                 && let Some(bucket) = self.bucket_mut(kind)
             {
                 let end = ends.get(kind.index()).copied().unwrap_or(u64::MAX);
-                bucket.reconcile(now, was, is, admitted_at, end);
+                bucket.reconcile(now, was, is, older, end);
             }
             // The provider charges requests and input tokens as they arrive, so a correction
             // of those belongs to the admission; reserved output it gives back on completion.
@@ -781,7 +792,7 @@ impl Lane {
             if mask & window_bit(kind) != 0
                 && let Some(window) = self.window_mut(kind)
             {
-                window.reconcile(now, was, is, admitted_at);
+                window.reconcile(now, was, is, older);
                 window.count_own(delta(kind), retro, admitted_at);
             }
         }

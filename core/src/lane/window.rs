@@ -245,15 +245,14 @@ impl Window {
     /// first pays off what the debt cap forgave (that part was never taken from the window, so
     /// giving it back would leave the window fuller than the server said); only the rest
     /// returns to the bucket.
-    pub(crate) fn reconcile(&mut self, now: u64, charged: u64, actual: u64, admitted_at: u64) {
+    pub(crate) fn reconcile(&mut self, now: u64, charged: u64, actual: u64, older: bool) {
         let refund = charged.saturating_sub(actual);
         let absorbed = refund.min(u64::from(self.forgiven));
         self.forgiven = self
             .forgiven
             .saturating_sub(u32::try_from(absorbed).unwrap_or(u32::MAX));
         let charged = charged.saturating_sub(absorbed);
-        self.bucket
-            .reconcile(now, charged, actual, admitted_at, u64::MAX);
+        self.bucket.reconcile(now, charged, actual, older, u64::MAX);
     }
 
     /// Counts a new admission's charge.
