@@ -317,7 +317,16 @@ impl Bucket {
             return Err(Refusal::TooLarge);
         }
         let cost_time = self.cost_time(cost);
-        let new_tat = self.tat.max(now).saturating_add(cost_time);
+        if self.tat <= now {
+            // A full bucket: the charge is within the capacity (above) and the capacity a
+            // request sees is never below its own charge (below), so it is admitted, whatever
+            // the reserve, and its own charge is all the bucket owes. (With the sums below
+            // saturating, the same holds: `now + n·T` past the end of time leaves
+            // `u64::MAX − C` at or before `now`.)
+            let tat = now.saturating_add(cost_time);
+            return Ok(Charge { tat, end: tat });
+        }
+        let new_tat = self.tat.saturating_add(cost_time);
         // The capacity a request sees: `C − reserve`, but never less than its own cost, so a
         // reserve never turns a wait into a rejection.
         let effective = if reserve == 0 {

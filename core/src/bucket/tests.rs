@@ -235,3 +235,73 @@ fn the_64_bit_paths_give_the_128_bit_results() {
         );
     }
 }
+
+/// [`Bucket::check`] as one formula, without the full-bucket shortcut: `max(TAT, now) + n·T`,
+/// admitted when that less the capacity the request sees is at or before `now`.
+fn check_by_formula(bucket: &Bucket, now: u64, cost: u64, reserve: u64) -> Result<Charge, Refusal> {
+    if cost > u64::from(bucket.burst) {
+        return Err(Refusal::TooLarge);
+    }
+    let cost_time = bucket.cost_time(cost);
+    let tat = bucket.tat.max(now).saturating_add(cost_time);
+    let effective = if reserve == 0 {
+        bucket.capacity
+    } else {
+        bucket.capacity.saturating_sub(reserve).max(cost_time)
+    };
+    let allowed_at = tat.saturating_sub(effective);
+    if allowed_at <= now {
+        Ok(Charge {
+            tat,
+            end: now.saturating_add(cost_time),
+        })
+    } else {
+        Err(Refusal::Until(allowed_at))
+    }
+}
+
+#[test]
+fn a_full_bucket_admits_as_the_formula_does() {
+    // Issue 13: a bucket whose TAT is not after `now` admits without the formula's sums. Same
+    // answers, reserves and saturation near the end of time included.
+    let instants = [
+        0,
+        1,
+        999_999,
+        60_000_000,
+        1 << 44,
+        u64::MAX - (1 << 40),
+        u64::MAX - 60_000_001,
+        u64::MAX - 1,
+        u64::MAX,
+    ];
+    let limits = [
+        Limit::per_minute(NonZeroU32::new(50).unwrap()),
+        Limit::per_minute(NonZeroU32::new(30_000).unwrap()),
+        Limit::per_window_ms(
+            NonZeroU32::new(7).unwrap(),
+            NonZeroU32::new(u32::MAX).unwrap(),
+        ),
+        Limit::per_window_ms(NonZeroU32::MAX, NonZeroU32::MIN),
+    ];
+    for limit in limits {
+        for kind in [LimitKind::Requests, LimitKind::InputTokens] {
+            let mut bucket = Bucket::new(kind, limit);
+            let burst = u64::from(bucket.burst());
+            for tat in instants {
+                bucket.tat = tat;
+                for now in instants {
+                    for cost in [0, 1, burst / 2, burst, burst + 1] {
+                        for reserve in [0, 1, bucket.capacity / 5, bucket.capacity, u64::MAX] {
+                            assert_eq!(
+                                bucket.check(now, cost, reserve),
+                                check_by_formula(&bucket, now, cost, reserve),
+                                "{limit:?} tat {tat} now {now} cost {cost} reserve {reserve}"
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
