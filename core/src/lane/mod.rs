@@ -622,7 +622,11 @@ impl Lane {
     /// [`Lane::check`] of one kind's pace and window. A window's capacity is a learned
     /// estimate, so a charge above it is held to it (it waits for a full window rather than
     /// being rejected).
-    #[inline(always)]
+    // Inlined four times on 64-bit targets, where that keeps every slot at a constant offset
+    // and the verdict in registers; one shared copy on 32-bit ones, where each inlined copy is
+    // most of a kilobyte of flash.
+    #[cfg_attr(target_pointer_width = "64", inline(always))]
+    #[cfg_attr(not(target_pointer_width = "64"), inline(never))]
     fn check_kind(
         &self,
         now: u64,
