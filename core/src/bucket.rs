@@ -220,8 +220,9 @@ impl Bucket {
         let remaining = remaining.saturating_sub(owed);
         // The time `remaining` units take, so that exactly `remaining` are admissible. When one
         // unit refills in under a microsecond, rounding up could admit one more: round down.
+        // (From a microsecond up, the rounding adds less than one unit's time: no division.)
         let mut level_time = self.cost_time(remaining);
-        if units_in(level_time, self.unit_fp) > remaining {
+        if self.unit_fp < 1 << UNIT_SHIFT && units_in(level_time, self.unit_fp) > remaining {
             level_time = floor_time(remaining, self.unit_fp);
         }
         let debt = self.capacity().saturating_sub(level_time);

@@ -305,3 +305,32 @@ fn a_full_bucket_admits_as_the_formula_does() {
         }
     }
 }
+
+#[test]
+fn from_a_microsecond_per_unit_the_rounded_up_time_holds_exactly_its_units() {
+    // Issue 13: `set_level` skips its division when one unit takes at least a microsecond,
+    // because then `⌈r·T⌉` is less than one unit's time above `r·T`: it never holds one unit
+    // more than `r`, which is all the division guards against.
+    let units = [0, 1, 2, 3, 999, 1_000_000, u64::from(u32::MAX), 1 << 40];
+    let unit_fps = [
+        1 << UNIT_SHIFT,
+        (1 << UNIT_SHIFT) + 1,
+        (1 << UNIT_SHIFT) * 3 / 2,
+        17_142_857 << 10,
+        (1 << UNIT_SHIFT) * 60_000_000,
+    ];
+    for unit_fp in unit_fps {
+        for remaining in units {
+            let time = ceil_time(remaining, unit_fp);
+            let held = units_in(time, unit_fp);
+            // Never more units than asked for (fewer only where the time saturated).
+            assert!(held <= remaining, "{remaining} units at {unit_fp}: {held}");
+            if time < u64::MAX {
+                assert_eq!(held, remaining, "{remaining} units at {unit_fp}");
+            }
+        }
+    }
+    // Below a microsecond per unit it does not hold, which is why the division stays there.
+    let fast = (1 << UNIT_SHIFT) / 3;
+    assert!((1..1_000).any(|remaining| units_in(ceil_time(remaining, fast), fast) > remaining));
+}
