@@ -30,6 +30,20 @@
 //! Refunds and debits are differences of the same rounded charges, so reserve-then-settle cycles
 //! leave no residue.
 //!
+//! # Refunds after the debt cap
+//!
+//! No debt exceeds one window's worth of the limit ([`Bucket::cap_debt`]), so that no wrong
+//! estimate or header can stall a lane for longer. A charge the cap cut short — a request that
+//! settles far above its estimate, or a provider window corrected with more unseen charges
+//! than it may owe — takes less from the bucket than it should have. Cancelling or settling
+//! another request admitted earlier must then not give back what the cap never took, or the
+//! bucket would end fuller than it would be had that request never been admitted (a request
+//! debiting 48 822 output tokens against a limit of 27 368 per second while another of 5 915
+//! was in flight: the cap forgave one unit, and the cancel returned it). So the bucket
+//! remembers the units the cap forgave, and refunds pay those off first. The debt they stand
+//! for would still be owed had the refunded request never been charged, so it does not refill
+//! with time.
+//!
 //! # Time going backwards
 //!
 //! The state is an absolute instant, so a `now` earlier than a previous one simply sees less
@@ -94,6 +108,9 @@ pub struct Bucket {
     /// reaches there. When the latest admission was made is the lane's to know (one instant
     /// for all its buckets): the refund is told whether its admission is older.
     floor: u64,
+    /// Units of debt the debt cap forgave that no refund has paid off yet (see "Refunds after
+    /// the debt cap" in the module docs).
+    forgiven: u32,
 }
 
 /// An admission a bucket has checked and may commit ([`Bucket::check`], [`Bucket::commit`]).
@@ -117,6 +134,7 @@ impl Bucket {
             burst,
             capacity: ceil_time(u64::from(burst), unit_fp),
             floor: 0,
+            forgiven: 0,
         }
     }
 
@@ -379,17 +397,52 @@ impl Bucket {
         if charged == actual {
             return;
         }
-        let charged_time = self.cost_time(charged);
+        // A refund first pays off what the debt cap forgave: that part was never taken.
+        let absorbed = charged.saturating_sub(actual).min(u64::from(self.forgiven));
+        if absorbed > 0 {
+            self.forgiven = self
+                .forgiven
+                .saturating_sub(u32::try_from(absorbed).unwrap_or(u32::MAX));
+        }
+        let charged_time = self.cost_time(charged.saturating_sub(absorbed));
         let actual_time = self.cost_time(actual);
         if actual_time > charged_time {
-            self.tat = self
+            let wanted = self
                 .tat
                 .max(now)
                 .saturating_add(actual_time.saturating_sub(charged_time));
+            self.tat = wanted;
             self.cap_debt(now);
+            let cut = wanted.saturating_sub(self.tat);
+            if cut > 0 {
+                self.forgive_time(cut);
+            }
         } else {
             self.refund_time(now, charged_time.saturating_sub(actual_time), older, end);
         }
+    }
+
+    /// Remembers `time` of debt the cap cut from a charge, in units rounded up (a refund then
+    /// gives back at most what was taken).
+    #[cold]
+    fn forgive_time(&mut self, time: u64) {
+        let units = units_in(
+            time.saturating_add(self.cost_time(1)).saturating_sub(1),
+            self.unit_fp,
+        );
+        let units = u32::try_from(units).unwrap_or(u32::MAX);
+        self.forgiven = self.forgiven.saturating_add(units);
+    }
+
+    /// Units of debt the cap forgave that refunds still pay off first.
+    pub(crate) const fn forgiven(&self) -> u32 {
+        self.forgiven
+    }
+
+    /// Replaces what the cap forgave: a level set from the server's numbers counts every charge
+    /// still unseen afresh, so what it forgave is what this correction could not take.
+    pub(crate) fn set_forgiven(&mut self, units: u32) {
+        self.forgiven = units;
     }
 
     /// Time of credit `permille` thousandths of the burst amount to, for reserves.

@@ -677,18 +677,7 @@ fn check_refund_exact(
     how: SyncBy,
 ) -> Result<(), TestCaseError> {
     let build = || {
-        let mut policy = Policy::<1, 64>::new().with_tag(NonZeroU32::new(7).unwrap());
-        let lane = policy.add_lane(config).unwrap();
-        let mut now = 0u64;
-        for (step, cost) in warmup {
-            now += step;
-            if let Acquire::Admit(permit) =
-                policy.acquire(Instant::from_ticks(now), lane, *cost, Priority::Interactive)
-            {
-                drop(permit);
-            }
-        }
-        let at = Instant::from_ticks(now);
+        let (mut policy, lane, at) = warmed_up(config, warmup);
         let responder = match how {
             SyncBy::SettleWith => {
                 match policy.acquire(at, lane, Cost::request(0, 0), Priority::Interactive) {
@@ -716,12 +705,23 @@ fn check_refund_exact(
         }
     }
     policy.cancel(at, permit).unwrap();
+    same_as_never_admitted(&policy, &twin, at, &(probe, snapshot))
+}
+
+/// Every bucket of `policy` as in `twin`, which never admitted the request `policy` just gave
+/// back: a charge taken by a correction (in units, read down) or cut by the debt cap (rounded
+/// up) and refunded as time (rounded up) may differ by the fixed-point rounding: one unit, on
+/// the cautious side.
+fn same_as_never_admitted(
+    policy: &Policy<1, 64>,
+    twin: &Policy<1, 64>,
+    at: Instant,
+    case: &dyn core::fmt::Debug,
+) -> Result<(), TestCaseError> {
     let status: Vec<_> = policy.status(at).collect();
     let expected: Vec<_> = twin.status(at).collect();
     prop_assert_eq!(status.len(), expected.len());
     for (got, want) in status.iter().zip(&expected) {
-        // A charge taken by a correction (in units, read down) and refunded as time (rounded
-        // up) may differ by the fixed-point rounding: one unit, on the cautious side.
         let close = |got: u64, want: u64| got <= want && want - got <= 1;
         let windows_close = match (got.window_available, want.window_available) {
             (Some(got), Some(want)) => close(got, want),
@@ -734,14 +734,30 @@ fn check_refund_exact(
         };
         prop_assert!(
             close(got.available, want.available) && windows_close && rest(got) == rest(want),
-            "after the cancel {:?}, never admitted {:?}; probe {:?}, snapshot {:?}",
+            "after the refund {:?}, never admitted {:?}; {:?}",
             got,
             want,
-            probe,
-            snapshot
+            case
         );
     }
     Ok(())
+}
+
+/// A policy of one lane after `warmup` (steps in µs, each cost acquired and its permit
+/// dropped), and the instant it reached.
+fn warmed_up(config: LaneConfig, warmup: &[(u64, Cost)]) -> (Policy<1, 64>, LaneId, Instant) {
+    let mut policy = Policy::<1, 64>::new().with_tag(NonZeroU32::new(7).unwrap());
+    let lane = policy.add_lane(config).unwrap();
+    let mut now = 0u64;
+    for (step, cost) in warmup {
+        now += step;
+        if let Acquire::Admit(permit) =
+            policy.acquire(Instant::from_ticks(now), lane, *cost, Priority::Interactive)
+        {
+            drop(permit);
+        }
+    }
+    (policy, lane, Instant::from_ticks(now))
 }
 
 proptest! {
@@ -913,6 +929,57 @@ proptest! {
         sync in sync_spec(),
     ) {
         check_refund_exact(config.shared_key(shared), &warmup, probe, &sync, SyncBy::Observe)?;
+    }
+}
+
+/// [`refunds_are_exact_after_a_capped_debit`]: a request `first` admitted beside the probe
+/// settles with `usage` (possibly far above its estimate, so that the debit hits the debt cap);
+/// then the probe is cancelled. Every bucket must end as in a twin that never admitted the probe.
+fn check_refund_exact_after_debit(
+    config: LaneConfig,
+    warmup: &[(u64, Cost)],
+    first_cost: Cost,
+    usage: Usage,
+    probe: Cost,
+) -> Result<(), TestCaseError> {
+    let build = || {
+        let (mut policy, lane, at) = warmed_up(config, warmup);
+        let first = match policy.acquire(at, lane, first_cost, Priority::Interactive) {
+            Acquire::Admit(permit) => Some(permit),
+            _ => None,
+        };
+        (policy, lane, at, first)
+    };
+    let (mut policy, lane, at, first) = build();
+    let (mut twin, _, _, twin_first) = build();
+    let (Some(first_permit), Some(twin_first)) = (first, twin_first) else {
+        return Ok(());
+    };
+    let Acquire::Admit(permit) = policy.acquire(at, lane, probe, Priority::Interactive) else {
+        return Ok(());
+    };
+    policy.settle(at, first_permit, Some(usage)).unwrap();
+    twin.settle(at, twin_first, Some(usage)).unwrap();
+    policy.cancel(at, permit).unwrap();
+    same_as_never_admitted(&policy, &twin, at, &(first_cost, usage, probe))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 1024, ..ProptestConfig::default() })]
+
+    /// Refunds are exact after a debit the debt cap cut short: a request that settles far above
+    /// its estimate owes at most one window, so part of its debit is forgiven; cancelling
+    /// another request admitted beside it must not give that forgiven part back.
+    #[test]
+    fn refunds_are_exact_after_a_capped_debit(
+        config in lane_config(),
+        shared in any::<bool>(),
+        warmup in proptest::collection::vec((0u64..2_000_000, moderate_cost()), 0..20),
+        first in moderate_cost(),
+        usage in usage(),
+        probe in moderate_cost(),
+    ) {
+        check_refund_exact_after_debit(config.shared_key(shared), &warmup, first, usage, probe)?;
     }
 }
 

@@ -3,12 +3,15 @@
 //! 429, in a time within a small multiple of what the provider's buckets allow.
 //!
 //! The example tells the engine what it knows: the key is its alone (`shared_key(false)`), the
-//! provider is on the same host (a 250 ms transit allowance instead of 500 ms), and requests
-//! sent 10 ms apart may arrive 9 ms apart (it paces 2 % under the limit). Measured on the
-//! shared 2-core machine with other builds running: 1.02 to 1.36 × the bound, no 429
-//! (`cargo test -p headroom-sim --test mock_e2e -- --nocapture` prints the time). Speed is for
-//! benches, not timed tests: this test holds the no-429 promise strictly and the time only
-//! against hangs (10 ×).
+//! provider is on the same host (a 250 ms transit allowance instead of 500 ms), requests sent
+//! 10 ms apart may arrive 9 ms apart (it paces 2 % under the limit), and requests whose
+//! transit varies by up to 100 ms arrive bunched by that much (it keeps a tenth of the burst
+//! as slack). The bound below is the provider's; the example's own pace (88 at once, then
+//! 98 a second) ends near 1.13 s. Measured on the shared 2-core machine with other builds
+//! running (load ≈ 6): 1.13 × the bound in six runs, no 429 (`cargo test -p headroom-sim --test
+//! mock_e2e -- --nocapture` prints the time; without the burst slack it was 1.02 to 1.36 ×, and
+//! 2 429s once at a load of about 8). Speed is for benches, not timed tests: this test
+//! holds the no-429 promise strictly and the time only against hangs (10 ×).
 
 #[path = "../examples/paced_client/client.rs"]
 mod client;

@@ -96,6 +96,31 @@ fn reconcile_refunds_and_debits_exactly() {
 }
 
 #[test]
+fn a_refund_after_a_capped_debit_gives_back_only_what_was_taken() {
+    // 8 000 per minute: the debt cap is one window, so the bucket is full at most 2 min later.
+    let mut otpm = Bucket::new(LimitKind::OutputTokens, limit(8_000));
+    otpm.try_take(at(0), 2_000).unwrap();
+    otpm.try_take(at(0), 1_000).unwrap();
+    // The first request settles at 14 000 (12 000 above its estimate): 15 000 taken, 16 000
+    // may be owed at most, so nothing is forgiven yet.
+    otpm.reconcile(0, 2_000, 14_000, false, u64::MAX);
+    assert_eq!(otpm.time_to_full(at(0)), Duration::from_ticks(112_500_000));
+    // Another 3 000 above: the cap takes only 1 000 of them, forgiving 2 000.
+    otpm.reconcile(0, 14_000, 17_000, false, u64::MAX);
+    assert_eq!(otpm.time_to_full(at(0)), Duration::from_ticks(120_000_000));
+    // Cancelling the second request (1 000) gives nothing back: had it never been admitted,
+    // the cap would have forgiven 1 000 less and the bucket would be exactly as full.
+    otpm.reconcile(0, 1_000, 0, false, u64::MAX);
+    assert_eq!(otpm.time_to_full(at(0)), Duration::from_ticks(120_000_000));
+    // What the cap forgave is paid off once: a refund of 3 000 absorbs the 1 000 left and
+    // gives back 2 000 (15 s); the next refund counts in full.
+    otpm.reconcile(0, 17_000, 14_000, false, u64::MAX);
+    assert_eq!(otpm.time_to_full(at(0)), Duration::from_ticks(105_000_000));
+    otpm.reconcile(0, 14_000, 13_000, false, u64::MAX);
+    assert_eq!(otpm.time_to_full(at(0)), Duration::from_ticks(97_500_000));
+}
+
+#[test]
 fn refund_never_overfills() {
     let mut itpm = Bucket::new(LimitKind::InputTokens, limit(30_000));
     itpm.try_take(at(0), 1_000).unwrap();

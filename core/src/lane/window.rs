@@ -57,14 +57,11 @@
 //! # Refunds after the debt cap
 //!
 //! A correction charges our unseen permits to the window, but no debt exceeds one window's
-//! worth (so no header can stall a lane for longer): when the unseen charges exceed `remaining`
-//! by more than that, the window takes less than they charged. Cancelling or settling one of
-//! them later must not give back what was never taken, or the window would end fuller than the
-//! server said and than it would be had the permit never been admitted (1 095 614 requests
-//! unseen against a learned 192 553 per minute with none remaining: the cancel would refill it
-//! completely). So the window remembers how much the cap forgave, and refunds pay that off
-//! first. The debt it stands for would still be owed had the permit never been charged, so it
-//! does not refill with time; a correction that sets the level from the server's numbers starts
+//! worth: when the unseen charges exceed `remaining` by more than that, the window takes less
+//! than they charged (1 095 614 requests unseen against a learned 192 553 per minute with none
+//! remaining: a later cancel would refill it completely). The window's bucket remembers what
+//! the cap forgave and refunds pay that off first, as for a debit the cap cut short (see
+//! [`Bucket`]'s module docs); a correction that sets the level from the server's numbers starts
 //! it afresh, since that level counts every charge still unseen again.
 
 use crate::bucket::Bucket;
@@ -123,9 +120,6 @@ pub(crate) struct Window {
     synced_at: u64,
     /// The level the last correction set.
     synced_level: i32,
-    /// Units of unseen charges the last correction that set the level could not take because of
-    /// the debt cap: later refunds give these back first, to nobody (see [`Window::reconcile`]).
-    forgiven: u32,
     /// Whether a share sample was taken since the limit was last set. The two flags stand for
     /// `Option`s, whose tags would each pad out to 8 bytes (a window of 112 bytes, not 128).
     has_sample: bool,
@@ -182,7 +176,6 @@ impl Window {
             sample: Sample::NONE,
             synced_at: 0,
             synced_level: 0,
-            forgiven: 0,
             has_sample: false,
             has_synced: false,
         };
@@ -241,17 +234,10 @@ impl Window {
         }
     }
 
-    /// Moves one permit's charge on this window from `charged` to `actual` units. A refund
-    /// first pays off what the debt cap forgave (that part was never taken from the window, so
-    /// giving it back would leave the window fuller than the server said); only the rest
-    /// returns to the bucket.
+    /// Moves one permit's charge on this window from `charged` to `actual` units (a refund
+    /// first pays off what the debt cap forgave: see the module docs); `older` says it was
+    /// admitted before the lane's latest admission.
     pub(crate) fn reconcile(&mut self, now: u64, charged: u64, actual: u64, older: bool) {
-        let refund = charged.saturating_sub(actual);
-        let absorbed = refund.min(u64::from(self.forgiven));
-        self.forgiven = self
-            .forgiven
-            .saturating_sub(u32::try_from(absorbed).unwrap_or(u32::MAX));
-        let charged = charged.saturating_sub(absorbed);
         self.bucket.reconcile(now, charged, actual, older, u64::MAX);
     }
 
@@ -264,7 +250,9 @@ impl Window {
     pub(crate) fn set_limit(&mut self, now: u64, kind: LimitKind, limit: Limit) {
         let old = self.limit().amount();
         let level = self.bucket.level(now);
+        let forgiven = self.bucket.forgiven();
         self.bucket = Bucket::new(kind, limit);
+        self.bucket.set_forgiven(forgiven);
         let amount = limit.amount();
         self.capacity = if self.capacity >= old {
             amount
@@ -330,7 +318,8 @@ impl Window {
             // every charge still unseen afresh. One kept from before keeps its forgiveness.
             let owed = level.min(0).unsigned_abs();
             let forgiven = owed.saturating_sub(amount);
-            self.forgiven = u32::try_from(forgiven).unwrap_or(u32::MAX);
+            self.bucket
+                .set_forgiven(u32::try_from(forgiven).unwrap_or(u32::MAX));
         }
         if report.newest {
             self.synced_at = now;
