@@ -10,6 +10,7 @@
 #   * flash = .vector_table + .text + .rodata (+ .data, whose initial image is stored in flash too)
 #   * static RAM = .data + .bss (+ .uninit)
 #   * the POLICY static's own size on the target
+#   * the 20 largest symbols of the Anthropic-only build (with an nm)
 #   * `cargo run -p headroom --example sizes` (size_of on the host, x86-64)
 # Section sizes come from llvm-size, arm-none-eabi-size or rust-size when one is installed, else
 # from the ELF section headers read by a few lines of python3.
@@ -63,6 +64,21 @@ policy_size() {
     done
 }
 
+# The largest code and read-only data symbols of the ELF, "bytes name" (hash suffixes cut),
+# largest first; nothing without an nm.
+largest_symbols() {
+    local nm
+    for nm in llvm-nm arm-none-eabi-nm rust-nm; do
+        if command -v "$nm" >/dev/null 2>&1; then
+            "$nm" -S -C --size-sort --radix=d "$1" |
+                awk '$3 ~ /^[tTrR]$/ { size = $2 + 0; $1 = $2 = $3 = ""; sub(/^ +/, ""); print size, $0 }' |
+                sed -E 's/::h[0-9a-f]{16}$//' |
+                sort -rn | awk -v n="$2" 'NR <= n'
+            return
+        fi
+    done
+}
+
 # Builds the size program with the given cargo flags and sets, for that build:
 # vectors text rodata data bss uninit policy_bytes.
 measure() {
@@ -82,6 +98,7 @@ measure() {
 # Two builds: headroom with only the Anthropic header dialect, then with every dialect (the
 # crate's default). Each row prints both.
 measure
+a_symbols="$(largest_symbols "$elf" 20)"
 a_flash=$((text + rodata)); a_image=$((vectors + text + rodata + data)); a_ram=$((data + bss + uninit))
 a_policy=$policy_bytes
 a_sections=".vector_table $vectors, .text $text, .rodata $rodata, .data $data, .bss $bss, .uninit $uninit"
@@ -102,6 +119,13 @@ fi
 echo
 echo "sections, Anthropic only: $a_sections"
 echo "sections, every dialect: $sections_all"
+if [ -n "$a_symbols" ]; then
+    echo
+    echo "largest symbols, Anthropic only (bytes; the size program's main loop has acquire,"
+    echo "headers::parse and complete inlined into it):"
+    echo
+    sed 's/^/    /' <<<"$a_symbols"
+fi
 echo
 echo "## size_of on the host ($(uname -m))"
 echo

@@ -100,27 +100,37 @@ impl Jitter {
         prev: u64,
         rng: &mut R,
     ) -> u64 {
-        match self {
-            Self::None => e,
-            Self::Full => scale(e, rng.next_u64()),
+        // Every kind but `None` is `start ± scale(span, u)`, at most `ceiling`, for one draw `u`:
+        // the draw and the 128-bit product are written once (on a 32-bit core each copy of
+        // them is long).
+        let (start, span, subtract, ceiling) = match self {
+            Self::None => return e,
+            Self::Full => (0, e, false, u64::MAX),
             Self::Equal => {
                 let low = e / 2;
-                low.saturating_add(scale(e.saturating_sub(low), rng.next_u64()))
+                (low, e.saturating_sub(low), false, u64::MAX)
             }
             Self::Decorrelated => {
-                let prev = prev.max(base);
-                let high = prev.saturating_mul(3);
-                let drawn = base.saturating_add(scale(high.saturating_sub(base), rng.next_u64()));
-                drawn.min(cap)
+                let high = prev.max(base).saturating_mul(3);
+                (base, high.saturating_sub(base), false, cap)
             }
-            Self::Proportional { per_mille } => {
-                let spread = permille::of(e, per_mille.min(1000));
-                e.saturating_sub(scale(spread, rng.next_u64()))
+            Self::Proportional { per_mille } | Self::Additive { per_mille } => {
+                // A proportional spread is at most the whole delay; an additive one is not
+                // bounded.
+                let subtract = matches!(self, Self::Proportional { .. });
+                let per_mille = if subtract {
+                    per_mille.min(1000)
+                } else {
+                    per_mille
+                };
+                (e, permille::of(e, per_mille), subtract, u64::MAX)
             }
-            Self::Additive { per_mille } => {
-                let spread = permille::of(e, per_mille);
-                e.saturating_add(scale(spread, rng.next_u64()))
-            }
+        };
+        let drawn = scale(span, rng.next_u64());
+        if subtract {
+            start.saturating_sub(drawn)
+        } else {
+            start.saturating_add(drawn).min(ceiling)
         }
     }
 }

@@ -1,5 +1,9 @@
 //! A forward-only reader over a byte slice: the parsers' only way to look at input, so no
 //! parser ever indexes a slice and none can read past its end.
+//!
+//! The date parsers call [`Cursor::digits`] and [`Cursor::expect`] a dozen times each; inlined,
+//! every call is a copy of the loop. On 32-bit targets, where flash is what counts, they are
+//! kept out of line (one copy each); on 64-bit hosts they stay inline for speed.
 
 use super::DateError;
 
@@ -53,7 +57,7 @@ impl<'a> Cursor<'a> {
     /// Consumes `bytes` (ASCII case-insensitive) if they come next.
     pub(crate) fn eat_ignore_case(&mut self, bytes: &[u8]) -> bool {
         match self.rest.split_at_checked(bytes.len()) {
-            Some((head, tail)) if head.eq_ignore_ascii_case(bytes) => {
+            Some((head, tail)) if eq_ignore_case(head, bytes) => {
                 self.rest = tail;
                 true
             }
@@ -62,6 +66,7 @@ impl<'a> Cursor<'a> {
     }
 
     /// Requires `byte` next.
+    #[cfg_attr(not(target_pointer_width = "64"), inline(never))]
     pub(crate) fn expect(&mut self, byte: u8) -> Result<(), DateError> {
         if self.eat(byte) {
             Ok(())
@@ -71,6 +76,7 @@ impl<'a> Cursor<'a> {
     }
 
     /// Exactly `n` (at most 9) ASCII digits as a number.
+    #[cfg_attr(not(target_pointer_width = "64"), inline(never))]
     pub(crate) fn digits(&mut self, n: usize) -> Result<u32, DateError> {
         let mut value: u32 = 0;
         for _ in 0..n {
@@ -97,6 +103,14 @@ impl<'a> Cursor<'a> {
         self.rest = tail;
         head
     }
+}
+
+/// Whether `a` and `b` are equal without regard to ASCII case (`eq_ignore_ascii_case`): one
+/// copy for every parser that compares words (`GMT`, day and month names, `inf`, `true`),
+/// kept out of line on 32-bit targets, where each inlined copy costs flash.
+#[cfg_attr(not(target_pointer_width = "64"), inline(never))]
+pub(crate) fn eq_ignore_case(a: &[u8], b: &[u8]) -> bool {
+    a.eq_ignore_ascii_case(b)
 }
 
 /// The value of the decimal fraction `0.digits` scaled by `10^places` (`places ≤ 18`), truncated:

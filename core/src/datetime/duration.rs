@@ -3,8 +3,10 @@
 //! OpenAI's `x-ratelimit-reset-*` values are printed by Go's `Duration.String`, and OpenAI-style
 //! providers reuse the grammar with fractions and hours (`2m59.56s`, `15h7m12s`). Go's grammar
 //! is `[-+]?([0-9]*(\.[0-9]*)?unit)+` or `0`, with units `h`, `m`, `s`, `ms`, `us`, `µs` (U+00B5
-//! or U+03BC) and `ns`. The sum is kept in nanoseconds in a `u128`, so terms cannot wrap, and is
-//! truncated to microseconds once at the end.
+//! or U+03BC) and `ns`. The sum is exact: whole microseconds plus the nanoseconds below one,
+//! truncated to microseconds once at the end. It is kept in 64-bit words, not as nanoseconds
+//! in a `u128`: on a 32-bit core every 128-bit operation is a long call sequence, and this
+//! reader is linked into every firmware image.
 //!
 //! Unlike Go, a negative duration is an error ([`DateError::Negative`]): a negative wait is
 //! nonsense in a rate-limit header, and the interesting case is Azure's `-1` sentinel.
@@ -14,9 +16,6 @@ use core::fmt;
 use super::DateError;
 use super::cursor::{Cursor, fraction, integer};
 use crate::time::Duration;
-
-const NANOS_PER_MICRO: u128 = 1_000;
-const FRACTION_SCALE: u128 = 1_000_000_000_000_000_000; // 10^18, as `fraction(_, 18)` scales
 
 /// Parses a Go duration string: `6m0s`, `1m30.5s`, `120ms`, `.5s`, `1µs`, `0`.
 ///
@@ -40,6 +39,46 @@ const FRACTION_SCALE: u128 = 1_000_000_000_000_000_000; // 10^18, as `fraction(_
 /// assert_eq!(parse_go_duration(b"-1"), Err(DateError::Negative));
 /// ```
 pub fn parse_go_duration(input: &[u8]) -> Result<Duration, DateError> {
+    let Some(mut c) = go_terms(input)? else {
+        return Ok(Duration::ZERO);
+    };
+    // The sum, exactly: whole µs plus the nanoseconds below one (below 1 000 between terms).
+    // A sum beyond `Duration::MAX` is remembered, not returned at once, so that a syntax error
+    // further on is still the one reported.
+    let mut micros: u64 = 0;
+    let mut nanos: u64 = 0;
+    let mut too_large = false;
+    while !c.is_empty() {
+        let Term { whole, frac, unit } = go_term(&mut c)?;
+        let unit = Unit::of(unit)?;
+        let whole = if whole.is_empty() { 0 } else { integer(whole)? };
+        let (term_micros, term_nanos) = unit.term(whole, frac);
+        let carry = nanos.saturating_add(term_nanos % 1_000);
+        let (carry, rest) = if carry >= 1_000 {
+            (1, carry.saturating_sub(1_000))
+        } else {
+            (0, carry)
+        };
+        nanos = rest;
+        let sum = term_micros.and_then(|term| {
+            micros
+                .checked_add(term)?
+                .checked_add(term_nanos / 1_000)?
+                .checked_add(carry)
+        });
+        match sum {
+            Some(sum) => micros = sum,
+            None => too_large = true,
+        }
+    }
+    if too_large {
+        return Err(DateError::TooLarge);
+    }
+    Ok(Duration::from_ticks(micros))
+}
+
+/// The terms of a Go duration, after its sign; `Ok(None)` for the bare `0`.
+fn go_terms(input: &[u8]) -> Result<Option<Cursor<'_>>, DateError> {
     if input.is_empty() {
         return Err(DateError::Empty);
     }
@@ -49,52 +88,116 @@ pub fn parse_go_duration(input: &[u8]) -> Result<Duration, DateError> {
     }
     c.eat(b'+');
     if c.rest() == b"0" {
-        return Ok(Duration::ZERO);
+        return Ok(None);
     }
     if c.is_empty() {
         return Err(DateError::Syntax);
     }
-    let mut total_nanos: u128 = 0;
-    while !c.is_empty() {
-        let whole = c.take_while(|b| b.is_ascii_digit());
-        let frac = if c.eat(b'.') {
-            c.take_while(|b| b.is_ascii_digit())
-        } else {
-            &[]
-        };
-        if whole.is_empty() && frac.is_empty() {
-            return Err(DateError::Syntax);
-        }
-        let unit = u128::from(unit_nanos(
-            c.take_while(|b| b != b'.' && !b.is_ascii_digit()),
-        )?);
-        let whole = if whole.is_empty() { 0 } else { integer(whole)? };
-        // whole < 2^64 and unit ≤ 3.6·10^12: the product is below 2^107. The fraction is below
-        // 10^18, so its product with the unit is below 2^122.
-        let term = u128::from(whole)
-            .checked_mul(unit)
-            .and_then(|nanos| {
-                let part = u128::from(fraction(frac, 18)).checked_mul(unit)? / FRACTION_SCALE;
-                nanos.checked_add(part)
-            })
-            .ok_or(DateError::TooLarge)?;
-        total_nanos = total_nanos.checked_add(term).ok_or(DateError::TooLarge)?;
-    }
-    u64::try_from(total_nanos / NANOS_PER_MICRO)
-        .map(Duration::from_ticks)
-        .map_err(|_| DateError::TooLarge)
+    Ok(Some(c))
 }
 
-fn unit_nanos(unit: &[u8]) -> Result<u64, DateError> {
-    Ok(match unit {
-        b"ns" => 1,
-        b"us" | [0xC2, 0xB5, b's'] | [0xCE, 0xBC, b's'] => 1_000, // us, µs (U+00B5), μs (U+03BC)
-        b"ms" => 1_000_000,
-        b"s" => 1_000_000_000,
-        b"m" => 60_000_000_000,
-        b"h" => 3_600_000_000_000,
-        _ => return Err(DateError::Syntax),
-    })
+/// One term of a Go duration, `[digits][.digits]unit`, not yet read.
+#[derive(Debug, Clone, Copy)]
+struct Term<'a> {
+    /// The digits before the dot (maybe none).
+    whole: &'a [u8],
+    /// The digits after the dot (maybe none, but not both).
+    frac: &'a [u8],
+    /// The unit's suffix.
+    unit: &'a [u8],
+}
+
+/// The next term of a Go duration at the cursor.
+fn go_term<'a>(c: &mut Cursor<'a>) -> Result<Term<'a>, DateError> {
+    let (whole, frac) = number(c);
+    if whole.is_empty() && frac.is_empty() {
+        return Err(DateError::Syntax);
+    }
+    let unit = c.take_while(|b| b != b'.' && !b.is_ascii_digit());
+    Ok(Term { whole, frac, unit })
+}
+
+/// `[digits][.digits]` at the cursor: the whole digits and the fraction's digits, either or
+/// both empty.
+fn number<'a>(c: &mut Cursor<'a>) -> (&'a [u8], &'a [u8]) {
+    let whole = c.take_while(|b| b.is_ascii_digit());
+    let frac = if c.eat(b'.') {
+        c.take_while(|b| b.is_ascii_digit())
+    } else {
+        &[]
+    };
+    (whole, frac)
+}
+
+/// A Go duration unit: `times · 10^digits` nanoseconds.
+#[derive(Debug, Clone, Copy)]
+struct Unit {
+    /// Whole microseconds in one unit (0 for `ns`).
+    micros: u64,
+    /// The decimal exponent of the unit in nanoseconds.
+    digits: u32,
+    /// The unit's leading factor: 1, 6 (`m`) or 36 (`h`).
+    times: u32,
+}
+
+impl Unit {
+    /// The unit a suffix names.
+    fn of(unit: &[u8]) -> Result<Self, DateError> {
+        let (micros, digits, times) = match unit {
+            b"ns" => (0, 0, 1),
+            b"us" | [0xC2, 0xB5, b's'] | [0xCE, 0xBC, b's'] => (1, 3, 1), // us, µs (U+00B5), μs (U+03BC)
+            b"ms" => (1_000, 6, 1),
+            b"s" => (1_000_000, 9, 1),
+            b"m" => (60_000_000, 10, 6),
+            b"h" => (3_600_000_000, 11, 36),
+            _ => return Err(DateError::Syntax),
+        };
+        Ok(Self {
+            micros,
+            digits,
+            times,
+        })
+    }
+
+    /// `whole.frac` units as whole microseconds (`None` beyond `u64`) and nanoseconds to add;
+    /// the fraction is read to 18 places and its nanoseconds floored, as Go does.
+    ///
+    /// With the fraction `F` read to 18 places, its nanoseconds are `⌊F · times · 10^digits /
+    /// 10^18⌋`. Its first `digits` digits `H` give `times · H` of them exactly, the `18 − digits`
+    /// after them `R` give `⌊times · R / 10^(18 − digits)⌋` more, below `times`: 0 unless
+    /// `times` > 1, and then (`m`, `h`) `R` < 10^8, so no product leaves 32 bits.
+    fn term(self, whole: u64, frac: &[u8]) -> (Option<u64>, u64) {
+        if self.micros == 0 {
+            // `ns`: no fraction counts, the whole number is nanoseconds.
+            return (Some(0), whole);
+        }
+        let part = if frac.is_empty() {
+            0
+        } else {
+            self.fraction_nanos(frac)
+        };
+        (whole.checked_mul(self.micros), part)
+    }
+
+    /// The nanoseconds of `.frac` units, floored (see [`Unit::term`]).
+    fn fraction_nanos(self, frac: &[u8]) -> u64 {
+        let head = fraction(frac, self.digits);
+        let rest = frac.get(self.digits as usize..).unwrap_or_default();
+        let tail = if self.times > 1 && !rest.is_empty() {
+            let places = 18_u32.saturating_sub(self.digits);
+            let scaled = u32::try_from(fraction(rest, places))
+                .map_or(0, |rest| rest.saturating_mul(self.times));
+            10_u32
+                .checked_pow(places)
+                .and_then(|scale| scaled.checked_div(scale))
+                .unwrap_or(0)
+        } else {
+            0
+        };
+        // head < 10^11 and times ≤ 36: below 2^42, no overflow (and no 64-bit overflow check).
+        head.wrapping_mul(u64::from(self.times))
+            .wrapping_add(u64::from(tail))
+    }
 }
 
 /// Parses delay-seconds as `Retry-After` and the IETF `RateLimit-Reset` carry them: a
@@ -123,7 +226,7 @@ fn unit_nanos(unit: &[u8]) -> Result<u64, DateError> {
 /// );
 /// ```
 pub fn parse_delay_seconds(input: &[u8]) -> Result<Duration, DateError> {
-    parse_decimal(input, 1_000_000)
+    parse_decimal(input, 6, 1_000_000)
 }
 
 /// Parses a non-negative decimal number of milliseconds, as `retry-after-ms` carries it (`10`,
@@ -142,10 +245,12 @@ pub fn parse_delay_seconds(input: &[u8]) -> Result<Duration, DateError> {
 /// assert_eq!(parse_delay_millis(b"2.5"), Ok(time::micros(2_500)));
 /// ```
 pub fn parse_delay_millis(input: &[u8]) -> Result<Duration, DateError> {
-    parse_decimal(input, 1_000)
+    parse_decimal(input, 3, 1_000)
 }
 
-fn parse_decimal(input: &[u8], unit_micros: u64) -> Result<Duration, DateError> {
+/// A non-negative decimal, `digits`, `digits.digits`, `.digits` or `digits.`: its whole part
+/// and its fraction's digits.
+fn decimal_parts(input: &[u8]) -> Result<(u64, &[u8]), DateError> {
     if input.is_empty() {
         return Err(DateError::Empty);
     }
@@ -156,22 +261,22 @@ fn parse_decimal(input: &[u8], unit_micros: u64) -> Result<Duration, DateError> 
             _ => Err(DateError::Syntax),
         };
     }
-    let whole = c.take_while(|b| b.is_ascii_digit());
-    let frac = if c.eat(b'.') {
-        c.take_while(|b| b.is_ascii_digit())
-    } else {
-        &[]
-    };
+    let (whole, frac) = number(&mut c);
     if (whole.is_empty() && frac.is_empty()) || !c.is_empty() {
         return Err(DateError::Syntax);
     }
     let whole = if whole.is_empty() { 0 } else { integer(whole)? };
+    Ok((whole, frac))
+}
+
+/// A non-negative decimal number of `10^-places` seconds (`places` 6 or 3), in µs: one unit is
+/// `unit_micros` = `10^places` µs.
+fn parse_decimal(input: &[u8], places: u32, unit_micros: u64) -> Result<Duration, DateError> {
+    let (whole, frac) = decimal_parts(input)?;
     let whole = whole.checked_mul(unit_micros).ok_or(DateError::TooLarge)?;
-    // fraction < 10^18 and unit ≤ 10^6: the product is far below u128::MAX.
-    let part = u128::from(fraction(frac, 18))
-        .checked_mul(u128::from(unit_micros))
-        .map_or(0, |scaled| scaled / FRACTION_SCALE);
-    let part = u64::try_from(part).map_err(|_| DateError::TooLarge)?;
+    // The first `places` digits of the fraction, truncated: `⌊F · 10^places / 10^18⌋` for the
+    // fraction `F` read to 18 places, with no 128-bit product.
+    let part = fraction(frac, places);
     whole
         .checked_add(part)
         .map(Duration::from_ticks)
@@ -295,3 +400,6 @@ impl fmt::Display for GoDuration {
         write_go_duration(self.0, f)
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -10,7 +10,7 @@ use core::fmt;
 
 use super::DateError;
 use super::civil::{DAY_SECS, DAYS, LONG_DAYS, MONTHS, civil_from_days, weekday};
-use super::cursor::{Cursor, byte, digit_pairs, word_at};
+use super::cursor::{Cursor, byte, digit_pairs, eq_ignore_case, word_at};
 use super::rfc3339::{Fields, split};
 use crate::time::UnixTime;
 
@@ -104,29 +104,30 @@ fn parse_any(input: &[u8], two_digit_year: impl Fn(u32) -> u32) -> Result<UnixTi
     }
     let mut c = Cursor::new(input);
     let name = c.take_while(|b| b.is_ascii_alphabetic());
-    let mut f = Fields::default();
-    let day_index;
+    // Locals, then one `Fields` at the end: a `Fields::default()` to fill in would be zeroed
+    // by a `memclr` call that only it links on 32-bit targets.
+    let (day_index, day, month, year, time);
     if c.eat(b',') {
         c.expect(b' ')?;
         if let Some(index) = name_index(&DAYS, name) {
             // IMF-fixdate: `Sun, 06 Nov 1994 08:49:37 GMT`
             day_index = index;
-            f.day = c.digits(2)?;
+            day = c.digits(2)?;
             c.expect(b' ')?;
-            f.month = month(&mut c)?;
+            month = month_number(&mut c)?;
             c.expect(b' ')?;
-            f.year = c.digits(4)?;
+            year = c.digits(4)?;
         } else {
             // RFC 850: `Sunday, 06-Nov-94 08:49:37 GMT`
             day_index = name_index(&LONG_DAYS, name).ok_or(DateError::Syntax)?;
-            f.day = c.digits(2)?;
+            day = c.digits(2)?;
             c.expect(b'-')?;
-            f.month = month(&mut c)?;
+            month = month_number(&mut c)?;
             c.expect(b'-')?;
-            f.year = two_digit_year(c.digits(2)?);
+            year = two_digit_year(c.digits(2)?);
         }
         c.expect(b' ')?;
-        time_of_day(&mut c, &mut f)?;
+        time = time_of_day(&mut c)?;
         c.expect(b' ')?;
         if !c.eat_ignore_case(b"GMT") {
             return Err(DateError::Syntax);
@@ -135,22 +136,24 @@ fn parse_any(input: &[u8], two_digit_year: impl Fn(u32) -> u32) -> Result<UnixTi
         // asctime: `Sun Nov  6 08:49:37 1994`
         day_index = name_index(&DAYS, name).ok_or(DateError::Syntax)?;
         c.expect(b' ')?;
-        f.month = month(&mut c)?;
+        month = month_number(&mut c)?;
         c.expect(b' ')?;
-        f.day = if c.eat(b' ') {
+        day = if c.eat(b' ') {
             c.digits(1)?
         } else {
             c.digits(2)?
         };
         c.expect(b' ')?;
-        time_of_day(&mut c, &mut f)?;
+        time = time_of_day(&mut c)?;
         c.expect(b' ')?;
-        f.year = c.digits(4)?;
+        year = c.digits(4)?;
     }
     if !c.is_empty() {
         return Err(DateError::Syntax);
     }
-    check_weekday(f.to_unix()?, day_index)
+    let (hour, minute, second) = time;
+    let fields = Fields::utc(year, month, day, hour, minute, second);
+    check_weekday(fields.to_unix()?, day_index)
 }
 
 fn check_weekday(time: UnixTime, day_index: usize) -> Result<UnixTime, DateError> {
@@ -247,10 +250,11 @@ fn position(names: &[u32], name: u32) -> Option<usize> {
 fn name_index(names: &[&str], name: &[u8]) -> Option<usize> {
     names
         .iter()
-        .position(|candidate| candidate.as_bytes().eq_ignore_ascii_case(name))
+        .position(|candidate| eq_ignore_case(candidate.as_bytes(), name))
 }
 
-fn month(c: &mut Cursor<'_>) -> Result<u32, DateError> {
+/// A three-letter month name (any case), as 1 to 12.
+fn month_number(c: &mut Cursor<'_>) -> Result<u32, DateError> {
     let name = c.take(3).ok_or(DateError::Syntax)?;
     let index = name_index(&MONTHS, name).ok_or(DateError::Syntax)?;
     u32::try_from(index)
@@ -258,13 +262,14 @@ fn month(c: &mut Cursor<'_>) -> Result<u32, DateError> {
         .map_err(|_| DateError::Syntax)
 }
 
-fn time_of_day(c: &mut Cursor<'_>, f: &mut Fields) -> Result<(), DateError> {
-    f.hour = c.digits(2)?;
+/// `HH:MM:SS`, as (hour, minute, second).
+fn time_of_day(c: &mut Cursor<'_>) -> Result<(u32, u32, u32), DateError> {
+    let hour = c.digits(2)?;
     c.expect(b':')?;
-    f.minute = c.digits(2)?;
+    let minute = c.digits(2)?;
     c.expect(b':')?;
-    f.second = c.digits(2)?;
-    Ok(())
+    let second = c.digits(2)?;
+    Ok((hour, minute, second))
 }
 
 /// Writes `time` as an IMF-fixdate, `Sun, 06 Nov 1994 08:49:37 GMT` (whole seconds, truncated;

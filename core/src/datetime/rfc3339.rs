@@ -26,6 +26,27 @@ pub(crate) struct Fields {
 }
 
 impl Fields {
+    /// A date and a time of day to the second, in UTC.
+    pub(crate) const fn utc(
+        year: u32,
+        month: u32,
+        day: u32,
+        hour: u32,
+        minute: u32,
+        second: u32,
+    ) -> Self {
+        Self {
+            year,
+            month,
+            day,
+            hour,
+            minute,
+            second,
+            micros: 0,
+            offset_secs: 0,
+        }
+    }
+
     /// Checks every range and converts to Unix time. A leap second (`60`) counts as `59`.
     pub(crate) fn to_unix(self) -> Result<UnixTime, DateError> {
         if self.year > 9999 {
@@ -101,30 +122,30 @@ fn parse_any(input: &[u8]) -> Result<UnixTime, DateError> {
         return Err(DateError::Empty);
     }
     let mut c = Cursor::new(input);
-    let mut f = Fields {
-        year: c.digits(4)?,
-        ..Fields::default()
-    };
+    // Locals, then one `Fields` at the end: a `Fields::default()` to fill in would be zeroed
+    // by a `memclr` call that only it links on 32-bit targets.
+    let year = c.digits(4)?;
     c.expect(b'-')?;
-    f.month = c.digits(2)?;
+    let month = c.digits(2)?;
     c.expect(b'-')?;
-    f.day = c.digits(2)?;
+    let day = c.digits(2)?;
     if !matches!(c.next(), Some(b'T' | b't' | b' ')) {
         return Err(DateError::Syntax);
     }
-    f.hour = c.digits(2)?;
+    let hour = c.digits(2)?;
     c.expect(b':')?;
-    f.minute = c.digits(2)?;
+    let minute = c.digits(2)?;
     c.expect(b':')?;
-    f.second = c.digits(2)?;
+    let second = c.digits(2)?;
+    let mut micros = 0;
     if c.eat(b'.') {
         let digits = c.take_while(|b| b.is_ascii_digit());
         if digits.is_empty() {
             return Err(DateError::Syntax);
         }
-        f.micros = u32::try_from(fraction(digits, 6)).map_err(|_| DateError::OutOfRange)?;
+        micros = u32::try_from(fraction(digits, 6)).map_err(|_| DateError::OutOfRange)?;
     }
-    f.offset_secs = match c.next() {
+    let offset_secs = match c.next() {
         Some(b'Z' | b'z') => 0,
         Some(sign @ (b'+' | b'-')) => {
             let hours = c.digits(2)?;
@@ -149,7 +170,12 @@ fn parse_any(input: &[u8]) -> Result<UnixTime, DateError> {
     if !c.is_empty() {
         return Err(DateError::Syntax);
     }
-    f.to_unix()
+    Fields {
+        micros,
+        offset_secs,
+        ..Fields::utc(year, month, day, hour, minute, second)
+    }
+    .to_unix()
 }
 
 /// The fields of the shape servers send, `YYYY-MM-DDTHH:MM:SSZ`, read a word at a time; `None`

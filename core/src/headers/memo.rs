@@ -18,19 +18,23 @@ use crate::time::UnixTime;
 const CAPACITY: usize = 32;
 
 /// The last value read by one reader, and its result.
-#[derive(Debug, Clone, Copy)]
+///
+/// The bytes sit in a `heapless::Vec`, whose unused capacity is never initialised: a new memo
+/// writes two bytes, not 32 zeros (on 32-bit targets that zeroing linked a `memclr` routine
+/// of its own, 208 bytes of flash).
+#[derive(Debug, Clone)]
 pub(super) struct Memo<T> {
-    bytes: [u8; CAPACITY],
-    /// How many of `bytes` hold the value; `None` before the first value is remembered.
-    len: Option<u8>,
+    bytes: heapless::Vec<u8, CAPACITY, u8>,
+    /// Whether `bytes` hold a value read before (the empty value is one too).
+    remembered: bool,
     result: Result<T, HeaderError>,
 }
 
 impl<T> Default for Memo<T> {
     fn default() -> Self {
         Self {
-            bytes: [0; CAPACITY],
-            len: None,
+            bytes: heapless::Vec::new(),
+            remembered: false,
             result: Err(HeaderError::Empty),
         }
     }
@@ -46,8 +50,7 @@ impl<T: Copy> Memo<T> {
         value: &[u8],
         read: impl FnOnce(&[u8]) -> Result<T, HeaderError>,
     ) -> Result<T, HeaderError> {
-        let kept = self.len.and_then(|len| self.bytes.get(..usize::from(len)));
-        if kept.is_some_and(|kept| same_bytes(kept, value)) {
+        if self.remembered && same_bytes(&self.bytes, value) {
             return self.result;
         }
         self.miss(value, read)
@@ -61,11 +64,9 @@ impl<T: Copy> Memo<T> {
         read: impl FnOnce(&[u8]) -> Result<T, HeaderError>,
     ) -> Result<T, HeaderError> {
         let result = read(value);
-        if let (Ok(len), Some(slot)) =
-            (u8::try_from(value.len()), self.bytes.get_mut(..value.len()))
-        {
-            slot.copy_from_slice(value);
-            self.len = Some(len);
+        if value.len() <= CAPACITY {
+            self.bytes.clear();
+            self.remembered = self.bytes.extend_from_slice(value).is_ok();
             self.result = result;
         }
         result
@@ -74,7 +75,7 @@ impl<T: Copy> Memo<T> {
 
 /// What a [`crate::headers::Reader`] remembers between responses (and [`crate::headers::parse`]
 /// within one).
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub(super) struct Memos {
     /// Whether `Date` is remembered: only across responses, as a response has one `Date`.
     pub(super) dates: bool,
@@ -87,6 +88,10 @@ pub(super) struct Memos {
 
 impl Memos {
     /// For one response: resets only.
+    ///
+    /// Out of line on 32-bit targets: built inside the caller, the memos were initialised and
+    /// copied piece by piece there (flash, not time: a response builds them once).
+    #[cfg_attr(not(target_pointer_width = "64"), inline(never))]
     pub(super) fn one_response() -> Self {
         Self::default()
     }
@@ -112,7 +117,8 @@ fn same_bytes(a: &[u8], b: &[u8]) -> bool {
         let chunk = bytes.get(at..at.checked_add(8)?)?;
         chunk.try_into().ok().map(u64::from_le_bytes)
     };
-    if len < 8 {
+    // Without 64-bit registers the words cost more flash than they save time: `memcmp`.
+    if len < 8 || cfg!(not(target_pointer_width = "64")) {
         return a == b;
     }
     // Whole words from the front, then one (possibly overlapping) word ending at the end.

@@ -353,6 +353,20 @@ const fn word_differ(word: u64, pattern: u64) -> u64 {
     (word | case_bits(pattern)) ^ pattern
 }
 
+/// [`word_differ`] for one byte: zero when `byte` is `pattern` (`a`–`z` or `-`) in either case.
+#[inline(always)]
+const fn byte_differ(byte: u8, pattern: u8) -> u8 {
+    (byte | (pattern & 0x40) >> 1) ^ pattern
+}
+
+/// [`eq_fold_lower`] for names of one length, byte by byte: what 32-bit targets run.
+#[inline(always)]
+fn bytes_eq_fold_lower(name: &[u8], lower: &[u8]) -> bool {
+    name.iter()
+        .zip(lower)
+        .all(|(&byte, &pattern)| byte_differ(byte, pattern) == 0)
+}
+
 /// Eight bytes as a little-endian word.
 #[inline(always)]
 fn word(chunk: &[u8]) -> u64 {
@@ -369,11 +383,17 @@ fn half_word(chunk: &[u8]) -> u64 {
 
 /// Whether `name` is `lower` (`a`–`z` and `-` only) without regard to ASCII case, eight bytes
 /// at a time and without a branch per word: the differences of all words are or-ed together.
+///
+/// On targets without 64-bit registers the words cost more flash than they save time (every
+/// 64-bit operation is two), so there the bytes are compared one by one by the same rule.
 #[inline]
 fn eq_fold_lower(name: &[u8], lower: &[u8]) -> bool {
     let len = name.len();
     if len != lower.len() {
         return false;
+    }
+    if cfg!(not(target_pointer_width = "64")) {
+        return bytes_eq_fold_lower(name, lower);
     }
     if len < 4 {
         return name.eq_ignore_ascii_case(lower);

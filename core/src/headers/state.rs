@@ -15,10 +15,10 @@ pub(super) struct State {
     pub(super) ietf_dialect: Option<Dialect>,
     /// Per scope, the input position of the `remaining` value kept (saturated, as
     /// [`Ignored::index`] is): the field to blame if it exceeds the limit.
-    pub(super) remaining_at: [u16; 8],
+    pub(super) remaining_at: Positions,
     /// Per scope, the input positions of the `limit` and `reset` values kept.
-    pub(super) limit_at: [u16; 8],
-    pub(super) reset_at: [u16; 8],
+    pub(super) limit_at: Positions,
+    pub(super) reset_at: Positions,
     /// Bit [`Scope::index`]: a valid `remaining` of that scope was read (the scopes
     /// [`Self::check_remaining`] looks at).
     pub(super) with_remaining: u8,
@@ -31,6 +31,33 @@ pub(super) struct State {
     /// initialised.
     #[cfg(feature = "ietf")]
     pub(super) ietf: Option<ietf::Tables>,
+}
+
+/// The input position of one fact per scope ([`Scope::index`]), `u16::MAX` until one is set.
+///
+/// Stored complemented (`!position`), so that a table of unknown positions is all zeros, and
+/// aligned to 8 bytes: a new [`State`] is then zeroed by the aligned `memclr` the rest of
+/// headroom links anyway on 32-bit targets, where three tables of `0xff` bytes linked a
+/// `memset` of their own (184 bytes of flash).
+#[derive(Debug, Clone, Copy)]
+#[repr(align(8))]
+pub(super) struct Positions([u16; 8]);
+
+impl Positions {
+    /// Every position unknown.
+    pub(super) const UNKNOWN: Self = Self([0; 8]);
+
+    /// The position at `scope`, `u16::MAX` if none was set; `None` past the last scope.
+    pub(super) fn get(&self, scope: usize) -> Option<u16> {
+        self.0.get(scope).map(|stored| !stored)
+    }
+
+    /// Sets the position at `scope` (nothing past the last scope).
+    pub(super) fn set(&mut self, scope: usize, position: u16) {
+        if let Some(stored) = self.0.get_mut(scope) {
+            *stored = !position;
+        }
+    }
 }
 
 /// A typed fact about one quota.
@@ -50,9 +77,9 @@ impl State {
             next_index: 0,
             family: None,
             ietf_dialect: None,
-            remaining_at: [u16::MAX; 8],
-            limit_at: [u16::MAX; 8],
-            reset_at: [u16::MAX; 8],
+            remaining_at: Positions::UNKNOWN,
+            limit_at: Positions::UNKNOWN,
+            reset_at: Positions::UNKNOWN,
             with_remaining: 0,
             unlimited: 0,
             sdk_seen: [false; 2],
@@ -280,29 +307,23 @@ impl State {
         let fresh = match fact {
             Fact::Limit(limit) => {
                 let fresh = keep(&mut quota.limit, limit);
-                if fresh == Some(true)
-                    && let Some(at) = self.limit_at.get_mut(scope.index())
-                {
-                    *at = position;
+                if fresh == Some(true) {
+                    self.limit_at.set(scope.index(), position);
                 }
                 fresh
             }
             Fact::Remaining(remaining) => {
                 self.with_remaining |= scope_bit(scope);
                 let fresh = keep(&mut quota.remaining, remaining);
-                if fresh == Some(true)
-                    && let Some(at) = self.remaining_at.get_mut(scope.index())
-                {
-                    *at = position;
+                if fresh == Some(true) {
+                    self.remaining_at.set(scope.index(), position);
                 }
                 fresh
             }
             Fact::Reset(reset) => {
                 let fresh = keep(&mut quota.reset, reset);
-                if fresh == Some(true)
-                    && let Some(at) = self.reset_at.get_mut(scope.index())
-                {
-                    *at = position;
+                if fresh == Some(true) {
+                    self.reset_at.set(scope.index(), position);
                 }
                 fresh
             }
@@ -331,7 +352,7 @@ impl State {
                 (quota.reset.is_some(), self.reset_at.get(i)),
             ];
             for (_, at) in kept.into_iter().filter(|(kept, _)| *kept) {
-                let at = at.copied().map_or(usize::MAX, usize::from);
+                let at = at.map_or(usize::MAX, usize::from);
                 report(s, at, HeaderError::Unlimited);
             }
         }
@@ -359,7 +380,7 @@ impl State {
                 quota.remaining = Some(floor);
             } else {
                 quota.remaining = None;
-                let index = self.remaining_at.get(scope.index()).copied();
+                let index = self.remaining_at.get(scope.index());
                 report(
                     s,
                     index.map_or(usize::MAX, usize::from),
@@ -457,18 +478,18 @@ fn keep_at<T: Copy + PartialEq>(
     s: &mut Snapshot,
     index: usize,
     scope: usize,
-    positions: &mut [u16; 8],
+    positions: &mut Positions,
     value: T,
     slot: impl Fn(&mut Quota) -> &mut Option<T>,
 ) {
-    let (Some(entry), Some(position)) = (s.quotas.get_mut(scope), positions.get_mut(scope)) else {
+    let Some(entry) = s.quotas.get_mut(scope) else {
         return;
     };
     let kept = slot(entry.get_or_insert_with(Quota::default));
     match *kept {
         None => {
             *kept = Some(value);
-            *position = u16::try_from(index).unwrap_or(u16::MAX);
+            positions.set(scope, u16::try_from(index).unwrap_or(u16::MAX));
         }
         Some(first) if first == value => {}
         Some(_) => report(s, index, HeaderError::Duplicate),

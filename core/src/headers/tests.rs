@@ -698,6 +698,13 @@ fn sdk_float_readings() {
         ("2E-3", Some(pos(2_000)), Some(pos(2_000))),
         ("1_0", Some(pos(10_000_000)), Some(pos(1_000_000))),
         ("1__0", None, Some(pos(1_000_000))),
+        (
+            "1_0e1_0",
+            Some(pos(100_000_000_000_000_000)),
+            Some(pos(1_000_000)),
+        ),
+        ("1e_1", None, Some(pos(1_000_000))),
+        ("._5", None, Some(NaN)),
         ("20abc", None, Some(pos(20_000_000))),
         ("1e", None, Some(pos(1_000_000))),
         ("inf", Some(Infinite { negative: false }), Some(NaN)),
@@ -980,4 +987,21 @@ fn sdk_readings_of_plain_integers_are_the_float_readings() {
             assert_eq!(readings, scanned, "{field}: {value}");
         }
     }
+}
+
+/// Kept positions start unknown (`u16::MAX`, stored complemented as zero) and read back what was
+/// set, a saturated position included.
+#[test]
+fn positions_start_unknown_and_read_back_what_was_set() {
+    let mut positions = state::Positions::UNKNOWN;
+    assert_eq!(positions.get(3), Some(u16::MAX));
+    positions.set(3, 7);
+    positions.set(0, 0);
+    positions.set(5, u16::MAX);
+    positions.set(8, 1);
+    assert_eq!(positions.get(3), Some(7));
+    assert_eq!(positions.get(0), Some(0));
+    assert_eq!(positions.get(5), Some(u16::MAX));
+    assert_eq!(positions.get(2), Some(u16::MAX));
+    assert_eq!(positions.get(8), None);
 }

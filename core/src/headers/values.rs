@@ -2,7 +2,7 @@
 //! [`HeaderError`] a caller sees for the field at hand.
 
 use super::snapshot::{HeaderError, Reset, RetryAfter, SdkNumber};
-use crate::datetime::cursor::integer;
+use crate::datetime::cursor::{eq_ignore_case, integer};
 use crate::datetime::{
     DateError, parse_delay_millis, parse_delay_seconds, parse_go_duration, parse_http_date,
     parse_rfc3339,
@@ -147,8 +147,13 @@ pub(super) fn retry_after(value: &[u8]) -> Result<RetryAfter, HeaderError> {
         None => Err(HeaderError::Empty),
         Some(b'0'..=b'9' | b'.' | b'-' | b'+') => delay_seconds(value).map(RetryAfter::Delay),
         Some(_) => parse_http_date(value).map(RetryAfter::At).map_err(|_| {
-            // `inf`, `nan`, `soon`: a word, not a date.
-            if value.contains(&b' ') {
+            // With a space, a malformed date; `inf`, `nan`, `soon`: a word, not a date.
+            #[expect(
+                clippy::manual_contains,
+                reason = "`contains` calls `memchr`, which nothing else links (130 B of flash)"
+            )]
+            let spaced = value.iter().any(|&b| b == b' ');
+            if spaced {
                 HeaderError::BadTimestamp
             } else {
                 HeaderError::NotANumber
@@ -172,10 +177,10 @@ pub(super) const MILLIS: i64 = 3;
 /// is not, as `float()` raises then.
 pub(super) fn python_float(value: &[u8], unit: i64) -> Option<SdkNumber> {
     let (negative, rest) = sign(value);
-    if rest.eq_ignore_ascii_case(b"inf") || rest.eq_ignore_ascii_case(b"infinity") {
+    if eq_ignore_case(rest, b"inf") || eq_ignore_case(rest, b"infinity") {
         return Some(SdkNumber::Infinite { negative });
     }
-    if rest.eq_ignore_ascii_case(b"nan") {
+    if eq_ignore_case(rest, b"nan") {
         return Some(SdkNumber::NaN);
     }
     let (decimal, used) = Decimal::scan(rest, true)?;
@@ -203,6 +208,26 @@ fn sign(value: &[u8]) -> (bool, &[u8]) {
     }
 }
 
+/// 10^0 to 10^19: every power of ten a `u64` holds, looked up instead of computed.
+#[expect(
+    clippy::indexing_slicing,
+    reason = "evaluated at compile time: a bad index would fail the build"
+)]
+const POWERS_OF_TEN: [u64; 20] = {
+    let mut powers = [1; 20];
+    let mut i = 1;
+    while i < powers.len() {
+        powers[i] = powers[i - 1] * 10;
+        i += 1;
+    }
+    powers
+};
+
+/// `10^exponent`, `None` beyond `u64` (as `10u64.checked_pow(exponent)`).
+fn power_of_ten(exponent: u32) -> Option<u64> {
+    POWERS_OF_TEN.get(usize::try_from(exponent).ok()?).copied()
+}
+
 /// The significant digits a float parse looks at.
 const KEPT_DIGITS: u32 = 19;
 
@@ -213,6 +238,9 @@ const KEPT_DIGITS: u32 = 19;
 struct Decimal {
     mantissa: u64,
     digits: u32,
+    /// Moves by one per digit and once by a written exponent capped at 2^20, so it stays
+    /// within the input's length + 2^20 of zero, far inside `i64`: its arithmetic wraps (which
+    /// it never does), sparing 64-bit saturation checks on 32-bit targets.
     exponent: i64,
     dropped_nonzero: bool,
 }
@@ -224,63 +252,75 @@ impl Decimal {
     fn scan(value: &[u8], underscores: bool) -> Option<(Self, usize)> {
         let mut decimal = Self::default();
         let mut at = 0;
-        let whole = digit_run(value, &mut at, underscores, |d| decimal.push(d, false));
-        let mut fraction = 0;
+        let whole = digit_run(value, &mut at, underscores);
+        decimal.push_all(whole, false);
+        let mut fraction: &[u8] = &[];
         if value.get(at) == Some(&b'.') {
             let mut next = at.saturating_add(1);
-            fraction = digit_run(value, &mut next, underscores, |d| decimal.push(d, true));
-            if whole > 0 || fraction > 0 {
+            fraction = digit_run(value, &mut next, underscores);
+            decimal.push_all(fraction, true);
+            if !whole.is_empty() || !fraction.is_empty() {
                 at = next;
             }
         }
-        if whole == 0 && fraction == 0 {
+        if whole.is_empty() && fraction.is_empty() {
             return None;
         }
         if matches!(value.get(at), Some(b'e' | b'E')) {
-            let mut next = at.saturating_add(1);
-            let (negative, signed) = sign(value.get(next..).unwrap_or_default());
-            next = value.len().saturating_sub(signed.len());
-            let mut exponent: i64 = 0;
-            let bound = |e: i64, d: u8| {
-                e.saturating_mul(10)
-                    .saturating_add(i64::from(d))
-                    .min(1 << 20)
-            };
-            if digit_run(value, &mut next, underscores, |d| {
-                exponent = bound(exponent, d)
-            }) > 0
-            {
+            let (negative, signed) = sign(value.get(at.saturating_add(1)..).unwrap_or_default());
+            let mut next = value.len().saturating_sub(signed.len());
+            let digits = digit_run(value, &mut next, underscores);
+            if !digits.is_empty() {
                 at = next;
+                let exponent = digits
+                    .iter()
+                    .filter(|b| b.is_ascii_digit())
+                    .fold(0_i64, |e, &d| {
+                        // At most 2^20 before, so below 2^24 after: no overflow.
+                        e.wrapping_mul(10)
+                            .wrapping_add(i64::from(d.wrapping_sub(b'0')))
+                            .min(1 << 20)
+                    });
                 decimal.exponent = if negative {
-                    decimal.exponent.saturating_sub(exponent)
+                    decimal.exponent.wrapping_sub(exponent)
                 } else {
-                    decimal.exponent.saturating_add(exponent)
+                    decimal.exponent.wrapping_add(exponent)
                 };
             }
         }
         Some((decimal, at))
     }
 
+    /// Appends the digits of a run from [`digit_run`] (its underscores skipped).
+    fn push_all(&mut self, run: &[u8], fraction: bool) {
+        for &byte in run {
+            if byte != b'_' {
+                self.push(byte.wrapping_sub(b'0'), fraction);
+            }
+        }
+    }
+
     /// Appends one digit (`0..=9`) of the whole part or of the fraction.
     fn push(&mut self, digit: u8, fraction: bool) {
         if self.digits == 0 && digit == 0 {
             if fraction {
-                self.exponent = self.exponent.saturating_sub(1);
+                self.exponent = self.exponent.wrapping_sub(1);
             }
         } else if self.digits < KEPT_DIGITS {
-            // Below 10^18 before, so below 10^19 after: no saturation.
+            // Below 10^18 before, so below 10^19 after: no overflow (wrapping operations, as
+            // a saturating 64-bit product costs a long overflow check on 32-bit targets).
             self.mantissa = self
                 .mantissa
-                .saturating_mul(10)
-                .saturating_add(u64::from(digit));
+                .wrapping_mul(10)
+                .wrapping_add(u64::from(digit));
             self.digits = self.digits.saturating_add(1);
             if fraction {
-                self.exponent = self.exponent.saturating_sub(1);
+                self.exponent = self.exponent.wrapping_sub(1);
             }
         } else {
             self.dropped_nonzero |= digit != 0;
             if !fraction {
-                self.exponent = self.exponent.saturating_add(1);
+                self.exponent = self.exponent.wrapping_add(1);
             }
         }
     }
@@ -288,11 +328,8 @@ impl Decimal {
     /// The first 17 significant digits, as an integer of 17 digits.
     fn leading17(&self) -> u64 {
         match self.digits.checked_sub(17) {
-            Some(extra) => 10u64
-                .checked_pow(extra)
-                .and_then(|p| self.mantissa.checked_div(p)),
-            None => 10u64
-                .checked_pow(17u32.saturating_sub(self.digits))
+            Some(extra) => power_of_ten(extra).and_then(|p| self.mantissa.checked_div(p)),
+            None => power_of_ten(17u32.saturating_sub(self.digits))
                 .and_then(|p| self.mantissa.checked_mul(p)),
         }
         .unwrap_or(0)
@@ -309,7 +346,7 @@ impl Decimal {
             };
         }
         // The value lies in [10^(top − 1), 10^top).
-        let top = self.exponent.saturating_add(i64::from(self.digits));
+        let top = self.exponent.wrapping_add(i64::from(self.digits));
         if top > 309 || (top == 309 && self.leading17() >= 17_976_931_348_623_158) {
             return SdkNumber::Infinite { negative };
         }
@@ -319,10 +356,10 @@ impl Decimal {
                 micros: 0,
             };
         }
-        let exponent = self.exponent.saturating_add(unit);
+        let exponent = self.exponent.wrapping_add(unit);
         let power = u32::try_from(exponent.unsigned_abs())
             .ok()
-            .and_then(|e| 10u64.checked_pow(e));
+            .and_then(power_of_ten);
         let micros = if exponent >= 0 {
             power
                 .and_then(|p| self.mantissa.checked_mul(p))
@@ -344,23 +381,20 @@ impl Decimal {
     }
 }
 
-/// Reads ASCII digits from `*at`, passing each one's value to `each`; with `underscores`, a
-/// single `_` between two digits is skipped. Returns how many digits were read.
-fn digit_run(value: &[u8], at: &mut usize, underscores: bool, mut each: impl FnMut(u8)) -> usize {
-    let mut count = 0usize;
+/// The run of ASCII digits at `*at`, `*at` moved past it; with `underscores`, a single `_`
+/// between two digits belongs to the run. Empty when no digit is there.
+fn digit_run<'a>(value: &'a [u8], at: &mut usize, underscores: bool) -> &'a [u8] {
+    let start = *at;
     loop {
         match value.get(*at) {
-            Some(&b) if b.is_ascii_digit() => {
-                each(b.saturating_sub(b'0'));
-                count = count.saturating_add(1);
-            }
+            Some(b) if b.is_ascii_digit() => {}
             Some(b'_')
                 if underscores
-                    && count > 0
+                    && *at > start
                     && value
                         .get(at.saturating_add(1))
                         .is_some_and(u8::is_ascii_digit) => {}
-            _ => return count,
+            _ => return value.get(start..*at).unwrap_or_default(),
         }
         *at = at.saturating_add(1);
     }
@@ -370,9 +404,9 @@ fn digit_run(value: &[u8], at: &mut usize, underscores: bool, mut each: impl FnM
 pub(super) fn boolean(value: &[u8]) -> Result<bool, HeaderError> {
     if value.is_empty() {
         Err(HeaderError::Empty)
-    } else if value.eq_ignore_ascii_case(b"true") {
+    } else if eq_ignore_case(value, b"true") {
         Ok(true)
-    } else if value.eq_ignore_ascii_case(b"false") {
+    } else if eq_ignore_case(value, b"false") {
         Ok(false)
     } else {
         Err(HeaderError::BadBool)

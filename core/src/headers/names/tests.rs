@@ -183,7 +183,7 @@ fn agrees_with_reference_on_known_names_and_near_misses() {
 }
 
 #[test]
-fn word_differ_is_bytewise_eq_ignore_case() {
+fn word_differ_and_byte_differ_are_bytewise_eq_ignore_case() {
     let pattern = u64::from_le_bytes(*b"az-mq-by");
     for byte in 0..=255_u8 {
         for lane in 0..8 {
@@ -195,6 +195,11 @@ fn word_differ_is_bytewise_eq_ignore_case() {
                 .all(|(b, p)| b.to_ascii_lowercase() == p);
             let word = u64::from_le_bytes(bytes);
             assert_eq!(word_differ(word, pattern) == 0, want, "{bytes:?}");
+            let bytewise = bytes
+                .iter()
+                .zip(pattern.to_le_bytes())
+                .all(|(&b, p)| byte_differ(b, p) == 0);
+            assert_eq!(bytewise, want, "{bytes:?}");
         }
     }
 }
@@ -248,6 +253,13 @@ proptest::proptest! {
             }
         }
         proptest::prop_assert_eq!(recognise(&name), reference(&name));
+        // The byte-by-byte comparison of 32-bit targets says what the word one says.
+        if name.len() == known.len() {
+            proptest::prop_assert_eq!(
+                bytes_eq_fold_lower(&name, known.as_bytes()),
+                eq_fold_lower(&name, known.as_bytes())
+            );
+        }
     }
 
     #[test]
