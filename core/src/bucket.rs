@@ -103,15 +103,23 @@ pub struct Bucket {
     /// The burst as time, `C = ⌈burst · unit_fp / 2^20⌉`: derived from `unit_fp` and `burst`,
     /// cached so that admission does not recompute it ([`Bucket::capacity`]).
     capacity: u64,
-    /// The end of the latest admission's own charge (`now + n·T` when it was admitted): no
+    /// The latest end of an admission's own charge (`now + n·T` when it was admitted): no
     /// refund for an earlier admission moves the TAT below it, since that admission alone
-    /// reaches there.
+    /// reaches there. When the latest admission was made is the lane's to know (one instant
+    /// for all its buckets): the refund is told whether its admission is older.
     floor: u64,
-    /// When the latest admission was made.
-    floor_at: u64,
     /// Units of debt the debt cap forgave that no refund has paid off yet (see "Refunds after
     /// the debt cap" in the module docs).
     forgiven: u32,
+}
+
+/// An admission a bucket has checked and may commit ([`Bucket::check`], [`Bucket::commit`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct Charge {
+    /// The TAT after the admission.
+    pub(crate) tat: u64,
+    /// The end of the admission's own charge, `now + n·T`.
+    pub(crate) end: u64,
 }
 
 impl Bucket {
@@ -126,7 +134,6 @@ impl Bucket {
             burst,
             capacity: ceil_time(u64::from(burst), unit_fp),
             floor: 0,
-            floor_at: 0,
             forgiven: 0,
         }
     }
@@ -149,8 +156,8 @@ impl Bucket {
     /// above the burst and can never fit.
     pub fn try_take(&mut self, now: Instant, cost: u64) -> Result<(), Option<Instant>> {
         match self.check(now.as_ticks(), cost, 0) {
-            Ok(tat) => {
-                self.commit(now.as_ticks(), tat);
+            Ok(charge) => {
+                self.commit(charge);
                 Ok(())
             }
             Err(Refusal::Until(until)) => Err(Some(Instant::from_ticks(until))),
@@ -231,8 +238,9 @@ impl Bucket {
         let remaining = remaining.saturating_sub(owed);
         // The time `remaining` units take, so that exactly `remaining` are admissible. When one
         // unit refills in under a microsecond, rounding up could admit one more: round down.
+        // (From a microsecond up, the rounding adds less than one unit's time: no division.)
         let mut level_time = self.cost_time(remaining);
-        if units_in(level_time, self.unit_fp) > remaining {
+        if self.unit_fp < 1 << UNIT_SHIFT && units_in(level_time, self.unit_fp) > remaining {
             level_time = floor_time(remaining, self.unit_fp);
         }
         let debt = self.capacity().saturating_sub(level_time);
@@ -314,10 +322,11 @@ impl Bucket {
         self.capacity().saturating_sub(reserve).saturating_sub(debt)
     }
 
-    /// The TAT admitting `cost` at `now` would produce, or why it cannot be admitted. `reserve`
-    /// is time of credit that must stay in the bucket (priorities).
+    /// The TAT admitting `cost` at `now` would produce and where its own charge would end, or
+    /// why it cannot be admitted. `reserve` is time of credit that must stay in the bucket
+    /// (priorities).
     #[inline]
-    pub(crate) fn check(&self, now: u64, cost: u64, reserve: u64) -> Result<u64, Refusal> {
+    pub(crate) fn check(&self, now: u64, cost: u64, reserve: u64) -> Result<Charge, Refusal> {
         let capacity = self.capacity();
         // Compared in units, not time: when a unit refills in under a microsecond, the capacity
         // (rounded up to a whole µs) can hold a unit or so more than the burst. Within the burst
@@ -327,7 +336,16 @@ impl Bucket {
             return Err(Refusal::TooLarge);
         }
         let cost_time = self.cost_time(cost);
-        let new_tat = self.tat.max(now).saturating_add(cost_time);
+        if self.tat <= now {
+            // A full bucket: the charge is within the capacity (above) and the capacity a
+            // request sees is never below its own charge (below), so it is admitted, whatever
+            // the reserve, and its own charge is all the bucket owes. (With the sums below
+            // saturating, the same holds: `now + n·T` past the end of time leaves
+            // `u64::MAX − C` at or before `now`.)
+            let tat = now.saturating_add(cost_time);
+            return Ok(Charge { tat, end: tat });
+        }
+        let new_tat = self.tat.saturating_add(cost_time);
         // The capacity a request sees: `C − reserve`, but never less than its own cost, so a
         // reserve never turns a wait into a rejection.
         let effective = if reserve == 0 {
@@ -337,51 +355,45 @@ impl Bucket {
         };
         let allowed_at = new_tat.saturating_sub(effective);
         if allowed_at <= now {
-            Ok(new_tat)
+            Ok(Charge {
+                tat: new_tat,
+                end: now.saturating_add(cost_time),
+            })
         } else {
             Err(Refusal::Until(allowed_at))
         }
     }
 
-    /// Commits a TAT computed by [`Bucket::check`].
-    pub(crate) fn commit(&mut self, now: u64, tat: u64) {
-        // The admission's own charge is what it added on top of `max(TAT, now)`.
-        let own = tat.saturating_sub(self.tat.max(now));
-        self.floor = self.floor.max(now.saturating_add(own));
-        self.floor_at = self.floor_at.max(now);
-        self.tat = tat;
+    /// Commits an admission checked by [`Bucket::check`].
+    #[inline]
+    pub(crate) fn commit(&mut self, charge: Charge) {
+        self.floor = self.floor.max(charge.end);
+        self.tat = charge.tat;
     }
 
-    /// Gives back time charged by an admission made at `admitted_at` whose charge ended at `end`
-    /// (the TAT right after it; `u64::MAX` when unknown), at most the part of it still ahead of
-    /// `now`, never filling the bucket above full and, for an admission older than the latest,
-    /// never below the end of the latest admission's own charge.
+    /// Gives back time charged by an admission whose charge ended at `end` (the TAT right after
+    /// it; `u64::MAX` when unknown), at most the part of it still ahead of `now`, never filling
+    /// the bucket above full and, for an admission `older` than the latest (made at an earlier
+    /// instant), never below the end of the latest admissions' own charges.
     ///
     /// Why the second bound: a refund for a request admitted *before* others would otherwise
     /// shift their charges into the past. With one request per second, admitting A at 0 and B
     /// at 1 and then cancelling A at 1 must not admit C at 1 as well: B alone fills the bucket
     /// until 2. (Admissions at the same instant shift nothing into the past.)
-    pub(crate) fn refund_time(&mut self, now: u64, time: u64, admitted_at: u64, end: u64) {
+    pub(crate) fn refund_time(&mut self, now: u64, time: u64, older: bool, end: u64) {
         // Only the part of the charge still ahead of `now` can be given back: what lay before
         // `now` has refilled already, and later admissions have used it.
         let time = time.min(end.saturating_sub(now));
         let mut floor = self.tat.min(now);
-        if admitted_at < self.floor_at {
+        if older {
             floor = floor.max(self.floor.min(self.tat));
         }
         self.tat = self.tat.saturating_sub(time).max(floor);
     }
 
-    /// Moves the charge for one request, admitted at `admitted_at`, from `charged` units to
-    /// `actual` units.
-    pub(crate) fn reconcile(
-        &mut self,
-        now: u64,
-        charged: u64,
-        actual: u64,
-        admitted_at: u64,
-        end: u64,
-    ) {
+    /// Moves the charge for one request from `charged` units to `actual` units; `older` says
+    /// it was admitted before the latest admission (see [`Bucket::refund_time`]).
+    pub(crate) fn reconcile(&mut self, now: u64, charged: u64, actual: u64, older: bool, end: u64) {
         if charged == actual {
             return;
         }
@@ -416,7 +428,7 @@ impl Bucket {
             } else {
                 charged_time.saturating_sub(actual_time)
             };
-            self.refund_time(now, time, admitted_at, end);
+            self.refund_time(now, time, older, end);
         }
     }
 

@@ -82,16 +82,16 @@ fn reconcile_refunds_and_debits_exactly() {
     let mut otpm = Bucket::new(LimitKind::OutputTokens, limit(8_000));
     otpm.try_take(at(0), 4_000).unwrap();
     assert_eq!(otpm.available(at(0)), 4_000);
-    otpm.reconcile(0, 4_000, 1_000, 0, u64::MAX);
+    otpm.reconcile(0, 4_000, 1_000, false, u64::MAX);
     assert_eq!(otpm.available(at(0)), 7_000);
-    otpm.reconcile(0, 1_000, 3_000, 0, u64::MAX);
+    otpm.reconcile(0, 1_000, 3_000, false, u64::MAX);
     assert_eq!(otpm.available(at(0)), 5_000);
     // Usage above the estimate drives the bucket into debt…
-    otpm.reconcile(0, 3_000, 12_000, 0, u64::MAX);
+    otpm.reconcile(0, 3_000, 12_000, false, u64::MAX);
     assert_eq!(otpm.available(at(0)), 0);
     assert_eq!(otpm.time_to_full(at(0)), Duration::from_ticks(90_000_000));
     // …but never more than one window's worth of it: full again at most two windows later.
-    otpm.reconcile(0, 3_000, u64::MAX, 0, u64::MAX);
+    otpm.reconcile(0, 3_000, u64::MAX, false, u64::MAX);
     assert_eq!(otpm.time_to_full(at(0)), Duration::from_ticks(120_000_000));
 }
 
@@ -103,20 +103,20 @@ fn a_refund_after_a_capped_debit_gives_back_only_what_was_taken() {
     otpm.try_take(at(0), 1_000).unwrap();
     // The first request settles at 14 000 (12 000 above its estimate): 15 000 taken, 16 000
     // may be owed at most, so nothing is forgiven yet.
-    otpm.reconcile(0, 2_000, 14_000, 0, u64::MAX);
+    otpm.reconcile(0, 2_000, 14_000, false, u64::MAX);
     assert_eq!(otpm.time_to_full(at(0)), Duration::from_ticks(112_500_000));
     // Another 3 000 above: the cap takes only 1 000 of them, forgiving 2 000.
-    otpm.reconcile(0, 14_000, 17_000, 0, u64::MAX);
+    otpm.reconcile(0, 14_000, 17_000, false, u64::MAX);
     assert_eq!(otpm.time_to_full(at(0)), Duration::from_ticks(120_000_000));
     // Cancelling the second request (1 000) gives nothing back: had it never been admitted,
     // the cap would have forgiven 1 000 less and the bucket would be exactly as full.
-    otpm.reconcile(0, 1_000, 0, 0, u64::MAX);
+    otpm.reconcile(0, 1_000, 0, false, u64::MAX);
     assert_eq!(otpm.time_to_full(at(0)), Duration::from_ticks(120_000_000));
     // What the cap forgave is paid off once: a refund of 3 000 absorbs the 1 000 left and
     // gives back 2 000 (15 s); the next refund counts in full.
-    otpm.reconcile(0, 17_000, 14_000, 0, u64::MAX);
+    otpm.reconcile(0, 17_000, 14_000, false, u64::MAX);
     assert_eq!(otpm.time_to_full(at(0)), Duration::from_ticks(105_000_000));
-    otpm.reconcile(0, 14_000, 13_000, 0, u64::MAX);
+    otpm.reconcile(0, 14_000, 13_000, false, u64::MAX);
     assert_eq!(otpm.time_to_full(at(0)), Duration::from_ticks(97_500_000));
 }
 
@@ -125,7 +125,7 @@ fn refund_never_overfills() {
     let mut itpm = Bucket::new(LimitKind::InputTokens, limit(30_000));
     itpm.try_take(at(0), 1_000).unwrap();
     // A minute later the bucket is full; refunding the charge must not push it above full.
-    itpm.reconcile(60_000, 1_000, 0, 0, u64::MAX);
+    itpm.reconcile(60_000, 1_000, 0, false, u64::MAX);
     assert_eq!(itpm.available(at(60_000)), 30_000);
     assert!(itpm.try_take(at(60_000), 30_001).is_err());
     assert_eq!(itpm.try_take(at(60_000), 30_000), Ok(()));
@@ -137,7 +137,7 @@ fn reserve_keeps_headroom_but_never_rejects() {
     let mut itpm = Bucket::new(LimitKind::InputTokens, limit(30_000));
     let reserve = itpm.permille_of_capacity(200); // 6 000 tokens
     assert_eq!(reserve, 12_000_000);
-    itpm.commit(0, itpm.check(0, 1_000, 0).unwrap());
+    itpm.commit(itpm.check(0, 1_000, 0).unwrap());
     // A background request may drain the bucket down to the reserve, not below.
     assert!(itpm.check(0, 23_000, reserve).is_ok());
     assert_eq!(itpm.check(0, 23_001, reserve), Err(Refusal::Until(2_000)));
@@ -206,7 +206,7 @@ fn extreme_limits_do_not_overflow() {
         slow.try_take(Instant::from_ticks(0), 1),
         Err(Some(_))
     ));
-    slow.reconcile(u64::MAX, 0, u64::MAX, 0, u64::MAX);
+    slow.reconcile(u64::MAX, 0, u64::MAX, false, u64::MAX);
     assert_eq!(slow.full_at(), Instant::from_ticks(u64::MAX));
 }
 
@@ -259,4 +259,103 @@ fn the_64_bit_paths_give_the_128_bit_results() {
             "{amount} per {window_ms} ms"
         );
     }
+}
+
+/// [`Bucket::check`] as one formula, without the full-bucket shortcut: `max(TAT, now) + n·T`,
+/// admitted when that less the capacity the request sees is at or before `now`.
+fn check_by_formula(bucket: &Bucket, now: u64, cost: u64, reserve: u64) -> Result<Charge, Refusal> {
+    if cost > u64::from(bucket.burst) {
+        return Err(Refusal::TooLarge);
+    }
+    let cost_time = bucket.cost_time(cost);
+    let tat = bucket.tat.max(now).saturating_add(cost_time);
+    let effective = if reserve == 0 {
+        bucket.capacity
+    } else {
+        bucket.capacity.saturating_sub(reserve).max(cost_time)
+    };
+    let allowed_at = tat.saturating_sub(effective);
+    if allowed_at <= now {
+        Ok(Charge {
+            tat,
+            end: now.saturating_add(cost_time),
+        })
+    } else {
+        Err(Refusal::Until(allowed_at))
+    }
+}
+
+#[test]
+fn a_full_bucket_admits_as_the_formula_does() {
+    // Issue 13: a bucket whose TAT is not after `now` admits without the formula's sums. Same
+    // answers, reserves and saturation near the end of time included.
+    let instants = [
+        0,
+        1,
+        999_999,
+        60_000_000,
+        1 << 44,
+        u64::MAX - (1 << 40),
+        u64::MAX - 60_000_001,
+        u64::MAX - 1,
+        u64::MAX,
+    ];
+    let limits = [
+        Limit::per_minute(NonZeroU32::new(50).unwrap()),
+        Limit::per_minute(NonZeroU32::new(30_000).unwrap()),
+        Limit::per_window_ms(
+            NonZeroU32::new(7).unwrap(),
+            NonZeroU32::new(u32::MAX).unwrap(),
+        ),
+        Limit::per_window_ms(NonZeroU32::MAX, NonZeroU32::MIN),
+    ];
+    for limit in limits {
+        for kind in [LimitKind::Requests, LimitKind::InputTokens] {
+            let mut bucket = Bucket::new(kind, limit);
+            let burst = u64::from(bucket.burst());
+            for tat in instants {
+                bucket.tat = tat;
+                for now in instants {
+                    for cost in [0, 1, burst / 2, burst, burst + 1] {
+                        for reserve in [0, 1, bucket.capacity / 5, bucket.capacity, u64::MAX] {
+                            assert_eq!(
+                                bucket.check(now, cost, reserve),
+                                check_by_formula(&bucket, now, cost, reserve),
+                                "{limit:?} tat {tat} now {now} cost {cost} reserve {reserve}"
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn from_a_microsecond_per_unit_the_rounded_up_time_holds_exactly_its_units() {
+    // Issue 13: `set_level` skips its division when one unit takes at least a microsecond,
+    // because then `⌈r·T⌉` is less than one unit's time above `r·T`: it never holds one unit
+    // more than `r`, which is all the division guards against.
+    let units = [0, 1, 2, 3, 999, 1_000_000, u64::from(u32::MAX), 1 << 40];
+    let unit_fps = [
+        1 << UNIT_SHIFT,
+        (1 << UNIT_SHIFT) + 1,
+        (1 << UNIT_SHIFT) * 3 / 2,
+        17_142_857 << 10,
+        (1 << UNIT_SHIFT) * 60_000_000,
+    ];
+    for unit_fp in unit_fps {
+        for remaining in units {
+            let time = ceil_time(remaining, unit_fp);
+            let held = units_in(time, unit_fp);
+            // Never more units than asked for (fewer only where the time saturated).
+            assert!(held <= remaining, "{remaining} units at {unit_fp}: {held}");
+            if time < u64::MAX {
+                assert_eq!(held, remaining, "{remaining} units at {unit_fp}");
+            }
+        }
+    }
+    // Below a microsecond per unit it does not hold, which is why the division stays there.
+    let fast = (1 << UNIT_SHIFT) / 3;
+    assert!((1..1_000).any(|remaining| units_in(ceil_time(remaining, fast), fast) > remaining));
 }

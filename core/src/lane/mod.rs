@@ -16,7 +16,7 @@ pub use fleet::FleetMember;
 pub(crate) use sync::Order;
 use window::Window;
 
-use crate::bucket::{Bucket, Refusal};
+use crate::bucket::{Bucket, Charge, Refusal};
 use crate::cost::{Charges, Cost, CostModel};
 use crate::{Limit, LimitKind};
 
@@ -325,6 +325,11 @@ pub(crate) struct Lane {
     /// Which paces and windows exist ([`pace_bit`], [`window_bit`]): kept with every change
     /// of the two arrays, so that an admission reads it instead of testing eight slots.
     present: u8,
+    /// When the latest admission was made: a refund for an earlier one never moves a bucket
+    /// below the end of the later admissions' own charges ([`Bucket::refund_time`]). One
+    /// instant for every bucket, since an admission charges them all; a bucket that came
+    /// later has no admission of its own to protect, so the test changes nothing there.
+    latest: u64,
     pub(crate) cost_model: CostModel,
     pub(crate) reserve_permille: u16,
     /// The only bucket is the provisional requests pace, to be dropped once limits are learned.
@@ -350,6 +355,52 @@ pub(crate) struct Lane {
     pub(crate) input_scale: u32,
     /// Moving mean absolute deviation of that ratio, same fixed point.
     pub(crate) input_spread: u32,
+}
+
+/// What [`Lane::check`] gathers: each pace's and window's admission to commit (unused
+/// entries for absent ones), the latest wait (every wait is after `now`, so zero means none)
+/// and the first pace the charge can never fit.
+struct Verdict {
+    paces: [Charge; 4],
+    windows: [Charge; 4],
+    until: u64,
+    kind: LimitKind,
+    too_large: Option<LimitKind>,
+}
+
+impl Verdict {
+    /// The refusal: a rejection when a pace can never fit (the first such pace in
+    /// [`LimitKind::ALL`] order), else the latest wait (the first of equal ones).
+    #[inline(always)]
+    const fn refusal(&self) -> Result<(), LaneRefusal> {
+        if let Some(kind) = self.too_large {
+            return Err(LaneRefusal::TooLarge { kind });
+        }
+        if self.until == 0 {
+            Ok(())
+        } else {
+            Err(LaneRefusal::Wait {
+                until: self.until,
+                kind: self.kind,
+            })
+        }
+    }
+
+    /// Keeps the wait until `at` for `kind` if it is the latest so far.
+    #[inline(always)]
+    fn later(&mut self, at: u64, kind: LimitKind) {
+        if at > self.until {
+            (self.until, self.kind) = (at, kind);
+        }
+    }
+}
+
+/// Stores `value` at `index` of `slots` (an index beyond is ignored).
+#[inline]
+fn set(slots: &mut [Charge; 4], index: usize, value: Charge) {
+    if let Some(slot) = slots.get_mut(index) {
+        *slot = value;
+    }
 }
 
 /// An exponential moving average with weight 1/8: `average` moved an eighth of the way to
@@ -401,6 +452,7 @@ impl Lane {
             buckets,
             windows,
             present: 0,
+            latest: 0,
             cost_model: config.cost_model,
             reserve_permille: config.background_reserve_permille,
             provisional,
@@ -495,7 +547,8 @@ impl Lane {
             .unwrap_or(0)
     }
 
-    /// Admits `charges` at `now` in every pace and window, or in none.
+    /// Admits `charges` at `now` in every pace and window, or in none; answers where each
+    /// pace's charge ends (its TAT right after, unused entries for absent paces).
     #[inline]
     pub(crate) fn try_admit(
         &mut self,
@@ -503,20 +556,21 @@ impl Lane {
         charges: &Charges,
         priority: Priority,
     ) -> Result<[u64; 4], LaneRefusal> {
-        let (paces, windows) = self.check(now, charges, priority)?;
-        for (bucket, tat) in self.buckets.iter_mut().zip(paces) {
-            if let Some(bucket) = bucket {
-                bucket.commit(now, tat);
+        let verdict = self.check(now, charges, priority);
+        verdict.refusal()?;
+        self.latest = self.latest.max(now);
+        for kind in LimitKind::ALL {
+            let index = kind.index();
+            let charge = |charges: &[Charge; 4]| charges.get(index).copied().unwrap_or_default();
+            if let Some(Some(bucket)) = self.buckets.get_mut(index) {
+                bucket.commit(charge(&verdict.paces));
+            }
+            if let Some(Some(window)) = self.windows.get_mut(index) {
+                window.bucket.commit(charge(&verdict.windows));
+                window.count_admitted(charges.get(kind));
             }
         }
-        let admitted = self.windows.iter_mut().zip(windows).zip(charges.0);
-        for ((window, tat), charge) in admitted {
-            if let Some(window) = window {
-                window.bucket.commit(now, tat);
-                window.count_admitted(charge);
-            }
-        }
-        Ok(paces)
+        Ok(verdict.paces.map(|charge| charge.tat))
     }
 
     /// Whether `charges` would be admitted at `now`, changing nothing.
@@ -526,63 +580,82 @@ impl Lane {
         charges: &Charges,
         priority: Priority,
     ) -> Result<(), LaneRefusal> {
-        self.check(now, charges, priority).map(|_| ())
+        self.check(now, charges, priority).refusal()
     }
 
-    /// Every pace's and window's new TAT if `charges` were admitted at `now` (unused entries
-    /// for absent ones), or the refusal: a rejection as soon as a pace can never fit, else the
-    /// latest wait. A window's capacity is a learned estimate, so a charge above it waits for a
-    /// full window rather than being rejected.
+    /// What admitting `charges` at `now` would do to every pace and window (see [`Verdict`]).
+    ///
+    /// Written out per kind rather than as a loop over the slots, so that every slot is read
+    /// at a constant offset and an absent one costs one test.
     #[inline]
-    fn check(
-        &self,
-        now: u64,
-        charges: &Charges,
-        priority: Priority,
-    ) -> Result<([u64; 4], [u64; 4]), LaneRefusal> {
-        let mut paces = [0; 4];
-        let mut windows = [0; 4];
-        let mut wait: Option<(u64, LimitKind)> = None;
-        let mut later = |until: u64, kind: LimitKind| {
-            if wait.is_none_or(|(latest, _)| until > latest) {
-                wait = Some((until, kind));
-            }
+    fn check(&self, now: u64, charges: &Charges, priority: Priority) -> Verdict {
+        let mut verdict = Verdict {
+            paces: [Charge::default(); 4],
+            windows: [Charge::default(); 4],
+            until: 0,
+            kind: LimitKind::Requests,
+            too_large: None,
         };
-        let slots = self.buckets.iter().zip(&self.windows).zip(LimitKind::ALL);
-        for ((((pace, window), kind), charge), (pace_tat, window_tat)) in slots
-            .zip(charges.0)
-            .zip(paces.iter_mut().zip(windows.iter_mut()))
-        {
-            if let Some(bucket) = pace {
-                match bucket.check(now, charge, self.reserve(bucket, priority)) {
-                    Ok(tat) => *pace_tat = tat,
-                    Err(Refusal::TooLarge) => return Err(LaneRefusal::TooLarge { kind }),
-                    Err(Refusal::Until(until)) => later(until, kind),
-                }
-            }
-            if let Some(window) = window {
-                let bucket = &window.bucket;
-                let charge = charge.min(u64::from(bucket.burst()));
-                match bucket.check(now, charge, self.reserve(bucket, priority)) {
-                    Ok(tat) => *window_tat = tat,
-                    Err(Refusal::TooLarge) => later(bucket.full_at().as_ticks(), kind),
-                    Err(Refusal::Until(until)) => later(until, kind),
-                }
-            }
-        }
-        if let Some(member) = self.fleet_member
-            && charges.get(LimitKind::Requests) > 0
+        let [requests, input, output, tokens] = charges.0;
+        self.check_kind(now, LimitKind::Requests, requests, priority, &mut verdict);
+        self.check_kind(now, LimitKind::InputTokens, input, priority, &mut verdict);
+        self.check_kind(now, LimitKind::OutputTokens, output, priority, &mut verdict);
+        self.check_kind(now, LimitKind::Tokens, tokens, priority, &mut verdict);
+        if verdict.too_large.is_none()
+            && let Some(member) = self.fleet_member
+            && requests > 0
             && let Some(interval) = self.request_interval()
         {
-            let ready = wait.map_or(now, |(until, _)| until);
+            let ready = if verdict.until == 0 {
+                now
+            } else {
+                verdict.until
+            };
             let send = member.next_send(ready, interval);
             if send > ready {
-                wait = Some((send, LimitKind::Requests));
+                (verdict.until, verdict.kind) = (send, LimitKind::Requests);
             }
         }
-        match wait {
-            Some((until, kind)) => Err(LaneRefusal::Wait { until, kind }),
-            None => Ok((paces, windows)),
+        verdict
+    }
+
+    /// [`Lane::check`] of one kind's pace and window. A window's capacity is a learned
+    /// estimate, so a charge above it is held to it (it waits for a full window rather than
+    /// being rejected).
+    // Inlined four times on 64-bit targets, where that keeps every slot at a constant offset
+    // and the verdict in registers; one shared copy on 32-bit ones, where each inlined copy is
+    // most of a kilobyte of flash.
+    #[cfg_attr(target_pointer_width = "64", inline(always))]
+    #[cfg_attr(not(target_pointer_width = "64"), inline(never))]
+    fn check_kind(
+        &self,
+        now: u64,
+        kind: LimitKind,
+        charge: u64,
+        priority: Priority,
+        verdict: &mut Verdict,
+    ) {
+        let index = kind.index();
+        if let Some(Some(bucket)) = self.buckets.get(index) {
+            match bucket.check(now, charge, self.reserve(bucket, priority)) {
+                Ok(charge) => set(&mut verdict.paces, index, charge),
+                Err(Refusal::TooLarge) => {
+                    verdict.too_large = verdict.too_large.or(Some(kind));
+                }
+                Err(Refusal::Until(at)) => verdict.later(at, kind),
+            }
+        }
+        if let Some(Some(window)) = self.windows.get(index) {
+            let bucket = &window.bucket;
+            let charge = charge.min(u64::from(bucket.burst()));
+            match bucket.check(now, charge, self.reserve(bucket, priority)) {
+                Ok(charge) => set(&mut verdict.windows, index, charge),
+                Err(Refusal::Until(at)) => verdict.later(at, kind),
+                // Not with the charge held to the burst; a full window would be the answer.
+                Err(Refusal::TooLarge) => {
+                    verdict.later(bucket.full_at().as_ticks().max(now.saturating_add(1)), kind);
+                }
+            }
         }
     }
 
@@ -703,13 +776,14 @@ impl Lane {
     ) {
         let delta =
             |kind: LimitKind| (actual.get(kind) as u32).wrapping_sub(charged.get(kind) as u32);
+        let older = admitted_at < self.latest;
         for kind in LimitKind::ALL {
             let (was, is) = (charged.get(kind), actual.get(kind));
             if mask & pace_bit(kind) != 0
                 && let Some(bucket) = self.bucket_mut(kind)
             {
                 let end = ends.get(kind.index()).copied().unwrap_or(u64::MAX);
-                bucket.reconcile(now, was, is, admitted_at, end);
+                bucket.reconcile(now, was, is, older, end);
             }
             // The provider charges requests and input tokens as they arrive, so a correction
             // of those belongs to the admission; reserved output it gives back on completion.
@@ -722,7 +796,7 @@ impl Lane {
             if mask & window_bit(kind) != 0
                 && let Some(window) = self.window_mut(kind)
             {
-                window.reconcile(now, was, is, admitted_at);
+                window.reconcile(now, was, is, older);
                 window.count_own(delta(kind), retro, admitted_at);
             }
         }

@@ -162,6 +162,22 @@ impl Lane {
         // The provisional pace is not a limit anyone configured or reported: the first real one
         // replaces it whatever its size.
         let provisional = self.provisional && kind == LimitKind::Requests;
+        // The usual response: the limit every response reports, already the window's and the
+        // pace's rate. Nothing grows, nothing is rescaled; only a pending larger one lapses.
+        if !provisional
+            && self
+                .window(kind)
+                .is_some_and(|window| window.limit() == reported)
+            && self.bucket(kind).is_some_and(|bucket| {
+                let current = bucket.limit();
+                current.amount() == reported.amount() && current.window_ms() == reported.window_ms()
+            })
+        {
+            if let Some(pending) = self.pending_limits.get_mut(kind.index()) {
+                *pending = None;
+            }
+            return;
+        }
         let current = self
             .bucket(kind)
             .filter(|_| !provisional)

@@ -235,10 +235,10 @@ impl Window {
     }
 
     /// Moves one permit's charge on this window from `charged` to `actual` units (a refund
-    /// first pays off what the debt cap forgave: see the module docs).
-    pub(crate) fn reconcile(&mut self, now: u64, charged: u64, actual: u64, admitted_at: u64) {
-        self.bucket
-            .reconcile(now, charged, actual, admitted_at, u64::MAX);
+    /// first pays off what the debt cap forgave: see the module docs); `older` says it was
+    /// admitted before the lane's latest admission.
+    pub(crate) fn reconcile(&mut self, now: u64, charged: u64, actual: u64, older: bool) {
+        self.bucket.reconcile(now, charged, actual, older, u64::MAX);
     }
 
     /// Counts a new admission's charge.

@@ -321,7 +321,7 @@ impl<const LANES: usize, const PERMITS: usize> Policy<LANES, PERMITS> {
             usage,
             snapshot: response.snapshot,
             refused_on: verdict.class().binding_kind(),
-            estimate: intent.cost().input_tokens(),
+            estimate: intent.input_tokens(),
         };
         self.apply_response(now, &reservation, &applied)?;
 
@@ -351,8 +351,8 @@ impl<const LANES: usize, const PERMITS: usize> Policy<LANES, PERMITS> {
         Ok(next.map(|at| Retry {
             at,
             lane: permit.lane,
-            cost: intent.cost(),
-            priority: intent.priority,
+            cost: reservation.cost(&intent),
+            priority: reservation.priority,
             attempt,
         }))
     }

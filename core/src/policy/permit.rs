@@ -148,6 +148,8 @@ pub(crate) struct Reservation {
     pub(crate) lane: u8,
     /// Buckets charged, by [`LimitKind::index`]; a bucket learned later was not charged.
     pub(crate) mask: u8,
+    /// The request's priority (a retry keeps it), in what would be padding.
+    pub(crate) priority: Priority,
     /// When it was admitted (µs ticks), as two halves so the entry stays 4-byte aligned.
     issued_at: [u32; 2],
     /// Requests, input tokens, output tokens charged. Each is at most the burst of a bucket
@@ -184,38 +186,43 @@ impl Reservation {
     }
 }
 
-/// What a permit's request asked for, kept beside its reservation so that a retry can be
-/// re-acquired from the permit alone. Not part of [`Reservation`]: the sync code walks the
-/// reservations on every response, and these bytes would only slow that walk down. The cost is
-/// kept as its fields, so that the priority fills what would be the cost's padding (48 bytes
-/// instead of 56).
+/// What a permit's request asked for beyond its reservation, kept beside it so that a retry
+/// can be re-acquired from the permit alone: the cost's token counts (its request count is the
+/// reservation's requests charge, and the priority sits in the reservation's padding) and the
+/// attempt. Not part of [`Reservation`]: the sync code walks the reservations on every
+/// response, and these bytes would only slow that walk down.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub(crate) struct Intent {
-    requests: NonZeroU32,
-    pub(crate) priority: Priority,
     input_tokens: u64,
     max_tokens: u64,
     pub(crate) attempt: Attempt,
 }
 
 impl Intent {
-    const EMPTY: Self = Self::new(Cost::request(0, 0), Priority::Interactive, Attempt::first());
+    const EMPTY: Self = Self::new(&Cost::request(0, 0), Attempt::first());
 
-    /// What a request of `cost` at `priority` asked for, on `attempt`.
-    pub(crate) const fn new(cost: Cost, priority: Priority, attempt: Attempt) -> Self {
+    /// What a request of `cost` asked for, on `attempt`.
+    pub(crate) const fn new(cost: &Cost, attempt: Attempt) -> Self {
         Self {
-            requests: cost.requests(),
-            priority,
             input_tokens: cost.input_tokens(),
             max_tokens: cost.max_tokens(),
             attempt,
         }
     }
 
-    /// The request's cost, as asked.
-    pub(crate) const fn cost(&self) -> Cost {
-        Cost::new(self.requests, self.input_tokens, self.max_tokens)
+    /// The request's input estimate, as asked.
+    pub(crate) const fn input_tokens(&self) -> u64 {
+        self.input_tokens
+    }
+}
+
+impl Reservation {
+    /// The request's cost, as asked (with what else it asked for, `intent`).
+    pub(crate) fn cost(&self, intent: &Intent) -> Cost {
+        let [requests, ..] = self.charged;
+        let requests = NonZeroU32::new(requests).unwrap_or(NonZeroU32::MIN);
+        Cost::new(requests, intent.input_tokens, intent.max_tokens)
     }
 }
 
@@ -364,6 +371,10 @@ impl<const N: usize> Permits<N> {
 
     /// Stores a reservation; `None` when the table is full.
     #[inline]
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "one admission's facts, stored in one place"
+    )]
     pub(crate) fn insert(
         &mut self,
         lane: LaneId,
@@ -371,6 +382,7 @@ impl<const N: usize> Permits<N> {
         issued_at: u64,
         up: &Charges,
         ends: &[u64; 4],
+        priority: Priority,
         intent: Intent,
     ) -> Option<Permit> {
         let slot = if self.free != NONE {
@@ -407,6 +419,7 @@ impl<const N: usize> Permits<N> {
             id,
             lane: lane.0,
             mask,
+            priority,
             issued_at: [issued_at as u32, (issued_at >> 32) as u32],
             ends: ends.map(|end| u32::try_from(end.saturating_sub(issued_at)).unwrap_or(u32::MAX)),
             charged: [
