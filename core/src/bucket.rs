@@ -418,17 +418,11 @@ impl Bucket {
                 self.forgive_time(cut);
             }
         } else {
-            // The difference of two charges rounded up gives back exactly what an admission
-            // took. When a unit refills in under a microsecond, a charge may instead have been
-            // taken in units from a level read down ([`Bucket::set_level`]), and one µs more
-            // refund is more than one unit more: round the refund down to what the units take.
-            let time = if self.unit_fp < 1 << UNIT_SHIFT {
-                let units = charged.saturating_sub(absorbed).saturating_sub(actual);
-                floor_time(units, self.unit_fp)
-            } else {
-                charged_time.saturating_sub(actual_time)
-            };
-            self.refund_time(now, time, older, end);
+            // The difference of two charges rounded up: exactly what the admission took. (A
+            // provider window's correction took its unseen charges as one sum of units, read
+            // as time once: giving one of them back can return up to a microsecond more than
+            // the correction took for it, less than a unit from a microsecond per unit up.)
+            self.refund_time(now, charged_time.saturating_sub(actual_time), older, end);
         }
     }
 

@@ -709,11 +709,12 @@ fn check_refund_exact(
 }
 
 /// Every bucket of `policy` as in `twin`, which never admitted the request `policy` just gave
-/// back: a charge taken by a correction (in units, read down) or cut by the debt cap (what it
-/// forgave rounded up) and refunded as time may differ by the fixed-point rounding, on the
-/// cautious side only: one unit (its refill time, and a µs, later full), or when a unit refills
-/// in under a microsecond (more than a million a second, as high OpenAI token tiers do), the
-/// units of the two microseconds a level and a refund may each round down by.
+/// back, within the fixed-point rounding. A correction takes our unseen charges as one sum of
+/// units read as time once (rounded up), while a refund gives back one charge's own time rounded
+/// up: up to a microsecond more than the correction took for it — one unit at most when a unit
+/// refills in a microsecond or more, the units a microsecond holds when faster (more than a
+/// million a second, as the highest OpenAI token tiers). On the cautious side, levels read
+/// down and what the debt cap forgave (rounded up) may keep back up to two such roundings.
 fn same_as_never_admitted(
     policy: &Policy<1, 64>,
     twin: &Policy<1, 64>,
@@ -728,8 +729,14 @@ fn same_as_never_admitted(
             u64::from(got.limit.amount()),
             u64::from(got.limit.window_ms()) * 1_000,
         );
-        let units = (2 * amount.div_ceil(window_us)).max(1);
-        let close = |got: u64, want: u64| got <= want && want - got <= units;
+        let per_us = amount.div_ceil(window_us);
+        let close = |got: u64, want: u64| {
+            if got <= want {
+                want - got <= (2 * per_us).max(1)
+            } else {
+                got - want <= per_us
+            }
+        };
         let windows_close = match (got.window_available, want.window_available) {
             (Some(got), Some(want)) => close(got, want),
             (got, want) => got == want,
