@@ -138,10 +138,11 @@ impl core::fmt::Display for PermitError {
 
 impl core::error::Error for PermitError {}
 
-/// What one in-flight request charged.
+/// What one in-flight request charged, as the table keeps it: the sync walks these on every
+/// response (see [`Permits::since`]), so they hold nothing it does not read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub(crate) struct Reservation {
+pub(crate) struct Record {
     /// Admission sequence number: later admissions have later ids (modulo wrap-around, see
     /// [`is_at_or_after`]).
     pub(crate) id: NonZeroU32,
@@ -155,24 +156,36 @@ pub(crate) struct Reservation {
     /// Requests, input tokens, output tokens charged. Each is at most the burst of a bucket
     /// that was charged for it, so `u32` holds it exactly; amounts no bucket metered saturate.
     pub(crate) charged: [u32; 3],
-    /// Where each pace's charge for it ended (its TAT right after admission), as µs after
-    /// `issued_at`, saturating: `u32::MAX` reads as "still far ahead".
-    ends: [u32; 4],
+}
+
+/// A reservation taken out of the table to be settled or cancelled: its [`Record`], with where
+/// each pace's charge for it ended (its TAT right after admission, absolute µs; unused entries
+/// for absent paces). Only settling reads the ends, so the table keeps them beside the records
+/// rather than in them, and as they came (narrowing them cost the admission more than the
+/// bytes it saved).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub(crate) struct Reservation {
+    record: Record,
+    ends: [u64; 4],
+}
+
+impl core::ops::Deref for Reservation {
+    type Target = Record;
+
+    fn deref(&self) -> &Record {
+        &self.record
+    }
 }
 
 impl Reservation {
-    /// Where each pace's charge ended (absolute µs; `u64::MAX` when beyond what is kept).
-    pub(crate) fn ends(&self) -> [u64; 4] {
-        let issued_at = self.issued_at();
-        self.ends.map(|end| {
-            if end == u32::MAX {
-                u64::MAX
-            } else {
-                issued_at.saturating_add(u64::from(end))
-            }
-        })
+    /// Where each pace's charge ended (absolute µs).
+    pub(crate) const fn ends(&self) -> [u64; 4] {
+        self.ends
     }
+}
 
+impl Record {
     /// When it was admitted (µs ticks).
     pub(crate) const fn issued_at(&self) -> u64 {
         let [low, high] = self.issued_at;
@@ -189,7 +202,7 @@ impl Reservation {
 /// What a permit's request asked for beyond its reservation, kept beside it so that a retry
 /// can be re-acquired from the permit alone: the cost's token counts (its request count is the
 /// reservation's requests charge, and the priority sits in the reservation's padding) and the
-/// attempt. Not part of [`Reservation`]: the sync code walks the reservations on every
+/// attempt. Not part of [`Record`]: the sync code walks the records on every
 /// response, and these bytes would only slow that walk down.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
@@ -217,7 +230,7 @@ impl Intent {
     }
 }
 
-impl Reservation {
+impl Record {
     /// The request's cost, as asked (with what else it asked for, `intent`).
     pub(crate) fn cost(&self, intent: &Intent) -> Cost {
         let [requests, ..] = self.charged;
@@ -255,7 +268,9 @@ impl Link {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub(crate) struct Permits<const N: usize> {
-    slots: [Option<Reservation>; N],
+    slots: [Option<Record>; N],
+    /// Where each slot's charges ended on each pace (meaningful while the slot is occupied).
+    ends: [[u64; 4]; N],
     /// What each slot's request asked for (meaningful while the slot is occupied).
     intents: [Intent; N],
     /// Each slot's neighbours: in admission order while live, the free list while free.
@@ -284,6 +299,7 @@ impl<const N: usize> Permits<N> {
     pub(crate) const fn new() -> Self {
         Self {
             slots: [None; N],
+            ends: [[0; 4]; N],
             intents: [Intent::EMPTY; N],
             links: [Link::UNLINKED; N],
             tag: 0,
@@ -398,7 +414,8 @@ impl<const N: usize> Permits<N> {
         if slot == self.free {
             self.free = link.newer;
         } else {
-            self.fresh = self.fresh.saturating_add(1);
+            // Below `N`, itself at most `NONE`: no wrap.
+            self.fresh = self.fresh.wrapping_add(1);
         }
         *link = Link {
             older: newest,
@@ -409,19 +426,19 @@ impl<const N: usize> Permits<N> {
             None => self.oldest = slot,
         }
         self.newest = slot;
-        self.live = self.live.saturating_add(1);
+        // A slot was free, so fewer than `N` are live: no wrap.
+        self.live = self.live.wrapping_add(1);
         let id = self.next_id;
         self.next_id = id.checked_add(1).unwrap_or(NonZeroU32::MIN);
         let issued_at = issued_at.max(self.latest_stamp);
         self.latest_stamp = issued_at;
         let narrow = |kind: LimitKind| u32::try_from(up.get(kind)).unwrap_or(u32::MAX);
-        *entry = Some(Reservation {
+        *entry = Some(Record {
             id,
             lane: lane.0,
             mask,
             priority,
             issued_at: [issued_at as u32, (issued_at >> 32) as u32],
-            ends: ends.map(|end| u32::try_from(end.saturating_sub(issued_at)).unwrap_or(u32::MAX)),
             charged: [
                 narrow(LimitKind::Requests),
                 narrow(LimitKind::InputTokens),
@@ -430,6 +447,9 @@ impl<const N: usize> Permits<N> {
         });
         if let Some(kept) = self.intents.get_mut(usize::from(slot)) {
             *kept = intent;
+        }
+        if let Some(kept) = self.ends.get_mut(usize::from(slot)) {
+            *kept = *ends;
         }
         let tag = self.stamp(issued_at);
         Some(Permit {
@@ -469,12 +489,17 @@ impl<const N: usize> Permits<N> {
                 if reservation.id == permit.id && reservation.lane == permit.lane.0 => {}
             _ => return Err(PermitError::Unknown),
         }
-        let reservation = self.take(permit.slot).ok_or(PermitError::Unknown)?;
-        Ok((reservation, intent))
+        let ends = self
+            .ends
+            .get(usize::from(permit.slot))
+            .copied()
+            .ok_or(PermitError::Unknown)?;
+        let record = self.take(permit.slot).ok_or(PermitError::Unknown)?;
+        Ok((Reservation { record, ends }, intent))
     }
 
     /// Empties `slot`, unlinks it and frees it; `None` if it held nothing.
-    fn take(&mut self, slot: u16) -> Option<Reservation> {
+    fn take(&mut self, slot: u16) -> Option<Record> {
         let reservation = self.slots.get_mut(usize::from(slot))?.take()?;
         let free = self.free;
         let link = self.links.get_mut(usize::from(slot))?;
@@ -505,7 +530,7 @@ impl<const N: usize> Permits<N> {
 
     /// The live reservations admitted after `cutoff` (all of them for `None`), newest first:
     /// a walk back along the chain that stops at the first one admitted at or before it.
-    pub(crate) fn since(&self, cutoff: Option<u64>) -> impl Iterator<Item = &Reservation> {
+    pub(crate) fn since(&self, cutoff: Option<u64>) -> impl Iterator<Item = &Record> {
         let mut slot = self.newest;
         core::iter::from_fn(move || {
             let reservation = self.slots.get(usize::from(slot))?.as_ref()?;
@@ -519,11 +544,7 @@ impl<const N: usize> Permits<N> {
 
     /// Calls `f` on each live reservation admitted after `cutoff` (all of them for `None`),
     /// newest first, as [`Permits::since`] walks them.
-    pub(crate) fn for_each_since(
-        &mut self,
-        cutoff: Option<u64>,
-        mut f: impl FnMut(&mut Reservation),
-    ) {
+    pub(crate) fn for_each_since(&mut self, cutoff: Option<u64>, mut f: impl FnMut(&mut Record)) {
         let mut slot = self.newest;
         while let Some(Some(reservation)) = self.slots.get_mut(usize::from(slot)) {
             if cutoff.is_some_and(|cutoff| reservation.issued_at() <= cutoff) {
