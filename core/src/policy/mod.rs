@@ -454,9 +454,6 @@ impl<const LANES: usize, const PERMITS: usize> Policy<LANES, PERMITS> {
         if self.permits.is_full() && !self.reclaim_expired(now) {
             return Acquire::Reject(Rejection::PermitsFull);
         }
-        if lane.index() >= self.lanes.len() {
-            return Acquire::Reject(Rejection::UnknownLane);
-        }
         let caller_now = now;
         // Decided at the engine time `now` maps to; the clock itself moves only once something
         // is admitted, so a refusal changes nothing at all.
