@@ -141,3 +141,50 @@ fn a_retry_is_one_call() {
 }
 
 static_assertions::const_assert!(core::mem::size_of::<Permit>() <= 16);
+
+/// When the request that must wait after two admissions at 0 and a cancel of the first at
+/// `cancel_ms`, on a lane of 2 requests per `window_ms` (then 2 more admitted at `cancel_ms`),
+/// may be sent, in µs.
+fn wait_after_late_cancel(window_ms: u32, cancel_ms: u64) -> u64 {
+    let limit = crate::Limit::per_window_ms(
+        core::num::NonZeroU32::new(2).unwrap(),
+        core::num::NonZeroU32::new(window_ms).unwrap(),
+    )
+    .with_burst(core::num::NonZeroU32::new(2).unwrap());
+    let mut policy: Policy<1, 4> = Policy::new();
+    let lane = policy
+        .add_lane(LaneConfig::new().requests(limit).provisional_requests(None))
+        .unwrap();
+    let first = admit(&mut policy, lane, at_ms(0));
+    let _second = admit(&mut policy, lane, at_ms(0));
+    policy.cancel(at_ms(cancel_ms), first).unwrap();
+    let mut next = || {
+        policy.acquire(
+            at_ms(cancel_ms),
+            lane,
+            Cost::request(1, 1),
+            Priority::Interactive,
+        )
+    };
+    let _third = next();
+    match next() {
+        Acquire::Wait { until, .. } => until.as_ticks(),
+        other => panic!("expected a wait, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_charge_ending_hours_out_is_refunded_like_a_short_one() {
+    // Issue 13: the table kept where each pace's charge ended as µs after admission in a u32,
+    // saturating after 71 minutes to "unknown", and a cancel then gave back the whole charge,
+    // the part that had refilled already included. A pace 120 times slower (an interval of two
+    // hours) must behave as the same one at 120 times the time.
+    let short = wait_after_late_cancel(120_000, 59_000);
+    let long = wait_after_late_cancel(14_400_000, 59_000 * 120);
+    assert!(short > 59_000_000, "the fourth request waits: {short}");
+    assert!(
+        long.abs_diff(short * 120) <= 120,
+        "two-hour pace {long} µs, one-minute pace × 120 = {} µs",
+        short * 120
+    );
+}
