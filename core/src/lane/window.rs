@@ -125,6 +125,9 @@ pub(crate) struct Window {
     has_sample: bool,
     /// Whether any correction was made.
     has_synced: bool,
+    /// The `share` the bucket's rate was last tuned to (0 when its rate is the limit's own):
+    /// a correction that changes neither share nor capacity keeps the rate it has.
+    tuned: u16,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -178,6 +181,7 @@ impl Window {
             synced_level: 0,
             has_sample: false,
             has_synced: false,
+            tuned: 0,
         };
         // Until the server has reported on this limit, nothing is known about others: refill at
         // the full rate (a provider that sends no headers is paced at its limit).
@@ -217,7 +221,7 @@ impl Window {
     pub(crate) fn adopt_share(&mut self, now: u64, share: u16) {
         if share != self.share && self.has_synced {
             self.share = share;
-            self.bucket.retune(now, self.share(), self.capacity);
+            self.tune(now);
         }
     }
 
@@ -268,7 +272,8 @@ impl Window {
             let level = u32::try_from(self.synced_level.max(0)).unwrap_or(0);
             self.synced_level = i32::try_from(scale(level, amount, old)).unwrap_or(i32::MAX);
         }
-        self.bucket.retune(now, self.share(), self.capacity);
+        self.tuned = 0;
+        self.tune(now);
         self.bucket
             .set_units(now, level.min(i64::from(self.capacity)));
     }
@@ -283,7 +288,7 @@ impl Window {
         let halved = (self.capacity / 2).max(cost).max(1);
         if halved < self.capacity {
             self.capacity = halved;
-            self.bucket.retune(now, self.share(), self.capacity);
+            self.tune(now);
         }
     }
 
@@ -295,7 +300,7 @@ impl Window {
             self.learn_capacity(remaining);
             self.sample_share(now, remaining, &report);
         }
-        self.bucket.retune(now, self.share(), self.capacity);
+        self.tune(now);
         let share = u64::from(self.share());
         let lag = mul_div(
             u64::from(self.foreign()),
@@ -331,6 +336,23 @@ impl Window {
 
     /// The highest level a correction may raise the window to: the level the last one set plus
     /// the refill at the full rate since (the whole capacity before any correction).
+    /// Retunes the bucket to our share of the limit and the assumed capacity, keeping its level
+    /// in whole units (see `Bucket::retune`). When neither changed since the last retune, the
+    /// rate is already right: only the level is re-set, as the retune would (no rate recomputed).
+    fn tune(&mut self, now: u64) {
+        if self.tuned == self.share
+            && self.bucket.burst() == self.capacity.max(1)
+            && self.limit().window_ms() != 0
+        {
+            let level = self.bucket.level(now);
+            self.bucket
+                .set_units(now, level.min(i64::from(self.bucket.burst())));
+            return;
+        }
+        self.bucket.retune(now, self.share(), self.capacity);
+        self.tuned = self.share;
+    }
+
     fn ceiling(&self, now: u64) -> i64 {
         if !self.has_synced {
             return i64::from(self.capacity);
