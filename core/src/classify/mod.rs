@@ -417,6 +417,20 @@ impl Verdict {
         }
     }
 
+    /// A 2xx's verdict for a caller that reads only its class and outcome: a success is done
+    /// whatever its headers say, so the server's delays and `x-should-retry` are left unread
+    /// (what [`classify`] reports of them, this leaves empty).
+    pub(crate) const fn success() -> Self {
+        Self {
+            class: Class::Success,
+            error_type: None,
+            should_retry: None,
+            server_delay: None,
+            sdk_values: [None; 2],
+            informed_delay: None,
+        }
+    }
+
     /// The class.
     pub const fn class(&self) -> Class {
         self.class

@@ -125,6 +125,9 @@ pub(crate) struct Window {
     has_sample: bool,
     /// Whether any correction was made.
     has_synced: bool,
+    /// The `share` the bucket's rate was last tuned to (0 when its rate is the limit's own):
+    /// a correction that changes neither share nor capacity keeps the rate it has.
+    tuned: u16,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -178,6 +181,7 @@ impl Window {
             synced_level: 0,
             has_sample: false,
             has_synced: false,
+            tuned: 0,
         };
         // Until the server has reported on this limit, nothing is known about others: refill at
         // the full rate (a provider that sends no headers is paced at its limit).
@@ -217,7 +221,7 @@ impl Window {
     pub(crate) fn adopt_share(&mut self, now: u64, share: u16) {
         if share != self.share && self.has_synced {
             self.share = share;
-            self.bucket.retune(now, self.share(), self.capacity);
+            self.tune(now);
         }
     }
 
@@ -268,7 +272,8 @@ impl Window {
             let level = u32::try_from(self.synced_level.max(0)).unwrap_or(0);
             self.synced_level = i32::try_from(scale(level, amount, old)).unwrap_or(i32::MAX);
         }
-        self.bucket.retune(now, self.share(), self.capacity);
+        self.tuned = 0;
+        self.tune(now);
         self.bucket
             .set_units(now, level.min(i64::from(self.capacity)));
     }
@@ -283,7 +288,7 @@ impl Window {
         let halved = (self.capacity / 2).max(cost).max(1);
         if halved < self.capacity {
             self.capacity = halved;
-            self.bucket.retune(now, self.share(), self.capacity);
+            self.tune(now);
         }
     }
 
@@ -295,16 +300,12 @@ impl Window {
             self.learn_capacity(remaining);
             self.sample_share(now, remaining, &report);
         }
-        self.bucket.retune(now, self.share(), self.capacity);
-        let share = u64::from(self.share());
-        let lag = mul_div(
-            u64::from(self.foreign()),
-            report.horizon_us,
-            self.window_us(),
-        );
-        let ours = mul_div(remaining.saturating_sub(lag), share, amount);
+        let current = self.tuned_level(now);
+        let share = self.share();
+        let foreign = self.limit().amount().saturating_sub(share);
+        let lag = mul_div(u64::from(foreign), report.horizon_us, self.window_us());
+        let ours = mul_div(remaining.saturating_sub(lag), u64::from(share), amount);
         let target = to_i64(ours).saturating_sub(to_i64(report.unseen));
-        let current = self.bucket.level(now);
         let level = if target <= current {
             target
         } else if !report.newest {
@@ -331,6 +332,51 @@ impl Window {
 
     /// The highest level a correction may raise the window to: the level the last one set plus
     /// the refill at the full rate since (the whole capacity before any correction).
+    /// Retunes the bucket to our share of the limit and the assumed capacity, keeping its level
+    /// in whole units (see `Bucket::retune`). When neither changed since the last retune, the
+    /// rate is already right: only the level is re-set, as the retune would (no rate recomputed).
+    fn tune(&mut self, now: u64) {
+        if self.rate_kept() {
+            let level = self.bucket.level(now);
+            self.bucket
+                .set_units(now, level.min(i64::from(self.bucket.burst())));
+            return;
+        }
+        self.bucket.retune(now, self.share(), self.capacity);
+        self.tuned = self.share;
+    }
+
+    /// `Window::tune`, then the bucket's level: for a correction, which sets the level
+    /// afresh right after (so the retuned level is only read, never kept).
+    ///
+    /// With the rate kept, the retune would set the level in whole units `n` (its level capped
+    /// at the burst), and read back gives `n` again whenever a unit takes more than a
+    /// microsecond (`⌈n·T⌉` then holds exactly `n`), `n` is no debt (a debt reads back rounded
+    /// up) and `now` plus the burst's time does not saturate: then `n` is returned unset.
+    fn tuned_level(&mut self, now: u64) -> i64 {
+        if !self.rate_kept() {
+            self.bucket.retune(now, self.share(), self.capacity);
+            self.tuned = self.share;
+            return self.bucket.level(now);
+        }
+        let level = self.bucket.level(now).min(i64::from(self.bucket.burst()));
+        if level >= 0
+            && self.bucket.cost_time(1) > 1
+            && now.checked_add(self.bucket.capacity()).is_some()
+        {
+            return level;
+        }
+        self.bucket.set_units(now, level);
+        self.bucket.level(now)
+    }
+
+    /// Whether the bucket's rate and burst are already our share and the assumed capacity.
+    fn rate_kept(&self) -> bool {
+        self.tuned == self.share
+            && self.bucket.burst() == self.capacity.max(1)
+            && self.limit().window_ms() != 0
+    }
+
     fn ceiling(&self, now: u64) -> i64 {
         if !self.has_synced {
             return i64::from(self.capacity);
@@ -371,14 +417,17 @@ impl Window {
         }
         let elapsed = now.saturating_sub(last.at);
         // A bucket that can refill completely between two samples hides what was spent in
-        // between: sample at least twice per refill of what the server holds.
-        let fill_us = mul_div(
-            u64::from(self.capacity.min(self.peak.max(1))),
-            self.window_us(),
-            u64::from(self.limit().amount()),
-        );
-        if elapsed < MIN_SAMPLE_US.min(fill_us / 2) {
-            return;
+        // between: sample at least twice per refill of what the server holds. (Too soon is
+        // under both bounds: the refill time is only needed under the first.)
+        if elapsed < MIN_SAMPLE_US {
+            let fill_us = mul_div(
+                u64::from(self.capacity.min(self.peak.max(1))),
+                self.window_us(),
+                u64::from(self.limit().amount()),
+            );
+            if elapsed < fill_us / 2 {
+                return;
+            }
         }
         self.sample = point;
         let refill = mul_div(u64::from(self.limit().amount()), elapsed, self.window_us());
@@ -472,3 +521,6 @@ fn mul_div(a: u64, b: u64, c: u64) -> u64 {
 fn scale(value: u32, to: u32, from: u32) -> u32 {
     u32::try_from(mul_div(u64::from(value), u64::from(to), u64::from(from))).unwrap_or(u32::MAX)
 }
+
+#[cfg(test)]
+mod tests;

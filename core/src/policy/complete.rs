@@ -299,6 +299,8 @@ impl<const LANES: usize, const PERMITS: usize> Policy<LANES, PERMITS> {
         let empty = Snapshot::default();
         let snapshot = response.snapshot.unwrap_or(&empty);
         let verdict = match response.status() {
+            // A 2xx is done (`Verdict::outcome`): its verdict is read for its class only.
+            Some(200..=299) => Verdict::success(),
             Some(status) => classify(status, snapshot, response.body),
             None => Verdict::transport(),
         };

@@ -380,3 +380,27 @@ fn paced_429s_do_not_spend_the_retry_budget() {
     };
     assert!(exhausted(&overloaded));
 }
+
+#[test]
+fn every_2xx_is_done_whatever_its_headers_and_body_say() {
+    for status in [200, 201, 204, 299] {
+        let snapshot = headers::parse(
+            Some(status),
+            [
+                ("x-should-retry", "true"),
+                ("retry-after", "7"),
+                ("retry-after-ms", "7000"),
+            ],
+        );
+        let body: &[u8] = br#"{"type":"error","error":{"type":"overloaded_error"}}"#;
+        // What `classify` says of it, which `complete` does not ask for a 2xx.
+        let verdict = crate::classify::classify(status, &snapshot, Some(body));
+        assert_eq!(verdict.outcome(), Outcome::Done, "{status}");
+        let (mut policy, lane) = tier1();
+        let permit = admit(&mut policy, at_ms(0), lane, Attempt::first());
+        let response = Response::new(&snapshot).with_body(body);
+        let done = policy.complete(at_ms(10), permit, &response, &mut FixedDraw(0));
+        assert_eq!(done, Ok(Outcome::Done), "{status}");
+        assert_eq!(policy.in_flight(), 0);
+    }
+}
