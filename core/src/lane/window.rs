@@ -330,8 +330,6 @@ impl Window {
         }
     }
 
-    /// The highest level a correction may raise the window to: the level the last one set plus
-    /// the refill at the full rate since (the whole capacity before any correction).
     /// Retunes the bucket to our share of the limit and the assumed capacity, keeping its level
     /// in whole units (see `Bucket::retune`). When neither changed since the last retune, the
     /// rate is already right: only the level is re-set, as the retune would (no rate recomputed).
@@ -342,6 +340,12 @@ impl Window {
                 .set_units(now, level.min(i64::from(self.bucket.burst())));
             return;
         }
+        self.retune_rate(now);
+    }
+
+    /// Sets the bucket's rate to our share and its burst to the assumed capacity (keeping its
+    /// level in whole units), and remembers the share it was tuned to.
+    fn retune_rate(&mut self, now: u64) {
         self.bucket.retune(now, self.share(), self.capacity);
         self.tuned = self.share;
     }
@@ -355,8 +359,7 @@ impl Window {
     /// up) and `now` plus the burst's time does not saturate: then `n` is returned unset.
     fn tuned_level(&mut self, now: u64) -> i64 {
         if !self.rate_kept() {
-            self.bucket.retune(now, self.share(), self.capacity);
-            self.tuned = self.share;
+            self.retune_rate(now);
             return self.bucket.level(now);
         }
         let level = self.bucket.level(now).min(i64::from(self.bucket.burst()));
@@ -372,11 +375,11 @@ impl Window {
 
     /// Whether the bucket's rate and burst are already our share and the assumed capacity.
     fn rate_kept(&self) -> bool {
-        self.tuned == self.share
-            && self.bucket.burst() == self.capacity.max(1)
-            && self.limit().window_ms() != 0
+        self.tuned == self.share && self.bucket.burst() == self.capacity.max(1)
     }
 
+    /// The highest level a correction may raise the window to: the level the last one set plus
+    /// the refill at the full rate since (the whole capacity before any correction).
     fn ceiling(&self, now: u64) -> i64 {
         if !self.has_synced {
             return i64::from(self.capacity);
