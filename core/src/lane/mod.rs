@@ -325,6 +325,12 @@ pub(crate) struct Lane {
     /// Which paces and windows exist ([`pace_bit`], [`window_bit`]): kept with every change
     /// of the two arrays, so that an admission reads it instead of testing eight slots.
     present: u8,
+    /// An instant at or after which every pace and window is full (`u64::MAX` when not
+    /// known): no TAT is after it. An admission at or after it charges every bucket without
+    /// checking one first ([`Lane::charge_full`]). Set by admissions; anything else that may
+    /// move a TAT later forgets it, and a fleet member never knows it (its requests wait for
+    /// their slots, which only the check finds).
+    full_by: u64,
     /// When the latest admission was made: a refund for an earlier one never moves a bucket
     /// below the end of the later admissions' own charges ([`Bucket::refund_time`]). One
     /// instant for every bucket, since an admission charges them all; a bucket that came
@@ -452,6 +458,11 @@ impl Lane {
             buckets,
             windows,
             present: 0,
+            full_by: if config.fleet_member.is_none() {
+                0
+            } else {
+                u64::MAX
+            },
             latest: 0,
             cost_model: config.cost_model,
             reserve_permille: config.background_reserve_permille,
@@ -477,6 +488,7 @@ impl Lane {
             *slot = pace;
         }
         self.present = self.scan_present();
+        self.full_by = u64::MAX;
     }
 
     /// Sets the window of `kind`.
@@ -485,6 +497,7 @@ impl Lane {
             *slot = window;
         }
         self.present = self.scan_present();
+        self.full_by = u64::MAX;
     }
 
     /// The windows that exist.
@@ -492,7 +505,8 @@ impl Lane {
         self.windows.iter().flatten()
     }
 
-    /// The windows that exist, mutably.
+    /// The windows that exist, mutably. The caller forgets [`Lane::full_by`] (see
+    /// [`Lane::forget_full`]).
     pub(crate) fn windows_mut(&mut self) -> impl Iterator<Item = &mut Window> {
         self.windows.iter_mut().flatten()
     }
@@ -501,7 +515,14 @@ impl Lane {
         self.buckets.get(kind.index())?.as_ref()
     }
 
+    /// The pace of `kind`, mutably (forgetting [`Lane::full_by`]: the caller may move its TAT).
     pub(crate) fn bucket_mut(&mut self, kind: LimitKind) -> Option<&mut Bucket> {
+        self.forget_full();
+        self.pace_mut(kind)
+    }
+
+    /// The pace of `kind`, mutably, for a caller that forgets [`Lane::full_by`] itself.
+    fn pace_mut(&mut self, kind: LimitKind) -> Option<&mut Bucket> {
         self.buckets.get_mut(kind.index())?.as_mut()
     }
 
@@ -509,8 +530,16 @@ impl Lane {
         self.windows.get(kind.index())?.as_ref()
     }
 
+    /// The window of `kind`, mutably. The caller forgets [`Lane::full_by`] (see
+    /// [`Lane::forget_full`]).
     pub(crate) fn window_mut(&mut self, kind: LimitKind) -> Option<&mut Window> {
         self.windows.get_mut(kind.index())?.as_mut()
+    }
+
+    /// Forgets when every bucket is full ([`Lane::full_by`]), before a change that may move a
+    /// TAT later: the next admission checks every bucket.
+    pub(crate) const fn forget_full(&mut self) {
+        self.full_by = u64::MAX;
     }
 
     /// Which paces and windows exist, as a bit mask ([`pace_bit`], [`window_bit`]).
@@ -556,6 +585,9 @@ impl Lane {
         charges: &Charges,
         priority: Priority,
     ) -> Result<[u64; 4], LaneRefusal> {
+        if self.full_by <= now && self.fits(charges) {
+            return Ok(self.charge_full(now, charges));
+        }
         let verdict = self.check(now, charges, priority);
         verdict.refusal()?;
         self.latest = self.latest.max(now);
@@ -570,7 +602,46 @@ impl Lane {
                 window.count_admitted(charges.get(kind));
             }
         }
+        // A fleet member's requests wait for their slots, which only the check finds.
+        self.full_by = if self.fleet_member.is_none() {
+            self.horizon()
+        } else {
+            u64::MAX
+        };
         Ok(verdict.paces.map(|charge| charge.tat))
+    }
+
+    /// [`Lane::try_admit`] when every pace and window is full at `now` ([`Lane::full_by`]) and
+    /// every pace holds its charge: each admits its charge (a window's held to its burst),
+    /// whatever the reserve — a full bucket's capacity is never below a charge within its burst
+    /// ([`Bucket::check`]) — so each is charged at once, its TAT `now + n·T`, with no check
+    /// first and no verdict carried over. Between bursts of traffic, the common case.
+    #[inline]
+    fn charge_full(&mut self, now: u64, charges: &Charges) -> [u64; 4] {
+        self.latest = self.latest.max(now);
+        let mut ends = [0; 4];
+        let mut full_by = 0;
+        let slots = self.buckets.iter_mut().zip(&mut self.windows);
+        for (((pace, window), end), &charge) in slots.zip(&mut ends).zip(&charges.0) {
+            if let Some(bucket) = pace {
+                *end = now.saturating_add(bucket.cost_time(charge));
+                bucket.commit(Charge {
+                    tat: *end,
+                    end: *end,
+                });
+                full_by = full_by.max(*end);
+            }
+            if let Some(window) = window {
+                let bucket = &mut window.bucket;
+                let held = charge.min(u64::from(bucket.burst()));
+                let tat = now.saturating_add(bucket.cost_time(held));
+                bucket.commit(Charge { tat, end: tat });
+                window.count_admitted(charge);
+                full_by = full_by.max(tat);
+            }
+        }
+        self.full_by = full_by;
+        ends
     }
 
     /// Whether `charges` would be admitted at `now`, changing nothing.
@@ -776,11 +847,12 @@ impl Lane {
     ) {
         let delta =
             |kind: LimitKind| (actual.get(kind) as u32).wrapping_sub(charged.get(kind) as u32);
+        self.forget_full();
         let older = admitted_at < self.latest;
         for kind in LimitKind::ALL {
             let (was, is) = (charged.get(kind), actual.get(kind));
             if mask & pace_bit(kind) != 0
-                && let Some(bucket) = self.bucket_mut(kind)
+                && let Some(bucket) = self.pace_mut(kind)
             {
                 let end = ends.get(kind.index()).copied().unwrap_or(u64::MAX);
                 bucket.reconcile(now, was, is, older, end);
@@ -802,3 +874,6 @@ impl Lane {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -84,6 +84,7 @@ impl Lane {
         unseen: &Charges,
         horizon_us: u64,
     ) {
+        self.forget_full();
         let newest = match order {
             Order::Admitted(id) => {
                 let newest = self.synced.is_none_or(|synced| is_at_or_after(id, synced));
@@ -151,6 +152,7 @@ impl Lane {
     /// A 429 on `kind` for a request that charged `cost` there: the window learns whether the
     /// provider's burst is smaller than assumed.
     pub(crate) fn refused(&mut self, now: u64, kind: LimitKind, cost: u64) {
+        self.forget_full();
         if let Some(window) = self.window_mut(kind) {
             window.refused(now, cost);
         }

@@ -1,0 +1,114 @@
+//! The admission that charges full buckets at once must answer and charge exactly as the one
+//! that checks every bucket first, and `full_by` must never claim a bucket full too early.
+#![allow(
+    clippy::arithmetic_side_effects,
+    reason = "test arithmetic on small known values"
+)]
+
+use proptest::prelude::*;
+
+use super::{Lane, LaneConfig, Priority};
+use crate::cost::Charges;
+use crate::test_support::per_minute;
+use crate::{Cost, LimitKind};
+
+/// An Anthropic-shaped lane (paces and provider windows of requests, input and output),
+/// shared or alone on its key, with or without a background reserve.
+fn lane(shared: bool, reserve: u16) -> Lane {
+    let config = LaneConfig::new()
+        .requests(per_minute(60))
+        .input_tokens(per_minute(30_000))
+        .output_tokens(per_minute(8_000))
+        .shared_key(shared)
+        .with_background_reserve_permille(reserve);
+    Lane::new(&config)
+}
+
+/// Admits `charges` at `now` on `lane` and on a copy that must check every bucket first, and
+/// holds both to the same answer and the same state; `full_by` stays a bound on every TAT.
+fn admit_both(lane: &mut Lane, now: u64, charges: &Charges, priority: Priority) {
+    let mut checked = lane.clone();
+    checked.forget_full();
+    let fast = lane.try_admit(now, charges, priority);
+    let slow = checked.try_admit(now, charges, priority);
+    assert_eq!(fast, slow, "at {now}: {charges:?}");
+    assert!(lane.full_by >= lane.horizon(), "at {now}: {lane:?}");
+    checked.full_by = lane.full_by;
+    assert_eq!(*lane, checked, "at {now}: {charges:?}");
+}
+
+#[test]
+fn a_full_lane_is_charged_as_the_check_would() {
+    let mut lane = lane(true, 200);
+    let charges = lane.upfront(&Cost::request(1_200, 1_024));
+    // Every bucket full from the start: the first admission takes the short way.
+    assert!(lane.full_by <= 1_000_000);
+    admit_both(&mut lane, 1_000_000, &charges, Priority::Interactive);
+    // Right after, the requests pace is busy: the next one is checked (and waits).
+    assert!(lane.full_by > 1_000_000);
+    admit_both(&mut lane, 1_000_000, &charges, Priority::Interactive);
+    // A minute later everything has refilled: the short way again, background or not.
+    admit_both(&mut lane, 61_000_000, &charges, Priority::Background);
+}
+
+#[test]
+fn a_settlement_forgets_when_the_lane_is_full() {
+    let mut lane = lane(false, 0);
+    let charges = lane.upfront(&Cost::request(100, 100));
+    let Ok(ends) = lane.try_admit(0, &charges, Priority::Interactive) else {
+        panic!("a full lane admits");
+    };
+    let mask = lane.mask();
+    // Settled far above its estimate: the buckets owe more than the admission charged.
+    let actual = Charges([1, 20_000, 7_000, 27_000]);
+    lane.reconcile(10, mask, &charges, &actual, 0, &ends, false);
+    assert!(lane.full_by >= lane.horizon());
+    admit_both(&mut lane, 20, &charges, Priority::Interactive);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// Admissions at random times, costs and priorities, with some settled at random actual
+    /// usage: the short way and the checked way never differ.
+    #[test]
+    fn the_short_way_is_the_checked_way(
+        shared in any::<bool>(),
+        reserve in prop_oneof![Just(0u16), Just(200), Just(1_000)],
+        steps in prop::collection::vec(
+            (0u64..3_000_000, 0u64..40_000, 0u64..9_000, any::<bool>(), 0u64..30_000, any::<bool>()),
+            1..40,
+        ),
+    ) {
+        let mut lane = lane(shared, reserve);
+        let mut now = 0;
+        for (step, input, output, background, used, settle) in steps {
+            now += step;
+            let charges = lane.upfront(&Cost::request(input, output));
+            let priority = if background { Priority::Background } else { Priority::Interactive };
+            let before = lane.clone();
+            admit_both(&mut lane, now, &charges, priority);
+            if settle && lane != before {
+                let mut again = before;
+                let Ok(ends) = again.try_admit(now, &charges, priority) else {
+                    continue;
+                };
+                lane = again;
+                let actual = Charges([1, used, used / 3, used + used / 3]);
+                let mask = lane.mask();
+                lane.reconcile(now + step / 2, mask, &charges, &actual, now, &ends, false);
+                prop_assert!(lane.full_by >= lane.horizon());
+            }
+        }
+    }
+}
+
+#[test]
+fn a_pace_that_cannot_hold_the_charge_is_checked() {
+    let mut lane = lane(false, 0);
+    // Above the input pace's burst: never admitted, by either way.
+    let charges = Charges([1, 40_000, 0, 40_000]);
+    assert_eq!(charges.get(LimitKind::InputTokens), 40_000);
+    admit_both(&mut lane, 0, &charges, Priority::Interactive);
+    assert!(lane.try_admit(0, &charges, Priority::Interactive).is_err());
+}
