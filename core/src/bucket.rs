@@ -327,7 +327,6 @@ impl Bucket {
     /// (priorities).
     #[inline]
     pub(crate) fn check(&self, now: u64, cost: u64, reserve: u64) -> Result<Charge, Refusal> {
-        let capacity = self.capacity();
         // Compared in units, not time: when a unit refills in under a microsecond, the capacity
         // (rounded up to a whole µs) can hold a unit or so more than the burst. Within the burst
         // the charge's time is within the capacity too: both are `ceil_time`, which never
@@ -346,14 +345,7 @@ impl Bucket {
             return Ok(Charge { tat, end: tat });
         }
         let new_tat = self.tat.saturating_add(cost_time);
-        // The capacity a request sees: `C − reserve`, but never less than its own cost, so a
-        // reserve never turns a wait into a rejection.
-        let effective = if reserve == 0 {
-            capacity
-        } else {
-            capacity.saturating_sub(reserve).max(cost_time)
-        };
-        let allowed_at = new_tat.saturating_sub(effective);
+        let allowed_at = self.allowed_at(new_tat, cost_time, reserve);
         if allowed_at <= now {
             Ok(Charge {
                 tat: new_tat,
@@ -362,6 +354,32 @@ impl Bucket {
         } else {
             Err(Refusal::Until(allowed_at))
         }
+    }
+
+    /// The instant from which a `cost` within the burst can be admitted, `reserve` kept back:
+    /// at or before `now` when it can be now. What [`Bucket::check`] answers, without the
+    /// admission's own sums (a full bucket needs none: see there).
+    #[inline]
+    pub(crate) fn admissible_at(&self, now: u64, cost: u64, reserve: u64) -> u64 {
+        if self.tat <= now {
+            return now;
+        }
+        let cost_time = self.cost_time(cost);
+        self.allowed_at(self.tat.saturating_add(cost_time), cost_time, reserve)
+    }
+
+    /// When a charge of `cost_time` that would move the TAT to `new_tat` fits, `reserve` kept
+    /// back.
+    #[inline]
+    fn allowed_at(&self, new_tat: u64, cost_time: u64, reserve: u64) -> u64 {
+        // The capacity a request sees: `C − reserve`, but never less than its own cost, so a
+        // reserve never turns a wait into a rejection.
+        let effective = if reserve == 0 {
+            self.capacity()
+        } else {
+            self.capacity().saturating_sub(reserve).max(cost_time)
+        };
+        new_tat.saturating_sub(effective)
     }
 
     /// Commits an admission checked by [`Bucket::check`].

@@ -16,7 +16,7 @@ pub use fleet::FleetMember;
 pub(crate) use sync::Order;
 use window::Window;
 
-use crate::bucket::{Bucket, Charge, Refusal};
+use crate::bucket::{Bucket, Charge};
 use crate::cost::{Charges, Cost, CostModel};
 use crate::{Limit, LimitKind};
 
@@ -363,12 +363,9 @@ pub(crate) struct Lane {
     pub(crate) input_spread: u32,
 }
 
-/// What [`Lane::check`] gathers: each pace's and window's admission to commit (unused
-/// entries for absent ones), the latest wait (every wait is after `now`, so zero means none)
-/// and the first pace the charge can never fit.
+/// What [`Lane::check`] gathers: the latest wait (every wait is after `now`, so zero means
+/// none) and the first pace the charge can never fit.
 struct Verdict {
-    paces: [Charge; 4],
-    windows: [Charge; 4],
     until: u64,
     kind: LimitKind,
     too_large: Option<LimitKind>,
@@ -392,20 +389,23 @@ impl Verdict {
         }
     }
 
-    /// Keeps the wait until `at` for `kind` if it is the latest so far.
+    /// Keeps the wait until `at` for `kind` if it is the latest so far (an `at` at or before
+    /// `now` is no wait).
     #[inline(always)]
-    fn later(&mut self, at: u64, kind: LimitKind) {
-        if at > self.until {
+    fn later(&mut self, now: u64, at: u64, kind: LimitKind) {
+        if at > now && at > self.until {
             (self.until, self.kind) = (at, kind);
         }
     }
 }
 
-/// Stores `value` at `index` of `slots` (an index beyond is ignored).
+/// Time of credit a request of `priority` must leave in `bucket`: `permille` thousandths of
+/// its capacity for background traffic.
 #[inline]
-fn set(slots: &mut [Charge; 4], index: usize, value: Charge) {
-    if let Some(slot) = slots.get_mut(index) {
-        *slot = value;
+const fn reserve(bucket: &Bucket, permille: u16, priority: Priority) -> u64 {
+    match priority {
+        Priority::Interactive => 0,
+        Priority::Background => bucket.permille_of_capacity(permille),
     }
 }
 
@@ -588,18 +588,28 @@ impl Lane {
         if self.full_by <= now && self.fits(charges) {
             return Ok(self.charge_full(now, charges));
         }
-        let verdict = self.check(now, charges, priority);
-        verdict.refusal()?;
+        self.check(now, charges, priority).refusal()?;
         self.latest = self.latest.max(now);
-        for kind in LimitKind::ALL {
-            let index = kind.index();
-            let charge = |charges: &[Charge; 4]| charges.get(index).copied().unwrap_or_default();
-            if let Some(Some(bucket)) = self.buckets.get_mut(index) {
-                bucket.commit(charge(&verdict.paces));
+        // Every pace and window admits its charge: what each admission is, computed again
+        // rather than carried over from the check, which needs none of it to refuse.
+        let mut ends = [0; 4];
+        let slots = self.buckets.iter_mut().zip(&mut self.windows);
+        for (((pace, window), end), &charge) in slots.zip(&mut ends).zip(&charges.0) {
+            let permille = self.reserve_permille;
+            let reserve = |bucket: &Bucket| reserve(bucket, permille, priority);
+            if let Some(bucket) = pace
+                && let Ok(admitted) = bucket.check(now, charge, reserve(bucket))
+            {
+                bucket.commit(admitted);
+                *end = admitted.tat;
             }
-            if let Some(Some(window)) = self.windows.get_mut(index) {
-                window.bucket.commit(charge(&verdict.windows));
-                window.count_admitted(charges.get(kind));
+            if let Some(window) = window {
+                let bucket = &mut window.bucket;
+                let held = charge.min(u64::from(bucket.burst()));
+                if let Ok(admitted) = bucket.check(now, held, reserve(bucket)) {
+                    bucket.commit(admitted);
+                }
+                window.count_admitted(charge);
             }
         }
         // A fleet member's requests wait for their slots, which only the check finds.
@@ -608,7 +618,7 @@ impl Lane {
         } else {
             u64::MAX
         };
-        Ok(verdict.paces.map(|charge| charge.tat))
+        Ok(ends)
     }
 
     /// [`Lane::try_admit`] when every pace and window is full at `now` ([`Lane::full_by`]) and
@@ -654,15 +664,14 @@ impl Lane {
         self.check(now, charges, priority).refusal()
     }
 
-    /// What admitting `charges` at `now` would do to every pace and window (see [`Verdict`]).
+    /// Whether every pace and window admits `charges` at `now`, and if not why (see
+    /// [`Verdict`]).
     ///
     /// Written out per kind rather than as a loop over the slots, so that every slot is read
     /// at a constant offset and an absent one costs one test.
     #[inline]
     fn check(&self, now: u64, charges: &Charges, priority: Priority) -> Verdict {
         let mut verdict = Verdict {
-            paces: [Charge::default(); 4],
-            windows: [Charge::default(); 4],
             until: 0,
             kind: LimitKind::Requests,
             too_large: None,
@@ -707,26 +716,20 @@ impl Lane {
         verdict: &mut Verdict,
     ) {
         let index = kind.index();
+        let permille = self.reserve_permille;
         if let Some(Some(bucket)) = self.buckets.get(index) {
-            match bucket.check(now, charge, self.reserve(bucket, priority)) {
-                Ok(charge) => set(&mut verdict.paces, index, charge),
-                Err(Refusal::TooLarge) => {
-                    verdict.too_large = verdict.too_large.or(Some(kind));
-                }
-                Err(Refusal::Until(at)) => verdict.later(at, kind),
+            if charge > u64::from(bucket.burst()) {
+                verdict.too_large = verdict.too_large.or(Some(kind));
+            } else {
+                let at = bucket.admissible_at(now, charge, reserve(bucket, permille, priority));
+                verdict.later(now, at, kind);
             }
         }
         if let Some(Some(window)) = self.windows.get(index) {
             let bucket = &window.bucket;
             let charge = charge.min(u64::from(bucket.burst()));
-            match bucket.check(now, charge, self.reserve(bucket, priority)) {
-                Ok(charge) => set(&mut verdict.windows, index, charge),
-                Err(Refusal::Until(at)) => verdict.later(at, kind),
-                // Not with the charge held to the burst; a full window would be the answer.
-                Err(Refusal::TooLarge) => {
-                    verdict.later(bucket.full_at().as_ticks().max(now.saturating_add(1)), kind);
-                }
-            }
+            let at = bucket.admissible_at(now, charge, reserve(bucket, permille, priority));
+            verdict.later(now, at, kind);
         }
     }
 
@@ -741,14 +744,6 @@ impl Lane {
     fn request_interval(&self) -> Option<u64> {
         self.bucket(LimitKind::Requests)
             .map(|bucket| bucket.cost_time(1))
-    }
-
-    /// Time of credit a request of `priority` must leave in `bucket`.
-    fn reserve(&self, bucket: &Bucket, priority: Priority) -> u64 {
-        match priority {
-            Priority::Interactive => 0,
-            Priority::Background => bucket.permille_of_capacity(self.reserve_permille),
-        }
     }
 
     /// What `cost` charges up front on this lane: its input estimate raised by the learned
