@@ -16,7 +16,7 @@ pub use fleet::FleetMember;
 pub(crate) use sync::Order;
 use window::Window;
 
-use crate::bucket::{Bucket, Charge};
+use crate::bucket::Bucket;
 use crate::cost::{Charges, Cost, CostModel};
 use crate::{Limit, LimitKind};
 
@@ -598,17 +598,14 @@ impl Lane {
             let permille = self.reserve_permille;
             let reserve = |bucket: &Bucket| reserve(bucket, permille, priority);
             if let Some(bucket) = pace
-                && let Ok(admitted) = bucket.check(now, charge, reserve(bucket))
+                && let Some(tat) = bucket.take(now, charge, reserve(bucket))
             {
-                bucket.commit(admitted);
-                *end = admitted.tat;
+                *end = tat;
             }
             if let Some(window) = window {
                 let bucket = &mut window.bucket;
                 let held = charge.min(u64::from(bucket.burst()));
-                if let Ok(admitted) = bucket.check(now, held, reserve(bucket)) {
-                    bucket.commit(admitted);
-                }
+                bucket.take(now, held, reserve(bucket));
                 window.count_admitted(charge);
             }
         }
@@ -626,7 +623,9 @@ impl Lane {
     /// whatever the reserve — a full bucket's capacity is never below a charge within its burst
     /// ([`Bucket::check`]) — so each is charged at once, its TAT `now + n·T`, with no check
     /// first and no verdict carried over. Between bursts of traffic, the common case.
-    #[inline]
+    // Inlined on 64-bit targets; one copy on 32-bit ones, where flash is the scarcer.
+    #[cfg_attr(target_pointer_width = "64", inline)]
+    #[cfg_attr(not(target_pointer_width = "64"), inline(never))]
     fn charge_full(&mut self, now: u64, charges: &Charges) -> [u64; 4] {
         self.latest = self.latest.max(now);
         let mut ends = [0; 4];
@@ -634,18 +633,12 @@ impl Lane {
         let slots = self.buckets.iter_mut().zip(&mut self.windows);
         for (((pace, window), end), &charge) in slots.zip(&mut ends).zip(&charges.0) {
             if let Some(bucket) = pace {
-                *end = now.saturating_add(bucket.cost_time(charge));
-                bucket.commit(Charge {
-                    tat: *end,
-                    end: *end,
-                });
+                *end = bucket.take_full(now, charge);
                 full_by = full_by.max(*end);
             }
             if let Some(window) = window {
                 let bucket = &mut window.bucket;
-                let held = charge.min(u64::from(bucket.burst()));
-                let tat = now.saturating_add(bucket.cost_time(held));
-                bucket.commit(Charge { tat, end: tat });
+                let tat = bucket.take_full(now, charge.min(u64::from(bucket.burst())));
                 window.count_admitted(charge);
                 full_by = full_by.max(tat);
             }
