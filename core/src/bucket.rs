@@ -359,7 +359,9 @@ impl Bucket {
     /// The instant from which a `cost` within the burst can be admitted, `reserve` kept back:
     /// at or before `now` when it can be now. What [`Bucket::check`] answers, without the
     /// admission's own sums (a full bucket needs none: see there).
-    #[inline]
+    // Inlined on 64-bit targets; one shared copy on 32-bit ones (flash).
+    #[cfg_attr(target_pointer_width = "64", inline)]
+    #[cfg_attr(not(target_pointer_width = "64"), inline(never))]
     pub(crate) fn admissible_at(&self, now: u64, cost: u64, reserve: u64) -> u64 {
         if self.tat <= now {
             return now;

@@ -585,7 +585,9 @@ impl Lane {
         charges: &Charges,
         priority: Priority,
     ) -> Result<[u64; 4], LaneRefusal> {
-        if self.full_by <= now && self.fits(charges) {
+        // Only where instructions are the scarcer: on 32-bit targets the short way's own code
+        // would cost more flash than it saves time.
+        if cfg!(target_pointer_width = "64") && self.full_by <= now && self.fits(charges) {
             return Ok(self.charge_full(now, charges));
         }
         self.check(now, charges, priority).refusal()?;
@@ -610,7 +612,7 @@ impl Lane {
             }
         }
         // A fleet member's requests wait for their slots, which only the check finds.
-        self.full_by = if self.fleet_member.is_none() {
+        self.full_by = if cfg!(target_pointer_width = "64") && self.fleet_member.is_none() {
             self.horizon()
         } else {
             u64::MAX
