@@ -384,23 +384,29 @@ impl Bucket {
         new_tat.saturating_sub(effective)
     }
 
-    /// [`Bucket::check`] and [`Bucket::commit`] at once: the TAT after the admission, or `None`
-    /// (nothing changed) when `cost` does not fit at `now`.
-    // One shared copy on 32-bit targets, where each inlined check is a few hundred bytes of
-    // flash; inlined on 64-bit ones.
+    /// Charges `cost`, which [`Bucket::admissible_at`] found admissible at `now` (within the
+    /// burst, with whatever reserve was asked), as [`Bucket::check`] then [`Bucket::commit`]
+    /// would: answers the TAT after.
+    // One shared copy on 32-bit targets (flash); inlined on 64-bit ones.
     #[cfg_attr(target_pointer_width = "64", inline)]
     #[cfg_attr(not(target_pointer_width = "64"), inline(never))]
-    pub(crate) fn take(&mut self, now: u64, cost: u64, reserve: u64) -> Option<u64> {
-        let admitted = self.check(now, cost, reserve).ok()?;
-        self.commit(admitted);
-        Some(admitted.tat)
+    pub(crate) fn take_admissible(&mut self, now: u64, cost: u64) -> u64 {
+        if self.tat <= now {
+            return self.take_full(now, cost);
+        }
+        let cost_time = self.cost_time(cost);
+        let tat = self.tat.saturating_add(cost_time);
+        self.commit(Charge {
+            tat,
+            end: now.saturating_add(cost_time),
+        });
+        tat
     }
 
     /// Charges `cost` (within the burst) to a bucket full at `now`, as [`Bucket::take`] would
     /// with no check: a full bucket admits any charge within its burst, whatever the reserve
     /// (see [`Bucket::check`]). Answers the TAT after, `now + n·T`, also the charge's end.
-    #[cfg_attr(target_pointer_width = "64", inline)]
-    #[cfg_attr(not(target_pointer_width = "64"), inline(never))]
+    #[inline]
     pub(crate) fn take_full(&mut self, now: u64, cost: u64) -> u64 {
         let end = now.saturating_add(self.cost_time(cost));
         self.commit(Charge { tat: end, end });

@@ -597,17 +597,12 @@ impl Lane {
         let mut ends = [0; 4];
         let slots = self.buckets.iter_mut().zip(&mut self.windows);
         for (((pace, window), end), &charge) in slots.zip(&mut ends).zip(&charges.0) {
-            let permille = self.reserve_permille;
-            let reserve = |bucket: &Bucket| reserve(bucket, permille, priority);
-            if let Some(bucket) = pace
-                && let Some(tat) = bucket.take(now, charge, reserve(bucket))
-            {
-                *end = tat;
+            if let Some(bucket) = pace {
+                *end = bucket.take_admissible(now, charge);
             }
             if let Some(window) = window {
                 let bucket = &mut window.bucket;
-                let held = charge.min(u64::from(bucket.burst()));
-                bucket.take(now, held, reserve(bucket));
+                bucket.take_admissible(now, charge.min(u64::from(bucket.burst())));
                 window.count_admitted(charge);
             }
         }
