@@ -350,8 +350,9 @@ pub(crate) struct Lane {
     pub(crate) calibrate_estimates: bool,
     /// This client's request slots in a fleet ([`LaneConfig::fleet_member`]).
     pub(crate) fleet_member: Option<FleetMember>,
-    /// A reported limit above the growth bound, waiting to be confirmed, per kind.
-    pub(crate) pending_limits: [Option<Limit>; 4],
+    /// A reported limit above the growth bound, waiting to be confirmed, per kind (packed:
+    /// see [`sync::NOT_PENDING`]).
+    pub(crate) pending_limits: [u64; 4],
     /// Admission id of the request whose snapshot was last applied with authority.
     pub(crate) synced: Option<NonZeroU32>,
     /// Moving average of settled output tokens per request ([`crate::OutputCharge::Actual`]).
@@ -472,7 +473,7 @@ impl Lane {
             shared_key: config.shared_key,
             calibrate_estimates: config.calibrate_estimates,
             fleet_member: config.fleet_member,
-            pending_limits: [None; 4],
+            pending_limits: [sync::NOT_PENDING; 4],
             synced: None,
             output_estimate: 0,
             input_scale: INPUT_SCALE_ONE,
