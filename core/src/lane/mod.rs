@@ -5,6 +5,16 @@
 //! of one scope and admits a request only if *every* bucket has room; when one refuses, none is
 //! charged. Checking separate limiters one after another (what a governor user must do) spends
 //! quota in the first limiter even when the second says no.
+//!
+//! # Admission
+//!
+//! All or nothing means a check of every bucket before any is charged. The check only has to
+//! find a refusal, and a full bucket never refuses a charge within its burst, so it looks at a
+//! busy bucket's sums only; an admission then computes each bucket's charge again rather than
+//! carrying eight of them over from the check. And between bursts of traffic every bucket is
+//! full: the lane keeps an instant by which all of them are (set by its admissions, forgotten
+//! by anything else that may move a bucket later), and an admission at or after it charges
+//! every bucket at once, with no check at all.
 
 use core::num::NonZeroU32;
 
@@ -327,7 +337,8 @@ pub(crate) struct Lane {
     present: u8,
     /// An instant at or after which every pace and window is full (`u64::MAX` when not
     /// known): no TAT is after it. An admission at or after it charges every bucket without
-    /// checking one first ([`Lane::charge_full`]). Set by admissions; anything else that may
+    /// checking one first ([`Lane::charge_full`]). Set by admissions on 64-bit targets (on
+    /// 32-bit ones the short way costs more flash than it saves time); anything else that may
     /// move a TAT later forgets it, and a fleet member never knows it (its requests wait for
     /// their slots, which only the check finds).
     full_by: u64,
@@ -586,8 +597,7 @@ impl Lane {
         charges: &Charges,
         priority: Priority,
     ) -> Result<[u64; 4], LaneRefusal> {
-        // Only where instructions are the scarcer: on 32-bit targets the short way's own code
-        // would cost more flash than it saves time.
+        // On 32-bit targets the short way's own code would cost more flash than it saves time.
         if cfg!(target_pointer_width = "64") && self.full_by <= now && self.fits(charges) {
             return Ok(self.charge_full(now, charges));
         }
@@ -621,9 +631,7 @@ impl Lane {
     /// whatever the reserve — a full bucket's capacity is never below a charge within its burst
     /// ([`Bucket::check`]) — so each is charged at once, its TAT `now + n·T`, with no check
     /// first and no verdict carried over. Between bursts of traffic, the common case.
-    // Inlined on 64-bit targets; one copy on 32-bit ones, where flash is the scarcer.
-    #[cfg_attr(target_pointer_width = "64", inline)]
-    #[cfg_attr(not(target_pointer_width = "64"), inline(never))]
+    #[inline]
     fn charge_full(&mut self, now: u64, charges: &Charges) -> [u64; 4] {
         self.latest = self.latest.max(now);
         let mut ends = [0; 4];
