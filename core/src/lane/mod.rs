@@ -421,6 +421,30 @@ const fn reserve(bucket: &Bucket, permille: u16, priority: Priority) -> u64 {
     }
 }
 
+/// [`Lane::charge_full`] of one kind's pace and window: answers where the pace's charge ends
+/// (zero without a pace) and raises `full_by` to every TAT it sets.
+#[inline(always)]
+fn charge_full_kind(
+    pace: &mut Option<Bucket>,
+    window: &mut Option<Window>,
+    now: u64,
+    charge: u64,
+    full_by: &mut u64,
+) -> u64 {
+    let mut end = 0;
+    if let Some(bucket) = pace {
+        end = bucket.take_full(now, charge);
+        *full_by = (*full_by).max(end);
+    }
+    if let Some(window) = window {
+        let bucket = &mut window.bucket;
+        let tat = bucket.take_full(now, charge.min(u64::from(bucket.burst())));
+        window.count_admitted(charge);
+        *full_by = (*full_by).max(tat);
+    }
+    end
+}
+
 /// An exponential moving average with weight 1/8: `average` moved an eighth of the way to
 /// `sample`.
 fn toward(average: u32, sample: u32) -> u32 {
@@ -634,21 +658,17 @@ impl Lane {
     #[inline]
     fn charge_full(&mut self, now: u64, charges: &Charges) -> [u64; 4] {
         self.latest = self.latest.max(now);
-        let mut ends = [0; 4];
+        // Written out per kind, as the check is: every slot at a constant offset.
+        let [requests, input, output, tokens] = charges.0;
+        let [pace_r, pace_i, pace_o, pace_t] = &mut self.buckets;
+        let [window_r, window_i, window_o, window_t] = &mut self.windows;
         let mut full_by = 0;
-        let slots = self.buckets.iter_mut().zip(&mut self.windows);
-        for (((pace, window), end), &charge) in slots.zip(&mut ends).zip(&charges.0) {
-            if let Some(bucket) = pace {
-                *end = bucket.take_full(now, charge);
-                full_by = full_by.max(*end);
-            }
-            if let Some(window) = window {
-                let bucket = &mut window.bucket;
-                let tat = bucket.take_full(now, charge.min(u64::from(bucket.burst())));
-                window.count_admitted(charge);
-                full_by = full_by.max(tat);
-            }
-        }
+        let ends = [
+            charge_full_kind(pace_r, window_r, now, requests, &mut full_by),
+            charge_full_kind(pace_i, window_i, now, input, &mut full_by),
+            charge_full_kind(pace_o, window_o, now, output, &mut full_by),
+            charge_full_kind(pace_t, window_t, now, tokens, &mut full_by),
+        ];
         self.full_by = full_by;
         ends
     }
