@@ -403,9 +403,10 @@ impl Bucket {
         tat
     }
 
-    /// Charges `cost` (within the burst) to a bucket full at `now`, as [`Bucket::take`] would
-    /// with no check: a full bucket admits any charge within its burst, whatever the reserve
-    /// (see [`Bucket::check`]). Answers the TAT after, `now + n·T`, also the charge's end.
+    /// Charges `cost` (within the burst) to a bucket full at `now`, as
+    /// [`Bucket::take_admissible`] would without asking whether it is full: a full bucket admits
+    /// any charge within its burst, whatever the reserve (see [`Bucket::check`]). Answers the
+    /// TAT after, `now + n·T`, also the charge's end.
     #[inline]
     pub(crate) fn take_full(&mut self, now: u64, cost: u64) -> u64 {
         let end = now.saturating_add(self.cost_time(cost));

@@ -359,3 +359,59 @@ fn from_a_microsecond_per_unit_the_rounded_up_time_holds_exactly_its_units() {
     let fast = (1 << UNIT_SHIFT) / 3;
     assert!((1..1_000).any(|remaining| units_in(ceil_time(remaining, fast), fast) > remaining));
 }
+
+/// Buckets of several rates, drained to several depths (full, part, in debt, saturated).
+fn drained_buckets() -> impl Iterator<Item = Bucket> {
+    [1u32, 7, 50, 30_000, 2_000_000]
+        .into_iter()
+        .flat_map(|amount| {
+            [0u64, 1, 2, 1_000, 60_000_000, u64::MAX - 1, u64::MAX].map(move |tat| Bucket {
+                tat,
+                ..Bucket::new(LimitKind::InputTokens, limit(amount))
+            })
+        })
+}
+
+#[test]
+fn admissible_at_answers_what_check_answers() {
+    for bucket in drained_buckets() {
+        for now in [0, 1, 999, 1_000, 61_000_000, u64::MAX - 5, u64::MAX] {
+            let costs = [0, 1, 3, u64::from(bucket.burst())];
+            for cost in costs
+                .into_iter()
+                .filter(|&cost| cost <= u64::from(bucket.burst()))
+            {
+                for reserve in [0, 1, bucket.capacity() / 5, bucket.capacity()] {
+                    let at = bucket.admissible_at(now, cost, reserve);
+                    match bucket.check(now, cost, reserve) {
+                        Ok(_) => assert!(at <= now, "{bucket:?} {now} {cost} {reserve}"),
+                        Err(Refusal::Until(until)) => assert_eq!(at, until),
+                        Err(Refusal::TooLarge) => panic!("within the burst: {bucket:?} {cost}"),
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn take_admissible_charges_what_check_and_commit_charge() {
+    for bucket in drained_buckets() {
+        for now in [0, 1, 999, 1_000, 61_000_000, u64::MAX - 5, u64::MAX] {
+            for cost in [0, 1, 3, u64::from(bucket.burst())] {
+                let Ok(charge) = bucket.check(now, cost, 0) else {
+                    continue;
+                };
+                let (mut taken, mut committed) = (bucket.clone(), bucket.clone());
+                committed.commit(charge);
+                assert_eq!(taken.take_admissible(now, cost), charge.tat);
+                assert_eq!(taken, committed, "{bucket:?} {now} {cost}");
+                if bucket.full_at().as_ticks() <= now {
+                    let mut full = bucket.clone();
+                    assert_eq!(full.take_full(now, cost), charge.tat);
+                    assert_eq!(full, committed);
+                }
+            }
+        }
+    }
+}
