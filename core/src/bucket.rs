@@ -443,10 +443,17 @@ impl Bucket {
 
     /// Moves the charge for one request from `charged` units to `actual` units; `older` says
     /// it was admitted before the latest admission (see [`Bucket::refund_time`]).
+    #[inline]
     pub(crate) fn reconcile(&mut self, now: u64, charged: u64, actual: u64, older: bool, end: u64) {
-        if charged == actual {
-            return;
+        // Most settlements leave some kinds as charged (a request is one request): no call.
+        if charged != actual {
+            self.move_charge(now, charged, actual, older, end);
         }
+    }
+
+    /// [`Bucket::reconcile`] of a charge that changed.
+    #[inline(never)]
+    fn move_charge(&mut self, now: u64, charged: u64, actual: u64, older: bool, end: u64) {
         // A refund first pays off what the debt cap forgave: that part was never taken.
         let absorbed = charged.saturating_sub(actual).min(u64::from(self.forgiven));
         if absorbed > 0 {
