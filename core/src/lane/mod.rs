@@ -494,11 +494,7 @@ impl Lane {
             buckets,
             windows,
             present: 0,
-            full_by: if config.fleet_member.is_none() {
-                0
-            } else {
-                u64::MAX
-            },
+            full_by: u64::MAX,
             latest: 0,
             cost_model: config.cost_model,
             reserve_permille: config.background_reserve_permille,
@@ -515,6 +511,11 @@ impl Lane {
             input_spread: 0,
         };
         lane.present = lane.scan_present();
+        // A new window's bucket may start a microsecond short of full (its level is set in
+        // whole units): the bound is read from the buckets, not assumed.
+        if lane.fleet_member.is_none() {
+            lane.full_by = lane.horizon();
+        }
         lane
     }
 

@@ -10,14 +10,21 @@ use proptest::prelude::*;
 use super::{Lane, LaneConfig, Priority};
 use crate::cost::Charges;
 use crate::test_support::per_minute;
-use crate::{Cost, LimitKind};
+use core::num::NonZeroU32;
+
+use crate::{Cost, Limit, LimitKind};
 
 /// An Anthropic-shaped lane (paces and provider windows of requests, input and output),
 /// shared or alone on its key, with or without a background reserve.
 fn lane(shared: bool, reserve: u16) -> Lane {
+    lane_with_input(shared, reserve, per_minute(30_000))
+}
+
+/// [`lane`] with another input limit.
+fn lane_with_input(shared: bool, reserve: u16, input: Limit) -> Lane {
     let config = LaneConfig::new()
         .requests(per_minute(60))
-        .input_tokens(per_minute(30_000))
+        .input_tokens(input)
         .output_tokens(per_minute(8_000))
         .shared_key(shared)
         .with_background_reserve_permille(reserve);
@@ -52,6 +59,30 @@ fn a_full_lane_is_charged_as_the_check_would() {
 }
 
 #[test]
+fn a_new_lane_knows_when_it_is_full() {
+    // Where a unit refills in under a microsecond, a new window's level, set in whole units,
+    // leaves its bucket a microsecond short of full: 1 999 983 a second starts at TAT 1.
+    let limits = [
+        (50, 60_000),
+        (30_000, 60_000),
+        (1_999_983, 1_000),
+        (1_000_000, 1),
+    ];
+    for (amount, window_ms) in limits {
+        let limit = Limit::per_window_ms(
+            NonZeroU32::new(amount).unwrap_or(NonZeroU32::MIN),
+            NonZeroU32::new(window_ms).unwrap_or(NonZeroU32::MIN),
+        );
+        let mut lane = Lane::new(&LaneConfig::new().input_tokens(limit));
+        assert!(lane.full_by >= lane.horizon(), "{amount}: {lane:?}");
+        let charges = Charges([0, u64::from(amount / 3), 0, u64::from(amount / 3)]);
+        for now in [0, 1, 2] {
+            admit_both(&mut lane, now, &charges, Priority::Interactive);
+        }
+    }
+}
+
+#[test]
 fn a_settlement_forgets_when_the_lane_is_full() {
     let mut lane = lane(false, 0);
     let charges = lane.upfront(&Cost::request(100, 100));
@@ -75,12 +106,14 @@ proptest! {
     fn the_short_way_is_the_checked_way(
         shared in any::<bool>(),
         reserve in prop_oneof![Just(0u16), Just(200), Just(1_000)],
+        // Also a limit whose unit refills in under a microsecond (its window starts short).
+        input in prop_oneof![Just(per_minute(30_000)), Just(per_minute(119_998_980))],
         steps in prop::collection::vec(
             (0u64..3_000_000, 0u64..40_000, 0u64..9_000, any::<bool>(), 0u64..30_000, any::<bool>()),
             1..40,
         ),
     ) {
-        let mut lane = lane(shared, reserve);
+        let mut lane = lane_with_input(shared, reserve, input);
         let mut now = 0;
         for (step, input, output, background, used, settle) in steps {
             now += step;
