@@ -113,24 +113,28 @@ fn same_bytes(a: &[u8], b: &[u8]) -> bool {
     if len != b.len() {
         return false;
     }
-    let word = |bytes: &[u8], at: usize| {
-        let chunk = bytes.get(at..at.checked_add(8)?)?;
-        chunk.try_into().ok().map(u64::from_le_bytes)
-    };
     // Without 64-bit registers the words cost more flash than they save time: `memcmp`.
-    if len < 8 || cfg!(not(target_pointer_width = "64")) {
+    // Longer than a memo holds: never a hit, and `memcmp` says so.
+    if !(8..=CAPACITY).contains(&len) || cfg!(not(target_pointer_width = "64")) {
         return a == b;
     }
-    // Whole words from the front, then one (possibly overlapping) word ending at the end.
-    let last = len.saturating_sub(8);
-    let mut at = 0;
-    while at < last {
-        if word(a, at) != word(b, at) {
-            return false;
-        }
-        at = at.saturating_add(8);
+    let word = |bytes: &[u8], at: usize| {
+        bytes
+            .get(at..at.wrapping_add(8))
+            .and_then(|chunk| chunk.try_into().ok())
+            .map_or(0, u64::from_le_bytes)
+    };
+    let differ = |at: usize| word(a, at) ^ word(b, at);
+    // The words at 0, 8 and 16 where they start before the last word, then the (possibly
+    // overlapping) word ending at the end: every byte of up to 32, without a loop.
+    let mut diff = differ(0) | differ(len.wrapping_sub(8));
+    if len > 16 {
+        diff |= differ(8);
     }
-    word(a, last) == word(b, last)
+    if len > 24 {
+        diff |= differ(16);
+    }
+    diff == 0
 }
 
 #[cfg(test)]

@@ -198,8 +198,10 @@ where
     V: AsRef<[u8]>,
 {
     let mut state = State::new();
+    let mut index: usize = 0;
     for (name, value) in pairs {
-        state.push(snapshot, memos, name.as_ref(), value.as_ref());
+        state.push_at(snapshot, memos, index, name.as_ref(), value.as_ref());
+        index = index.saturating_add(1);
     }
     state.finish(snapshot);
 }

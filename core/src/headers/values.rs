@@ -36,6 +36,27 @@ pub(super) fn count(value: &[u8]) -> Result<u64, HeaderError> {
     count_digits(value)
 }
 
+/// A vendor `limit` or `remaining` as received (untrimmed): [`count`] of the trimmed value,
+/// except that Azure's `-1` sentinel is [`HeaderError::Unlimited`]. Four to eight digits, what
+/// nearly every count is, are read as they stand: such a value has nothing to trim.
+#[inline(always)]
+pub(super) fn vendor_count(raw: &[u8]) -> Result<u64, HeaderError> {
+    if cfg!(target_pointer_width = "64")
+        && let Some(count) = four_to_eight_digits(raw)
+    {
+        return Ok(count);
+    }
+    vendor_count_trimmed(trim(raw))
+}
+
+/// [`vendor_count`] of a trimmed value.
+fn vendor_count_trimmed(value: &[u8]) -> Result<u64, HeaderError> {
+    if value == b"-1" {
+        return Err(HeaderError::Unlimited);
+    }
+    count(value)
+}
+
 /// [`count`] digit by digit, with its errors.
 #[inline(never)]
 fn count_digits(value: &[u8]) -> Result<u64, HeaderError> {
