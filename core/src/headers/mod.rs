@@ -198,9 +198,17 @@ where
     V: AsRef<[u8]>,
 {
     let mut state = State::new();
-    let mut index: usize = 0;
+    // Positions are kept and reported as `u16`, saturated ([`Ignored::index`]): counting in
+    // one, saturated, gives every field the position it is reported at, without a conversion.
+    let mut index: u16 = 0;
     for (name, value) in pairs {
-        state.push_at(snapshot, memos, index, name.as_ref(), value.as_ref());
+        state.push_at(
+            snapshot,
+            memos,
+            usize::from(index),
+            name.as_ref(),
+            value.as_ref(),
+        );
         index = index.saturating_add(1);
     }
     state.finish(snapshot);

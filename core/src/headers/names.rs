@@ -307,22 +307,69 @@ const SLOTS: [u8; 128] = {
 #[cfg_attr(target_pointer_width = "64", inline(always))]
 fn recognise(name: &[u8]) -> Field {
     #[cfg(target_pointer_width = "64")]
-    if (words::SHORTEST..=words::LONGEST).contains(&name.len()) {
-        return match words::known(name) {
-            Some(field) => field,
-            None => unsupported_or_other(name),
-        };
+    {
+        let len = name.len();
+        if (words::SHORTEST..=words::LONGEST).contains(&len) {
+            return match words::known(name) {
+                Some(field) => field,
+                None => unsupported_or_other(name),
+            };
+        }
+        // Every name of [`NAMES`] and every rate-limit prefix starts with `a`, `d`, `r` or `x`
+        // (in either case): the short ordinary names (`server`, `content-type`) leave here.
+        if !matches!(
+            name.first().map(|b| b | 0x20),
+            Some(b'a' | b'd' | b'r' | b'x')
+        ) {
+            return Field::Other;
+        }
+        if len < words::SHORTEST {
+            return match candidate(name) {
+                Some(&(lower, field)) if short_eq_fold_lower(name, lower) => field,
+                _ => unsupported_or_other(name),
+            };
+        }
     }
     if name.len() > NAME_MAX {
         return Field::Other;
     }
-    let known = SLOTS
-        .get(slot_of(name))
-        .and_then(|&entry| NAMES.get(usize::from(entry).checked_sub(1)?));
-    match known {
+    match candidate(name) {
         Some(&(lower, field)) if eq_fold_lower(name, lower) => field,
         _ => unsupported_or_other(name),
     }
+}
+
+/// The one name of [`NAMES`] that `name` can be: the one in its slot ([`slot_of`]), if any.
+#[inline(always)]
+fn candidate(name: &[u8]) -> Option<&'static (&'static [u8], Field)> {
+    SLOTS
+        .get(slot_of(name))
+        .and_then(|&entry| NAMES.get(usize::from(entry).checked_sub(1)?))
+}
+
+/// [`eq_fold_lower`] for names of at most 16 bytes on 64-bit targets, inlined: two
+/// (possibly overlapping) words, or two half words, or bytes.
+#[cfg(target_pointer_width = "64")]
+#[inline(always)]
+fn short_eq_fold_lower(name: &[u8], lower: &[u8]) -> bool {
+    let len = name.len();
+    if len != lower.len() {
+        return false;
+    }
+    let (at, chunk) = match len {
+        8..=16 => (len.wrapping_sub(8), 8),
+        4..=7 => (len.wrapping_sub(4), 4),
+        _ => return name.eq_ignore_ascii_case(lower),
+    };
+    let load = |bytes: &[u8], at: usize| {
+        let bytes = bytes.get(at..at.wrapping_add(chunk)).unwrap_or_default();
+        match chunk {
+            8 => word(bytes),
+            _ => half_word(bytes),
+        }
+    };
+    let differ = |at: usize| word_differ(load(name, at), load(lower, at));
+    differ(0) | differ(at) == 0
 }
 
 /// A name that is none of [`NAMES`]: [`Field::Unsupported`] when it starts like a rate-limit
