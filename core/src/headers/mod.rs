@@ -190,7 +190,9 @@ where
     snapshot
 }
 
-/// Reads `pairs` into a fresh `snapshot` (one with only its status set).
+/// Reads `pairs` into a fresh `snapshot` (one with only its status set). Inlined into its
+/// callers on 64-bit targets (the loop then sees the snapshot it fills); one copy on others.
+#[cfg_attr(target_pointer_width = "64", inline(always))]
 fn fill<I, N, V>(snapshot: &mut Snapshot, pairs: I, memos: &mut Memos)
 where
     I: IntoIterator<Item = (N, V)>,
