@@ -83,14 +83,13 @@ fn count_digits(value: &[u8]) -> Result<u64, HeaderError> {
 /// `value` as a decimal number when it is four to eight ASCII digits (most counts a response
 /// carries: `4000`, `1998000`), read as one word instead of digit by digit; `None` otherwise.
 ///
-/// The digits are gathered into a little-endian word (two overlapping four-byte loads), moved
-/// to its top and padded below with `0` characters, checked to be digits all at once, then
-/// combined pairwise: tens and units into bytes, hundreds into 16-bit halves, ten thousands
-/// into the 32-bit result.
+/// The digits are gathered into the top of a little-endian word (two overlapping four-byte
+/// loads, the first shifted up by the bytes missing from eight, the last to the top half), padded
+/// below with `0` characters, turned into digit values and checked all at once, then combined pairwise: tens and
+/// units into bytes, hundreds into 16-bit halves, ten thousands into the 32-bit result.
 #[inline(always)]
 fn four_to_eight_digits(value: &[u8]) -> Option<u64> {
     const ZEROS: u64 = 0x3030_3030_3030_3030;
-    const HIGH_NIBBLES: u64 = 0xf0f0_f0f0_f0f0_f0f0;
     let len = value.len();
     if !(4..=8).contains(&len) {
         return None;
@@ -102,20 +101,20 @@ fn four_to_eight_digits(value: &[u8]) -> Option<u64> {
     };
     let head = quad(value.get(..4));
     let tail = quad(value.get(len.wrapping_sub(4)..));
-    // Byte i of the value at byte i of the word: the overlap of the two loads holds the same
-    // bytes, so or-ing them is harmless. Shifts are below 64 bits: `len` is 4 to 8.
-    let bits = |bytes: usize| u32::try_from(bytes.wrapping_mul(8)).unwrap_or(0);
-    let digits = head | tail.wrapping_shl(bits(len.wrapping_sub(4)));
-    let pad = bits(8usize.wrapping_sub(len));
-    let padded = digits.wrapping_shl(pad) | ZEROS & 1u64.wrapping_shl(pad).wrapping_sub(1);
-    // Every byte 0x30..=0x39: its high nibble is 3, and still 3 once 6 is added (no byte can
-    // carry into the next after the first test).
-    if padded & HIGH_NIBBLES != ZEROS
-        || padded.wrapping_add(0x0606_0606_0606_0606) & HIGH_NIBBLES != ZEROS
-    {
+    // Byte i of the value at byte 8 − len + i of the word: the overlap of the two loads holds
+    // the same bytes, so or-ing them is harmless. `pad` is 0 to 32 bits: `len` is 4 to 8.
+    let pad = u32::try_from(8usize.wrapping_sub(len).wrapping_mul(8)).unwrap_or(0);
+    let padded =
+        head.wrapping_shl(pad) | tail << 32 | ZEROS & 1u64.wrapping_shl(pad).wrapping_sub(1);
+    // `0` taken from every byte: a digit becomes its value, 0 to 9. Every byte is a digit
+    // exactly when no byte of `units` or of `units + 0x76` has its top bit set: a byte below
+    // `0` wraps to 0xd0 or more (and a borrow it passes on only follows that failure); a byte
+    // above `9` becomes 0x0a or more, which 0x76 lifts to 0x80 (any carry out of it only
+    // follows that failure too).
+    let units = padded.wrapping_sub(ZEROS);
+    if (units | units.wrapping_add(0x7676_7676_7676_7676)) & 0x8080_8080_8080_8080 != 0 {
         return None;
     }
-    let units = padded & 0x0f0f_0f0f_0f0f_0f0f;
     let pairs = units.wrapping_mul(10 << 8 | 1) >> 8 & 0x00ff_00ff_00ff_00ff;
     let quads = pairs.wrapping_mul(100 << 16 | 1) >> 16 & 0x0000_ffff_0000_ffff;
     Some(quads.wrapping_mul(10_000 << 32 | 1) >> 32)
@@ -503,6 +502,20 @@ mod tests {
             "\u{660}123",
         ] {
             assert_eq!(four_to_eight_digits(value.as_bytes()), None, "{value}");
+        }
+        // Any one byte anywhere in values of every length: read only when it is a digit.
+        for len in 4..=8 {
+            for at in 0..len {
+                for byte in 0..=255_u8 {
+                    let mut text = b"98765432"[..len].to_vec();
+                    text[at] = byte;
+                    let want = std::str::from_utf8(&text)
+                        .ok()
+                        .filter(|text| text.bytes().all(|b| b.is_ascii_digit()))
+                        .and_then(|text| text.parse::<u64>().ok());
+                    assert_eq!(four_to_eight_digits(&text), want, "{text:?}");
+                }
+            }
         }
         for n in (0..100_000_000_u64).step_by(9_973) {
             for width in 4..=8 {
