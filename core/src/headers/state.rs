@@ -116,6 +116,10 @@ impl State {
                 scope,
                 part,
             } => self.push_quota(s, memos, index, family, scope, part, value),
+            // Apart from the other fields where time matters more than flash.
+            Field::Date if cfg!(target_pointer_width = "64") => {
+                push_date(s, memos, index, values::trim(value));
+            }
             field => self.push_field(s, memos, index, field, values::trim(value)),
         }
     }
@@ -212,14 +216,7 @@ impl State {
             Field::Other | Field::Quota { .. } => {}
             Field::Unsupported => report(s, index, HeaderError::Unsupported),
             Field::Disabled => report(s, index, HeaderError::DialectDisabled),
-            Field::Date => {
-                let date = if memos.dates {
-                    memos.date.read(value, values::date)
-                } else {
-                    values::date(value)
-                };
-                set_once(s, index, date, |s| &mut s.date);
-            }
+            Field::Date => push_date(s, memos, index, value),
             Field::RetryAfter => {
                 let retry_after = values::retry_after(value);
                 set_once(s, index, retry_after, |s| &mut s.retry_after);
@@ -411,6 +408,19 @@ impl State {
 /// The bit of `scope` in [`State::unlimited`].
 const fn scope_bit(scope: Scope) -> u8 {
     1 << scope.index()
+}
+
+/// `Date`, from `memos` when they remember dates. On 64-bit targets out of line but apart from
+/// [`State::push_field`] (every response has one, and it needs few registers); called from
+/// [`State::push_field`] on others.
+#[cfg_attr(target_pointer_width = "64", inline(never))]
+fn push_date(s: &mut Snapshot, memos: &mut Memos, index: usize, value: &[u8]) {
+    let date = if memos.dates {
+        memos.date.read(value, values::date)
+    } else {
+        values::date(value)
+    };
+    set_once(s, index, date, |s| &mut s.date);
 }
 
 /// Records a field as not used, once per position and reason. Out of line: a well-formed
