@@ -223,7 +223,7 @@ where
 /// Responses of one second carry the same `Date`, and Anthropic's resets move at most once a
 /// second too, so under load nearly every response repeats them. What is remembered is the
 /// exact bytes and the exact result (errors too): the snapshot is the one [`parse`] gives, field
-/// for field and report for report; only the cost differs. It is 120 bytes.
+/// for field and report for report; only the cost differs. It is 120 bytes on 64-bit targets, 100 on 32-bit ones.
 ///
 /// # Examples
 ///
