@@ -47,6 +47,10 @@ use crate::backoff::Attempt;
 use crate::cost::{Charges, Cost};
 use crate::lane::Priority;
 
+mod ends;
+
+use ends::Ends;
+
 /// Names a lane of a [`crate::Policy`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
@@ -161,8 +165,7 @@ pub(crate) struct Record {
 /// A reservation taken out of the table to be settled or cancelled: its [`Record`], with where
 /// each pace's charge for it ended (its TAT right after admission, absolute µs; unused entries
 /// for absent paces). Only settling reads the ends, so the table keeps them beside the records
-/// rather than in them, and as they came (narrowing them cost the admission more than the
-/// bytes it saved).
+/// rather than in them, in 48 bits each (see [`Ends`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub(crate) struct Reservation {
@@ -243,7 +246,8 @@ impl Record {
 const NONE: u16 = u16::MAX;
 
 /// A slot's neighbours in admission order while it is live; while it is free, `newer` chains
-/// the free list.
+/// the free list (threaded through every slot when the table is made, so taking a free slot
+/// is one load and one store).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 struct Link {
@@ -261,7 +265,8 @@ impl Link {
 /// A fixed table of reservations with stable slots, chained in admission order.
 ///
 /// Insertion pops a free slot and appends it to the chain, removal unlinks it and pushes it on
-/// the free list: a few loads and stores each, no search. The chain is in admission order, and
+/// the free list: a few loads and stores each, no search. A slot costs 96 bytes: the record
+/// (28), the pace ends (24, [`Ends`]), the intent (40) and the links (4). The chain is in admission order, and
 /// admission instants never go backwards (see `latest_stamp`), so the reservations admitted
 /// after an instant are a suffix of it: the sync walks back from the newest and stops at the
 /// first one old enough for the server to have seen, however many are in flight.
@@ -269,8 +274,9 @@ impl Link {
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub(crate) struct Permits<const N: usize> {
     slots: [Option<Record>; N],
-    /// Where each slot's charges ended on each pace (meaningful while the slot is occupied).
-    ends: [[u64; 4]; N],
+    /// Where each slot's charges ended on each pace, after its admission (meaningful while the
+    /// slot is occupied).
+    ends: [Ends; N],
     /// What each slot's request asked for (meaningful while the slot is occupied).
     intents: [Intent; N],
     /// Each slot's neighbours: in admission order while live, the free list while free.
@@ -283,10 +289,9 @@ pub(crate) struct Permits<const N: usize> {
     /// The oldest and newest live slots ([`NONE`] when none is live).
     oldest: u16,
     newest: u16,
-    /// The most recently freed slot, heading the free list through [`Link::newer`].
+    /// The most recently freed slot (at first slot 0), heading the free list through
+    /// [`Link::newer`]; [`NONE`] when every slot is live.
     free: u16,
-    /// Slots `fresh..N` have never been used.
-    fresh: u16,
     /// How many slots are live.
     live: u16,
     next_id: NonZeroU32,
@@ -299,19 +304,33 @@ impl<const N: usize> Permits<N> {
     pub(crate) const fn new() -> Self {
         Self {
             slots: [None; N],
-            ends: [[0; 4]; N],
+            ends: [Ends::EMPTY; N],
             intents: [Intent::EMPTY; N],
-            links: [Link::UNLINKED; N],
+            links: Self::free_list(),
             tag: 0,
             ttl_ms: Self::DEFAULT_TTL_MS,
             oldest: NONE,
             newest: NONE,
-            free: NONE,
-            fresh: 0,
+            free: if N == 0 { NONE } else { 0 },
             live: 0,
             next_id: NonZeroU32::MIN,
             latest_stamp: 0,
         }
+    }
+
+    /// Every slot free, chained in slot order: slot `i` is followed by `i + 1`, the last by
+    /// [`NONE`] (a table has at most 65 535 slots, so every number fits below it).
+    const fn free_list() -> [Link; N] {
+        let mut links = [Link::UNLINKED; N];
+        let mut slot = 0;
+        while slot < N {
+            let next = slot.saturating_add(1);
+            #[expect(clippy::indexing_slicing, reason = "slot < N; `get_mut` is not const")]
+            let link = &mut links[slot];
+            link.newer = if next < N { next as u16 } else { NONE };
+            slot = next;
+        }
+        links
     }
 
     /// The default time-to-live: 10 minutes.
@@ -382,7 +401,7 @@ impl<const N: usize> Permits<N> {
     }
 
     pub(crate) fn is_full(&self) -> bool {
-        self.len() >= N
+        self.free == NONE
     }
 
     /// Stores a reservation; `None` when the table is full.
@@ -401,22 +420,11 @@ impl<const N: usize> Permits<N> {
         priority: Priority,
         intent: Intent,
     ) -> Option<Permit> {
-        let slot = if self.free != NONE {
-            self.free
-        } else if usize::from(self.fresh) < N {
-            self.fresh
-        } else {
-            return None;
-        };
+        let slot = self.free;
         let entry = self.slots.get_mut(usize::from(slot))?;
-        let newest = self.newest;
         let link = self.links.get_mut(usize::from(slot))?;
-        if slot == self.free {
-            self.free = link.newer;
-        } else {
-            // Below `N`, itself at most `NONE`: no wrap.
-            self.fresh = self.fresh.wrapping_add(1);
-        }
+        let newest = self.newest;
+        self.free = link.newer;
         *link = Link {
             older: newest,
             newer: NONE,
@@ -449,7 +457,7 @@ impl<const N: usize> Permits<N> {
             *kept = intent;
         }
         if let Some(kept) = self.ends.get_mut(usize::from(slot)) {
-            *kept = *ends;
+            *kept = Ends::new(ends, issued_at);
         }
         let tag = self.stamp(issued_at);
         Some(Permit {
@@ -495,6 +503,7 @@ impl<const N: usize> Permits<N> {
             .copied()
             .ok_or(PermitError::Unknown)?;
         let record = self.take(permit.slot).ok_or(PermitError::Unknown)?;
+        let ends = ends.get(record.issued_at());
         Ok((Reservation { record, ends }, intent))
     }
 
