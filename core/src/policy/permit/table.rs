@@ -255,7 +255,7 @@ impl<const N: usize> Permits<N> {
             *kept = intent;
         }
         if let Some(kept) = self.ends.get_mut(usize::from(slot)) {
-            *kept = Ends::new(ends);
+            kept.set(ends, issued_at);
         }
         let tag = self.stamp(issued_at);
         Some(Permit {
@@ -292,23 +292,35 @@ impl<const N: usize> Permits<N> {
     /// Takes the reservation a permit stands for out of the table, with what its request asked
     /// for. A permit of another table (another tag) is refused and changes nothing.
     pub(crate) fn remove(&mut self, permit: &Permit) -> Result<(Reservation, Intent), PermitError> {
-        let record = *self.live_record(permit).ok_or(PermitError::Unknown)?;
         let slot = usize::from(permit.slot);
-        let (Some(intent), Some(ends), Some(Some(kept))) = (
+        let (Some(Some(kept)), Some(intent), Some(ends)) = (
+            self.slots.get_mut(slot),
             self.intents.get(slot).copied(),
             self.ends.get(slot),
-            self.slots.get_mut(slot),
         ) else {
             return Err(PermitError::Unknown);
         };
-        let ends = ends.get(record.issued_at());
+        if !(kept.live
+            && permit.tag.get() == self.tag
+            && kept.id == permit.id
+            && kept.lane == permit.lane.0)
+        {
+            return Err(PermitError::Unknown);
+        }
         kept.live = false;
+        let record = *kept;
+        let ends = ends.get(record.issued_at());
         self.live = self.live.saturating_sub(1);
-        self.unlink_newest_settled();
+        if permit.slot == self.newest {
+            self.newest = self.older(permit.slot);
+            self.release(permit.slot);
+            self.unlink_newest_settled();
+        }
         Ok((Reservation { record, ends }, intent))
     }
 
     /// Frees the settled slots at the top of the chain, so that the newest is live.
+    #[inline]
     fn unlink_newest_settled(&mut self) {
         while let Some(Some(record)) = self.slots.get(usize::from(self.newest))
             && !record.live
