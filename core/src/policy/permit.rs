@@ -156,7 +156,8 @@ pub(crate) struct Record {
     /// The request's priority (a retry keeps it), in what would be padding.
     pub(crate) priority: Priority,
     /// Whether the reservation still stands: a settled one stays in the table's chain, for its
-    /// admission instant, until the table unlinks it (see [`Permits`]).
+    /// admission instant, until the table unlinks it (see [`Permits`]); a free slot's record is
+    /// not live either.
     live: bool,
     /// When it was admitted (µs ticks), as two halves so the entry stays 4-byte aligned.
     issued_at: [u32; 2],
@@ -192,6 +193,17 @@ impl Reservation {
 }
 
 impl Record {
+    /// A free slot's record: not live, not in the table's chain.
+    const FREE: Self = Self {
+        id: NonZeroU32::MIN,
+        lane: 0,
+        mask: 0,
+        priority: Priority::Interactive,
+        live: false,
+        issued_at: [0; 2],
+        charged: [0; 3],
+    };
+
     /// When it was admitted (µs ticks).
     pub(crate) const fn issued_at(&self) -> u64 {
         let [low, high] = self.issued_at;

@@ -38,8 +38,9 @@ const NONE: u16 = u16::MAX;
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub(crate) struct Permits<const N: usize> {
-    /// `None` for a free slot; a settled record waiting to be unlinked is `live: false`.
-    slots: [Option<Record>; N],
+    /// The records: live, settled and waiting to be unlinked (`live: false`), or free (not in
+    /// the chain, `live: false`).
+    slots: [Record; N],
     /// Where each slot's charges ended on each pace, after its admission (meaningful while the
     /// slot is live).
     ends: [Ends; N],
@@ -67,7 +68,7 @@ pub(crate) struct Permits<const N: usize> {
 impl<const N: usize> Permits<N> {
     pub(crate) const fn new() -> Self {
         Self {
-            slots: [None; N],
+            slots: [Record::FREE; N],
             ends: [Ends::EMPTY; N],
             intents: [Intent::EMPTY; N],
             older: Self::free_list(),
@@ -124,7 +125,7 @@ impl<const N: usize> Permits<N> {
         };
         let live = self.live;
         // Issued at or before the cutoff: the oldest, the end of the chain.
-        for record in self.slots.iter_mut().flatten() {
+        for record in &mut self.slots {
             if record.live && record.issued_at() <= cutoff {
                 record.live = false;
                 self.live = self.live.saturating_sub(1);
@@ -140,7 +141,7 @@ impl<const N: usize> Permits<N> {
     fn unlink_settled(&mut self) {
         let mut newer = NONE;
         let mut slot = self.newest;
-        while let Some(Some(record)) = self.slots.get(usize::from(slot)) {
+        while let Some(record) = self.slots.get(usize::from(slot)) {
             let older = self.older(slot);
             if record.live {
                 newer = slot;
@@ -155,13 +156,9 @@ impl<const N: usize> Permits<N> {
         }
     }
 
-    /// Empties `slot` and puts it on the free list (it must be out of the chain).
+    /// Puts `slot`, settled and out of the chain, on the free list.
     fn release(&mut self, slot: u16) {
-        if let (Some(entry), Some(link)) = (
-            self.slots.get_mut(usize::from(slot)),
-            self.older.get_mut(usize::from(slot)),
-        ) {
-            *entry = None;
+        if let Some(link) = self.older.get_mut(usize::from(slot)) {
             *link = self.free;
             self.free = slot;
         }
@@ -238,7 +235,7 @@ impl<const N: usize> Permits<N> {
         let issued_at = issued_at.max(self.latest_stamp);
         self.latest_stamp = issued_at;
         let narrow = |kind: LimitKind| u32::try_from(up.get(kind)).unwrap_or(u32::MAX);
-        *entry = Some(Record {
+        *entry = Record {
             id,
             lane: lane.0,
             mask,
@@ -250,7 +247,7 @@ impl<const N: usize> Permits<N> {
                 narrow(LimitKind::InputTokens),
                 narrow(LimitKind::OutputTokens),
             ],
-        });
+        };
         if let Some(kept) = self.intents.get_mut(usize::from(slot)) {
             *kept = intent;
         }
@@ -270,7 +267,7 @@ impl<const N: usize> Permits<N> {
     /// or one no longer live.
     fn live_record(&self, permit: &Permit) -> Option<&Record> {
         match self.slots.get(usize::from(permit.slot)) {
-            Some(Some(record))
+            Some(record)
                 if permit.tag.get() == self.tag
                     && record.live
                     && record.id == permit.id
@@ -293,7 +290,7 @@ impl<const N: usize> Permits<N> {
     /// for. A permit of another table (another tag) is refused and changes nothing.
     pub(crate) fn remove(&mut self, permit: &Permit) -> Result<(Reservation, Intent), PermitError> {
         let slot = usize::from(permit.slot);
-        let (Some(Some(kept)), Some(intent), Some(ends)) = (
+        let (Some(kept), Some(intent), Some(ends)) = (
             self.slots.get_mut(slot),
             self.intents.get(slot).copied(),
             self.ends.get(slot),
@@ -322,7 +319,7 @@ impl<const N: usize> Permits<N> {
     /// Frees the settled slots at the top of the chain, so that the newest is live.
     #[inline]
     fn unlink_newest_settled(&mut self) {
-        while let Some(Some(record)) = self.slots.get(usize::from(self.newest))
+        while let Some(record) = self.slots.get(usize::from(self.newest))
             && !record.live
         {
             let slot = self.newest;
@@ -343,7 +340,7 @@ impl<const N: usize> Permits<N> {
         let mut slot = self.newest;
         core::iter::from_fn(move || {
             loop {
-                let record = self.slots.get(usize::from(slot))?.as_ref()?;
+                let record = self.slots.get(usize::from(slot))?;
                 if cutoff.is_some_and(|cutoff| record.issued_at() <= cutoff) {
                     return None;
                 }
@@ -359,7 +356,7 @@ impl<const N: usize> Permits<N> {
     /// newest first, as [`Permits::since`] walks them.
     pub(crate) fn for_each_since(&mut self, cutoff: Option<u64>, mut f: impl FnMut(&mut Record)) {
         let mut slot = self.newest;
-        while let Some(Some(record)) = self.slots.get_mut(usize::from(slot)) {
+        while let Some(record) = self.slots.get_mut(usize::from(slot)) {
             if cutoff.is_some_and(|cutoff| record.issued_at() <= cutoff) {
                 return;
             }
