@@ -118,32 +118,31 @@ impl<const N: usize> Permits<N> {
     /// Drops every reservation issued at least the time-to-live before `now` (engine µs),
     /// without refunding it, and frees their slots; answers whether any was dropped. Called
     /// only when every slot is live.
-    #[cold]
+    #[inline]
     pub(crate) fn reclaim_expired(&mut self, now: u64) -> bool {
         let Some(cutoff) = now.checked_sub(self.ttl_us()) else {
             return false;
         };
         let live = self.live;
-        // Issued at or before the cutoff: the oldest, the end of the chain.
-        for record in &mut self.slots {
-            if record.live && record.issued_at() <= cutoff {
-                record.live = false;
-                self.live = self.live.saturating_sub(1);
-            }
-        }
-        self.unlink_settled();
+        self.unlink_settled(Some(cutoff));
         self.live < live
     }
 
-    /// Unlinks every settled slot from the chain and frees it: one walk from the newest. An
-    /// admission that finds no free slot while fewer than `N` are live calls it.
+    /// Unlinks every settled slot from the chain and frees it, after settling (without refund)
+    /// every live one issued at or before `expired_by`: one walk from the newest. An admission
+    /// that finds no free slot while fewer than `N` are live calls it, and so does reclaiming.
     #[cold]
-    fn unlink_settled(&mut self) {
+    fn unlink_settled(&mut self, expired_by: Option<u64>) {
         let mut newer = NONE;
         let mut slot = self.newest;
-        while let Some(record) = self.slots.get(usize::from(slot)) {
+        while let Some(record) = self.slots.get_mut(usize::from(slot)) {
+            if record.live && expired_by.is_some_and(|cutoff| record.issued_at() <= cutoff) {
+                record.live = false;
+                self.live = self.live.saturating_sub(1);
+            }
+            let live = record.live;
             let older = self.older(slot);
-            if record.live {
+            if live {
                 newer = slot;
             } else {
                 match self.older.get_mut(usize::from(newer)) {
@@ -220,7 +219,7 @@ impl<const N: usize> Permits<N> {
         intent: Intent,
     ) -> Option<Permit> {
         if self.free == NONE {
-            self.unlink_settled();
+            self.unlink_settled(None);
         }
         let slot = self.free;
         let entry = self.slots.get_mut(usize::from(slot))?;
