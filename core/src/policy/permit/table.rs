@@ -118,7 +118,7 @@ impl<const N: usize> Permits<N> {
     /// Drops every reservation issued at least the time-to-live before `now` (engine µs),
     /// without refunding it, and frees their slots; answers whether any was dropped. Called
     /// only when every slot is live.
-    #[inline]
+    #[cold]
     pub(crate) fn reclaim_expired(&mut self, now: u64) -> bool {
         let Some(cutoff) = now.checked_sub(self.ttl_us()) else {
             return false;
