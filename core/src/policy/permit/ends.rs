@@ -9,7 +9,7 @@
 //! admits a charge only when its TAT afterwards lies within the bucket's capacity of the
 //! admission instant (GCRA: `TAT + n·T − C ≤ now`, or a full bucket and `n ≤ burst`), and a
 //! capacity is `burst × T` with the burst at most the limit's amount, so at most one window
-//! (rounded up to the µs): at most `u32::MAX` ms, below 2⁴² µs. 48 bits (a `u32` and a `u16`)
+//! (rounded up to the µs): at most `u32::MAX` ms, below 2⁴² µs. 48 bits (six bytes)
 //! hold every end a pace can produce, with 64 times to spare.
 //!
 //! Why the distance from the admission and not the end's own low 48 bits (which would spare
