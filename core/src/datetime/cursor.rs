@@ -176,21 +176,19 @@ pub(crate) fn word_at(input: &[u8], at: usize) -> Option<u64> {
 /// `10 × d(i) + d(i + 1)` where `d` is the value of a digit byte, for the bytes that `digits`
 /// marks with `0xff` (0 for the others); `None` if a marked byte is not an ASCII digit.
 ///
-/// All marked bytes are checked at once: a digit's high nibble is 3, and is still 3 after
-/// adding 6 (`:` to `?` carry into 4). Pairing is one multiplication: byte `i + 1` of
-/// `u × (10·256 + 1)` is `d(i + 1) + 10·d(i)` ≤ 99, which never carries into the next byte.
+/// All marked bytes are checked at once: `0` is taken from each, which leaves a digit's value
+/// (0 to 9); then neither that nor it plus 0x76 has its top bit set exactly when it was a
+/// digit (a byte below `0` wraps to 0xd0 or more, a byte above `9` is lifted to 0x80 or more;
+/// the borrow or carry either passes on only follows such a failure). Pairing is one
+/// multiplication: byte `i + 1` of `u × (10·256 + 1)` is `d(i + 1) + 10·d(i)` ≤ 99, which never
+/// carries into the next byte.
 #[inline(always)]
 pub(crate) fn digit_pairs(word: u64, digits: u64) -> Option<u64> {
-    const ZEROS: u64 = 0x3030_3030_3030_3030;
-    const HIGH: u64 = 0xf0f0_f0f0_f0f0_f0f0;
-    let marked = word & digits;
-    let want = ZEROS & digits;
-    // A byte above 0xf9 may carry when 6 is added, but then the first test has failed already.
-    let bumped = marked.wrapping_add(0x0606_0606_0606_0606 & digits);
-    if (marked & HIGH != want) | (bumped & HIGH != want) {
+    let units = (word & digits).wrapping_sub(0x3030_3030_3030_3030 & digits);
+    let lifted = units.wrapping_add(0x7676_7676_7676_7676 & digits);
+    if (units | lifted) & 0x8080_8080_8080_8080 & digits != 0 {
         return None;
     }
-    let units = marked & 0x0f0f_0f0f_0f0f_0f0f;
     Some(units.wrapping_mul(10 << 8 | 1) >> 8)
 }
 

@@ -373,3 +373,39 @@ fn errors_display_lowercase() {
         assert!(!text.ends_with('.'));
     }
 }
+
+/// The word-at-once digit pairs of the fast paths: any one byte in any marked position is read
+/// only when it is a digit, next to digits or not, and the pairs are the decimal values.
+#[test]
+fn digit_pairs_read_marked_digits_and_nothing_else() {
+    use cursor::digit_pairs;
+    let text = *b"12:34:56";
+    let masks = [
+        0xffff_ffff_ffff_ffff_u64,
+        0xffff_00ff_ff00_ffff,
+        0x00ff_ff00_0000_0000,
+        0x0000_0000_ffff_0000,
+    ];
+    for digits in masks {
+        for at in 0..8 {
+            for byte in 0..=255_u8 {
+                let mut bytes = text;
+                bytes[at] = byte;
+                let marked = |i: usize| digits >> (8 * i) & 0xff != 0;
+                let valid = (0..8).all(|i| !marked(i) || bytes[i].is_ascii_digit());
+                let got = digit_pairs(u64::from_le_bytes(bytes), digits);
+                if !valid {
+                    assert_eq!(got, None, "{bytes:?} {digits:x}");
+                    continue;
+                }
+                let got = got.unwrap().to_le_bytes();
+                for i in 0..7 {
+                    if marked(i) && marked(i + 1) {
+                        let want = (bytes[i] - b'0') * 10 + bytes[i + 1] - b'0';
+                        assert_eq!(got[i], want, "{bytes:?} {digits:x} at {i}");
+                    }
+                }
+            }
+        }
+    }
+}

@@ -7,7 +7,9 @@
 //! comparison that folds case eight bytes at a time ([`case_bits`]) settles it, instead of a
 //! chain of prefix and suffix comparisons or copying a lowercased name into a buffer first. Only
 //! a name that misses is looked at again, by its first byte, to tell an unknown rate-limit field
-//! ([`Field::Unsupported`]) from an ordinary one.
+//! ([`Field::Unsupported`]) from an ordinary one. On 64-bit targets the long names (16 to 48
+//! bytes: every vendor name) take a faster road to the same answer, `words`: hashed from two
+//! of the words that are compared anyway, then compared with words prepared at compile time.
 //!
 //! Names of every dialect are recognised in every build; a dialect whose Cargo feature
 //! (`anthropic`, `openai`, `ietf`) is off turns its fields into [`Field::Disabled`], so that they
@@ -93,7 +95,8 @@ const fn quota(family: Family, scope: Scope, part: Part) -> Field {
 /// Which field a header name is (named apart from `classify::classify`, which
 /// classifies whole responses), as this build reads it: [`Field::Disabled`] for a field of a
 /// dialect whose feature is off. With every dialect on, this is [`recognise`] itself.
-#[inline]
+#[cfg_attr(target_pointer_width = "64", inline(always))]
+#[cfg_attr(not(target_pointer_width = "64"), inline)]
 pub(super) fn field_of(name: &[u8]) -> Field {
     let field = recognise(name);
     match field.family() {
@@ -301,17 +304,72 @@ const SLOTS: [u8; 128] = {
 };
 
 /// Which field a header name is, in any dialect: one hash, one comparison.
+#[cfg_attr(target_pointer_width = "64", inline(always))]
 fn recognise(name: &[u8]) -> Field {
+    #[cfg(target_pointer_width = "64")]
+    {
+        let len = name.len();
+        if (words::SHORTEST..=words::LONGEST).contains(&len) {
+            return match words::known(name) {
+                Some(field) => field,
+                None => unsupported_or_other(name),
+            };
+        }
+        // Every name of [`NAMES`] and every rate-limit prefix starts with `a`, `d`, `r` or `x`
+        // (in either case): the short ordinary names (`server`, `content-type`) leave here.
+        if !matches!(
+            name.first().map(|b| b | 0x20),
+            Some(b'a' | b'd' | b'r' | b'x')
+        ) {
+            return Field::Other;
+        }
+        if len < words::SHORTEST {
+            return match candidate(name) {
+                Some(&(lower, field)) if short_eq_fold_lower(name, lower) => field,
+                _ => unsupported_or_other(name),
+            };
+        }
+    }
     if name.len() > NAME_MAX {
         return Field::Other;
     }
-    let known = SLOTS
-        .get(slot_of(name))
-        .and_then(|&entry| NAMES.get(usize::from(entry).checked_sub(1)?));
-    match known {
+    match candidate(name) {
         Some(&(lower, field)) if eq_fold_lower(name, lower) => field,
         _ => unsupported_or_other(name),
     }
+}
+
+/// The one name of [`NAMES`] that `name` can be: the one in its slot ([`slot_of`]), if any.
+#[inline(always)]
+fn candidate(name: &[u8]) -> Option<&'static (&'static [u8], Field)> {
+    SLOTS
+        .get(slot_of(name))
+        .and_then(|&entry| NAMES.get(usize::from(entry).checked_sub(1)?))
+}
+
+/// [`eq_fold_lower`] for names of at most 16 bytes on 64-bit targets, inlined: two
+/// (possibly overlapping) words, or two half words, or bytes.
+#[cfg(target_pointer_width = "64")]
+#[inline(always)]
+fn short_eq_fold_lower(name: &[u8], lower: &[u8]) -> bool {
+    let len = name.len();
+    if len != lower.len() {
+        return false;
+    }
+    let (at, chunk) = match len {
+        8..=16 => (len.wrapping_sub(8), 8),
+        4..=7 => (len.wrapping_sub(4), 4),
+        _ => return name.eq_ignore_ascii_case(lower),
+    };
+    let load = |bytes: &[u8], at: usize| {
+        let bytes = bytes.get(at..at.wrapping_add(chunk)).unwrap_or_default();
+        match chunk {
+            8 => word(bytes),
+            _ => half_word(bytes),
+        }
+    };
+    let differ = |at: usize| word_differ(load(name, at), load(lower, at));
+    differ(0) | differ(at) == 0
 }
 
 /// A name that is none of [`NAMES`]: [`Field::Unsupported`] when it starts like a rate-limit
@@ -442,3 +500,5 @@ fn words_differ(name: &[u8], lower: &[u8], differ: impl Fn(u64, u64) -> u64) -> 
 
 #[cfg(test)]
 mod tests;
+#[cfg(target_pointer_width = "64")]
+mod words;

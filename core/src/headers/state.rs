@@ -88,25 +88,46 @@ impl State {
         }
     }
 
-    /// Reads one field. Inlined into [`super::fill`]'s loop: most fields of a response are not
-    /// rate-limit fields, and they leave after the name lookup without a call.
-    #[inline(always)]
+    /// Reads the next field, at the position after the last one pushed: the streaming
+    /// [`super::Parser`]'s entry.
     pub(super) fn push(&mut self, s: &mut Snapshot, memos: &mut Memos, name: &[u8], value: &[u8]) {
         let index = self.next_index;
-        self.next_index = self.next_index.saturating_add(1);
+        self.next_index = index.saturating_add(1);
+        self.push_at(s, memos, index, name, value);
+    }
+
+    /// Reads one field at input position `index`. Inlined into [`super::fill`]'s loop, which
+    /// counts the positions in a register: most fields of a response are not rate-limit
+    /// fields, and they leave after the name lookup without a call. A vendor value is trimmed
+    /// only when it is not read as it stands ([`Self::push_quota`]).
+    #[inline(always)]
+    pub(super) fn push_at(
+        &mut self,
+        s: &mut Snapshot,
+        memos: &mut Memos,
+        index: usize,
+        name: &[u8],
+        value: &[u8],
+    ) {
         match names::field_of(name) {
             Field::Other => {}
             Field::Quota {
                 family,
                 scope,
                 part,
-            } => self.push_quota(s, memos, index, family, scope, part, values::trim(value)),
+            } => self.push_quota(s, memos, index, family, scope, part, value),
+            // Apart from the other fields where time matters more than flash.
+            Field::Date if cfg!(target_pointer_width = "64") => {
+                push_date(s, memos, index, values::trim(value));
+            }
             field => self.push_field(s, memos, index, field, values::trim(value)),
         }
     }
 
     /// A vendor field or an IETF ≤ -06 one: the bulk of every response, so kept lean: a vendor
-    /// count goes straight into its slot, without the [`Fact`] of [`Self::set_fact`].
+    /// count goes straight into its slot, without the [`Fact`] of [`Self::set_fact`]. `raw` is
+    /// the value untrimmed: the common well-formed values are read as they stand, and only a
+    /// value that is not goes through [`values::trim`] (which gives the same result for them).
     #[inline(always)]
     #[expect(
         clippy::too_many_arguments,
@@ -120,7 +141,7 @@ impl State {
         family: Family,
         scope: Scope,
         part: Part,
-        value: &[u8],
+        raw: &[u8],
     ) {
         if self.family != Some(family) && !self.claim(s, index, family) {
             return;
@@ -129,30 +150,30 @@ impl State {
             // Never reached without the `ietf` feature (`names::field_of` makes such a field
             // `Disabled`): `cfg!` lets the linker drop the reader from that build.
             if cfg!(feature = "ietf") {
-                self.push_ietf_split(s, index, scope, part, value);
+                self.push_ietf_split(s, index, scope, part, values::trim(raw));
             }
             return;
         }
         let at = scope.index();
         match part {
-            Part::Limit | Part::Remaining if value == b"-1" => {
-                self.unlimited |= scope_bit(scope);
-                report(s, index, HeaderError::Unlimited);
-            }
-            Part::Limit => match values::limit(value) {
-                Ok(limit) => keep_at(s, index, at, &mut self.limit_at, limit, |q| &mut q.limit),
+            Part::Limit | Part::Remaining => match values::vendor_count(raw) {
+                Err(HeaderError::Unlimited) => {
+                    self.unlimited |= scope_bit(scope);
+                    report(s, index, HeaderError::Unlimited);
+                }
                 Err(why) => report(s, index, why),
-            },
-            Part::Remaining => match values::count(value) {
+                Ok(0) if part == Part::Limit => report(s, index, HeaderError::ZeroLimit),
+                Ok(limit) if part == Part::Limit => {
+                    keep_at(s, index, at, &mut self.limit_at, limit, |q| &mut q.limit);
+                }
                 Ok(remaining) => {
                     self.with_remaining |= scope_bit(scope);
                     keep_at(s, index, at, &mut self.remaining_at, remaining, |q| {
                         &mut q.remaining
                     });
                 }
-                Err(why) => report(s, index, why),
             },
-            Part::Reset => match reset(memos, value, family == Family::Anthropic) {
+            Part::Reset => match reset(memos, raw, family == Family::Anthropic) {
                 Ok(reset) => keep_at(s, index, at, &mut self.reset_at, reset, |q| &mut q.reset),
                 Err(why) => report(s, index, why),
             },
@@ -195,14 +216,7 @@ impl State {
             Field::Other | Field::Quota { .. } => {}
             Field::Unsupported => report(s, index, HeaderError::Unsupported),
             Field::Disabled => report(s, index, HeaderError::DialectDisabled),
-            Field::Date => {
-                let date = if memos.dates {
-                    memos.date.read(value, values::date)
-                } else {
-                    values::date(value)
-                };
-                set_once(s, index, date, |s| &mut s.date);
-            }
+            Field::Date => push_date(s, memos, index, value),
             Field::RetryAfter => {
                 let retry_after = values::retry_after(value);
                 set_once(s, index, retry_after, |s| &mut s.retry_after);
@@ -396,6 +410,19 @@ const fn scope_bit(scope: Scope) -> u8 {
     1 << scope.index()
 }
 
+/// `Date`, from `memos` when they remember dates. On 64-bit targets out of line but apart from
+/// [`State::push_field`] (every response has one, and it needs few registers); called from
+/// [`State::push_field`] on others.
+#[cfg_attr(target_pointer_width = "64", inline(never))]
+fn push_date(s: &mut Snapshot, memos: &mut Memos, index: usize, value: &[u8]) {
+    let date = if memos.dates {
+        memos.date.read(value, values::date)
+    } else {
+        values::date(value)
+    };
+    set_once(s, index, date, |s| &mut s.date);
+}
+
 /// Records a field as not used, once per position and reason. Out of line: a well-formed
 /// response never calls it.
 #[cold]
@@ -515,15 +542,20 @@ pub(super) fn sort_by_index(ignored: &mut [Ignored]) {
     }
 }
 
-/// A vendor reset ([`values::reset`]), from `memos` when it is RFC 3339-shaped: Anthropic sends
-/// the same instant for every scope. Such a value is read alike whatever `timestamp` says, so
-/// the memo needs no key beyond the bytes.
+/// A vendor reset ([`values::reset`] of the trimmed value), from `memos` when it is RFC
+/// 3339-shaped: Anthropic sends the same instant for every scope. Such a value is read alike
+/// whatever `timestamp` says, so the memo needs no key beyond the bytes. `raw` is untrimmed:
+/// when it does not start with white space and has a `-` at 4, its trimmed form has that `-`
+/// at 4 too (trimming the end stops at it), so the memo is keyed by the bytes as received.
 #[inline(always)]
-fn reset(memos: &mut Memos, value: &[u8], timestamp: bool) -> Result<Reset, HeaderError> {
-    if value.get(4) == Some(&b'-') {
-        memos.reset.read(value, |value| values::reset(value, true))
+fn reset(memos: &mut Memos, raw: &[u8], timestamp: bool) -> Result<Reset, HeaderError> {
+    let leading_space = matches!(raw.first(), Some(b' ' | b'\t'));
+    if raw.get(4) == Some(&b'-') && !leading_space {
+        memos
+            .reset
+            .read(raw, |raw| values::reset(values::trim(raw), true))
     } else {
-        values::reset(value, timestamp)
+        values::reset(values::trim(raw), timestamp)
     }
 }
 

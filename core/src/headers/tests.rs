@@ -1005,3 +1005,39 @@ fn positions_start_unknown_and_read_back_what_was_set() {
     assert_eq!(positions.get(2), Some(u16::MAX));
     assert_eq!(positions.get(8), None);
 }
+
+proptest::proptest! {
+    /// A vendor value padded with white space reads as the bare value, through `parse` and
+    /// through a `Reader` whatever it read before (counts are read untrimmed when they are
+    /// plain digits, resets are remembered by their bytes as received): the shortcuts never
+    /// show. The values include near misses of each shortcut: a `-` at 4 that is no RFC 3339
+    /// time, the `-1` sentinel, zero, too many digits.
+    #[test]
+    fn padded_vendor_values_read_as_bare(
+        name in proptest::sample::select(&[
+            "anthropic-ratelimit-requests-limit",
+            "anthropic-ratelimit-tokens-remaining",
+            "anthropic-ratelimit-input-tokens-reset",
+            "x-ratelimit-limit-requests",
+            "x-ratelimit-remaining-tokens",
+            "x-ratelimit-reset-tokens",
+        ][..]),
+        value in proptest::prop_oneof![
+            "-?[0-9]{1,10}",
+            "[0-9]{0,5}-[0-9a-z:T]{0,6}",
+            "2026-11-28T04:0[0-9]:00(Z|\\.5Z|\\+01:00)",
+            "[0-9]{1,2}(m|s|ms)",
+            "(-1|0|0000|-0|x)",
+        ],
+        before in "[ \t]{0,2}",
+        after in "[ \t]{0,2}",
+    ) {
+        let padded = format!("{before}{value}{after}");
+        let bare = parse(Some(200), [(name, value.as_str())]);
+        proptest::prop_assert_eq!(&parse(Some(200), [(name, padded.as_str())]), &bare);
+        let mut reader = Reader::new();
+        for form in [&value, &padded, &padded, &value, &value, &padded] {
+            proptest::prop_assert_eq!(&reader.parse(Some(200), [(name, form.as_str())]), &bare);
+        }
+    }
+}

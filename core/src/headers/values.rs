@@ -10,17 +10,25 @@ use crate::datetime::{
 use crate::time::{Duration, UnixTime};
 
 /// Removes optional white space (SP, HTAB) at both ends (RFC 9110 §5.5).
+///
+/// Where time matters more than flash (64-bit targets), a value with nothing to trim, what
+/// servers send, leaves after a look at its two ends.
 pub(super) fn trim(value: &[u8]) -> &[u8] {
     let ows = |b: &u8| *b == b' ' || *b == b'\t';
-    if !value.first().is_some_and(ows) && !value.last().is_some_and(ows) {
+    if cfg!(target_pointer_width = "64")
+        && !value.first().is_some_and(ows)
+        && !value.last().is_some_and(ows)
+    {
         return value;
     }
-    let start = value.iter().position(|b| !ows(b)).unwrap_or(value.len());
-    let end = value
-        .iter()
-        .rposition(|b| !ows(b))
-        .map_or(start, |i| i.saturating_add(1));
-    value.get(start..end).unwrap_or_default()
+    let mut value = value;
+    while let [b' ' | b'\t', rest @ ..] = value {
+        value = rest;
+    }
+    while let [rest @ .., b' ' | b'\t'] = value {
+        value = rest;
+    }
+    value
 }
 
 /// A non-negative decimal integer: a count of requests or tokens.
@@ -34,6 +42,27 @@ pub(super) fn count(value: &[u8]) -> Result<u64, HeaderError> {
         return Ok(count);
     }
     count_digits(value)
+}
+
+/// A vendor `limit` or `remaining` as received (untrimmed): [`count`] of the trimmed value,
+/// except that Azure's `-1` sentinel is [`HeaderError::Unlimited`]. Four to eight digits, what
+/// nearly every count is, are read as they stand: such a value has nothing to trim.
+#[inline(always)]
+pub(super) fn vendor_count(raw: &[u8]) -> Result<u64, HeaderError> {
+    if cfg!(target_pointer_width = "64")
+        && let Some(count) = four_to_eight_digits(raw)
+    {
+        return Ok(count);
+    }
+    vendor_count_trimmed(trim(raw))
+}
+
+/// [`vendor_count`] of a trimmed value.
+fn vendor_count_trimmed(value: &[u8]) -> Result<u64, HeaderError> {
+    if value == b"-1" {
+        return Err(HeaderError::Unlimited);
+    }
+    count(value)
 }
 
 /// [`count`] digit by digit, with its errors.
@@ -54,14 +83,13 @@ fn count_digits(value: &[u8]) -> Result<u64, HeaderError> {
 /// `value` as a decimal number when it is four to eight ASCII digits (most counts a response
 /// carries: `4000`, `1998000`), read as one word instead of digit by digit; `None` otherwise.
 ///
-/// The digits are gathered into a little-endian word (two overlapping four-byte loads), moved
-/// to its top and padded below with `0` characters, checked to be digits all at once, then
-/// combined pairwise: tens and units into bytes, hundreds into 16-bit halves, ten thousands
-/// into the 32-bit result.
+/// The digits are gathered into the top of a little-endian word (two overlapping four-byte
+/// loads, the first shifted up by the bytes missing from eight, the last to the top half), padded
+/// below with `0` characters, turned into digit values and checked all at once, then combined pairwise: tens and
+/// units into bytes, hundreds into 16-bit halves, ten thousands into the 32-bit result.
 #[inline(always)]
 fn four_to_eight_digits(value: &[u8]) -> Option<u64> {
     const ZEROS: u64 = 0x3030_3030_3030_3030;
-    const HIGH_NIBBLES: u64 = 0xf0f0_f0f0_f0f0_f0f0;
     let len = value.len();
     if !(4..=8).contains(&len) {
         return None;
@@ -73,20 +101,20 @@ fn four_to_eight_digits(value: &[u8]) -> Option<u64> {
     };
     let head = quad(value.get(..4));
     let tail = quad(value.get(len.wrapping_sub(4)..));
-    // Byte i of the value at byte i of the word: the overlap of the two loads holds the same
-    // bytes, so or-ing them is harmless. Shifts are below 64 bits: `len` is 4 to 8.
-    let bits = |bytes: usize| u32::try_from(bytes.wrapping_mul(8)).unwrap_or(0);
-    let digits = head | tail.wrapping_shl(bits(len.wrapping_sub(4)));
-    let pad = bits(8usize.wrapping_sub(len));
-    let padded = digits.wrapping_shl(pad) | ZEROS & 1u64.wrapping_shl(pad).wrapping_sub(1);
-    // Every byte 0x30..=0x39: its high nibble is 3, and still 3 once 6 is added (no byte can
-    // carry into the next after the first test).
-    if padded & HIGH_NIBBLES != ZEROS
-        || padded.wrapping_add(0x0606_0606_0606_0606) & HIGH_NIBBLES != ZEROS
-    {
+    // Byte i of the value at byte 8 − len + i of the word: the overlap of the two loads holds
+    // the same bytes, so or-ing them is harmless. `pad` is 0 to 32 bits: `len` is 4 to 8.
+    let pad = u32::try_from(8usize.wrapping_sub(len).wrapping_mul(8)).unwrap_or(0);
+    let padded =
+        head.wrapping_shl(pad) | tail << 32 | ZEROS & 1u64.wrapping_shl(pad).wrapping_sub(1);
+    // `0` taken from every byte: a digit becomes its value, 0 to 9. Every byte is a digit
+    // exactly when no byte of `units` or of `units + 0x76` has its top bit set: a byte below
+    // `0` wraps to 0xd0 or more (and a borrow it passes on only follows that failure); a byte
+    // above `9` becomes 0x0a or more, which 0x76 lifts to 0x80 (any carry out of it only
+    // follows that failure too).
+    let units = padded.wrapping_sub(ZEROS);
+    if (units | units.wrapping_add(0x7676_7676_7676_7676)) & 0x8080_8080_8080_8080 != 0 {
         return None;
     }
-    let units = padded & 0x0f0f_0f0f_0f0f_0f0f;
     let pairs = units.wrapping_mul(10 << 8 | 1) >> 8 & 0x00ff_00ff_00ff_00ff;
     let quads = pairs.wrapping_mul(100 << 16 | 1) >> 16 & 0x0000_ffff_0000_ffff;
     Some(quads.wrapping_mul(10_000 << 32 | 1) >> 32)
@@ -425,6 +453,25 @@ pub(super) fn date(value: &[u8]) -> Result<UnixTime, HeaderError> {
 mod tests {
     use super::*;
 
+    /// SP and HTAB go from both ends, nothing else does, and all of a value of white space.
+    #[test]
+    fn trim_removes_optional_white_space_at_both_ends() {
+        let cases: [(&[u8], &[u8]); 9] = [
+            (b"", b""),
+            (b" ", b""),
+            (b" \t \t", b""),
+            (b"4000", b"4000"),
+            (b" 4000", b"4000"),
+            (b"4000\t", b"4000"),
+            (b"\t 4 0 \t", b"4 0"),
+            (b"\r4000\n", b"\r4000\n"),
+            (b"\x0b4000 ", b"\x0b4000"),
+        ];
+        for (value, trimmed) in cases {
+            assert_eq!(trim(value), trimmed, "{value:?}");
+        }
+    }
+
     /// The word-at-once reading agrees with the digit-by-digit one on every length it takes,
     /// and declines everything else.
     #[test]
@@ -455,6 +502,20 @@ mod tests {
             "\u{660}123",
         ] {
             assert_eq!(four_to_eight_digits(value.as_bytes()), None, "{value}");
+        }
+        // Any one byte anywhere in values of every length: read only when it is a digit.
+        for len in 4..=8 {
+            for at in 0..len {
+                for byte in 0..=255_u8 {
+                    let mut text = b"98765432"[..len].to_vec();
+                    text[at] = byte;
+                    let want = std::str::from_utf8(&text)
+                        .ok()
+                        .filter(|text| text.bytes().all(|b| b.is_ascii_digit()))
+                        .and_then(|text| text.parse::<u64>().ok());
+                    assert_eq!(four_to_eight_digits(&text), want, "{text:?}");
+                }
+            }
         }
         for n in (0..100_000_000_u64).step_by(9_973) {
             for width in 4..=8 {

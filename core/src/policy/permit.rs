@@ -42,10 +42,14 @@
 
 use core::num::NonZeroU32;
 
-use crate::LimitKind;
 use crate::backoff::Attempt;
 use crate::cost::{Charges, Cost};
 use crate::lane::Priority;
+
+mod ends;
+mod table;
+
+pub(crate) use table::Permits;
 
 /// Names a lane of a [`crate::Policy`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -139,7 +143,7 @@ impl core::fmt::Display for PermitError {
 impl core::error::Error for PermitError {}
 
 /// What one in-flight request charged, as the table keeps it: the sync walks these on every
-/// response (see [`Permits::since`]), so they hold nothing it does not read.
+/// response (see `Permits::since`), so they hold nothing it does not read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub(crate) struct Record {
@@ -147,10 +151,14 @@ pub(crate) struct Record {
     /// [`is_at_or_after`]).
     pub(crate) id: NonZeroU32,
     pub(crate) lane: u8,
-    /// Buckets charged, by [`LimitKind::index`]; a bucket learned later was not charged.
+    /// Buckets charged, by [`crate::LimitKind::index`]; a bucket learned later was not charged.
     pub(crate) mask: u8,
     /// The request's priority (a retry keeps it), in what would be padding.
     pub(crate) priority: Priority,
+    /// Whether the reservation still stands: a settled one stays in the table's chain, for its
+    /// admission instant, until the table unlinks it (see [`Permits`]); a free slot's record is
+    /// not live either.
+    live: bool,
     /// When it was admitted (µs ticks), as two halves so the entry stays 4-byte aligned.
     issued_at: [u32; 2],
     /// Requests, input tokens, output tokens charged. Each is at most the burst of a bucket
@@ -161,8 +169,7 @@ pub(crate) struct Record {
 /// A reservation taken out of the table to be settled or cancelled: its [`Record`], with where
 /// each pace's charge for it ended (its TAT right after admission, absolute µs; unused entries
 /// for absent paces). Only settling reads the ends, so the table keeps them beside the records
-/// rather than in them, and as they came (narrowing them cost the admission more than the
-/// bytes it saved).
+/// rather than in them, in 48 bits each (see `Ends`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub(crate) struct Reservation {
@@ -186,6 +193,17 @@ impl Reservation {
 }
 
 impl Record {
+    /// A free slot's record: not live, not in the table's chain.
+    const FREE: Self = Self {
+        id: NonZeroU32::MIN,
+        lane: 0,
+        mask: 0,
+        priority: Priority::Interactive,
+        live: false,
+        issued_at: [0; 2],
+        charged: [0; 3],
+    };
+
     /// When it was admitted (µs ticks).
     pub(crate) const fn issued_at(&self) -> u64 {
         let [low, high] = self.issued_at;
@@ -237,330 +255,6 @@ impl Record {
         let requests = NonZeroU32::new(requests).unwrap_or(NonZeroU32::MIN);
         Cost::new(requests, intent.input_tokens, intent.max_tokens)
     }
-}
-
-/// No slot: the end of a chain (a table holds at most 65 535 slots, numbered below this).
-const NONE: u16 = u16::MAX;
-
-/// A slot's neighbours in admission order while it is live; while it is free, `newer` chains
-/// the free list.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-struct Link {
-    older: u16,
-    newer: u16,
-}
-
-impl Link {
-    const UNLINKED: Self = Self {
-        older: NONE,
-        newer: NONE,
-    };
-}
-
-/// A fixed table of reservations with stable slots, chained in admission order.
-///
-/// Insertion pops a free slot and appends it to the chain, removal unlinks it and pushes it on
-/// the free list: a few loads and stores each, no search. The chain is in admission order, and
-/// admission instants never go backwards (see `latest_stamp`), so the reservations admitted
-/// after an instant are a suffix of it: the sync walks back from the newest and stops at the
-/// first one old enough for the server to have seen, however many are in flight.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub(crate) struct Permits<const N: usize> {
-    slots: [Option<Record>; N],
-    /// Where each slot's charges ended on each pace (meaningful while the slot is occupied).
-    ends: [[u64; 4]; N],
-    /// What each slot's request asked for (meaningful while the slot is occupied).
-    intents: [Intent; N],
-    /// Each slot's neighbours: in admission order while live, the free list while free.
-    links: [Link; N],
-    /// Stamped into every permit and checked on the way back; zero until set or derived.
-    tag: u32,
-    /// How long a permit may stay unsettled before an acquire that needs its slot reclaims it,
-    /// in ms (saturating: about 49 days at most).
-    ttl_ms: u32,
-    /// The oldest and newest live slots ([`NONE`] when none is live).
-    oldest: u16,
-    newest: u16,
-    /// The most recently freed slot, heading the free list through [`Link::newer`].
-    free: u16,
-    /// Slots `fresh..N` have never been used.
-    fresh: u16,
-    /// How many slots are live.
-    live: u16,
-    next_id: NonZeroU32,
-    /// The latest admission instant stamped: stamps never go backwards, so a clock that steps
-    /// back cannot make a permit look older (and so already seen by the server) than it is.
-    latest_stamp: u64,
-}
-
-impl<const N: usize> Permits<N> {
-    pub(crate) const fn new() -> Self {
-        Self {
-            slots: [None; N],
-            ends: [[0; 4]; N],
-            intents: [Intent::EMPTY; N],
-            links: [Link::UNLINKED; N],
-            tag: 0,
-            ttl_ms: Self::DEFAULT_TTL_MS,
-            oldest: NONE,
-            newest: NONE,
-            free: NONE,
-            fresh: 0,
-            live: 0,
-            next_id: NonZeroU32::MIN,
-            latest_stamp: 0,
-        }
-    }
-
-    /// The default time-to-live: 10 minutes.
-    pub(crate) const DEFAULT_TTL_MS: u32 = 600_000;
-
-    /// The time-to-live of an unsettled permit, in µs.
-    pub(crate) const fn ttl_us(&self) -> u64 {
-        (self.ttl_ms as u64).saturating_mul(1_000)
-    }
-
-    /// Sets the time-to-live, in µs (rounded up to a millisecond, saturating at about 49 days).
-    pub(crate) const fn set_ttl_us(&mut self, ttl_us: u64) {
-        let ms = ttl_us.div_ceil(1_000);
-        self.ttl_ms = if ms > u32::MAX as u64 {
-            u32::MAX
-        } else {
-            ms as u32
-        };
-    }
-
-    /// Drops every reservation issued at least the time-to-live before `now` (engine µs),
-    /// without refunding it; answers whether any was dropped. They are the oldest: the walk
-    /// stops at the first younger one.
-    pub(crate) fn reclaim_expired(&mut self, now: u64) -> bool {
-        let Some(cutoff) = now.checked_sub(self.ttl_us()) else {
-            return false;
-        };
-        let mut reclaimed = false;
-        while let Some(Some(oldest)) = self.slots.get(usize::from(self.oldest))
-            && oldest.issued_at() <= cutoff
-        {
-            reclaimed |= self.take(self.oldest).is_some();
-        }
-        reclaimed
-    }
-
-    /// The table's tag, if set or derived yet.
-    pub(crate) const fn tag(&self) -> Option<NonZeroU32> {
-        NonZeroU32::new(self.tag)
-    }
-
-    /// Sets the tag; permits issued under another tag are no longer accepted.
-    pub(crate) const fn set_tag(&mut self, tag: NonZeroU32) {
-        self.tag = tag.get();
-    }
-
-    /// The tag, derived from `now` and the table's address on first use (see the module docs).
-    #[inline]
-    fn stamp(&mut self, now: u64) -> NonZeroU32 {
-        match NonZeroU32::new(self.tag) {
-            Some(tag) => tag,
-            None => self.derive_tag(now),
-        }
-    }
-
-    #[cold]
-    fn derive_tag(&mut self, now: u64) -> NonZeroU32 {
-        let address = core::ptr::from_ref(self).addr() as u64;
-        let mixed = mix(address ^ now.rotate_left(32));
-        let tag =
-            NonZeroU32::new((mixed ^ mixed.wrapping_shr(32)) as u32).unwrap_or(NonZeroU32::MIN);
-        self.tag = tag.get();
-        tag
-    }
-
-    pub(crate) fn len(&self) -> usize {
-        usize::from(self.live)
-    }
-
-    pub(crate) fn is_full(&self) -> bool {
-        self.len() >= N
-    }
-
-    /// Stores a reservation; `None` when the table is full.
-    #[inline]
-    #[expect(
-        clippy::too_many_arguments,
-        reason = "one admission's facts, stored in one place"
-    )]
-    pub(crate) fn insert(
-        &mut self,
-        lane: LaneId,
-        mask: u8,
-        issued_at: u64,
-        up: &Charges,
-        ends: &[u64; 4],
-        priority: Priority,
-        intent: Intent,
-    ) -> Option<Permit> {
-        let slot = if self.free != NONE {
-            self.free
-        } else if usize::from(self.fresh) < N {
-            self.fresh
-        } else {
-            return None;
-        };
-        let entry = self.slots.get_mut(usize::from(slot))?;
-        let newest = self.newest;
-        let link = self.links.get_mut(usize::from(slot))?;
-        if slot == self.free {
-            self.free = link.newer;
-        } else {
-            // Below `N`, itself at most `NONE`: no wrap.
-            self.fresh = self.fresh.wrapping_add(1);
-        }
-        *link = Link {
-            older: newest,
-            newer: NONE,
-        };
-        match self.links.get_mut(usize::from(newest)) {
-            Some(before) => before.newer = slot,
-            None => self.oldest = slot,
-        }
-        self.newest = slot;
-        // A slot was free, so fewer than `N` are live: no wrap.
-        self.live = self.live.wrapping_add(1);
-        let id = self.next_id;
-        self.next_id = id.checked_add(1).unwrap_or(NonZeroU32::MIN);
-        let issued_at = issued_at.max(self.latest_stamp);
-        self.latest_stamp = issued_at;
-        let narrow = |kind: LimitKind| u32::try_from(up.get(kind)).unwrap_or(u32::MAX);
-        *entry = Some(Record {
-            id,
-            lane: lane.0,
-            mask,
-            priority,
-            issued_at: [issued_at as u32, (issued_at >> 32) as u32],
-            charged: [
-                narrow(LimitKind::Requests),
-                narrow(LimitKind::InputTokens),
-                narrow(LimitKind::OutputTokens),
-            ],
-        });
-        if let Some(kept) = self.intents.get_mut(usize::from(slot)) {
-            *kept = intent;
-        }
-        if let Some(kept) = self.ends.get_mut(usize::from(slot)) {
-            *kept = *ends;
-        }
-        let tag = self.stamp(issued_at);
-        Some(Permit {
-            id,
-            tag,
-            slot,
-            lane,
-        })
-    }
-
-    /// What a live permit's request asked for; `None` for a permit of another table or one no
-    /// longer live.
-    pub(crate) fn intent(&self, permit: &Permit) -> Option<&Intent> {
-        let live = matches!(
-            self.slots.get(usize::from(permit.slot)),
-            Some(Some(reservation)) if reservation.id == permit.id && reservation.lane == permit.lane.0
-        );
-        if permit.tag.get() != self.tag || !live {
-            return None;
-        }
-        self.intents.get(usize::from(permit.slot))
-    }
-
-    /// Takes the reservation a permit stands for out of the table, with what its request asked
-    /// for. A permit of another table (another tag) is refused and changes nothing.
-    pub(crate) fn remove(&mut self, permit: &Permit) -> Result<(Reservation, Intent), PermitError> {
-        if permit.tag.get() != self.tag {
-            return Err(PermitError::Unknown);
-        }
-        let intent = self
-            .intents
-            .get(usize::from(permit.slot))
-            .copied()
-            .ok_or(PermitError::Unknown)?;
-        match self.slots.get(usize::from(permit.slot)) {
-            Some(Some(reservation))
-                if reservation.id == permit.id && reservation.lane == permit.lane.0 => {}
-            _ => return Err(PermitError::Unknown),
-        }
-        let ends = self
-            .ends
-            .get(usize::from(permit.slot))
-            .copied()
-            .ok_or(PermitError::Unknown)?;
-        let record = self.take(permit.slot).ok_or(PermitError::Unknown)?;
-        Ok((Reservation { record, ends }, intent))
-    }
-
-    /// Empties `slot`, unlinks it and frees it; `None` if it held nothing.
-    fn take(&mut self, slot: u16) -> Option<Record> {
-        let reservation = self.slots.get_mut(usize::from(slot))?.take()?;
-        let free = self.free;
-        let link = self.links.get_mut(usize::from(slot))?;
-        let Link { older, newer } = *link;
-        *link = Link {
-            older: NONE,
-            newer: free,
-        };
-        self.free = slot;
-        self.live = self.live.saturating_sub(1);
-        match self.links.get_mut(usize::from(older)) {
-            Some(before) => before.newer = newer,
-            None => self.oldest = newer,
-        }
-        match self.links.get_mut(usize::from(newer)) {
-            Some(after) => after.older = older,
-            None => self.newest = older,
-        }
-        Some(reservation)
-    }
-
-    /// The slot admitted just before `slot` in the chain (`NONE` at the oldest).
-    fn older(&self, slot: u16) -> u16 {
-        self.links
-            .get(usize::from(slot))
-            .map_or(NONE, |link| link.older)
-    }
-
-    /// The live reservations admitted after `cutoff` (all of them for `None`), newest first:
-    /// a walk back along the chain that stops at the first one admitted at or before it.
-    pub(crate) fn since(&self, cutoff: Option<u64>) -> impl Iterator<Item = &Record> {
-        let mut slot = self.newest;
-        core::iter::from_fn(move || {
-            let reservation = self.slots.get(usize::from(slot))?.as_ref()?;
-            if cutoff.is_some_and(|cutoff| reservation.issued_at() <= cutoff) {
-                return None;
-            }
-            slot = self.older(slot);
-            Some(reservation)
-        })
-    }
-
-    /// Calls `f` on each live reservation admitted after `cutoff` (all of them for `None`),
-    /// newest first, as [`Permits::since`] walks them.
-    pub(crate) fn for_each_since(&mut self, cutoff: Option<u64>, mut f: impl FnMut(&mut Record)) {
-        let mut slot = self.newest;
-        while let Some(Some(reservation)) = self.slots.get_mut(usize::from(slot)) {
-            if cutoff.is_some_and(|cutoff| reservation.issued_at() <= cutoff) {
-                return;
-            }
-            f(reservation);
-            slot = self.older(slot);
-        }
-    }
-}
-
-/// SplitMix64's finaliser: every input bit affects every output bit.
-const fn mix(mut z: u64) -> u64 {
-    z = (z ^ z.wrapping_shr(30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ z.wrapping_shr(27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ z.wrapping_shr(31)
 }
 
 #[cfg(test)]

@@ -188,3 +188,121 @@ fn a_charge_ending_hours_out_is_refunded_like_a_short_one() {
         short * 120
     );
 }
+
+/// A permit slot's bytes: what one more slot adds to the table (issue 13: 104 on main, with
+/// the pace ends kept whole and links both ways).
+#[test]
+fn a_permit_slot_costs_94_bytes() {
+    use super::Permits;
+    let slot = (core::mem::size_of::<Permits<64>>() - core::mem::size_of::<Permits<32>>()) / 32;
+    assert_eq!(slot, 94);
+}
+
+/// A table of four, straight from the table's own calls: an admission at each instant of
+/// `issued` (µs), one request charged on the lane's only pace.
+fn table(issued: &[u64]) -> (super::Permits<4>, Vec<Permit>) {
+    use super::{Intent, Permits};
+    use crate::backoff::Attempt;
+    use crate::cost::Charges;
+    let mut table = Permits::<4>::new();
+    let permits = issued
+        .iter()
+        .map(|&at| {
+            let ends = [at.saturating_add(1_000), 0, 0, 0];
+            let intent = Intent::new(&Cost::request(10, 10), Attempt::first());
+            table
+                .insert(
+                    LaneId(0),
+                    1,
+                    at,
+                    &Charges([1, 10, 10, 20]),
+                    &ends,
+                    Priority::Interactive,
+                    intent,
+                )
+                .expect("a free slot")
+        })
+        .collect();
+    (table, permits)
+}
+
+fn walk(table: &super::Permits<4>, cutoff: Option<u64>) -> Vec<u64> {
+    table
+        .since(cutoff)
+        .map(|record| record.issued_at())
+        .collect()
+}
+
+#[test]
+fn a_walk_skips_settled_permits_and_stops_at_their_instants() {
+    let (mut table, permits) = table(&[10, 20, 30]);
+    let middle = permits.get(1).unwrap();
+    table.remove(middle).unwrap();
+    assert_eq!(walk(&table, None), [30, 10]);
+    // The settled permit admitted at 20 is past a cutoff of 15: the walk goes on to 10.
+    assert_eq!(walk(&table, Some(15)), [30]);
+    // At or before a cutoff of 25: the walk stops there, before reaching 10.
+    assert_eq!(walk(&table, Some(25)), [30]);
+    assert_eq!(table.len(), 2);
+    // Settled once: a second time is unknown.
+    assert_eq!(table.remove(middle).map(|_| ()), Err(PermitError::Unknown));
+}
+
+#[test]
+fn settling_the_newest_frees_the_settled_below_it() {
+    let (mut table, permits) = table(&[10, 20, 30]);
+    table.remove(&permits[1]).unwrap();
+    table.remove(&permits[2]).unwrap();
+    // Both slots are free again: two more admissions and one left over.
+    let mut admitted = 0;
+    for at in [40, 50] {
+        let intent = super::Intent::new(&Cost::request(1, 1), crate::backoff::Attempt::first());
+        let ends = [at, 0, 0, 0];
+        let charges = crate::cost::Charges([1, 1, 1, 2]);
+        let permit = table.insert(
+            LaneId(0),
+            1,
+            at,
+            &charges,
+            &ends,
+            Priority::Interactive,
+            intent,
+        );
+        admitted += usize::from(permit.is_some());
+    }
+    assert_eq!(admitted, 2);
+    assert_eq!(walk(&table, None), [50, 40, 10]);
+}
+
+#[test]
+fn a_full_table_with_a_settled_permit_admits_and_a_refusal_changes_nothing() {
+    let mut policy: Policy<1, 4> = Policy::new();
+    let lane = policy
+        .add_lane(
+            LaneConfig::new()
+                .input_tokens(per_minute(1_000_000))
+                .provisional_requests(None),
+        )
+        .unwrap();
+    let mut permits: Vec<Permit> = (0..4).map(|i| admit(&mut policy, lane, at_ms(i))).collect();
+    // The second is settled: its slot stays in the chain until it is needed.
+    policy.cancel(at_ms(5), permits.remove(1)).unwrap();
+    assert_eq!(policy.in_flight(), 3);
+    let before = state(&policy);
+    let huge = Cost::request(2_000_000, 0);
+    assert!(matches!(
+        policy.acquire(at_ms(6), lane, huge, Priority::Interactive),
+        Acquire::Reject(crate::Rejection::CostTooLarge { .. })
+    ));
+    assert_eq!(state(&policy), before, "a refusal changes nothing");
+    let again = admit(&mut policy, lane, at_ms(7));
+    assert_eq!(policy.in_flight(), 4);
+    assert!(matches!(
+        policy.acquire(at_ms(8), lane, Cost::request(1, 1), Priority::Interactive),
+        Acquire::Reject(crate::Rejection::PermitsFull)
+    ));
+    for permit in permits.into_iter().chain([again]) {
+        policy.cancel(at_ms(9), permit).unwrap();
+    }
+    assert_eq!(policy.in_flight(), 0);
+}

@@ -1,0 +1,187 @@
+//! Where a permit's charge ended on each pace, in 48 bits a pace instead of 64.
+//!
+//! Settling or cancelling gives back at most the part of a charge still ahead of `now` (what
+//! lay before it has refilled already, and later admissions used it), so the table remembers
+//! where each pace's charge for a permit ended: the pace's TAT right after the admission.
+//! Kept whole, those are four `u64`, 32 bytes a permit, the largest part of a slot.
+//!
+//! Kept as µs after the admission instant, an end needs far fewer bits, and exactly: a pace
+//! admits a charge only when its TAT afterwards lies within the bucket's capacity of the
+//! admission instant (GCRA: `TAT + n·T − C ≤ now`, or a full bucket and `n ≤ burst`), and a
+//! capacity is `burst × T` with the burst at most the limit's amount, so at most one window
+//! (rounded up to the µs): at most `u32::MAX` ms, below 2⁴² µs. 48 bits (six bytes)
+//! hold every end a pace can produce, with 64 times to spare.
+//!
+//! Why the distance from the admission and not the end's own low 48 bits (which would spare
+//! the admission a subtraction a pace): settling decodes every end, and adding the admission
+//! back is cheaper than finding which span of 2⁴⁸ µs an end fell in.
+//!
+//! Why not 32 bits: 2³² µs is 71 minutes, and a pace with a longer window (a daily limit)
+//! charges further out than that. An earlier table kept a `u32` of µs, saturated those ends to
+//! "unknown", and a late cancel then gave back time that had refilled already.
+//!
+//! The boundaries, neither of which a charged pace reaches:
+//!
+//! * an offset of 2⁴⁸ µs (8.9 years) or more keeps only its low 48 bits: the end comes back a
+//!   whole number of 2⁴⁸ µs earlier, so a refund after that instant gives back less, never
+//!   more (and the admission pays for no test);
+//! * an end before the admission, which only the unused entry of an absent pace holds, comes
+//!   back as another instant (after the admission, unless that is within 2⁴⁸ µs of the end of
+//!   time). Settling reads only the ends of the paces the permit charged.
+
+/// The low 48 bits of an offset: 2⁴⁸ − 1 µs, the largest kept.
+const MAX_OFFSET: u64 = (1 << 48) - 1;
+
+/// Four pace ends as µs after an admission instant, each as six little-endian bytes, one after
+/// the other (24 bytes, byte-aligned, instead of 32).
+///
+/// Six bytes because each end is written as a whole `u64` at its place: its top two bytes land
+/// where the next end goes and are overwritten by it (the last end is written six bytes wide).
+/// One store an end, no shifting or masking on admission; one load and a mask on settling.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub(super) struct Ends {
+    bytes: [u8; 24],
+}
+
+impl Ends {
+    /// Nothing recorded (a free slot).
+    pub(super) const EMPTY: Self = Self { bytes: [0; 24] };
+
+    /// Keeps `ends` (absolute µs) as their low 48 bits after `issued_at` (see the module docs
+    /// for the boundaries).
+    #[inline]
+    pub(super) fn set(&mut self, ends: &[u64; 4], issued_at: u64) {
+        let [a, b, c, d] = ends.map(|end| end.wrapping_sub(issued_at).to_le_bytes());
+        // Written in order, each `u64` but the last overwritten above its six bytes by the next.
+        for (at, bytes) in [(0_usize, a), (6, b), (12, c)] {
+            if let Some(place) = self.bytes.get_mut(at..at.wrapping_add(8)) {
+                place.copy_from_slice(&bytes);
+            }
+        }
+        if let (Some(place), Some(low)) = (self.bytes.get_mut(18..24), d.first_chunk::<6>()) {
+            place.copy_from_slice(low);
+        }
+    }
+
+    /// The ends as absolute µs again, for an admission at `issued_at`.
+    #[inline]
+    pub(super) fn get(&self, issued_at: u64) -> [u64; 4] {
+        // The first three read eight bytes and drop the next end's two; the last reads the
+        // eight bytes that end with it and drops the previous end's two.
+        let read = |at: usize| {
+            self.bytes
+                .get(at..at.wrapping_add(8))
+                .and_then(|bytes| bytes.first_chunk::<8>())
+                .map_or(0, |bytes| u64::from_le_bytes(*bytes))
+        };
+        let offsets = [
+            read(0) & MAX_OFFSET,
+            read(6) & MAX_OFFSET,
+            read(12) & MAX_OFFSET,
+            read(16) >> 16,
+        ];
+        // An offset is at most the end's own distance from the admission: no wrap (but for an
+        // absent pace's unused entry, see the module docs).
+        offsets.map(|offset| issued_at.wrapping_add(offset))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(
+        clippy::arithmetic_side_effects,
+        reason = "test arithmetic on known values, far from the edges"
+    )]
+    use super::*;
+
+    const ISSUED: u64 = 1_700_000_000_000_000;
+
+    fn keep(ends: &[u64; 4], issued: u64) -> Ends {
+        let mut kept = Ends::EMPTY;
+        kept.set(ends, issued);
+        kept
+    }
+
+    fn round_trip(issued: u64, offset: u64) -> u64 {
+        let ends = keep(&[issued + offset; 4], issued).get(issued);
+        assert!(ends.iter().all(|&end| end == ends[0]), "{ends:?}");
+        ends[0] - issued
+    }
+
+    #[test]
+    fn every_end_a_pace_can_produce_is_kept_exactly() {
+        // The longest window a limit can have, `u32::MAX` ms, as µs, and the 32-bit edge that
+        // an earlier table saturated at.
+        let longest_window = u64::from(u32::MAX) * 1_000;
+        let offsets = [
+            0,
+            1,
+            u64::from(u32::MAX) - 1,
+            u64::from(u32::MAX),
+            u64::from(u32::MAX) + 1,
+            86_400_000_000,
+            longest_window,
+            longest_window + 1,
+            MAX_OFFSET,
+        ];
+        for issued in [
+            0,
+            ISSUED,
+            (ISSUED | MAX_OFFSET) - 5,
+            1 << 62,
+            u64::MAX - MAX_OFFSET,
+        ] {
+            for offset in offsets {
+                assert_eq!(round_trip(issued, offset), offset, "{offset} from {issued}");
+            }
+        }
+    }
+
+    #[test]
+    fn beyond_48_bits_an_end_comes_back_earlier_never_later() {
+        assert_eq!(round_trip(ISSUED, MAX_OFFSET + 1), 0);
+        assert_eq!(round_trip(ISSUED, MAX_OFFSET + 10), 9);
+        assert_eq!(round_trip(ISSUED, 3 << 48), 0);
+        // One pace past the boundary leaves the others exact.
+        let ends = [
+            ISSUED + 3,
+            ISSUED + MAX_OFFSET + 9,
+            ISSUED,
+            ISSUED + (1 << 40),
+        ];
+        let kept = keep(&ends, ISSUED).get(ISSUED);
+        assert_eq!(kept, [ISSUED + 3, ISSUED + 8, ISSUED, ISSUED + (1 << 40)]);
+    }
+
+    #[test]
+    fn each_pace_keeps_its_own_end() {
+        let ends = [
+            ISSUED + 5,
+            ISSUED + (1 << 40) + 7,
+            ISSUED,
+            ISSUED + (3 << 32),
+        ];
+        assert_eq!(keep(&ends, ISSUED).get(ISSUED), ends);
+    }
+
+    #[test]
+    fn an_end_before_the_admission_comes_back_after_it() {
+        // Only an absent pace's unused entry (0) lies before the admission; it is never read,
+        // and never comes back as an instant before the admission either.
+        for issued in [1, ISSUED, 1 << 62] {
+            let ends = keep(&[0, issued - 1, 0, 0], issued).get(issued);
+            assert!(
+                ends.iter().all(|&end| end >= issued),
+                "{ends:?} from {issued}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_end_at_the_end_of_time_stays_there() {
+        // Saturated TATs sit at `u64::MAX`; an admission late enough keeps them exactly.
+        let late = u64::MAX - 10;
+        assert_eq!(keep(&[u64::MAX; 4], late).get(late), [u64::MAX; 4]);
+    }
+}
