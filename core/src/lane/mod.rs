@@ -542,9 +542,10 @@ impl Lane {
         self.windows.iter().flatten()
     }
 
-    /// The windows that exist, mutably. The caller forgets [`Lane::full_by`] (see
-    /// [`Lane::forget_full`]).
+    /// The windows that exist, mutably (forgetting [`Lane::full_by`]: the caller may move
+    /// their TATs).
     pub(crate) fn windows_mut(&mut self) -> impl Iterator<Item = &mut Window> {
+        self.forget_full();
         self.windows.iter_mut().flatten()
     }
 
@@ -567,9 +568,10 @@ impl Lane {
         self.windows.get(kind.index())?.as_ref()
     }
 
-    /// The window of `kind`, mutably. The caller forgets [`Lane::full_by`] (see
-    /// [`Lane::forget_full`]).
+    /// The window of `kind`, mutably (forgetting [`Lane::full_by`]: the caller may move its
+    /// TAT).
     pub(crate) fn window_mut(&mut self, kind: LimitKind) -> Option<&mut Window> {
+        self.forget_full();
         self.windows.get_mut(kind.index())?.as_mut()
     }
 
