@@ -53,7 +53,7 @@ use super::window::{Report, Window};
 use crate::cost::Charges;
 use crate::headers::{Dialect, Snapshot};
 use crate::lane::Lane;
-use crate::time::secs;
+use crate::time::{Duration, secs};
 use crate::{Bucket, Limit, LimitKind};
 
 /// What Anthropic's "rounded to the nearest thousand" can hide.
@@ -101,7 +101,12 @@ impl Lane {
             };
             if let Some(amount) = quota.limit {
                 let window = quota.window.unwrap_or(secs(DEFAULT_WINDOW_SECS));
-                if let Ok(limit) = Limit::new_checked(amount, window) {
+                if self.reports_current_limit(kind, amount, window) {
+                    // What `learn` does with it, without validating it into a `Limit` first.
+                    if let Some(pending) = self.pending_limits.get_mut(kind.index()) {
+                        *pending = NOT_PENDING;
+                    }
+                } else if let Ok(limit) = Limit::new_checked(amount, window) {
                     self.learn(now, kind, limit);
                 }
             }
@@ -156,6 +161,30 @@ impl Lane {
         if let Some(window) = self.window_mut(kind) {
             window.refused(now, cost);
         }
+    }
+
+    /// Whether a reported limit of `amount` per `window` is exactly the one the window and the
+    /// pace of `kind` already have, outside the provisional pace: the usual response, which
+    /// [`Lane::learn`] would take through its first test (only a pending larger limit lapses).
+    ///
+    /// Read from the raw numbers, without [`Limit::new_checked`]: a window of exactly
+    /// `window_ms · 1 000` µs and an amount equal to the window's (a non-zero `u32`) are what
+    /// `new_checked` accepts and turns into that limit, without a burst. Any other report (a
+    /// window not a whole number of milliseconds, a window with an explicit burst) answers
+    /// `false` and goes through `new_checked` and `learn` as before.
+    fn reports_current_limit(&self, kind: LimitKind, amount: u64, window: Duration) -> bool {
+        if self.provisional && kind == LimitKind::Requests {
+            return false;
+        }
+        let (Some(current), Some(pace)) = (self.window(kind), self.bucket(kind)) else {
+            return false;
+        };
+        let (current, pace) = (current.limit(), pace.limit());
+        current.burst().is_none()
+            && amount == u64::from(current.amount())
+            && window.as_ticks() == u64::from(current.window_ms()).saturating_mul(1_000)
+            && pace.amount() == current.amount()
+            && pace.window_ms() == current.window_ms()
     }
 
     /// Creates or rescales the window (and, when the lane adopts server limits, the pace) of

@@ -406,3 +406,82 @@ fn unseen_charges_beyond_remaining_leave_the_bucket_in_debt() {
         1_000
     );
 }
+
+/// `Lane::reports_current_limit` is a shortcut past `Limit::new_checked` and `Lane::learn`:
+/// wherever it answers yes, the full path must leave the lane exactly as the shortcut does
+/// (only the pending limit cleared), and it must answer yes for the usual response.
+#[test]
+fn the_unchanged_limit_shortcut_is_the_full_learning_path() {
+    use super::{NOT_PENDING, pending_of};
+    use crate::lane::Lane;
+    use crate::time::{Duration, micros, secs};
+    use crate::{Limit, LimitKind};
+
+    let anthropic = LaneConfig::new()
+        .requests(per_minute(4_000))
+        .input_tokens(per_minute(2_000_000))
+        .output_tokens(per_minute(400_000));
+    let bursty = LaneConfig::new()
+        .requests(per_minute(4_000).with_burst(NonZeroU32::new(10).unwrap()))
+        .input_tokens(per_minute(2_000_000));
+    let own_pace = anthropic.adopt_server_limits(false);
+    let mut lanes = [
+        Lane::new(&anthropic),
+        Lane::new(&bursty),
+        Lane::new(&LaneConfig::new()),
+        Lane::new(&own_pace),
+    ];
+    // A pace that is not the window's rate: the window learned 3 000 per minute, the
+    // self-imposed pace kept 4 000.
+    lanes[3].learn(0, LimitKind::Requests, per_minute(3_000));
+    lanes[3].learn(0, LimitKind::Requests, per_minute(3_000));
+    let amounts = [
+        0,
+        1,
+        2_999,
+        3_000,
+        3_999,
+        4_000,
+        4_001,
+        2_000_000,
+        400_000,
+        u64::from(u32::MAX),
+        u64::from(u32::MAX) + 4_000,
+    ];
+    let windows: [Duration; 7] = [
+        secs(60),
+        micros(60_000_500),
+        micros(59_999_999),
+        secs(61),
+        micros(999),
+        micros(0),
+        micros(u64::from(u32::MAX) * 1_000 + 1_000),
+    ];
+    let mut shortcuts = 0;
+    for lane in &lanes {
+        for kind in LimitKind::ALL {
+            for &amount in &amounts {
+                for &window in &windows {
+                    for pending in [NOT_PENDING, pending_of(per_minute(40_000))] {
+                        let mut before = lane.clone();
+                        before.pending_limits[kind.index()] = pending;
+                        let mut full = before.clone();
+                        if let Ok(limit) = Limit::new_checked(amount, window) {
+                            full.learn(1_000, kind, limit);
+                        }
+                        if before.reports_current_limit(kind, amount, window) {
+                            shortcuts += 1;
+                            let mut short = before.clone();
+                            short.pending_limits[kind.index()] = NOT_PENDING;
+                            assert_eq!(short, full, "{kind:?} {amount} {window:?}");
+                        }
+                    }
+                }
+            }
+        }
+    }
+    // Requests, input and output of the Anthropic lane, input of the bursty one (its requests
+    // window has a burst), input and output of the self-paced one (its requests pace is not
+    // the window's rate), each with and without a pending limit; never the provisional pace.
+    assert_eq!(shortcuts, 12);
+}
