@@ -228,23 +228,42 @@ impl Bucket {
     /// admitted).
     pub(crate) fn set_level(&mut self, now: u64, remaining: u64, owed: u64) {
         if owed > remaining {
-            let debt = self
-                .capacity()
-                .saturating_add(self.cost_time(owed.saturating_sub(remaining)));
-            self.tat = now.saturating_add(debt);
-            self.cap_debt(now);
+            self.set_debt(now, owed.saturating_sub(remaining));
             return;
         }
         let remaining = remaining.saturating_sub(owed);
         // The time `remaining` units take, so that exactly `remaining` are admissible. When one
         // unit refills in under a microsecond, rounding up could admit one more: round down.
         // (From a microsecond up, the rounding adds less than one unit's time: no division.)
-        let mut level_time = self.cost_time(remaining);
-        if self.unit_fp < 1 << UNIT_SHIFT && units_in(level_time, self.unit_fp) > remaining {
-            level_time = floor_time(remaining, self.unit_fp);
-        }
+        let level_time = if self.unit_fp < 1 << UNIT_SHIFT {
+            self.fine_level_time(remaining)
+        } else {
+            self.cost_time(remaining)
+        };
         let debt = self.capacity().saturating_sub(level_time);
         self.tat = now.saturating_add(debt);
+    }
+
+    /// [`Bucket::set_level`] of a bucket in debt by `units`, within the debt cap. Out of line,
+    /// as is [`Bucket::fine_level_time`]: the common level in whole units then needs no
+    /// saved registers.
+    #[inline(never)]
+    fn set_debt(&mut self, now: u64, units: u64) {
+        let debt = self.capacity().saturating_add(self.cost_time(units));
+        self.tat = now.saturating_add(debt);
+        self.cap_debt(now);
+    }
+
+    /// The time that holds exactly `units` when a unit refills in under a microsecond: the
+    /// refill time rounded up, or down where rounding up would hold one unit more.
+    #[inline(never)]
+    fn fine_level_time(&self, units: u64) -> u64 {
+        let level_time = self.cost_time(units);
+        if units_in(level_time, self.unit_fp) > units {
+            floor_time(units, self.unit_fp)
+        } else {
+            level_time
+        }
     }
 
     /// The level at `now` in whole units, rounded down: negative when the bucket is in debt.

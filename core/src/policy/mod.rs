@@ -733,10 +733,11 @@ impl<const LANES: usize, const PERMITS: usize> Policy<LANES, PERMITS> {
         let Some(state) = self.lanes.get(lane.index()) else {
             return;
         };
+        let present = state.mask();
         let corrected = LimitKind::ALL
             .into_iter()
             .filter(|&kind| {
-                state.window(kind).is_some()
+                present & window_bit(kind) != 0
                     && snapshot
                         .quota_of(kind)
                         .is_some_and(|quota| quota.remaining.is_some())
