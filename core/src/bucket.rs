@@ -235,30 +235,32 @@ impl Bucket {
         // The time `remaining` units take, so that exactly `remaining` are admissible. When one
         // unit refills in under a microsecond, rounding up could admit one more: round down.
         // (From a microsecond up, the rounding adds less than one unit's time: no division.)
-        let level_time = if self.unit_fp < 1 << UNIT_SHIFT {
-            self.fine_level_time(remaining)
-        } else {
-            self.cost_time(remaining)
-        };
+        let mut level_time = self.cost_time(remaining);
+        if self.unit_fp < 1 << UNIT_SHIFT {
+            level_time = self.fine_level_time(remaining, level_time);
+        }
         let debt = self.capacity().saturating_sub(level_time);
         self.tat = now.saturating_add(debt);
     }
 
-    /// [`Bucket::set_level`] of a bucket in debt by `units`, within the debt cap. Out of line,
-    /// as is [`Bucket::fine_level_time`]: the common level in whole units then needs no
-    /// saved registers.
-    #[inline(never)]
+    /// [`Bucket::set_level`] of a bucket in debt by `units`, within the debt cap. Out of line
+    /// on 64-bit targets, as is [`Bucket::fine_level_time`]: the common level in whole units
+    /// then needs no saved registers. Inlined on 32-bit ones, where each copy of the 64-bit
+    /// arithmetic costs more flash than the registers cost time.
+    #[cfg_attr(target_pointer_width = "64", inline(never))]
+    #[cfg_attr(not(target_pointer_width = "64"), inline)]
     fn set_debt(&mut self, now: u64, units: u64) {
         let debt = self.capacity().saturating_add(self.cost_time(units));
         self.tat = now.saturating_add(debt);
         self.cap_debt(now);
     }
 
-    /// The time that holds exactly `units` when a unit refills in under a microsecond: the
-    /// refill time rounded up, or down where rounding up would hold one unit more.
-    #[inline(never)]
-    fn fine_level_time(&self, units: u64) -> u64 {
-        let level_time = self.cost_time(units);
+    /// The time that holds exactly `units` when a unit refills in under a microsecond: their
+    /// refill time rounded up, `level_time`, or rounded down where rounding up would hold one
+    /// unit more. Out of line on 64-bit targets only (see [`Bucket::set_debt`]).
+    #[cfg_attr(target_pointer_width = "64", inline(never))]
+    #[cfg_attr(not(target_pointer_width = "64"), inline)]
+    fn fine_level_time(&self, units: u64, level_time: u64) -> u64 {
         if units_in(level_time, self.unit_fp) > units {
             floor_time(units, self.unit_fp)
         } else {
