@@ -133,10 +133,8 @@ impl Lane {
         // Clients of one key send alike, so the split is the same on every limit, and a limit
         // whose bucket refills within a round trip (requests, a second's worth) hides the
         // split that a minute's worth of tokens shows.
-        if newest && let Some(share) = self.windows().map(Window::share_fixed).min() {
-            for window in self.windows_mut() {
-                window.adopt_share(now, share);
-            }
+        if newest {
+            self.adopt_lane_share(now);
         }
         // The provisional pace gives way once the real requests limit is known, or once limits
         // were learned and none of them is on requests.
@@ -150,6 +148,23 @@ impl Lane {
                 if self.window(LimitKind::Requests).is_none() {
                     self.set_pace(LimitKind::Requests, None);
                 }
+            }
+        }
+    }
+
+    /// Every window adopts the smallest of the windows' shares (see `Window::adopt_share`).
+    /// When all of them already have the same share, none would change: nothing is done.
+    fn adopt_lane_share(&mut self, now: u64) {
+        let mut shares = self.windows().map(Window::share_fixed);
+        let Some(first) = shares.next() else {
+            return;
+        };
+        let (least, most) = shares.fold((first, first), |(least, most), share| {
+            (least.min(share), most.max(share))
+        });
+        if least != most {
+            for window in self.windows_mut() {
+                window.adopt_share(now, least);
             }
         }
     }

@@ -485,3 +485,53 @@ fn the_unchanged_limit_shortcut_is_the_full_learning_path() {
     // the window's rate), each with and without a pending limit; never the provisional pace.
     assert_eq!(shortcuts, 12);
 }
+
+/// `Lane::adopt_lane_share` skips the windows when their shares are all the same: it must leave
+/// the lane as every window adopting the smallest share does, whatever the shares.
+#[test]
+fn adopting_the_lane_share_is_every_window_adopting_the_smallest() {
+    use super::Order;
+    use crate::cost::Charges;
+    use crate::lane::Lane;
+    use crate::lane::window::Window;
+
+    let config = LaneConfig::new()
+        .requests(per_minute(4_000))
+        .input_tokens(per_minute(2_000_000))
+        .output_tokens(per_minute(400_000));
+    let mut synced = Lane::new(&config);
+    let report = snapshot(
+        Dialect::Anthropic,
+        &[
+            (Scope::Requests, 4_000, 3_000),
+            (Scope::InputTokens, 2_000_000, 1_500_000),
+            (Scope::OutputTokens, 400_000, 300_000),
+            (Scope::Tokens, 2_400_000, 1_800_000),
+        ],
+    );
+    let id = NonZeroU32::new(1).unwrap();
+    synced.observe(1_000, &report, Order::Admitted(id), &Charges::default(), 0);
+    let mut differed = 0;
+    for shares in [
+        [256, 256, 256, 256],
+        [256, 300, 256, 256],
+        [1_024, 16, 512, 16],
+    ] {
+        let mut lane = synced.clone();
+        for (window, share) in lane.windows_mut().zip(shares) {
+            window.adopt_share(2_000, share);
+        }
+        let mut every = lane.clone();
+        let least = every.windows().map(Window::share_fixed).min().unwrap();
+        for window in every.windows_mut() {
+            window.adopt_share(3_000, least);
+        }
+        if every != lane {
+            differed += 1;
+        }
+        lane.adopt_lane_share(3_000);
+        assert_eq!(lane, every, "{shares:?}");
+    }
+    // The two unequal sets of shares moved some window; the equal one moved none.
+    assert_eq!(differed, 2);
+}
