@@ -407,6 +407,14 @@ fn unseen_charges_beyond_remaining_leave_the_bucket_in_debt() {
     );
 }
 
+/// A lane with Anthropic's Tier-4-like limits: requests, input and output tokens per minute.
+fn anthropic_lane() -> LaneConfig {
+    LaneConfig::new()
+        .requests(per_minute(4_000))
+        .input_tokens(per_minute(2_000_000))
+        .output_tokens(per_minute(400_000))
+}
+
 /// `Lane::reports_current_limit` is a shortcut past `Limit::new_checked` and `Lane::learn`:
 /// wherever it answers yes, the full path must leave the lane exactly as the shortcut does
 /// (only the pending limit cleared), and it must answer yes for the usual response.
@@ -417,10 +425,7 @@ fn the_unchanged_limit_shortcut_is_the_full_learning_path() {
     use crate::time::{Duration, micros, secs};
     use crate::{Limit, LimitKind};
 
-    let anthropic = LaneConfig::new()
-        .requests(per_minute(4_000))
-        .input_tokens(per_minute(2_000_000))
-        .output_tokens(per_minute(400_000));
+    let anthropic = anthropic_lane();
     let bursty = LaneConfig::new()
         .requests(per_minute(4_000).with_burst(NonZeroU32::new(10).unwrap()))
         .input_tokens(per_minute(2_000_000));
@@ -495,11 +500,7 @@ fn adopting_the_lane_share_is_every_window_adopting_the_smallest() {
     use crate::lane::Lane;
     use crate::lane::window::Window;
 
-    let config = LaneConfig::new()
-        .requests(per_minute(4_000))
-        .input_tokens(per_minute(2_000_000))
-        .output_tokens(per_minute(400_000));
-    let mut synced = Lane::new(&config);
+    let mut synced = Lane::new(&anthropic_lane());
     let report = snapshot(
         Dialect::Anthropic,
         &[
