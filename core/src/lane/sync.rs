@@ -101,7 +101,11 @@ impl Lane {
             };
             if let Some(amount) = quota.limit {
                 let window = quota.window.unwrap_or(secs(DEFAULT_WINDOW_SECS));
-                if self.reports_current_limit(kind, amount, window) {
+                // On 64-bit targets only: on 32-bit ones the shortcut's code costs more flash
+                // than its time is worth there (the full path gives the same lane).
+                if cfg!(target_pointer_width = "64")
+                    && self.reports_current_limit(kind, amount, window)
+                {
                     // What `learn` does with it, without validating it into a `Limit` first.
                     if let Some(pending) = self.pending_limits.get_mut(kind.index()) {
                         *pending = NOT_PENDING;
@@ -153,19 +157,19 @@ impl Lane {
     }
 
     /// Every window adopts the smallest of the windows' shares (see `Window::adopt_share`).
-    /// When all of them already have the same share, none would change: nothing is done.
+    /// When all of them already have that share, none would change: on 64-bit targets the
+    /// windows are then left alone (on 32-bit ones, the test costs more flash than it saves).
     fn adopt_lane_share(&mut self, now: u64) {
-        let mut shares = self.windows().map(Window::share_fixed);
-        let Some(first) = shares.next() else {
+        let Some(least) = self.windows().map(Window::share_fixed).min() else {
             return;
         };
-        let (least, most) = shares.fold((first, first), |(least, most), share| {
-            (least.min(share), most.max(share))
-        });
-        if least != most {
-            for window in self.windows_mut() {
-                window.adopt_share(now, least);
-            }
+        if cfg!(target_pointer_width = "64")
+            && self.windows().all(|window| window.share_fixed() == least)
+        {
+            return;
+        }
+        for window in self.windows_mut() {
+            window.adopt_share(now, least);
         }
     }
 
