@@ -27,7 +27,7 @@ use crate::cost::{Charges, Cost, Usage};
 use crate::headers::Snapshot;
 use crate::lane::{Lane, LaneConfig, LaneRefusal, Priority};
 use crate::lane::{Order, window_bit};
-use clock::EngineClock;
+use clock::{EngineClock, Tick};
 
 use crate::time::{Duration, Instant};
 use crate::{Limit, LimitKind};
@@ -258,6 +258,14 @@ impl<const LANES: usize, const PERMITS: usize> Policy<LANES, PERMITS> {
         })
     }
 
+    /// Where the engine's clock would move for the caller's `now`, without moving it.
+    #[inline]
+    fn tick_for(&self, now: Instant) -> Tick {
+        self.clock.tick_for(now, || {
+            self.lanes.iter().map(Lane::horizon).max().unwrap_or(0)
+        })
+    }
+
     /// The default [`Policy::with_permit_ttl`]: 10 minutes.
     pub const DEFAULT_PERMIT_TTL: Duration =
         crate::time::millis(Permits::<0>::DEFAULT_TTL_MS as u64);
@@ -457,7 +465,8 @@ impl<const LANES: usize, const PERMITS: usize> Policy<LANES, PERMITS> {
         let caller_now = now;
         // Decided at the engine time `now` maps to; the clock itself moves only once something
         // is admitted, so a refusal changes nothing at all.
-        let now = self.peek(now);
+        let tick = self.tick_for(now);
+        let now = tick.engine;
         let Some(state) = self.lanes.get_mut(lane.index()) else {
             return Acquire::Reject(Rejection::UnknownLane);
         };
@@ -465,7 +474,7 @@ impl<const LANES: usize, const PERMITS: usize> Policy<LANES, PERMITS> {
         let ends = match state.try_admit(now, &charges, priority) {
             Ok(ends) => ends,
             Err(LaneRefusal::Wait { until, kind }) => {
-                let until = self.clock.to_caller(caller_now, now, until);
+                let until = tick.to_caller(until);
                 self.clock.note_correction(caller_now);
                 if attempt.deadline().is_some_and(|deadline| until >= deadline) {
                     return Acquire::Reject(Rejection::DeadlineExceeded);
@@ -478,7 +487,7 @@ impl<const LANES: usize, const PERMITS: usize> Policy<LANES, PERMITS> {
         };
         let mask = state.mask();
         // Admitted: now the clock moves, to the very instant the decision was taken at.
-        self.clock.settle_at(caller_now, now);
+        self.clock.move_to(tick);
         let intent = Intent::new(&cost, attempt);
         match self
             .permits
