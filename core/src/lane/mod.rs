@@ -342,7 +342,8 @@ pub(crate) struct Lane {
     /// move a TAT later forgets it, and a fleet member never knows it (its requests wait for
     /// their slots, which only the check finds).
     full_by: u64,
-    /// When the latest admission was made: a refund for an earlier one never moves a bucket
+    /// When the latest admission was made (admissions come in time order, see
+    /// [`Lane::try_admit`]): a refund for an earlier one never moves a bucket
     /// below the end of the later admissions' own charges ([`Bucket::refund_time`]). One
     /// instant for every bucket, since an admission charges them all; a bucket that came
     /// later has no admission of its own to protect, so the test changes nothing there.
@@ -616,7 +617,9 @@ impl Lane {
     }
 
     /// Admits `charges` at `now` in every pace and window, or in none; answers where each
-    /// pace's charge ends (its TAT right after, unused entries for absent paces).
+    /// pace's charge ends (its TAT right after, unused entries for absent paces). `now` never
+    /// goes backwards from one admission to the next (the policy admits at its engine clock's
+    /// instants): the latest admission is `now` itself, with no comparison.
     #[inline]
     pub(crate) fn try_admit(
         &mut self,
@@ -639,7 +642,12 @@ impl Lane {
     // them in memory on every admission, the short way's too (4 instructions, by callgrind).
     #[inline(never)]
     fn charge_checked(&mut self, now: u64, charges: &Charges) -> [u64; 4] {
-        self.latest = self.latest.max(now);
+        debug_assert!(
+            self.latest <= now,
+            "admission at {now} after {}",
+            self.latest
+        );
+        self.latest = now;
         let mut ends = [0; 4];
         let slots = self.buckets.iter_mut().zip(&mut self.windows);
         for (((pace, window), end), &charge) in slots.zip(&mut ends).zip(&charges.0) {
@@ -668,7 +676,12 @@ impl Lane {
     /// first and no verdict carried over. Between bursts of traffic, the common case.
     #[inline]
     fn charge_full(&mut self, now: u64, charges: &Charges) -> [u64; 4] {
-        self.latest = self.latest.max(now);
+        debug_assert!(
+            self.latest <= now,
+            "admission at {now} after {}",
+            self.latest
+        );
+        self.latest = now;
         // Written out per kind, as the check is: every slot at a constant offset.
         let [requests, input, output, tokens] = charges.0;
         let [pace_r, pace_i, pace_o, pace_t] = &mut self.buckets;
