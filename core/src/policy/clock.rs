@@ -136,9 +136,24 @@ impl EngineClock {
         self.settle_at(now, engine)
     }
 
-    /// Records a correction of the caller's clock (a step back larger than the bound) without
-    /// moving the engine: later steps count from the corrected clock. Anything else is left
-    /// alone, so a refusal at an ordinary instant changes nothing.
+    /// After a refusal at the caller instant [`EngineClock::tick_for`] looked at: records a
+    /// correction of the caller's clock (a step back larger than the bound) without moving the
+    /// engine, so that later steps count from the corrected clock. Anything else is left alone,
+    /// so a refusal at an ordinary instant changes nothing.
+    ///
+    /// Only a correction's tick counts from an instant before the last one: a forward step's
+    /// counts from the caller's instant, a small step back's from the last instant itself. So
+    /// one comparison does what [`EngineClock::note_correction`] does with three.
+    #[inline]
+    pub(crate) fn note_refusal(&mut self, tick: Tick) {
+        if self.last.is_some_and(|last| tick.from < last) {
+            self.last = Some(tick.from);
+        }
+    }
+
+    /// [`EngineClock::note_refusal`] from the caller's instant itself (the reference the
+    /// tests hold it to).
+    #[cfg(test)]
     pub(crate) fn note_correction(&mut self, now: Instant) {
         let now = now.as_ticks();
         if self
@@ -313,9 +328,10 @@ mod tests {
     }
 
     #[test]
-    fn a_tick_moves_and_translates_as_peek_settle_and_to_caller_do() {
-        // What an admission does in one look (`tick_for`, then `move_to`) and a refusal's
-        // translation out (`Tick::to_caller`) against the long way round, from every kind of
+    fn a_tick_moves_refuses_and_translates_as_the_long_way_does() {
+        // What an admission does in one look (`tick_for`, then `move_to`), what a refusal
+        // records (`note_refusal`) and its translation out (`Tick::to_caller`) against the
+        // long way round, from every kind of
         // clock state: fresh, after forward steps, small and large steps back, wild jumps.
         let year = 365 * 24 * 3_600 * SECOND;
         let instants = [
@@ -351,6 +367,10 @@ mod tests {
                     }
                     let (mut short, mut long) = (state, state);
                     assert_eq!(short.move_to(tick), long.settle_at(now, engine));
+                    assert_eq!(short, long);
+                    let (mut short, mut long) = (state, state);
+                    short.note_refusal(tick);
+                    long.note_correction(now);
                     assert_eq!(short, long);
                 }
             }

@@ -462,7 +462,6 @@ impl<const LANES: usize, const PERMITS: usize> Policy<LANES, PERMITS> {
         if self.permits.is_full() && !self.reclaim_expired(now) {
             return Acquire::Reject(Rejection::PermitsFull);
         }
-        let caller_now = now;
         // Decided at the engine time `now` maps to; the clock itself moves only once something
         // is admitted, so a refusal changes nothing at all.
         let tick = self.tick_for(now);
@@ -475,7 +474,7 @@ impl<const LANES: usize, const PERMITS: usize> Policy<LANES, PERMITS> {
             Ok(ends) => ends,
             Err(LaneRefusal::Wait { until, kind }) => {
                 let until = tick.to_caller(until);
-                self.clock.note_correction(caller_now);
+                self.clock.note_refusal(tick);
                 if attempt.deadline().is_some_and(|deadline| until >= deadline) {
                     return Acquire::Reject(Rejection::DeadlineExceeded);
                 }
