@@ -642,12 +642,7 @@ impl Lane {
     // them in memory on every admission, the short way's too (4 instructions, by callgrind).
     #[inline(never)]
     fn charge_checked(&mut self, now: u64, charges: &Charges) -> [u64; 4] {
-        debug_assert!(
-            self.latest <= now,
-            "admission at {now} after {}",
-            self.latest
-        );
-        self.latest = now;
+        self.admitting_at(now);
         let mut ends = [0; 4];
         let slots = self.buckets.iter_mut().zip(&mut self.windows);
         for (((pace, window), end), &charge) in slots.zip(&mut ends).zip(&charges.0) {
@@ -669,6 +664,18 @@ impl Lane {
         ends
     }
 
+    /// Records `now` as the latest admission: admissions come in time order (see
+    /// [`Lane::try_admit`]), so with no comparison.
+    #[inline(always)]
+    fn admitting_at(&mut self, now: u64) {
+        debug_assert!(
+            self.latest <= now,
+            "admission at {now} after {}",
+            self.latest
+        );
+        self.latest = now;
+    }
+
     /// [`Lane::try_admit`] when every pace and window is full at `now` ([`Lane::full_by`]) and
     /// every pace holds its charge: each admits its charge (a window's held to its burst),
     /// whatever the reserve — a full bucket's capacity is never below a charge within its burst
@@ -676,12 +683,7 @@ impl Lane {
     /// first and no verdict carried over. Between bursts of traffic, the common case.
     #[inline]
     fn charge_full(&mut self, now: u64, charges: &Charges) -> [u64; 4] {
-        debug_assert!(
-            self.latest <= now,
-            "admission at {now} after {}",
-            self.latest
-        );
-        self.latest = now;
+        self.admitting_at(now);
         // Written out per kind, as the check is: every slot at a constant offset.
         let [requests, input, output, tokens] = charges.0;
         let [pace_r, pace_i, pace_o, pace_t] = &mut self.buckets;
