@@ -342,7 +342,8 @@ pub(crate) struct Lane {
     /// move a TAT later forgets it, and a fleet member never knows it (its requests wait for
     /// their slots, which only the check finds).
     full_by: u64,
-    /// When the latest admission was made: a refund for an earlier one never moves a bucket
+    /// When the latest admission was made (admissions come in time order, see
+    /// [`Lane::try_admit`]): a refund for an earlier one never moves a bucket
     /// below the end of the later admissions' own charges ([`Bucket::refund_time`]). One
     /// instant for every bucket, since an admission charges them all; a bucket that came
     /// later has no admission of its own to protect, so the test changes nothing there.
@@ -616,7 +617,9 @@ impl Lane {
     }
 
     /// Admits `charges` at `now` in every pace and window, or in none; answers where each
-    /// pace's charge ends (its TAT right after, unused entries for absent paces).
+    /// pace's charge ends (its TAT right after, unused entries for absent paces). `now` never
+    /// goes backwards from one admission to the next (the policy admits at its engine clock's
+    /// instants): the latest admission is `now` itself, with no comparison.
     #[inline]
     pub(crate) fn try_admit(
         &mut self,
@@ -629,9 +632,17 @@ impl Lane {
             return Ok(self.charge_full(now, charges));
         }
         self.check(now, charges, priority).refusal()?;
-        self.latest = self.latest.max(now);
-        // Every pace and window admits its charge: what each admission is, computed again
-        // rather than carried over from the check, which needs none of it to refuse.
+        Ok(self.charge_checked(now, charges))
+    }
+
+    /// [`Lane::try_admit`] once the check admitted `charges`: every pace and window admits its
+    /// charge, what each admission is computed again rather than carried over from the check,
+    /// which needs none of it to refuse.
+    // Out of line: its walk over the slots reads `charges` from memory, and inlined that kept
+    // them in memory on every admission, the short way's too (4 instructions, by callgrind).
+    #[inline(never)]
+    fn charge_checked(&mut self, now: u64, charges: &Charges) -> [u64; 4] {
+        self.admitting_at(now);
         let mut ends = [0; 4];
         let slots = self.buckets.iter_mut().zip(&mut self.windows);
         for (((pace, window), end), &charge) in slots.zip(&mut ends).zip(&charges.0) {
@@ -650,7 +661,19 @@ impl Lane {
         } else {
             u64::MAX
         };
-        Ok(ends)
+        ends
+    }
+
+    /// Records `now` as the latest admission: admissions come in time order (see
+    /// [`Lane::try_admit`]), so with no comparison.
+    #[inline(always)]
+    fn admitting_at(&mut self, now: u64) {
+        debug_assert!(
+            self.latest <= now,
+            "admission at {now} after {}",
+            self.latest
+        );
+        self.latest = now;
     }
 
     /// [`Lane::try_admit`] when every pace and window is full at `now` ([`Lane::full_by`]) and
@@ -660,7 +683,7 @@ impl Lane {
     /// first and no verdict carried over. Between bursts of traffic, the common case.
     #[inline]
     fn charge_full(&mut self, now: u64, charges: &Charges) -> [u64; 4] {
-        self.latest = self.latest.max(now);
+        self.admitting_at(now);
         // Written out per kind, as the check is: every slot at a constant offset.
         let [requests, input, output, tokens] = charges.0;
         let [pace_r, pace_i, pace_o, pace_t] = &mut self.buckets;

@@ -66,23 +66,68 @@ impl EngineClock {
         Duration::from_ticks(self.max_step)
     }
 
-    /// The engine time `now` maps to, without moving the clock. `horizon` gives the latest
-    /// instant (engine time) any bucket is busy until; it is asked for only when the step is
-    /// longer than the bound.
-    pub(crate) fn peek(&self, now: Instant, horizon: impl FnOnce() -> u64) -> u64 {
+    /// Where the clock would move for the caller's `now`, without moving it: the engine time
+    /// `now` maps to, and the caller instant later steps would count from. `horizon` gives the
+    /// latest instant (engine time) any bucket is busy until; it is asked for only when the step
+    /// is longer than the bound.
+    ///
+    /// Both are worked out here, once, so that an admission moves the clock with two stores
+    /// ([`EngineClock::move_to`]) and a refusal translates its instant out without comparing
+    /// the two clocks again ([`Tick::to_caller`]).
+    pub(crate) fn tick_for(&self, now: Instant, horizon: impl FnOnce() -> u64) -> Tick {
         let now = now.as_ticks();
         match self.last {
             // The engine starts at the caller's time (so instants agree), unless that is
             // absurdly late: then at 2^62 µs, leaving 2^62 µs (146 000 years) of headroom.
+            None => Tick {
+                engine: now.min(START_CAP),
+                from: now,
+            },
+            Some(last) => {
+                let step = self.step(now, last, horizon);
+                // The same test as `small_step_back`, on the `last` in hand.
+                let small_step_back = now < last && last.saturating_sub(now) <= self.max_step;
+                Tick {
+                    engine: self.engine.saturating_add(step),
+                    from: if small_step_back { last } else { now },
+                }
+            }
+        }
+    }
+
+    /// Moves the clock where [`EngineClock::tick_for`] said it would go for a caller's instant,
+    /// once a decision was taken there (a decision changes the horizon, so looking again could
+    /// answer later); answers the engine time.
+    #[inline]
+    pub(crate) const fn move_to(&mut self, tick: Tick) -> u64 {
+        self.engine = tick.engine;
+        self.last = Some(tick.from);
+        tick.engine
+    }
+
+    /// The engine time `now` maps to, without moving the clock (see [`EngineClock::tick_for`]).
+    pub(crate) fn peek(&self, now: Instant, horizon: impl FnOnce() -> u64) -> u64 {
+        let now = now.as_ticks();
+        match self.last {
+            // As in `tick_for`.
             None => now.min(START_CAP),
             Some(last) => {
-                let mut step = now.saturating_sub(last);
-                if step > self.max_step {
-                    step = step.min(self.max_step.max(horizon().saturating_sub(self.engine)));
-                }
+                let step = self.step(now, last, horizon);
                 self.engine.saturating_add(step)
             }
         }
+    }
+
+    /// The engine time that passes from the caller's `last` instant to its `now`: none for a
+    /// step back, the step itself up to the bound, beyond it the bound or, when longer, the
+    /// time until the `horizon`.
+    #[inline(always)]
+    fn step(&self, now: u64, last: u64, horizon: impl FnOnce() -> u64) -> u64 {
+        let mut step = now.saturating_sub(last);
+        if step > self.max_step {
+            step = step.min(self.max_step.max(horizon().saturating_sub(self.engine)));
+        }
+        step
     }
 
     /// Moves the clock to the caller's `now` and answers the engine time.
@@ -91,9 +136,24 @@ impl EngineClock {
         self.settle_at(now, engine)
     }
 
-    /// Records a correction of the caller's clock (a step back larger than the bound) without
-    /// moving the engine: later steps count from the corrected clock. Anything else is left
-    /// alone, so a refusal at an ordinary instant changes nothing.
+    /// After a refusal at the caller instant [`EngineClock::tick_for`] looked at: records a
+    /// correction of the caller's clock (a step back larger than the bound) without moving the
+    /// engine, so that later steps count from the corrected clock. Anything else is left alone,
+    /// so a refusal at an ordinary instant changes nothing.
+    ///
+    /// Only a correction's tick counts from an instant before the last one: a forward step's
+    /// counts from the caller's instant, a small step back's from the last instant itself. So
+    /// one comparison does what [`EngineClock::note_correction`] does with three.
+    #[inline]
+    pub(crate) fn note_refusal(&mut self, tick: Tick) {
+        if self.last.is_some_and(|last| tick.from < last) {
+            self.last = Some(tick.from);
+        }
+    }
+
+    /// [`EngineClock::note_refusal`] from the caller's instant itself (the reference the
+    /// tests hold it to).
+    #[cfg(test)]
     pub(crate) fn note_correction(&mut self, now: Instant) {
         let now = now.as_ticks();
         if self
@@ -110,12 +170,7 @@ impl EngineClock {
     pub(crate) fn settle_at(&mut self, now: Instant, engine: u64) -> u64 {
         self.engine = engine;
         let now = now.as_ticks();
-        // A small step back keeps the reference: no time passes until the caller's clock is
-        // back where it was. A large one is a correction: count from the corrected clock.
-        let small_step_back = self
-            .last
-            .is_some_and(|last| now < last && last.saturating_sub(now) <= self.max_step);
-        if !small_step_back {
+        if !self.small_step_back(now) {
             self.last = Some(now);
         }
         self.engine
@@ -127,12 +182,27 @@ impl EngineClock {
     /// after a large one (a correction) it starts at `now`.
     pub(crate) fn to_caller(self, now: Instant, engine_now: u64, engine_at: u64) -> Instant {
         let ahead = engine_at.saturating_sub(engine_now);
-        let now = now.as_ticks();
-        let from = match self.last {
-            Some(last) if now < last && last.saturating_sub(now) <= self.max_step => last,
+        Instant::from_ticks(self.counts_from(now.as_ticks()).saturating_add(ahead))
+    }
+
+    /// Whether the caller's `now` is a small step back (within the bound) from the instant the
+    /// clock last moved at. A small step back keeps the reference: no time passes until the
+    /// caller's clock is back where it was. A large one is a correction: count from the
+    /// corrected clock.
+    #[inline]
+    fn small_step_back(&self, now: u64) -> bool {
+        self.last
+            .is_some_and(|last| now < last && last.saturating_sub(now) <= self.max_step)
+    }
+
+    /// The caller instant that maps to the engine's time once the clock moves at the caller's
+    /// `now`: `now` itself, or after a small step back the instant it stepped back from.
+    #[inline]
+    fn counts_from(&self, now: u64) -> u64 {
+        match self.last {
+            Some(last) if self.small_step_back(now) => last,
             _ => now,
-        };
-        Instant::from_ticks(from.saturating_add(ahead))
+        }
     }
 
     /// A caller instant at or before `now` as an engine instant (`engine_now` is what `now`
@@ -140,6 +210,28 @@ impl EngineClock {
     pub(crate) fn from_caller_past(now: Instant, engine_now: u64, at: Instant) -> u64 {
         let behind = now.as_ticks().saturating_sub(at.as_ticks());
         engine_now.saturating_sub(behind)
+    }
+}
+
+/// Where [`EngineClock::tick_for`] found the clock would move for one caller instant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Tick {
+    /// The engine time the caller's instant maps to: the time to decide at.
+    pub(crate) engine: u64,
+    /// The caller instant that maps to `engine` from now on: the caller's own, or after a small
+    /// step back the one it stepped back from (no time passes until its clock is back there).
+    from: u64,
+}
+
+impl Tick {
+    /// An engine instant as the caller's instant, whether or not the clock moved: the caller's
+    /// clock counts from `from`, as the engine's counts from `engine`. The same as
+    /// [`EngineClock::to_caller`] for the caller instant this tick is for.
+    pub(crate) const fn to_caller(self, engine_at: u64) -> Instant {
+        Instant::from_ticks(
+            self.from
+                .saturating_add(engine_at.saturating_sub(self.engine)),
+        )
     }
 }
 
@@ -233,5 +325,55 @@ mod tests {
         assert_eq!(e2 - e1, 3_600 * SECOND);
         let e3 = clock.advance(Instant::from_ticks(u64::MAX), || 0);
         assert_eq!(e3 - e2, 600 * SECOND);
+    }
+
+    #[test]
+    fn a_tick_moves_refuses_and_translates_as_the_long_way_does() {
+        // What an admission does in one look (`tick_for`, then `move_to`), what a refusal
+        // records (`note_refusal`) and its translation out (`Tick::to_caller`) against the
+        // long way round, from every kind of
+        // clock state: fresh, after forward steps, small and large steps back, wild jumps.
+        let year = 365 * 24 * 3_600 * SECOND;
+        let instants = [
+            0,
+            100 * SECOND,
+            40 * SECOND,
+            99 * SECOND,
+            101 * SECOND,
+            year,
+            SECOND,
+            2 * SECOND,
+            u64::MAX,
+            u64::MAX - 5 * SECOND,
+            3 * SECOND,
+        ];
+        let horizons = [0, 3_600 * SECOND, u64::MAX];
+        let mut states = std::vec![EngineClock::new()];
+        let mut clock = EngineClock::new();
+        for &at in &instants {
+            clock.advance(Instant::from_ticks(at), || 0);
+            states.push(clock);
+        }
+        for state in states {
+            for &now in &instants {
+                for horizon in horizons {
+                    let now = Instant::from_ticks(now);
+                    let tick = state.tick_for(now, || horizon);
+                    let engine = state.peek(now, || horizon);
+                    assert_eq!(tick.engine, engine);
+                    for ahead in [0, 1, SECOND, year, u64::MAX] {
+                        let at = engine.saturating_add(ahead);
+                        assert_eq!(tick.to_caller(at), state.to_caller(now, engine, at));
+                    }
+                    let (mut short, mut long) = (state, state);
+                    assert_eq!(short.move_to(tick), long.settle_at(now, engine));
+                    assert_eq!(short, long);
+                    let (mut short, mut long) = (state, state);
+                    short.note_refusal(tick);
+                    long.note_correction(now);
+                    assert_eq!(short, long);
+                }
+            }
+        }
     }
 }

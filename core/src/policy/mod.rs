@@ -27,7 +27,7 @@ use crate::cost::{Charges, Cost, Usage};
 use crate::headers::Snapshot;
 use crate::lane::{Lane, LaneConfig, LaneRefusal, Priority};
 use crate::lane::{Order, window_bit};
-use clock::EngineClock;
+use clock::{EngineClock, Tick};
 
 use crate::time::{Duration, Instant};
 use crate::{Limit, LimitKind};
@@ -150,7 +150,7 @@ pub struct Policy<const LANES: usize, const PERMITS: usize> {
 }
 
 /// The usual size of a [`Policy`]: four lanes (model classes or deployments), 32 requests in
-/// flight: 6 168 bytes on a 64-bit host.
+/// flight: 6 160 bytes on a 64-bit host.
 ///
 /// # Examples
 ///
@@ -254,6 +254,14 @@ impl<const LANES: usize, const PERMITS: usize> Policy<LANES, PERMITS> {
     /// The engine time `now` maps to, without moving the clock.
     fn peek(&self, now: Instant) -> u64 {
         self.clock.peek(now, || {
+            self.lanes.iter().map(Lane::horizon).max().unwrap_or(0)
+        })
+    }
+
+    /// Where the engine's clock would move for the caller's `now`, without moving it.
+    #[inline]
+    fn tick_for(&self, now: Instant) -> Tick {
+        self.clock.tick_for(now, || {
             self.lanes.iter().map(Lane::horizon).max().unwrap_or(0)
         })
     }
@@ -454,10 +462,10 @@ impl<const LANES: usize, const PERMITS: usize> Policy<LANES, PERMITS> {
         if self.permits.is_full() && !self.reclaim_expired(now) {
             return Acquire::Reject(Rejection::PermitsFull);
         }
-        let caller_now = now;
         // Decided at the engine time `now` maps to; the clock itself moves only once something
         // is admitted, so a refusal changes nothing at all.
-        let now = self.peek(now);
+        let tick = self.tick_for(now);
+        let now = tick.engine;
         let Some(state) = self.lanes.get_mut(lane.index()) else {
             return Acquire::Reject(Rejection::UnknownLane);
         };
@@ -465,8 +473,8 @@ impl<const LANES: usize, const PERMITS: usize> Policy<LANES, PERMITS> {
         let ends = match state.try_admit(now, &charges, priority) {
             Ok(ends) => ends,
             Err(LaneRefusal::Wait { until, kind }) => {
-                let until = self.clock.to_caller(caller_now, now, until);
-                self.clock.note_correction(caller_now);
+                let until = tick.to_caller(until);
+                self.clock.note_refusal(tick);
                 if attempt.deadline().is_some_and(|deadline| until >= deadline) {
                     return Acquire::Reject(Rejection::DeadlineExceeded);
                 }
@@ -478,7 +486,7 @@ impl<const LANES: usize, const PERMITS: usize> Policy<LANES, PERMITS> {
         };
         let mask = state.mask();
         // Admitted: now the clock moves, to the very instant the decision was taken at.
-        self.clock.settle_at(caller_now, now);
+        self.clock.move_to(tick);
         let intent = Intent::new(&cost, attempt);
         match self
             .permits
@@ -486,11 +494,13 @@ impl<const LANES: usize, const PERMITS: usize> Policy<LANES, PERMITS> {
         {
             Some(permit) => Acquire::Admit(permit),
             None => {
-                // Unreachable: fullness was checked above. Undo the charge all the same, from
-                // copies made here: lending the originals out would keep them in memory on the
-                // hot path (5 instructions of an admission and 3 of a wait, by callgrind).
+                // Unreachable: fullness was checked above. Undo the charge all the same, with
+                // the charges worked out again (admitting changes nothing `upfront` reads) and
+                // the ends copied here: keeping or lending the originals would keep them in
+                // memory on the hot path (2 instructions of an admission, 1 of a wait, by
+                // callgrind).
                 if let Some(state) = self.lanes.get_mut(lane.index()) {
-                    let (charges, ends) = (Charges(charges.0), ends.map(|end| end));
+                    let (charges, ends) = (state.upfront(&cost), ends.map(|end| end));
                     state.reconcile(now, mask, &charges, &Default::default(), now, &ends, true);
                 }
                 Acquire::Reject(Rejection::PermitsFull)

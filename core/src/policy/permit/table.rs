@@ -7,8 +7,9 @@
 //!
 //! How: every slot has one link, `older`. A slot in the chain points at the one admitted before
 //! it; a free slot points at the next free one. Admission order is walk order, and admission
-//! instants never go backwards (see `latest_stamp`), so the reservations admitted after an
-//! instant are the chain's newest: the walk stops at the first one at or before it.
+//! instants never go backwards (they are the engine clock's, which never does: see
+//! [`Permits::insert`]), so the reservations admitted after an instant are the chain's newest:
+//! the walk stops at the first one at or before it.
 //!
 //! A chain with one direction cannot unlink a slot from its middle in constant time, so removal
 //! is lazy: the slot's record stays in the chain, marked settled (walks skip it, but still stop
@@ -60,9 +61,6 @@ pub(crate) struct Permits<const N: usize> {
     /// How many slots hold a live reservation.
     live: u16,
     next_id: NonZeroU32,
-    /// The latest admission instant stamped: stamps never go backwards, so a clock that steps
-    /// back cannot make a permit look older (and so already seen by the server) than it is.
-    latest_stamp: u64,
 }
 
 impl<const N: usize> Permits<N> {
@@ -78,7 +76,6 @@ impl<const N: usize> Permits<N> {
             free: if N == 0 { NONE } else { 0 },
             live: 0,
             next_id: NonZeroU32::MIN,
-            latest_stamp: 0,
         }
     }
 
@@ -218,6 +215,15 @@ impl<const N: usize> Permits<N> {
         priority: Priority,
         intent: Intent,
     ) -> Option<Permit> {
+        // The walks' order: `issued_at` is the engine clock's, which never goes backwards, so
+        // a caller's clock that steps back cannot make a permit look older (and so already
+        // seen by the server) than it is. The table keeps no stamp of its own.
+        debug_assert!(
+            self.slots
+                .get(usize::from(self.newest))
+                .is_none_or(|newest| newest.issued_at() <= issued_at),
+            "admission instants go backwards"
+        );
         if self.free == NONE {
             self.unlink_settled(None);
         }
@@ -231,8 +237,6 @@ impl<const N: usize> Permits<N> {
         self.live = self.live.wrapping_add(1);
         let id = self.next_id;
         self.next_id = id.checked_add(1).unwrap_or(NonZeroU32::MIN);
-        let issued_at = issued_at.max(self.latest_stamp);
-        self.latest_stamp = issued_at;
         let narrow = |kind: LimitKind| u32::try_from(up.get(kind)).unwrap_or(u32::MAX);
         *entry = Record {
             id,

@@ -306,3 +306,45 @@ fn a_full_table_with_a_settled_permit_admits_and_a_refusal_changes_nothing() {
     }
     assert_eq!(policy.in_flight(), 0);
 }
+
+#[test]
+fn admissions_are_stamped_in_order_whatever_the_callers_clock_does() {
+    // The table keeps no stamp of its own: a permit's admission instant is the engine clock's,
+    // which never goes backwards, so the chain walked newest first has non-increasing instants
+    // however the caller's clock steps (small steps back, corrections, wild jumps, the end of
+    // time). A `since` walk relies on it to stop at the first permit old enough.
+    let mut policy: Policy<1, 32> = Policy::new();
+    let lane = policy
+        .add_lane(LaneConfig::new().provisional_requests(None))
+        .unwrap();
+    let year = 365 * 24 * 3_600 * 1_000;
+    let steps_ms: [u64; 12] = [
+        5_000,
+        4_000,
+        6_000,
+        1,
+        year,
+        10,
+        2 * year,
+        3 * year,
+        7,
+        u64::MAX / 1_000,
+        0,
+        9,
+    ];
+    for ms in steps_ms {
+        let now = Instant::from_ticks(ms.saturating_mul(1_000));
+        let Acquire::Admit(_) =
+            policy.acquire(now, lane, Cost::request(1, 1), Priority::Interactive)
+        else {
+            panic!("an unmetered lane admits");
+        };
+        let stamps: std::vec::Vec<u64> =
+            policy.permits.since(None).map(|r| r.issued_at()).collect();
+        assert!(
+            stamps.windows(2).all(|pair| pair[0] >= pair[1]),
+            "newest first, never newer below: {stamps:?}"
+        );
+    }
+    assert_eq!(policy.in_flight(), steps_ms.len());
+}
