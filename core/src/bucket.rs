@@ -451,7 +451,12 @@ impl Bucket {
     /// shift their charges into the past. With one request per second, admitting A at 0 and B
     /// at 1 and then cancelling A at 1 must not admit C at 1 as well: B alone fills the bucket
     /// until 2. (Admissions at the same instant shift nothing into the past.)
-    pub(crate) fn refund_time(&mut self, now: u64, time: u64, older: bool, end: u64) {
+    ///
+    /// Answers how much earlier the TAT now is: the charges of the admissions made after the
+    /// refunded one lie that much earlier too, and their recorded ends must follow (see
+    /// `Policy`'s settling), or a later refund of one of them would give back time that has
+    /// refilled already.
+    pub(crate) fn refund_time(&mut self, now: u64, time: u64, older: bool, end: u64) -> u64 {
         // Only the part of the charge still ahead of `now` can be given back: what lay before
         // `now` has refilled already, and later admissions have used it.
         let time = time.min(end.saturating_sub(now));
@@ -459,22 +464,34 @@ impl Bucket {
         if older {
             floor = floor.max(self.floor.min(self.tat));
         }
+        let before = self.tat;
         self.tat = self.tat.saturating_sub(time).max(floor);
+        before.saturating_sub(self.tat)
     }
 
     /// Moves the charge for one request from `charged` units to `actual` units; `older` says
-    /// it was admitted before the latest admission (see [`Bucket::refund_time`]).
+    /// it was admitted before the latest admission (see [`Bucket::refund_time`]). Answers how
+    /// much earlier a refund moved the TAT (zero for a charge that grew or stayed).
     #[inline]
-    pub(crate) fn reconcile(&mut self, now: u64, charged: u64, actual: u64, older: bool, end: u64) {
+    pub(crate) fn reconcile(
+        &mut self,
+        now: u64,
+        charged: u64,
+        actual: u64,
+        older: bool,
+        end: u64,
+    ) -> u64 {
         // Most settlements leave some kinds as charged (a request is one request): no call.
         if charged != actual {
-            self.move_charge(now, charged, actual, older, end);
+            self.move_charge(now, charged, actual, older, end)
+        } else {
+            0
         }
     }
 
     /// [`Bucket::reconcile`] of a charge that changed.
     #[inline(never)]
-    fn move_charge(&mut self, now: u64, charged: u64, actual: u64, older: bool, end: u64) {
+    fn move_charge(&mut self, now: u64, charged: u64, actual: u64, older: bool, end: u64) -> u64 {
         // A refund first pays off what the debt cap forgave: that part was never taken.
         let absorbed = charged.saturating_sub(actual).min(u64::from(self.forgiven));
         if absorbed > 0 {
@@ -495,12 +512,13 @@ impl Bucket {
             if cut > 0 {
                 self.forgive_time(cut);
             }
+            0
         } else {
             // The difference of two charges rounded up: exactly what the admission took. (A
             // provider window's correction took its unseen charges as one sum of units, read
             // as time once: giving one of them back can return up to a microsecond more than
             // the correction took for it, less than a unit from a microsecond per unit up.)
-            self.refund_time(now, charged_time.saturating_sub(actual_time), older, end);
+            self.refund_time(now, charged_time.saturating_sub(actual_time), older, end)
         }
     }
 

@@ -23,7 +23,7 @@ mod sync;
 mod window;
 
 pub use fleet::FleetMember;
-pub(crate) use sync::Order;
+pub(crate) use sync::{Order, is_at_or_after};
 use window::Window;
 
 use crate::bucket::Bucket;
@@ -870,7 +870,9 @@ impl Lane {
     /// Moves each pace and window in `mask` from the `charged` amount to the `actual` one, for
     /// a request admitted at `admitted_at` whose charge on each pace ended at `ends` (the pace's
     /// TAT right after it). `never_charged` says the provider never charged the request at all
-    /// (it refused it, or it was never sent).
+    /// (it refused it, or it was never sent). Answers, per kind, how much earlier a refund
+    /// moved the pace's TAT ([`Bucket::refund_time`]): the charges of the requests admitted
+    /// after this one moved that much earlier with it.
     #[expect(
         clippy::too_many_arguments,
         reason = "one reservation's facts, read in one place"
@@ -884,18 +886,20 @@ impl Lane {
         admitted_at: u64,
         ends: &[u64; 4],
         never_charged: bool,
-    ) {
+    ) -> [u64; 4] {
         let delta =
             |kind: LimitKind| (actual.get(kind) as u32).wrapping_sub(charged.get(kind) as u32);
         self.forget_full();
         let older = admitted_at < self.latest;
+        let mut shifts = [0; 4];
         for kind in LimitKind::ALL {
             let (was, is) = (charged.get(kind), actual.get(kind));
             if mask & pace_bit(kind) != 0
                 && let Some(bucket) = self.pace_mut(kind)
+                && let (Some(&end), Some(shift)) =
+                    (ends.get(kind.index()), shifts.get_mut(kind.index()))
             {
-                let end = ends.get(kind.index()).copied().unwrap_or(u64::MAX);
-                bucket.reconcile(now, was, is, older, end);
+                *shift = bucket.reconcile(now, was, is, older, end);
             }
             // The provider charges requests and input tokens as they arrive, so a correction
             // of those belongs to the admission; reserved output it gives back on completion.
@@ -912,6 +916,7 @@ impl Lane {
                 window.count_own(delta(kind), retro, admitted_at);
             }
         }
+        shifts
     }
 }
 

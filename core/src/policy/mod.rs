@@ -704,7 +704,7 @@ impl<const LANES: usize, const PERMITS: usize> Policy<LANES, PERMITS> {
             let actual = lane
                 .cost_model
                 .actual(charged.get(LimitKind::Requests), &usage);
-            lane.reconcile(
+            let shifts = lane.reconcile(
                 now,
                 reservation.mask,
                 &charged,
@@ -713,6 +713,10 @@ impl<const LANES: usize, const PERMITS: usize> Policy<LANES, PERMITS> {
                 &reservation.ends(),
                 !measured,
             );
+            if shifts != [0; 4] {
+                self.permits
+                    .shift_ends_after(reservation.lane, reservation.id, &shifts);
+            }
             if measured {
                 lane.learn_output(usage.output_tokens);
                 lane.calibrate_input(response.estimate, actual.get(LimitKind::InputTokens));
@@ -813,7 +817,7 @@ impl<const LANES: usize, const PERMITS: usize> Policy<LANES, PERMITS> {
             .lanes
             .get_mut(usize::from(reservation.lane))
             .ok_or(PermitError::Unknown)?;
-        lane.reconcile(
+        let shifts = lane.reconcile(
             now,
             reservation.mask,
             &reservation.charges(),
@@ -822,6 +826,10 @@ impl<const LANES: usize, const PERMITS: usize> Policy<LANES, PERMITS> {
             &reservation.ends(),
             true,
         );
+        if shifts != [0; 4] {
+            self.permits
+                .shift_ends_after(reservation.lane, reservation.id, &shifts);
+        }
         Ok(())
     }
 

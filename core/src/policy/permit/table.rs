@@ -28,7 +28,7 @@ use super::ends::Ends;
 use super::{Intent, LaneId, Permit, PermitError, Record, Reservation};
 use crate::LimitKind;
 use crate::cost::Charges;
-use crate::lane::Priority;
+use crate::lane::{Priority, is_at_or_after};
 
 /// No slot: the end of a chain (a table holds at most 65 535 slots, numbered below this).
 const NONE: u16 = u16::MAX;
@@ -353,6 +353,33 @@ impl<const N: usize> Permits<N> {
                 }
             }
         })
+    }
+
+    /// Moves the pace ends of the live reservations of `lane` admitted after the one numbered
+    /// `id` earlier by `shifts` (µs, per kind; never before their own admission): a refund
+    /// moved the pace's TAT that much earlier, and their charges, which lay after the refunded
+    /// one, with it. Without this, a later refund of one of them would read its end where it
+    /// was before, and give back time that has refilled already. A walk back from the newest
+    /// that stops at the first reservation admitted at or before `id`.
+    pub(crate) fn shift_ends_after(&mut self, lane: u8, id: NonZeroU32, shifts: &[u64; 4]) {
+        let mut slot = self.newest;
+        while let Some(record) = self.slots.get(usize::from(slot)) {
+            if record.id == id || !is_at_or_after(record.id, id) {
+                return;
+            }
+            if record.live
+                && record.lane == lane
+                && let Some(ends) = self.ends.get_mut(usize::from(slot))
+            {
+                let issued_at = record.issued_at();
+                let mut moved = ends.get(issued_at);
+                for (end, shift) in moved.iter_mut().zip(shifts) {
+                    *end = end.saturating_sub(*shift).max(issued_at);
+                }
+                ends.set(&moved, issued_at);
+            }
+            slot = self.older(slot);
+        }
     }
 
     /// Calls `f` on each live reservation admitted after `cutoff` (all of them for `None`),

@@ -189,6 +189,43 @@ fn a_charge_ending_hours_out_is_refunded_like_a_short_one() {
     );
 }
 
+/// A refund moves the charges admitted after the refunded one earlier, and their recorded
+/// ends with them: a later refund of one of those gives back only what is still ahead.
+///
+/// One pace of 10 requests per 10 s (a request a second, burst 10). At 0, A takes 5 and B 3,
+/// and A is cancelled: B's charge now ends at 3 s, not 8 s. At 2 s, C and D take 4 each, and B
+/// is cancelled: one second of its charge is still ahead, so the TAT goes from 11 s to 10 s,
+/// where it would be had B never been admitted, and E (4) must wait until 4 s. The table kept
+/// B's end at 8 s, gave back all three requests (TAT 8 s) and admitted E at once: 12 requests
+/// within 2 s against a burst of 10 (found by `never_over_admits` on a 32-bit target).
+#[test]
+fn a_refund_moves_the_ends_of_the_charges_admitted_after_it() {
+    let nz = |n: u32| core::num::NonZeroU32::new(n).unwrap();
+    let limit = crate::Limit::per_window_ms(nz(10), nz(10_000)).with_burst(nz(10));
+    let mut policy: Policy<1, 8> = Policy::new();
+    let lane = policy
+        .add_lane(LaneConfig::new().requests(limit).provisional_requests(None))
+        .unwrap();
+    let take = |policy: &mut Policy<1, 8>, ms: u64, requests: u32| {
+        let cost = Cost::new(nz(requests), 0, 0);
+        policy.acquire(at_ms(ms), lane, cost, Priority::Interactive)
+    };
+    let admitted = |acquire| match acquire {
+        Acquire::Admit(permit) => permit,
+        other => panic!("expected an admission, got {other:?}"),
+    };
+    let a = admitted(take(&mut policy, 0, 5));
+    let b = admitted(take(&mut policy, 0, 3));
+    policy.cancel(at_ms(0), a).unwrap();
+    let _c = admitted(take(&mut policy, 2_000, 4));
+    let _d = admitted(take(&mut policy, 2_000, 4));
+    policy.cancel(at_ms(2_000), b).unwrap();
+    match take(&mut policy, 2_000, 4) {
+        Acquire::Wait { until, .. } => assert_eq!(until, at_ms(4_000)),
+        other => panic!("E must wait until 4 s, got {other:?}"),
+    }
+}
+
 /// A permit slot's bytes: what one more slot adds to the table (issue 13: 104 on main, with
 /// the pace ends kept whole and links both ways).
 #[test]
