@@ -64,6 +64,17 @@ impl Ends {
         }
     }
 
+    /// Moves every end `shifts` µs earlier (per pace), never before the admission: the
+    /// distances shrink, saturating at zero.
+    pub(super) fn move_earlier(&mut self, shifts: &[u64; 4]) {
+        let offsets = self.get(0);
+        let mut moved = [0; 4];
+        for ((offset, shift), place) in offsets.iter().zip(shifts).zip(&mut moved) {
+            *place = offset.saturating_sub(*shift);
+        }
+        self.set(&moved, 0);
+    }
+
     /// The ends as absolute µs again, for an admission at `issued_at`.
     #[inline]
     pub(super) fn get(&self, issued_at: u64) -> [u64; 4] {
@@ -107,6 +118,25 @@ mod tests {
         let ends = keep(&[issued + offset; 4], issued).get(issued);
         assert!(ends.iter().all(|&end| end == ends[0]), "{ends:?}");
         ends[0] - issued
+    }
+
+    /// Each end moves by its own pace's shift, and never before the admission.
+    #[test]
+    fn ends_move_earlier_each_by_its_shift_never_before_the_admission() {
+        let mut ends = keep(
+            &[ISSUED + 5_000, ISSUED + 70_000, ISSUED + (1 << 42), ISSUED],
+            ISSUED,
+        );
+        ends.move_earlier(&[1_000, 80_000, 1 << 41, 7]);
+        assert_eq!(
+            ends.get(ISSUED),
+            [ISSUED + 4_000, ISSUED, ISSUED + (1 << 41), ISSUED]
+        );
+        ends.move_earlier(&[0; 4]);
+        assert_eq!(
+            ends.get(ISSUED),
+            [ISSUED + 4_000, ISSUED, ISSUED + (1 << 41), ISSUED]
+        );
     }
 
     #[test]

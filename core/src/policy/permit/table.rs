@@ -361,6 +361,8 @@ impl<const N: usize> Permits<N> {
     /// one, with it. Without this, a later refund of one of them would read its end where it
     /// was before, and give back time that has refilled already. A walk back from the newest
     /// that stops at the first reservation admitted at or before `id`.
+    // One shared copy: two callers (settling and cancelling), neither on the admission path.
+    #[inline(never)]
     pub(crate) fn shift_ends_after(&mut self, lane: u8, id: NonZeroU32, shifts: &[u64; 4]) {
         let mut slot = self.newest;
         while let Some(record) = self.slots.get(usize::from(slot)) {
@@ -371,12 +373,7 @@ impl<const N: usize> Permits<N> {
                 && record.lane == lane
                 && let Some(ends) = self.ends.get_mut(usize::from(slot))
             {
-                let issued_at = record.issued_at();
-                let mut moved = ends.get(issued_at);
-                for (end, shift) in moved.iter_mut().zip(shifts) {
-                    *end = end.saturating_sub(*shift).max(issued_at);
-                }
-                ends.set(&moved, issued_at);
+                ends.move_earlier(shifts);
             }
             slot = self.older(slot);
         }
