@@ -23,7 +23,7 @@ mod sync;
 mod window;
 
 pub use fleet::FleetMember;
-pub(crate) use sync::{Order, is_at_or_after};
+pub(crate) use sync::Order;
 use window::Window;
 
 use crate::bucket::Bucket;
@@ -337,10 +337,10 @@ pub(crate) struct Lane {
     present: u8,
     /// An instant at or after which every pace and window is full (`u64::MAX` when not
     /// known): no TAT is after it. An admission at or after it charges every bucket without
-    /// checking one first ([`Lane::charge_full`]). Set by admissions on 64-bit targets (on
-    /// 32-bit ones the short way costs more flash than it saves time); anything else that may
-    /// move a TAT later forgets it, and a fleet member never knows it (its requests wait for
-    /// their slots, which only the check finds).
+    /// checking one first ([`Lane::charge_full`]). Set when the lane is made and by admissions
+    /// on 64-bit targets (on 32-bit ones the short way, which alone reads it, costs more flash
+    /// than it saves time); anything else that may move a TAT later forgets it, and a fleet
+    /// member never knows it (its requests wait for their slots, which only the check finds).
     full_by: u64,
     /// When the latest admission was made (admissions come in time order, see
     /// [`Lane::try_admit`]): a refund for an earlier one never moves a bucket

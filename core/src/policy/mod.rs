@@ -715,7 +715,7 @@ impl<const LANES: usize, const PERMITS: usize> Policy<LANES, PERMITS> {
             );
             if shifts != [0; 4] {
                 self.permits
-                    .shift_ends_after(reservation.lane, reservation.id, &shifts);
+                    .shift_ends_after(reservation.lane, reservation.linked(), &shifts);
             }
             if measured {
                 lane.learn_output(usage.output_tokens);
@@ -828,7 +828,7 @@ impl<const LANES: usize, const PERMITS: usize> Policy<LANES, PERMITS> {
         );
         if shifts != [0; 4] {
             self.permits
-                .shift_ends_after(reservation.lane, reservation.id, &shifts);
+                .shift_ends_after(reservation.lane, reservation.linked(), &shifts);
         }
         Ok(())
     }

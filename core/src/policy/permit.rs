@@ -175,6 +175,9 @@ pub(crate) struct Record {
 pub(crate) struct Reservation {
     record: Record,
     ends: [u64; 4],
+    /// Its slot while permits admitted after it are in flight (it stays in the chain, settled,
+    /// until they are gone): where a walk over them stops. `u16::MAX` when it was the newest.
+    linked: u16,
 }
 
 impl core::ops::Deref for Reservation {
@@ -189,6 +192,12 @@ impl Reservation {
     /// Where each pace's charge ended (absolute µs).
     pub(crate) const fn ends(&self) -> [u64; 4] {
         self.ends
+    }
+
+    /// Its slot in the chain when permits were admitted after it (see
+    /// `Permits::shift_ends_after`); `u16::MAX` when none was.
+    pub(crate) const fn linked(&self) -> u16 {
+        self.linked
     }
 }
 

@@ -28,7 +28,7 @@ use super::ends::Ends;
 use super::{Intent, LaneId, Permit, PermitError, Record, Reservation};
 use crate::LimitKind;
 use crate::cost::Charges;
-use crate::lane::{Priority, is_at_or_after};
+use crate::lane::Priority;
 
 /// No slot: the end of a chain (a table holds at most 65 535 slots, numbered below this).
 const NONE: u16 = u16::MAX;
@@ -311,12 +311,24 @@ impl<const N: usize> Permits<N> {
         let record = *kept;
         let ends = ends.get(record.issued_at());
         self.live = self.live.saturating_sub(1);
-        if permit.slot == self.newest {
+        // The newest leaves the chain at once, with nothing admitted after it; any other stays
+        // in it, settled, and marks where a walk over the later ones stops.
+        let linked = if permit.slot == self.newest {
             self.newest = self.older(permit.slot);
             self.release(permit.slot);
             self.unlink_newest_settled();
-        }
-        Ok((Reservation { record, ends }, intent))
+            NONE
+        } else {
+            permit.slot
+        };
+        Ok((
+            Reservation {
+                record,
+                ends,
+                linked,
+            },
+            intent,
+        ))
     }
 
     /// Frees the settled slots at the top of the chain, so that the newest is live.
@@ -355,18 +367,24 @@ impl<const N: usize> Permits<N> {
         })
     }
 
-    /// Moves the pace ends of the live reservations of `lane` admitted after the one numbered
-    /// `id` earlier by `shifts` (µs, per kind; never before their own admission): a refund
-    /// moved the pace's TAT that much earlier, and their charges, which lay after the refunded
-    /// one, with it. Without this, a later refund of one of them would read its end where it
-    /// was before, and give back time that has refilled already. A walk back from the newest
-    /// that stops at the first reservation admitted at or before `id`.
+    /// Moves the pace ends of the live reservations of `lane` admitted after a removed one
+    /// earlier by `shifts` (µs, per kind; never before their own admission): a refund moved
+    /// the pace's TAT that much earlier, and their charges, which lay after the refunded one,
+    /// with it. Without this, a later refund of one of them would read its end where it was
+    /// before, and give back time that has refilled already. `linked` is the removed one's
+    /// [`Reservation::linked`]: the walk goes back from the newest and stops at its slot, still
+    /// in the chain (nothing is admitted between the removal and this call); a reservation that
+    /// was the newest has nothing after it. (By slot, not by comparing ids: ids wrap after 2³²
+    /// admissions, and a permit held across 2³¹ of them would stop the walk at once.)
     // One shared copy: two callers (settling and cancelling), neither on the admission path.
     #[inline(never)]
-    pub(crate) fn shift_ends_after(&mut self, lane: u8, id: NonZeroU32, shifts: &[u64; 4]) {
+    pub(crate) fn shift_ends_after(&mut self, lane: u8, linked: u16, shifts: &[u64; 4]) {
+        if linked == NONE {
+            return;
+        }
         let mut slot = self.newest;
         while let Some(record) = self.slots.get(usize::from(slot)) {
-            if record.id == id || !is_at_or_after(record.id, id) {
+            if slot == linked {
                 return;
             }
             if record.live

@@ -385,3 +385,29 @@ fn admissions_are_stamped_in_order_whatever_the_callers_clock_does() {
     }
     assert_eq!(policy.in_flight(), steps_ms.len());
 }
+
+/// A refund's shift moves the ends of the permits admitted after the refunded one, and no
+/// other: the walk stops at the refunded permit's slot, and the newest has nothing after it.
+#[test]
+fn a_shift_moves_only_the_later_permits_ends() {
+    let (mut table, permits) = table(&[10, 20, 30, 40]);
+    let end_of = |table: &mut super::Permits<4>, permit: &Permit| {
+        table
+            .remove(permit)
+            .map(|(reservation, _)| reservation.ends()[0])
+    };
+    // The second is taken out: the third and fourth were admitted after it.
+    let (second, _) = table.remove(&permits[1]).unwrap();
+    assert_ne!(second.linked(), u16::MAX);
+    table.shift_ends_after(0, second.linked(), &[300, 0, 0, 0]);
+    // The newest is taken out: nothing was admitted after it, so nothing moves.
+    let (newest, _) = table.remove(&permits[3]).unwrap();
+    assert_eq!(newest.linked(), u16::MAX);
+    table.shift_ends_after(0, newest.linked(), &[5_000, 0, 0, 0]);
+    assert_eq!(end_of(&mut table.clone(), &permits[0]), Ok(1_010));
+    assert_eq!(end_of(&mut table.clone(), &permits[2]), Ok(730));
+    // A shift beyond the charge leaves the end at the admission, not before it.
+    let (first, _) = table.remove(&permits[0]).unwrap();
+    table.shift_ends_after(0, first.linked(), &[u64::MAX, 0, 0, 0]);
+    assert_eq!(end_of(&mut table, &permits[2]), Ok(30));
+}
