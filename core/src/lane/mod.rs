@@ -374,6 +374,11 @@ pub(crate) struct Lane {
     pub(crate) input_scale: u32,
     /// Moving mean absolute deviation of that ratio, same fixed point.
     pub(crate) input_spread: u32,
+    /// How far, per pace, the refunds that moved every in-flight permit's recorded end at
+    /// once have moved them (µs, below 2⁴³): the permit table keeps each end raised by this
+    /// base as it was at the admission, and reads it lowered by the base of now (see the
+    /// table's `shift_ends_after`).
+    pub(crate) refund_base: [u64; 4],
 }
 
 /// What [`Lane::check`] gathers: the latest wait (every wait is after `now`, so zero means
@@ -510,6 +515,7 @@ impl Lane {
             output_estimate: 0,
             input_scale: INPUT_SCALE_ONE,
             input_spread: 0,
+            refund_base: [0; 4],
         };
         lane.present = lane.scan_present();
         // A new window's bucket may start a microsecond short of full (its level is set in

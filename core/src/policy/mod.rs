@@ -488,10 +488,16 @@ impl<const LANES: usize, const PERMITS: usize> Policy<LANES, PERMITS> {
         // Admitted: now the clock moves, to the very instant the decision was taken at.
         self.clock.move_to(tick);
         let intent = Intent::new(&cost, attempt);
-        match self
-            .permits
-            .insert(lane, mask, now, &charges, &ends, priority, intent)
-        {
+        match self.permits.insert(
+            lane,
+            mask,
+            now,
+            &charges,
+            &ends,
+            &state.refund_base,
+            priority,
+            intent,
+        ) {
             Some(permit) => Acquire::Admit(permit),
             None => {
                 // Unreachable: fullness was checked above. Undo the charge all the same, with
@@ -710,12 +716,16 @@ impl<const LANES: usize, const PERMITS: usize> Policy<LANES, PERMITS> {
                 &charged,
                 &actual,
                 reservation.issued_at(),
-                &reservation.ends(),
+                &reservation.ends(&lane.refund_base),
                 !measured,
             );
             if shifts != [0; 4] {
-                self.permits
-                    .shift_ends_after(reservation.lane, reservation.linked(), &shifts);
+                self.permits.shift_ends_after(
+                    reservation.lane,
+                    reservation,
+                    &shifts,
+                    &mut lane.refund_base,
+                );
             }
             if measured {
                 lane.learn_output(usage.output_tokens);
@@ -823,12 +833,16 @@ impl<const LANES: usize, const PERMITS: usize> Policy<LANES, PERMITS> {
             &reservation.charges(),
             &Default::default(),
             reservation.issued_at(),
-            &reservation.ends(),
+            &reservation.ends(&lane.refund_base),
             true,
         );
         if shifts != [0; 4] {
-            self.permits
-                .shift_ends_after(reservation.lane, reservation.linked(), &shifts);
+            self.permits.shift_ends_after(
+                reservation.lane,
+                &reservation,
+                &shifts,
+                &mut lane.refund_base,
+            );
         }
         Ok(())
     }

@@ -167,14 +167,15 @@ pub(crate) struct Record {
 }
 
 /// A reservation taken out of the table to be settled or cancelled: its [`Record`], with where
-/// each pace's charge for it ended (its TAT right after admission, absolute µs; unused entries
-/// for absent paces). Only settling reads the ends, so the table keeps them beside the records
-/// rather than in them, in 48 bits each (see `Ends`).
+/// each pace's charge for it ended (its TAT right after admission; unused entries for absent
+/// paces), as the table kept them (read with the lane's base, [`Reservation::ends`]). Only
+/// settling reads the ends, so the table keeps them beside the records rather than in them,
+/// in 48 bits each (see `Ends`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub(crate) struct Reservation {
     record: Record,
-    ends: [u64; 4],
+    ends: ends::Ends,
     /// Its slot while permits admitted after it are in flight (it stays in the chain, settled,
     /// until they are gone): where a walk over them stops. `u16::MAX` when it was the newest.
     linked: u16,
@@ -189,9 +190,10 @@ impl core::ops::Deref for Reservation {
 }
 
 impl Reservation {
-    /// Where each pace's charge ended (absolute µs).
-    pub(crate) const fn ends(&self) -> [u64; 4] {
-        self.ends
+    /// Where each pace's charge ended (absolute µs), with `base` the lane's running refund
+    /// shift now (see `Permits::shift_ends_after`).
+    pub(crate) fn ends(&self, base: &[u64; 4]) -> [u64; 4] {
+        self.ends.get(self.record.issued_at(), base)
     }
 
     /// Its slot in the chain when permits were admitted after it (see

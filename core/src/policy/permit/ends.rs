@@ -5,6 +5,13 @@
 //! where each pace's charge for a permit ended: the pace's TAT right after the admission.
 //! Kept whole, those are four `u64`, 32 bytes a permit, the largest part of a slot.
 //!
+//! An end moves after the admission: a refund of an earlier permit moves the pace's TAT, and
+//! the later charges with it. The table moves the ends of the permits on the shorter side of
+//! the refunded one (`Permits::shift_ends_after`); when that is the older side, the later ones
+//! move all at once through their lane's *base*, a running sum per pace that every end is kept
+//! raised by (as it was at its admission) and read lowered by (as it is now). The base stays
+//! below 2⁴³ µs, so a kept end stays below 2⁴⁴ µs, well inside the 48 bits below.
+//!
 //! Kept as µs after the admission instant, an end needs far fewer bits, and exactly: a pace
 //! admits a charge only when its TAT afterwards lies within the bucket's capacity of the
 //! admission instant (GCRA: `TAT + n·T − C ≤ now`, or a full bucket and `n ≤ burst`), and a
@@ -48,11 +55,16 @@ impl Ends {
     /// Nothing recorded (a free slot).
     pub(super) const EMPTY: Self = Self { bytes: [0; 24] };
 
-    /// Keeps `ends` (absolute µs) as their low 48 bits after `issued_at` (see the module docs
+    /// Keeps `ends` (absolute µs) as their low 48 bits after `issued_at`, each raised by its
+    /// pace's `base` (the lane's running refund shift, see [`Ends::get`]; see the module docs
     /// for the boundaries).
     #[inline]
-    pub(super) fn set(&mut self, ends: &[u64; 4], issued_at: u64) {
-        let [a, b, c, d] = ends.map(|end| end.wrapping_sub(issued_at).to_le_bytes());
+    pub(super) fn set(&mut self, ends: &[u64; 4], issued_at: u64, base: &[u64; 4]) {
+        let mut offsets = ends.map(|end| end.wrapping_sub(issued_at));
+        for (offset, base) in offsets.iter_mut().zip(base) {
+            *offset = offset.wrapping_add(*base);
+        }
+        let [a, b, c, d] = offsets.map(u64::to_le_bytes);
         // Written in order, each `u64` but the last overwritten above its six bytes by the next.
         for (at, bytes) in [(0_usize, a), (6, b), (12, c)] {
             if let Some(place) = self.bytes.get_mut(at..at.wrapping_add(8)) {
@@ -64,20 +76,46 @@ impl Ends {
         }
     }
 
-    /// Moves every end `shifts` µs earlier (per pace), never before the admission: the
-    /// distances shrink, saturating at zero.
-    pub(super) fn move_earlier(&mut self, shifts: &[u64; 4]) {
-        let offsets = self.get(0);
-        let mut moved = [0; 4];
-        for ((offset, shift), place) in offsets.iter().zip(shifts).zip(&mut moved) {
-            *place = offset.saturating_sub(*shift);
+    /// Replaces each kept distance `d` by `by(d, shift)` (in 48 bits), for the paces whose
+    /// shift is not zero: `u64::saturating_sub` moves the ends earlier, never before the
+    /// admission; `u64::wrapping_add` moves them later (a refund that moved every permit of a
+    /// lane at once through its base gives back what it took from those it must not move:
+    /// see `Permits::shift_ends_after`; their ends stay below 2⁴⁴ µs, an offset below 2⁴² and
+    /// a base below 2⁴³, and an absent pace's unused entry may wrap and is never read). A
+    /// refund usually moves one or two paces, and a walk applies it to many permits. Each end is rewritten within the eight bytes [`Ends::get`] reads it
+    /// from, its neighbour's two bytes kept: fixed places, so no bounds are checked at run
+    /// time (a walk does this for every permit it passes).
+    #[inline]
+    pub(super) fn update(&mut self, shifts: &[u64; 4], by: fn(u64, u64) -> u64) {
+        let [first, second, third, last] = *shifts;
+        for (at, shift) in [(0, first), (6, second), (12, third)] {
+            if shift != 0
+                && let Some(window) = self
+                    .bytes
+                    .get_mut(at..)
+                    .and_then(<[u8]>::first_chunk_mut::<8>)
+            {
+                let kept = u64::from_le_bytes(*window);
+                let moved = by(kept & MAX_OFFSET, shift) & MAX_OFFSET;
+                *window = ((kept & !MAX_OFFSET) | moved).to_le_bytes();
+            }
         }
-        self.set(&moved, 0);
+        if last != 0
+            && let Some(window) = self.bytes.last_chunk_mut::<8>()
+        {
+            let kept = u64::from_le_bytes(*window);
+            let moved = by(kept >> 16, last) & MAX_OFFSET;
+            *window = ((kept & 0xffff) | (moved << 16)).to_le_bytes();
+        }
     }
 
-    /// The ends as absolute µs again, for an admission at `issued_at`.
+    /// The ends as absolute µs again, for an admission at `issued_at`, each lowered by its
+    /// pace's `base` now and never before the admission. The base is how far the refunds that
+    /// moved every permit of the lane at once have moved them since it was last zero: an end
+    /// kept at admission with the base of then, and read with the base of now, has moved by
+    /// what the base grew meanwhile (see `Permits::shift_ends_after`).
     #[inline]
-    pub(super) fn get(&self, issued_at: u64) -> [u64; 4] {
+    pub(super) fn get(&self, issued_at: u64, base: &[u64; 4]) -> [u64; 4] {
         // The first three read eight bytes and drop the next end's two; the last reads the
         // eight bytes that end with it and drops the previous end's two.
         let read = |at: usize| {
@@ -92,9 +130,13 @@ impl Ends {
             read(12) & MAX_OFFSET,
             read(16) >> 16,
         ];
-        // An offset is at most the end's own distance from the admission: no wrap (but for an
-        // absent pace's unused entry, see the module docs).
-        offsets.map(|offset| issued_at.wrapping_add(offset))
+        let mut ends = [0; 4];
+        for ((end, offset), base) in ends.iter_mut().zip(offsets).zip(base) {
+            // An offset is at most the end's own distance from the admission: no wrap (but for
+            // an absent pace's unused entry, see the module docs).
+            *end = issued_at.wrapping_add(offset.saturating_sub(*base));
+        }
+        ends
     }
 }
 
@@ -110,12 +152,12 @@ mod tests {
 
     fn keep(ends: &[u64; 4], issued: u64) -> Ends {
         let mut kept = Ends::EMPTY;
-        kept.set(ends, issued);
+        kept.set(ends, issued, &[0; 4]);
         kept
     }
 
     fn round_trip(issued: u64, offset: u64) -> u64 {
-        let ends = keep(&[issued + offset; 4], issued).get(issued);
+        let ends = keep(&[issued + offset; 4], issued).get(issued, &[0; 4]);
         assert!(ends.iter().all(|&end| end == ends[0]), "{ends:?}");
         ends[0] - issued
     }
@@ -127,14 +169,14 @@ mod tests {
             &[ISSUED + 5_000, ISSUED + 70_000, ISSUED + (1 << 42), ISSUED],
             ISSUED,
         );
-        ends.move_earlier(&[1_000, 80_000, 1 << 41, 7]);
+        ends.update(&[1_000, 80_000, 1 << 41, 7], u64::saturating_sub);
         assert_eq!(
-            ends.get(ISSUED),
+            ends.get(ISSUED, &[0; 4]),
             [ISSUED + 4_000, ISSUED, ISSUED + (1 << 41), ISSUED]
         );
-        ends.move_earlier(&[0; 4]);
+        ends.update(&[0; 4], u64::saturating_sub);
         assert_eq!(
-            ends.get(ISSUED),
+            ends.get(ISSUED, &[0; 4]),
             [ISSUED + 4_000, ISSUED, ISSUED + (1 << 41), ISSUED]
         );
     }
@@ -180,7 +222,7 @@ mod tests {
             ISSUED,
             ISSUED + (1 << 40),
         ];
-        let kept = keep(&ends, ISSUED).get(ISSUED);
+        let kept = keep(&ends, ISSUED).get(ISSUED, &[0; 4]);
         assert_eq!(kept, [ISSUED + 3, ISSUED + 8, ISSUED, ISSUED + (1 << 40)]);
     }
 
@@ -192,7 +234,7 @@ mod tests {
             ISSUED,
             ISSUED + (3 << 32),
         ];
-        assert_eq!(keep(&ends, ISSUED).get(ISSUED), ends);
+        assert_eq!(keep(&ends, ISSUED).get(ISSUED, &[0; 4]), ends);
     }
 
     #[test]
@@ -200,7 +242,7 @@ mod tests {
         // Only an absent pace's unused entry (0) lies before the admission; it is never read,
         // and never comes back as an instant before the admission either.
         for issued in [1, ISSUED, 1 << 62] {
-            let ends = keep(&[0, issued - 1, 0, 0], issued).get(issued);
+            let ends = keep(&[0, issued - 1, 0, 0], issued).get(issued, &[0; 4]);
             assert!(
                 ends.iter().all(|&end| end >= issued),
                 "{ends:?} from {issued}"
@@ -212,6 +254,6 @@ mod tests {
     fn an_end_at_the_end_of_time_stays_there() {
         // Saturated TATs sit at `u64::MAX`; an admission late enough keeps them exactly.
         let late = u64::MAX - 10;
-        assert_eq!(keep(&[u64::MAX; 4], late).get(late), [u64::MAX; 4]);
+        assert_eq!(keep(&[u64::MAX; 4], late).get(late, &[0; 4]), [u64::MAX; 4]);
     }
 }

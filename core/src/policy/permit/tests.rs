@@ -254,6 +254,7 @@ fn table(issued: &[u64]) -> (super::Permits<4>, Vec<Permit>) {
                     at,
                     &Charges([1, 10, 10, 20]),
                     &ends,
+                    &[0; 4],
                     Priority::Interactive,
                     intent,
                 )
@@ -302,6 +303,7 @@ fn settling_the_newest_frees_the_settled_below_it() {
             at,
             &charges,
             &ends,
+            &[0; 4],
             Priority::Interactive,
             intent,
         );
@@ -387,27 +389,122 @@ fn admissions_are_stamped_in_order_whatever_the_callers_clock_does() {
 }
 
 /// A refund's shift moves the ends of the permits admitted after the refunded one, and no
-/// other: the walk stops at the refunded permit's slot, and the newest has nothing after it.
+/// other, whichever walk the table takes: here the walk back from the newest (one admission
+/// since the removed one, two in flight), then the lane's base with the walk over the older
+/// ones (three admissions since it, two in flight), and the newest has nothing after it.
 #[test]
 fn a_shift_moves_only_the_later_permits_ends() {
     let (mut table, permits) = table(&[10, 20, 30, 40]);
-    let end_of = |table: &mut super::Permits<4>, permit: &Permit| {
+    let mut base = [0; 4];
+    let end_of = |table: &mut super::Permits<4>, permit: &Permit, base: &[u64; 4]| {
         table
             .remove(permit)
-            .map(|(reservation, _)| reservation.ends()[0])
+            .map(|(reservation, _)| reservation.ends(base)[0])
     };
-    // The second is taken out: the third and fourth were admitted after it.
-    let (second, _) = table.remove(&permits[1]).unwrap();
-    assert_ne!(second.linked(), u16::MAX);
-    table.shift_ends_after(0, second.linked(), &[300, 0, 0, 0]);
+    // The third is taken out: the fourth was admitted after it.
+    let (third, _) = table.remove(&permits[2]).unwrap();
+    table.shift_ends_after(0, &third, &[300, 0, 0, 0], &mut base);
+    assert_eq!(base, [0; 4], "the walk after it");
+    // The first is taken out: the second and fourth were admitted after it.
+    let (first, _) = table.remove(&permits[0]).unwrap();
+    assert_ne!(first.linked(), u16::MAX);
+    table.shift_ends_after(0, &first, &[50, 0, 0, 0], &mut base);
+    assert_eq!(base, [50, 0, 0, 0], "the base, and the walk before it");
     // The newest is taken out: nothing was admitted after it, so nothing moves.
     let (newest, _) = table.remove(&permits[3]).unwrap();
     assert_eq!(newest.linked(), u16::MAX);
-    table.shift_ends_after(0, newest.linked(), &[5_000, 0, 0, 0]);
-    assert_eq!(end_of(&mut table.clone(), &permits[0]), Ok(1_010));
-    assert_eq!(end_of(&mut table.clone(), &permits[2]), Ok(730));
+    assert_eq!(newest.ends(&base)[0], 1_040 - 300 - 50);
+    table.shift_ends_after(0, &newest, &[5_000, 0, 0, 0], &mut base);
+    assert_eq!(end_of(&mut table.clone(), &permits[1], &base), Ok(970));
     // A shift beyond the charge leaves the end at the admission, not before it.
-    let (first, _) = table.remove(&permits[0]).unwrap();
-    table.shift_ends_after(0, first.linked(), &[u64::MAX, 0, 0, 0]);
-    assert_eq!(end_of(&mut table, &permits[2]), Ok(30));
+    let (_, permits) = self::table(&[10, 20, 30, 40]);
+    let (mut table, _) = self::table(&[10, 20, 30, 40]);
+    let mut base = [0; 4];
+    let (second, _) = table.remove(&permits[1]).unwrap();
+    table.shift_ends_after(0, &second, &[u64::MAX, 0, 0, 0], &mut base);
+    assert_eq!(end_of(&mut table, &permits[2], &base), Ok(30));
+}
+
+/// The table's ends against a model that moves every later end of the same lane, over long
+/// runs of admissions and removals in every order, on two lanes, with shifts up to the largest
+/// a refund can make (so that the bases are set back to zero now and then): both walks and
+/// the rebasing are exact, and never move an end before its admission.
+#[test]
+fn both_walks_and_the_rebasing_match_a_model_that_moves_every_later_end() {
+    use super::{Intent, Permits};
+    use crate::backoff::Attempt;
+    use crate::cost::Charges;
+
+    struct Live {
+        permit: Permit,
+        lane: u8,
+        issued: u64,
+        ends: [u64; 4],
+    }
+    let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+    let mut next = move |below: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % below
+    };
+    let runs = if cfg!(miri) { 2 } else { 40 };
+    for _ in 0..runs {
+        let mut table = Permits::<16>::new();
+        let mut bases = [[0_u64; 4]; 2];
+        let mut live: Vec<Live> = Vec::new();
+        let mut now = 1_000_u64;
+        for _ in 0..300 {
+            now += next(1_000);
+            if live.len() < 16 && (live.is_empty() || next(2) == 0) {
+                let lane = next(2) as u8;
+                let ends = core::array::from_fn(|_| now + next(1 << 42));
+                let intent = Intent::new(&Cost::request(1, 1), Attempt::first());
+                let permit = table
+                    .insert(
+                        LaneId(lane),
+                        0b1111,
+                        now,
+                        &Charges([1, 1, 1, 2]),
+                        &ends,
+                        &bases[usize::from(lane)],
+                        Priority::Interactive,
+                        intent,
+                    )
+                    .expect("a free slot");
+                live.push(Live {
+                    permit,
+                    lane,
+                    issued: now,
+                    ends,
+                });
+                continue;
+            }
+            let at = next(live.len() as u64) as usize;
+            let gone = live.remove(at);
+            let (reservation, _) = table.remove(&gone.permit).unwrap();
+            let base = &mut bases[usize::from(gone.lane)];
+            assert_eq!(reservation.ends(base), gone.ends, "the removed one's ends");
+            let big = next(4) == 0;
+            let shifts: [u64; 4] = core::array::from_fn(|_| match next(3) {
+                0 => 0,
+                _ if big => next(1 << 42),
+                _ => next(1 << 20),
+            });
+            table.shift_ends_after(gone.lane, &reservation, &shifts, base);
+            assert!(base.iter().all(|&base| base < 1 << 43), "{base:?}");
+            for later in live[at..]
+                .iter_mut()
+                .filter(|later| later.lane == gone.lane)
+            {
+                for (end, shift) in later.ends.iter_mut().zip(shifts) {
+                    *end = end.saturating_sub(shift).max(later.issued);
+                }
+            }
+        }
+        for left in live {
+            let (reservation, _) = table.remove(&left.permit).unwrap();
+            assert_eq!(reservation.ends(&bases[usize::from(left.lane)]), left.ends);
+        }
+    }
 }
