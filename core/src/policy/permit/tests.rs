@@ -226,6 +226,80 @@ fn a_refund_moves_the_ends_of_the_charges_admitted_after_it() {
     }
 }
 
+/// The same as `a_refund_moves_the_ends_of_the_charges_admitted_after_it`, through settling:
+/// one pace of 10 output tokens per 10 s, each request reserving its `max_tokens` and
+/// generating none. B's end must be read with the lane's base of now (A's refund moved it
+/// through the base), or its refund at 2 s gives back the two seconds that refilled.
+#[test]
+fn a_settled_refund_moves_the_ends_of_the_charges_admitted_after_it() {
+    let nz = |n: u32| core::num::NonZeroU32::new(n).unwrap();
+    let limit = crate::Limit::per_window_ms(nz(10), nz(10_000)).with_burst(nz(10));
+    let mut policy: Policy<1, 8> = Policy::new();
+    let lane = policy
+        .add_lane(
+            LaneConfig::new()
+                .output_tokens(limit)
+                .provisional_requests(None),
+        )
+        .unwrap();
+    let take = |policy: &mut Policy<1, 8>, ms: u64, tokens: u64| {
+        let cost = Cost::request(0, tokens);
+        policy.acquire(at_ms(ms), lane, cost, Priority::Interactive)
+    };
+    let admitted = |acquire| match acquire {
+        Acquire::Admit(permit) => permit,
+        other => panic!("expected an admission, got {other:?}"),
+    };
+    let nothing = Some(crate::Usage::default());
+    let a = admitted(take(&mut policy, 0, 5));
+    let b = admitted(take(&mut policy, 0, 3));
+    policy.settle(at_ms(0), a, nothing).unwrap();
+    let _c = admitted(take(&mut policy, 2_000, 4));
+    let _d = admitted(take(&mut policy, 2_000, 4));
+    policy.settle(at_ms(2_000), b, nothing).unwrap();
+    match take(&mut policy, 2_000, 4) {
+        Acquire::Wait { until, .. } => assert_eq!(until, at_ms(4_000)),
+        other => panic!("E must wait until 4 s, got {other:?}"),
+    }
+}
+
+/// A refund of a permit with later ones in flight may move them all at once through the lane's
+/// base (the table's walk over the older side, see `Permits::shift_ends_after`); a permit
+/// admitted after that keeps its end raised by the base of its admission, and a refund of it
+/// gives back its whole charge, no more and no less. With one request a second and a burst of
+/// ten: A (5) and B (3) at 0, A cancelled (the base moves B, and the lane, 5 s), C (4) at 0 and
+/// cancelled: the bucket is back to B's 3 s, so 7 more fit at once (had C's end been kept
+/// without the base, its refund would have stopped 5 s short of its charge, and they would
+/// wait until 2 s).
+#[test]
+fn a_permit_admitted_after_the_lanes_base_moved_gives_back_its_whole_charge() {
+    let nz = |n: u32| core::num::NonZeroU32::new(n).unwrap();
+    let limit = crate::Limit::per_window_ms(nz(10), nz(10_000)).with_burst(nz(10));
+    let mut policy: Policy<1, 8> = Policy::new();
+    let lane = policy
+        .add_lane(LaneConfig::new().requests(limit).provisional_requests(None))
+        .unwrap();
+    let take = |policy: &mut Policy<1, 8>, requests: u32| {
+        let cost = Cost::new(nz(requests), 0, 0);
+        policy.acquire(at_ms(0), lane, cost, Priority::Interactive)
+    };
+    let admitted = |acquire| match acquire {
+        Acquire::Admit(permit) => permit,
+        other => panic!("expected an admission, got {other:?}"),
+    };
+    let a = admitted(take(&mut policy, 5));
+    let _b = admitted(take(&mut policy, 3));
+    policy.cancel(at_ms(0), a).unwrap();
+    assert_eq!(
+        policy.lanes[0].refund_base,
+        [5_000_000, 0, 0, 0],
+        "A's refund moved B through the base"
+    );
+    let c = admitted(take(&mut policy, 4));
+    policy.cancel(at_ms(0), c).unwrap();
+    assert!(matches!(take(&mut policy, 7), Acquire::Admit(_)));
+}
+
 /// A permit slot's bytes: what one more slot adds to the table (issue 13: 104 on main, with
 /// the pace ends kept whole and links both ways).
 #[test]
