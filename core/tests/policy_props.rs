@@ -450,9 +450,6 @@ struct Admission {
     at: u64,
     cost: Cost,
     end: End,
-    /// The operation that admitted it, and the one that settled, cancelled or completed it.
-    op: usize,
-    closed: Option<usize>,
 }
 
 impl Admission {
@@ -493,15 +490,13 @@ fn run_life_cycle(config: LaneConfig, adopt: bool, ops: &[LifeOp]) -> Vec<Admiss
     let mut now = 0u64;
     let mut admitted: Vec<Admission> = Vec::new();
     let mut held: Vec<(Permit, usize)> = Vec::new();
-    let take = |held: &mut Vec<(Permit, usize)>, admitted: &mut [Admission], which, op| {
+    let take = |held: &mut Vec<(Permit, usize)>, which: usize| {
         if held.is_empty() {
             return None;
         }
-        let (permit, index) = held.swap_remove(which % held.len());
-        admitted[index].closed = Some(op);
-        Some((permit, index))
+        Some(held.swap_remove(which % held.len()))
     };
-    for (op_index, op) in ops.iter().enumerate() {
+    for op in ops {
         let at = Instant::from_ticks(now);
         match op {
             LifeOp::Step(step) => now += step,
@@ -517,13 +512,11 @@ fn run_life_cycle(config: LaneConfig, adopt: bool, ops: &[LifeOp]) -> Vec<Admiss
                         at: now,
                         cost: *cost,
                         end: End::InFlight,
-                        op: op_index,
-                        closed: None,
                     });
                 }
             }
             LifeOp::Settle { which, usage, sync } => {
-                let Some((permit, index)) = take(&mut held, &mut admitted, *which, op_index) else {
+                let Some((permit, index)) = take(&mut held, *which) else {
                     continue;
                 };
                 let usage = usage.map(|share| share.usage(&admitted[index].cost));
@@ -540,7 +533,7 @@ fn run_life_cycle(config: LaneConfig, adopt: bool, ops: &[LifeOp]) -> Vec<Admiss
                 admitted[index].end = End::Settled(usage);
             }
             LifeOp::Cancel { which } => {
-                let Some((permit, index)) = take(&mut held, &mut admitted, *which, op_index) else {
+                let Some((permit, index)) = take(&mut held, *which) else {
                     continue;
                 };
                 assert_eq!(policy.cancel(at, permit), Ok(()));
@@ -558,7 +551,7 @@ fn run_life_cycle(config: LaneConfig, adopt: bool, ops: &[LifeOp]) -> Vec<Admiss
                 usage,
                 sync,
             } => {
-                let Some((permit, index)) = take(&mut held, &mut admitted, *which, op_index) else {
+                let Some((permit, index)) = take(&mut held, *which) else {
                     continue;
                 };
                 let snapshot = match sync {
@@ -586,23 +579,8 @@ fn run_life_cycle(config: LaneConfig, adopt: bool, ops: &[LifeOp]) -> Vec<Admiss
     admitted
 }
 
-/// Which refunds the over-admission bound credits.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Refunds {
-    /// Every request counts what it finally cost.
-    AsTheyEnded,
-    /// With an allowance for the known bug: what a request gave back when it ended after a
-    /// later admission counts towards the bound of every interval it ended inside (such a
-    /// refund may give back charge that already refilled and later admissions used).
-    LatestInstantOnly,
-}
-
 /// Checks guarantee 1 per configured pace over every interval between two admissions.
-fn check_paced(
-    config: LaneConfig,
-    admitted: &[Admission],
-    refunds: Refunds,
-) -> Result<(), TestCaseError> {
+fn check_paced(config: LaneConfig, admitted: &[Admission]) -> Result<(), TestCaseError> {
     let model = config.cost_model();
     for kind in LimitKind::ALL {
         let Some(limit) = config.limit(kind) else {
@@ -620,34 +598,13 @@ fn check_paced(
         // A unit's refill time and the burst's are rounded up to the engine's fixed point
         // (2⁻²⁰ µs) and whole µs: at most ⌈burst · A / 2²⁰⌉ + A units·µs of slack.
         let rounding = (burst * amount).div_ceil(1 << 20) + amount;
-        // The late refunds: when, and how much each gave back.
-        let late: Vec<(usize, u64)> = admitted
-            .iter()
-            .enumerate()
-            .filter_map(|(index, admission)| {
-                let closed = admission.closed?;
-                let later = admitted[index + 1..].iter().any(|other| other.op < closed);
-                let given = charge(model, kind, &admission.cost)
-                    .saturating_sub(admission.final_charge(model, kind));
-                later.then_some((closed, given))
-            })
-            .collect();
         for (i, first) in admitted.iter().enumerate() {
             let mut total: u128 = 0;
             for admission in &admitted[i..] {
-                let allowance: u128 = match refunds {
-                    Refunds::AsTheyEnded => 0,
-                    Refunds::LatestInstantOnly => late
-                        .iter()
-                        .filter(|(closed, _)| first.op < *closed && *closed < admission.op)
-                        .map(|(_, given)| u128::from(*given))
-                        .sum(),
-                };
                 total += u128::from(admission.final_charge(model, kind));
                 let span = u128::from(admission.at - first.at);
                 prop_assert!(
-                    total * window_us
-                        <= span * amount + burst * window_us + rounding + allowance * window_us,
+                    total * window_us <= span * amount + burst * window_us + rounding,
                     "{kind}: {total} units finally charged in {span} µs from {} µs \
                      (limit {amount} per {window_us} µs, burst {burst}): {admitted:?}",
                     first.at
@@ -798,22 +755,7 @@ proptest! {
         ops in proptest::collection::vec(life_op(), 1..160),
     ) {
         let config = config.shared_key(shared).adopt_server_limits(adopt);
-        check_paced(config, &run_life_cycle(config, adopt, &ops), Refunds::AsTheyEnded)?;
-    }
-
-    /// Guarantee 1 across the whole life cycle as the engine keeps it today: the same bound
-    /// over every interval, spanning settles, syncs, cancels and `complete`, plus one allowance
-    /// for the known bug above: what a request that ended after a later admission gave back,
-    /// for the intervals it ended inside.
-    #[test]
-    fn never_over_admits_across_the_life_cycle(
-        config in lane_config(),
-        shared in any::<bool>(),
-        adopt in any::<bool>(),
-        ops in proptest::collection::vec(life_op(), 1..160),
-    ) {
-        let config = config.shared_key(shared).adopt_server_limits(adopt);
-        check_paced(config, &run_life_cycle(config, adopt, &ops), Refunds::LatestInstantOnly)?;
+        check_paced(config, &run_life_cycle(config, adopt, &ops))?;
     }
 
     /// Guarantee 2: a request that fits is admitted at the instant `Wait` named, and not a
