@@ -192,6 +192,7 @@ impl core::ops::Deref for Reservation {
 impl Reservation {
     /// Where each pace's charge ended (absolute µs), with `base` the lane's running refund
     /// shift now (see `Permits::shift_ends_after`).
+    #[inline]
     pub(crate) fn ends(&self, base: &[u64; 4]) -> [u64; 4] {
         self.ends.get(self.record.issued_at(), base)
     }
