@@ -491,8 +491,7 @@ fn a_shift_moves_only_the_later_permits_ends() {
     table.shift_ends_after(0, &newest, &[5_000, 0, 0, 0], &mut base);
     assert_eq!(end_of(&mut table.clone(), &permits[1], &base), Ok(970));
     // A shift beyond the charge leaves the end at the admission, not before it.
-    let (_, permits) = self::table(&[10, 20, 30, 40]);
-    let (mut table, _) = self::table(&[10, 20, 30, 40]);
+    let (mut table, permits) = self::table(&[10, 20, 30, 40]);
     let mut base = [0; 4];
     let (second, _) = table.remove(&permits[1]).unwrap();
     table.shift_ends_after(0, &second, &[u64::MAX, 0, 0, 0], &mut base);
