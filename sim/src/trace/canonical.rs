@@ -15,37 +15,39 @@
 //!   microseconds are exact integers here; serde's `f64` of the same text is the double
 //!   nearest to it (one correctly rounded division of integers below 2⁵³), within 60 ns below
 //!   10⁹ s, so the checks' rounding to the nearest microsecond gives the same microsecond.
-//!   The time is handed on as that microsecond's own `f64`, which rounds back to it exactly.
+//!   The time is handed on as that microsecond ([`RawTime::Micros`]), with no `f64` between.
 
 use std::borrow::Cow;
 
-use super::raw::{RawRequest, RawTime, Text, micros_to_seconds};
+use super::raw::{RawRequest, RawTime, Text};
 
 /// The largest whole part of `t` read here (exclusive).
 const MAX_WHOLE_SECONDS: u64 = 1_000_000_000;
 
-/// `line` as a request, if it is spelled exactly as the writer spells one.
-pub(super) fn request(line: &str) -> Option<RawRequest<'_>> {
-    let mut cursor = Cursor { line, at: 0 };
-    cursor.literal("{\"t\":")?;
-    let micros = cursor.seconds()?;
-    cursor.literal(",\"type\":\"request\",\"id\":")?;
-    let id = cursor.string()?;
-    let lane = if cursor.literal(",\"lane\":").is_some() {
-        Some(cursor.string()?)
-    } else {
-        None
+/// `line` (without its newline) as a request, if it is spelled exactly as the writer spells
+/// one. The line's bytes need not be UTF-8: everything matched outside the two strings is
+/// ASCII, and the strings are checked, so a line read here is valid UTF-8.
+pub(super) fn request(line: &[u8]) -> Option<RawRequest<'_>> {
+    let rest = line.strip_prefix(b"{\"t\":")?;
+    let (micros, rest) = seconds(rest)?;
+    let rest = rest.strip_prefix(b",\"type\":\"request\",\"id\":\"")?;
+    let (id, rest) = string(rest)?;
+    let (lane, rest) = match rest.strip_prefix(b",\"lane\":\"") {
+        Some(rest) => {
+            let (lane, rest) = string(rest)?;
+            (Some(lane), rest)
+        }
+        None => (None, rest),
     };
-    cursor.literal(",\"input_tokens\":")?;
-    let input_tokens = cursor.count()?;
-    cursor.literal(",\"max_tokens\":")?;
-    let max_tokens = cursor.count()?;
-    cursor.literal("}")?;
-    if cursor.at != line.len() {
+    let rest = rest.strip_prefix(b",\"input_tokens\":")?;
+    let (input_tokens, rest) = count(rest)?;
+    let rest = rest.strip_prefix(b",\"max_tokens\":")?;
+    let (max_tokens, rest) = count(rest)?;
+    if rest != b"}" {
         return None;
     }
     Some(RawRequest {
-        t: RawTime::Seconds(micros_to_seconds(micros)),
+        t: RawTime::Micros(micros),
         id: Cow::Borrowed(id),
         lane: lane.map(|lane| Text(Cow::Borrowed(lane))),
         input_tokens,
@@ -55,85 +57,63 @@ pub(super) fn request(line: &str) -> Option<RawRequest<'_>> {
     })
 }
 
-/// A position in the line.
-struct Cursor<'a> {
-    line: &'a str,
-    at: usize,
+/// The contents of a string whose opening quote is behind: UTF-8 without `\\` or control
+/// characters up to the closing quote; and what follows that quote.
+fn string(rest: &[u8]) -> Option<(&str, &[u8])> {
+    let end = rest
+        .iter()
+        .position(|&byte| byte == b'"' || byte == b'\\' || byte < 0x20)?;
+    let (contents, rest) = rest.split_at_checked(end)?;
+    let rest = rest.strip_prefix(b"\"")?;
+    Some((std::str::from_utf8(contents).ok()?, rest))
 }
 
-impl<'a> Cursor<'a> {
-    fn rest(&self) -> &'a [u8] {
-        self.line.as_bytes().get(self.at..).unwrap_or_default()
+/// Plain digits without a leading zero, as a `u64`, and what follows them.
+fn count(rest: &[u8]) -> Option<(u64, &[u8])> {
+    let length = rest
+        .iter()
+        .position(|byte| !byte.is_ascii_digit())
+        .unwrap_or(rest.len());
+    let (digits, rest) = rest.split_at_checked(length)?;
+    if digits.is_empty() || (length > 1 && digits.first() == Some(&b'0')) {
+        return None;
     }
+    let mut value = 0u64;
+    for &digit in digits {
+        value = value
+            .checked_mul(10)?
+            .checked_add(u64::from(digit - b'0'))?;
+    }
+    Some((value, rest))
+}
 
-    /// Steps over `text` if the line continues with it.
-    fn literal(&mut self, text: &str) -> Option<()> {
-        self.rest().starts_with(text.as_bytes()).then(|| {
-            self.at += text.len();
-        })
+/// `t` in seconds (`I` or `I.F`, see the module) as whole microseconds, and what follows it.
+fn seconds(rest: &[u8]) -> Option<(u64, &[u8])> {
+    let (whole, rest) = count(rest)?;
+    if whole >= MAX_WHOLE_SECONDS {
+        return None;
     }
-
-    /// A string without escapes or control characters; its contents.
-    fn string(&mut self) -> Option<&'a str> {
-        self.literal("\"")?;
-        let start = self.at;
-        let length = self.rest().iter().position(|&byte| byte == b'"')?;
-        let contents = self.line.get(start..start + length)?;
-        if contents.bytes().any(|byte| byte == b'\\' || byte < 0x20) {
-            return None;
-        }
-        self.at = start + length + 1;
-        Some(contents)
+    let micros = whole * 1_000_000;
+    let Some(rest) = rest.strip_prefix(b".") else {
+        return Some((micros, rest));
+    };
+    let length = rest
+        .iter()
+        .take(7)
+        .position(|byte| !byte.is_ascii_digit())
+        .unwrap_or(7);
+    if !(1..=6).contains(&length) {
+        return None;
     }
-
-    /// Plain digits without a leading zero, as a `u64`; their number.
-    fn digits(&mut self) -> Option<(u64, usize)> {
-        let rest = self.rest();
-        let length = rest.iter().take_while(|byte| byte.is_ascii_digit()).count();
-        let digits = rest.get(..length)?;
-        if length == 0 || (length > 1 && digits.first() == Some(&b'0')) {
-            return None;
-        }
-        let mut value = 0u64;
-        for &digit in digits {
-            value = value
-                .checked_mul(10)?
-                .checked_add(u64::from(digit - b'0'))?;
-        }
-        self.at += length;
-        Some((value, length))
+    let (digits, rest) = rest.split_at_checked(length)?;
+    let mut fraction = 0u64;
+    for &digit in digits {
+        fraction = fraction * 10 + u64::from(digit - b'0');
     }
-
-    /// A count.
-    fn count(&mut self) -> Option<u64> {
-        self.digits().map(|(value, _)| value)
+    for _ in length..6 {
+        fraction *= 10;
     }
-
-    /// `t` in seconds (`I` or `I.F`, see the module), as whole microseconds.
-    fn seconds(&mut self) -> Option<u64> {
-        let (whole, _) = self.digits()?;
-        if whole >= MAX_WHOLE_SECONDS {
-            return None;
-        }
-        let mut micros = whole * 1_000_000;
-        if self.literal(".").is_some() {
-            let rest = self.rest();
-            let length = rest.iter().take_while(|byte| byte.is_ascii_digit()).count();
-            if !(1..=6).contains(&length) {
-                return None;
-            }
-            let mut fraction = 0u64;
-            for &digit in rest.get(..length)? {
-                fraction = fraction * 10 + u64::from(digit - b'0');
-            }
-            for _ in length..6 {
-                fraction *= 10;
-            }
-            micros += fraction;
-            self.at += length;
-        }
-        Some(micros)
-    }
+    Some((micros + fraction, rest))
 }
 
 #[cfg(test)]
@@ -148,11 +128,13 @@ mod tests {
     }
 
     fn values(raw: RawRequest<'_>) -> Option<(u64, String, Option<String>, u64, u64)> {
-        let RawTime::Seconds(seconds) = raw.t else {
-            return None;
+        let micros = match raw.t {
+            RawTime::Seconds(seconds) => seconds_to_micros(seconds).ok()?,
+            RawTime::Micros(micros) => micros,
+            RawTime::Text(_) => return None,
         };
         Some((
-            seconds_to_micros(seconds).ok()?,
+            micros,
             raw.id.into_owned(),
             raw.lane.map(|lane| lane.as_str().to_owned()),
             raw.input_tokens,
@@ -170,13 +152,13 @@ mod tests {
             r#"{"t":0.000001,"type":"request","id":"a","lane":"","input_tokens":1,"max_tokens":2}"#,
             r#"{"t":86399.123457,"type":"request","id":"a","input_tokens":1,"max_tokens":2}"#,
         ] {
-            let fast = request(line).and_then(values);
+            let fast = request(line.as_bytes()).and_then(values);
             if fast.is_some() {
                 assert_eq!(fast, serde(line), "{line}");
             }
         }
         assert!(
-            request(r#"{"t":0.0,"type":"request","id":"r1","input_tokens":1,"max_tokens":2}"#)
+            request(br#"{"t":0.0,"type":"request","id":"r1","input_tokens":1,"max_tokens":2}"#)
                 .is_some()
         );
     }
@@ -198,7 +180,7 @@ mod tests {
             let line = format!(
                 r#"{{"t":{seconds},"type":"request","id":"a","input_tokens":1,"max_tokens":2}}"#
             );
-            let fast = request(&line).and_then(values);
+            let fast = request(line.as_bytes()).and_then(values);
             // Below 10⁻⁵ s the writer's number has an exponent: serde's.
             assert_eq!(fast.is_some(), !seconds.contains('e'), "{line}");
             if fast.is_some() {
@@ -246,7 +228,7 @@ mod tests {
             r#"{"t":1,"type":"request","id":"a","input_tokens":1,"max_tokens":2"#,
             r#"{"t":1,"type":"request","id":"a","max_tokens":2,"input_tokens":1}"#,
         ] {
-            assert!(request(line).is_none(), "{line}");
+            assert!(request(line.as_bytes()).is_none(), "{line}");
         }
     }
 }

@@ -39,11 +39,14 @@ mod checker;
 mod error;
 mod in_flight;
 mod json_scan;
+mod lines;
 mod raw;
 mod reader;
 mod threaded;
 mod writer;
 
+#[cfg(test)]
+mod canonical_tests;
 #[cfg(test)]
 mod reader_tests;
 
