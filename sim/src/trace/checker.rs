@@ -227,7 +227,7 @@ impl State {
         raw: RawRequest<'a>,
     ) -> Result<EventRef<'a>, TraceError> {
         let t_us = self.time(number, line, &raw.t)?;
-        if let Some(first_line) = self.in_flight.get(&raw.id) {
+        if let Err(first_line) = self.in_flight.insert(&raw.id, number) {
             let kind = TraceErrorKind::DuplicateRequest {
                 id: raw.id.into_owned(),
                 first_line,
@@ -235,7 +235,6 @@ impl State {
             let column = value_column(line, "id").unwrap_or(1);
             return Err(self.error(number, column, kind));
         }
-        self.in_flight.insert(&raw.id, number);
         self.requests = self.requests.saturating_add(1);
         Ok(EventRef::Request(RequestRef {
             t_us,

@@ -5,14 +5,13 @@
 //! A trace of requests only keeps every request in flight to its end, so this set is as long as
 //! the trace. A `HashMap<String, usize>` spends ≈ 100 bytes and an allocation per id; here the
 //! ids' bytes sit one after the other in one buffer (each behind its length as a LEB128
-//! varint), and the table holds 16-byte entries (where the id starts, its line) hashed by a
-//! fixed-seed foldhash of the id. A removed id leaves its bytes behind; when those outweigh the
+//! varint), and the table holds 16-byte entries (where the id starts, its line) hashed so that
+//! consecutive ids sit side by side ([`IdHasher`]). A removed id leaves its bytes behind; when those outweigh the
 //! live ones the buffer is rebuilt, so the memory follows the ids in flight, not the trace.
 
-use std::hash::BuildHasher;
+use hashbrown::{HashTable, hash_table};
 
-use foldhash::fast::FixedState;
-use hashbrown::HashTable;
+use super::id_hash::IdHasher;
 
 /// Dead bytes below which the buffer is never rebuilt (a rebuild costs a pass over the table).
 const MIN_REBUILD: usize = 1 << 16;
@@ -32,7 +31,7 @@ pub(super) struct InFlight {
     /// The live ids.
     table: HashTable<Entry>,
     /// The hasher of ids.
-    hasher: FixedState,
+    hasher: IdHasher,
     /// Bytes of `bytes` that no live entry points at.
     dead: usize,
 }
@@ -44,8 +43,9 @@ impl InFlight {
     }
 
     /// The line of the request in flight with `id`.
+    #[cfg(test)]
     pub(super) fn get(&self, id: &str) -> Option<usize> {
-        let hash = self.hasher.hash_one(id.as_bytes());
+        let hash = self.hasher.hash(id.as_bytes());
         self.table
             .find(hash, |entry| {
                 id_at(&self.bytes, entry.start) == id.as_bytes()
@@ -53,21 +53,30 @@ impl InFlight {
             .map(|entry| entry.line)
     }
 
-    /// Records `id` as in flight since `line`; the caller has checked that it is not.
-    pub(super) fn insert(&mut self, id: &str, line: usize) {
-        let start = self.bytes.len();
-        push_id(&mut self.bytes, id.as_bytes());
-        let hash = self.hasher.hash_one(id.as_bytes());
+    /// Records `id` as in flight since `line`, unless a request with it already is: then the
+    /// line of that request, and nothing changes. One hash and one probe of the table.
+    pub(super) fn insert(&mut self, id: &str, line: usize) -> Result<(), usize> {
+        let hash = self.hasher.hash(id.as_bytes());
         let (bytes, hasher) = (&self.bytes, &self.hasher);
-        self.table
-            .insert_unique(hash, Entry { start, line }, |entry| {
-                hasher.hash_one(id_at(bytes, entry.start))
-            });
+        let found = self.table.entry(
+            hash,
+            |entry| id_at(bytes, entry.start) == id.as_bytes(),
+            |entry| hasher.hash(id_at(bytes, entry.start)),
+        );
+        match found {
+            hash_table::Entry::Occupied(first) => Err(first.get().line),
+            hash_table::Entry::Vacant(free) => {
+                let start = self.bytes.len();
+                push_id(&mut self.bytes, id.as_bytes());
+                free.insert(Entry { start, line });
+                Ok(())
+            }
+        }
     }
 
     /// Takes `id` out of flight; the line of its request, `None` when it was not in flight.
     pub(super) fn remove(&mut self, id: &str) -> Option<usize> {
-        let hash = self.hasher.hash_one(id.as_bytes());
+        let hash = self.hasher.hash(id.as_bytes());
         let bytes = &self.bytes;
         let found = self
             .table
@@ -143,9 +152,10 @@ mod tests {
     fn ids_come_and_go_with_their_lines() {
         let mut set = InFlight::default();
         let long = "x".repeat(300);
-        set.insert("r1", 2);
-        set.insert("", 3);
-        set.insert(&long, 4);
+        assert_eq!(set.insert("r1", 2), Ok(()));
+        assert_eq!(set.insert("", 3), Ok(()));
+        assert_eq!(set.insert(&long, 4), Ok(()));
+        assert_eq!(set.insert("r1", 5), Err(2));
         assert_eq!(
             (set.get("r1"), set.get(""), set.get(&long)),
             (Some(2), Some(3), Some(4))
@@ -160,10 +170,10 @@ mod tests {
     #[test]
     fn removed_ids_do_not_pile_up() {
         let mut set = InFlight::default();
-        set.insert("kept", 1);
+        assert_eq!(set.insert("kept", 1), Ok(()));
         for line in 2..200_000 {
             let id = format!("request-{line}");
-            set.insert(&id, line);
+            assert_eq!(set.insert(&id, line), Ok(()));
             assert_eq!(set.remove(&id), Some(line));
         }
         assert_eq!(set.get("kept"), Some(1));
