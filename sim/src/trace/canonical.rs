@@ -31,11 +31,13 @@ pub(super) fn request(line: &[u8]) -> Option<RawRequest<'_>> {
     let rest = line.strip_prefix(b"{\"t\":")?;
     let (micros, rest) = seconds(rest)?;
     let rest = rest.strip_prefix(b",\"type\":\"request\",\"id\":\"")?;
+    let id_at = line.len() - rest.len();
     let (id, rest) = string(rest)?;
     let (lane, rest) = match rest.strip_prefix(b",\"lane\":\"") {
         Some(rest) => {
+            let lane_at = line.len() - rest.len();
             let (lane, rest) = string(rest)?;
-            (Some(lane), rest)
+            (Some((lane_at - id_at, lane.len())), rest)
         }
         None => (None, rest),
     };
@@ -46,10 +48,18 @@ pub(super) fn request(line: &[u8]) -> Option<RawRequest<'_>> {
     if rest != b"}" {
         return None;
     }
+    // The strings' UTF-8, checked in one call from the id to the end of the lane (what lies
+    // between is ASCII).
+    let end = lane.map_or(id.len(), |(at, length)| at + length);
+    let text = std::str::from_utf8(line.get(id_at..id_at + end)?).ok()?;
+    let lane = match lane {
+        Some((at, _)) => Some(Text(Cow::Borrowed(text.get(at..)?))),
+        None => None,
+    };
     Some(RawRequest {
         t: RawTime::Micros(micros),
-        id: Cow::Borrowed(id),
-        lane: lane.map(|lane| Text(Cow::Borrowed(lane))),
+        id: Cow::Borrowed(text.get(..id.len())?),
+        lane,
         input_tokens,
         max_tokens,
         kind: Some(Text(Cow::Borrowed("request"))),
@@ -57,34 +67,32 @@ pub(super) fn request(line: &[u8]) -> Option<RawRequest<'_>> {
     })
 }
 
-/// The contents of a string whose opening quote is behind: UTF-8 without `\\` or control
-/// characters up to the closing quote; and what follows that quote.
-fn string(rest: &[u8]) -> Option<(&str, &[u8])> {
+/// The contents of a string whose opening quote is behind, up to the closing quote, without
+/// `\\` or control characters (their UTF-8 is the caller's to check); and what follows the quote.
+fn string(rest: &[u8]) -> Option<(&[u8], &[u8])> {
     let end = rest
         .iter()
         .position(|&byte| byte == b'"' || byte == b'\\' || byte < 0x20)?;
     let (contents, rest) = rest.split_at_checked(end)?;
-    let rest = rest.strip_prefix(b"\"")?;
-    Some((std::str::from_utf8(contents).ok()?, rest))
+    Some((contents, rest.strip_prefix(b"\"")?))
 }
 
 /// Plain digits without a leading zero, as a `u64`, and what follows them.
 fn count(rest: &[u8]) -> Option<(u64, &[u8])> {
-    let length = rest
-        .iter()
-        .position(|byte| !byte.is_ascii_digit())
-        .unwrap_or(rest.len());
-    let (digits, rest) = rest.split_at_checked(length)?;
-    if digits.is_empty() || (length > 1 && digits.first() == Some(&b'0')) {
+    let mut value = 0u64;
+    let mut length = 0;
+    for &byte in rest {
+        let digit = byte.wrapping_sub(b'0');
+        if digit > 9 {
+            break;
+        }
+        value = value.checked_mul(10)?.checked_add(u64::from(digit))?;
+        length += 1;
+    }
+    if length == 0 || (length > 1 && rest.first() == Some(&b'0')) {
         return None;
     }
-    let mut value = 0u64;
-    for &digit in digits {
-        value = value
-            .checked_mul(10)?
-            .checked_add(u64::from(digit - b'0'))?;
-    }
-    Some((value, rest))
+    Some((value, rest.get(length..)?))
 }
 
 /// `t` in seconds (`I` or `I.F`, see the module) as whole microseconds, and what follows it.
