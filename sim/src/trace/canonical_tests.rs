@@ -158,3 +158,100 @@ fn declined_and_refused_lines_get_the_serde_paths_answer() {
     .unwrap_err();
     assert_eq!(error.to_string(), "t.jsonl:3:32: not valid UTF-8");
 }
+
+/// What serde reads from `line`, as comparable values.
+fn serde(line: &str) -> Option<Values> {
+    values(serde_json::from_str::<RawRequest<'_>>(line).ok()?)
+}
+
+#[test]
+fn the_writers_lines_read_as_serde_reads_them() {
+    for line in [
+        r#"{"t":0.0,"type":"request","id":"r1","lane":"m","input_tokens":1745,"max_tokens":1024}"#,
+        r#"{"t":0,"type":"request","id":"","input_tokens":0,"max_tokens":18446744073709551615}"#,
+        r#"{"t":999999999.999999,"type":"request","id":"é ü","input_tokens":1,"max_tokens":2}"#,
+        r#"{"t":12.5,"type":"request","id":"a\"b","input_tokens":1,"max_tokens":2}"#,
+        r#"{"t":0.000001,"type":"request","id":"a","lane":"","input_tokens":1,"max_tokens":2}"#,
+        r#"{"t":86399.123457,"type":"request","id":"a","input_tokens":1,"max_tokens":2}"#,
+    ] {
+        let fast = canonical::request(line.as_bytes()).and_then(values);
+        if fast.is_some() {
+            assert_eq!(fast, serde(line), "{line}");
+        }
+    }
+    assert!(
+        canonical::request(
+            br#"{"t":0.0,"type":"request","id":"r1","input_tokens":1,"max_tokens":2}"#
+        )
+        .is_some()
+    );
+}
+
+#[test]
+fn times_across_the_range_read_as_serde_reads_them() {
+    // Spread over [0, 10⁹ s): every count of fraction digits, and both sides of the limit.
+    let spread = (0..20_000u64).map(|i| i * 4_999_999_937 % 1_000_000_000_000_000);
+    let edges = [
+        999_999_999_999_999,
+        999_999_999_000_000,
+        1,
+        10,
+        100_000,
+        1_000_000,
+    ];
+    for micros in spread.chain(edges) {
+        let seconds = serde_json::to_string(&(micros as f64 / 1e6)).unwrap();
+        let line = format!(
+            r#"{{"t":{seconds},"type":"request","id":"a","input_tokens":1,"max_tokens":2}}"#
+        );
+        let fast = canonical::request(line.as_bytes()).and_then(values);
+        // Below 10⁻⁵ s the writer's number has an exponent: serde's.
+        assert_eq!(fast.is_some(), !seconds.contains('e'), "{line}");
+        if fast.is_some() {
+            assert_eq!(fast, serde(&line), "{line}");
+        }
+    }
+}
+
+#[test]
+fn checks_after_the_parse_name_the_same_places() {
+    let canonical = [
+        r#"{"t":1.5,"type":"request","id":"a","input_tokens":1,"max_tokens":2}"#,
+        r#"{"t":1.5,"type":"request","id":"a","input_tokens":1,"max_tokens":2}"#,
+    ];
+    let error = crate::trace::read_str(&canonical.join("\n"), "t.jsonl").unwrap_err();
+    assert_eq!((error.line, error.column), (2, 32));
+    assert!(error.to_string().contains("line 1"), "{error}");
+    let backwards = [
+        r#"{"t":2,"type":"request","id":"a","input_tokens":1,"max_tokens":2}"#,
+        r#"{"t":1.25,"type":"request","id":"b","input_tokens":1,"max_tokens":2}"#,
+    ];
+    let error = crate::trace::read_str(&backwards.join("\n"), "t.jsonl").unwrap_err();
+    assert_eq!((error.line, error.column), (2, 6));
+    let parsed = crate::trace::read_str(canonical[0], "t.jsonl").unwrap();
+    assert_eq!(parsed.events[0].t_us(), 1_500_000);
+}
+
+#[test]
+fn anything_else_is_left_to_serde() {
+    for line in [
+        r#"{"t": 0.5,"type":"request","id":"a","input_tokens":1,"max_tokens":2}"#,
+        r#"{"t":0.5,"type":"response","id":"a","input_tokens":1,"max_tokens":2}"#,
+        r#"{"t":-0.5,"type":"request","id":"a","input_tokens":1,"max_tokens":2}"#,
+        r#"{"t":1e3,"type":"request","id":"a","input_tokens":1,"max_tokens":2}"#,
+        r#"{"t":0.1234567,"type":"request","id":"a","input_tokens":1,"max_tokens":2}"#,
+        r#"{"t":1000000000.0,"type":"request","id":"a","input_tokens":1,"max_tokens":2}"#,
+        r#"{"t":01,"type":"request","id":"a","input_tokens":1,"max_tokens":2}"#,
+        r#"{"t":1.,"type":"request","id":"a","input_tokens":1,"max_tokens":2}"#,
+        r#"{"t":1,"type":"request","id":"a\u0062","input_tokens":1,"max_tokens":2}"#,
+        "{\"t\":1,\"type\":\"request\",\"id\":\"a\tb\",\"input_tokens\":1,\"max_tokens\":2}",
+        r#"{"t":1,"type":"request","id":"a","input_tokens":01,"max_tokens":2}"#,
+        r#"{"t":1,"type":"request","id":"a","input_tokens":1,"max_tokens":18446744073709551616}"#,
+        r#"{"t":1,"type":"request","id":"a","input_tokens":1,"max_tokens":2,"x":1}"#,
+        r#"{"t":1,"type":"request","id":"a","input_tokens":1,"max_tokens":2} "#,
+        r#"{"t":1,"type":"request","id":"a","input_tokens":1,"max_tokens":2"#,
+        r#"{"t":1,"type":"request","id":"a","max_tokens":2,"input_tokens":1}"#,
+    ] {
+        assert!(canonical::request(line.as_bytes()).is_none(), "{line}");
+    }
+}

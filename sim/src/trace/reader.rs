@@ -1,8 +1,9 @@
 //! Text → [`Trace`], checking every rule of the v1 contract, stopping at the first error.
 //!
-//! [`Records`] is the reader: an iterator over a trace's events that takes its input line by
-//! line from a [`BufRead`], so its memory does not grow with the length of the trace (it keeps
-//! the requests in flight, and a bounded memory of recently answered ids for a better message).
+//! [`Records`] is the reader: an iterator over a trace's events that takes its input from a
+//! [`BufRead`] in large blocks and checks it line by line, so its memory does not grow with the
+//! length of the trace (it keeps the requests in flight, and a bounded memory of recently
+//! answered ids for a better message).
 //! [`read`], [`read_str`] and [`read_file`] collect it into a whole [`Trace`].
 //!
 //! Each line is parsed twice with serde: a probe reads only `type`/`trace` to learn what the
