@@ -15,39 +15,51 @@
 //!   microseconds are exact integers here; serde's `f64` of the same text is the double
 //!   nearest to it (one correctly rounded division of integers below 2⁵³), within 60 ns below
 //!   10⁹ s, so the checks' rounding to the nearest microsecond gives the same microsecond.
-//!   The time is handed on as that microsecond's own `f64`, which rounds back to it exactly.
+//!   The time is handed on as that microsecond ([`RawTime::Micros`]), with no `f64` between.
 
 use std::borrow::Cow;
 
-use super::raw::{RawRequest, RawTime, Text, micros_to_seconds};
+use super::raw::{RawRequest, RawTime, Text};
 
 /// The largest whole part of `t` read here (exclusive).
 const MAX_WHOLE_SECONDS: u64 = 1_000_000_000;
 
-/// `line` as a request, if it is spelled exactly as the writer spells one.
-pub(super) fn request(line: &str) -> Option<RawRequest<'_>> {
-    let mut cursor = Cursor { line, at: 0 };
-    cursor.literal("{\"t\":")?;
-    let micros = cursor.seconds()?;
-    cursor.literal(",\"type\":\"request\",\"id\":")?;
-    let id = cursor.string()?;
-    let lane = if cursor.literal(",\"lane\":").is_some() {
-        Some(cursor.string()?)
-    } else {
-        None
+/// `line` (without its newline) as a request, if it is spelled exactly as the writer spells
+/// one. The line's bytes need not be UTF-8: everything matched outside the two strings is
+/// ASCII, and the strings are checked, so a line read here is valid UTF-8.
+pub(super) fn request(line: &[u8]) -> Option<RawRequest<'_>> {
+    let rest = line.strip_prefix(b"{\"t\":")?;
+    let (micros, rest) = seconds(rest)?;
+    let rest = rest.strip_prefix(b",\"type\":\"request\",\"id\":\"")?;
+    let id_at = line.len() - rest.len();
+    let (id, rest) = string(rest)?;
+    let (lane, rest) = match rest.strip_prefix(b",\"lane\":\"") {
+        Some(rest) => {
+            let lane_at = line.len() - rest.len();
+            let (lane, rest) = string(rest)?;
+            (Some((lane_at - id_at, lane.len())), rest)
+        }
+        None => (None, rest),
     };
-    cursor.literal(",\"input_tokens\":")?;
-    let input_tokens = cursor.count()?;
-    cursor.literal(",\"max_tokens\":")?;
-    let max_tokens = cursor.count()?;
-    cursor.literal("}")?;
-    if cursor.at != line.len() {
+    let rest = rest.strip_prefix(b",\"input_tokens\":")?;
+    let (input_tokens, rest) = count(rest)?;
+    let rest = rest.strip_prefix(b",\"max_tokens\":")?;
+    let (max_tokens, rest) = count(rest)?;
+    if rest != b"}" {
         return None;
     }
+    // The strings' UTF-8, checked in one call from the id to the end of the lane (what lies
+    // between is ASCII).
+    let end = lane.map_or(id.len(), |(at, length)| at + length);
+    let text = std::str::from_utf8(line.get(id_at..id_at + end)?).ok()?;
+    let lane = match lane {
+        Some((at, _)) => Some(Text(Cow::Borrowed(text.get(at..)?))),
+        None => None,
+    };
     Some(RawRequest {
-        t: RawTime::Seconds(micros_to_seconds(micros)),
-        id: Cow::Borrowed(id),
-        lane: lane.map(|lane| Text(Cow::Borrowed(lane))),
+        t: RawTime::Micros(micros),
+        id: Cow::Borrowed(text.get(..id.len())?),
+        lane,
         input_tokens,
         max_tokens,
         kind: Some(Text(Cow::Borrowed("request"))),
@@ -55,198 +67,59 @@ pub(super) fn request(line: &str) -> Option<RawRequest<'_>> {
     })
 }
 
-/// A position in the line.
-struct Cursor<'a> {
-    line: &'a str,
-    at: usize,
+/// The contents of a string whose opening quote is behind, up to the closing quote, without
+/// `\\` or control characters (their UTF-8 is the caller's to check); and what follows the quote.
+fn string(rest: &[u8]) -> Option<(&[u8], &[u8])> {
+    let end = rest
+        .iter()
+        .position(|&byte| byte == b'"' || byte == b'\\' || byte < 0x20)?;
+    let (contents, rest) = rest.split_at_checked(end)?;
+    Some((contents, rest.strip_prefix(b"\"")?))
 }
 
-impl<'a> Cursor<'a> {
-    fn rest(&self) -> &'a [u8] {
-        self.line.as_bytes().get(self.at..).unwrap_or_default()
-    }
-
-    /// Steps over `text` if the line continues with it.
-    fn literal(&mut self, text: &str) -> Option<()> {
-        self.rest().starts_with(text.as_bytes()).then(|| {
-            self.at += text.len();
-        })
-    }
-
-    /// A string without escapes or control characters; its contents.
-    fn string(&mut self) -> Option<&'a str> {
-        self.literal("\"")?;
-        let start = self.at;
-        let length = self.rest().iter().position(|&byte| byte == b'"')?;
-        let contents = self.line.get(start..start + length)?;
-        if contents.bytes().any(|byte| byte == b'\\' || byte < 0x20) {
-            return None;
+/// Plain digits without a leading zero, as a `u64`, and what follows them.
+fn count(rest: &[u8]) -> Option<(u64, &[u8])> {
+    let mut value = 0u64;
+    let mut length = 0;
+    for &byte in rest {
+        let digit = byte.wrapping_sub(b'0');
+        if digit > 9 {
+            break;
         }
-        self.at = start + length + 1;
-        Some(contents)
+        value = value.checked_mul(10)?.checked_add(u64::from(digit))?;
+        length += 1;
     }
-
-    /// Plain digits without a leading zero, as a `u64`; their number.
-    fn digits(&mut self) -> Option<(u64, usize)> {
-        let rest = self.rest();
-        let length = rest.iter().take_while(|byte| byte.is_ascii_digit()).count();
-        let digits = rest.get(..length)?;
-        if length == 0 || (length > 1 && digits.first() == Some(&b'0')) {
-            return None;
-        }
-        let mut value = 0u64;
-        for &digit in digits {
-            value = value
-                .checked_mul(10)?
-                .checked_add(u64::from(digit - b'0'))?;
-        }
-        self.at += length;
-        Some((value, length))
+    if length == 0 || (length > 1 && rest.first() == Some(&b'0')) {
+        return None;
     }
-
-    /// A count.
-    fn count(&mut self) -> Option<u64> {
-        self.digits().map(|(value, _)| value)
-    }
-
-    /// `t` in seconds (`I` or `I.F`, see the module), as whole microseconds.
-    fn seconds(&mut self) -> Option<u64> {
-        let (whole, _) = self.digits()?;
-        if whole >= MAX_WHOLE_SECONDS {
-            return None;
-        }
-        let mut micros = whole * 1_000_000;
-        if self.literal(".").is_some() {
-            let rest = self.rest();
-            let length = rest.iter().take_while(|byte| byte.is_ascii_digit()).count();
-            if !(1..=6).contains(&length) {
-                return None;
-            }
-            let mut fraction = 0u64;
-            for &digit in rest.get(..length)? {
-                fraction = fraction * 10 + u64::from(digit - b'0');
-            }
-            for _ in length..6 {
-                fraction *= 10;
-            }
-            micros += fraction;
-            self.at += length;
-        }
-        Some(micros)
-    }
+    Some((value, rest.get(length..)?))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::request;
-    use crate::trace::raw::{RawRequest, RawTime, seconds_to_micros};
-
-    /// What serde reads from `line`, as comparable values.
-    fn serde(line: &str) -> Option<(u64, String, Option<String>, u64, u64)> {
-        let raw: RawRequest<'_> = serde_json::from_str(line).ok()?;
-        values(raw)
+/// `t` in seconds (`I` or `I.F`, see the module) as whole microseconds, and what follows it.
+fn seconds(rest: &[u8]) -> Option<(u64, &[u8])> {
+    let (whole, rest) = count(rest)?;
+    if whole >= MAX_WHOLE_SECONDS {
+        return None;
     }
-
-    fn values(raw: RawRequest<'_>) -> Option<(u64, String, Option<String>, u64, u64)> {
-        let RawTime::Seconds(seconds) = raw.t else {
-            return None;
-        };
-        Some((
-            seconds_to_micros(seconds).ok()?,
-            raw.id.into_owned(),
-            raw.lane.map(|lane| lane.as_str().to_owned()),
-            raw.input_tokens,
-            raw.max_tokens,
-        ))
+    let micros = whole * 1_000_000;
+    let Some(rest) = rest.strip_prefix(b".") else {
+        return Some((micros, rest));
+    };
+    let length = rest
+        .iter()
+        .take(7)
+        .position(|byte| !byte.is_ascii_digit())
+        .unwrap_or(7);
+    if !(1..=6).contains(&length) {
+        return None;
     }
-
-    #[test]
-    fn the_writers_lines_read_as_serde_reads_them() {
-        for line in [
-            r#"{"t":0.0,"type":"request","id":"r1","lane":"m","input_tokens":1745,"max_tokens":1024}"#,
-            r#"{"t":0,"type":"request","id":"","input_tokens":0,"max_tokens":18446744073709551615}"#,
-            r#"{"t":999999999.999999,"type":"request","id":"é ü","input_tokens":1,"max_tokens":2}"#,
-            r#"{"t":12.5,"type":"request","id":"a\"b","input_tokens":1,"max_tokens":2}"#,
-            r#"{"t":0.000001,"type":"request","id":"a","lane":"","input_tokens":1,"max_tokens":2}"#,
-            r#"{"t":86399.123457,"type":"request","id":"a","input_tokens":1,"max_tokens":2}"#,
-        ] {
-            let fast = request(line).and_then(values);
-            if fast.is_some() {
-                assert_eq!(fast, serde(line), "{line}");
-            }
-        }
-        assert!(
-            request(r#"{"t":0.0,"type":"request","id":"r1","input_tokens":1,"max_tokens":2}"#)
-                .is_some()
-        );
+    let (digits, rest) = rest.split_at_checked(length)?;
+    let mut fraction = 0u64;
+    for &digit in digits {
+        fraction = fraction * 10 + u64::from(digit - b'0');
     }
-
-    #[test]
-    fn times_across_the_range_read_as_serde_reads_them() {
-        // Spread over [0, 10⁹ s): every count of fraction digits, and both sides of the limit.
-        let spread = (0..20_000u64).map(|i| i * 4_999_999_937 % 1_000_000_000_000_000);
-        let edges = [
-            999_999_999_999_999,
-            999_999_999_000_000,
-            1,
-            10,
-            100_000,
-            1_000_000,
-        ];
-        for micros in spread.chain(edges) {
-            let seconds = serde_json::to_string(&(micros as f64 / 1e6)).unwrap();
-            let line = format!(
-                r#"{{"t":{seconds},"type":"request","id":"a","input_tokens":1,"max_tokens":2}}"#
-            );
-            let fast = request(&line).and_then(values);
-            // Below 10⁻⁵ s the writer's number has an exponent: serde's.
-            assert_eq!(fast.is_some(), !seconds.contains('e'), "{line}");
-            if fast.is_some() {
-                assert_eq!(fast, serde(&line), "{line}");
-            }
-        }
+    for _ in length..6 {
+        fraction *= 10;
     }
-
-    #[test]
-    fn checks_after_the_parse_name_the_same_places() {
-        let canonical = [
-            r#"{"t":1.5,"type":"request","id":"a","input_tokens":1,"max_tokens":2}"#,
-            r#"{"t":1.5,"type":"request","id":"a","input_tokens":1,"max_tokens":2}"#,
-        ];
-        let error = crate::trace::read_str(&canonical.join("\n"), "t.jsonl").unwrap_err();
-        assert_eq!((error.line, error.column), (2, 32));
-        assert!(error.to_string().contains("line 1"), "{error}");
-        let backwards = [
-            r#"{"t":2,"type":"request","id":"a","input_tokens":1,"max_tokens":2}"#,
-            r#"{"t":1.25,"type":"request","id":"b","input_tokens":1,"max_tokens":2}"#,
-        ];
-        let error = crate::trace::read_str(&backwards.join("\n"), "t.jsonl").unwrap_err();
-        assert_eq!((error.line, error.column), (2, 6));
-        let parsed = crate::trace::read_str(canonical[0], "t.jsonl").unwrap();
-        assert_eq!(parsed.events[0].t_us(), 1_500_000);
-    }
-
-    #[test]
-    fn anything_else_is_left_to_serde() {
-        for line in [
-            r#"{"t": 0.5,"type":"request","id":"a","input_tokens":1,"max_tokens":2}"#,
-            r#"{"t":0.5,"type":"response","id":"a","input_tokens":1,"max_tokens":2}"#,
-            r#"{"t":-0.5,"type":"request","id":"a","input_tokens":1,"max_tokens":2}"#,
-            r#"{"t":1e3,"type":"request","id":"a","input_tokens":1,"max_tokens":2}"#,
-            r#"{"t":0.1234567,"type":"request","id":"a","input_tokens":1,"max_tokens":2}"#,
-            r#"{"t":1000000000.0,"type":"request","id":"a","input_tokens":1,"max_tokens":2}"#,
-            r#"{"t":01,"type":"request","id":"a","input_tokens":1,"max_tokens":2}"#,
-            r#"{"t":1.,"type":"request","id":"a","input_tokens":1,"max_tokens":2}"#,
-            r#"{"t":1,"type":"request","id":"a\u0062","input_tokens":1,"max_tokens":2}"#,
-            "{\"t\":1,\"type\":\"request\",\"id\":\"a\tb\",\"input_tokens\":1,\"max_tokens\":2}",
-            r#"{"t":1,"type":"request","id":"a","input_tokens":01,"max_tokens":2}"#,
-            r#"{"t":1,"type":"request","id":"a","input_tokens":1,"max_tokens":18446744073709551616}"#,
-            r#"{"t":1,"type":"request","id":"a","input_tokens":1,"max_tokens":2,"x":1}"#,
-            r#"{"t":1,"type":"request","id":"a","input_tokens":1,"max_tokens":2} "#,
-            r#"{"t":1,"type":"request","id":"a","input_tokens":1,"max_tokens":2"#,
-            r#"{"t":1,"type":"request","id":"a","max_tokens":2,"input_tokens":1}"#,
-        ] {
-            assert!(request(line).is_none(), "{line}");
-        }
-    }
+    Some((micros + fraction, rest))
 }

@@ -133,7 +133,7 @@ impl State {
         };
         let first = !self.seen_content;
         self.seen_content = true;
-        let at = |key: &str| value_column(line, key).unwrap_or(1);
+        let at = |key: &str| value_column(line.as_bytes(), key).unwrap_or(1);
         if probe.trace.is_some() {
             if !first {
                 return Err(self.error(number, at("trace"), TraceErrorKind::HeaderNotFirst));
@@ -154,11 +154,11 @@ impl State {
         match quick.or(probe.kind.as_deref()) {
             Some("request") => {
                 let raw = self.parse_event(quick.is_some(), number, line, complete)?;
-                self.request(number, line, raw).map(Some)
+                self.request(number, line.as_bytes(), raw).map(Some)
             }
             Some("response") => {
                 let raw = self.parse_event(quick.is_some(), number, line, complete)?;
-                self.response(number, line, raw).map(Some)
+                self.response(number, line.as_bytes(), raw).map(Some)
             }
             Some(other) => {
                 let kind = TraceErrorKind::UnknownType(other.to_owned());
@@ -168,8 +168,21 @@ impl State {
         }
     }
 
-    /// An event line parsed once: a request spelled as the writer spells it by
-    /// [`canonical::request`], else straight as the kind its text suggests (a response when
+    /// A request line spelled exactly as the writer spells it, read and checked from its bytes
+    /// (`line` without its newline, not yet known to be UTF-8): `None` when it is spelled any
+    /// other way, and it then goes to [`Self::line`]. A line [`canonical::request`] reads is
+    /// one [`Self::line`] would read to the same request (and check with the same errors).
+    pub(super) fn canonical<'a>(
+        &mut self,
+        number: usize,
+        line: &'a [u8],
+    ) -> Option<Result<EventRef<'a>, TraceError>> {
+        let raw = canonical::request(line)?;
+        self.seen_content = true;
+        Some(self.request(number, line, raw))
+    }
+
+    /// An event line parsed once: straight as the kind its text suggests (a response when
     /// it holds the string `"response"`) by serde, taken when that parse succeeds and its own
     /// `type` and `trace` fields say what the probe would: that kind, and not a header. Then
     /// the probe and the typed parse of [`Self::line`] would have read the same values, so the
@@ -180,10 +193,6 @@ impl State {
         number: usize,
         line: &'a str,
     ) -> Result<Option<EventRef<'a>>, TraceError> {
-        if let Some(raw) = canonical::request(line) {
-            self.seen_content = true;
-            return self.request(number, line, raw).map(Some);
-        }
         let event = if self.response_hint.find(line.as_bytes()).is_some() {
             match serde_json::from_str::<RawResponse<'a>>(line) {
                 Ok(raw)
@@ -191,7 +200,7 @@ impl State {
                         && raw.kind.as_ref().map(Text::as_str) == Some("response") =>
                 {
                     self.seen_content = true;
-                    self.response(number, line, raw)?
+                    self.response(number, line.as_bytes(), raw)?
                 }
                 _ => return Ok(None),
             }
@@ -202,7 +211,7 @@ impl State {
                         && raw.kind.as_ref().map(Text::as_str) == Some("request") =>
                 {
                     self.seen_content = true;
-                    self.request(number, line, raw)?
+                    self.request(number, line.as_bytes(), raw)?
                 }
                 _ => return Ok(None),
             }
@@ -214,11 +223,11 @@ impl State {
     fn request<'a>(
         &mut self,
         number: usize,
-        line: &str,
+        line: &[u8],
         raw: RawRequest<'a>,
     ) -> Result<EventRef<'a>, TraceError> {
         let t_us = self.time(number, line, &raw.t)?;
-        if let Some(first_line) = self.in_flight.get(&raw.id) {
+        if let Err(first_line) = self.in_flight.insert(&raw.id, number) {
             let kind = TraceErrorKind::DuplicateRequest {
                 id: raw.id.into_owned(),
                 first_line,
@@ -226,7 +235,6 @@ impl State {
             let column = value_column(line, "id").unwrap_or(1);
             return Err(self.error(number, column, kind));
         }
-        self.in_flight.insert(&raw.id, number);
         self.requests = self.requests.saturating_add(1);
         Ok(EventRef::Request(RequestRef {
             t_us,
@@ -241,7 +249,7 @@ impl State {
     fn response(
         &mut self,
         number: usize,
-        line: &str,
+        line: &[u8],
         raw: RawResponse<'_>,
     ) -> Result<EventRef<'static>, TraceError> {
         let t_us = self.time(number, line, &raw.t)?;
@@ -339,7 +347,7 @@ impl State {
 
     /// Checks `t` against the trace's form and the previous event; µs since the trace start.
     /// `line` is only scanned for the column of `t` when there is an error to report.
-    fn time(&mut self, number: usize, line: &str, t: &RawTime) -> Result<u64, TraceError> {
+    fn time(&mut self, number: usize, line: &[u8], t: &RawTime) -> Result<u64, TraceError> {
         let column = || value_column(line, "t").unwrap_or(1);
         let is_rfc3339 = matches!(t, RawTime::Text(_));
         match self.form {
@@ -354,6 +362,7 @@ impl State {
             None => self.form = Some((is_rfc3339, number)),
         }
         let key = match t {
+            RawTime::Micros(micros) => *micros,
             RawTime::Seconds(seconds) => match seconds_to_micros(*seconds) {
                 Ok(micros) => micros,
                 Err(SecondsError::Negative) => {
@@ -375,7 +384,9 @@ impl State {
             && key < previous
         {
             let show = |key: u64| match t {
-                RawTime::Seconds(_) => format!("{} s", DelaySeconds(Duration::from_ticks(key))),
+                RawTime::Seconds(_) | RawTime::Micros(_) => {
+                    format!("{} s", DelaySeconds(Duration::from_ticks(key)))
+                }
                 RawTime::Text(_) => Rfc3339(UnixTime::from_micros(key)).to_string(),
             };
             let kind = TraceErrorKind::TimeBackwards {

@@ -8,7 +8,7 @@
 
 /// The 1-based byte column where the value of top-level `key` starts in `line`, if present
 /// (the first occurrence).
-pub(crate) fn value_column(line: &str, key: &str) -> Option<usize> {
+pub(crate) fn value_column(line: &[u8], key: &str) -> Option<usize> {
     TopLevelKeys::new(line)
         .find(|&(found, _)| found == key.as_bytes())
         .map(|(_, value)| value + 1)
@@ -21,7 +21,7 @@ pub(crate) fn value_column(line: &str, key: &str) -> Option<usize> {
 /// JSON: the caller then parses the probe as before.
 pub(crate) fn event_kind(line: &str) -> Option<&'static str> {
     let bytes = line.as_bytes();
-    let mut keys = TopLevelKeys::new(line);
+    let mut keys = TopLevelKeys::new(bytes);
     let mut kind = None;
     for (key, value) in keys.by_ref() {
         if key.contains(&b'\\') || key == b"trace" {
@@ -53,9 +53,9 @@ struct TopLevelKeys<'a> {
 }
 
 impl<'a> TopLevelKeys<'a> {
-    fn new(line: &'a str) -> Self {
+    fn new(bytes: &'a [u8]) -> Self {
         Self {
-            bytes: line.as_bytes(),
+            bytes,
             at: 0,
             depth: 0,
             broken: false,
@@ -144,10 +144,10 @@ mod tests {
     #[test]
     fn finds_top_level_values_only() {
         let line = r#"{"usage": {"id": 1}, "note": "\"id\": 2", "id" :  "r1"}"#;
-        assert_eq!(value_column(line, "id"), Some(51));
-        assert_eq!(value_column(line, "usage"), Some(11));
-        assert_eq!(value_column(line, "missing"), None);
-        assert_eq!(value_column(r#"{"id": "unterminated"#, "id"), Some(8));
-        assert_eq!(value_column(r#"{"id"#, "id"), None);
+        assert_eq!(value_column(line.as_bytes(), "id"), Some(51));
+        assert_eq!(value_column(line.as_bytes(), "usage"), Some(11));
+        assert_eq!(value_column(line.as_bytes(), "missing"), None);
+        assert_eq!(value_column(br#"{"id": "unterminated"#, "id"), Some(8));
+        assert_eq!(value_column(br#"{"id"#, "id"), None);
     }
 }

@@ -37,17 +37,22 @@ use headroom::time::UnixTime;
 mod canonical;
 mod checker;
 mod error;
+mod id_hash;
 mod in_flight;
 mod json_scan;
+mod lines;
 mod raw;
 mod reader;
 mod threaded;
 mod writer;
 
 #[cfg(test)]
+mod canonical_tests;
+#[cfg(test)]
 mod reader_tests;
 
 pub use error::{TraceError, TraceErrorKind};
+pub(crate) use id_hash::IdHasher;
 pub(crate) use raw::MAX_NUMERIC_MICROS;
 pub use reader::{Records, read, read_file, read_str};
 pub use threaded::{Finished, for_each_event_threaded};

@@ -152,6 +152,9 @@ pub(crate) fn micros_to_seconds(micros: u64) -> f64 {
 pub(crate) enum RawTime<'a> {
     /// A JSON number (may be negative: checked later, with a better message).
     Seconds(f64),
+    /// A number of seconds already read to its exact whole microseconds, at most
+    /// [`MAX_NUMERIC_MICROS`] (never from serde: the writer's spelling read without it).
+    Micros(u64),
     /// A JSON string (parsed later), borrowed from the line unless it holds escapes.
     Text(Cow<'a, str>),
 }

@@ -1,8 +1,9 @@
 //! Text → [`Trace`], checking every rule of the v1 contract, stopping at the first error.
 //!
-//! [`Records`] is the reader: an iterator over a trace's events that takes its input line by
-//! line from a [`BufRead`], so its memory does not grow with the length of the trace (it keeps
-//! the requests in flight, and a bounded memory of recently answered ids for a better message).
+//! [`Records`] is the reader: an iterator over a trace's events that takes its input from a
+//! [`BufRead`] in large blocks and checks it line by line, so its memory does not grow with the
+//! length of the trace (it keeps the requests in flight, and a bounded memory of recently
+//! answered ids for a better message).
 //! [`read`], [`read_str`] and [`read_file`] collect it into a whole [`Trace`].
 //!
 //! Each line is parsed twice with serde: a probe reads only `type`/`trace` to learn what the
@@ -20,6 +21,7 @@ use std::io::{BufRead, BufReader};
 use std::path::Path;
 
 use super::checker::State;
+use super::lines::Lines;
 use super::{Event, EventRef, Header, TimeForm, Trace, TraceError, TraceErrorKind};
 
 /// Reads a trace from `input`; `file` names it in errors.
@@ -104,11 +106,9 @@ pub fn read_file(path: impl AsRef<Path>) -> Result<Trace, TraceError> {
 /// ```
 pub struct Records<R> {
     /// Where the lines come from.
-    input: R,
+    lines: Lines<R>,
     /// The checks' memory.
     state: State,
-    /// The current line's bytes.
-    buffer: Vec<u8>,
     /// The current line's number (1-based).
     line_number: usize,
     /// Set after the end of input or an error.
@@ -138,9 +138,8 @@ impl<R: BufRead> Records<R> {
     /// ```
     pub fn new(input: R, file: &str) -> Self {
         Self {
-            input,
+            lines: Lines::new(input),
             state: State::new(file),
-            buffer: Vec::new(),
             line_number: 0,
             done: false,
         }
@@ -228,40 +227,6 @@ impl<R: BufRead> Records<R> {
         Ok(())
     }
 
-    /// Reads the next line into the buffer; `Ok(false)` at the end of input. What
-    /// [`BufRead::read_until`] does, with the vectorised `memchr` in place of the standard
-    /// library's word-at-a-time search (≈ 200 instructions on a 100-byte line, most of the
-    /// reading).
-    fn next_line(&mut self) -> Result<bool, TraceError> {
-        self.buffer.clear();
-        let mut read = 0usize;
-        loop {
-            let available = match self.input.fill_buf() {
-                Ok(available) => available,
-                Err(error) if error.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(error) => {
-                    let kind = TraceErrorKind::Io(error.to_string());
-                    return Err(self.state.error(0, 0, kind));
-                }
-            };
-            let (taken, done) = match memchr::memchr(b'\n', available) {
-                Some(end) => (available.get(..=end).unwrap_or(available), true),
-                None => (available, available.is_empty()),
-            };
-            self.buffer.extend_from_slice(taken);
-            let used = taken.len();
-            self.input.consume(used);
-            read = read.saturating_add(used);
-            if done {
-                break;
-            }
-        }
-        if read > 0 {
-            self.line_number = self.line_number.saturating_add(1);
-        }
-        Ok(read > 0)
-    }
-
     /// The next event, `None` at the end of input.
     fn next_event(&mut self) -> Result<Option<Event>, TraceError> {
         let mut found = None;
@@ -311,25 +276,42 @@ impl<R: BufRead> Records<R> {
 
     /// Reads lines, handing each event to `each` while it answers `true`; returns at the end of
     /// input, after an event `each` answered `false` to, or at the first error.
+    ///
+    /// A request line spelled as the writer spells it is taken from the line's bytes as they
+    /// are ([`State::canonical`] checks the UTF-8 of its strings, the rest being ASCII by
+    /// then); any other line is checked as UTF-8 whole and goes through [`State::line`].
     fn scan(&mut self, mut each: impl FnMut(EventRef<'_>) -> bool) -> Result<(), TraceError> {
         loop {
-            if !self.next_line()? {
-                return Ok(());
-            }
+            let bytes = match self.lines.next_line() {
+                Ok(Some(bytes)) => bytes,
+                Ok(None) => return Ok(()),
+                Err(error) => {
+                    return Err(self
+                        .state
+                        .error(0, 0, TraceErrorKind::Io(error.to_string())));
+                }
+            };
+            self.line_number = self.line_number.saturating_add(1);
             let number = self.line_number;
-            let complete = self.buffer.last() == Some(&b'\n');
-            let mut bytes = self.buffer.as_slice();
-            if number == 1 {
-                bytes = bytes.strip_prefix("\u{feff}".as_bytes()).unwrap_or(bytes);
-            }
-            let line = std::str::from_utf8(bytes).map_err(|error| {
-                let column = error.valid_up_to().saturating_add(1);
-                self.state
-                    .error(number, column, TraceErrorKind::InvalidUtf8)
-            })?;
-            let line = line.trim_end_matches(['\n', '\r']);
+            let complete = bytes.last() == Some(&b'\n');
+            let bytes = match bytes.strip_prefix("\u{feff}".as_bytes()) {
+                Some(rest) if number == 1 => rest,
+                _ => bytes,
+            };
             let first = !self.state.seen_content;
-            match self.state.line(number, line, complete) {
+            let (line, read) = match self.state.canonical(number, trim_newline(bytes)) {
+                Some(read) => (None, read.map(Some)),
+                None => {
+                    let line = std::str::from_utf8(bytes).map_err(|error| {
+                        let column = error.valid_up_to().saturating_add(1);
+                        self.state
+                            .error(number, column, TraceErrorKind::InvalidUtf8)
+                    })?;
+                    let line = line.trim_end_matches(['\n', '\r']);
+                    (Some(line), self.state.line(number, line, complete))
+                }
+            };
+            match read {
                 Ok(Some(event)) => {
                     if !each(event) {
                         return Ok(());
@@ -337,7 +319,10 @@ impl<R: BufRead> Records<R> {
                 }
                 Ok(None) => {}
                 Err(error) if first => {
-                    let line = line.to_owned();
+                    let line = match line {
+                        Some(line) => line.to_owned(),
+                        None => String::from_utf8_lossy(trim_newline(bytes)).into_owned(),
+                    };
                     return Err(if self.looks_like_har(&line) {
                         let kind = TraceErrorKind::LooksLikeHar(self.state.file.clone());
                         self.state.error(number, 1, kind)
@@ -358,9 +343,10 @@ impl<R: BufRead> Records<R> {
             return true;
         }
         let mut text: String = line.split_whitespace().collect();
-        if text == "{" && matches!(self.next_line(), Ok(true)) {
-            let next = String::from_utf8_lossy(&self.buffer);
-            text.extend(next.split_whitespace());
+        if text == "{"
+            && let Ok(Some(next)) = self.lines.next_line()
+        {
+            text.extend(String::from_utf8_lossy(next).split_whitespace());
         }
         text.starts_with("{\"log\":")
     }
@@ -407,4 +393,13 @@ impl<R: BufRead> Iterator for Records<R> {
         self.done = !matches!(next, Some(Ok(_)));
         next
     }
+}
+
+/// `line` without the `\n` and `\r` that end it.
+fn trim_newline(line: &[u8]) -> &[u8] {
+    let kept = line
+        .iter()
+        .rposition(|&byte| byte != b'\n' && byte != b'\r')
+        .map_or(0, |last| last.saturating_add(1));
+    line.get(..kept).unwrap_or_default()
 }

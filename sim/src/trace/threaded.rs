@@ -2,9 +2,9 @@
 //! while the caller's thread consumes the events it has already handed over.
 //!
 //! Why: loading a million-request trace is most of a `headroom simulate` run's first second,
-//! and the machine has more than one core. Reading, parsing and checking a line (≈ 1 900
+//! and the machine has more than one core. Reading, parsing and checking a line (≈ 1 400
 //! instructions) is sequential by nature (the checks remember what came before), and so is
-//! building a workload from the events (≈ 500), but the two need not take turns: they form a
+//! building a workload from the events (≈ 600), but the two need not take turns: they form a
 //! pipeline. Events cross in batches through a bounded channel, request strings copied into
 //! one buffer per batch, and emptied batches go back to the reader to be filled again, so the
 //! hand-over allocates nothing once the first batches exist.

@@ -2,18 +2,16 @@
 //! whole trace: [`WorkloadBuilder`] takes one event at a time and keeps only what the workload
 //! needs plus, per request, when it was last sent and whether its last attempt was refused.
 //!
-//! Ids are looked up through a table of request indices hashed by a fixed-seed foldhash of the
-//! id, whose text lives once, in the workload's [`Ids`]: no `String` per id, no SipHash.
+//! Ids are looked up through a table of request indices hashed by the trace reader's id hash
+//! (consecutive ids side by side, so a million inserts stay cache-friendly), whose text lives
+//! once, in the workload's [`Ids`]: no `String` per id, no SipHash.
 
-use std::hash::BuildHasher;
-
-use foldhash::fast::FixedState;
-use hashbrown::HashTable;
+use hashbrown::{HashTable, hash_table};
 use headroom::headers::{self, Dialect as HeaderDialect};
 use headroom::{LimitKind, Usage};
 
 use super::{Dialect, Lane, Limits, MAX_LANES, Request, Workload};
-use crate::trace::{self, Event, EventRef, Trace};
+use crate::trace::{self, Event, EventRef, IdHasher, Trace};
 
 impl Workload {
     /// Builds the workload a trace describes.
@@ -72,7 +70,7 @@ pub struct WorkloadBuilder {
     /// `workload.ids`.
     by_id: HashTable<u32>,
     /// The hasher of ids.
-    hasher: FixedState,
+    hasher: IdHasher,
     /// Per request: its last attempt was answered with a non-2xx (a request of the same id is
     /// a retry of it).
     refused: Vec<bool>,
@@ -158,14 +156,16 @@ impl WorkloadBuilder {
         if self.error.is_some() {
             return;
         }
-        let hash = self.hasher.hash_one(id.as_bytes());
-        let ids = &self.workload.ids;
-        let latest = self
-            .by_id
-            .find(hash, |&index| ids.get(index as usize) == Some(id))
-            .copied();
-        if let Some(index) = latest {
-            let slot = index as usize;
+        let hash = self.hasher.hash(id.as_bytes());
+        let (ids, hasher) = (&self.workload.ids, &self.hasher);
+        // One probe finds the id's latest work or the free slot for it.
+        let latest = self.by_id.entry(
+            hash,
+            |&index| ids.get(index as usize) == Some(id),
+            |&index| hasher.hash(ids.get(index as usize).unwrap_or_default().as_bytes()),
+        );
+        if let hash_table::Entry::Occupied(found) = &latest {
+            let slot = *found.get() as usize;
             if let Some(sent) = self.sent_at.get_mut(slot) {
                 *sent = t_us;
             }
@@ -177,7 +177,7 @@ impl WorkloadBuilder {
                 return;
             }
         }
-        let lane = match self.lane(lane.unwrap_or_default()) {
+        let lane = match lane_index(&mut self.workload.lanes, lane.unwrap_or_default()) {
             Ok(lane) => lane,
             Err(why) => {
                 self.error = Some(why);
@@ -188,6 +188,12 @@ impl WorkloadBuilder {
             self.error = Some("too many requests".to_owned());
             return;
         };
+        match latest {
+            hash_table::Entry::Occupied(mut found) => *found.get_mut() = index,
+            hash_table::Entry::Vacant(free) => {
+                free.insert(index);
+            }
+        }
         self.workload.requests.push(Request {
             arrival_us: t_us,
             id: index,
@@ -203,36 +209,6 @@ impl WorkloadBuilder {
         });
         self.refused.push(false);
         self.sent_at.push(t_us);
-        let ids = &self.workload.ids;
-        let hasher = &self.hasher;
-        let rehash =
-            |&index: &u32| hasher.hash_one(ids.get(index as usize).unwrap_or_default().as_bytes());
-        match self
-            .by_id
-            .find_mut(hash, |&other| ids.get(other as usize) == Some(id))
-        {
-            Some(latest) => *latest = index,
-            None => {
-                self.by_id.insert_unique(hash, index, rehash);
-            }
-        }
-    }
-
-    /// The index of the lane named `name`, added if new.
-    fn lane(&mut self, name: &str) -> Result<u8, String> {
-        let lanes = &mut self.workload.lanes;
-        if let Some(found) = lanes.iter().position(|lane| lane.name == name) {
-            return Ok(u8::try_from(found).unwrap_or(u8::MAX));
-        }
-        let next = lanes.len();
-        lanes.push(Lane {
-            name: name.to_owned(),
-            limits: Limits::default(),
-        });
-        if lanes.len() > MAX_LANES {
-            return Err(format!("more than {MAX_LANES} lanes"));
-        }
-        Ok(u8::try_from(next).unwrap_or(u8::MAX))
     }
 
     /// Takes a response event.
@@ -251,7 +227,7 @@ impl WorkloadBuilder {
         if self.error.is_some() {
             return;
         }
-        let hash = self.hasher.hash_one(answer.id.as_bytes());
+        let hash = self.hasher.hash(answer.id.as_bytes());
         let ids = &self.workload.ids;
         let Some(&index) = self
             .by_id
@@ -330,6 +306,22 @@ impl WorkloadBuilder {
         workload.requests.shrink_to_fit();
         Ok(workload)
     }
+}
+
+/// The index of the lane named `name` in `lanes`, added if new.
+fn lane_index(lanes: &mut Vec<Lane>, name: &str) -> Result<u8, String> {
+    if let Some(found) = lanes.iter().position(|lane| lane.name == name) {
+        return Ok(u8::try_from(found).unwrap_or(u8::MAX));
+    }
+    let next = lanes.len();
+    lanes.push(Lane {
+        name: name.to_owned(),
+        limits: Limits::default(),
+    });
+    if lanes.len() > MAX_LANES {
+        return Err(format!("more than {MAX_LANES} lanes"));
+    }
+    Ok(u8::try_from(next).unwrap_or(u8::MAX))
 }
 
 /// Folds the limits a response reported into `limits` (the latest report wins).
