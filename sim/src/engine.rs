@@ -31,6 +31,10 @@ use crate::upstream::{
 };
 use crate::workload::{Request, Workload};
 
+mod latency;
+
+pub use latency::Latencies;
+
 const KIND_SHIFT: u32 = 62;
 const RESPONSE: u64 = 1 << KIND_SHIFT;
 const WAKE: u64 = 2 << KIND_SHIFT;
@@ -129,8 +133,8 @@ pub struct RunOutcome {
     pub attempts: u64,
     /// Last final completion or give-up, µs after the first arrival.
     pub makespan_us: u64,
-    /// Arrival → completion of each completed request, µs, sorted.
-    pub latencies_us: Vec<u64>,
+    /// Arrival → completion of the completed requests, summarised.
+    pub latency: Latencies,
     /// Net units charged per lane and limit kind.
     pub consumed: Vec<[u64; 4]>,
     /// Every attempt, when recorded.
@@ -539,23 +543,26 @@ pub fn run(
     let first = workload.first_arrival_us();
     let mut outcome = std::mem::take(&mut sim.outcome);
     let mut last = first;
-    for ((state, at), request) in sim
-        .state
-        .iter()
-        .zip(&sim.finished_at)
-        .zip(&workload.requests)
-    {
+    // The latencies overwrite the completion times they come from (each at or before its
+    // source), so summarising them allocates nothing.
+    let mut latencies = std::mem::take(&mut sim.finished_at);
+    let mut kept = 0;
+    for (index, (state, request)) in sim.state.iter().zip(&workload.requests).enumerate() {
+        let Some(&at) = latencies.get(index) else {
+            break;
+        };
         match *state {
             COMPLETED => {
                 outcome.completed += 1;
-                outcome
-                    .latencies_us
-                    .push(at.saturating_sub(request.arrival_us));
-                last = last.max(*at);
+                if let Some(slot) = latencies.get_mut(kept) {
+                    *slot = at.saturating_sub(request.arrival_us);
+                }
+                kept += 1;
+                last = last.max(at);
             }
             GAVE_UP => {
                 outcome.gave_up += 1;
-                last = last.max(*at);
+                last = last.max(at);
             }
             _ => {
                 outcome.gave_up += 1;
@@ -563,7 +570,8 @@ pub fn run(
             }
         }
     }
-    outcome.latencies_us.sort_unstable();
+    latencies.truncate(kept);
+    outcome.latency = Latencies::of(&mut latencies);
     outcome.makespan_us = last.saturating_sub(first);
     outcome.consumed = sim.upstream.consumed().to_vec();
     outcome.levels = sim.upstream.take_samples();
