@@ -76,8 +76,9 @@ pub struct Reply {
 enum Written {
     /// Headers describe the provider now.
     Now,
-    /// Headers describe the provider when the attempt was admitted (stale).
-    AtAdmission(HeaderState),
+    /// Headers describe the provider when the attempt was admitted (stale): the state kept
+    /// for the attempt's slot ([`Sim::stale`]), out of the flight so that a flight stays small.
+    AtAdmission,
     /// A bare 429: no rate-limit fields.
     Bare,
 }
@@ -163,6 +164,8 @@ pub struct Sim<'w> {
     heap: BinaryHeap<Reverse<(u64, u64, u64)>>,
     seq: u64,
     flights: Vec<Flight>,
+    /// Per flight slot, the headers captured at admission (only with stale headers).
+    stale: Vec<HeaderState>,
     free: Vec<u32>,
     attempts: Vec<u32>,
     state: Vec<u8>,
@@ -174,6 +177,8 @@ pub struct Sim<'w> {
     recording: Recording,
     tag: u64,
     answering: Written,
+    /// The stale headers of the reply being delivered, when `answering` is `AtAdmission`.
+    answering_stale: HeaderState,
 }
 
 impl<'w> Sim<'w> {
@@ -255,18 +260,18 @@ impl<'w> Sim<'w> {
             });
         }
         let config = self.upstream.config();
-        let written = if admission.bare {
-            Written::Bare
-        } else if config.stale_headers {
-            let state = self.upstream.header_state(
+        let stale = (!admission.bare && config.stale_headers).then(|| {
+            self.upstream.header_state(
                 self.now,
                 req.lane,
                 admission.status,
                 admission.retry_after_s,
-            );
-            Written::AtAdmission(state)
-        } else {
-            Written::Now
+            )
+        });
+        let written = match (admission.bare, stale) {
+            (true, _) => Written::Bare,
+            (false, Some(_)) => Written::AtAdmission,
+            (false, None) => Written::Now,
         };
         let generation = (admission.status == 200
             && self.upstream.config().output == OutputAccounting::Actual
@@ -293,6 +298,15 @@ impl<'w> Sim<'w> {
                 u32::try_from(self.flights.len() - 1).unwrap_or(u32::MAX)
             }
         };
+        if let Some(state) = stale {
+            let index = slot as usize;
+            if self.stale.len() <= index {
+                self.stale.resize(index + 1, HeaderState::default());
+            }
+            if let Some(entry) = self.stale.get_mut(index) {
+                *entry = state;
+            }
+        }
         let at = self.now.saturating_add(admission.latency_us);
         self.push(at, RESPONSE | u64::from(slot));
         if let Some((start, span)) = generation {
@@ -383,21 +397,24 @@ impl<'w> Sim<'w> {
         snapshot
     }
 
-    /// The response's headers as the core's parser reads them: by default the snapshot the
-    /// provider's header state stands for ([`HeaderState::snapshot`]), with
+    /// The response's headers as the core's parser reads them, written over `out` (a snapshot
+    /// the strategy keeps, so that none is built and copied per response): by default the
+    /// snapshot the provider's header state stands for ([`HeaderState::snapshot_into`]), with
     /// [`UpstreamConfig::wire_headers`] the headers rendered as text and parsed back (the same
     /// snapshot, by a property test of the provider, at several times the cost).
-    pub fn snapshot(&mut self, response: &Reply) -> Snapshot {
+    pub fn snapshot_into(&mut self, response: &Reply, out: &mut Snapshot) {
         if self.upstream.config().wire_headers {
             let status = response.status;
-            return headers::parse(Some(status), self.headers(response).pairs());
+            headers::parse_into(Some(status), self.headers(response).pairs(), out);
+            return;
         }
-        self.header_state(response).snapshot(self.workload.dialect)
+        self.header_state(response)
+            .snapshot_into(self.workload.dialect, out);
     }
 
     fn header_state(&mut self, response: &Reply) -> HeaderState {
         match self.answering {
-            Written::AtAdmission(state) => state,
+            Written::AtAdmission => self.answering_stale,
             Written::Now | Written::Bare => {
                 let lane = self.request(response.request).lane;
                 let mut state = self.upstream.header_state(
@@ -476,6 +493,7 @@ pub fn run(
         heap: BinaryHeap::with_capacity(1024),
         seq: 0,
         flights: Vec::with_capacity(1024),
+        stale: Vec::new(),
         free: Vec::with_capacity(1024),
         attempts: vec![0; n],
         state: vec![PENDING; n],
@@ -490,6 +508,7 @@ pub fn run(
         recording,
         tag: 0,
         answering: Written::Now,
+        answering_stale: HeaderState::default(),
     };
     let mut order: Vec<u32> = (0..u32::try_from(n).unwrap_or(u32::MAX)).collect();
     if !workload
@@ -607,6 +626,13 @@ fn deliver(sim: &mut Sim<'_>, strategy: &mut dyn Strategy, slot: u64) {
         sent_at_us: flight.sent_at_us,
     };
     sim.answering = flight.written;
+    if flight.written == Written::AtAdmission
+        && let Some(state) = usize::try_from(slot)
+            .ok()
+            .and_then(|slot| sim.stale.get(slot))
+    {
+        sim.answering_stale = *state;
+    }
     strategy.on_response(sim, &response);
     sim.answering = Written::Now;
 }
