@@ -108,6 +108,9 @@ struct Flight {
     retry_after_s: Option<u64>,
     sent_at_us: u64,
     generated: u64,
+    /// When its output is generated, from `sent_at_us`: `(start, span)`
+    /// ([`UpstreamConfig::generation`], kept so that a chunk need not recompute it).
+    generation: (u64, u64),
     written: Written,
 }
 
@@ -284,6 +287,7 @@ impl<'w> Sim<'w> {
             retry_after_s: admission.retry_after_s,
             sent_at_us: self.now,
             generated: 0,
+            generation: generation.unwrap_or_default(),
             written,
         };
         let slot = match self.free.pop() {
@@ -333,7 +337,7 @@ impl<'w> Sim<'w> {
             entry.generated = due;
         }
         if index + 1 < GENERATION_CHUNKS {
-            let (start, span) = self.upstream.config().generation(request);
+            let (start, span) = flight.generation;
             let at = chunk_time(flight.sent_at_us, start, span, index + 1);
             self.push(at, CHUNK | (index + 1) << 32 | (slot as u64));
         }
