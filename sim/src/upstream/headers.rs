@@ -164,38 +164,21 @@ impl HeaderState {
     /// assert!(snapshot.quota(Scope::Requests).is_none());
     /// ```
     pub fn snapshot_into(&self, dialect: Dialect, snapshot: &mut Snapshot) {
-        // Naming every field (no `..`) makes a field added to `Snapshot` a compile error here
-        // rather than a value left over from the previous response.
-        let Snapshot {
-            status,
-            dialect: parsed,
-            date,
-            retry_after_ms,
-            retry_after,
-            sdk_retry_after_ms,
-            sdk_retry_after,
-            should_retry,
-            quotas,
-            ignored,
-            ignored_dropped,
-        } = snapshot;
+        // The parser's own reset (a response without fields is `Snapshot { status, ..default }`)
+        // clears what the previous response left, a field added to `Snapshot` included.
+        headers::parse_into(
+            Some(self.status),
+            core::iter::empty::<(&str, &str)>(),
+            snapshot,
+        );
         let date_us = self.date_unix_us.saturating_add_signed(self.date_skew_us);
-        *status = Some(self.status);
-        *parsed = Parsed::None;
-        *date = Some(UnixTime::from_secs(date_us / 1_000_000));
-        *retry_after_ms = None;
-        *retry_after = self.retry_after_s.map(|s| RetryAfter::Delay(time::secs(s)));
-        *sdk_retry_after_ms = SdkReadings::default();
-        *sdk_retry_after = self
+        snapshot.date = Some(UnixTime::from_secs(date_us / 1_000_000));
+        snapshot.retry_after = self.retry_after_s.map(|s| RetryAfter::Delay(time::secs(s)));
+        snapshot.sdk_retry_after = self
             .retry_after_s
             .map(|s| SdkReadings::exact(time::secs(s)))
             .unwrap_or_default();
-        *should_retry = matches!(self.status, 429 | 529).then_some(true);
-        for quota in quotas.iter_mut() {
-            *quota = None;
-        }
-        ignored.clear();
-        *ignored_dropped = 0;
+        snapshot.should_retry = matches!(self.status, 429 | 529).then_some(true);
         if self.status == 529 {
             return;
         }
@@ -230,7 +213,7 @@ impl HeaderState {
                         }
                     };
                     let reset = reset_secs(self.date_unix_us, quota.time_to_full_us);
-                    if let Some(slot) = quotas.get_mut(Scope::of(kind).index()) {
+                    if let Some(slot) = snapshot.quotas.get_mut(Scope::of(kind).index()) {
                         *slot = Some(Quota {
                             limit: Some(quota.limit),
                             remaining,
@@ -241,7 +224,7 @@ impl HeaderState {
                     any = true;
                 }
                 if any {
-                    *parsed = Parsed::Anthropic;
+                    snapshot.dialect = Parsed::Anthropic;
                 }
             }
             Dialect::OpenAi => {
@@ -250,7 +233,7 @@ impl HeaderState {
                         continue;
                     };
                     let reset_ms = quota.time_to_full_us / 1_000;
-                    if let Some(slot) = quotas.get_mut(Scope::of(kind).index()) {
+                    if let Some(slot) = snapshot.quotas.get_mut(Scope::of(kind).index()) {
                         *slot = Some(Quota {
                             limit: Some(quota.limit),
                             remaining: (quota.remaining <= quota.limit).then_some(quota.remaining),
@@ -261,7 +244,7 @@ impl HeaderState {
                     any = true;
                 }
                 if any {
-                    *parsed = Parsed::OpenAi;
+                    snapshot.dialect = Parsed::OpenAi;
                 }
             }
         }
