@@ -197,8 +197,8 @@ impl HeaderState {
                         time_to_full_us: input.time_to_full_us.max(output.time_to_full_us),
                     });
                 }
-                for (kind, view) in LimitKind::ALL.into_iter().zip(views) {
-                    let Some(quota) = view else {
+                for (kind, view) in LimitKind::ALL.into_iter().zip(&views) {
+                    let Some(quota) = *view else {
                         continue;
                     };
                     let remaining = match kind {
@@ -228,8 +228,8 @@ impl HeaderState {
                 }
             }
             Dialect::OpenAi => {
-                for (kind, view) in LimitKind::ALL.into_iter().zip(self.quotas) {
-                    let Some(quota) = view else {
+                for (kind, view) in LimitKind::ALL.into_iter().zip(&self.quotas) {
+                    let Some(quota) = *view else {
                         continue;
                     };
                     let reset_ms = quota.time_to_full_us / 1_000;
