@@ -31,6 +31,10 @@ use crate::upstream::{
 };
 use crate::workload::{Request, Workload};
 
+mod latency;
+
+pub use latency::Latencies;
+
 const KIND_SHIFT: u32 = 62;
 const RESPONSE: u64 = 1 << KIND_SHIFT;
 const WAKE: u64 = 2 << KIND_SHIFT;
@@ -72,8 +76,9 @@ pub struct Reply {
 enum Written {
     /// Headers describe the provider now.
     Now,
-    /// Headers describe the provider when the attempt was admitted (stale).
-    AtAdmission(HeaderState),
+    /// Headers describe the provider when the attempt was admitted (stale): the state kept
+    /// for the attempt's slot ([`Sim::stale`]), out of the flight so that a flight stays small.
+    AtAdmission,
     /// A bare 429: no rate-limit fields.
     Bare,
 }
@@ -103,6 +108,9 @@ struct Flight {
     retry_after_s: Option<u64>,
     sent_at_us: u64,
     generated: u64,
+    /// When its output is generated, from `sent_at_us`: `(start, span)`
+    /// ([`UpstreamConfig::generation`], kept so that a chunk need not recompute it).
+    generation: (u64, u64),
     written: Written,
 }
 
@@ -129,8 +137,8 @@ pub struct RunOutcome {
     pub attempts: u64,
     /// Last final completion or give-up, µs after the first arrival.
     pub makespan_us: u64,
-    /// Arrival → completion of each completed request, µs, sorted.
-    pub latencies_us: Vec<u64>,
+    /// Arrival → completion of the completed requests, summarised.
+    pub latency: Latencies,
     /// Net units charged per lane and limit kind.
     pub consumed: Vec<[u64; 4]>,
     /// Every attempt, when recorded.
@@ -159,6 +167,8 @@ pub struct Sim<'w> {
     heap: BinaryHeap<Reverse<(u64, u64, u64)>>,
     seq: u64,
     flights: Vec<Flight>,
+    /// Per flight slot, the headers captured at admission (only with stale headers).
+    stale: Vec<HeaderState>,
     free: Vec<u32>,
     attempts: Vec<u32>,
     state: Vec<u8>,
@@ -170,6 +180,8 @@ pub struct Sim<'w> {
     recording: Recording,
     tag: u64,
     answering: Written,
+    /// The stale headers of the reply being delivered, when `answering` is `AtAdmission`.
+    answering_stale: HeaderState,
 }
 
 impl<'w> Sim<'w> {
@@ -251,18 +263,18 @@ impl<'w> Sim<'w> {
             });
         }
         let config = self.upstream.config();
-        let written = if admission.bare {
-            Written::Bare
-        } else if config.stale_headers {
-            let state = self.upstream.header_state(
+        let stale = (!admission.bare && config.stale_headers).then(|| {
+            self.upstream.header_state(
                 self.now,
                 req.lane,
                 admission.status,
                 admission.retry_after_s,
-            );
-            Written::AtAdmission(state)
-        } else {
-            Written::Now
+            )
+        });
+        let written = match (admission.bare, stale) {
+            (true, _) => Written::Bare,
+            (false, Some(_)) => Written::AtAdmission,
+            (false, None) => Written::Now,
         };
         let generation = (admission.status == 200
             && self.upstream.config().output == OutputAccounting::Actual
@@ -275,6 +287,7 @@ impl<'w> Sim<'w> {
             retry_after_s: admission.retry_after_s,
             sent_at_us: self.now,
             generated: 0,
+            generation: generation.unwrap_or_default(),
             written,
         };
         let slot = match self.free.pop() {
@@ -289,6 +302,15 @@ impl<'w> Sim<'w> {
                 u32::try_from(self.flights.len() - 1).unwrap_or(u32::MAX)
             }
         };
+        if let Some(state) = stale {
+            let index = slot as usize;
+            if self.stale.len() <= index {
+                self.stale.resize(index + 1, HeaderState::default());
+            }
+            if let Some(entry) = self.stale.get_mut(index) {
+                *entry = state;
+            }
+        }
         let at = self.now.saturating_add(admission.latency_us);
         self.push(at, RESPONSE | u64::from(slot));
         if let Some((start, span)) = generation {
@@ -315,7 +337,7 @@ impl<'w> Sim<'w> {
             entry.generated = due;
         }
         if index + 1 < GENERATION_CHUNKS {
-            let (start, span) = self.upstream.config().generation(request);
+            let (start, span) = flight.generation;
             let at = chunk_time(flight.sent_at_us, start, span, index + 1);
             self.push(at, CHUNK | (index + 1) << 32 | (slot as u64));
         }
@@ -379,21 +401,24 @@ impl<'w> Sim<'w> {
         snapshot
     }
 
-    /// The response's headers as the core's parser reads them: by default the snapshot the
-    /// provider's header state stands for ([`HeaderState::snapshot`]), with
+    /// The response's headers as the core's parser reads them, written over `out` (a snapshot
+    /// the strategy keeps, so that none is built and copied per response): by default the
+    /// snapshot the provider's header state stands for ([`HeaderState::snapshot_into`]), with
     /// [`UpstreamConfig::wire_headers`] the headers rendered as text and parsed back (the same
     /// snapshot, by a property test of the provider, at several times the cost).
-    pub fn snapshot(&mut self, response: &Reply) -> Snapshot {
+    pub fn snapshot_into(&mut self, response: &Reply, out: &mut Snapshot) {
         if self.upstream.config().wire_headers {
             let status = response.status;
-            return headers::parse(Some(status), self.headers(response).pairs());
+            headers::parse_into(Some(status), self.headers(response).pairs(), out);
+            return;
         }
-        self.header_state(response).snapshot(self.workload.dialect)
+        self.header_state(response)
+            .snapshot_into(self.workload.dialect, out);
     }
 
     fn header_state(&mut self, response: &Reply) -> HeaderState {
         match self.answering {
-            Written::AtAdmission(state) => state,
+            Written::AtAdmission => self.answering_stale,
             Written::Now | Written::Bare => {
                 let lane = self.request(response.request).lane;
                 let mut state = self.upstream.header_state(
@@ -472,6 +497,7 @@ pub fn run(
         heap: BinaryHeap::with_capacity(1024),
         seq: 0,
         flights: Vec::with_capacity(1024),
+        stale: Vec::new(),
         free: Vec::with_capacity(1024),
         attempts: vec![0; n],
         state: vec![PENDING; n],
@@ -486,6 +512,7 @@ pub fn run(
         recording,
         tag: 0,
         answering: Written::Now,
+        answering_stale: HeaderState::default(),
     };
     let mut order: Vec<u32> = (0..u32::try_from(n).unwrap_or(u32::MAX)).collect();
     if !workload
@@ -539,23 +566,26 @@ pub fn run(
     let first = workload.first_arrival_us();
     let mut outcome = std::mem::take(&mut sim.outcome);
     let mut last = first;
-    for ((state, at), request) in sim
-        .state
-        .iter()
-        .zip(&sim.finished_at)
-        .zip(&workload.requests)
-    {
+    // The latencies overwrite the completion times they come from (each at or before its
+    // source), so summarising them allocates nothing.
+    let mut latencies = std::mem::take(&mut sim.finished_at);
+    let mut kept = 0;
+    for (index, (state, request)) in sim.state.iter().zip(&workload.requests).enumerate() {
+        let Some(&at) = latencies.get(index) else {
+            break;
+        };
         match *state {
             COMPLETED => {
                 outcome.completed += 1;
-                outcome
-                    .latencies_us
-                    .push(at.saturating_sub(request.arrival_us));
-                last = last.max(*at);
+                if let Some(slot) = latencies.get_mut(kept) {
+                    *slot = at.saturating_sub(request.arrival_us);
+                }
+                kept += 1;
+                last = last.max(at);
             }
             GAVE_UP => {
                 outcome.gave_up += 1;
-                last = last.max(*at);
+                last = last.max(at);
             }
             _ => {
                 outcome.gave_up += 1;
@@ -563,7 +593,8 @@ pub fn run(
             }
         }
     }
-    outcome.latencies_us.sort_unstable();
+    latencies.truncate(kept);
+    outcome.latency = Latencies::of(&mut latencies);
     outcome.makespan_us = last.saturating_sub(first);
     outcome.consumed = sim.upstream.consumed().to_vec();
     outcome.levels = sim.upstream.take_samples();
@@ -599,6 +630,13 @@ fn deliver(sim: &mut Sim<'_>, strategy: &mut dyn Strategy, slot: u64) {
         sent_at_us: flight.sent_at_us,
     };
     sim.answering = flight.written;
+    if flight.written == Written::AtAdmission
+        && let Some(state) = usize::try_from(slot)
+            .ok()
+            .and_then(|slot| sim.stale.get(slot))
+    {
+        sim.answering_stale = *state;
+    }
     strategy.on_response(sim, &response);
     sim.answering = Written::Now;
 }

@@ -196,6 +196,10 @@ impl RateSchedule {
 
     /// µs from `from` until the clients' rate has refilled `units`.
     fn span_us(&self, from: u64, units: u128) -> u64 {
+        // Nothing to refill takes no time: the segment holding `from` starts at or before it.
+        if units == 0 {
+            return 0;
+        }
         // Work in units × 1000 (rates are per mille of a unit per minute).
         let mut need = units * 1000;
         let mut t = from;
@@ -209,7 +213,7 @@ impl RateSchedule {
             }
             let t0 = t.max(start);
             let rate = rate.max(1);
-            let span = (need * 60_000_000).div_ceil(rate);
+            let span = div_ceil_wide(need * 60_000_000, rate);
             let room = u128::from(end - t0);
             if span <= room {
                 let done = t0.saturating_add(u64::try_from(span).unwrap_or(u64::MAX));
@@ -219,6 +223,15 @@ impl RateSchedule {
             t = end;
         }
         u64::MAX
+    }
+}
+
+/// `⌈a / b⌉` (`b > 0`), in 64 bits when both fit: the lower bound divides once per request and
+/// limit, and a 128-bit division is a library call several times slower.
+fn div_ceil_wide(a: u128, b: u128) -> u128 {
+    match (u64::try_from(a), u64::try_from(b)) {
+        (Ok(a), Ok(b)) => u128::from(a.div_ceil(b)),
+        _ => a.div_ceil(b),
     }
 }
 

@@ -7,7 +7,7 @@ use headroom::LimitKind;
 use serde::Serialize;
 
 use crate::engine::RunOutcome;
-use crate::metrics::{percentile, utilization_permille};
+use crate::metrics::utilization_permille;
 use crate::strategy::StrategyName;
 use crate::upstream::UpstreamConfig;
 use crate::workload::{Limits, Workload};
@@ -169,7 +169,7 @@ impl Report {
         let (binding, permille) = utilization_permille(workload, config, outcome)
             .map_or(("none", 0), |(kind, permille)| (kind.name(), permille));
         let ms = |us: u64| us.saturating_add(500) / 1000;
-        let latencies = &outcome.latencies_us;
+        let latency = &outcome.latency;
         self.strategies.push(StrategyRow {
             strategy: name.name(),
             requests: outcome.requests,
@@ -183,9 +183,9 @@ impl Report {
             utilization: thousandths(permille),
             binding_limit: binding,
             latency_ms: LatencyJson {
-                p50: ms(percentile(latencies, 50)),
-                p99: ms(percentile(latencies, 99)),
-                max: ms(latencies.last().copied().unwrap_or(0)),
+                p50: ms(latency.p50_us),
+                p99: ms(latency.p99_us),
+                max: ms(latency.max_us),
             },
         });
     }
@@ -315,7 +315,7 @@ mod tests {
             requests: 2,
             completed: 2,
             makespan_us: 1_234_567,
-            latencies_us: vec![1_000, 2_000_000],
+            latency: crate::engine::Latencies::of(&mut [1_000, 2_000_000]),
             consumed: vec![[2, 0, 0, 0]],
             ..RunOutcome::default()
         };

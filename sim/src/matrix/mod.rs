@@ -19,7 +19,7 @@ use serde::Serialize;
 
 use crate::cli::CliError;
 use crate::engine::{Recording, RunOutcome, run};
-use crate::metrics::{lower_bound_us, percentile};
+use crate::metrics::lower_bound_us;
 use crate::simulate::{SimulateArgs, load};
 use crate::strategy::StrategyName;
 
@@ -112,9 +112,7 @@ fn ratio(numerator: u64, denominator: u64) -> f64 {
 }
 
 fn cell(name: StrategyName, outcome: &RunOutcome, bound_us: u64) -> Cell {
-    let waits = &outcome.latencies_us;
-    let total: u128 = waits.iter().map(|&w| u128::from(w)).sum();
-    let mean = u64::try_from(total / (waits.len().max(1) as u128)).unwrap_or(u64::MAX);
+    let waits = &outcome.latency;
     Cell {
         strategy: name.name(),
         completed: outcome.completed,
@@ -123,8 +121,8 @@ fn cell(name: StrategyName, outcome: &RunOutcome, bound_us: u64) -> Cell {
         rate_limited_per_100: ratio(outcome.rate_limited * 100, outcome.requests),
         makespan_s: ratio(outcome.makespan_us, 1_000_000),
         x_bound: ratio(outcome.makespan_us, bound_us),
-        wait_mean_s: ratio(mean, 1_000_000),
-        wait_p99_s: ratio(percentile(waits, 99), 1_000_000),
+        wait_mean_s: ratio(waits.mean_us, 1_000_000),
+        wait_p99_s: ratio(waits.p99_us, 1_000_000),
     }
 }
 

@@ -26,6 +26,7 @@
 //!   schedule under its retry budget; `retry-after` is a floor. A retry re-enters the front of
 //!   its lane's queue at T with the attempt the core handed back.
 
+use headroom::headers::Snapshot;
 use headroom::time::Instant;
 use headroom::{
     CacheReads, CostModel, FleetMember, LaneConfig, Outcome, OutputCharge, Response, Retry,
@@ -40,6 +41,8 @@ use crate::workload::Workload;
 #[derive(Debug)]
 pub struct HeadroomStrategy {
     paced: Paced,
+    /// The snapshot of the response being handled, refilled for each one.
+    snapshot: Snapshot,
 }
 
 /// The cost model of a client that knows whether the provider counts cache reads and reserves
@@ -66,13 +69,14 @@ impl HeadroomStrategy {
             .fleet_member(member);
         Self {
             paced: Paced::new(workload, |_| lane_config),
+            snapshot: Snapshot::default(),
         }
     }
 
     fn complete(&mut self, sim: &mut Sim<'_>, response: &Reply) -> Option<Outcome<Retry>> {
         let request = response.request;
-        let snapshot = sim.snapshot(response);
-        let mut answer = Response::new(&snapshot);
+        sim.snapshot_into(response, &mut self.snapshot);
+        let mut answer = Response::new(&self.snapshot);
         if (200..300).contains(&response.status) {
             answer = answer.with_usage(sim.request(request).usage);
         }

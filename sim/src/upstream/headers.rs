@@ -138,39 +138,67 @@ impl HeaderState {
     /// assert_eq!(snapshot.quota(Scope::InputTokens).unwrap().remaining, Some(12_000));
     /// ```
     pub fn snapshot(&self, dialect: Dialect) -> Snapshot {
+        let mut snapshot = Snapshot::default();
+        self.snapshot_into(dialect, &mut snapshot);
+        snapshot
+    }
+
+    /// [`HeaderState::snapshot`] written over `snapshot`, whatever it held: every field is
+    /// set, so a client can keep one snapshot and have it refilled for each response instead of
+    /// receiving (and copying) a fresh one of several hundred bytes.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use headroom::headers::{Scope, Snapshot};
+    /// use headroom_sim::upstream::{HeaderState, QuotaView};
+    /// use headroom_sim::workload::Dialect;
+    ///
+    /// let mut state = HeaderState { status: 200, date_unix_us: 1_748_772_000_000_000, ..Default::default() };
+    /// state.quotas[0] = Some(QuotaView { limit: 50, remaining: 49, time_to_full_us: 1_200_000 });
+    /// let mut snapshot = Snapshot::default();
+    /// state.snapshot_into(Dialect::Anthropic, &mut snapshot);
+    /// state.quotas[0] = None;
+    /// state.snapshot_into(Dialect::Anthropic, &mut snapshot);
+    /// assert_eq!(snapshot, state.snapshot(Dialect::Anthropic));
+    /// assert!(snapshot.quota(Scope::Requests).is_none());
+    /// ```
+    pub fn snapshot_into(&self, dialect: Dialect, snapshot: &mut Snapshot) {
+        // The parser's own reset (a response without fields is `Snapshot { status, ..default }`)
+        // clears what the previous response left, a field added to `Snapshot` included.
+        headers::parse_into(
+            Some(self.status),
+            core::iter::empty::<(&str, &str)>(),
+            snapshot,
+        );
         let date_us = self.date_unix_us.saturating_add_signed(self.date_skew_us);
-        let refused = matches!(self.status, 429 | 529);
-        let mut snapshot = Snapshot {
-            status: Some(self.status),
-            date: Some(UnixTime::from_secs(date_us / 1_000_000)),
-            should_retry: refused.then_some(true),
-            retry_after: self.retry_after_s.map(|s| RetryAfter::Delay(time::secs(s))),
-            sdk_retry_after: self
-                .retry_after_s
-                .map(|s| SdkReadings::exact(time::secs(s)))
-                .unwrap_or_default(),
-            ..Snapshot::default()
-        };
+        snapshot.date = Some(UnixTime::from_secs(date_us / 1_000_000));
+        snapshot.retry_after = self.retry_after_s.map(|s| RetryAfter::Delay(time::secs(s)));
+        snapshot.sdk_retry_after = self
+            .retry_after_s
+            .map(|s| SdkReadings::exact(time::secs(s)))
+            .unwrap_or_default();
+        snapshot.should_retry = matches!(self.status, 429 | 529).then_some(true);
         if self.status == 529 {
-            return snapshot;
+            return;
         }
         let mut any = false;
         match dialect {
             Dialect::Anthropic => {
-                let mut quotas = self.quotas;
-                let [_, input, output, tokens] = quotas;
+                let mut views = self.quotas;
+                let [_, input, output, tokens] = views;
                 if tokens.is_none()
                     && let (Some(input), Some(output)) = (input, output)
                 {
-                    quotas[LimitKind::Tokens.index()] = Some(QuotaView {
+                    views[LimitKind::Tokens.index()] = Some(QuotaView {
                         limit: input.limit.saturating_add(output.limit),
                         remaining: round_thousand(input.remaining)
                             .saturating_add(round_thousand(output.remaining)),
                         time_to_full_us: input.time_to_full_us.max(output.time_to_full_us),
                     });
                 }
-                for kind in LimitKind::ALL {
-                    let Some(quota) = quotas.get(kind.index()).copied().flatten() else {
+                for (kind, view) in LimitKind::ALL.into_iter().zip(&views) {
+                    let Some(quota) = *view else {
                         continue;
                     };
                     let remaining = match kind {
@@ -185,12 +213,14 @@ impl HeaderState {
                         }
                     };
                     let reset = reset_secs(self.date_unix_us, quota.time_to_full_us);
-                    snapshot.quotas[Scope::of(kind).index()] = Some(Quota {
-                        limit: Some(quota.limit),
-                        remaining,
-                        reset: Some(Reset::At(UnixTime::from_secs(reset))),
-                        ..Quota::default()
-                    });
+                    if let Some(slot) = snapshot.quotas.get_mut(Scope::of(kind).index()) {
+                        *slot = Some(Quota {
+                            limit: Some(quota.limit),
+                            remaining,
+                            reset: Some(Reset::At(UnixTime::from_secs(reset))),
+                            window: None,
+                        });
+                    }
                     any = true;
                 }
                 if any {
@@ -198,17 +228,19 @@ impl HeaderState {
                 }
             }
             Dialect::OpenAi => {
-                for kind in LimitKind::ALL {
-                    let Some(quota) = self.quotas.get(kind.index()).copied().flatten() else {
+                for (kind, view) in LimitKind::ALL.into_iter().zip(&self.quotas) {
+                    let Some(quota) = *view else {
                         continue;
                     };
                     let reset_ms = quota.time_to_full_us / 1_000;
-                    snapshot.quotas[Scope::of(kind).index()] = Some(Quota {
-                        limit: Some(quota.limit),
-                        remaining: (quota.remaining <= quota.limit).then_some(quota.remaining),
-                        reset: Some(Reset::After(time::millis(reset_ms))),
-                        ..Quota::default()
-                    });
+                    if let Some(slot) = snapshot.quotas.get_mut(Scope::of(kind).index()) {
+                        *slot = Some(Quota {
+                            limit: Some(quota.limit),
+                            remaining: (quota.remaining <= quota.limit).then_some(quota.remaining),
+                            reset: Some(Reset::After(time::millis(reset_ms))),
+                            window: None,
+                        });
+                    }
                     any = true;
                 }
                 if any {
@@ -216,7 +248,6 @@ impl HeaderState {
                 }
             }
         }
-        snapshot
     }
 }
 
@@ -357,6 +388,33 @@ mod tests {
             let parsed = headers::parse(Some(status), buf.pairs());
             prop_assert!(parsed.ignored.is_empty(), "{:?}", parsed.ignored);
             prop_assert_eq!(parsed, state.snapshot(dialect));
+        }
+    }
+
+    proptest! {
+        /// Refilling a kept snapshot gives the fresh one, whatever the previous response left
+        /// in it (here a wire-parsed snapshot with ignored fields, or another state's).
+        #[test]
+        fn snapshot_into_overwrites_every_field(
+            status in prop_oneof![Just(200u16), Just(429), Just(529)],
+            quotas in [quota(), quota(), quota(), quota()],
+            before in [quota(), quota(), quota(), quota()],
+            retry_after_s in proptest::option::of(1u64..120),
+            openai in any::<bool>(),
+        ) {
+            let dialect = if openai { Dialect::OpenAi } else { Dialect::Anthropic };
+            let state = HeaderState { status, date_unix_us: 1_748_772_000_500_000, date_skew_us: 0, retry_after_s, quotas };
+            let previous = HeaderState { status: 429, retry_after_s: Some(7), quotas: before, ..state };
+            let mut kept = headers::parse(
+                Some(429),
+                [("retry-after-ms", "1500"), ("anthropic-ratelimit-requests-limit", "x")],
+            );
+            prop_assert!(!kept.ignored.is_empty());
+            state.snapshot_into(dialect, &mut kept);
+            prop_assert_eq!(&kept, &state.snapshot(dialect));
+            previous.snapshot_into(Dialect::Anthropic, &mut kept);
+            state.snapshot_into(dialect, &mut kept);
+            prop_assert_eq!(kept, state.snapshot(dialect));
         }
     }
 
