@@ -189,6 +189,38 @@ fn a_charge_ending_hours_out_is_refunded_like_a_short_one() {
     );
 }
 
+/// One pace of 10 units per 10 s with a burst of 10 (a unit a second) on a lane of its own:
+/// requests, or output tokens reserved as `max_tokens` (`Cost::request(0, n)`).
+fn one_a_second(output: bool) -> (Policy<1, 8>, LaneId) {
+    let nz = |n: u32| core::num::NonZeroU32::new(n).unwrap();
+    let limit = crate::Limit::per_window_ms(nz(10), nz(10_000)).with_burst(nz(10));
+    let config = LaneConfig::new().provisional_requests(None);
+    let config = if output {
+        config.output_tokens(limit)
+    } else {
+        config.requests(limit)
+    };
+    let mut policy = Policy::new();
+    let lane = policy.add_lane(config).unwrap();
+    (policy, lane)
+}
+
+/// A request of `units` on the pace of [`one_a_second`].
+fn units(output: bool, units: u32) -> Cost {
+    match core::num::NonZeroU32::new(units) {
+        Some(requests) if !output => Cost::new(requests, 0, 0),
+        _ => Cost::request(0, u64::from(units)),
+    }
+}
+
+/// Acquires `cost` at `ms`, and answers the permit.
+fn admitted(policy: &mut Policy<1, 8>, lane: LaneId, ms: u64, cost: Cost) -> Permit {
+    match policy.acquire(at_ms(ms), lane, cost, Priority::Interactive) {
+        Acquire::Admit(permit) => permit,
+        other => panic!("expected an admission, got {other:?}"),
+    }
+}
+
 /// A refund moves the charges admitted after the refunded one earlier, and their recorded
 /// ends with them: a later refund of one of those gives back only what is still ahead.
 ///
@@ -198,68 +230,32 @@ fn a_charge_ending_hours_out_is_refunded_like_a_short_one() {
 /// where it would be had B never been admitted, and E (4) must wait until 4 s. The table kept
 /// B's end at 8 s, gave back all three requests (TAT 8 s) and admitted E at once: 12 requests
 /// within 2 s against a burst of 10 (found by `never_over_admits` on a 32-bit target).
+///
+/// The same through settling, on output tokens reserved and none generated: B's end must be
+/// read with the lane's base of now (A's refund moves B through it, see
+/// `Permits::shift_ends_after`), or its refund at 2 s gives back the two seconds that refilled.
 #[test]
 fn a_refund_moves_the_ends_of_the_charges_admitted_after_it() {
-    let nz = |n: u32| core::num::NonZeroU32::new(n).unwrap();
-    let limit = crate::Limit::per_window_ms(nz(10), nz(10_000)).with_burst(nz(10));
-    let mut policy: Policy<1, 8> = Policy::new();
-    let lane = policy
-        .add_lane(LaneConfig::new().requests(limit).provisional_requests(None))
-        .unwrap();
-    let take = |policy: &mut Policy<1, 8>, ms: u64, requests: u32| {
-        let cost = Cost::new(nz(requests), 0, 0);
-        policy.acquire(at_ms(ms), lane, cost, Priority::Interactive)
-    };
-    let admitted = |acquire| match acquire {
-        Acquire::Admit(permit) => permit,
-        other => panic!("expected an admission, got {other:?}"),
-    };
-    let a = admitted(take(&mut policy, 0, 5));
-    let b = admitted(take(&mut policy, 0, 3));
-    policy.cancel(at_ms(0), a).unwrap();
-    let _c = admitted(take(&mut policy, 2_000, 4));
-    let _d = admitted(take(&mut policy, 2_000, 4));
-    policy.cancel(at_ms(2_000), b).unwrap();
-    match take(&mut policy, 2_000, 4) {
-        Acquire::Wait { until, .. } => assert_eq!(until, at_ms(4_000)),
-        other => panic!("E must wait until 4 s, got {other:?}"),
-    }
-}
-
-/// The same as `a_refund_moves_the_ends_of_the_charges_admitted_after_it`, through settling:
-/// one pace of 10 output tokens per 10 s, each request reserving its `max_tokens` and
-/// generating none. B's end must be read with the lane's base of now (A's refund moved it
-/// through the base), or its refund at 2 s gives back the two seconds that refilled.
-#[test]
-fn a_settled_refund_moves_the_ends_of_the_charges_admitted_after_it() {
-    let nz = |n: u32| core::num::NonZeroU32::new(n).unwrap();
-    let limit = crate::Limit::per_window_ms(nz(10), nz(10_000)).with_burst(nz(10));
-    let mut policy: Policy<1, 8> = Policy::new();
-    let lane = policy
-        .add_lane(
-            LaneConfig::new()
-                .output_tokens(limit)
-                .provisional_requests(None),
-        )
-        .unwrap();
-    let take = |policy: &mut Policy<1, 8>, ms: u64, tokens: u64| {
-        let cost = Cost::request(0, tokens);
-        policy.acquire(at_ms(ms), lane, cost, Priority::Interactive)
-    };
-    let admitted = |acquire| match acquire {
-        Acquire::Admit(permit) => permit,
-        other => panic!("expected an admission, got {other:?}"),
-    };
-    let nothing = Some(crate::Usage::default());
-    let a = admitted(take(&mut policy, 0, 5));
-    let b = admitted(take(&mut policy, 0, 3));
-    policy.settle(at_ms(0), a, nothing).unwrap();
-    let _c = admitted(take(&mut policy, 2_000, 4));
-    let _d = admitted(take(&mut policy, 2_000, 4));
-    policy.settle(at_ms(2_000), b, nothing).unwrap();
-    match take(&mut policy, 2_000, 4) {
-        Acquire::Wait { until, .. } => assert_eq!(until, at_ms(4_000)),
-        other => panic!("E must wait until 4 s, got {other:?}"),
+    for output in [false, true] {
+        let (mut policy, lane) = one_a_second(output);
+        let hand_back = |policy: &mut Policy<1, 8>, ms: u64, permit: Permit| {
+            if output {
+                let nothing = Some(crate::Usage::default());
+                policy.settle(at_ms(ms), permit, nothing).unwrap();
+            } else {
+                policy.cancel(at_ms(ms), permit).unwrap();
+            }
+        };
+        let a = admitted(&mut policy, lane, 0, units(output, 5));
+        let b = admitted(&mut policy, lane, 0, units(output, 3));
+        hand_back(&mut policy, 0, a);
+        let _c = admitted(&mut policy, lane, 2_000, units(output, 4));
+        let _d = admitted(&mut policy, lane, 2_000, units(output, 4));
+        hand_back(&mut policy, 2_000, b);
+        match policy.acquire(at_ms(2_000), lane, units(output, 4), Priority::Interactive) {
+            Acquire::Wait { until, .. } => assert_eq!(until, at_ms(4_000), "output: {output}"),
+            other => panic!("E must wait until 4 s (output: {output}), got {other:?}"),
+        }
     }
 }
 
@@ -273,31 +269,18 @@ fn a_settled_refund_moves_the_ends_of_the_charges_admitted_after_it() {
 /// wait until 2 s).
 #[test]
 fn a_permit_admitted_after_the_lanes_base_moved_gives_back_its_whole_charge() {
-    let nz = |n: u32| core::num::NonZeroU32::new(n).unwrap();
-    let limit = crate::Limit::per_window_ms(nz(10), nz(10_000)).with_burst(nz(10));
-    let mut policy: Policy<1, 8> = Policy::new();
-    let lane = policy
-        .add_lane(LaneConfig::new().requests(limit).provisional_requests(None))
-        .unwrap();
-    let take = |policy: &mut Policy<1, 8>, requests: u32| {
-        let cost = Cost::new(nz(requests), 0, 0);
-        policy.acquire(at_ms(0), lane, cost, Priority::Interactive)
-    };
-    let admitted = |acquire| match acquire {
-        Acquire::Admit(permit) => permit,
-        other => panic!("expected an admission, got {other:?}"),
-    };
-    let a = admitted(take(&mut policy, 5));
-    let _b = admitted(take(&mut policy, 3));
+    let (mut policy, lane) = one_a_second(false);
+    let a = admitted(&mut policy, lane, 0, units(false, 5));
+    let _b = admitted(&mut policy, lane, 0, units(false, 3));
     policy.cancel(at_ms(0), a).unwrap();
     assert_eq!(
         policy.lanes[0].refund_base,
         [5_000_000, 0, 0, 0],
         "A's refund moved B through the base"
     );
-    let c = admitted(take(&mut policy, 4));
+    let c = admitted(&mut policy, lane, 0, units(false, 4));
     policy.cancel(at_ms(0), c).unwrap();
-    assert!(matches!(take(&mut policy, 7), Acquire::Admit(_)));
+    let _seven = admitted(&mut policy, lane, 0, units(false, 7));
 }
 
 /// A permit slot's bytes: what one more slot adds to the table (issue 13: 104 on main, with
