@@ -177,7 +177,8 @@ pub(crate) struct Reservation {
     record: Record,
     ends: ends::Ends,
     /// Its slot while permits admitted after it are in flight (it stays in the chain, settled,
-    /// until they are gone): where a walk over them stops. `u16::MAX` when it was the newest.
+    /// until they are gone or a walk unlinks it): where a walk over them stops, valid until
+    /// `Permits::shift_ends_after` (which may free it). `u16::MAX` when it was the newest.
     linked: u16,
 }
 

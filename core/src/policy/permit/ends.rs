@@ -6,18 +6,18 @@
 //! Kept whole, those are four `u64`, 32 bytes a permit, the largest part of a slot.
 //!
 //! An end moves after the admission: a refund of an earlier permit moves the pace's TAT, and
-//! the later charges with it. The table moves the ends of the permits on the shorter side of
-//! the refunded one (`Permits::shift_ends_after`); when that is the older side, the later ones
-//! move all at once through their lane's *base*, a running sum per pace that every end is kept
-//! raised by (as it was at its admission) and read lowered by (as it is now). The base stays
-//! below 2⁴³ µs, so a kept end stays below 2⁴⁴ µs, well inside the 48 bits below.
+//! the later charges with it. The table moves the ends of the permits on the side of the
+//! refunded one it judges shorter (`Permits::shift_ends_after`); when that is the older side,
+//! the later ones move all at once through their lane's *base*, a running sum per pace that
+//! every end is kept raised by (as it was at its admission) and read lowered by (as it is now).
+//! The base stays below 2⁴³ µs, so a kept end stays below 2⁴⁴ µs, well inside the 48 bits.
 //!
 //! Kept as µs after the admission instant, an end needs far fewer bits, and exactly: a pace
 //! admits a charge only when its TAT afterwards lies within the bucket's capacity of the
 //! admission instant (GCRA: `TAT + n·T − C ≤ now`, or a full bucket and `n ≤ burst`), and a
 //! capacity is `burst × T` with the burst at most the limit's amount, so at most one window
 //! (rounded up to the µs): at most `u32::MAX` ms, below 2⁴² µs. 48 bits (six bytes)
-//! hold every end a pace can produce, with 64 times to spare.
+//! hold every end a pace can produce, with 64 times to spare (16 with the lane's base below).
 //!
 //! Why the distance from the admission and not the end's own low 48 bits (which would spare
 //! the admission a subtraction a pace): settling decodes every end, and adding the admission
@@ -30,8 +30,9 @@
 //! The boundaries, neither of which a charged pace reaches:
 //!
 //! * an offset of 2⁴⁸ µs (8.9 years) or more keeps only its low 48 bits: the end comes back a
-//!   whole number of 2⁴⁸ µs earlier, so a refund after that instant gives back less, never
-//!   more (and the admission pays for no test);
+//!   whole number of 2⁴⁸ µs earlier, or at the admission when the base carried it past 2⁴⁸, so
+//!   a refund after that instant gives back less, never more (and the admission pays for no
+//!   test);
 //! * an end before the admission, which only the unused entry of an absent pace holds, comes
 //!   back as another instant (after the admission, unless that is within 2⁴⁸ µs of the end of
 //!   time). Settling reads only the ends of the paces the permit charged.
@@ -82,9 +83,11 @@ impl Ends {
     /// lane at once through its base gives back what it took from those it must not move:
     /// see `Permits::shift_ends_after`; their ends stay below 2⁴⁴ µs, an offset below 2⁴² and
     /// a base below 2⁴³, and an absent pace's unused entry may wrap and is never read). A
-    /// refund usually moves one or two paces, and a walk applies it to many permits. Each end is rewritten within the eight bytes [`Ends::get`] reads it
-    /// from, its neighbour's two bytes kept: fixed places, so no bounds are checked at run
-    /// time (a walk does this for every permit it passes).
+    /// refund usually moves one or two paces, and a walk applies it to many permits.
+    ///
+    /// Each end is rewritten within the eight bytes [`Ends::get`] reads it from, its
+    /// neighbour's two bytes kept: fixed places, so no bounds are checked at run time (a walk
+    /// does this for every permit it passes).
     #[inline]
     pub(super) fn update(&mut self, shifts: &[u64; 4], by: fn(u64, u64) -> u64) {
         let [first, second, third, last] = *shifts;

@@ -382,7 +382,7 @@ impl<const N: usize> Permits<N> {
     /// give back time that has refilled already. `base` is the lane's running refund shift,
     /// which every end of the lane is read with ([`Reservation::ends`]).
     ///
-    /// Two ways, each exact, and the shorter walk is taken:
+    /// Two ways, each exact, and the walk judged shorter is taken:
     ///
     /// * *after*: walk back from the newest to `removed` and move each end earlier;
     /// * *before*: raise `base` by the shifts, which moves every end of the lane earlier at
@@ -390,9 +390,12 @@ impl<const N: usize> Permits<N> {
     ///   again.
     ///
     /// Which one is shorter is judged from the admissions since `removed` (ids) against the
-    /// permits in flight: responses that come back in about the order their requests went
-    /// out, the common case, make the second walk short, and a burst of quick responses
-    /// behind slow ones the first. Both walks unlink and free the settled slots they step over
+    /// permits in flight, an estimate (those admissions include settled permits and other
+    /// lanes'; a wrong guess costs time, never exactness): responses that come back in about
+    /// the order their requests went out, the common case, make the second walk short, and a
+    /// burst of quick responses behind slow ones the first. A shift of [`REBASE_AT`] or more,
+    /// which a refund cannot make (it gives back at most the part of a charge still ahead,
+    /// below a bucket's capacity), takes the first way, where nothing can wrap. Both walks unlink and free the settled slots they step over
     /// (they know each one's newer neighbour; settled slots keep no order a walk needs, since
     /// the next older slot was admitted at or before them).
     ///
@@ -419,7 +422,7 @@ impl<const N: usize> Permits<N> {
             .get()
             .wrapping_sub(removed.id.get())
             .wrapping_sub(1);
-        if after <= u32::from(self.live) / 2 {
+        if after <= u32::from(self.live) / 2 || shifts.iter().any(|&shift| shift >= REBASE_AT) {
             self.move_ends(lane, self.newest, NONE, linked, shifts, u64::saturating_sub);
             return;
         }

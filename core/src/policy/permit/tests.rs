@@ -447,8 +447,9 @@ fn admissions_are_stamped_in_order_whatever_the_callers_clock_does() {
 
 /// A refund's shift moves the ends of the permits admitted after the refunded one, and no
 /// other, whichever walk the table takes: here the walk back from the newest (one admission
-/// since the removed one, two in flight), then the lane's base with the walk over the older
-/// ones (three admissions since it, two in flight), and the newest has nothing after it.
+/// since the removed one, three in flight), then the lane's base with the walk over the older
+/// ones, which gives it back to the first (two admissions since, two in flight), and the
+/// newest has nothing after it.
 #[test]
 fn a_shift_moves_only_the_later_permits_ends() {
     let (mut table, permits) = table(&[10, 20, 30, 40]);
@@ -462,23 +463,27 @@ fn a_shift_moves_only_the_later_permits_ends() {
     let (third, _) = table.remove(&permits[2]).unwrap();
     table.shift_ends_after(0, &third, &[300, 0, 0, 0], &mut base);
     assert_eq!(base, [0; 4], "the walk after it");
-    // The first is taken out: the second and fourth were admitted after it.
-    let (first, _) = table.remove(&permits[0]).unwrap();
-    assert_ne!(first.linked(), u16::MAX);
-    table.shift_ends_after(0, &first, &[50, 0, 0, 0], &mut base);
+    // The second is taken out: the fourth was admitted after it, the first before.
+    let (second, _) = table.remove(&permits[1]).unwrap();
+    assert_ne!(second.linked(), u16::MAX);
+    table.shift_ends_after(0, &second, &[50, 0, 0, 0], &mut base);
     assert_eq!(base, [50, 0, 0, 0], "the base, and the walk before it");
     // The newest is taken out: nothing was admitted after it, so nothing moves.
     let (newest, _) = table.remove(&permits[3]).unwrap();
     assert_eq!(newest.linked(), u16::MAX);
     assert_eq!(newest.ends(&base)[0], 1_040 - 300 - 50);
     table.shift_ends_after(0, &newest, &[5_000, 0, 0, 0], &mut base);
-    assert_eq!(end_of(&mut table.clone(), &permits[1], &base), Ok(970));
-    // A shift beyond the charge leaves the end at the admission, not before it.
-    let (mut table, permits) = self::table(&[10, 20, 30, 40]);
-    let mut base = [0; 4];
-    let (second, _) = table.remove(&permits[1]).unwrap();
-    table.shift_ends_after(0, &second, &[u64::MAX, 0, 0, 0], &mut base);
-    assert_eq!(end_of(&mut table, &permits[2], &base), Ok(30));
+    assert_eq!(end_of(&mut table.clone(), &permits[0], &base), Ok(1_010));
+    // A shift beyond the charge leaves the end at the admission, not before it, and one too
+    // large for the base (no refund makes it) moves the later ends one by one.
+    for shift in [2_000, u64::MAX] {
+        let (mut table, permits) = self::table(&[10, 20, 30, 40]);
+        let mut base = [0; 4];
+        let (second, _) = table.remove(&permits[1]).unwrap();
+        table.shift_ends_after(0, &second, &[shift, 0, 0, 0], &mut base);
+        assert_eq!(end_of(&mut table.clone(), &permits[2], &base), Ok(30));
+        assert_eq!(end_of(&mut table, &permits[0], &base), Ok(1_010));
+    }
 }
 
 /// The table's ends against a model that moves every later end of the same lane, over long
@@ -505,6 +510,7 @@ fn both_walks_and_the_rebasing_match_a_model_that_moves_every_later_end() {
         seed % below
     };
     let runs = if cfg!(miri) { 2 } else { 40 };
+    let mut rebased = 0;
     for _ in 0..runs {
         let mut table = Permits::<16>::new();
         let mut bases = [[0_u64; 4]; 2];
@@ -547,8 +553,10 @@ fn both_walks_and_the_rebasing_match_a_model_that_moves_every_later_end() {
                 _ if big => next(1 << 42),
                 _ => next(1 << 20),
             });
+            let before = *base;
             table.shift_ends_after(gone.lane, &reservation, &shifts, base);
             assert!(base.iter().all(|&base| base < 1 << 43), "{base:?}");
+            rebased += usize::from(base.iter().zip(before).any(|(now, then)| *now < then));
             for later in live[at..]
                 .iter_mut()
                 .filter(|later| later.lane == gone.lane)
@@ -557,10 +565,16 @@ fn both_walks_and_the_rebasing_match_a_model_that_moves_every_later_end() {
                     *end = end.saturating_sub(shift).max(later.issued);
                 }
             }
+            // The walks unlinked settled slots: the chain still holds the live ones, newest
+            // first.
+            let chain: Vec<u32> = table.since(None).map(|record| record.id.get()).collect();
+            let model: Vec<u32> = live.iter().rev().map(|left| left.permit.id()).collect();
+            assert_eq!(chain, model);
         }
         for left in live {
             let (reservation, _) = table.remove(&left.permit).unwrap();
             assert_eq!(reservation.ends(&bases[usize::from(left.lane)]), left.ends);
         }
     }
+    assert!(rebased > 0, "no base was folded back to zero");
 }
