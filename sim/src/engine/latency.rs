@@ -2,7 +2,8 @@
 //!
 //! The report reads the median, the 99th percentile and the maximum, the scenario matrix the
 //! mean and the 99th percentile; nothing reads the rest. Sorting every latency to read three
-//! of them cost about 6 % of a run, so the engine summarises them instead: two
+//! of them cost about 1 % of a run (11.5 M instructions of a 100 000-request `speed` run), so
+//! the engine summarises them instead: two
 //! `select_nth_unstable` calls place the nearest-rank percentiles (the 99th first, then the
 //! median among the values below it), which is linear on average and gives exactly the values
 //! a full sort would have put at those ranks.
