@@ -19,6 +19,10 @@
 //!   and three chained limiters (`check_n(1)`, `check_n(1200)`, `check_n(1024)`), which is what a
 //!   governor user writes for three limits, without all-or-nothing: a refusal by the second
 //!   limiter leaves the first one charged.
+//! * The `floor` row is `headroom_benches::floor`: the least an exact all-or-nothing admission of
+//!   the same three limits, each metered as a pace and a provider window, with the permit
+//!   recorded, must execute. Not a product: a yardstick for how far `acquire` is from what its
+//!   job needs (its table of 32 is reset before a batch, as headroom's is).
 
 use std::cell::RefCell;
 use std::hint::black_box;
@@ -30,7 +34,9 @@ use criterion::{BatchSize, BenchmarkGroup, Criterion};
 use governor::clock::FakeRelativeClock;
 use governor::{Quota, RateLimiter};
 use headroom::{Acquire, Bucket, Cost, LimitKind, Policy};
-use headroom_benches::{ADMIT_STEP_US, COST, PRIORITY, at, per_minute, policy};
+use headroom_benches::{
+    ADMIT_STEP_US, COST, FLOOR_CHARGES, PRIORITY, at, per_minute, policy, three_limit_floor,
+};
 
 /// Calls per criterion batch, and permits in the policy.
 const BATCH: u64 = 32;
@@ -178,6 +184,26 @@ fn governor_rows(group: &mut BenchmarkGroup<'_, WallTime>) {
     });
 }
 
+fn floor_row(group: &mut BenchmarkGroup<'_, WallTime>) {
+    let template = three_limit_floor();
+    let cell = RefCell::new(template.clone());
+    let mut t = 0u64;
+    group.bench_function("floor/admit_6_meters", |b| {
+        b.iter_batched(
+            || {
+                let mut floor = cell.borrow_mut();
+                if floor.in_flight() > 0 {
+                    floor.clone_from(&template);
+                }
+                t += ADMIT_STEP_US;
+                t
+            },
+            |now| cell.borrow_mut().acquire(now, black_box(FLOOR_CHARGES)),
+            BatchSize::NumIterations(BATCH),
+        );
+    });
+}
+
 /// Every call in a batch must be an admit, or the bench would measure another path.
 fn check_admit_batches(template: &Policy<1, PERMITS>, lane: headroom::LaneId) {
     let mut policy = template.clone();
@@ -198,6 +224,7 @@ fn acquire(c: &mut Criterion) {
     let mut group = c.benchmark_group("acquire");
     headroom_rows(&mut group);
     governor_rows(&mut group);
+    floor_row(&mut group);
     group.finish();
 }
 

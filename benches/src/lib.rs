@@ -9,6 +9,8 @@
 //! cargo bench -p headroom-benches --bench acquire -- --warm-up-time 1 --measurement-time 3
 //! ```
 
+pub mod floor;
+
 use core::convert::Infallible;
 use core::num::NonZeroU32;
 
@@ -24,6 +26,17 @@ pub fn three_bucket_lane() -> LaneConfig {
         .input_tokens(per_minute(2_000_000))
         .output_tokens(per_minute(400_000))
 }
+
+/// The floor of an admission (see [`floor`]) for the limits of [`three_bucket_lane`]: a pace
+/// and a window per limit, each holding a minute's worth, as `Limit::per_minute` does.
+pub fn three_limit_floor() -> floor::Floor {
+    let meters = |amount| [floor::Meter::per_minute(amount, amount); 2];
+    let [[rp, rw], [ip, iw], [op, ow]] = [meters(4_000), meters(2_000_000), meters(400_000)];
+    floor::Floor::new([rp, rw, ip, iw, op, ow])
+}
+
+/// [`COST`] as the floor's charges: requests, input tokens, output tokens.
+pub const FLOOR_CHARGES: [u64; 3] = [1, COST.input_tokens(), COST.max_tokens()];
 
 /// A rate per minute; `0` reads as 1.
 pub fn per_minute(amount: u32) -> Limit {

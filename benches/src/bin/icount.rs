@@ -26,9 +26,11 @@ use governor::{Quota, RateLimiter};
 use headroom::headers::{self, Reader, Snapshot};
 use headroom::time::Instant;
 use headroom::{Acquire, Cost, LaneId, Permit, Policy, Response};
+use headroom_benches::floor::Floor;
 use headroom_benches::{
-    ADMIT_STEP_US, ANTHROPIC_200, ANTHROPIC_200_NEXT_SECOND, COST, IETF_08, OPENAI_200, PRIORITY,
-    RETRY_AFTER_DATE, RETRY_AFTER_SECONDS, SplitMix64, USAGE, at, policy,
+    ADMIT_STEP_US, ANTHROPIC_200, ANTHROPIC_200_NEXT_SECOND, COST, FLOOR_CHARGES, IETF_08,
+    OPENAI_200, PRIORITY, RETRY_AFTER_DATE, RETRY_AFTER_SECONDS, SplitMix64, USAGE, at, policy,
+    three_limit_floor,
 };
 
 /// Permits in the policy: the table is reset (outside the counted function) when it is full, so
@@ -36,7 +38,7 @@ use headroom_benches::{
 const PERMITS: usize = 32;
 
 /// Every path the probe knows, in the order the script prints them.
-const PATHS: [&str; 12] = [
+const PATHS: [&str; 13] = [
     "acquire_admit",
     "acquire_wait",
     "complete_anthropic_200",
@@ -49,6 +51,7 @@ const PATHS: [&str; 12] = [
     "parse_429_retry_after_date",
     "parse_429_retry_after_seconds",
     "governor_check_n_3_chained",
+    "floor_acquire_six_meters",
 ];
 
 fn main() -> ExitCode {
@@ -114,6 +117,7 @@ fn main() -> ExitCode {
             }
         }
         "governor_check_n_3_chained" => governor_check_n_3_chained(calls),
+        "floor_acquire_six_meters" => floor_acquire_six_meters(calls),
         "list" => PATHS.iter().for_each(|path| println!("{path}")),
         other => {
             eprintln!(
@@ -293,4 +297,31 @@ fn measured_governor_check_n_3_chained(chain: &[Governor; 3], costs: &[NonZeroU3
     rpm.check_n(one).is_ok_and(|r| r.is_ok())
         && itpm.check_n(input).is_ok_and(|r| r.is_ok())
         && otpm.check_n(output).is_ok_and(|r| r.is_ok())
+}
+
+/// The floor of an admission (`headroom_benches::floor`): six exact GCRA meters, all or nothing,
+/// the permit recorded; the lane's limits and the cost of `acquire_admit`, each pace holding
+/// a minute's worth as `Limit::per_minute` does. The table is emptied outside the counted
+/// function when full, as for `acquire_admit`.
+fn floor_acquire_six_meters(calls: u64) {
+    let template = three_limit_floor();
+    let mut floor = template.clone();
+    let charges = FLOOR_CHARGES;
+    let mut t = 0;
+    for _ in 0..calls {
+        if floor.in_flight() == 32 {
+            floor.clone_from(&template);
+        }
+        t += ADMIT_STEP_US;
+        assert!(measured_floor_acquire_six_meters(&mut floor, t, &charges).is_some());
+    }
+}
+
+#[inline(never)]
+fn measured_floor_acquire_six_meters(
+    floor: &mut Floor,
+    now: u64,
+    charges: &[u64; 3],
+) -> Option<usize> {
+    floor.acquire(black_box(now), *black_box(charges))
 }
