@@ -95,6 +95,11 @@ impl Lane {
             }
             Order::Unordered => false,
         };
+        // Read once: the loop is unrolled per kind, where this leaves one constant or a load.
+        let token_rounding = match snapshot.dialect {
+            Dialect::Anthropic => ANTHROPIC_TOKEN_ROUNDING,
+            _ => 0,
+        };
         for kind in LimitKind::ALL {
             let Some(quota) = snapshot.quota_of(kind) else {
                 continue;
@@ -114,10 +119,9 @@ impl Lane {
                     self.learn(now, kind, limit);
                 }
             }
-            let rounding = match (snapshot.dialect, kind) {
-                (Dialect::Anthropic, LimitKind::Requests) => 0,
-                (Dialect::Anthropic, _) => ANTHROPIC_TOKEN_ROUNDING,
-                _ => 0,
+            let rounding = match kind {
+                LimitKind::Requests => 0,
+                _ => token_rounding,
             };
             let (Some(remaining), Some(window)) = (quota.remaining, self.window_mut(kind)) else {
                 continue;
