@@ -1,0 +1,109 @@
+#!/usr/bin/env python3
+"""Where a hot path's instructions go, by the function they were inlined from.
+
+    python3 benches/inline-costs.py CALLGRIND_OUT BINARY [--depth N] [--under NAME] [--calls N]
+                                    [--by-line] [--top N]
+
+Why: in a release build almost all of headroom's hot path is inlined into one or two physical
+functions, so `callgrind_annotate` charges it to `uint_macros.rs`, `cmp.rs` and a few source lines
+of the outer function, and "where do the 2 300 instructions of `complete` go" has no answer. This
+script reads a callgrind profile made with per-instruction positions, asks `addr2line -i` for the
+chain of inlined frames of every executed instruction, and sums the self cost per frame at the
+chosen depth of that chain: depth 0 is the physical function, depth 1 what was inlined into it
+directly, and so on. `--under NAME` first finds the outermost frame whose name contains NAME and
+counts depth from there, so `--under Window::correct --depth 1` splits a window's correction into
+its parts. Counts are divided by `--calls` (256, as `benches/icount.sh` runs each path).
+
+Making the profile (the path names are benches/icount.sh's):
+
+    cargo build --release -p headroom-benches --bin icount
+    valgrind --tool=callgrind --dump-instr=yes --compress-pos=no --compress-strings=no \\
+        --toggle-collect='*measured_complete_anthropic_200*' --callgrind-out-file=/tmp/cg \\
+        target/release/icount complete_anthropic_200 256
+    python3 benches/inline-costs.py /tmp/cg target/release/icount --depth 1
+
+Needs python3 and binutils' addr2line; the release profile keeps line tables (`debug = 1`).
+"""
+
+import argparse
+import collections
+import re
+import subprocess
+
+
+def costs(profile):
+    """Self cost per instruction address: the lines `0xADDR LINE COST`, except those that
+    follow a `calls=` line (those carry the inclusive cost of a call)."""
+    cost = collections.Counter()
+    after_call = False
+    with open(profile) as lines:
+        for line in lines:
+            if line.startswith("calls="):
+                after_call = True
+                continue
+            match = re.match(r"^(0x[0-9a-fA-F]+)\s+\S+\s+(\d+)", line)
+            if match and not after_call:
+                cost[int(match.group(1), 16)] += int(match.group(2))
+            after_call = False
+    return cost
+
+
+def frames(binary, addresses):
+    """Per address, its inlined frames (function, file:line), outermost first."""
+    out = subprocess.run(
+        ["addr2line", "-a", "-i", "-f", "-C", "-e", binary] + [hex(a) for a in addresses],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
+    chains, current, lines = {}, None, iter(out)
+    for line in lines:
+        if line.startswith("0x"):
+            current = int(line, 16)
+            chains[current] = []
+        else:
+            chains[current].append((line, next(lines, "??:0")))
+    return {address: list(reversed(chain)) for address, chain in chains.items()}
+
+
+def short(name):
+    """A function's name without generic arguments."""
+    while True:
+        shorter = re.sub(r"<[^<>]*>", "", name)
+        if shorter == name:
+            return name
+        name = shorter
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("profile")
+    parser.add_argument("binary")
+    parser.add_argument("--depth", type=int, default=1)
+    parser.add_argument("--under")
+    parser.add_argument("--calls", type=int, default=256)
+    parser.add_argument("--by-line", action="store_true", help="split each frame by its line")
+    parser.add_argument("--top", type=int, default=40)
+    args = parser.parse_args()
+
+    cost = costs(args.profile)
+    chains = frames(args.binary, sorted(cost))
+    total = collections.Counter()
+    for address, chain in chains.items():
+        start = 0
+        if args.under:
+            start = next((i for i, (name, _) in enumerate(chain) if args.under in name), None)
+            if start is None:
+                continue
+        name, place = chain[min(start + args.depth, len(chain) - 1)]
+        key = short(name)
+        if args.by_line:
+            key += "  @" + place.rsplit("/", 1)[-1]
+        total[key] += cost[address]
+    for key, value in total.most_common(args.top):
+        print(f"{value / args.calls:9.1f}  {key}")
+    print(f"{sum(total.values()) / args.calls:9.1f}  total")
+
+
+if __name__ == "__main__":
+    main()
