@@ -164,12 +164,17 @@ impl Lane {
     /// When all of them already have that share, none would change: on 64-bit targets the
     /// windows are then left alone (on 32-bit ones, the test costs more flash than it saves).
     fn adopt_lane_share(&mut self, now: u64) {
-        let Some(least) = self.windows().map(Window::share_fixed).min() else {
+        // The least and the most share in one pass: equal, every window has the least.
+        let (least, most) = self
+            .windows()
+            .map(Window::share_fixed)
+            .fold((u16::MAX, 0), |(least, most), share| {
+                (least.min(share), most.max(share))
+            });
+        if least > most {
             return;
-        };
-        if cfg!(target_pointer_width = "64")
-            && self.windows().all(|window| window.share_fixed() == least)
-        {
+        }
+        if cfg!(target_pointer_width = "64") && least == most {
             return;
         }
         for window in self.windows_mut() {
