@@ -648,6 +648,7 @@ pub(crate) fn mul_div(a: u64, b: u64, c: u64) -> u64 {
 /// [`mul_div`] in 128 bits.
 #[cold]
 #[inline(never)]
+#[cfg(target_pointer_width = "64")]
 #[expect(
     clippy::arithmetic_side_effects,
     reason = "a u64 × u64 product always fits in u128"
@@ -656,6 +657,45 @@ fn mul_div_wide(a: u64, b: u64, c: u64) -> u64 {
     let product = u128::from(a) * u128::from(b);
     let quotient = product.checked_div(u128::from(c)).unwrap_or(u128::MAX);
     u64::try_from(quotient).unwrap_or(u64::MAX)
+}
+
+/// [`mul_div`] in 128 bits, on 32-bit targets: a 128-bit division there is most of a kilobyte
+/// of code inlined (772 B on a Cortex-M4), while the quotient of a product whose high half is
+/// below `c` fits in 64 bits and is found one bit at a time in ≈ 120 B. The path is cold (a
+/// product beyond 64 bits), so its 64 steps cost no hot path anything.
+#[cold]
+#[inline(never)]
+#[cfg(not(target_pointer_width = "64"))]
+fn mul_div_wide(a: u64, b: u64, c: u64) -> u64 {
+    mul_div_by_bits(a, b, c)
+}
+
+/// `a · b / c` saturating, by long division of the 128-bit product one bit at a time.
+#[cfg(any(test, not(target_pointer_width = "64")))]
+#[expect(
+    clippy::arithmetic_side_effects,
+    reason = "a u64 × u64 product always fits in u128; the shifts are by constants below 64"
+)]
+fn mul_div_by_bits(a: u64, b: u64, c: u64) -> u64 {
+    let product = u128::from(a) * u128::from(b);
+    let (high, low) = ((product >> 64) as u64, product as u64);
+    // The quotient reaches 2^64 exactly when the high half does `c` (and `c == 0` is `high ≥
+    // 0`): saturate. Below, the remainder stays below `c` at every step.
+    if high >= c {
+        return u64::MAX;
+    }
+    let (mut remainder, mut quotient) = (high, 0_u64);
+    for bit in (0..64).rev() {
+        // The remainder shifted left may need a 65th bit: it then exceeds `c` for sure.
+        let carry = remainder >> 63 != 0;
+        remainder = (remainder << 1) | ((low >> bit) & 1);
+        quotient <<= 1;
+        if carry || remainder >= c {
+            remainder = remainder.wrapping_sub(c);
+            quotient |= 1;
+        }
+    }
+    quotient
 }
 
 #[cfg(test)]

@@ -239,9 +239,11 @@ fn the_64_bit_paths_give_the_128_bit_results() {
                 .map_or(u64::MAX, |units| u64::try_from(units).unwrap_or(u64::MAX));
             assert_eq!(units_in(a, b), wide, "units_in {a} {b}");
             for c in values {
+                // Against `u128` itself: on 32-bit targets the wide path is the bitwise
+                // division, so this sweep holds it at every boundary there.
                 assert_eq!(
                     mul_div(a, b, c),
-                    mul_div_wide(a, b, c),
+                    mul_div_reference(a, b, c),
                     "mul_div {a} {b} {c}"
                 );
             }
@@ -413,5 +415,32 @@ fn take_admissible_charges_what_check_and_commit_charge() {
                 }
             }
         }
+    }
+}
+
+/// `a · b / c` in `u128`, saturating at `u64::MAX` (and for `c == 0`): what [`mul_div`] means.
+fn mul_div_reference(a: u64, b: u64, c: u64) -> u64 {
+    (u128::from(a) * u128::from(b))
+        .checked_div(u128::from(c))
+        .map_or(u64::MAX, |quotient| {
+            u64::try_from(quotient).unwrap_or(u64::MAX)
+        })
+}
+
+proptest::proptest! {
+    /// The 32-bit targets' long division gives `u128`'s quotient for any operands, around the
+    /// saturation boundary (`high` half equal to `c`) too.
+    #[test]
+    fn the_bitwise_division_is_the_wide_one(
+        a in proptest::prelude::any::<u64>(),
+        b in proptest::prelude::any::<u64>(),
+        c in proptest::prelude::any::<u64>(),
+        near in 0_u64..3,
+    ) {
+        proptest::prop_assert_eq!(mul_div_by_bits(a, b, c), mul_div_reference(a, b, c));
+        let high = ((u128::from(a) * u128::from(b)) >> 64) as u64;
+        let c = high.saturating_add(near).saturating_sub(1);
+        proptest::prop_assert_eq!(mul_div_by_bits(a, b, c), mul_div_reference(a, b, c));
+        proptest::prop_assert_eq!(mul_div(a, b, c), mul_div_reference(a, b, c));
     }
 }
