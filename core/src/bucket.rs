@@ -669,7 +669,7 @@ fn mul_div_wide(a: u64, b: u64, c: u64) -> u64 {
 
 /// [`mul_div`] in 128 bits, on 32-bit targets: a 128-bit division there is most of a kilobyte
 /// of code inlined (772 B on a Cortex-M4), while the quotient of a product whose high half is
-/// below `c` fits in 64 bits and is found one bit at a time in ≈ 120 B. The path is cold (a
+/// below `c` fits in 64 bits and is found one bit at a time in 172 B. The path is cold (a
 /// product beyond 64 bits), so its 64 steps cost no hot path anything.
 #[cold]
 #[inline(never)]

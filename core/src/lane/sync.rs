@@ -95,7 +95,7 @@ impl Lane {
             }
             Order::Unordered => false,
         };
-        // Read once: the loop is unrolled per kind, where this leaves one constant or a load.
+        // Read once a response, not matched per kind.
         let token_rounding = match snapshot.dialect {
             Dialect::Anthropic => ANTHROPIC_TOKEN_ROUNDING,
             _ => 0,
@@ -161,20 +161,16 @@ impl Lane {
     }
 
     /// Every window adopts the smallest of the windows' shares (see `Window::adopt_share`).
-    /// When all of them already have that share, none would change: on 64-bit targets the
-    /// windows are then left alone (on 32-bit ones, the test costs more flash than it saves).
+    /// When all of them already have that share (the least is the most), none would change and
+    /// the windows are left alone; so they are when there is none (the least is then above).
     fn adopt_lane_share(&mut self, now: u64) {
-        // The least and the most share in one pass: equal, every window has the least.
         let (least, most) = self
             .windows()
             .map(Window::share_fixed)
             .fold((u16::MAX, 0), |(least, most), share| {
                 (least.min(share), most.max(share))
             });
-        if least > most {
-            return;
-        }
-        if cfg!(target_pointer_width = "64") && least == most {
+        if least >= most {
             return;
         }
         for window in self.windows_mut() {
