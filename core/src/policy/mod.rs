@@ -247,23 +247,18 @@ impl<const LANES: usize, const PERMITS: usize> Policy<LANES, PERMITS> {
     /// Moves the engine's clock to the caller's `now`: the engine time to decide at.
     fn tick(&mut self, now: Instant) -> u64 {
         let lanes = &self.lanes;
-        self.clock
-            .advance(now, || lanes.iter().map(Lane::horizon).max().unwrap_or(0))
+        self.clock.advance(now, || busy_until(lanes))
     }
 
     /// The engine time `now` maps to, without moving the clock.
     fn peek(&self, now: Instant) -> u64 {
-        self.clock.peek(now, || {
-            self.lanes.iter().map(Lane::horizon).max().unwrap_or(0)
-        })
+        self.clock.peek(now, || busy_until(&self.lanes))
     }
 
     /// Where the engine's clock would move for the caller's `now`, without moving it.
     #[inline]
     fn tick_for(&self, now: Instant) -> Tick {
-        self.clock.tick_for(now, || {
-            self.lanes.iter().map(Lane::horizon).max().unwrap_or(0)
-        })
+        self.clock.tick_for(now, || busy_until(&self.lanes))
     }
 
     /// The default [`Policy::with_permit_ttl`]: 10 minutes.
@@ -961,6 +956,16 @@ pub(crate) struct Applied<'a> {
     pub(crate) refused_on: Option<LimitKind>,
     /// The caller's own input estimate for the request (before any calibration).
     pub(crate) estimate: u64,
+}
+
+/// The latest instant (engine time) any lane's bucket is busy until: what the engine clock needs
+/// when a caller's step is longer than its bound. Inlined into each of the clock's three uses on
+/// 64-bit targets, as a closure would be (out of line, `acquire` measured 5 to 19 instructions
+/// more); one copy out of line on 32-bit ones, for flash.
+#[cfg_attr(target_pointer_width = "64", inline(always))]
+#[cfg_attr(not(target_pointer_width = "64"), inline(never))]
+fn busy_until(lanes: &[Lane]) -> u64 {
+    lanes.iter().map(Lane::horizon).max().unwrap_or(0)
 }
 
 #[cfg(test)]
