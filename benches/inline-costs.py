@@ -27,25 +27,43 @@ Needs python3 and binutils' addr2line; the release profile keeps line tables (`d
 
 import argparse
 import collections
+import os
 import re
 import subprocess
 
 
-def costs(profile):
-    """Self cost per instruction address: the lines `0xADDR LINE COST`, except those that
-    follow a `calls=` line (those carry the inclusive cost of a call)."""
-    cost = collections.Counter()
-    after_call = False
+def costs(profile, binary):
+    """Self cost per instruction address of `binary`: the lines `0xADDR LINE COST` under an
+    `ob=` naming it, except those that follow a `calls=` line (those carry the inclusive cost of
+    a call). Cost in other objects (the C library's `memcpy`, the loader) is summed apart: its
+    addresses mean nothing in `binary`."""
+    cost, elsewhere = collections.Counter(), 0
+    after_call, ours = False, True
+    names = {}
     with open(profile) as lines:
         for line in lines:
+            if line.startswith("ob="):
+                # `ob=(3) /path` names object 3; a later `ob=(3)` refers back to it.
+                match = re.match(r"^ob=\((\d+)\)\s*(.*)$", line.strip())
+                if match:
+                    number, path = match.groups()
+                    if path:
+                        names[number] = path
+                    ours = os.path.realpath(names.get(number, "")) == os.path.realpath(binary)
+                else:
+                    ours = os.path.realpath(line.strip()[3:]) == os.path.realpath(binary)
+                continue
             if line.startswith("calls="):
                 after_call = True
                 continue
             match = re.match(r"^(0x[0-9a-fA-F]+)\s+\S+\s+(\d+)", line)
             if match and not after_call:
-                cost[int(match.group(1), 16)] += int(match.group(2))
+                if ours:
+                    cost[int(match.group(1), 16)] += int(match.group(2))
+                else:
+                    elsewhere += int(match.group(2))
             after_call = False
-    return cost
+    return cost, elsewhere
 
 
 def frames(binary, addresses):
@@ -86,7 +104,7 @@ def main():
     parser.add_argument("--top", type=int, default=40)
     args = parser.parse_args()
 
-    cost = costs(args.profile)
+    cost, elsewhere = costs(args.profile, args.binary)
     chains = frames(args.binary, sorted(cost))
     total = collections.Counter()
     for address, chain in chains.items():
@@ -102,7 +120,9 @@ def main():
         total[key] += cost[address]
     for key, value in total.most_common(args.top):
         print(f"{value / args.calls:9.1f}  {key}")
-    print(f"{sum(total.values()) / args.calls:9.1f}  total")
+    if elsewhere and not args.under:
+        print(f"{elsewhere / args.calls:9.1f}  (other objects: the C library, the loader)")
+    print(f"{(sum(total.values()) + (0 if args.under else elsewhere)) / args.calls:9.1f}  total")
 
 
 if __name__ == "__main__":

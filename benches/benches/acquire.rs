@@ -186,6 +186,12 @@ fn governor_rows(group: &mut BenchmarkGroup<'_, WallTime>) {
 
 fn floor_row(group: &mut BenchmarkGroup<'_, WallTime>) {
     let template = three_limit_floor();
+    // Every call in a batch must admit, as for headroom's rows.
+    let mut floor = template.clone();
+    for i in 0..BATCH {
+        let admitted = floor.acquire((i + 1) * ADMIT_STEP_US, FLOOR_CHARGES);
+        assert!(admitted.is_some(), "floor call {i} refused");
+    }
     let cell = RefCell::new(template.clone());
     let mut t = 0u64;
     group.bench_function("floor/admit_6_meters", |b| {

@@ -205,14 +205,16 @@ impl Floor {
         {
             return None;
         }
+        // A free slot exists (tested first), so its record does: taken before anything is
+        // charged, so that even a failure here would charge nothing.
+        let slot = self.free.trailing_zeros();
+        let record = self.records.get_mut(slot as usize)?;
         (rp.tat, rw.tat, ip.tat, iw.tat, op.tat, ow.tat) =
             (ends[0], ends[1], ends[2], ends[3], ends[4], ends[5]);
-        let slot = self.free.trailing_zeros();
         self.free &= !(1 << slot);
         let id = self.next_id;
         self.next_id = self.next_id.wrapping_add(1).max(1);
-        let record = self.records.get_mut(slot as usize)?;
-        // Within a burst (at most 2^46 units), a charge still may not fit in 32 bits.
+        // Never saturates: a charge is within its burst, which came from a `u32`.
         let narrow = |units: u64| u32::try_from(units).unwrap_or(u32::MAX);
         *record = Record {
             id,

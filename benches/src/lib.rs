@@ -15,7 +15,7 @@ use core::convert::Infallible;
 use core::num::NonZeroU32;
 
 use headroom::time::Instant;
-use headroom::{Cost, LaneConfig, LaneId, Limit, Policy, Priority, Usage};
+use headroom::{Cost, LaneConfig, LaneId, Limit, LimitKind, Policy, Priority, Usage};
 use rand_core::TryRng;
 
 /// The lane every acquire bench uses: Anthropic Tier-4-like limits, 4 000 RPM, 2 000 000 ITPM,
@@ -27,11 +27,22 @@ pub fn three_bucket_lane() -> LaneConfig {
         .output_tokens(per_minute(400_000))
 }
 
-/// The floor of an admission (see [`floor`]) for the limits of [`three_bucket_lane`]: a pace
-/// and a window per limit, each holding a minute's worth, as `Limit::per_minute` does.
+/// The floor of an admission (see [`floor`]) for the limits of [`three_bucket_lane`]: per limit
+/// a pace with the burst headroom's pace has (`Limit::burst_for`: a second's worth of requests,
+/// a minute's worth of tokens) and a window holding the whole amount, as headroom's does.
 pub fn three_limit_floor() -> floor::Floor {
-    let meters = |amount| [floor::Meter::per_minute(amount, amount); 2];
-    let [[rp, rw], [ip, iw], [op, ow]] = [meters(4_000), meters(2_000_000), meters(400_000)];
+    let meters = |amount, kind| {
+        let burst = per_minute(amount).burst_for(kind);
+        [
+            floor::Meter::per_minute(amount, burst),
+            floor::Meter::per_minute(amount, amount),
+        ]
+    };
+    let [[rp, rw], [ip, iw], [op, ow]] = [
+        meters(4_000, LimitKind::Requests),
+        meters(2_000_000, LimitKind::InputTokens),
+        meters(400_000, LimitKind::OutputTokens),
+    ];
     floor::Floor::new([rp, rw, ip, iw, op, ow])
 }
 

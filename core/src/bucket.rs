@@ -686,7 +686,7 @@ fn mul_div_wide(a: u64, b: u64, c: u64) -> u64 {
 #[cfg(any(test, not(target_pointer_width = "64")))]
 #[expect(
     clippy::arithmetic_side_effects,
-    reason = "a u64 × u64 product always fits in u128; the shifts are by constants below 64"
+    reason = "a u64 × u64 product always fits in u128; every shift is by less than 64"
 )]
 fn mul_div_by_bits(a: u64, b: u64, c: u64) -> u64 {
     let product = u128::from(a) * u128::from(b);

@@ -189,7 +189,7 @@ impl CostModel {
 
     /// What is charged before sending; `output_estimate` is the lane's expected output for
     /// [`OutputCharge::Actual`].
-    // Out of line on 32-bit targets: four uses (−56 B on a Cortex-M4).
+    // Out of line on 32-bit targets: three uses (−56 B on a Cortex-M4).
     #[cfg_attr(not(target_pointer_width = "64"), inline(never))]
     pub(crate) fn upfront(&self, cost: &Cost, output_estimate: u64) -> Charges {
         let output = match self.output {

@@ -300,9 +300,9 @@ fn measured_governor_check_n_3_chained(chain: &[Governor; 3], costs: &[NonZeroU3
 }
 
 /// The floor of an admission (`headroom_benches::floor`): six exact GCRA meters, all or nothing,
-/// the permit recorded; the lane's limits and the cost of `acquire_admit`, each pace holding
-/// a minute's worth as `Limit::per_minute` does. The table is emptied outside the counted
-/// function when full, as for `acquire_admit`.
+/// the permit recorded; the lane's limits, bursts and cost of `acquire_admit`
+/// (`three_limit_floor`). The table is emptied outside the counted function when full, as for
+/// `acquire_admit`.
 fn floor_acquire_six_meters(calls: u64) {
     let template = three_limit_floor();
     let mut floor = template.clone();

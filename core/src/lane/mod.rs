@@ -720,7 +720,7 @@ impl Lane {
     ///
     /// Written out per kind rather than as a loop over the slots, so that every slot is read
     /// at a constant offset and an absent one costs one test. Inlined on 64-bit targets; on
-    /// 32-bit ones one copy serves both callers (admission and `probe`: −270 B on a Cortex-M4).
+    /// 32-bit ones one copy serves both callers (admission and `probe`: −260 B on a Cortex-M4).
     #[cfg_attr(target_pointer_width = "64", inline)]
     #[cfg_attr(not(target_pointer_width = "64"), inline(never))]
     fn check(&self, now: u64, charges: &Charges, priority: Priority) -> Verdict {

@@ -39,8 +39,9 @@ impl<const N: usize> Permits<N> {
     /// burst of quick responses behind slow ones the first. A shift of [`REBASE_AT`] or more,
     /// which a refund cannot make (it gives back at most the part of a charge still ahead,
     /// below a bucket's capacity), takes the first way, where nothing can wrap. Both walks
-    /// unlink and free the settled slots they step over (they know each one's newer neighbour; settled slots keep no order a walk needs, since
-    /// the next older slot was admitted at or before them).
+    /// unlink and free the settled slots they step over (they know each one's newer neighbour;
+    /// settled slots keep no order a walk needs, since the next older slot was admitted at or
+    /// before them).
     ///
     /// When a base reaches 2⁴² µs, one walk over the lane's permits moves their ends by it and
     /// sets it back to zero, so that a kept end stays below 2⁴⁴ µs (see `Ends`).
@@ -89,7 +90,7 @@ impl<const N: usize> Permits<N> {
 
     /// Walks the chain back from `start` (whose newer neighbour is `newer`) through `last`
     /// (to the oldest for [`NONE`]), moves each kept end of the live reservations of `lane`
-    /// with `by(distance, shift)` ([`Ends::update`]), and unlinks and frees the settled slots
+    /// with `by(distance, shift)` ([`Ends::update`](super::super::ends::Ends::update)), and unlinks and frees the settled slots
     /// it steps over (it knows each one's newer neighbour).
     // One copy on 32-bit targets (flash), where its three uses share it; specialised for each
     // on 64-bit ones, where a walk is long.
