@@ -547,13 +547,18 @@ pub(super) fn sort_by_index(ignored: &mut [Ignored]) {
 /// whatever `timestamp` says, so the memo needs no key beyond the bytes. `raw` is untrimmed:
 /// when it does not start with white space and has a `-` at 4, its trimmed form has that `-`
 /// at 4 too (trimming the end stops at it), so the memo is keyed by the bytes as received.
+/// Only such values are remembered, so a value the memo holds has that shape: it is looked up
+/// before the shape is checked.
 #[inline(always)]
 fn reset(memos: &mut Memos, raw: &[u8], timestamp: bool) -> Result<Reset, HeaderError> {
+    if let Some(result) = memos.reset.recall(raw) {
+        return result;
+    }
     let leading_space = matches!(raw.first(), Some(b' ' | b'\t'));
     if raw.get(4) == Some(&b'-') && !leading_space {
         memos
             .reset
-            .read(raw, |raw| values::reset(values::trim(raw), true))
+            .miss(raw, |raw| values::reset(values::trim(raw), true))
     } else {
         values::reset(values::trim(raw), timestamp)
     }
