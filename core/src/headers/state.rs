@@ -12,6 +12,9 @@ use super::*;
 pub(super) struct State {
     pub(super) next_index: usize,
     pub(super) family: Option<Family>,
+    /// [`Self::family`] when it is a vendor's (Anthropic, OpenAI): the family whose quota
+    /// fields go straight to [`Self::push_vendor`].
+    pub(super) vendor: Option<Family>,
     pub(super) ietf_dialect: Option<Dialect>,
     /// Per scope, the input position of the `remaining` value kept (saturated, as
     /// [`Ignored::index`] is): the field to blame if it exceeds the limit.
@@ -76,6 +79,7 @@ impl State {
         Self {
             next_index: 0,
             family: None,
+            vendor: None,
             ietf_dialect: None,
             remaining_at: Positions::UNKNOWN,
             limit_at: Positions::UNKNOWN,
@@ -99,7 +103,7 @@ impl State {
     /// Reads one field at input position `index`. Inlined into [`super::fill`]'s loop, which
     /// counts the positions in a register: most fields of a response are not rate-limit
     /// fields, and they leave after the name lookup without a call. A vendor value is trimmed
-    /// only when it is not read as it stands ([`Self::push_quota`]).
+    /// only when it is not read as it stands ([`Self::push_vendor`]).
     #[inline(always)]
     pub(super) fn push_at(
         &mut self,
@@ -115,7 +119,16 @@ impl State {
                 family,
                 scope,
                 part,
-            } => self.push_quota(s, memos, index, family, scope, part, value),
+            } => {
+                // One comparison for every vendor field after the first: the vendor family
+                // claimed (none before the first field, nor for IETF).
+                if self.vendor != Some(family)
+                    && !self.other_family(s, index, family, scope, part, value)
+                {
+                    return;
+                }
+                self.push_vendor(s, memos, index, family, scope, part, value);
+            }
             // Apart from the other fields where time matters more than flash.
             Field::Date if cfg!(target_pointer_width = "64") => {
                 push_date(s, memos, index, values::trim(value));
@@ -124,7 +137,36 @@ impl State {
         }
     }
 
-    /// A vendor field or an IETF ≤ -06 one: the bulk of every response, so kept lean: a vendor
+    /// A quota field that is not of the vendor family claimed ([`Self::vendor`]): the response's
+    /// first rate-limit field, an IETF ≤ -06 one, or one of another family than the first
+    /// (reported as superseded). Whether it is a vendor field for [`Self::push_vendor`] to
+    /// read; the others are done with here. Out of line: once per response for a vendor.
+    #[inline(never)]
+    fn other_family(
+        &mut self,
+        s: &mut Snapshot,
+        index: usize,
+        family: Family,
+        scope: Scope,
+        part: Part,
+        raw: &[u8],
+    ) -> bool {
+        if !self.claim(s, index, family) {
+            return false;
+        }
+        if family == Family::Ietf {
+            // Never reached without the `ietf` feature (`names::field_of` makes such a field
+            // `Disabled`): `cfg!` lets the linker drop the reader from that build.
+            if cfg!(feature = "ietf") {
+                self.push_ietf_split(s, index, scope, part, values::trim(raw));
+            }
+            return false;
+        }
+        self.vendor = Some(family);
+        true
+    }
+
+    /// A vendor field of the family claimed: the bulk of every response, so kept lean: a
     /// count goes straight into its slot, without the [`Fact`] of [`Self::set_fact`]. `raw` is
     /// the value untrimmed: the common well-formed values are read as they stand, and only a
     /// value that is not goes through [`values::trim`] (which gives the same result for them).
@@ -133,7 +175,7 @@ impl State {
         clippy::too_many_arguments,
         reason = "inlined into the loop over the fields: the arguments are registers"
     )]
-    pub(super) fn push_quota(
+    fn push_vendor(
         &mut self,
         s: &mut Snapshot,
         memos: &mut Memos,
@@ -143,17 +185,6 @@ impl State {
         part: Part,
         raw: &[u8],
     ) {
-        if self.family != Some(family) && !self.claim(s, index, family) {
-            return;
-        }
-        if family == Family::Ietf {
-            // Never reached without the `ietf` feature (`names::field_of` makes such a field
-            // `Disabled`): `cfg!` lets the linker drop the reader from that build.
-            if cfg!(feature = "ietf") {
-                self.push_ietf_split(s, index, scope, part, values::trim(raw));
-            }
-            return;
-        }
         let at = scope.index();
         match part {
             Part::Limit | Part::Remaining => match values::vendor_count(raw) {
@@ -202,7 +233,7 @@ impl State {
         self.set_fact(s, index, scope, fact);
     }
 
-    /// Every other field: once per response at most, so out of the way of [`Self::push_quota`].
+    /// Every other field: once per response at most, so out of the way of [`Self::push_vendor`].
     #[inline(never)]
     pub(super) fn push_field(
         &mut self,
