@@ -185,29 +185,50 @@ impl State {
         part: Part,
         raw: &[u8],
     ) {
-        let at = scope.index();
         match part {
-            Part::Limit | Part::Remaining => match values::vendor_count(raw) {
-                Err(HeaderError::Unlimited) => {
-                    self.unlimited |= scope_bit(scope);
-                    report(s, index, HeaderError::Unlimited);
-                }
-                Err(why) => report(s, index, why),
-                Ok(0) if part == Part::Limit => report(s, index, HeaderError::ZeroLimit),
-                Ok(limit) if part == Part::Limit => {
-                    keep_at(s, index, at, &mut self.limit_at, limit, |q| &mut q.limit);
-                }
-                Ok(remaining) => {
-                    self.with_remaining |= scope_bit(scope);
-                    keep_at(s, index, at, &mut self.remaining_at, remaining, |q| {
-                        &mut q.remaining
-                    });
-                }
+            Part::Limit | Part::Remaining => match values::plain_count(raw) {
+                Some(count) => self.keep_count(s, index, scope, part, count),
+                None => self.push_count(s, index, scope, part, raw),
             },
-            Part::Reset => match reset(memos, raw, family == Family::Anthropic) {
-                Ok(reset) => keep_at(s, index, at, &mut self.reset_at, reset, |q| &mut q.reset),
-                Err(why) => report(s, index, why),
-            },
+            Part::Reset => {
+                let at = scope.index();
+                match reset(memos, raw, family == Family::Anthropic) {
+                    Ok(reset) => keep_at(s, index, at, &mut self.reset_at, reset, |q| &mut q.reset),
+                    Err(why) => report(s, index, why),
+                }
+            }
+        }
+    }
+
+    /// A vendor count that is not plain digits ([`values::plain_count`]): white space, Azure's
+    /// `-1`, errors, long numbers; every count on 32-bit targets. Out of line, so that the
+    /// common count is read and kept without a result to carry.
+    #[inline(never)]
+    fn push_count(&mut self, s: &mut Snapshot, index: usize, scope: Scope, part: Part, raw: &[u8]) {
+        match values::vendor_count(raw) {
+            Err(HeaderError::Unlimited) => {
+                self.unlimited |= scope_bit(scope);
+                report(s, index, HeaderError::Unlimited);
+            }
+            Err(why) => report(s, index, why),
+            Ok(count) => self.keep_count(s, index, scope, part, count),
+        }
+    }
+
+    /// Keeps a vendor limit (`part` [`Part::Limit`], not zero) or remaining count.
+    #[inline(always)]
+    fn keep_count(&mut self, s: &mut Snapshot, index: usize, scope: Scope, part: Part, count: u64) {
+        let at = scope.index();
+        if part == Part::Limit {
+            if count == 0 {
+                return report(s, index, HeaderError::ZeroLimit);
+            }
+            keep_at(s, index, at, &mut self.limit_at, count, |q| &mut q.limit);
+        } else {
+            self.with_remaining |= scope_bit(scope);
+            keep_at(s, index, at, &mut self.remaining_at, count, |q| {
+                &mut q.remaining
+            });
         }
     }
 

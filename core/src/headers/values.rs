@@ -49,12 +49,22 @@ pub(super) fn count(value: &[u8]) -> Result<u64, HeaderError> {
 /// nearly every count is, are read as they stand: such a value has nothing to trim.
 #[inline(always)]
 pub(super) fn vendor_count(raw: &[u8]) -> Result<u64, HeaderError> {
-    if cfg!(target_pointer_width = "64")
-        && let Some(count) = four_to_eight_digits(raw)
-    {
+    if let Some(count) = plain_count(raw) {
         return Ok(count);
     }
     vendor_count_trimmed(trim(raw))
+}
+
+/// A count of four to eight digits as received, what nearly every count is, where a 64-bit
+/// word is a register; `None` for any other value (which [`vendor_count`] reads) and on other
+/// targets. Where it is `Some`, [`count`] and [`vendor_count`] give the same.
+#[inline(always)]
+pub(super) fn plain_count(raw: &[u8]) -> Option<u64> {
+    if cfg!(target_pointer_width = "64") {
+        four_to_eight_digits(raw)
+    } else {
+        None
+    }
 }
 
 /// [`vendor_count`] of a trimmed value.
