@@ -140,8 +140,10 @@ impl State {
     /// A quota field that is not of the vendor family claimed ([`Self::vendor`]): the response's
     /// first rate-limit field, an IETF ≤ -06 one, or one of another family than the first
     /// (reported as superseded). Whether it is a vendor field for [`Self::push_vendor`] to
-    /// read; the others are done with here. Out of line: once per response for a vendor.
-    #[inline(never)]
+    /// read; the others are done with here. Out of line on 64-bit targets (once per response
+    /// for a vendor); inlined on others, where a call of its own costs flash.
+    #[cfg_attr(target_pointer_width = "64", inline(never))]
+    #[cfg_attr(not(target_pointer_width = "64"), inline(always))]
     fn other_family(
         &mut self,
         s: &mut Snapshot,
@@ -201,9 +203,11 @@ impl State {
     }
 
     /// A vendor count that is not plain digits ([`values::plain_count`]): white space, Azure's
-    /// `-1`, errors, long numbers; every count on 32-bit targets. Out of line, so that the
-    /// common count is read and kept without a result to carry.
-    #[inline(never)]
+    /// `-1`, errors, long numbers; every count on 32-bit targets. Out of line where there is
+    /// a plain count (64-bit targets), so that it is read and kept without a result to carry;
+    /// inlined on others, where it is the only road and a call of its own costs flash.
+    #[cfg_attr(target_pointer_width = "64", inline(never))]
+    #[cfg_attr(not(target_pointer_width = "64"), inline(always))]
     fn push_count(&mut self, s: &mut Snapshot, index: usize, scope: Scope, part: Part, raw: &[u8]) {
         match values::vendor_count(raw) {
             Err(HeaderError::Unlimited) => {
@@ -603,14 +607,19 @@ pub(super) fn sort_by_index(ignored: &mut [Ignored]) {
 /// before the shape is checked.
 #[inline(always)]
 fn reset(memos: &mut Memos, raw: &[u8], timestamp: bool) -> Result<Reset, HeaderError> {
-    if let Some(result) = memos.reset.recall(raw) {
+    if cfg!(target_pointer_width = "64")
+        && let Some(result) = memos.reset.recall(raw)
+    {
         return result;
     }
     let leading_space = matches!(raw.first(), Some(b' ' | b'\t'));
+    let read = |raw: &[u8]| values::reset(values::trim(raw), true);
     if raw.get(4) == Some(&b'-') && !leading_space {
-        memos
-            .reset
-            .miss(raw, |raw| values::reset(values::trim(raw), true))
+        if cfg!(target_pointer_width = "64") {
+            memos.reset.miss(raw, read)
+        } else {
+            memos.reset.read(raw, read)
+        }
     } else {
         values::reset(values::trim(raw), timestamp)
     }
