@@ -22,8 +22,8 @@ pub(super) struct State {
     /// Per scope, the input positions of the `limit` and `reset` values kept.
     pub(super) limit_at: Positions,
     pub(super) reset_at: Positions,
-    /// Bit [`Scope::index`]: a valid `remaining` of that scope was read (the scopes
-    /// [`Self::check_remaining`] looks at).
+    /// Bit [`Scope::index`]: a valid `remaining` of that scope was read and not found within
+    /// a limit kept before it (the scopes [`Self::check_remaining`] looks at).
     pub(super) with_remaining: u8,
     /// Bit [`Scope::index`]: a vendor `limit` or `remaining` of that scope was the `-1`
     /// sentinel (zero, the usual case, skips [`Self::drop_unlimited`]).
@@ -229,10 +229,19 @@ impl State {
             }
             keep_at(s, index, at, &mut self.limit_at, count, |q| &mut q.limit);
         } else {
-            self.with_remaining |= scope_bit(scope);
             keep_at(s, index, at, &mut self.remaining_at, count, |q| {
                 &mut q.remaining
             });
+            // Within a limit kept before it (vendors send the limit first): nothing left for
+            // [`Self::check_remaining`], as a kept value never changes before it runs.
+            let limit = s
+                .quotas
+                .get(at)
+                .and_then(Option::as_ref)
+                .and_then(|q| q.limit);
+            if limit.is_none_or(|limit| count > limit) {
+                self.with_remaining |= scope_bit(scope);
+            }
         }
     }
 
@@ -326,7 +335,9 @@ impl State {
         if self.unlimited != 0 {
             self.drop_unlimited(s);
         }
-        self.check_remaining(s);
+        if self.with_remaining != 0 {
+            self.check_remaining(s);
+        }
         s.dialect = match self.family {
             None => Dialect::None,
             Some(Family::Anthropic) => Dialect::Anthropic,
