@@ -193,12 +193,33 @@ impl State {
                 None => self.push_count(s, index, scope, part, raw),
             },
             Part::Reset => {
-                let at = scope.index();
-                match reset(memos, raw, family == Family::Anthropic) {
-                    Ok(reset) => keep_at(s, index, at, &mut self.reset_at, reset, |q| &mut q.reset),
-                    Err(why) => report(s, index, why),
+                // Anthropic's resets repeat one instant: from memory, the result is kept
+                // straight from it (64-bit targets; on others [`reset`] looks it up).
+                if cfg!(target_pointer_width = "64")
+                    && let Some(result) = memos.reset.recall(raw)
+                {
+                    return self.keep_reset(s, index, scope, result);
                 }
+                let result = reset(memos, raw, family == Family::Anthropic);
+                self.keep_reset(s, index, scope, result);
             }
+        }
+    }
+
+    /// Keeps a vendor reset, or reports why it is not kept.
+    #[inline(always)]
+    fn keep_reset(
+        &mut self,
+        s: &mut Snapshot,
+        index: usize,
+        scope: Scope,
+        result: Result<Reset, HeaderError>,
+    ) {
+        match result {
+            Ok(reset) => keep_at(s, index, scope.index(), &mut self.reset_at, reset, |q| {
+                &mut q.reset
+            }),
+            Err(why) => report(s, index, why),
         }
     }
 
@@ -609,20 +630,15 @@ pub(super) fn sort_by_index(ignored: &mut [Ignored]) {
     }
 }
 
-/// A vendor reset ([`values::reset`] of the trimmed value), from `memos` when it is RFC
-/// 3339-shaped: Anthropic sends the same instant for every scope. Such a value is read alike
-/// whatever `timestamp` says, so the memo needs no key beyond the bytes. `raw` is untrimmed:
-/// when it does not start with white space and has a `-` at 4, its trimmed form has that `-`
-/// at 4 too (trimming the end stops at it), so the memo is keyed by the bytes as received.
-/// Only such values are remembered, so a value the memo holds has that shape: it is looked up
-/// before the shape is checked.
+/// A vendor reset ([`values::reset`] of the trimmed value), remembered in `memos` when it is
+/// RFC 3339-shaped: Anthropic sends the same instant for every scope. Such a value is read
+/// alike whatever `timestamp` says, so the memo needs no key beyond the bytes. `raw` is
+/// untrimmed: when it does not start with white space and has a `-` at 4, its trimmed form has
+/// that `-` at 4 too (trimming the end stops at it), so the memo is keyed by the bytes as
+/// received. On 64-bit targets the caller has looked the value up in the memo already
+/// ([`State::push_vendor`]).
 #[inline(always)]
 fn reset(memos: &mut Memos, raw: &[u8], timestamp: bool) -> Result<Reset, HeaderError> {
-    if cfg!(target_pointer_width = "64")
-        && let Some(result) = memos.reset.recall(raw)
-    {
-        return result;
-    }
     let leading_space = matches!(raw.first(), Some(b' ' | b'\t'));
     let read = |raw: &[u8]| values::reset(values::trim(raw), true);
     if raw.get(4) == Some(&b'-') && !leading_space {
