@@ -43,10 +43,10 @@ impl<T: Copy> Memo<T> {
         value: &[u8],
         read: impl FnOnce(&[u8]) -> Result<T, HeaderError>,
     ) -> Result<T, HeaderError> {
-        match self.recall(value) {
-            Some(result) => result,
-            None => self.miss(value, read),
+        if self.bytes.hold(value) {
+            return self.result;
         }
+        self.miss(value, read)
     }
 
     /// The result remembered for `value`, when it is the last value read: a comparison of a
