@@ -68,22 +68,85 @@ impl<'a> Member<'a> {
 }
 
 /// The members of a field value, or `None` if the value is not well-formed.
+///
+/// The whole field is checked first (RFC 9651 §4.2: a field that fails to parse is ignored as a
+/// whole); the first members read by the check are handed out from memory ([`Kept`]), the rest
+/// are read again from where the kept ones end.
 pub(super) fn members(field: &[u8]) -> Option<Members<'_>> {
     let mut check = Members {
+        kept: Kept::default(),
         c: Cursor::new(field),
     };
+    let mut rest = Cursor::new(field);
     while !check.c.is_empty() {
-        check.next_checked()?;
+        let member = check.next_checked()?;
+        if check.kept.keep(member) {
+            rest = check.c;
+        }
     }
     Some(Members {
-        c: Cursor::new(field),
+        kept: check.kept,
+        c: rest,
     })
 }
 
 /// Iterator over the members of a checked field.
 #[derive(Debug, Clone)]
 pub(super) struct Members<'a> {
+    /// The first members, as the check read them.
+    kept: Kept<'a>,
+    /// Where the members after `kept` start (empty when there are none).
     c: Cursor<'a>,
+}
+
+/// The first members of a field as its check read them, so that they are not read a second
+/// time: four, more than the drafts' examples carry.
+#[cfg(target_pointer_width = "64")]
+#[derive(Debug, Clone, Default)]
+struct Kept<'a> {
+    members: [Option<Member<'a>>; 4],
+    len: u8,
+    /// The next to hand out.
+    next: u8,
+}
+
+#[cfg(target_pointer_width = "64")]
+impl<'a> Kept<'a> {
+    /// Keeps `member`, if there is room; whether there was.
+    fn keep(&mut self, member: Member<'a>) -> bool {
+        let Some(slot) = self.members.get_mut(usize::from(self.len)) else {
+            return false;
+        };
+        *slot = Some(member);
+        self.len = self.len.saturating_add(1);
+        true
+    }
+
+    /// The next member kept, if any is left.
+    fn take(&mut self) -> Option<Member<'a>> {
+        let member = (*self.members.get(usize::from(self.next))?)?;
+        self.next = self.next.saturating_add(1);
+        Some(member)
+    }
+}
+
+/// On 32-bit targets nothing is kept, and every member is read twice: keeping them costs more
+/// flash (some 300 bytes) than the time is worth there.
+#[cfg(not(target_pointer_width = "64"))]
+#[derive(Debug, Clone, Default)]
+struct Kept<'a>(core::marker::PhantomData<Member<'a>>);
+
+#[cfg(not(target_pointer_width = "64"))]
+impl<'a> Kept<'a> {
+    /// Keeps nothing.
+    fn keep(&mut self, _member: Member<'a>) -> bool {
+        false
+    }
+
+    /// Nothing was kept.
+    fn take(&mut self) -> Option<Member<'a>> {
+        None
+    }
 }
 
 impl<'a> Members<'a> {
@@ -132,6 +195,9 @@ impl<'a> Iterator for Members<'a> {
     type Item = Member<'a>;
 
     fn next(&mut self) -> Option<Member<'a>> {
+        if let Some(member) = self.kept.take() {
+            return Some(member);
+        }
         if self.c.is_empty() {
             return None;
         }
@@ -270,6 +336,29 @@ mod tests {
         );
         assert_eq!(keys("quota;t=1"), Some(1));
         assert_eq!(keys(r#""a\"b";r=1"#), Some(1));
+    }
+
+    /// Members past the ones the check keeps are read again, from where the kept ones end,
+    /// and equal what the check read.
+    #[test]
+    fn members_past_the_kept_ones() {
+        for n in [0, 1, 3, 4, 5, 11] {
+            let field: Vec<String> = (0..n).map(|i| format!("\"p{i}\";q={}", i + 1)).collect();
+            let field = field.join(", ");
+            let read: Vec<_> = members(field.as_bytes())
+                .unwrap()
+                .map(|member| (member.key, member.param(b"q")))
+                .collect();
+            assert_eq!(read.len(), n, "{field}");
+            for (i, (key, q)) in read.into_iter().enumerate() {
+                assert_eq!(key, Bare::String(format!("p{i}").as_bytes()), "{field}");
+                assert_eq!(q, Some(Bare::Integer(i as u64 + 1)), "{field}");
+            }
+        }
+        // A malformed member after the kept ones still refuses the whole field.
+        let mut field = ["a"; 5].join(", ");
+        field.push_str(", ?2");
+        assert!(members(field.as_bytes()).is_none());
     }
 
     #[test]
