@@ -498,10 +498,10 @@ const fn scope_bit(scope: Scope) -> u8 {
     1 << scope.index()
 }
 
-/// `Date`, from `memos` when they remember dates. On 64-bit targets out of line but apart from
-/// [`State::push_field`] (every response has one, and it needs few registers); called from
-/// [`State::push_field`] on others.
-#[cfg_attr(target_pointer_width = "64", inline(never))]
+/// `Date`, from `memos` when they remember dates. On 64-bit targets inlined into the loop over
+/// the fields, apart from [`State::push_field`] (every response has one, and it needs few
+/// registers); called from [`State::push_field`] on others.
+#[cfg_attr(target_pointer_width = "64", inline(always))]
 fn push_date(s: &mut Snapshot, memos: &mut Memos, index: usize, value: &[u8]) {
     let date = if memos.dates {
         memos.date.read(value, values::date)
