@@ -139,11 +139,13 @@ struct Kept<'a>(core::marker::PhantomData<Member<'a>>);
 #[cfg(not(target_pointer_width = "64"))]
 impl<'a> Kept<'a> {
     /// Keeps nothing.
+    #[inline(always)]
     fn keep(&mut self, _member: Member<'a>) -> bool {
         false
     }
 
     /// Nothing was kept.
+    #[inline(always)]
     fn take(&mut self) -> Option<Member<'a>> {
         None
     }
