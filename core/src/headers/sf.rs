@@ -33,8 +33,32 @@ pub(super) enum Bare<'a> {
     Boolean(bool),
 }
 
-/// The parameters the drafts define (`q`, `qu`, `r`, `t`, `w`): their values are picked up
-/// while a member is checked, so looking one up does not read the parameters again.
+/// The parameters the drafts define (`q`, `qu`, `r`, `t`, `w`), the only ones looked up: their
+/// values are picked up while a member is checked, so looking one up is an index. Other
+/// parameters (`pk`, `burst`) are checked and skipped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Param {
+    Q,
+    Qu,
+    R,
+    T,
+    W,
+}
+
+impl Param {
+    /// Index in [`KNOWN`].
+    const fn index(self) -> usize {
+        match self {
+            Self::Q => 0,
+            Self::Qu => 1,
+            Self::R => 2,
+            Self::T => 3,
+            Self::W => 4,
+        }
+    }
+}
+
+/// The names of the [`Param`]s, by [`Param::index`].
 const KNOWN: [&[u8]; 5] = [b"q", b"qu", b"r", b"t", b"w"];
 
 /// One List member (`"name";q=10`) or Dictionary member (`limit=10`).
@@ -44,26 +68,15 @@ pub(super) struct Member<'a> {
     pub(super) key: Bare<'a>,
     /// The Dictionary value after `=`, if any.
     pub(super) value: Option<Bare<'a>>,
-    params: &'a [u8],
-    /// The last value of each [`KNOWN`] parameter.
+    /// The last value of each [`Param`] (RFC 9651 §4.2.3.2: the last one wins), by
+    /// [`Param::index`].
     known: [Option<Bare<'a>>; KNOWN.len()],
 }
 
 impl<'a> Member<'a> {
-    /// The value of parameter `key` (the last one wins, RFC 9651 §4.2.3.2); a parameter without
-    /// a value is `Boolean(true)`.
-    pub(super) fn param(&self, key: &[u8]) -> Option<Bare<'a>> {
-        if let Some(at) = KNOWN.iter().position(|known| *known == key) {
-            return self.known.get(at).copied().flatten();
-        }
-        let mut c = Cursor::new(self.params);
-        let mut found = None;
-        while let Some((name, value)) = param(&mut c) {
-            if name == key {
-                found = Some(value);
-            }
-        }
-        found
+    /// The value of parameter `key`; a parameter without a value is `Boolean(true)`.
+    pub(super) fn param(&self, key: Param) -> Option<Bare<'a>> {
+        self.known.get(key.index()).copied().flatten()
     }
 }
 
@@ -161,7 +174,6 @@ impl<'a> Members<'a> {
         } else {
             None
         };
-        let start = c.rest();
         let mut known = [None; KNOWN.len()];
         while let Some((name, value)) = param(c) {
             if let Some(slot) = KNOWN
@@ -172,9 +184,6 @@ impl<'a> Members<'a> {
                 *slot = Some(value);
             }
         }
-        let params = start
-            .get(..start.len().saturating_sub(c.rest().len()))
-            .unwrap_or_default();
         skip_ows(c);
         if c.eat(b',') {
             skip_ows(c);
@@ -184,12 +193,7 @@ impl<'a> Members<'a> {
         } else if !c.is_empty() {
             return None;
         }
-        Some(Member {
-            key,
-            value,
-            params,
-            known,
-        })
+        Some(Member { key, value, known })
     }
 }
 
@@ -349,7 +353,7 @@ mod tests {
             let field = field.join(", ");
             let read: Vec<_> = members(field.as_bytes())
                 .unwrap()
-                .map(|member| (member.key, member.param(b"q")))
+                .map(|member| (member.key, member.param(Param::Q)))
                 .collect();
             assert_eq!(read.len(), n, "{field}");
             for (i, (key, q)) in read.into_iter().enumerate() {
@@ -380,12 +384,15 @@ mod tests {
             .next()
             .unwrap();
         assert_eq!(member.key, Bare::String(b"x"));
-        assert_eq!(member.param(b"q"), Some(Bare::Negative));
-        assert_eq!(member.param(b"w"), Some(Bare::Decimal));
-        assert_eq!(member.param(b"z"), Some(Bare::Boolean(true)));
-        assert_eq!(member.param(b"r"), Some(Bare::TooLarge));
-        assert_eq!(member.param(b"qu"), Some(Bare::String(b"bytes")));
-        assert_eq!(member.param(b"t"), None);
+        assert_eq!(member.param(Param::Q), Some(Bare::Negative));
+        assert_eq!(member.param(Param::W), Some(Bare::Decimal));
+        assert_eq!(member.param(Param::R), Some(Bare::TooLarge));
+        assert_eq!(member.param(Param::Qu), Some(Bare::String(b"bytes")));
+        assert_eq!(member.param(Param::T), None);
+        // A valueless parameter is `true`, and the last of a repeated one wins.
+        let member = members(b"a;t;w=1;w=2").unwrap().next().unwrap();
+        assert_eq!(member.param(Param::T), Some(Bare::Boolean(true)));
+        assert_eq!(member.param(Param::W), Some(Bare::Integer(2)));
         let dict = members(b"limit=10").unwrap().next().unwrap();
         assert_eq!(dict.key, Bare::Token(b"limit"));
         assert_eq!(dict.value, Some(Bare::Integer(10)));
