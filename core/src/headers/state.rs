@@ -348,6 +348,9 @@ impl State {
         }
     }
 
+    /// Resolves what needs the whole response. Inlined into [`super::fill`] on 64-bit targets:
+    /// for a vendor response it is a few tests and the dialect; the work is out of line.
+    #[cfg_attr(target_pointer_width = "64", inline(always))]
     pub(super) fn finish(&mut self, s: &mut Snapshot) {
         #[cfg(feature = "ietf")]
         if self.ietf.as_ref().is_some_and(|tables| !tables.is_empty()) {
@@ -441,6 +444,7 @@ impl State {
 
     /// Leaves out every quota with a `-1` sentinel, reporting each of its kept fields: an
     /// unlimited dimension is no quota, not one with only a reset.
+    #[cfg_attr(target_pointer_width = "64", inline(never))]
     pub(super) fn drop_unlimited(&self, s: &mut Snapshot) {
         for scope in Scope::ALL {
             let i = scope.index();
@@ -463,6 +467,7 @@ impl State {
     }
 
     /// Drops (and reports) a `remaining` above `limit`, except Anthropic's token rounding.
+    #[cfg_attr(target_pointer_width = "64", inline(never))]
     pub(super) fn check_remaining(&self, s: &mut Snapshot) {
         for scope in Scope::ALL {
             if self.with_remaining & scope_bit(scope) == 0 {
