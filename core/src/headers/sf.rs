@@ -7,8 +7,9 @@
 //!
 //! The reader is bounded and allocation-free: [`members`] first walks the whole field once to
 //! check its syntax (RFC 9651 §4.2: a field that fails to parse is ignored as a whole), then
-//! hands out [`Member`]s that borrow the input. Nothing recurses, so no input can exhaust the
-//! stack.
+//! hands out [`Member`]s that borrow the input: on 64-bit targets the first four as the check
+//! read them, the rest (and on 32-bit targets all) read again. Nothing recurses, so no input
+//! can exhaust the stack.
 
 use crate::datetime::cursor::{Cursor, integer};
 
