@@ -5,7 +5,7 @@
 //! field lines, so they are kept in small fixed tables (names copied, at most 32 bytes) until
 //! [`Parser::finish`](super::Parser::finish). The rules are in the [`headers`](super) module documentation.
 
-use super::sf::{self, Bare, Member};
+use super::sf::{self, Bare, Member, Param};
 use super::snapshot::{Dialect, HeaderError, Reset, Scope, Snapshot};
 use super::{Fact, State, report};
 use crate::time::{self, Duration};
@@ -132,7 +132,7 @@ fn name(bare: Bare<'_>) -> Result<Name, HeaderError> {
 
 /// The `w` parameter: a non-zero Integer of seconds.
 fn window(member: &Member<'_>) -> Result<Option<Duration>, HeaderError> {
-    match member.param(b"w").map(number).transpose()? {
+    match member.param(Param::W).map(number).transpose()? {
         Some(0) => Err(HeaderError::BadStructuredField),
         Some(secs) => Ok(Some(time::secs(secs))),
         None => Ok(None),
@@ -145,7 +145,9 @@ fn policy(member: &Member<'_>, index: usize) -> Result<Policy, HeaderError> {
     }
     let (name, quota) = match member.key {
         Bare::String(_) | Bare::Token(_) => {
-            let quota = member.param(b"q").ok_or(HeaderError::BadStructuredField)?;
+            let quota = member
+                .param(Param::Q)
+                .ok_or(HeaderError::BadStructuredField)?;
             (Some(name(member.key)?), number(quota)?)
         }
         key => (None, number(key)?),
@@ -153,7 +155,7 @@ fn policy(member: &Member<'_>, index: usize) -> Result<Policy, HeaderError> {
     if quota == 0 {
         return Err(HeaderError::ZeroLimit);
     }
-    let requests = match member.param(b"qu") {
+    let requests = match member.param(Param::Qu) {
         None => true,
         Some(Bare::String(unit) | Bare::Token(unit)) => unit == b"requests",
         Some(_) => return Err(HeaderError::BadStructuredField),
@@ -169,10 +171,18 @@ fn policy(member: &Member<'_>, index: usize) -> Result<Policy, HeaderError> {
 
 fn item(member: &Member<'_>, index: usize) -> Result<Item, HeaderError> {
     let name = name(member.key)?;
-    let remaining = number(member.param(b"r").ok_or(HeaderError::BadStructuredField)?)?;
-    let reset = member.param(b"t").map(number).transpose()?.map(time::secs);
+    let remaining = number(
+        member
+            .param(Param::R)
+            .ok_or(HeaderError::BadStructuredField)?,
+    )?;
+    let reset = member
+        .param(Param::T)
+        .map(number)
+        .transpose()?
+        .map(time::secs);
     let quota = member
-        .param(b"q")
+        .param(Param::Q)
         .and_then(|q| number(q).ok())
         .filter(|&q| q > 0);
     Ok(Item {

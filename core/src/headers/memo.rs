@@ -49,9 +49,17 @@ impl<T: Copy> Memo<T> {
         self.miss(value, read)
     }
 
-    /// A value not in memory: read it, and remember it (with its result) if it fits.
+    /// The result remembered for `value`, when it is the last value read: a comparison of a
+    /// few words.
+    #[inline(always)]
+    pub(super) fn recall(&self, value: &[u8]) -> Option<Result<T, HeaderError>> {
+        self.bytes.hold(value).then_some(self.result)
+    }
+
+    /// A value not in memory ([`Self::recall`] gave `None`): read it, and remember it (with its
+    /// result) if it fits.
     #[inline(never)]
-    fn miss(
+    pub(super) fn miss(
         &mut self,
         value: &[u8],
         read: impl FnOnce(&[u8]) -> Result<T, HeaderError>,

@@ -200,10 +200,15 @@ where
     V: AsRef<[u8]>,
 {
     let mut state = State::new();
-    // Positions are kept and reported as `u16`, saturated ([`Ignored::index`]): counting in
-    // one, saturated, gives every field the position it is reported at, without a conversion.
-    let mut index: u16 = 0;
+    let mut index: Count = 0;
     for (name, value) in pairs {
+        #[cfg_attr(
+            target_pointer_width = "64",
+            expect(
+                clippy::useless_conversion,
+                reason = "a `usize` on 64-bit targets, a `u16` on others"
+            )
+        )]
         state.push_at(
             snapshot,
             memos,
@@ -211,10 +216,24 @@ where
             name.as_ref(),
             value.as_ref(),
         );
-        index = index.saturating_add(1);
+        index = if cfg!(target_pointer_width = "64") {
+            // No input has 2^64 fields: the count never wraps, and needs no test.
+            index.wrapping_add(1)
+        } else {
+            index.saturating_add(1)
+        };
     }
     state.finish(snapshot);
 }
+
+/// What [`fill`] counts the fields' positions in. Positions are reported as `u16`, saturated
+/// ([`Ignored::index`]). On 64-bit targets they are counted in a full register and saturated
+/// where they are stored (a dozen stores against a test on every field); on others in a `u16`,
+/// saturated as counted, so that the stores need no conversion (flash).
+#[cfg(target_pointer_width = "64")]
+type Count = usize;
+#[cfg(not(target_pointer_width = "64"))]
+type Count = u16;
 
 /// [`parse_into`] for a client that reads response after response: it remembers the last `Date`
 /// and the last RFC 3339 reset it read, with what they gave, so that a value repeated from the

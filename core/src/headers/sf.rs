@@ -7,8 +7,9 @@
 //!
 //! The reader is bounded and allocation-free: [`members`] first walks the whole field once to
 //! check its syntax (RFC 9651 §4.2: a field that fails to parse is ignored as a whole), then
-//! hands out [`Member`]s that borrow the input. Nothing recurses, so no input can exhaust the
-//! stack.
+//! hands out [`Member`]s that borrow the input: on 64-bit targets the first four as the check
+//! read them, the rest (and on 32-bit targets all) read again. Nothing recurses, so no input
+//! can exhaust the stack.
 
 use crate::datetime::cursor::{Cursor, integer};
 
@@ -33,8 +34,32 @@ pub(super) enum Bare<'a> {
     Boolean(bool),
 }
 
-/// The parameters the drafts define (`q`, `qu`, `r`, `t`, `w`): their values are picked up
-/// while a member is checked, so looking one up does not read the parameters again.
+/// The parameters the drafts define (`q`, `qu`, `r`, `t`, `w`), the only ones looked up: their
+/// values are picked up while a member is checked, so looking one up is an index. Other
+/// parameters (`pk`, `burst`) are checked and skipped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Param {
+    Q,
+    Qu,
+    R,
+    T,
+    W,
+}
+
+impl Param {
+    /// Index in [`KNOWN`].
+    const fn index(self) -> usize {
+        match self {
+            Self::Q => 0,
+            Self::Qu => 1,
+            Self::R => 2,
+            Self::T => 3,
+            Self::W => 4,
+        }
+    }
+}
+
+/// The names of the [`Param`]s, by [`Param::index`].
 const KNOWN: [&[u8]; 5] = [b"q", b"qu", b"r", b"t", b"w"];
 
 /// One List member (`"name";q=10`) or Dictionary member (`limit=10`).
@@ -44,46 +69,100 @@ pub(super) struct Member<'a> {
     pub(super) key: Bare<'a>,
     /// The Dictionary value after `=`, if any.
     pub(super) value: Option<Bare<'a>>,
-    params: &'a [u8],
-    /// The last value of each [`KNOWN`] parameter.
+    /// The last value of each [`Param`] (RFC 9651 §4.2.3.2: the last one wins), by
+    /// [`Param::index`].
     known: [Option<Bare<'a>>; KNOWN.len()],
 }
 
 impl<'a> Member<'a> {
-    /// The value of parameter `key` (the last one wins, RFC 9651 §4.2.3.2); a parameter without
-    /// a value is `Boolean(true)`.
-    pub(super) fn param(&self, key: &[u8]) -> Option<Bare<'a>> {
-        if let Some(at) = KNOWN.iter().position(|known| *known == key) {
-            return self.known.get(at).copied().flatten();
-        }
-        let mut c = Cursor::new(self.params);
-        let mut found = None;
-        while let Some((name, value)) = param(&mut c) {
-            if name == key {
-                found = Some(value);
-            }
-        }
-        found
+    /// The value of parameter `key`; a parameter without a value is `Boolean(true)`.
+    pub(super) fn param(&self, key: Param) -> Option<Bare<'a>> {
+        self.known.get(key.index()).copied().flatten()
     }
 }
 
 /// The members of a field value, or `None` if the value is not well-formed.
+///
+/// The whole field is checked first (RFC 9651 §4.2: a field that fails to parse is ignored as a
+/// whole); the first members read by the check are handed out from memory ([`Kept`]), the rest
+/// are read again from where the kept ones end.
 pub(super) fn members(field: &[u8]) -> Option<Members<'_>> {
     let mut check = Members {
+        kept: Kept::default(),
         c: Cursor::new(field),
     };
+    let mut rest = Cursor::new(field);
     while !check.c.is_empty() {
-        check.next_checked()?;
+        let member = check.next_checked()?;
+        if check.kept.keep(member) {
+            rest = check.c;
+        }
     }
     Some(Members {
-        c: Cursor::new(field),
+        kept: check.kept,
+        c: rest,
     })
 }
 
 /// Iterator over the members of a checked field.
 #[derive(Debug, Clone)]
 pub(super) struct Members<'a> {
+    /// The first members, as the check read them.
+    kept: Kept<'a>,
+    /// Where the members after `kept` start (empty when there are none).
     c: Cursor<'a>,
+}
+
+/// The first members of a field as its check read them, so that they are not read a second
+/// time: four, more than the drafts' examples carry.
+#[cfg(target_pointer_width = "64")]
+#[derive(Debug, Clone, Default)]
+struct Kept<'a> {
+    members: [Option<Member<'a>>; 4],
+    len: u8,
+    /// The next to hand out.
+    next: u8,
+}
+
+#[cfg(target_pointer_width = "64")]
+impl<'a> Kept<'a> {
+    /// Keeps `member`, if there is room; whether there was.
+    fn keep(&mut self, member: Member<'a>) -> bool {
+        let Some(slot) = self.members.get_mut(usize::from(self.len)) else {
+            return false;
+        };
+        *slot = Some(member);
+        self.len = self.len.saturating_add(1);
+        true
+    }
+
+    /// The next member kept, if any is left.
+    fn take(&mut self) -> Option<Member<'a>> {
+        let member = (*self.members.get(usize::from(self.next))?)?;
+        self.next = self.next.saturating_add(1);
+        Some(member)
+    }
+}
+
+/// On 32-bit targets nothing is kept, and every member is read twice: keeping them costs more
+/// flash (some 300 bytes) than the time is worth there.
+#[cfg(not(target_pointer_width = "64"))]
+#[derive(Debug, Clone, Default)]
+struct Kept<'a>(core::marker::PhantomData<Member<'a>>);
+
+#[cfg(not(target_pointer_width = "64"))]
+impl<'a> Kept<'a> {
+    /// Keeps nothing.
+    #[inline(always)]
+    fn keep(&mut self, _member: Member<'a>) -> bool {
+        false
+    }
+
+    /// Nothing was kept.
+    #[inline(always)]
+    fn take(&mut self) -> Option<Member<'a>> {
+        None
+    }
 }
 
 impl<'a> Members<'a> {
@@ -96,7 +175,6 @@ impl<'a> Members<'a> {
         } else {
             None
         };
-        let start = c.rest();
         let mut known = [None; KNOWN.len()];
         while let Some((name, value)) = param(c) {
             if let Some(slot) = KNOWN
@@ -107,9 +185,6 @@ impl<'a> Members<'a> {
                 *slot = Some(value);
             }
         }
-        let params = start
-            .get(..start.len().saturating_sub(c.rest().len()))
-            .unwrap_or_default();
         skip_ows(c);
         if c.eat(b',') {
             skip_ows(c);
@@ -119,12 +194,7 @@ impl<'a> Members<'a> {
         } else if !c.is_empty() {
             return None;
         }
-        Some(Member {
-            key,
-            value,
-            params,
-            known,
-        })
+        Some(Member { key, value, known })
     }
 }
 
@@ -132,6 +202,9 @@ impl<'a> Iterator for Members<'a> {
     type Item = Member<'a>;
 
     fn next(&mut self) -> Option<Member<'a>> {
+        if let Some(member) = self.kept.take() {
+            return Some(member);
+        }
         if self.c.is_empty() {
             return None;
         }
@@ -272,6 +345,29 @@ mod tests {
         assert_eq!(keys(r#""a\"b";r=1"#), Some(1));
     }
 
+    /// Members past the ones the check keeps are read again, from where the kept ones end,
+    /// and equal what the check read.
+    #[test]
+    fn members_past_the_kept_ones() {
+        for n in [0, 1, 3, 4, 5, 11] {
+            let field: Vec<String> = (0..n).map(|i| format!("\"p{i}\";q={}", i + 1)).collect();
+            let field = field.join(", ");
+            let read: Vec<_> = members(field.as_bytes())
+                .unwrap()
+                .map(|member| (member.key, member.param(Param::Q)))
+                .collect();
+            assert_eq!(read.len(), n, "{field}");
+            for (i, (key, q)) in read.into_iter().enumerate() {
+                assert_eq!(key, Bare::String(format!("p{i}").as_bytes()), "{field}");
+                assert_eq!(q, Some(Bare::Integer(i as u64 + 1)), "{field}");
+            }
+        }
+        // A malformed member after the kept ones still refuses the whole field.
+        let mut field = ["a"; 5].join(", ");
+        field.push_str(", ?2");
+        assert!(members(field.as_bytes()).is_none());
+    }
+
     #[test]
     fn malformed_fields() {
         for field in [
@@ -289,12 +385,15 @@ mod tests {
             .next()
             .unwrap();
         assert_eq!(member.key, Bare::String(b"x"));
-        assert_eq!(member.param(b"q"), Some(Bare::Negative));
-        assert_eq!(member.param(b"w"), Some(Bare::Decimal));
-        assert_eq!(member.param(b"z"), Some(Bare::Boolean(true)));
-        assert_eq!(member.param(b"r"), Some(Bare::TooLarge));
-        assert_eq!(member.param(b"qu"), Some(Bare::String(b"bytes")));
-        assert_eq!(member.param(b"t"), None);
+        assert_eq!(member.param(Param::Q), Some(Bare::Negative));
+        assert_eq!(member.param(Param::W), Some(Bare::Decimal));
+        assert_eq!(member.param(Param::R), Some(Bare::TooLarge));
+        assert_eq!(member.param(Param::Qu), Some(Bare::String(b"bytes")));
+        assert_eq!(member.param(Param::T), None);
+        // A valueless parameter is `true`, and the last of a repeated one wins.
+        let member = members(b"a;t;w=1;w=2").unwrap().next().unwrap();
+        assert_eq!(member.param(Param::T), Some(Bare::Boolean(true)));
+        assert_eq!(member.param(Param::W), Some(Bare::Integer(2)));
         let dict = members(b"limit=10").unwrap().next().unwrap();
         assert_eq!(dict.key, Bare::Token(b"limit"));
         assert_eq!(dict.value, Some(Bare::Integer(10)));

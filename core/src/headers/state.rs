@@ -12,6 +12,9 @@ use super::*;
 pub(super) struct State {
     pub(super) next_index: usize,
     pub(super) family: Option<Family>,
+    /// [`Self::family`] when it is a vendor's (Anthropic, OpenAI): the family whose quota
+    /// fields go straight to [`Self::push_vendor`].
+    pub(super) vendor: Option<Family>,
     pub(super) ietf_dialect: Option<Dialect>,
     /// Per scope, the input position of the `remaining` value kept (saturated, as
     /// [`Ignored::index`] is): the field to blame if it exceeds the limit.
@@ -19,8 +22,8 @@ pub(super) struct State {
     /// Per scope, the input positions of the `limit` and `reset` values kept.
     pub(super) limit_at: Positions,
     pub(super) reset_at: Positions,
-    /// Bit [`Scope::index`]: a valid `remaining` of that scope was read (the scopes
-    /// [`Self::check_remaining`] looks at).
+    /// Bit [`Scope::index`]: a valid `remaining` of that scope was read and not found within
+    /// a limit kept before it (the scopes [`Self::check_remaining`] looks at).
     pub(super) with_remaining: u8,
     /// Bit [`Scope::index`]: a vendor `limit` or `remaining` of that scope was the `-1`
     /// sentinel (zero, the usual case, skips [`Self::drop_unlimited`]).
@@ -76,6 +79,7 @@ impl State {
         Self {
             next_index: 0,
             family: None,
+            vendor: None,
             ietf_dialect: None,
             remaining_at: Positions::UNKNOWN,
             limit_at: Positions::UNKNOWN,
@@ -99,7 +103,7 @@ impl State {
     /// Reads one field at input position `index`. Inlined into [`super::fill`]'s loop, which
     /// counts the positions in a register: most fields of a response are not rate-limit
     /// fields, and they leave after the name lookup without a call. A vendor value is trimmed
-    /// only when it is not read as it stands ([`Self::push_quota`]).
+    /// only when it is not read as it stands ([`Self::push_vendor`]).
     #[inline(always)]
     pub(super) fn push_at(
         &mut self,
@@ -115,7 +119,16 @@ impl State {
                 family,
                 scope,
                 part,
-            } => self.push_quota(s, memos, index, family, scope, part, value),
+            } => {
+                // One comparison for every vendor field after the first: the vendor family
+                // claimed (none before the first field, nor for IETF).
+                if self.vendor != Some(family)
+                    && !self.other_family(s, index, family, scope, part, value)
+                {
+                    return;
+                }
+                self.push_vendor(s, memos, index, family, scope, part, value);
+            }
             // Apart from the other fields where time matters more than flash.
             Field::Date if cfg!(target_pointer_width = "64") => {
                 push_date(s, memos, index, values::trim(value));
@@ -124,7 +137,38 @@ impl State {
         }
     }
 
-    /// A vendor field or an IETF ≤ -06 one: the bulk of every response, so kept lean: a vendor
+    /// A quota field that is not of the vendor family claimed ([`Self::vendor`]): the response's
+    /// first rate-limit field, an IETF ≤ -06 one, or one of another family than the first
+    /// (reported as superseded). Whether it is a vendor field for [`Self::push_vendor`] to
+    /// read; the others are done with here. Out of line on 64-bit targets (once per response
+    /// for a vendor); inlined on others, where a call of its own costs flash.
+    #[cfg_attr(target_pointer_width = "64", inline(never))]
+    #[cfg_attr(not(target_pointer_width = "64"), inline(always))]
+    fn other_family(
+        &mut self,
+        s: &mut Snapshot,
+        index: usize,
+        family: Family,
+        scope: Scope,
+        part: Part,
+        raw: &[u8],
+    ) -> bool {
+        if !self.claim(s, index, family) {
+            return false;
+        }
+        if family == Family::Ietf {
+            // Never reached without the `ietf` feature (`names::field_of` makes such a field
+            // `Disabled`): `cfg!` lets the linker drop the reader from that build.
+            if cfg!(feature = "ietf") {
+                self.push_ietf_split(s, index, scope, part, values::trim(raw));
+            }
+            return false;
+        }
+        self.vendor = Some(family);
+        true
+    }
+
+    /// A vendor field of the family claimed: the bulk of every response, so kept lean: a
     /// count goes straight into its slot, without the [`Fact`] of [`Self::set_fact`]. `raw` is
     /// the value untrimmed: the common well-formed values are read as they stand, and only a
     /// value that is not goes through [`values::trim`] (which gives the same result for them).
@@ -133,7 +177,7 @@ impl State {
         clippy::too_many_arguments,
         reason = "inlined into the loop over the fields: the arguments are registers"
     )]
-    pub(super) fn push_quota(
+    fn push_vendor(
         &mut self,
         s: &mut Snapshot,
         memos: &mut Memos,
@@ -143,40 +187,82 @@ impl State {
         part: Part,
         raw: &[u8],
     ) {
-        if self.family != Some(family) && !self.claim(s, index, family) {
-            return;
-        }
-        if family == Family::Ietf {
-            // Never reached without the `ietf` feature (`names::field_of` makes such a field
-            // `Disabled`): `cfg!` lets the linker drop the reader from that build.
-            if cfg!(feature = "ietf") {
-                self.push_ietf_split(s, index, scope, part, values::trim(raw));
-            }
-            return;
-        }
-        let at = scope.index();
         match part {
-            Part::Limit | Part::Remaining => match values::vendor_count(raw) {
-                Err(HeaderError::Unlimited) => {
-                    self.unlimited |= scope_bit(scope);
-                    report(s, index, HeaderError::Unlimited);
-                }
-                Err(why) => report(s, index, why),
-                Ok(0) if part == Part::Limit => report(s, index, HeaderError::ZeroLimit),
-                Ok(limit) if part == Part::Limit => {
-                    keep_at(s, index, at, &mut self.limit_at, limit, |q| &mut q.limit);
-                }
-                Ok(remaining) => {
-                    self.with_remaining |= scope_bit(scope);
-                    keep_at(s, index, at, &mut self.remaining_at, remaining, |q| {
-                        &mut q.remaining
-                    });
-                }
+            Part::Limit | Part::Remaining => match values::plain_count(raw) {
+                Some(count) => self.keep_count(s, index, scope, part, count),
+                None => self.push_count(s, index, scope, part, raw),
             },
-            Part::Reset => match reset(memos, raw, family == Family::Anthropic) {
-                Ok(reset) => keep_at(s, index, at, &mut self.reset_at, reset, |q| &mut q.reset),
-                Err(why) => report(s, index, why),
-            },
+            Part::Reset => {
+                // Anthropic's resets repeat one instant: from memory, the result is kept
+                // straight from it (64-bit targets; on others [`reset`] looks it up).
+                if cfg!(target_pointer_width = "64")
+                    && let Some(result) = memos.reset.recall(raw)
+                {
+                    return self.keep_reset(s, index, scope, result);
+                }
+                let result = reset(memos, raw, family == Family::Anthropic);
+                self.keep_reset(s, index, scope, result);
+            }
+        }
+    }
+
+    /// Keeps a vendor reset, or reports why it is not kept.
+    #[inline(always)]
+    fn keep_reset(
+        &mut self,
+        s: &mut Snapshot,
+        index: usize,
+        scope: Scope,
+        result: Result<Reset, HeaderError>,
+    ) {
+        match result {
+            Ok(reset) => keep_at(s, index, scope.index(), &mut self.reset_at, reset, |q| {
+                &mut q.reset
+            }),
+            Err(why) => report(s, index, why),
+        }
+    }
+
+    /// A vendor count that is not plain digits ([`values::plain_count`]): white space, Azure's
+    /// `-1`, errors, long numbers; every count on 32-bit targets. Out of line where there is
+    /// a plain count (64-bit targets), so that it is read and kept without a result to carry;
+    /// inlined on others, where it is the only road and a call of its own costs flash.
+    #[cfg_attr(target_pointer_width = "64", inline(never))]
+    #[cfg_attr(not(target_pointer_width = "64"), inline(always))]
+    fn push_count(&mut self, s: &mut Snapshot, index: usize, scope: Scope, part: Part, raw: &[u8]) {
+        match values::vendor_count(raw) {
+            Err(HeaderError::Unlimited) => {
+                self.unlimited |= scope_bit(scope);
+                report(s, index, HeaderError::Unlimited);
+            }
+            Err(why) => report(s, index, why),
+            Ok(count) => self.keep_count(s, index, scope, part, count),
+        }
+    }
+
+    /// Keeps a vendor limit (`part` [`Part::Limit`], not zero) or remaining count.
+    #[inline(always)]
+    fn keep_count(&mut self, s: &mut Snapshot, index: usize, scope: Scope, part: Part, count: u64) {
+        let at = scope.index();
+        if part == Part::Limit {
+            if count == 0 {
+                return report(s, index, HeaderError::ZeroLimit);
+            }
+            keep_at(s, index, at, &mut self.limit_at, count, |q| &mut q.limit);
+        } else {
+            keep_at(s, index, at, &mut self.remaining_at, count, |q| {
+                &mut q.remaining
+            });
+            // Within a limit kept before it (vendors send the limit first): nothing left for
+            // [`Self::check_remaining`], as a kept value never changes before it runs.
+            let limit = s
+                .quotas
+                .get(at)
+                .and_then(Option::as_ref)
+                .and_then(|q| q.limit);
+            if limit.is_none_or(|limit| count > limit) {
+                self.with_remaining |= scope_bit(scope);
+            }
         }
     }
 
@@ -202,7 +288,7 @@ impl State {
         self.set_fact(s, index, scope, fact);
     }
 
-    /// Every other field: once per response at most, so out of the way of [`Self::push_quota`].
+    /// Every other field: once per response at most, so out of the way of [`Self::push_vendor`].
     #[inline(never)]
     pub(super) fn push_field(
         &mut self,
@@ -262,6 +348,9 @@ impl State {
         }
     }
 
+    /// Resolves what needs the whole response. Inlined into [`super::fill`] on 64-bit targets:
+    /// for a vendor response it is a few tests and the dialect; the work is out of line.
+    #[cfg_attr(target_pointer_width = "64", inline(always))]
     pub(super) fn finish(&mut self, s: &mut Snapshot) {
         #[cfg(feature = "ietf")]
         if self.ietf.as_ref().is_some_and(|tables| !tables.is_empty()) {
@@ -270,7 +359,11 @@ impl State {
         if self.unlimited != 0 {
             self.drop_unlimited(s);
         }
-        self.check_remaining(s);
+        // Nothing to check, the usual case on 64-bit targets: skipped there (on others the
+        // test costs more flash than the time it saves).
+        if cfg!(not(target_pointer_width = "64")) || self.with_remaining != 0 {
+            self.check_remaining(s);
+        }
         s.dialect = match self.family {
             None => Dialect::None,
             Some(Family::Anthropic) => Dialect::Anthropic,
@@ -351,6 +444,7 @@ impl State {
 
     /// Leaves out every quota with a `-1` sentinel, reporting each of its kept fields: an
     /// unlimited dimension is no quota, not one with only a reset.
+    #[cfg_attr(target_pointer_width = "64", inline(never))]
     pub(super) fn drop_unlimited(&self, s: &mut Snapshot) {
         for scope in Scope::ALL {
             let i = scope.index();
@@ -373,6 +467,7 @@ impl State {
     }
 
     /// Drops (and reports) a `remaining` above `limit`, except Anthropic's token rounding.
+    #[cfg_attr(target_pointer_width = "64", inline(never))]
     pub(super) fn check_remaining(&self, s: &mut Snapshot) {
         for scope in Scope::ALL {
             if self.with_remaining & scope_bit(scope) == 0 {
@@ -410,10 +505,10 @@ const fn scope_bit(scope: Scope) -> u8 {
     1 << scope.index()
 }
 
-/// `Date`, from `memos` when they remember dates. On 64-bit targets out of line but apart from
-/// [`State::push_field`] (every response has one, and it needs few registers); called from
-/// [`State::push_field`] on others.
-#[cfg_attr(target_pointer_width = "64", inline(never))]
+/// `Date`, from `memos` when they remember dates. On 64-bit targets inlined into the loop over
+/// the fields, apart from [`State::push_field`] (every response has one, and it needs few
+/// registers); called from [`State::push_field`] on others.
+#[cfg_attr(target_pointer_width = "64", inline(always))]
 fn push_date(s: &mut Snapshot, memos: &mut Memos, index: usize, value: &[u8]) {
     let date = if memos.dates {
         memos.date.read(value, values::date)
@@ -542,18 +637,23 @@ pub(super) fn sort_by_index(ignored: &mut [Ignored]) {
     }
 }
 
-/// A vendor reset ([`values::reset`] of the trimmed value), from `memos` when it is RFC
-/// 3339-shaped: Anthropic sends the same instant for every scope. Such a value is read alike
-/// whatever `timestamp` says, so the memo needs no key beyond the bytes. `raw` is untrimmed:
-/// when it does not start with white space and has a `-` at 4, its trimmed form has that `-`
-/// at 4 too (trimming the end stops at it), so the memo is keyed by the bytes as received.
+/// A vendor reset ([`values::reset`] of the trimmed value), remembered in `memos` when it is
+/// RFC 3339-shaped: Anthropic sends the same instant for every scope. Such a value is read
+/// alike whatever `timestamp` says, so the memo needs no key beyond the bytes. `raw` is
+/// untrimmed: when it does not start with white space and has a `-` at 4, its trimmed form has
+/// that `-` at 4 too (trimming the end stops at it), so the memo is keyed by the bytes as
+/// received. On 64-bit targets the caller has looked the value up in the memo already
+/// ([`State::push_vendor`]).
 #[inline(always)]
 fn reset(memos: &mut Memos, raw: &[u8], timestamp: bool) -> Result<Reset, HeaderError> {
     let leading_space = matches!(raw.first(), Some(b' ' | b'\t'));
+    let read = |raw: &[u8]| values::reset(values::trim(raw), true);
     if raw.get(4) == Some(&b'-') && !leading_space {
-        memos
-            .reset
-            .read(raw, |raw| values::reset(values::trim(raw), true))
+        if cfg!(target_pointer_width = "64") {
+            memos.reset.miss(raw, read)
+        } else {
+            memos.reset.read(raw, read)
+        }
     } else {
         values::reset(values::trim(raw), timestamp)
     }

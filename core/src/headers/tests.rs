@@ -1006,6 +1006,38 @@ fn positions_start_unknown_and_read_back_what_was_set() {
     assert_eq!(positions.get(8), None);
 }
 
+/// Fields past position `u16::MAX` are reported and blamed at `u16::MAX` ([`Ignored::index`]
+/// saturates), by `parse`, a `Reader` and the streaming `Parser` alike, whether the report comes
+/// while reading (a bad value) or from `finish` (a remaining above its limit, blamed on its
+/// kept position).
+#[cfg(feature = "openai")]
+#[test]
+#[cfg_attr(miri, ignore = "70 000 fields: too slow under miri")]
+fn positions_past_u16_max_saturate() {
+    let filler = core::iter::repeat_n(("server", "x"), 70_000);
+    let tail = [
+        ("x-ratelimit-limit-requests", "10"),
+        ("x-ratelimit-remaining-requests", "11"),
+        ("x-should-retry", "perhaps"),
+    ];
+    let fields: Vec<(&str, &str)> = filler.chain(tail).collect();
+    let s = parse(None, fields.iter().copied());
+    let max = u16::MAX;
+    assert_eq!(
+        ignored(&s),
+        [
+            (max, HeaderError::BadBool),
+            (max, HeaderError::RemainingAboveLimit)
+        ]
+    );
+    assert_eq!(Reader::new().parse(None, fields.iter().copied()), s);
+    let mut parser = Parser::new(None);
+    for (name, value) in &fields {
+        parser.push(name.as_bytes(), value.as_bytes());
+    }
+    assert_eq!(parser.finish(), s);
+}
+
 proptest::proptest! {
     /// A vendor value padded with white space reads as the bare value, through `parse` and
     /// through a `Reader` whatever it read before (counts are read untrimmed when they are

@@ -49,12 +49,22 @@ pub(super) fn count(value: &[u8]) -> Result<u64, HeaderError> {
 /// nearly every count is, are read as they stand: such a value has nothing to trim.
 #[inline(always)]
 pub(super) fn vendor_count(raw: &[u8]) -> Result<u64, HeaderError> {
-    if cfg!(target_pointer_width = "64")
-        && let Some(count) = four_to_eight_digits(raw)
-    {
+    if let Some(count) = plain_count(raw) {
         return Ok(count);
     }
     vendor_count_trimmed(trim(raw))
+}
+
+/// A count of four to eight digits as received, what nearly every count is, where a 64-bit
+/// word is a register; `None` for any other value (which [`vendor_count`] reads) and on other
+/// targets. Where it is `Some`, [`count`] and [`vendor_count`] give the same.
+#[inline(always)]
+pub(super) fn plain_count(raw: &[u8]) -> Option<u64> {
+    if cfg!(target_pointer_width = "64") {
+        four_to_eight_digits(raw)
+    } else {
+        None
+    }
 }
 
 /// [`vendor_count`] of a trimmed value.
@@ -83,38 +93,41 @@ fn count_digits(value: &[u8]) -> Result<u64, HeaderError> {
 /// `value` as a decimal number when it is four to eight ASCII digits (most counts a response
 /// carries: `4000`, `1998000`), read as one word instead of digit by digit; `None` otherwise.
 ///
-/// The digits are gathered into the top of a little-endian word (two overlapping four-byte
-/// loads, the first shifted up by the bytes missing from eight, the last to the top half), padded
-/// below with `0` characters, turned into digit values and checked all at once, then combined pairwise: tens and
-/// units into bytes, hundreds into 16-bit halves, ten thousands into the 32-bit result.
+/// Two overlapping four-byte loads, the first and the last four bytes, have `0` taken from
+/// every byte (a digit becomes its value, 0 to 9) and are checked together as one word. Then
+/// they are gathered into the top of a little-endian word, the first shifted up by the bytes
+/// missing from eight, the last to the top half: the zero bytes below are leading zeros, and
+/// the overlap holds the same values twice, so or-ing them is harmless. The digits are then
+/// combined pairwise: tens and units into bytes, hundreds into 16-bit halves, ten thousands
+/// into the 32-bit result.
 #[inline(always)]
 fn four_to_eight_digits(value: &[u8]) -> Option<u64> {
-    const ZEROS: u64 = 0x3030_3030_3030_3030;
+    const ZEROS: u32 = 0x3030_3030;
     let len = value.len();
     if !(4..=8).contains(&len) {
         return None;
     }
-    let quad = |bytes: Option<&[u8]>| {
-        bytes
+    let units = |bytes: Option<&[u8]>| {
+        let quad = bytes
             .and_then(|bytes| bytes.try_into().ok())
-            .map_or(0, |bytes| u64::from(u32::from_le_bytes(bytes)))
+            .map_or(0, u32::from_le_bytes);
+        u64::from(quad.wrapping_sub(ZEROS))
     };
-    let head = quad(value.get(..4));
-    let tail = quad(value.get(len.wrapping_sub(4)..));
-    // Byte i of the value at byte 8 − len + i of the word: the overlap of the two loads holds
-    // the same bytes, so or-ing them is harmless. `pad` is 0 to 32 bits: `len` is 4 to 8.
-    let pad = u32::try_from(8usize.wrapping_sub(len).wrapping_mul(8)).unwrap_or(0);
-    let padded =
-        head.wrapping_shl(pad) | tail << 32 | ZEROS & 1u64.wrapping_shl(pad).wrapping_sub(1);
-    // `0` taken from every byte: a digit becomes its value, 0 to 9. Every byte is a digit
-    // exactly when no byte of `units` or of `units + 0x76` has its top bit set: a byte below
-    // `0` wraps to 0xd0 or more (and a borrow it passes on only follows that failure); a byte
-    // above `9` becomes 0x0a or more, which 0x76 lifts to 0x80 (any carry out of it only
-    // follows that failure too).
-    let units = padded.wrapping_sub(ZEROS);
-    if (units | units.wrapping_add(0x7676_7676_7676_7676)) & 0x8080_8080_8080_8080 != 0 {
+    let head = units(value.get(..4));
+    let tail = units(value.get(len.wrapping_sub(4)..));
+    // Every byte is a digit exactly when no byte of `units` or of `units + 0x76` has its top bit
+    // set: a byte below `0` wraps to 0xd0 or more (and a borrow it passes on only follows that
+    // failure; the one out of a half is dropped by the 32-bit subtraction), a byte above `9`
+    // becomes 0x0a or more, which 0x76 lifts to 0x80 (any carry out of it only follows that
+    // failure too).
+    let both = head | tail << 32;
+    if (both | both.wrapping_add(0x7676_7676_7676_7676)) & 0x8080_8080_8080_8080 != 0 {
         return None;
     }
+    // Byte i of the value at byte 8 − len + i of the word. `pad` is 0 to 32 bits: `len` is 4
+    // to 8, so the 32-bit `head` stays inside the word.
+    let pad = u32::try_from(8usize.wrapping_sub(len).wrapping_mul(8)).unwrap_or(0);
+    let units = head.wrapping_shl(pad) | tail << 32;
     let pairs = units.wrapping_mul(10 << 8 | 1) >> 8 & 0x00ff_00ff_00ff_00ff;
     let quads = pairs.wrapping_mul(100 << 16 | 1) >> 16 & 0x0000_ffff_0000_ffff;
     Some(quads.wrapping_mul(10_000 << 32 | 1) >> 32)

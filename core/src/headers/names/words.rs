@@ -6,8 +6,10 @@
 //! ([`super::recognise`]) picks the candidate from two single bytes, then derives each word's
 //! case bits from the pattern as it goes. Here the two words that pick the candidate (bytes
 //! 8–15 and the last eight) are kept in registers and compared too, and each pattern word comes
-//! with its case bits, so a word costs a load, an or, a xor and an or. The tables cost some
-//! 5 KB, which is why 32-bit targets, short of flash and of 64-bit registers, do not have them.
+//! with its case bits, so a word costs a load, an or, a xor and an or. The patterns sit in the
+//! hash's 64 slots themselves (a lookup is one load, no test for an empty slot): 7 KB of
+//! tables, which is why 32-bit targets, short of flash and of 64-bit registers, do not have
+//! them.
 
 use super::{Field, NAMES};
 
@@ -57,49 +59,6 @@ const fn case_bits(word: u64) -> u64 {
     (word & 0x4040_4040_4040_4040) >> 1
 }
 
-/// [`NAMES`] as [`Pattern`]s, index for index. Built at compile time.
-#[expect(
-    clippy::indexing_slicing,
-    reason = "evaluated at compile time: an index out of bounds would fail the build"
-)]
-const PATTERNS: [Pattern; NAMES.len()] = {
-    let empty = Pattern {
-        words: [0; 6],
-        folds: [0; 6],
-        len: 0,
-        field: Field::Other,
-    };
-    let mut patterns = [empty; NAMES.len()];
-    let mut i = 0;
-    while i < NAMES.len() {
-        let (name, field) = NAMES[i];
-        let len = name.len();
-        let mut pattern = Pattern {
-            len,
-            field,
-            ..empty
-        };
-        let mut k = 0;
-        while k < 5 {
-            if 8 * k + 8 <= len {
-                pattern.words[k] = const_word(name, 8 * k);
-            }
-            k += 1;
-        }
-        if len >= 8 {
-            pattern.words[5] = const_word(name, len - 8);
-        }
-        k = 0;
-        while k < 6 {
-            pattern.folds[k] = case_bits(pattern.words[k]);
-            k += 1;
-        }
-        patterns[i] = pattern;
-        i += 1;
-    }
-    patterns
-};
-
 /// The slot of a name of [`SHORTEST`] to [`LONGEST`] bytes, from its length, its word at 8
 /// (`middle`) and its last word (`end`), with the case of letters folded by setting bit 0x20
 /// in every byte (a rotation by two bytes keeps the bytes aligned, so the fold still applies
@@ -110,20 +69,45 @@ const fn slot_of(len: usize, middle: u64, end: u64) -> usize {
     (key.wrapping_mul(MAGIC) >> 58) as usize
 }
 
-/// Slot → 1 + index in [`NAMES`] (and [`PATTERNS`]), 0 for an empty slot.
+/// Slot → the [`Pattern`] of the name of [`NAMES`] in it; an empty slot holds a pattern of
+/// length 0, which no name of this path has. Indexed by the slot itself, so that a lookup is
+/// one load with no test for an empty slot. Built at compile time.
 #[expect(
     clippy::indexing_slicing,
     reason = "evaluated at compile time: an index out of bounds would fail the build"
 )]
-const SLOTS: [u8; 64] = {
-    let mut slots = [0; 64];
+const SLOTS: [Pattern; 64] = {
+    let empty = Pattern {
+        words: [0; 6],
+        folds: [0; 6],
+        len: 0,
+        field: Field::Other,
+    };
+    let mut slots = [empty; 64];
     let mut i = 0;
     while i < NAMES.len() {
-        let name = NAMES[i].0;
+        let (name, field) = NAMES[i];
         let len = name.len();
         if SHORTEST <= len && len <= LONGEST {
-            let slot = slot_of(len, const_word(name, 8), const_word(name, len - 8));
-            slots[slot] = (i + 1) as u8;
+            let mut pattern = Pattern {
+                len,
+                field,
+                ..empty
+            };
+            let mut k = 0;
+            while k < 5 {
+                if 8 * k + 8 <= len {
+                    pattern.words[k] = const_word(name, 8 * k);
+                }
+                k += 1;
+            }
+            pattern.words[5] = const_word(name, len - 8);
+            k = 0;
+            while k < 6 {
+                pattern.folds[k] = case_bits(pattern.words[k]);
+                k += 1;
+            }
+            slots[slot_of(len, const_word(name, 8), const_word(name, len - 8))] = pattern;
         }
         i += 1;
     }
@@ -145,8 +129,7 @@ fn word(name: &[u8], at: usize) -> u64 {
 pub(super) fn known(name: &[u8]) -> Option<Field> {
     let len = name.len();
     let (middle, end) = (word(name, 8), word(name, len.wrapping_sub(8)));
-    let entry = *SLOTS.get(slot_of(len, middle, end))?;
-    let pattern = PATTERNS.get(usize::from(entry).checked_sub(1)?)?;
+    let pattern = SLOTS.get(slot_of(len, middle, end))?;
     if pattern.len != len {
         return None;
     }
@@ -184,7 +167,7 @@ mod tests {
             if let Some(other) = taken.insert(slot, i) {
                 panic!("{name:?} and {:?} share a slot", NAMES[other].0);
             }
-            assert_eq!(usize::from(SLOTS[slot]), i + 1);
+            assert_eq!((SLOTS[slot].len, SLOTS[slot].field), (len, field));
             assert_eq!(known(name), Some(field));
             assert_eq!(known(&name.to_ascii_uppercase()), Some(field));
         }
