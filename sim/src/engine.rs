@@ -19,6 +19,7 @@
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
+use std::collections::binary_heap::PeekMut;
 
 use headroom::headers::{self, Snapshot};
 use headroom::time::{self, UnixTime};
@@ -321,11 +322,33 @@ impl<'w> Sim<'w> {
         }
     }
 
-    /// Generation chunk `index` of the attempt in `slot` is produced now.
+    /// Generation chunk `index` of the attempt in `slot`, the event at the top of the queue, is
+    /// produced now. A chunk schedules at most one event, its flight's next chunk: that event
+    /// takes the chunk's place at the top (one sift down) instead of a pop and a push (two
+    /// sifts), with the key the push would have given it, so the queue holds the same events
+    /// and pops them in the same order.
     fn generate(&mut self, payload: u64) {
         let slot = (payload & 0xffff_ffff) as usize;
         let index = (payload >> 32) & 0xff;
-        let Some(flight) = self.flights.get(slot).copied() else {
+        let flight = self.flights.get(slot).copied();
+        let next = flight
+            .filter(|_| index + 1 < GENERATION_CHUNKS)
+            .map(|flight| {
+                let (start, span) = flight.generation;
+                chunk_time(flight.sent_at_us, start, span, index + 1)
+            });
+        if let Some(mut top) = self.heap.peek_mut() {
+            match next {
+                Some(at) => {
+                    self.seq += 1;
+                    *top = Reverse((at, self.seq, CHUNK | (index + 1) << 32 | (slot as u64)));
+                }
+                None => {
+                    PeekMut::pop(top);
+                }
+            }
+        }
+        let Some(flight) = flight else {
             return;
         };
         let request = self.request(flight.request);
@@ -335,11 +358,6 @@ impl<'w> Sim<'w> {
         self.upstream.generate(self.now, request.lane, tokens);
         if let Some(entry) = self.flights.get_mut(slot) {
             entry.generated = due;
-        }
-        if index + 1 < GENERATION_CHUNKS {
-            let (start, span) = flight.generation;
-            let at = chunk_time(flight.sent_at_us, start, span, index + 1);
-            self.push(at, CHUNK | (index + 1) << 32 | (slot as u64));
         }
     }
 
@@ -547,14 +565,19 @@ pub fn run(
             sim.now = sim.now.max(at);
             strategy.on_arrival(&mut sim, index);
         } else {
-            let Some(Reverse((t, _, payload))) = sim.heap.pop() else {
+            let Some(&Reverse((t, _, payload))) = sim.heap.peek() else {
                 break;
             };
             sim.now = sim.now.max(t);
-            match payload & !PAYLOAD {
-                CHUNK => sim.generate(payload & PAYLOAD),
-                WAKE => strategy.on_wake(&mut sim, payload & PAYLOAD),
-                _ => deliver(&mut sim, strategy, payload & PAYLOAD),
+            if payload & !PAYLOAD == CHUNK {
+                // Leaves the chunk at the top: it is replaced by its successor in place.
+                sim.generate(payload & PAYLOAD);
+            } else {
+                sim.heap.pop();
+                match payload & !PAYLOAD {
+                    WAKE => strategy.on_wake(&mut sim, payload & PAYLOAD),
+                    _ => deliver(&mut sim, strategy, payload & PAYLOAD),
+                }
             }
         }
         if sim.finished >= reported + 4096 {
@@ -647,3 +670,6 @@ fn chunk_time(sent: u64, start: u64, span: u64, index: u64) -> u64 {
     sent.saturating_add(start)
         .saturating_add(u64::try_from(offset).unwrap_or(u64::MAX))
 }
+
+#[cfg(test)]
+mod tests;
