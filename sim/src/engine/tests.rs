@@ -11,6 +11,9 @@ fn chunk_at(index: u64) -> u64 {
     1_000_000 + 125_000 * index
 }
 
+/// When the response comes: the request's latency.
+const RESPONSE_AT: u64 = 2_000_000;
+
 /// Output charged once chunks 1 to `index` are generated.
 fn due(index: u64) -> u64 {
     60 * index / GENERATION_CHUNKS
@@ -29,6 +32,7 @@ impl Strategy for Probe {
             sim.wake_at(chunk_at(index), index);
         }
         sim.wake_at(chunk_at(1) + 1, 100);
+        sim.wake_at(RESPONSE_AT, 8);
         sim.send(request);
     }
 
@@ -40,10 +44,13 @@ impl Strategy for Probe {
             for index in 2..GENERATION_CHUNKS {
                 sim.wake_at(chunk_at(index), 200 + index);
             }
+            sim.wake_at(RESPONSE_AT, 300);
         }
     }
 
     fn on_response(&mut self, sim: &mut Sim<'_>, response: &Reply) {
+        let output = sim.upstream.consumed()[0][LimitKind::OutputTokens.index()];
+        self.seen.push((999, sim.now(), output));
         sim.complete(response.request);
     }
 }
@@ -59,7 +66,7 @@ fn events_of_one_instant_run_in_the_order_they_were_scheduled() {
             output_tokens: 60,
             ..Usage::default()
         },
-        latency_us: Some(2_000_000),
+        latency_us: Some(RESPONSE_AT),
         ..Request::default()
     };
     let workload = Workload {
@@ -83,7 +90,8 @@ fn events_of_one_instant_run_in_the_order_they_were_scheduled() {
     assert_eq!(outcome.completed, 1);
     // A wake-up scheduled before a chunk of the same instant runs before it, one scheduled
     // after it runs after it: chunk 2 was queued when chunk 1 ran, before the wake-ups
-    // 202 to 207 were; each later chunk is queued when its predecessor runs, after them.
+    // 202 to 207 were; each later chunk is queued when its predecessor runs, after them. The
+    // response was scheduled when sent, after wake-up 8 and before wake-up 300.
     let mut expected = vec![(1, chunk_at(1), due(0)), (100, chunk_at(1) + 1, due(1))];
     expected.push((2, chunk_at(2), due(1)));
     expected.push((202, chunk_at(2), due(2)));
@@ -91,5 +99,11 @@ fn events_of_one_instant_run_in_the_order_they_were_scheduled() {
         expected.push((index, chunk_at(index), due(index - 1)));
         expected.push((200 + index, chunk_at(index), due(index - 1)));
     }
+    // The response, queued when its last chunk ran, keeps the place it was given when sent.
+    expected.extend([
+        (8, RESPONSE_AT, due(7)),
+        (999, RESPONSE_AT, 60),
+        (300, RESPONSE_AT, 60),
+    ]);
     assert_eq!(probe.seen, expected);
 }
