@@ -164,38 +164,21 @@ impl HeaderState {
     /// assert!(snapshot.quota(Scope::Requests).is_none());
     /// ```
     pub fn snapshot_into(&self, dialect: Dialect, snapshot: &mut Snapshot) {
-        // What the parser makes of a response without fields (`Snapshot { status, ..default }`),
-        // then the fields every response has, each field stored once (not a parse of nothing
-        // and a rewrite). Every field is named, so that a field added to `Snapshot` cannot keep
-        // what the previous response left.
-        let Snapshot {
-            status,
-            dialect: parsed,
-            date,
-            retry_after_ms,
-            retry_after,
-            sdk_retry_after_ms,
-            sdk_retry_after,
-            should_retry,
-            quotas,
-            ignored,
-            ignored_dropped,
-        } = snapshot;
-        *status = Some(self.status);
-        *parsed = Parsed::None;
+        // What the parser makes of a response without fields (`Snapshot { status, ..default }`,
+        // a field added to `Snapshot` included) with the fields every response has, written
+        // once: not a parse of nothing and a rewrite.
         let date_us = self.date_unix_us.saturating_add_signed(self.date_skew_us);
-        *date = Some(UnixTime::from_secs(date_us / 1_000_000));
-        *retry_after_ms = None;
-        *retry_after = self.retry_after_s.map(|s| RetryAfter::Delay(time::secs(s)));
-        *sdk_retry_after_ms = SdkReadings::default();
-        *sdk_retry_after = self
-            .retry_after_s
-            .map(|s| SdkReadings::exact(time::secs(s)))
-            .unwrap_or_default();
-        *should_retry = matches!(self.status, 429 | 529).then_some(true);
-        *quotas = [None; 8];
-        ignored.clear();
-        *ignored_dropped = 0;
+        *snapshot = Snapshot {
+            status: Some(self.status),
+            date: Some(UnixTime::from_secs(date_us / 1_000_000)),
+            retry_after: self.retry_after_s.map(|s| RetryAfter::Delay(time::secs(s))),
+            sdk_retry_after: self
+                .retry_after_s
+                .map(|s| SdkReadings::exact(time::secs(s)))
+                .unwrap_or_default(),
+            should_retry: matches!(self.status, 429 | 529).then_some(true),
+            ..Snapshot::default()
+        };
         if self.status == 529 {
             return;
         }
