@@ -19,6 +19,7 @@
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
+use std::collections::binary_heap::PeekMut;
 
 use headroom::headers::{self, Snapshot};
 use headroom::time::{self, UnixTime};
@@ -40,6 +41,8 @@ const RESPONSE: u64 = 1 << KIND_SHIFT;
 const WAKE: u64 = 2 << KIND_SHIFT;
 const CHUNK: u64 = 3 << KIND_SHIFT;
 const PAYLOAD: u64 = (1 << KIND_SHIFT) - 1;
+/// Marks the chunks of an attempt whose response waits for its last chunk ([`Sim::send`]).
+const RESPONSE_FOLLOWS: u64 = 1 << 40;
 /// Wake-up tokens carry the gateway of a fleet above this bit ([`Sim::wake_at`]).
 pub(crate) const GATEWAY_SHIFT: u32 = 48;
 
@@ -111,6 +114,9 @@ struct Flight {
     /// When its output is generated, from `sent_at_us`: `(start, span)`
     /// ([`UpstreamConfig::generation`], kept so that a chunk need not recompute it).
     generation: (u64, u64),
+    /// The sequence number reserved for its response while the response waits outside the
+    /// queue for the last generation chunk ([`Sim::generate`]); 0 once it is queued.
+    response_seq: u64,
     written: Written,
 }
 
@@ -288,6 +294,7 @@ impl<'w> Sim<'w> {
             sent_at_us: self.now,
             generated: 0,
             generation: generation.unwrap_or_default(),
+            response_seq: 0,
             written,
         };
         let slot = match self.free.pop() {
@@ -312,20 +319,68 @@ impl<'w> Sim<'w> {
             }
         }
         let at = self.now.saturating_add(admission.latency_us);
-        self.push(at, RESPONSE | u64::from(slot));
-        if let Some((start, span)) = generation {
-            self.push(
-                chunk_time(self.now, start, span, 1),
-                CHUNK | 1 << 32 | u64::from(slot),
-            );
+        let Some((start, span)) = generation else {
+            self.push(at, RESPONSE | u64::from(slot));
+            return;
+        };
+        // The response comes after every chunk of its attempt (when strictly later in time, as
+        // whenever the span is not empty): it waits outside the queue, its key reserved now,
+        // and takes the last chunk's place. Until then it could not have been the queue's
+        // first event, so the order is the same, from a queue about half as large.
+        let last = chunk_time(self.now, start, span, GENERATION_CHUNKS - 1);
+        let mut chunk = CHUNK | 1 << 32 | u64::from(slot);
+        if last < at
+            && let Some(flight) = self.flights.get_mut(slot as usize)
+        {
+            self.seq += 1;
+            flight.response_seq = self.seq;
+            chunk |= RESPONSE_FOLLOWS;
+        } else {
+            self.push(at, RESPONSE | u64::from(slot));
         }
+        self.push(chunk_time(self.now, start, span, 1), chunk);
     }
 
-    /// Generation chunk `index` of the attempt in `slot` is produced now.
+    /// Generation chunk `index` of the attempt in `slot`, the event at the top of the queue, is
+    /// produced now. A chunk is followed by one event of its flight, the next chunk (scheduled
+    /// now) or, after the last, the response (whose key [`Sim::send`] reserved): that event
+    /// takes the chunk's place at the top (one sift down) instead of a pop and a push (two
+    /// sifts), with the key a push would have given it, so the queue pops the same events in
+    /// the same order.
     fn generate(&mut self, payload: u64) {
         let slot = (payload & 0xffff_ffff) as usize;
         let index = (payload >> 32) & 0xff;
-        let Some(flight) = self.flights.get(slot).copied() else {
+        let flight = self.flights.get(slot).copied();
+        let next = flight.and_then(|flight| {
+            let (start, span) = flight.generation;
+            if index + 1 < GENERATION_CHUNKS {
+                self.seq += 1;
+                let at = chunk_time(flight.sent_at_us, start, span, index + 1);
+                let follows = payload & RESPONSE_FOLLOWS;
+                Some((
+                    at,
+                    self.seq,
+                    CHUNK | follows | (index + 1) << 32 | (slot as u64),
+                ))
+            } else if payload & RESPONSE_FOLLOWS != 0 {
+                // Its chunks all come before the response, so the slot is still its own (a
+                // chunk at or after its response's instant may find the slot reused).
+                // `start + span` is the attempt's latency (`UpstreamConfig::generation`).
+                let at = flight.sent_at_us.saturating_add(start.saturating_add(span));
+                Some((at, flight.response_seq, RESPONSE | (slot as u64)))
+            } else {
+                None
+            }
+        });
+        if let Some(mut top) = self.heap.peek_mut() {
+            match next {
+                Some(event) => *top = Reverse(event),
+                None => {
+                    PeekMut::pop(top);
+                }
+            }
+        }
+        let Some(flight) = flight else {
             return;
         };
         let request = self.request(flight.request);
@@ -335,11 +390,6 @@ impl<'w> Sim<'w> {
         self.upstream.generate(self.now, request.lane, tokens);
         if let Some(entry) = self.flights.get_mut(slot) {
             entry.generated = due;
-        }
-        if index + 1 < GENERATION_CHUNKS {
-            let (start, span) = flight.generation;
-            let at = chunk_time(flight.sent_at_us, start, span, index + 1);
-            self.push(at, CHUNK | (index + 1) << 32 | (slot as u64));
         }
     }
 
@@ -547,14 +597,19 @@ pub fn run(
             sim.now = sim.now.max(at);
             strategy.on_arrival(&mut sim, index);
         } else {
-            let Some(Reverse((t, _, payload))) = sim.heap.pop() else {
+            let Some(&Reverse((t, _, payload))) = sim.heap.peek() else {
                 break;
             };
             sim.now = sim.now.max(t);
-            match payload & !PAYLOAD {
-                CHUNK => sim.generate(payload & PAYLOAD),
-                WAKE => strategy.on_wake(&mut sim, payload & PAYLOAD),
-                _ => deliver(&mut sim, strategy, payload & PAYLOAD),
+            if payload & !PAYLOAD == CHUNK {
+                // Leaves the chunk at the top: it is replaced by its successor in place.
+                sim.generate(payload & PAYLOAD);
+            } else {
+                sim.heap.pop();
+                match payload & !PAYLOAD {
+                    WAKE => strategy.on_wake(&mut sim, payload & PAYLOAD),
+                    _ => deliver(&mut sim, strategy, payload & PAYLOAD),
+                }
             }
         }
         if sim.finished >= reported + 4096 {
@@ -647,3 +702,6 @@ fn chunk_time(sent: u64, start: u64, span: u64, index: u64) -> u64 {
     sent.saturating_add(start)
         .saturating_add(u64::try_from(offset).unwrap_or(u64::MAX))
 }
+
+#[cfg(test)]
+mod tests;

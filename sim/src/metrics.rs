@@ -200,6 +200,22 @@ impl RateSchedule {
         if units == 0 {
             return 0;
         }
+        // One rate for the whole run (no limit change, no outside consumer), the common case:
+        // what the walk over segments gives for one, from 0 to the end of time (a test).
+        if let [(_, rate)] = self.segments.as_slice() {
+            let span = div_ceil_wide(units * 1000 * 60_000_000, (*rate).max(1));
+            let room = u128::from(u64::MAX - from);
+            return if span <= room {
+                u64::try_from(span).unwrap_or(u64::MAX)
+            } else {
+                u64::MAX
+            };
+        }
+        self.walk_span_us(from, units)
+    }
+
+    /// [`RateSchedule::span_us`] for `units > 0`, segment by segment.
+    fn walk_span_us(&self, from: u64, units: u128) -> u64 {
         // Work in units × 1000 (rates are per mille of a unit per minute).
         let mut need = units * 1000;
         let mut t = from;
@@ -288,6 +304,22 @@ mod tests {
     use super::*;
     use crate::workload::{Lane, Limits, Request};
     use headroom::Usage;
+
+    proptest::proptest! {
+        #[test]
+        fn one_rate_spans_as_the_walk_over_its_one_segment(
+            rate in 1u64..10_000_000,
+            permille in 1u64..=1000,
+            from in proptest::prop_oneof![0u64..1 << 40, u64::MAX - (1 << 20)..=u64::MAX],
+            units in proptest::prop_oneof![1u128..1 << 20, 1u128..1 << 70],
+        ) {
+            let schedule = RateSchedule {
+                segments: vec![(0, u128::from(rate) * u128::from(permille))],
+                capacity: 1,
+            };
+            proptest::prop_assert_eq!(schedule.span_us(from, units), schedule.walk_span_us(from, units));
+        }
+    }
 
     #[test]
     fn token_bound_uses_the_suffix_after_late_arrivals() {

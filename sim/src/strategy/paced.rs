@@ -60,9 +60,12 @@ pub struct Paced {
     lanes: Vec<LaneId>,
     queues: Vec<VecDeque<u32>>,
     wake_pending: Vec<Option<u64>>,
-    /// Per lane, the head the policy last told to wait and until when, while the policy is
-    /// unchanged since.
-    waiting: Vec<Option<(u32, u64)>>,
+    /// Per lane, the head the policy last told to wait, until when, and at which of the
+    /// policy's versions: it stands only while that version is current.
+    waiting: Vec<Option<(u32, u64, u64)>>,
+    /// Counts the policy's changes (admissions, [`Paced::policy_mut`]): forgetting every
+    /// lane's `Wait` is one increment, not a pass over the lanes on every admission.
+    version: u64,
     permits: Vec<Option<Permit>>,
     attempts: Vec<Attempt>,
     blocked_on_permits: bool,
@@ -83,6 +86,7 @@ impl Paced {
             queues: vec![VecDeque::new(); workload.lanes.len()],
             wake_pending: vec![None; workload.lanes.len()],
             waiting: vec![None; workload.lanes.len()],
+            version: 0,
             permits: (0..n).map(|_| None).collect(),
             attempts: vec![Attempt::first(); n],
             blocked_on_permits: false,
@@ -152,7 +156,7 @@ impl Paced {
     }
 
     fn forget_waits(&mut self) {
-        self.waiting.fill(None);
+        self.version = self.version.wrapping_add(1);
     }
 
     /// A request arrived: queue it behind its lane and dispatch.
@@ -230,7 +234,8 @@ impl Paced {
             // Asking again would answer `Wait { until }` once more and, with a wake-up already
             // due by then, schedule nothing.
             let pending = self.wake_pending.get(lane).copied().flatten();
-            if let Some(Some((head, until))) = self.waiting.get(lane).copied()
+            if let Some(Some((head, until, version))) = self.waiting.get(lane).copied()
+                && version == self.version
                 && head == request
                 && until > now
                 && pending.is_some_and(|at| now <= at && at <= until)
@@ -253,7 +258,7 @@ impl Paced {
                 attempt,
             ) {
                 Acquire::Admit(permit) => {
-                    self.waiting.fill(None);
+                    self.version = self.version.wrapping_add(1);
                     queue.pop_front();
                     if let Some(slot) = self.permits.get_mut(request as usize) {
                         *slot = Some(permit);
@@ -263,7 +268,7 @@ impl Paced {
                 Acquire::Wait { until, .. } => {
                     let until = until.as_ticks().max(now.saturating_add(1));
                     if let Some(waiting) = self.waiting.get_mut(lane) {
-                        *waiting = Some((request, until));
+                        *waiting = Some((request, until, self.version));
                     }
                     if let Some(pending) = self.wake_pending.get_mut(lane)
                         && pending.is_none_or(|at| at > until || at < now)

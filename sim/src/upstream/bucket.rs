@@ -14,6 +14,8 @@ pub struct ExactBucket {
     capacity: u64,
     level: i128,
     at_us: u64,
+    /// The level when full, `capacity × window_µs`, kept: every refill caps at it.
+    full: i128,
 }
 
 impl ExactBucket {
@@ -33,17 +35,15 @@ impl ExactBucket {
     pub fn new(amount: u64, window_us: u64, capacity: u64) -> Self {
         let capacity = capacity.max(1);
         let window_us = window_us.max(1);
+        let full = i128::from(capacity) * i128::from(window_us);
         Self {
             amount: amount.max(1),
             window_us,
             capacity,
-            level: i128::from(capacity) * i128::from(window_us),
+            level: full,
             at_us: 0,
+            full,
         }
-    }
-
-    fn full(&self) -> i128 {
-        i128::from(self.capacity) * i128::from(self.window_us)
     }
 
     fn units(&self, n: u64) -> i128 {
@@ -54,7 +54,7 @@ impl ExactBucket {
     pub fn refill(&mut self, now: u64) {
         if now > self.at_us {
             let gained = i128::from(self.amount) * i128::from(now - self.at_us);
-            self.level = self.level.saturating_add(gained).min(self.full());
+            self.level = self.level.saturating_add(gained).min(self.full);
             self.at_us = now;
         }
     }
@@ -83,7 +83,7 @@ impl ExactBucket {
     /// Gives `n` units back, never above full.
     pub fn give_back(&mut self, now: u64, n: u64) {
         self.refill(now);
-        self.level = self.level.saturating_add(self.units(n)).min(self.full());
+        self.level = self.level.saturating_add(self.units(n)).min(self.full);
     }
 
     /// Microseconds until `n` units fit (rounded up), or `None` if `n` is above the capacity.
@@ -112,13 +112,13 @@ impl ExactBucket {
     /// The level now as a fraction of the capacity, in millionths (negative in debt), for plots.
     pub fn level_ppm(&mut self, now: u64) -> i64 {
         self.refill(now);
-        i64::try_from(self.level * 1_000_000 / self.full().max(1)).unwrap_or(i64::MIN)
+        i64::try_from(self.level * 1_000_000 / self.full.max(1)).unwrap_or(i64::MIN)
     }
 
     /// Microseconds until the bucket is full again (rounded up).
     pub fn time_to_full_us(&mut self, now: u64) -> u64 {
         self.refill(now);
-        div_ceil(self.full() - self.level, self.amount)
+        div_ceil(self.full - self.level, self.amount)
     }
 
     /// Changes the refill rate and the capacity from `now` on (a tier change): the level is
@@ -138,7 +138,8 @@ impl ExactBucket {
         self.refill(now);
         self.amount = amount.max(1);
         self.capacity = capacity.max(1);
-        self.level = self.level.min(self.full());
+        self.full = i128::from(self.capacity) * i128::from(self.window_us);
+        self.level = self.level.min(self.full);
     }
 
     /// Units per window.

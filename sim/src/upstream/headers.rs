@@ -164,21 +164,21 @@ impl HeaderState {
     /// assert!(snapshot.quota(Scope::Requests).is_none());
     /// ```
     pub fn snapshot_into(&self, dialect: Dialect, snapshot: &mut Snapshot) {
-        // The parser's own reset (a response without fields is `Snapshot { status, ..default }`)
-        // clears what the previous response left, a field added to `Snapshot` included.
-        headers::parse_into(
-            Some(self.status),
-            core::iter::empty::<(&str, &str)>(),
-            snapshot,
-        );
+        // What the parser makes of a response without fields (`Snapshot { status, ..default }`,
+        // a field added to `Snapshot` included) with the fields every response has, written
+        // once: not a parse of nothing and a rewrite.
         let date_us = self.date_unix_us.saturating_add_signed(self.date_skew_us);
-        snapshot.date = Some(UnixTime::from_secs(date_us / 1_000_000));
-        snapshot.retry_after = self.retry_after_s.map(|s| RetryAfter::Delay(time::secs(s)));
-        snapshot.sdk_retry_after = self
-            .retry_after_s
-            .map(|s| SdkReadings::exact(time::secs(s)))
-            .unwrap_or_default();
-        snapshot.should_retry = matches!(self.status, 429 | 529).then_some(true);
+        *snapshot = Snapshot {
+            status: Some(self.status),
+            date: Some(UnixTime::from_secs(date_us / 1_000_000)),
+            retry_after: self.retry_after_s.map(|s| RetryAfter::Delay(time::secs(s))),
+            sdk_retry_after: self
+                .retry_after_s
+                .map(|s| SdkReadings::exact(time::secs(s)))
+                .unwrap_or_default(),
+            should_retry: matches!(self.status, 429 | 529).then_some(true),
+            ..Snapshot::default()
+        };
         if self.status == 529 {
             return;
         }
@@ -284,6 +284,31 @@ mod tests {
     use super::*;
     use headroom::headers::{self, Dialect as Parsed, Scope};
     use proptest::prelude::*;
+
+    #[test]
+    fn a_state_without_quotas_is_what_the_parser_makes_of_no_fields_plus_the_fixed_ones() {
+        let dirty = [
+            ("retry-after-ms", "1500"),
+            ("anthropic-ratelimit-requests-limit", "x"),
+            ("x-ratelimit-limit-requests", "60"),
+        ];
+        for status in [200u16, 429, 529] {
+            let state = HeaderState {
+                status,
+                retry_after_s: Some(3),
+                ..HeaderState::default()
+            };
+            let mut kept = headers::parse(Some(429), dirty);
+            assert!(!kept.ignored.is_empty() && kept.retry_after_ms.is_some());
+            state.snapshot_into(Dialect::Anthropic, &mut kept);
+            let mut expected = headers::parse(Some(status), core::iter::empty::<(&str, &str)>());
+            expected.date = Some(UnixTime::from_secs(0));
+            expected.retry_after = Some(RetryAfter::Delay(time::secs(3)));
+            expected.sdk_retry_after = SdkReadings::exact(time::secs(3));
+            expected.should_retry = (status != 200).then_some(true);
+            assert_eq!(kept, expected, "{status}");
+        }
+    }
 
     fn state() -> HeaderState {
         let mut state = HeaderState {

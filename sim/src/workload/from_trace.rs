@@ -4,7 +4,9 @@
 //!
 //! Ids are looked up through a table of request indices hashed by the trace reader's id hash
 //! (consecutive ids side by side, so a million inserts stay cache-friendly), whose text lives
-//! once, in the workload's [`Ids`]: no `String` per id, no SipHash.
+//! once, in the workload's [`Ids`]: no `String` per id, no SipHash. Each entry keeps the bits of
+//! its id's hash the table uses ([`pack`]), so a growing table moves its entries without
+//! reading and hashing every id again (4 more bytes a slot: ≈ 8 bytes a request).
 
 use hashbrown::{HashTable, hash_table};
 use headroom::headers::{self, Dialect as HeaderDialect};
@@ -66,9 +68,9 @@ impl Workload {
 pub struct WorkloadBuilder {
     /// What is built so far.
     workload: Workload,
-    /// Per id, the index of the latest work sent with it, hashed by the id's text in
-    /// `workload.ids`.
-    by_id: HashTable<u32>,
+    /// Per id, the index of the latest work sent with it and the id's hash as the table keeps
+    /// it ([`pack`]).
+    by_id: HashTable<(u32, u32)>,
     /// The hasher of ids.
     hasher: IdHasher,
     /// Per request: its last attempt was answered with a non-2xx (a request of the same id is
@@ -156,16 +158,16 @@ impl WorkloadBuilder {
         if self.error.is_some() {
             return;
         }
-        let hash = self.hasher.hash(id.as_bytes());
-        let (ids, hasher) = (&self.workload.ids, &self.hasher);
+        let key = pack(self.hasher.hash(id.as_bytes()));
+        let ids = &self.workload.ids;
         // One probe finds the id's latest work or the free slot for it.
         let latest = self.by_id.entry(
-            hash,
-            |&index| ids.get(index as usize) == Some(id),
-            |&index| hasher.hash(ids.get(index as usize).unwrap_or_default().as_bytes()),
+            unpack(key),
+            |&(index, _)| ids.get(index as usize) == Some(id),
+            |&(_, key)| unpack(key),
         );
         if let hash_table::Entry::Occupied(found) = &latest {
-            let slot = *found.get() as usize;
+            let slot = found.get().0 as usize;
             if let Some(sent) = self.sent_at.get_mut(slot) {
                 *sent = t_us;
             }
@@ -189,9 +191,9 @@ impl WorkloadBuilder {
             return;
         };
         match latest {
-            hash_table::Entry::Occupied(mut found) => *found.get_mut() = index,
+            hash_table::Entry::Occupied(mut found) => found.get_mut().0 = index,
             hash_table::Entry::Vacant(free) => {
-                free.insert(index);
+                free.insert((index, key));
             }
         }
         self.workload.requests.push(Request {
@@ -227,12 +229,11 @@ impl WorkloadBuilder {
         if self.error.is_some() {
             return;
         }
-        let hash = self.hasher.hash(answer.id.as_bytes());
+        let hash = unpack(pack(self.hasher.hash(answer.id.as_bytes())));
         let ids = &self.workload.ids;
-        let Some(&index) = self
-            .by_id
-            .find(hash, |&index| ids.get(index as usize) == Some(&*answer.id))
-        else {
+        let Some(&(index, _)) = self.by_id.find(hash, |&(index, _)| {
+            ids.get(index as usize) == Some(&*answer.id)
+        }) else {
             return;
         };
         let slot = index as usize;
@@ -308,6 +309,19 @@ impl WorkloadBuilder {
     }
 }
 
+/// An id's hash in the 32 bits the table keeps: the low 25 (which place a slot in tables of up
+/// to 2^25 slots) and the top seven (the tag the table compares before the ids).
+fn pack(hash: u64) -> u32 {
+    (hash & 0x1ff_ffff) as u32 | ((hash >> 57) as u32) << 25
+}
+
+/// The hash the table places an entry by, from its packed hash: the id's own hash in the bits
+/// [`pack`] keeps (so ids sit where the id hash puts them), the tag repeated in bits 25 to 31
+/// (which larger tables use), zeros between.
+fn unpack(packed: u32) -> u64 {
+    u64::from(packed) | u64::from(packed >> 25) << 57
+}
+
 /// The index of the lane named `name` in `lanes`, added if new.
 fn lane_index(lanes: &mut Vec<Lane>, name: &str) -> Result<u8, String> {
     if let Some(found) = lanes.iter().position(|lane| lane.name == name) {
@@ -342,6 +356,17 @@ fn learn_limits(limits: &mut Limits, snapshot: &headers::Snapshot) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_packed_hash_places_and_tags_an_entry_as_the_id_hash_does() {
+        let hasher = IdHasher::default();
+        for id in ["r1", "r2", "req-000123", "a", ""] {
+            let hash = hasher.hash(id.as_bytes());
+            let kept = unpack(pack(hash));
+            assert_eq!(kept & 0x1ff_ffff, hash & 0x1ff_ffff, "{id}");
+            assert_eq!(kept >> 57, hash >> 57, "{id}");
+        }
+    }
 
     #[test]
     fn retries_in_a_trace_are_the_same_work() {
