@@ -323,6 +323,12 @@ impl<'w> Sim<'w> {
             self.push(at, RESPONSE | u64::from(slot));
             return;
         };
+        // `generate` finds a held-back response's instant as the generation's end.
+        debug_assert_eq!(
+            start.saturating_add(span),
+            admission.latency_us,
+            "a 200's generation ends with its latency"
+        );
         // The response comes after every chunk of its attempt (when strictly later in time, as
         // whenever the span is not empty): it waits outside the queue, its key reserved now,
         // and takes the last chunk's place. Until then it could not have been the queue's
