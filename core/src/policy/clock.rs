@@ -143,7 +143,8 @@ impl EngineClock {
     ///
     /// Only a correction's tick counts from an instant before the last one: a forward step's
     /// counts from the caller's instant, a small step back's from the last instant itself. So
-    /// one comparison does what [`EngineClock::note_correction`] does with three.
+    /// one comparison does what `EngineClock::note_correction` (the tests' reference) does
+    /// with three.
     #[inline]
     pub(crate) fn note_refusal(&mut self, tick: Tick) {
         if self.last.is_some_and(|last| tick.from < last) {

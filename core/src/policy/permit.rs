@@ -148,7 +148,7 @@ impl core::error::Error for PermitError {}
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub(crate) struct Record {
     /// Admission sequence number: later admissions have later ids (modulo wrap-around, see
-    /// [`is_at_or_after`]).
+    /// the lane sync's `is_at_or_after`).
     pub(crate) id: NonZeroU32,
     pub(crate) lane: u8,
     /// Buckets charged, by [`crate::LimitKind::index`]; a bucket learned later was not charged.

@@ -19,7 +19,7 @@ pub(super) const SHORTEST: usize = 16;
 /// The longest name this path takes: five words from the front and the one ending at the end.
 pub(super) const LONGEST: usize = 48;
 
-/// Bit 0x20 in every byte: what [`key`] sets so that a name's case does not change its slot.
+/// Bit 0x20 in every byte: what [`slot_of`] sets so that a name's case does not change its slot.
 const FOLD: u64 = 0x2020_2020_2020_2020;
 
 /// The multiplier of [`slot_of`], found by search so that the 38 names of 16 to 48 bytes in
