@@ -1,5 +1,6 @@
 //! `headroom proxy --store redis://…`: the Lua scripts against a real Redis, and four proxies
-//! sharing one Redis in front of one `headroom mock` key, beside the same four without it.
+//! sharing one Redis in front of one `headroom mock` key, beside the same four without it, and
+//! the same four through a Redis that stops answering for a while.
 //!
 //! Tests that need Redis read its URL from `HEADROOM_TEST_REDIS` (`.ci/run` starts one and
 //! sets it). Without it they print a loud SKIPPED line and pass — unless `CI` or
@@ -10,6 +11,7 @@ mod mock_support;
 mod proxy_support;
 
 use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use headroom::{LaneConfig, Limit, nz};
@@ -55,6 +57,7 @@ async fn the_scripts_admit_all_or_nothing_refund_what_is_ahead_and_sync_from_rem
         &LaneConfig::new()
             .requests(Limit::per_minute(nz!(60)))
             .input_tokens(Limit::per_minute(nz!(1_000))),
+        0,
     );
     let acquire = |input: u64, at: u64| store.acquire(&lane, &rates, [1, input, 0, input], at);
     // The headers say `remaining` input tokens at `at`; admissions since `since` are unseen.
@@ -82,7 +85,7 @@ async fn the_scripts_admit_all_or_nothing_refund_what_is_ahead_and_sync_from_rem
     // The first used 100 of its 600: 500 back, and 600 fits at once.
     let refund = [0, -500, 0, -500];
     store
-        .settle(&lane, &rates, refund, t0 + 2_000_000)
+        .settle(&lane, &rates, refund, t0 + 2_000_000, t0)
         .await
         .unwrap();
     assert_eq!(acquire(600, t0 + 2_000_000).await, Ok(Decision::Admit));
@@ -106,6 +109,25 @@ async fn the_scripts_admit_all_or_nothing_refund_what_is_ahead_and_sync_from_rem
         Ok(Decision::WaitUntil(_))
     ));
     assert_eq!(acquire(490, later).await, Ok(Decision::Admit));
+    // 300 input tokens sent without the store (while it was away), the last at `sent`, are
+    // charged to it when it answers again, and logged then: a sync from headers taken before
+    // they arrived counts them as unseen.
+    let later = later + 60_000_000;
+    let sent = later - 1_000_000;
+    store
+        .settle(&lane, &rates, [0, 300, 0, 300], later, sent)
+        .await
+        .unwrap();
+    assert!(matches!(
+        acquire(701, later).await,
+        Ok(Decision::WaitUntil(_))
+    ));
+    sync(1_000, later, sent).await.unwrap();
+    assert!(matches!(
+        acquire(701, later).await,
+        Ok(Decision::WaitUntil(_))
+    ));
+    assert_eq!(acquire(700, later).await, Ok(Decision::Admit));
 }
 
 /// One run of `COUNT` requests spread over four proxies; its tally.
@@ -128,10 +150,95 @@ fn bound_ms() -> u64 {
     (COUNT as u64 - burst) * 60_000 / RPM + LATENCY_MS
 }
 
-async fn four_proxies(store: Option<&str>) -> Run {
+/// A TCP relay in front of Redis that can be stalled: what the proxies see of a Redis that
+/// stops answering for a while (a failover, a long command, a congested link), without
+/// pausing the Redis that other tests share.
+struct Relay {
+    url: String,
+    stalled_until: Arc<Mutex<Option<Instant>>>,
+}
+
+impl Relay {
+    async fn start(redis: &str) -> Self {
+        let target = redis
+            .strip_prefix("redis://")
+            .unwrap_or(redis)
+            .trim_end_matches('/')
+            .to_owned();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("redis://{}", listener.local_addr().unwrap());
+        let stalled_until = Arc::new(Mutex::new(None));
+        let stall = Arc::clone(&stalled_until);
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let Ok(server) = tokio::net::TcpStream::connect(&target).await else {
+                    continue;
+                };
+                let (client_in, client_out) = client.into_split();
+                let (server_in, server_out) = server.into_split();
+                tokio::spawn(Self::pipe(client_in, server_out, Arc::clone(&stall)));
+                tokio::spawn(Self::pipe(server_in, client_out, Arc::clone(&stall)));
+            }
+        });
+        Self { url, stalled_until }
+    }
+
+    /// Copies one direction, holding every chunk while the relay is stalled.
+    async fn pipe(
+        mut from: tokio::net::tcp::OwnedReadHalf,
+        mut to: tokio::net::tcp::OwnedWriteHalf,
+        stall: Arc<Mutex<Option<Instant>>>,
+    ) {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        let mut buffer = vec![0; 64 << 10];
+        while let Ok(read) = from.read(&mut buffer).await {
+            if read == 0 {
+                break;
+            }
+            let until = *stall.lock().unwrap();
+            if let Some(until) = until {
+                tokio::time::sleep_until(until.into()).await;
+            }
+            if to.write_all(&buffer[..read]).await.is_err() {
+                break;
+            }
+        }
+    }
+
+    /// Holds everything that passes for `length`, from now.
+    fn stall(&self, length: Duration) {
+        *self.stalled_until.lock().unwrap() = Some(Instant::now() + length);
+    }
+}
+
+/// Where the four proxies keep their shared state.
+#[derive(Clone, Copy)]
+enum Shared<'a> {
+    /// Nowhere: each paces from the headers it sees.
+    Alone,
+    /// In this Redis.
+    Redis(&'a str),
+    /// In this Redis, through a relay that stalls for `length` at `after` into the run.
+    Stalling {
+        redis: &'a str,
+        after: Duration,
+        length: Duration,
+    },
+}
+
+async fn four_proxies(shared: Shared<'_>) -> Run {
     let rpm = RPM.to_string();
     let (_mock, upstream) = mock_support::start(LATENCY_MS, &["--rpm", &rpm]);
     let model = fresh("claude-shared");
+    let relay = match shared {
+        Shared::Stalling { redis, .. } => Some(Relay::start(redis).await),
+        Shared::Alone | Shared::Redis(_) => None,
+    };
+    let store = match (shared, &relay) {
+        (_, Some(relay)) => Some(relay.url.as_str()),
+        (Shared::Redis(url), None) => Some(url),
+        _ => None,
+    };
     let mut proxies = Vec::new();
     for _ in 0..4 {
         let mut args = vec!["--rpm", &rpm, "--transit-ms", "250"];
@@ -159,6 +266,10 @@ async fn four_proxies(store: Option<&str>) -> Run {
             })
         })
         .collect();
+    if let (Shared::Stalling { after, length, .. }, Some(relay)) = (shared, &relay) {
+        tokio::time::sleep_until((started + after).into()).await;
+        relay.stall(length);
+    }
     let mut statuses = BTreeMap::new();
     for task in tasks {
         *statuses.entry(task.await.unwrap()).or_insert(0) += 1;
@@ -181,8 +292,8 @@ async fn four_proxies_one_redis_one_key_skewed_load() {
     let Some(url) = redis_url("four_proxies_one_redis_one_key_skewed_load") else {
         return;
     };
-    let shared = four_proxies(Some(&url)).await;
-    let alone = four_proxies(None).await;
+    let shared = four_proxies(Shared::Redis(&url)).await;
+    let alone = four_proxies(Shared::Alone).await;
     let bound = bound_ms();
     let utilisation = |run: &Run| bound * 1_000 / run.elapsed_ms;
     eprintln!(
@@ -211,6 +322,39 @@ async fn four_proxies_one_redis_one_key_skewed_load() {
     // Without the store every request is still answered, by the provider or the proxy.
     assert_eq!(alone.statuses.values().sum::<u32>(), COUNT as u32);
     assert_eq!(alone.statuses.get(&0), None, "{alone:?}");
+}
+
+/// Redis stops answering for 1.2 s in the middle of the run: each proxy sends through its
+/// fallback gate (a quarter of the limits, four proxies, empty when the outage begins) while
+/// it is away, and owes the store what it sent meanwhile. Without the gate, the requests that
+/// were waiting for the store went out on the local permits given at the full limits: 107 to
+/// 119 429s a run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn four_proxies_ride_out_a_redis_that_stops_answering() {
+    let Some(url) = redis_url("four_proxies_ride_out_a_redis_that_stops_answering") else {
+        return;
+    };
+    let run = four_proxies(Shared::Stalling {
+        redis: &url,
+        after: Duration::from_secs(4),
+        length: Duration::from_millis(1_200),
+    })
+    .await;
+    let bound = bound_ms();
+    eprintln!(
+        "4 proxies, 70/10/10/10, {COUNT} requests at {RPM} RPM (bound {bound} ms), Redis away \
+         for 1.2 s: {} ms, utilisation {} ‰, {} 429s from the mock, client statuses {:?}",
+        run.elapsed_ms,
+        bound * 1_000 / run.elapsed_ms,
+        run.upstream_429,
+        run.statuses,
+    );
+    assert_eq!(run.upstream_429, 0, "{run:?}");
+    assert_eq!(
+        run.statuses.get(&200).copied(),
+        Some(COUNT as u32),
+        "{run:?}"
+    );
 }
 
 #[tokio::test]

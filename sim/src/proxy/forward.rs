@@ -80,8 +80,8 @@ pub async fn forward(proxy: Arc<Proxy>, request: Request) -> Response {
         }
     };
     let (gated, store_waited) = match gate {
-        Gate::Local => (false, false),
-        Gate::Store { waited } => (true, waited),
+        Gate::Local => (None, false),
+        Gate::Store { waited, at_us } => (Some(at_us), waited),
     };
     if had_room && !store_waited {
         OVERHEAD.record_us(elapsed_us(arrived));
@@ -115,10 +115,11 @@ fn charges(cost: Cost) -> [u64; 4] {
 /// Who admitted an attempt.
 enum Gate {
     /// The local engine alone: no store, a lane without configured limits, or the store
-    /// unreachable (the local engine's admission stands, at the fallback share from then on).
+    /// unreachable (then through the lane's [`super::fallback::Fallback`] gate too).
     Local,
-    /// The shared store too; `waited`: it made the request wait.
-    Store { waited: bool },
+    /// The shared store too, at `at_us` on the store's clock; `waited`: it made the request
+    /// wait.
+    Store { waited: bool, at_us: u64 },
 }
 
 /// Why the shared store did not admit.
@@ -144,6 +145,11 @@ impl Drop for Unsent {
 /// Asks the shared store for room for the request `guard` admitted locally, for a lane the
 /// store paces (one request of this proxy's lane at a time, in order), sleeping until the
 /// instant it names, within the permit's deadline; the permit back, and who admitted it.
+///
+/// While the store is unreachable the lane's fallback gate stands in for it (the local permit
+/// may be from before the outage, at the full limits), and what it lets through is owed to
+/// the store: charged there before the lane's next admission by it, so that the shared
+/// buckets do not offer again what this proxy used while they could not hear of it.
 async fn through_store(
     proxy: &Proxy,
     lane: &Lane,
@@ -161,18 +167,33 @@ async fn through_store(
     let mut waited = false;
     let gate = loop {
         let now = store::now_us();
-        let decision = store
-            .acquire(&lane.stats.name, &lane.rates, charges(cost), now)
-            .await;
-        proxy.store_answered(decision.is_ok());
-        let until = match decision {
-            Ok(Decision::Admit) => break Gate::Store { waited },
-            Ok(Decision::WaitUntil(until)) => until,
-            Ok(Decision::Never(kind)) => return Err(StoreRefusal::Never(kind)),
-            Err(_) => break Gate::Local,
+        let decision = match pay_owed(store, lane).await {
+            Ok(()) => {
+                store
+                    .acquire(&lane.stats.name, &lane.rates, charges(cost), now)
+                    .await
+            }
+            Err(error) => Err(error),
         };
-        let wait_us = until.saturating_sub(now);
-        let engine_now = proxy.lanes.engine().now().as_ticks();
+        proxy.store_answered(decision.is_ok());
+        if decision.is_ok() {
+            lane.end_fallback();
+        }
+        let engine_now = proxy.lanes.engine().now();
+        let wait_us = match decision {
+            Ok(Decision::Admit) => break Gate::Store { waited, at_us: now },
+            Ok(Decision::WaitUntil(until)) => until.saturating_sub(now),
+            Ok(Decision::Never(kind)) => return Err(StoreRefusal::Never(kind)),
+            Err(_) => match lane.take_fallback(engine_now, charges(cost)) {
+                Ok(()) => {
+                    // Owed as sent now: `now` is from before the store failed to answer.
+                    lane.owe(charges(cost), store::now_us());
+                    break Gate::Local;
+                }
+                Err(until) => until.as_ticks().saturating_sub(engine_now.as_ticks()),
+            },
+        };
+        let engine_now = engine_now.as_ticks();
         if deadline
             .is_some_and(|deadline| engine_now.saturating_add(wait_us) >= deadline.as_ticks())
         {
@@ -192,6 +213,30 @@ async fn through_store(
         .take()
         .map(|guard| (guard, gate))
         .ok_or(StoreRefusal::Deadline { after_s: 1 })
+}
+
+/// Charges the store with what `lane` admitted while the store was unreachable, if anything;
+/// on failure it stays owed.
+async fn pay_owed(store: &store::Store, lane: &Lane) -> Result<(), store::StoreError> {
+    let Some(owed) = lane.take_owed() else {
+        return Ok(());
+    };
+    let delta = owed
+        .charges
+        .map(|units| i64::try_from(units).unwrap_or(i64::MAX));
+    let paid = store
+        .settle(
+            &lane.stats.name,
+            &lane.rates,
+            delta,
+            store::now_us(),
+            owed.last_us,
+        )
+        .await;
+    if paid.is_err() {
+        lane.owe(owed.charges, owed.last_us);
+    }
+    paid
 }
 
 /// Waits in the lane's line for a permit, until the queue deadline (`had_room`: the request
@@ -238,9 +283,10 @@ struct Exchange<'a> {
 }
 
 impl Exchange<'_> {
-    /// Sends, and sends again while the engine says to retry. `gated`: the shared store
-    /// admitted this attempt (it then hears of the response: its headers and its real cost).
-    async fn run(mut self, mut guard: Ticket, mut gated: bool) -> Response {
+    /// Sends, and sends again while the engine says to retry. `gated`: the instant the shared
+    /// store admitted this attempt, if it did (it then hears of the response: its headers and
+    /// its real cost).
+    async fn run(mut self, mut guard: Ticket, mut gated: Option<u64>) -> Response {
         let engine = self.proxy.lanes.engine();
         loop {
             self.count(|stats| &stats.sent);
@@ -267,20 +313,20 @@ impl Exchange<'_> {
                             .iter()
                             .map(|(name, value)| (name.as_str(), value.as_bytes())),
                     );
-                    let snapshot = self.tell_store(gated, snapshot, headers_at);
+                    let snapshot = self.tell_store(gated.is_some(), snapshot, headers_at);
                     if status.is_success() {
-                        let settle =
-                            gated.then(|| (self.proxy.clone(), self.lane.clone(), self.cost));
+                        let settle = gated
+                            .map(|at_us| (self.proxy.clone(), self.lane.clone(), self.cost, at_us));
                         return stream_back(guard, snapshot, response, self.rng, settle);
                     }
                     if status == StatusCode::TOO_MANY_REQUESTS {
                         self.count(|stats| &stats.upstream_429);
                     }
-                    if gated && matches!(status.as_u16(), 429 | 529) {
+                    if let Some(at_us) = gated.filter(|_| matches!(status.as_u16(), 429 | 529)) {
                         // Refused, so not counted: everything it was charged comes back.
                         let refund =
                             charges(self.cost).map(|charge| 0_i64.saturating_sub_unsigned(charge));
-                        self.settle(refund);
+                        settle_in_store(self.proxy.clone(), self.lane.clone(), refund, at_us);
                     }
                     let headers = passed_headers(response.headers());
                     let body = response.bytes().await.unwrap_or_default();
@@ -305,7 +351,8 @@ impl Exchange<'_> {
                 Err(_) => return last,
             };
             (guard, gated) = match through_store(&self.proxy, &self.lane, self.cost, guard).await {
-                Ok((guard, gate)) => (guard, matches!(gate, Gate::Store { .. })),
+                Ok((guard, Gate::Store { at_us, .. })) => (guard, Some(at_us)),
+                Ok((guard, Gate::Local)) => (guard, None),
                 Err(_) => return last,
             };
         }
@@ -342,11 +389,6 @@ impl Exchange<'_> {
             quotas: Default::default(),
             ..snapshot
         }
-    }
-
-    /// Tells the store what an attempt really cost, less what it was charged.
-    fn settle(&self, delta: [i64; 4]) {
-        settle_in_store(self.proxy.clone(), self.lane.clone(), delta);
     }
 
     /// Sends the request upstream as it came (hop-by-hop headers aside).
@@ -393,9 +435,9 @@ fn passed_headers(from: &HeaderMap) -> HeaderMap {
     out
 }
 
-/// Tells the store, off the request's path, what an attempt really cost less what it was
-/// charged.
-fn settle_in_store(proxy: Arc<Proxy>, lane: Arc<Lane>, delta: [i64; 4]) {
+/// Tells the store, off the request's path, what an attempt it admitted at `admitted_us` really
+/// cost less what it was charged.
+fn settle_in_store(proxy: Arc<Proxy>, lane: Arc<Lane>, delta: [i64; 4], admitted_us: u64) {
     if delta.iter().all(|&units| units == 0) {
         return;
     }
@@ -404,7 +446,13 @@ fn settle_in_store(proxy: Arc<Proxy>, lane: Arc<Lane>, delta: [i64; 4]) {
             return;
         };
         let settled = store
-            .settle(&lane.stats.name, &lane.rates, delta, store::now_us())
+            .settle(
+                &lane.stats.name,
+                &lane.rates,
+                delta,
+                store::now_us(),
+                admitted_us,
+            )
             .await;
         proxy.store_answered(settled.is_ok());
     });
@@ -433,8 +481,9 @@ fn usage_delta(cost: Cost, usage: &Usage) -> [i64; 4] {
     })
 }
 
-/// The store to settle with when a streamed body ends: the proxy, the lane and the charge.
-type Settle = Option<(Arc<Proxy>, Arc<Lane>, Cost)>;
+/// The store to settle with when a streamed body ends: the proxy, the lane, the charge and
+/// when the store admitted it.
+type Settle = Option<(Arc<Proxy>, Arc<Lane>, Cost, u64)>;
 
 /// The body's state while it streams back to the client.
 struct Metered {
@@ -486,8 +535,10 @@ fn stream_back(
             }
             None => {
                 let usage = state.scanner.take().and_then(Scanner::finish);
-                if let (Some((proxy, lane, cost)), Some(usage)) = (state.settle.take(), &usage) {
-                    settle_in_store(proxy, lane, usage_delta(cost, usage));
+                if let (Some((proxy, lane, cost, at_us)), Some(usage)) =
+                    (state.settle.take(), &usage)
+                {
+                    settle_in_store(proxy, lane, usage_delta(cost, usage), at_us);
                 }
                 let reply = headroom::Response::new(&state.snapshot);
                 let reply = match usage {

@@ -10,9 +10,11 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use headroom::limiter::{CriticalSectionRawMutex, Guard, Limiter, TokioTimer};
+use headroom::time::Instant;
 use headroom::{LaneConfig, LaneId, LimitKind, Policy};
 
 use super::config::{Config, Limits};
+use super::fallback::Fallback;
 use super::metrics::LaneStats;
 use crate::cli::CliError;
 use crate::store::{self, Rate};
@@ -42,6 +44,45 @@ pub struct Lane {
     pub rates: [Rate; 4],
     /// The line of this proxy's requests asking the shared store, one at a time, in order.
     pub store_line: tokio::sync::Mutex<()>,
+    /// What the local engine admitted while the shared store was unreachable.
+    owed: Mutex<Option<Owed>>,
+    /// The lane at its fallback share.
+    fallback_config: LaneConfig,
+    /// The gate of its sends while the store does not answer (`None`: it answers).
+    fallback: Mutex<Option<Fallback>>,
+}
+
+/// Charges a lane admitted on its own while the shared store was unreachable, to be charged
+/// there when it answers again (see [`Lane::owe`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Owed {
+    /// The charges, by [`LimitKind::index`].
+    pub charges: [u64; 4],
+    /// When the last of them was admitted, in µs on the store's clock.
+    pub last_us: u64,
+}
+
+impl Owed {
+    /// Both debts together: the charges summed (saturating), the later instant.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use headroom_sim::proxy::lanes::Owed;
+    ///
+    /// let one = Owed { charges: [1, 500, 0, 500], last_us: 9 };
+    /// let two = Owed { charges: [1, u64::MAX, 0, 20], last_us: 4 };
+    /// assert_eq!(one.plus(two), Owed { charges: [2, u64::MAX, 0, 520], last_us: 9 });
+    /// ```
+    #[must_use]
+    pub fn plus(self, other: Self) -> Self {
+        let mut sum = self;
+        for (units, more) in sum.charges.iter_mut().zip(other.charges) {
+            *units = units.saturating_add(more);
+        }
+        sum.last_us = sum.last_us.max(other.last_us);
+        sum
+    }
 }
 
 impl Lane {
@@ -50,9 +91,50 @@ impl Lane {
             id,
             stats: LaneStats::new(name),
             limits,
-            rates: store::rates(&rules.lane_config(&limits, 1_000)),
+            rates: store::rates(&rules.lane_config(&limits, 1_000), rules.transit_us),
             store_line: tokio::sync::Mutex::new(()),
+            owed: Mutex::new(None),
+            fallback_config: rules.lane_config(&limits, rules.fallback_permille),
+            fallback: Mutex::new(None),
         }
+    }
+
+    /// Takes `charges` (by [`LimitKind::index`]) at `now` from the gate that stands in for the
+    /// unreachable store, opened empty if the outage has just begun ([`Fallback`]).
+    ///
+    /// # Errors
+    ///
+    /// The instant at which the charges fit, when they do not fit now.
+    pub fn take_fallback(&self, now: Instant, charges: [u64; 4]) -> Result<(), Instant> {
+        self.fallback
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get_or_insert_with(|| Fallback::empty(&self.fallback_config, now))
+            .take(now, charges)
+    }
+
+    /// The store answered: the outage, if there was one, is over.
+    pub fn end_fallback(&self) {
+        *self.fallback.lock().unwrap_or_else(PoisonError::into_inner) = None;
+    }
+
+    /// Adds `charges` (by [`LimitKind::index`]), admitted at `at_us` without the store, to
+    /// what the lane owes it.
+    pub fn owe(&self, charges: [u64; 4], at_us: u64) {
+        let mut owed = self.owed.lock().unwrap_or_else(PoisonError::into_inner);
+        let more = Owed {
+            charges,
+            last_us: at_us,
+        };
+        *owed = Some(owed.map_or(more, |before| before.plus(more)));
+    }
+
+    /// What the lane owes the store, taken (to be charged there, or owed again).
+    pub fn take_owed(&self) -> Option<Owed> {
+        self.owed
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
     }
 }
 
@@ -70,6 +152,12 @@ pub struct LaneRules {
     /// Whether configured limits stand against the limits the headers report (with a shared
     /// store, whose rates are the configured ones, and so that a fallback share stays a share).
     pub keep_limits: bool,
+    /// While the shared store is unreachable, each lane is paced at this share of its limits,
+    /// in ‰.
+    pub fallback_permille: u32,
+    /// The transit allowance, in µs: the shared store's bursts leave its refill unspent
+    /// ([`store::rates`]).
+    pub transit_us: u64,
 }
 
 impl LaneRules {
@@ -136,6 +224,11 @@ impl Lanes {
     /// The engine.
     pub fn engine(&self) -> &'static Engine {
         self.engine
+    }
+
+    /// How lanes are made.
+    pub fn rules(&self) -> &LaneRules {
+        &self.rules
     }
 
     /// The lane for a request of `model` (see the module docs).

@@ -14,12 +14,15 @@
 //! * With `--store redis://…`, the buckets of lanes with configured limits live in Redis,
 //!   shared with every proxy in front of the same key ([`crate::store`]): the store admits,
 //!   and the responses' headers set its levels; the local engine still keeps each lane's line,
-//!   retries, and takes over at `--fallback-permille` of the limits while Redis is away.
+//!   retries, and takes over at `--fallback-permille` of the limits while Redis is away
+//!   ([`fallback`]: from an empty bucket, and what was sent meanwhile is charged to the store
+//!   when it answers again).
 //!
 //! The proxy answers `GET /healthz` and `GET /metrics` itself; every other request goes
 //! upstream. It never logs a header (API keys pass through untouched).
 
 pub mod config;
+pub mod fallback;
 pub mod forward;
 pub mod lanes;
 pub mod metrics;
@@ -99,7 +102,6 @@ pub struct Proxy {
     max_body: usize,
     transit_us: u64,
     store: Option<Store>,
-    fallback_permille: u32,
     /// Whether the lanes are at their fallback share (the store was unreachable last).
     falling_back: AtomicBool,
     next_seed: AtomicU64,
@@ -124,6 +126,8 @@ impl Proxy {
             pace_permille: args.pace_permille,
             alone: args.alone,
             keep_limits: args.store.is_some(),
+            fallback_permille: args.fallback_permille,
+            transit_us: args.transit_ms.saturating_mul(1_000),
         };
         let policy = Policy::new().with_transit_allowance(headroom::time::millis(args.transit_ms));
         let lanes = Lanes::new(policy, rules)?;
@@ -140,7 +144,6 @@ impl Proxy {
             max_body: args.max_body_bytes,
             transit_us: args.transit_ms.saturating_mul(1_000),
             store,
-            fallback_permille: args.fallback_permille,
             falling_back: AtomicBool::new(false),
             next_seed: AtomicU64::new(0),
         })
@@ -155,7 +158,11 @@ impl Proxy {
     /// answering, and back to all of their limits when it answers again.
     fn store_answered(&self, up: bool) {
         if self.falling_back.swap(!up, Ordering::Relaxed) == up {
-            let share = if up { 1_000 } else { self.fallback_permille };
+            let share = if up {
+                1_000
+            } else {
+                self.lanes.rules().fallback_permille
+            };
             if up {
                 tracing::info!("store reachable again: lanes paced by the store");
             } else {

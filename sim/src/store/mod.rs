@@ -9,7 +9,8 @@
 //! * `acquire.lua`: the core's GCRA over every bucket of the lane, all or nothing, and a log
 //!   of what was admitted when;
 //! * `settle.lua`: what a request really cost, against what it was charged (a refund only
-//!   gives back what is still ahead of now);
+//!   gives back what is still ahead of now; an extra charge is logged as admitted with the
+//!   request), and what a proxy admitted on its own while Redis was away;
 //! * `sync.lua`: a response's `remaining` sets each bucket, less the charges every proxy
 //!   logged since the headers' arrival minus the transit allowance (what the provider cannot
 //!   have counted yet).
@@ -76,7 +77,14 @@ pub struct Rate {
     pub burst: u64,
 }
 
-/// A lane's rates by [`LimitKind::index`].
+/// A lane's rates by [`LimitKind::index`], each burst less what its rate refills in
+/// `jitter_us` (at least 1).
+///
+/// The store schedules admissions on the callers' clocks, sampled before the round trip to
+/// Redis; the provider counts arrivals. A request admitted at the start of a span of
+/// `jitter_us` can reach the provider at its end, together with those admitted during it: the
+/// provider's bucket must still hold them all then, so the store's burst leaves that span's
+/// refill unspent. The proxies pass their transit allowance (`--transit-ms`).
 ///
 /// # Examples
 ///
@@ -84,16 +92,31 @@ pub struct Rate {
 /// use headroom::{LaneConfig, Limit, nz};
 /// use headroom_sim::store::rates;
 ///
-/// let rates = rates(&LaneConfig::new().requests(Limit::per_minute(nz!(120))));
-/// assert_eq!((rates[0].window_us, rates[0].amount, rates[0].burst), (60_000_000, 120, 2));
-/// assert_eq!(rates[1].amount, 0);
+/// let lane = LaneConfig::new().requests(Limit::per_minute(nz!(120)));
+/// let paced = rates(&lane, 0);
+/// assert_eq!((paced[0].window_us, paced[0].amount, paced[0].burst), (60_000_000, 120, 2));
+/// assert_eq!(paced[1].amount, 0);
+/// // 6 000 a minute, burst 100: a quarter of a second refills 25.
+/// let lane = LaneConfig::new().requests(Limit::per_minute(nz!(6_000)));
+/// assert_eq!(rates(&lane, 250_000)[0].burst, 75);
+/// assert_eq!(rates(&lane, 60_000_000)[0].burst, 1);
 /// ```
-pub fn rates(lane: &LaneConfig) -> [Rate; 4] {
+pub fn rates(lane: &LaneConfig, jitter_us: u64) -> [Rate; 4] {
     LimitKind::ALL.map(|kind| {
-        lane.limit(kind).map_or(Rate::default(), |limit| Rate {
-            window_us: u64::from(limit.window_ms()) * 1_000,
-            amount: u64::from(limit.amount()),
-            burst: u64::from(limit.burst_for(kind)),
+        lane.limit(kind).map_or(Rate::default(), |limit| {
+            let window_us = u64::from(limit.window_ms()) * 1_000;
+            let amount = u64::from(limit.amount());
+            let refilled = u64::try_from(
+                u128::from(amount) * u128::from(jitter_us) / u128::from(window_us.max(1)),
+            )
+            .unwrap_or(u64::MAX);
+            Rate {
+                window_us,
+                amount,
+                burst: u64::from(limit.burst_for(kind))
+                    .saturating_sub(refilled)
+                    .max(1),
+            }
         })
     })
 }
@@ -201,7 +224,9 @@ impl Store {
         }
     }
 
-    /// Settles an admitted request: `delta` is what it really cost less what it was charged.
+    /// Settles a request admitted at `admitted_us`: `delta` is what it really cost less what it
+    /// was charged. Charges admitted without the store (while it was unreachable) are settled
+    /// the same way, as a positive `delta` admitted at the last of them.
     ///
     /// # Errors
     ///
@@ -212,9 +237,13 @@ impl Store {
         rates: &[Rate; 4],
         delta: [i64; 4],
         now_us: u64,
+        admitted_us: u64,
     ) -> Result<(), StoreError> {
         let mut call = self.settle.prepare_invoke();
-        call.key(lane_key(lane)).arg(now_us);
+        call.key(lane_key(lane))
+            .key(log_key(lane))
+            .arg(now_us)
+            .arg(admitted_us);
         for (rate, delta) in rates.iter().zip(delta) {
             call.arg(rate.window_us).arg(rate.amount).arg(delta);
         }

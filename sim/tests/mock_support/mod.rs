@@ -25,12 +25,22 @@ pub fn start(latency_ms: u64, args: &[&str]) -> (Mock, String) {
 }
 
 /// Starts `headroom {args}` (a server that prints its bound address first); the server and
-/// its base URL.
+/// its base URL. Its log is dropped, unless `HEADROOM_TEST_LOGS` names a directory: it is then
+/// written there, one file per server.
 pub fn spawn(args: &[&str]) -> (Mock, String) {
+    let log = match std::env::var_os("HEADROOM_TEST_LOGS") {
+        Some(dir) => {
+            static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+            let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let name = format!("{}-{}-{n}.log", args[0], std::process::id());
+            Stdio::from(std::fs::File::create(std::path::Path::new(&dir).join(name)).unwrap())
+        }
+        None => Stdio::null(),
+    };
     let mut child = Command::new(env!("CARGO_BIN_EXE_headroom"))
         .args(args)
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(log)
         .spawn()
         .unwrap();
     let stdout = child.stdout.take().unwrap();
