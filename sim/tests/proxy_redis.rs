@@ -128,6 +128,30 @@ async fn the_scripts_admit_all_or_nothing_refund_what_is_ahead_and_sync_from_rem
         Ok(Decision::WaitUntil(_))
     ));
     assert_eq!(acquire(700, later).await, Ok(Decision::Admit));
+
+    // With 6 s of transit jitter to allow for, the store keeps 6 s of refill (100 input
+    // tokens) unspent: off the burst, and off the level a sync reads.
+    let lane = fresh("scripts-reserve");
+    let rates = headroom_sim::store::rates(
+        &LaneConfig::new()
+            .requests(Limit::per_minute(nz!(60)))
+            .input_tokens(Limit::per_minute(nz!(1_000))),
+        6_000_000,
+    );
+    assert_eq!((rates[1].burst, rates[1].reserve), (900, 100));
+    let acquire = |input: u64, at: u64| store.acquire(&lane, &rates, [1, input, 0, input], at);
+    assert!(matches!(acquire(901, t0).await, Ok(Decision::Never(_))));
+    assert_eq!(acquire(900, t0).await, Ok(Decision::Admit));
+    let later = t0 + 120_000_000;
+    store
+        .sync(&lane, &rates, [None, Some(500), None, None], later, later)
+        .await
+        .unwrap();
+    assert!(matches!(
+        acquire(401, later).await,
+        Ok(Decision::WaitUntil(_))
+    ));
+    assert_eq!(acquire(400, later).await, Ok(Decision::Admit));
 }
 
 /// One run of `COUNT` requests spread over four proxies; its tally.
@@ -315,8 +339,11 @@ async fn four_proxies_one_redis_one_key_skewed_load() {
         Some(COUNT as u32),
         "{shared:?}"
     );
+    // A floor against a store that starves the lanes (one stuck at its fallback quarter would
+    // be near 300 ‰), not the measurement: a run is 0.97–0.98 on an idle machine, and a store
+    // command that times out on a loaded one costs a few percent (docs/proxy.md, "Measured").
     assert!(
-        utilisation(&shared) >= 950,
+        utilisation(&shared) >= 900,
         "{shared:?} for a bound of {bound} ms"
     );
     // Without the store every request is still answered, by the provider or the proxy.

@@ -73,18 +73,23 @@ pub struct Rate {
     pub window_us: u64,
     /// Units per window (0: no such limit).
     pub amount: u64,
-    /// The burst, in units.
+    /// The burst, in units: the limit's, less the reserve.
     pub burst: u64,
+    /// Units the store leaves unspent for arrivals bunched by transit jitter: taken off the
+    /// burst, and off every level a header sync sets ([`rates`]).
+    pub reserve: u64,
 }
 
-/// A lane's rates by [`LimitKind::index`], each burst less what its rate refills in
-/// `jitter_us` (at least 1).
+/// A lane's rates by [`LimitKind::index`], each keeping in reserve what its rate refills in
+/// `jitter_us` (leaving a burst of at least 1).
 ///
 /// The store schedules admissions on the callers' clocks, sampled before the round trip to
 /// Redis; the provider counts arrivals. A request admitted at the start of a span of
 /// `jitter_us` can reach the provider at its end, together with those admitted during it: the
-/// provider's bucket must still hold them all then, so the store's burst leaves that span's
-/// refill unspent. The proxies pass their transit allowance (`--transit-ms`).
+/// provider's bucket must still hold them all then, so the store leaves that span's refill
+/// unspent — off the burst when the bucket is full, and off the level a sync reads in the
+/// headers, which is the provider's own with nothing to spare. The proxies pass their transit
+/// allowance (`--transit-ms`).
 ///
 /// # Examples
 ///
@@ -98,8 +103,8 @@ pub struct Rate {
 /// assert_eq!(paced[1].amount, 0);
 /// // 6 000 a minute, burst 100: a quarter of a second refills 25.
 /// let lane = LaneConfig::new().requests(Limit::per_minute(nz!(6_000)));
-/// assert_eq!(rates(&lane, 250_000)[0].burst, 75);
-/// assert_eq!(rates(&lane, 60_000_000)[0].burst, 1);
+/// assert_eq!((rates(&lane, 250_000)[0].burst, rates(&lane, 250_000)[0].reserve), (75, 25));
+/// assert_eq!((rates(&lane, 60_000_000)[0].burst, rates(&lane, 60_000_000)[0].reserve), (1, 99));
 /// ```
 pub fn rates(lane: &LaneConfig, jitter_us: u64) -> [Rate; 4] {
     LimitKind::ALL.map(|kind| {
@@ -110,12 +115,13 @@ pub fn rates(lane: &LaneConfig, jitter_us: u64) -> [Rate; 4] {
                 u128::from(amount) * u128::from(jitter_us) / u128::from(window_us.max(1)),
             )
             .unwrap_or(u64::MAX);
+            let burst = u64::from(limit.burst_for(kind));
+            let reserve = refilled.min(burst.saturating_sub(1));
             Rate {
                 window_us,
                 amount,
-                burst: u64::from(limit.burst_for(kind))
-                    .saturating_sub(refilled)
-                    .max(1),
+                burst: burst - reserve,
+                reserve,
             }
         })
     })
@@ -275,6 +281,7 @@ impl Store {
             call.arg(rate.window_us)
                 .arg(rate.amount)
                 .arg(rate.burst)
+                .arg(rate.reserve)
                 .arg(remaining);
         }
         let _: i64 = self.run(call).await?;
