@@ -140,7 +140,7 @@ async fn the_scripts_admit_all_or_nothing_refund_what_is_ahead_and_sync_from_rem
     );
     assert_eq!((rates[1].burst, rates[1].reserve), (900, 100));
     let acquire = |input: u64, at: u64| store.acquire(&lane, &rates, [1, input, 0, input], at);
-    assert!(matches!(acquire(901, t0).await, Ok(Decision::Never(_))));
+    assert!(matches!(acquire(1_001, t0).await, Ok(Decision::Never(_))));
     assert_eq!(acquire(900, t0).await, Ok(Decision::Admit));
     let later = t0 + 120_000_000;
     store
@@ -152,6 +152,29 @@ async fn the_scripts_admit_all_or_nothing_refund_what_is_ahead_and_sync_from_rem
         Ok(Decision::WaitUntil(_))
     ));
     assert_eq!(acquire(400, later).await, Ok(Decision::Admit));
+    // 950 is above the burst but within the limit's own 1 000: it waits for a full bucket
+    // (900 at 1 000 a minute: 54 s) and takes all of it, and 50 more.
+    assert_eq!(
+        acquire(950, later).await,
+        Ok(Decision::WaitUntil(later + 54_000_000))
+    );
+    let full = later + 54_000_000;
+    assert_eq!(acquire(950, full).await, Ok(Decision::Admit));
+    assert_eq!(
+        acquire(1, full + 1_000_000).await,
+        Ok(Decision::WaitUntil(full + 3_060_000))
+    );
+    // A debt larger than the bucket (a long outage's sends, paid at once) leaves it empty, not
+    // owing minutes: the provider's bucket does not go below empty either.
+    let later = full + 120_000_000;
+    store
+        .settle(&lane, &rates, [0, 5_000, 0, 5_000], later, later)
+        .await
+        .unwrap();
+    assert_eq!(
+        acquire(100, later).await,
+        Ok(Decision::WaitUntil(later + 6_000_000))
+    );
 }
 
 /// One run of `COUNT` requests spread over four proxies; its tally.

@@ -166,8 +166,9 @@ async fn through_store(
     let asked = Instant::now();
     let mut waited = false;
     let gate = loop {
+        let paid = pay_owed(store, lane).await;
         let now = store::now_us();
-        let decision = match pay_owed(store, lane).await {
+        let decision = match paid {
             Ok(()) => {
                 store
                     .acquire(&lane.stats.name, &lane.rates, charges(cost), now)
@@ -176,9 +177,6 @@ async fn through_store(
             Err(error) => Err(error),
         };
         proxy.store_answered(decision.is_ok());
-        if decision.is_ok() {
-            lane.end_fallback();
-        }
         let engine_now = proxy.lanes.engine().now();
         let wait_us = match decision {
             Ok(Decision::Admit) => break Gate::Store { waited, at_us: now },
@@ -215,10 +213,11 @@ async fn through_store(
         .ok_or(StoreRefusal::Deadline { after_s: 1 })
 }
 
-/// Charges the store with what `lane` admitted while the store was unreachable, if anything;
-/// on failure it stays owed.
+/// Charges the store with what `lane` sent while the store was unreachable, if anything; it
+/// stays owed until the store has it (also when this future is dropped midway). Called with
+/// the lane's `store_line` held, so that one debt is not paid twice.
 async fn pay_owed(store: &store::Store, lane: &Lane) -> Result<(), store::StoreError> {
-    let Some(owed) = lane.take_owed() else {
+    let Some(owed) = lane.owed() else {
         return Ok(());
     };
     let delta = owed
@@ -233,10 +232,34 @@ async fn pay_owed(store: &store::Store, lane: &Lane) -> Result<(), store::StoreE
             owed.last_us,
         )
         .await;
-    if paid.is_err() {
-        lane.owe(owed.charges, owed.last_us);
+    if paid.is_ok() {
+        lane.paid(&owed);
     }
     paid
+}
+
+/// How often [`pay_debts`] looks for debts.
+const DEBT_POLL: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// Pays every lane's debt to the store as soon as the store answers again, whether or not the
+/// lane has traffic: the other proxies must not find the shared buckets fuller than what was
+/// sent. Runs as long as the proxy (a no-op without a store).
+pub async fn pay_debts(proxy: Arc<Proxy>) {
+    let Some(store) = proxy.store.as_ref() else {
+        return;
+    };
+    let mut poll = tokio::time::interval(DEBT_POLL);
+    poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        poll.tick().await;
+        for lane in proxy.lanes.all() {
+            if lane.owed().is_some() && store.may_answer() {
+                let _turn = lane.store_line.lock().await;
+                let paid = pay_owed(store, &lane).await;
+                proxy.store_answered(paid.is_ok());
+            }
+        }
+    }
 }
 
 /// Waits in the lane's line for a permit, until the queue deadline (`had_room`: the request
@@ -455,6 +478,13 @@ fn settle_in_store(proxy: Arc<Proxy>, lane: Arc<Lane>, delta: [i64; 4], admitted
             )
             .await;
         proxy.store_answered(settled.is_ok());
+        if settled.is_err() {
+            // What it cost above its charge is owed; a refund is simply not given back.
+            let extra = delta.map(|units| u64::try_from(units).unwrap_or(0));
+            if extra != [0; 4] {
+                lane.owe(extra, admitted_us);
+            }
+        }
     });
 }
 

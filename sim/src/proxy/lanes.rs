@@ -83,6 +83,27 @@ impl Owed {
         sum.last_us = sum.last_us.max(other.last_us);
         sum
     }
+
+    /// This debt once `paid` is paid (`None` when nothing is left), its instant kept.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use headroom_sim::proxy::lanes::Owed;
+    ///
+    /// let owed = Owed { charges: [3, 900, 0, 900], last_us: 9 };
+    /// let paid = Owed { charges: [2, 1_000, 0, 600], last_us: 4 };
+    /// assert_eq!(owed.less(&paid), Some(Owed { charges: [1, 0, 0, 300], last_us: 9 }));
+    /// assert_eq!(owed.less(&owed), None);
+    /// ```
+    #[must_use]
+    pub fn less(self, paid: &Self) -> Option<Self> {
+        let mut left = self;
+        for (units, paid) in left.charges.iter_mut().zip(paid.charges) {
+            *units = units.saturating_sub(paid);
+        }
+        (left.charges != [0; 4]).then_some(left)
+    }
 }
 
 impl Lane {
@@ -129,12 +150,15 @@ impl Lane {
         *owed = Some(owed.map_or(more, |before| before.plus(more)));
     }
 
-    /// What the lane owes the store, taken (to be charged there, or owed again).
-    pub fn take_owed(&self) -> Option<Owed> {
-        self.owed
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take()
+    /// What the lane owes the store.
+    pub fn owed(&self) -> Option<Owed> {
+        *self.owed.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The store was charged `paid`: what is still owed is what was owed since.
+    pub fn paid(&self, paid: &Owed) {
+        let mut owed = self.owed.lock().unwrap_or_else(PoisonError::into_inner);
+        *owed = owed.and_then(|owed| owed.less(paid));
     }
 }
 

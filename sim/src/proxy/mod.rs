@@ -172,6 +172,12 @@ impl Proxy {
                 );
             }
             self.lanes.share(share);
+            if up {
+                // The next outage starts from an empty fallback gate again.
+                for lane in self.lanes.all() {
+                    lane.end_fallback();
+                }
+            }
         }
     }
 
@@ -247,6 +253,7 @@ pub fn run_cli(args: &ProxyArgs) -> Result<(), CliError> {
         let listener = crate::cli::listen(&args.listen).await?;
         let address = listener.local_addr().map_err(CliError::Io)?;
         tracing::info!(%address, upstream = %proxy.upstream, store = proxy.store.is_some(), "headroom proxy listening");
+        tokio::spawn(forward::pay_debts(Arc::clone(&proxy)));
         axum::serve(listener, router(proxy))
             .await
             .map_err(CliError::Io)

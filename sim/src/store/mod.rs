@@ -134,7 +134,7 @@ pub enum Decision {
     Admit,
     /// Not before this instant (µs on the callers' clock).
     WaitUntil(u64),
-    /// Never: the charge is above this kind's burst.
+    /// Never: the charge is above this kind's burst (the limit's own, reserve included).
     Never(LimitKind),
 }
 
@@ -190,6 +190,15 @@ impl Store {
         self.up.load(Ordering::Relaxed)
     }
 
+    /// Whether a command now would be sent (false while the store is known down, for a second
+    /// after a failure).
+    pub fn may_answer(&self) -> bool {
+        self.down_until
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_none_or(|until| Instant::now() >= until)
+    }
+
     /// Asks to admit `charges` (by [`LimitKind::index`]) on `lane` at `now_us`.
     ///
     /// # Errors
@@ -211,6 +220,7 @@ impl Store {
             call.arg(rate.window_us)
                 .arg(rate.amount)
                 .arg(rate.burst)
+                .arg(rate.reserve)
                 .arg(charge);
         }
         let reply: Vec<i64> = self.run(call).await?;
@@ -251,7 +261,10 @@ impl Store {
             .arg(now_us)
             .arg(admitted_us);
         for (rate, delta) in rates.iter().zip(delta) {
-            call.arg(rate.window_us).arg(rate.amount).arg(delta);
+            call.arg(rate.window_us)
+                .arg(rate.amount)
+                .arg(rate.burst)
+                .arg(delta);
         }
         let _: i64 = self.run(call).await?;
         Ok(())
