@@ -9,8 +9,9 @@
 //! **empty when the outage begins**, since what the other proxies used of the key is unknown.
 //! A charge above a fallback burst waits for a full bucket and takes all of it.
 //!
-//! The gate lives for one outage: the lane drops it when the store answers again, and the next
-//! outage starts from empty again.
+//! The gate lives for one outage: every lane's is dropped when the store answers again, and the
+//! next outage starts from empty again. What goes out through it is owed to the store
+//! ([`super::lanes::Owed`]).
 
 use headroom::time::Instant;
 use headroom::{Bucket, LaneConfig, LimitKind};

@@ -148,8 +148,9 @@ impl Drop for Unsent {
 ///
 /// While the store is unreachable the lane's fallback gate stands in for it (the local permit
 /// may be from before the outage, at the full limits), and what it lets through is owed to
-/// the store: charged there before the lane's next admission by it, so that the shared
-/// buckets do not offer again what this proxy used while they could not hear of it.
+/// the store: charged there before the lane's next admission by it (or sooner, by
+/// [`pay_debts`]), so that the shared buckets do not offer again what this proxy used while
+/// they could not hear of it.
 async fn through_store(
     proxy: &Proxy,
     lane: &Lane,
