@@ -334,6 +334,68 @@ fn a_full_bucket_admits_as_the_formula_does() {
 }
 
 #[test]
+fn a_narrow_bucket_takes_a_full_charge_as_the_checked_sums_do() {
+    // Issue 13: the short way of a full lane charges narrow buckets in plain 64-bit sums. At
+    // the bounds that make a bucket narrow (a capacity just below 2^43 µs, retuned to a small
+    // share of a slow limit: the widest burst for its rate) and the instants below 2^63, the
+    // TAT and the end are the overflow-checked ones; past the capacity bound a bucket is not
+    // narrow.
+    let slowest = Limit::per_window_ms(NonZeroU32::new(7).unwrap(), NonZeroU32::MAX);
+    let mut buckets = [
+        Bucket::new(LimitKind::Requests, limit(50)),
+        Bucket::new(LimitKind::InputTokens, limit(2_000_000)),
+        Bucket::new(LimitKind::OutputTokens, slowest),
+        Bucket::new(
+            LimitKind::InputTokens,
+            Limit::per_window_ms(NonZeroU32::MAX, NonZeroU32::MIN),
+        ),
+    ]
+    .to_vec();
+    // A window's bucket: the rate a share of the limit, the burst the whole limit. At one
+    // unit a second, a burst of 8 796 093 is the last below 2^43 µs.
+    for (share, amount) in [
+        (1, 8_796_093),
+        (1, 8_796_094),
+        (3, 2_000_000),
+        (1, u32::MAX),
+    ] {
+        let mut bucket = Bucket::new(
+            LimitKind::InputTokens,
+            Limit::per_window_ms(
+                NonZeroU32::new(amount).unwrap(),
+                NonZeroU32::new(1_000).unwrap(),
+            ),
+        );
+        bucket.retune(0, share, amount);
+        buckets.push(bucket);
+    }
+    let (mut narrow, mut wide) = (0, 0);
+    for bucket in buckets {
+        if !bucket.is_narrow() {
+            assert!(bucket.capacity >= NARROW_CAPACITY, "{bucket:?}");
+            wide += 1;
+            continue;
+        }
+        narrow += 1;
+        let burst = u64::from(bucket.burst());
+        for now in [0, 1, 60_000_000, 1 << 44, NARROW_NOW - 1] {
+            for cost in [0, 1, burst / 3, burst - 1, burst] {
+                let (mut checked, mut plain) = (bucket.clone(), bucket.clone());
+                checked.tat = now;
+                plain.tat = now;
+                assert_eq!(
+                    plain.take_full_narrow(now, cost),
+                    checked.take_full(now, cost),
+                    "{bucket:?} now {now} cost {cost}"
+                );
+                assert_eq!(plain, checked);
+            }
+        }
+    }
+    assert_eq!((narrow, wide), (6, 2));
+}
+
+#[test]
 fn from_a_microsecond_per_unit_the_rounded_up_time_holds_exactly_its_units() {
     // Issue 13: `set_level` skips its division when one unit takes at least a microsecond,
     // because then `⌈r·T⌉` is less than one unit's time above `r·T`: it never holds one unit

@@ -26,7 +26,7 @@ pub use fleet::FleetMember;
 pub(crate) use sync::Order;
 use window::Window;
 
-use crate::bucket::Bucket;
+use crate::bucket::{Bucket, NARROW_NOW};
 use crate::cost::{Charges, Cost, CostModel};
 use crate::{Limit, LimitKind};
 
@@ -341,6 +341,8 @@ pub(crate) struct Lane {
     /// on 64-bit targets (on 32-bit ones the short way, which alone reads it, costs more flash
     /// than it saves time); anything else that may move a TAT later forgets it, and a fleet
     /// member never knows it (its requests wait for their slots, which only the check finds).
+    /// Nor does a lane with a bucket that is not narrow ([`Lane::full_bound`]): the short way
+    /// charges in plain 64-bit sums.
     full_by: u64,
     /// When the latest admission was made (admissions come in time order, see
     /// [`Lane::try_admit`]): a refund for an earlier one never moves a bucket
@@ -427,8 +429,9 @@ const fn reserve(bucket: &Bucket, permille: u16, priority: Priority) -> u64 {
     }
 }
 
-/// [`Lane::charge_full`] of one kind's pace and window: answers where the pace's charge ends
-/// (zero without a pace) and raises `full_by` to every TAT it sets.
+/// [`Lane::charge_full`] of one kind's pace and window, every bucket narrow and `now` below
+/// [`NARROW_NOW`] (see [`Lane::full_by`]): answers where the pace's charge ends (zero without a
+/// pace) and raises `full_by` to every TAT it sets.
 #[inline(always)]
 fn charge_full_kind(
     pace: &mut Option<Bucket>,
@@ -439,12 +442,12 @@ fn charge_full_kind(
 ) -> u64 {
     let mut end = 0;
     if let Some(bucket) = pace {
-        end = bucket.take_full(now, charge);
+        end = bucket.take_full_narrow(now, charge);
         *full_by = (*full_by).max(end);
     }
     if let Some(window) = window {
         let bucket = &mut window.bucket;
-        let tat = bucket.take_full(now, charge.min(u64::from(bucket.burst())));
+        let tat = bucket.take_full_narrow(now, charge.min(u64::from(bucket.burst())));
         window.count_admitted(charge);
         *full_by = (*full_by).max(tat);
     }
@@ -521,7 +524,7 @@ impl Lane {
         // A new window's bucket may start a microsecond short of full (its level is set in
         // whole units): the bound is read from the buckets, not assumed.
         if lane.fleet_member.is_none() {
-            lane.full_by = lane.horizon();
+            lane.full_by = lane.full_bound();
         }
         lane
     }
@@ -611,6 +614,19 @@ impl Lane {
         })
     }
 
+    /// What [`Lane::full_by`] is set to from the buckets: their [`Lane::horizon`] when every
+    /// one is narrow ([`Bucket::is_narrow`]), else never (`u64::MAX`), so that the short way's
+    /// plain arithmetic only ever meets buckets whose charges cannot overflow it.
+    fn full_bound(&self) -> u64 {
+        let paces = self.buckets.iter().flatten();
+        let windows = self.windows.iter().flatten().map(|window| &window.bucket);
+        if paces.chain(windows).all(Bucket::is_narrow) {
+            self.horizon()
+        } else {
+            u64::MAX
+        }
+    }
+
     /// The latest instant any pace or window is busy until (for the engine clock's bound).
     pub(crate) fn horizon(&self) -> u64 {
         let paces = self.buckets.iter().flatten();
@@ -634,7 +650,11 @@ impl Lane {
         priority: Priority,
     ) -> Result<[u64; 4], LaneRefusal> {
         // On 32-bit targets the short way's own code would cost more flash than it saves time.
-        if cfg!(target_pointer_width = "64") && self.full_by <= now && self.fits(charges) {
+        if cfg!(target_pointer_width = "64")
+            && self.full_by <= now
+            && now < NARROW_NOW
+            && self.fits(charges)
+        {
             return Ok(self.charge_full(now, charges));
         }
         self.check(now, charges, priority).refusal()?;
@@ -663,7 +683,7 @@ impl Lane {
         }
         // A fleet member's requests wait for their slots, which only the check finds.
         self.full_by = if cfg!(target_pointer_width = "64") && self.fleet_member.is_none() {
-            self.horizon()
+            self.full_bound()
         } else {
             u64::MAX
         };

@@ -145,3 +145,30 @@ fn a_pace_that_cannot_hold_the_charge_is_checked() {
     admit_both(&mut lane, 0, &charges, Priority::Interactive);
     assert!(lane.try_admit(0, &charges, Priority::Interactive).is_err());
 }
+
+#[test]
+fn a_lane_with_a_wide_bucket_never_takes_the_short_way() {
+    // The short way's sums are plain 64-bit ones, sound only for narrow buckets (capacity
+    // below 2^43 µs): a window retuned to one unit a second of a burst of 10 000 000 (about
+    // 116 days of credit) is not, so the lane checks every admission, and the instants at or
+    // past 2^63 are checked too.
+    let limit = Limit::per_window_ms(
+        NonZeroU32::new(10_000_000).unwrap_or(NonZeroU32::MIN),
+        NonZeroU32::new(1_000).unwrap_or(NonZeroU32::MIN),
+    );
+    let mut lane = Lane::new(&LaneConfig::new().input_tokens(limit));
+    assert!(lane.full_by <= 1, "a narrow new lane is full at once");
+    if let Some(window) = lane.window_mut(LimitKind::InputTokens) {
+        window.bucket.retune(0, 1, 10_000_000);
+        assert!(!window.bucket.is_narrow());
+    }
+    let charges = Charges([0, 5, 0, 5]);
+    for now in [0, 1_000_000, 1 << 40] {
+        admit_both(&mut lane, now, &charges, Priority::Interactive);
+        assert_eq!(lane.full_by, u64::MAX, "at {now}");
+    }
+    let mut narrow = Lane::new(&LaneConfig::new().input_tokens(limit));
+    for now in [crate::bucket::NARROW_NOW, u64::MAX - 1] {
+        admit_both(&mut narrow, now, &charges, Priority::Interactive);
+    }
+}
