@@ -26,14 +26,13 @@
 
 use std::cell::RefCell;
 use std::hint::black_box;
-use std::num::NonZeroU32;
 use std::time::Duration;
 
 use criterion::measurement::WallTime;
 use criterion::{BatchSize, BenchmarkGroup, Criterion};
 use governor::clock::FakeRelativeClock;
-use governor::{Quota, RateLimiter};
 use headroom::{Acquire, Bucket, Cost, LimitKind, Policy};
+use headroom_benches::peer::{self, nz};
 use headroom_benches::{
     ADMIT_STEP_US, COST, FLOOR_CHARGES, PRIORITY, at, per_minute, policy, three_limit_floor,
 };
@@ -41,22 +40,6 @@ use headroom_benches::{
 /// Calls per criterion batch, and permits in the policy.
 const BATCH: u64 = 32;
 const PERMITS: usize = 32;
-
-fn nz(n: u32) -> NonZeroU32 {
-    NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN)
-}
-
-/// A governor limiter on a fake clock.
-type Governor = RateLimiter<
-    governor::state::NotKeyed,
-    governor::state::InMemoryState,
-    FakeRelativeClock,
-    governor::middleware::NoOpMiddleware<governor::nanos::Nanos>,
->;
-
-fn governor(per_minute: u32, clock: &FakeRelativeClock) -> Governor {
-    RateLimiter::direct_with_clock(Quota::per_minute(nz(per_minute)), clock.clone())
-}
 
 fn headroom_rows(group: &mut BenchmarkGroup<'_, WallTime>) {
     let (template, lane) = policy::<PERMITS>();
@@ -145,7 +128,7 @@ fn governor_rows(group: &mut BenchmarkGroup<'_, WallTime>) {
     let input = nz(1_200);
 
     let clock = FakeRelativeClock::default();
-    let one = governor(2_000_000, &clock);
+    let one = peer::limiter(2_000_000, &clock);
     group.bench_function("governor/check_n_1_quota", |b| {
         b.iter_batched(
             || clock.advance(step),
@@ -155,24 +138,17 @@ fn governor_rows(group: &mut BenchmarkGroup<'_, WallTime>) {
     });
 
     let clock = FakeRelativeClock::default();
-    let rpm = governor(4_000, &clock);
-    let itpm = governor(2_000_000, &clock);
-    let otpm = governor(400_000, &clock);
-    let output = nz(1_024);
+    let chain = peer::chain(&clock);
     group.bench_function("governor/check_n_3_chained", |b| {
         b.iter_batched(
             || clock.advance(step),
-            |()| {
-                rpm.check_n(NonZeroU32::MIN).is_ok_and(|r| r.is_ok())
-                    && itpm.check_n(input).is_ok_and(|r| r.is_ok())
-                    && otpm.check_n(output).is_ok_and(|r| r.is_ok())
-            },
+            |()| peer::check_chain(&chain, peer::CHAIN_COSTS),
             BatchSize::NumIterations(BATCH),
         );
     });
 
     let clock = FakeRelativeClock::default();
-    let drained = governor(2_000_000, &clock);
+    let drained = peer::limiter(2_000_000, &clock);
     let _all = drained.check_n(nz(2_000_000));
     assert!(drained.check_n(input).is_ok_and(|r| r.is_err()));
     group.bench_function("governor/check_n_1_quota_deny", |b| {

@@ -10,6 +10,7 @@
 //! ```
 
 pub mod floor;
+pub mod peer;
 
 use core::convert::Infallible;
 use core::num::NonZeroU32;

@@ -22,11 +22,11 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use governor::clock::FakeRelativeClock;
-use governor::{Quota, RateLimiter};
 use headroom::headers::{self, Reader, Snapshot};
 use headroom::time::Instant;
 use headroom::{Acquire, Cost, LaneId, Permit, Policy, Response};
 use headroom_benches::floor::Floor;
+use headroom_benches::peer::{self, Governor};
 use headroom_benches::{
     ADMIT_STEP_US, ANTHROPIC_200, ANTHROPIC_200_NEXT_SECOND, COST, FLOOR_CHARGES, IETF_08,
     OPENAI_200, PRIORITY, RETRY_AFTER_DATE, RETRY_AFTER_SECONDS, SplitMix64, USAGE, at, policy,
@@ -260,30 +260,11 @@ fn measured_parse_429_retry_after_seconds() -> Snapshot {
     headers::parse(Some(429), black_box(&RETRY_AFTER_SECONDS).iter().copied())
 }
 
-type Governor = RateLimiter<
-    governor::state::NotKeyed,
-    governor::state::InMemoryState,
-    FakeRelativeClock,
-    governor::middleware::NoOpMiddleware<governor::nanos::Nanos>,
->;
-
-fn nz(n: u32) -> NonZeroU32 {
-    NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN)
-}
-
 /// governor, the peer: `check_n` on three chained limiters (RPM, ITPM, OTPM), which is what a
-/// governor user writes for the same lane (without all-or-nothing).
+/// governor user writes for the same lane (without all-or-nothing; see `peer`).
 fn governor_check_n_3_chained(calls: u64) {
     let clock = FakeRelativeClock::default();
-    let limiter = |per_minute| {
-        RateLimiter::direct_with_clock(Quota::per_minute(nz(per_minute)), clock.clone())
-    };
-    let chain = [limiter(4_000), limiter(2_000_000), limiter(400_000)];
-    let costs = [
-        NonZeroU32::MIN,
-        nz(u32::try_from(COST.input_tokens()).unwrap_or(u32::MAX)),
-        nz(u32::try_from(COST.max_tokens()).unwrap_or(u32::MAX)),
-    ];
+    let (chain, costs) = (peer::chain(&clock), peer::CHAIN_COSTS);
     for _ in 0..calls {
         clock.advance(Duration::from_micros(ADMIT_STEP_US));
         assert!(measured_governor_check_n_3_chained(&chain, &costs));
@@ -292,11 +273,7 @@ fn governor_check_n_3_chained(calls: u64) {
 
 #[inline(never)]
 fn measured_governor_check_n_3_chained(chain: &[Governor; 3], costs: &[NonZeroU32; 3]) -> bool {
-    let [rpm, itpm, otpm] = black_box(chain);
-    let [one, input, output] = *black_box(costs);
-    rpm.check_n(one).is_ok_and(|r| r.is_ok())
-        && itpm.check_n(input).is_ok_and(|r| r.is_ok())
-        && otpm.check_n(output).is_ok_and(|r| r.is_ok())
+    peer::check_chain(black_box(chain), *black_box(costs))
 }
 
 /// The floor of an admission (`headroom_benches::floor`): six exact GCRA meters, all or nothing,

@@ -1,0 +1,301 @@
+//! Wall time of `Policy::acquire` against governor, **paired**: the ratio the README quotes.
+//!
+//! ```console
+//! cargo run --release -p headroom-benches --bin paired            # 200 000 rounds
+//! cargo run --release -p headroom-benches --bin paired -- 50000   # fewer
+//! ```
+//!
+//! Why not criterion alone: criterion measures one row after the other, seconds apart, and on a
+//! shared two-core machine the load moves in between; the ratio of two rows then moves by a
+//! third from run to run (1.04–1.52× on the same binaries in one day). Here every round times
+//! one batch of each row back to back, in an order rotated from round to round, and the ratio
+//! is taken *within* the round; a load that comes and goes slows every row of the rounds it
+//! hits, and the median of the per-round ratios does not see it.
+//!
+//! Each row is timed as criterion's `iter_batched` times it (benches/benches/acquire.rs): a batch
+//! of [`BATCH`] calls whose inputs are made first, untimed; only the calls are inside the clock
+//! reads. The rows:
+//!
+//! * `headroom`: `Policy::acquire` admitting one request on the three-limit lane, the permit
+//!   recorded; the table is reset (untimed) before a batch, so a batch sees 0 to 31 permits in
+//!   flight.
+//! * `governor × 3`: three chained governor limiters, what a governor user writes for the same
+//!   limits (`headroom_benches::peer`), the fake clock advanced in the untimed setup.
+//! * `governor × 1`: one governor quota, `check_n(1200)`.
+//! * `floor`: `headroom_benches::floor`, the least an exact all-or-nothing admission of the same
+//!   three limits (a pace and a provider window each), with the permit recorded, must execute.
+//! * `timer`: a batch of nothing, the cost of the two clock reads spread over the batch (every
+//!   row carries it; subtract it to compare rows' own times).
+//!
+//! Printed: per row the median and quartiles of the per-call time over the rounds, and the
+//! median and quartiles of each row's per-round ratio to `governor × 3`.
+
+#![expect(
+    clippy::float_arithmetic,
+    reason = "times and ratios of a report, never the engine's arithmetic"
+)]
+
+use std::hint::black_box;
+use std::process::ExitCode;
+use std::time::{Duration, Instant as Clock};
+
+use governor::clock::FakeRelativeClock;
+use headroom::{Acquire, Policy};
+use headroom_benches::floor::Floor;
+use headroom_benches::{
+    ADMIT_STEP_US, COST, FLOOR_CHARGES, PRIORITY, at, peer, policy, three_limit_floor,
+};
+
+/// Calls per batch (and permits in headroom's table), as in the criterion bench.
+const BATCH: usize = 32;
+const DEFAULT_ROUNDS: usize = 200_000;
+
+/// One row: makes its batch's inputs (untimed), then runs the batch (timed).
+trait Row {
+    fn name(&self) -> &'static str;
+    /// Runs one batch and answers its time per call, in ns.
+    fn batch(&mut self) -> f64;
+}
+
+/// Times `calls` over the prepared `inputs`, in ns per call.
+fn timed<T: Copy, R>(inputs: &[T], mut call: impl FnMut(T) -> R) -> f64 {
+    let start = Clock::now();
+    for &input in inputs {
+        black_box(call(black_box(input)));
+    }
+    let elapsed = start.elapsed();
+    elapsed.as_secs_f64() * 1e9 / inputs.len() as f64
+}
+
+struct Headroom {
+    template: Policy<1, BATCH>,
+    policy: Policy<1, BATCH>,
+    lane: headroom::LaneId,
+    t: u64,
+    inputs: [headroom::time::Instant; BATCH],
+}
+
+impl Row for Headroom {
+    fn name(&self) -> &'static str {
+        "headroom acquire (admit, 3 limits)"
+    }
+
+    fn batch(&mut self) -> f64 {
+        self.policy.clone_from(&self.template);
+        for input in &mut self.inputs {
+            self.t += ADMIT_STEP_US;
+            *input = at(self.t);
+        }
+        let (policy, lane) = (&mut self.policy, self.lane);
+        timed(&self.inputs, |now| {
+            policy.acquire(now, lane, COST, PRIORITY)
+        })
+    }
+}
+
+struct GovernorChain {
+    clock: FakeRelativeClock,
+    chain: [peer::Governor; 3],
+}
+
+impl Row for GovernorChain {
+    fn name(&self) -> &'static str {
+        "governor × 3 chained"
+    }
+
+    fn batch(&mut self) -> f64 {
+        // As criterion's setup does: every step of the batch before the batch.
+        self.clock
+            .advance(Duration::from_micros(ADMIT_STEP_US * BATCH as u64));
+        let chain = &self.chain;
+        timed(&[(); BATCH], |()| {
+            peer::check_chain(chain, peer::CHAIN_COSTS)
+        })
+    }
+}
+
+struct GovernorOne {
+    clock: FakeRelativeClock,
+    quota: peer::Governor,
+}
+
+impl Row for GovernorOne {
+    fn name(&self) -> &'static str {
+        "governor × 1 quota"
+    }
+
+    fn batch(&mut self) -> f64 {
+        self.clock
+            .advance(Duration::from_micros(ADMIT_STEP_US * BATCH as u64));
+        let quota = &self.quota;
+        let [_, input, _] = peer::CHAIN_COSTS;
+        timed(&[(); BATCH], |()| {
+            quota.check_n(input).is_ok_and(|r| r.is_ok())
+        })
+    }
+}
+
+struct FloorRow {
+    template: Floor,
+    floor: Floor,
+    t: u64,
+    inputs: [u64; BATCH],
+}
+
+impl Row for FloorRow {
+    fn name(&self) -> &'static str {
+        "floor (6 meters + record)"
+    }
+
+    fn batch(&mut self) -> f64 {
+        self.floor.clone_from(&self.template);
+        for input in &mut self.inputs {
+            self.t += ADMIT_STEP_US;
+            *input = self.t;
+        }
+        let floor = &mut self.floor;
+        timed(&self.inputs, |now| floor.acquire(now, FLOOR_CHARGES))
+    }
+}
+
+struct Timer;
+
+impl Row for Timer {
+    fn name(&self) -> &'static str {
+        "timer (an empty batch)"
+    }
+
+    fn batch(&mut self) -> f64 {
+        timed(&[(); BATCH], |()| ())
+    }
+}
+
+/// The `q`-quantile of sorted `values` (nearest rank).
+fn quantile(sorted: &[f64], q: f64) -> f64 {
+    let last = sorted.len().saturating_sub(1);
+    let rank = ((last as f64) * q).round() as usize;
+    sorted.get(rank.min(last)).copied().unwrap_or(f64::NAN)
+}
+
+fn summary(values: &mut [f64]) -> (f64, f64, f64) {
+    values.sort_by(f64::total_cmp);
+    (
+        quantile(values, 0.25),
+        quantile(values, 0.5),
+        quantile(values, 0.75),
+    )
+}
+
+fn main() -> ExitCode {
+    let rounds = match std::env::args().nth(1).map(|arg| arg.parse::<usize>()) {
+        None => DEFAULT_ROUNDS,
+        Some(Ok(rounds)) if rounds > 0 => rounds,
+        Some(_) => {
+            eprintln!(
+                "usage: paired [ROUNDS]   (ROUNDS a positive integer, default {DEFAULT_ROUNDS})"
+            );
+            return ExitCode::FAILURE;
+        }
+    };
+    let (template, lane) = policy::<BATCH>();
+    let floor = three_limit_floor();
+    let clock = FakeRelativeClock::default();
+    let chain = peer::chain(&clock);
+    let one_clock = FakeRelativeClock::default();
+    let quota = peer::limiter(2_000_000, &one_clock);
+    let mut rows: Vec<Box<dyn Row>> = vec![
+        Box::new(GovernorChain { clock, chain }),
+        Box::new(Headroom {
+            policy: template.clone(),
+            template,
+            lane,
+            t: 0,
+            inputs: [at(0); BATCH],
+        }),
+        Box::new(FloorRow {
+            floor: floor.clone(),
+            template: floor,
+            t: 0,
+            inputs: [0; BATCH],
+        }),
+        Box::new(GovernorOne {
+            clock: one_clock,
+            quota,
+        }),
+        Box::new(Timer),
+    ];
+    // Every row must admit every call of a batch, or it would time another path.
+    check_admits(&mut rows);
+    let n = rows.len();
+    let mut times = vec![Vec::with_capacity(rounds); n];
+    let mut ratios = vec![Vec::with_capacity(rounds); n];
+    let mut this_round = vec![0.0; n];
+    // A warm-up of a tenth, not kept.
+    for round in 0..rounds + rounds / 10 {
+        for k in 0..n {
+            let row = (round + k) % n;
+            if let (Some(slot), Some(runner)) = (this_round.get_mut(row), rows.get_mut(row)) {
+                *slot = runner.batch();
+            }
+        }
+        if round < rounds / 10 {
+            continue;
+        }
+        let peer_time = this_round.first().copied().unwrap_or(f64::NAN);
+        for ((time, kept), ratio) in this_round.iter().zip(&mut times).zip(&mut ratios) {
+            kept.push(*time);
+            ratio.push(time / peer_time);
+        }
+    }
+    println!(
+        "## acquire, paired ({rounds} rounds of {BATCH} calls a row, order rotated every round)"
+    );
+    println!();
+    println!(
+        "| row | ns per call, median (p25–p75) | ratio to governor × 3 in the same round, median (p25–p75) |"
+    );
+    println!("|---|---|---|");
+    for ((row, time), ratio) in rows.iter().zip(&mut times).zip(&mut ratios) {
+        let (t25, t50, t75) = summary(time);
+        let (r25, r50, r75) = summary(ratio);
+        println!(
+            "| {} | {t50:.1} ({t25:.1}–{t75:.1}) | {r50:.2}× ({r25:.2}–{r75:.2}) |",
+            row.name()
+        );
+    }
+    ExitCode::SUCCESS
+}
+
+/// Panics (a broken bench, not bad input) unless a batch of every admitting row admits all.
+fn check_admits(rows: &mut [Box<dyn Row>]) {
+    let (template, lane) = policy::<BATCH>();
+    let mut policy = template;
+    for i in 0..BATCH as u64 {
+        let answer = policy.acquire(at((i + 1) * ADMIT_STEP_US), lane, COST, PRIORITY);
+        assert!(
+            matches!(answer, Acquire::Admit(_)),
+            "headroom call {i}: {answer:?}"
+        );
+    }
+    let mut floor = three_limit_floor();
+    for i in 0..BATCH as u64 {
+        assert!(
+            floor
+                .acquire((i + 1) * ADMIT_STEP_US, FLOOR_CHARGES)
+                .is_some(),
+            "floor call {i} refused"
+        );
+    }
+    let clock = FakeRelativeClock::default();
+    let chain = peer::chain(&clock);
+    clock.advance(Duration::from_micros(ADMIT_STEP_US * BATCH as u64));
+    for i in 0..BATCH {
+        assert!(
+            peer::check_chain(&chain, peer::CHAIN_COSTS),
+            "governor call {i} refused"
+        );
+    }
+    for row in rows {
+        black_box(row.batch());
+    }
+}
