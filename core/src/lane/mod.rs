@@ -381,6 +381,10 @@ pub(crate) struct Lane {
     /// base as it was at the admission, and reads it lowered by the base of now (see the
     /// table's `shift_ends_after`).
     pub(crate) refund_base: [u64; 4],
+    /// Each pace's burst (`u32::MAX` without a pace) as it was when [`Lane::full_by`] was last
+    /// set from the buckets: what the short way holds a charge to. Anything that may change a
+    /// pace forgets `full_by`, so while the short way is open these are the paces' bursts.
+    full_fits: [u32; 4],
 }
 
 /// What [`Lane::check`] gathers: the latest wait (every wait is after `now`, so zero means
@@ -519,6 +523,7 @@ impl Lane {
             input_scale: INPUT_SCALE_ONE,
             input_spread: 0,
             refund_base: [0; 4],
+            full_fits: [0; 4],
         };
         lane.present = lane.scan_present();
         // A new window's bucket may start a microsecond short of full (its level is set in
@@ -617,14 +622,17 @@ impl Lane {
     /// What [`Lane::full_by`] is set to from the buckets: their [`Lane::horizon`] when every
     /// one is narrow ([`Bucket::is_narrow`]), else never (`u64::MAX`), so that the short way's
     /// plain arithmetic only ever meets buckets whose charges cannot overflow it.
-    fn full_bound(&self) -> u64 {
+    /// Keeps each pace's burst in [`Lane::full_fits`] too.
+    fn full_bound(&mut self) -> u64 {
         let paces = self.buckets.iter().flatten();
         let windows = self.windows.iter().flatten().map(|window| &window.bucket);
-        if paces.chain(windows).all(Bucket::is_narrow) {
-            self.horizon()
-        } else {
-            u64::MAX
+        if !paces.chain(windows).all(Bucket::is_narrow) {
+            return u64::MAX;
         }
+        for (fit, pace) in self.full_fits.iter_mut().zip(&self.buckets) {
+            *fit = pace.as_ref().map_or(u32::MAX, Bucket::burst);
+        }
+        self.horizon()
     }
 
     /// The latest instant any pace or window is busy until (for the engine clock's bound).
@@ -653,7 +661,7 @@ impl Lane {
         if cfg!(target_pointer_width = "64")
             && self.full_by <= now
             && now < NARROW_NOW
-            && self.fits(charges)
+            && self.fits_full(charges)
         {
             return Ok(self.charge_full(now, charges));
         }
@@ -839,6 +847,14 @@ impl Lane {
         } else {
             self.cost_model.upfront(cost, output_estimate)
         }
+    }
+
+    /// [`Lane::fits`] while the short way is open ([`Lane::full_fits`]): no slot tested.
+    #[inline(always)]
+    fn fits_full(&self, charges: &Charges) -> bool {
+        let [r, i, o, t] = charges.0;
+        let [fr, fi, fo, ft] = self.full_fits;
+        r <= u64::from(fr) && i <= u64::from(fi) && o <= u64::from(fo) && t <= u64::from(ft)
     }
 
     /// Whether every pace's burst holds `charges`.

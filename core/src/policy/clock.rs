@@ -370,7 +370,11 @@ mod tests {
         let mut states = std::vec![EngineClock::new()];
         // The default bound, none at all (every step back must still be told from a step
         // forward) and a short one.
-        for bound in [EngineClock::DEFAULT_MAX_STEP.as_ticks(), u64::MAX, 30 * SECOND] {
+        for bound in [
+            EngineClock::DEFAULT_MAX_STEP.as_ticks(),
+            u64::MAX,
+            30 * SECOND,
+        ] {
             let mut clock = EngineClock::new().with_max_step(Duration::from_ticks(bound));
             for &at in &instants {
                 clock.advance(Instant::from_ticks(at), || 0);

@@ -150,7 +150,7 @@ pub struct Policy<const LANES: usize, const PERMITS: usize> {
 }
 
 /// The usual size of a [`Policy`]: four lanes (model classes or deployments), 32 requests in
-/// flight: 6 288 bytes on a 64-bit host.
+/// flight: 6 352 bytes on a 64-bit host.
 ///
 /// # Examples
 ///
