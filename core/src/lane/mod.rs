@@ -529,7 +529,7 @@ impl Lane {
         // A new window's bucket may start a microsecond short of full (its level is set in
         // whole units): the bound is read from the buckets, not assumed.
         if lane.fleet_member.is_none() {
-            lane.full_by = lane.full_bound();
+            lane.full_by = lane.full_bound(lane.horizon());
         }
         lane
     }
@@ -619,20 +619,26 @@ impl Lane {
         })
     }
 
-    /// What [`Lane::full_by`] is set to from the buckets: their [`Lane::horizon`] when every
-    /// one is narrow ([`Bucket::is_narrow`]), else never (`u64::MAX`), so that the short way's
-    /// plain arithmetic only ever meets buckets whose charges cannot overflow it.
-    /// Keeps each pace's burst in [`Lane::full_fits`] too.
-    fn full_bound(&mut self) -> u64 {
-        let paces = self.buckets.iter().flatten();
-        let windows = self.windows.iter().flatten().map(|window| &window.bucket);
-        if !paces.chain(windows).all(Bucket::is_narrow) {
-            return u64::MAX;
-        }
-        for (fit, pace) in self.full_fits.iter_mut().zip(&self.buckets) {
+    /// What [`Lane::full_by`] is set to from the buckets, given their [`Lane::horizon`]: the
+    /// horizon when every bucket is narrow ([`Bucket::is_narrow`]), else never (`u64::MAX`), so
+    /// that the short way's plain arithmetic only ever meets buckets whose charges cannot
+    /// overflow it. Keeps each pace's burst in [`Lane::full_fits`] too. One pass over the
+    /// slots, without branches on what each holds (after every checked admission).
+    fn full_bound(&mut self, horizon: u64) -> u64 {
+        let mut narrow = true;
+        for ((fit, pace), window) in self
+            .full_fits
+            .iter_mut()
+            .zip(&self.buckets)
+            .zip(&self.windows)
+        {
             *fit = pace.as_ref().map_or(u32::MAX, Bucket::burst);
+            narrow &= pace.as_ref().is_none_or(Bucket::is_narrow);
+            narrow &= window
+                .as_ref()
+                .is_none_or(|window| window.bucket.is_narrow());
         }
-        self.horizon()
+        if narrow { horizon } else { u64::MAX }
     }
 
     /// The latest instant any pace or window is busy until (for the engine clock's bound).
@@ -678,20 +684,24 @@ impl Lane {
     fn charge_checked(&mut self, now: u64, charges: &Charges) -> [u64; 4] {
         self.admitting_at(now);
         let mut ends = [0; 4];
+        // Every pace and window is charged, so the latest TAT after is the lane's horizon.
+        let mut horizon = 0;
         let slots = self.buckets.iter_mut().zip(&mut self.windows);
         for (((pace, window), end), &charge) in slots.zip(&mut ends).zip(&charges.0) {
             if let Some(bucket) = pace {
                 *end = bucket.take_admissible(now, charge);
+                horizon = horizon.max(*end);
             }
             if let Some(window) = window {
                 let bucket = &mut window.bucket;
-                bucket.take_admissible(now, charge.min(u64::from(bucket.burst())));
+                let tat = bucket.take_admissible(now, charge.min(u64::from(bucket.burst())));
                 window.count_admitted(charge);
+                horizon = horizon.max(tat);
             }
         }
         // A fleet member's requests wait for their slots, which only the check finds.
         self.full_by = if cfg!(target_pointer_width = "64") && self.fleet_member.is_none() {
-            self.full_bound()
+            self.full_bound(horizon)
         } else {
             u64::MAX
         };
