@@ -623,7 +623,7 @@ impl Lane {
     /// horizon when every bucket is narrow ([`Bucket::is_narrow`]), else never (`u64::MAX`), so
     /// that the short way's plain arithmetic only ever meets buckets whose charges cannot
     /// overflow it. Keeps each pace's burst in [`Lane::full_fits`] too. One pass over the
-    /// slots, without branches on what each holds (after every checked admission).
+    /// slots: it runs after every checked admission.
     fn full_bound(&mut self, horizon: u64) -> u64 {
         let mut narrow = true;
         for ((fit, pace), window) in self
