@@ -51,11 +51,20 @@ pub fn chain(clock: &FakeRelativeClock) -> [Governor; 3] {
     ]
 }
 
+/// `n` as a `NonZeroU32` for a limiter's `check_n`: 1 for 0, `u32::MAX` above it.
+pub const fn nz64(n: u64) -> NonZeroU32 {
+    if n > u32::MAX as u64 {
+        NonZeroU32::MAX
+    } else {
+        nz(n as u32)
+    }
+}
+
 /// What one request of [`COST`] asks of each limiter of [`chain`].
 pub const CHAIN_COSTS: [NonZeroU32; 3] = [
     NonZeroU32::MIN,
-    nz(COST.input_tokens() as u32),
-    nz(COST.max_tokens() as u32),
+    nz64(COST.input_tokens()),
+    nz64(COST.max_tokens()),
 ];
 
 /// The three limiters checked in turn, as a governor user writes it: whether all three

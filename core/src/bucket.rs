@@ -62,7 +62,11 @@ const UNIT_ROUND_64: u64 = (1 << UNIT_SHIFT) - 1;
 /// A bucket whose capacity is below this is *narrow*: a charge within its burst takes its
 /// refill time in plain 64-bit arithmetic (`burst · unit_fp ≤ C · 2^S < 2^63`, so adding the
 /// rounding cannot carry out), and that time added to an instant below [`NARROW_NOW`] cannot
-/// overflow. Every bucket of a window up to about 101 days is narrow.
+/// overflow. A pace of any limit is narrow (its burst is at most the limit's amount, so its
+/// capacity is about its window, below 2^42 µs); a provider window's bucket refills at the
+/// key's learned share while its burst can be the whole amount, so its capacity can reach many
+/// windows (a 2-day window at a 64th, a 30-day one at a quarter): such a bucket is not narrow,
+/// and its lane keeps the short way shut (slower, never wrong).
 const NARROW_CAPACITY: u64 = 1 << 43;
 
 /// The instants below which a narrow bucket's charge end is a plain sum (see

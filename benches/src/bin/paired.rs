@@ -1,4 +1,5 @@
-//! Wall time of `Policy::acquire` against governor, **paired**: the ratio the README quotes.
+//! Wall time of `Policy::acquire` against governor, **paired**: the ratio the README quotes
+//! beside criterion's.
 //!
 //! ```console
 //! cargo run --release -p headroom-benches --bin paired            # 200 000 rounds
@@ -8,9 +9,10 @@
 //! Why not criterion alone: criterion measures one row after the other, seconds apart, and on a
 //! shared two-core machine the load moves in between; the ratio of two rows then moves by a
 //! third from run to run (1.04–1.52× on the same binaries in one day). Here every round times
-//! one batch of each row back to back, in an order rotated from round to round, and the ratio
-//! is taken *within* the round; a load that comes and goes slows every row of the rounds it
-//! hits, and the median of the per-round ratios does not see it.
+//! one batch of each row back to back, in an order shuffled every round (so no row always
+//! follows the same neighbour), and the ratio is taken *within* the round; a load that comes
+//! and goes slows every row of the rounds it hits, and the median of the per-round ratios does
+//! not see it.
 //!
 //! Each row is timed as criterion's `iter_batched` times it (benches/benches/acquire.rs): a batch
 //! of [`BATCH`] calls whose inputs are made first, untimed; only the calls are inside the clock
@@ -43,7 +45,7 @@ use governor::clock::FakeRelativeClock;
 use headroom::{Acquire, Policy};
 use headroom_benches::floor::Floor;
 use headroom_benches::{
-    ADMIT_STEP_US, COST, FLOOR_CHARGES, PRIORITY, at, peer, policy, three_limit_floor,
+    ADMIT_STEP_US, COST, FLOOR_CHARGES, PRIORITY, SplitMix64, at, peer, policy, three_limit_floor,
 };
 
 /// Calls per batch (and permits in headroom's table), as in the criterion bench.
@@ -170,6 +172,14 @@ impl Row for Timer {
     }
 }
 
+/// Fisher–Yates: every order of `items` about equally likely.
+fn shuffle(items: &mut [usize], draws: &mut SplitMix64) {
+    for top in (1..items.len()).rev() {
+        let pick = (draws.next() % (top as u64 + 1)) as usize;
+        items.swap(top, pick);
+    }
+}
+
 /// The `q`-quantile of sorted `values` (nearest rank).
 fn quantile(sorted: &[f64], q: f64) -> f64 {
     let last = sorted.len().saturating_sub(1);
@@ -230,10 +240,12 @@ fn main() -> ExitCode {
     let mut times = vec![Vec::with_capacity(rounds); n];
     let mut ratios = vec![Vec::with_capacity(rounds); n];
     let mut this_round = vec![0.0; n];
+    let mut order: Vec<usize> = (0..n).collect();
+    let mut draws = SplitMix64(0x5eed);
     // A warm-up of a tenth, not kept.
     for round in 0..rounds + rounds / 10 {
-        for k in 0..n {
-            let row = (round + k) % n;
+        shuffle(&mut order, &mut draws);
+        for &row in &order {
             if let (Some(slot), Some(runner)) = (this_round.get_mut(row), rows.get_mut(row)) {
                 *slot = runner.batch();
             }
@@ -248,7 +260,7 @@ fn main() -> ExitCode {
         }
     }
     println!(
-        "## acquire, paired ({rounds} rounds of {BATCH} calls a row, order rotated every round)"
+        "## acquire, paired ({rounds} rounds of {BATCH} calls a row, order shuffled every round)"
     );
     println!();
     println!(

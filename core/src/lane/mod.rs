@@ -341,8 +341,8 @@ pub(crate) struct Lane {
     /// on 64-bit targets (on 32-bit ones the short way, which alone reads it, costs more flash
     /// than it saves time); anything else that may move a TAT later forgets it, and a fleet
     /// member never knows it (its requests wait for their slots, which only the check finds).
-    /// Nor does a lane with a bucket that is not narrow ([`Lane::full_bound`]): the short way
-    /// charges in plain 64-bit sums.
+    /// Nor does a lane with a bucket that is not narrow ([`Lane::open_short_way`]): the short
+    /// way charges in plain 64-bit sums.
     full_by: u64,
     /// When the latest admission was made (admissions come in time order, see
     /// [`Lane::try_admit`]): a refund for an earlier one never moves a bucket
@@ -381,9 +381,12 @@ pub(crate) struct Lane {
     /// base as it was at the admission, and reads it lowered by the base of now (see the
     /// table's `shift_ends_after`).
     pub(crate) refund_base: [u64; 4],
-    /// Each pace's burst (`u32::MAX` without a pace) as it was when [`Lane::full_by`] was last
-    /// set from the buckets: what the short way holds a charge to. Anything that may change a
-    /// pace forgets `full_by`, so while the short way is open these are the paces' bursts.
+    /// Each pace's burst (`u32::MAX` without a pace) as it was when the short way was last
+    /// opened ([`Lane::open_short_way`]): what it holds a charge to. Anything that may change a
+    /// pace forgets [`Lane::full_by`], so while the short way is open these are the paces'
+    /// bursts; while it is shut they may be stale (and are compared all the same). Only on
+    /// 64-bit targets, the only ones with a short way.
+    #[cfg(target_pointer_width = "64")]
     full_fits: [u32; 4],
 }
 
@@ -523,13 +526,14 @@ impl Lane {
             input_scale: INPUT_SCALE_ONE,
             input_spread: 0,
             refund_base: [0; 4],
+            #[cfg(target_pointer_width = "64")]
             full_fits: [0; 4],
         };
         lane.present = lane.scan_present();
         // A new window's bucket may start a microsecond short of full (its level is set in
         // whole units): the bound is read from the buckets, not assumed.
         if lane.fleet_member.is_none() {
-            lane.full_by = lane.full_bound(lane.horizon());
+            lane.open_short_way(lane.horizon());
         }
         lane
     }
@@ -619,26 +623,24 @@ impl Lane {
         })
     }
 
-    /// What [`Lane::full_by`] is set to from the buckets, given their [`Lane::horizon`]: the
-    /// horizon when every bucket is narrow ([`Bucket::is_narrow`]), else never (`u64::MAX`), so
-    /// that the short way's plain arithmetic only ever meets buckets whose charges cannot
-    /// overflow it. Keeps each pace's burst in [`Lane::full_fits`] too. One pass over the
-    /// slots: it runs after every checked admission.
-    fn full_bound(&mut self, horizon: u64) -> u64 {
+    /// Opens the short way from the buckets, given their [`Lane::horizon`]: [`Lane::full_by`]
+    /// is the horizon when every bucket is narrow ([`Bucket::is_narrow`]), else never
+    /// (`u64::MAX`), so that the short way's plain arithmetic only ever meets buckets whose
+    /// charges cannot overflow it; on 64-bit targets each pace's burst is kept in
+    /// [`Lane::full_fits`]. One pass over the slots: it runs after every checked admission.
+    fn open_short_way(&mut self, horizon: u64) {
         let mut narrow = true;
-        for ((fit, pace), window) in self
-            .full_fits
-            .iter_mut()
-            .zip(&self.buckets)
-            .zip(&self.windows)
-        {
-            *fit = pace.as_ref().map_or(u32::MAX, Bucket::burst);
+        for (pace, window) in self.buckets.iter().zip(&self.windows) {
             narrow &= pace.as_ref().is_none_or(Bucket::is_narrow);
             narrow &= window
                 .as_ref()
                 .is_none_or(|window| window.bucket.is_narrow());
         }
-        if narrow { horizon } else { u64::MAX }
+        #[cfg(target_pointer_width = "64")]
+        for (fit, pace) in self.full_fits.iter_mut().zip(&self.buckets) {
+            *fit = pace.as_ref().map_or(u32::MAX, Bucket::burst);
+        }
+        self.full_by = if narrow { horizon } else { u64::MAX };
     }
 
     /// The latest instant any pace or window is busy until (for the engine clock's bound).
@@ -700,11 +702,11 @@ impl Lane {
             }
         }
         // A fleet member's requests wait for their slots, which only the check finds.
-        self.full_by = if cfg!(target_pointer_width = "64") && self.fleet_member.is_none() {
-            self.full_bound(horizon)
+        if cfg!(target_pointer_width = "64") && self.fleet_member.is_none() {
+            self.open_short_way(horizon);
         } else {
-            u64::MAX
-        };
+            self.full_by = u64::MAX;
+        }
         ends
     }
 
@@ -860,11 +862,18 @@ impl Lane {
     }
 
     /// [`Lane::fits`] while the short way is open ([`Lane::full_fits`]): no slot tested.
+    #[cfg(target_pointer_width = "64")]
     #[inline(always)]
     fn fits_full(&self, charges: &Charges) -> bool {
         let [r, i, o, t] = charges.0;
         let [fr, fi, fo, ft] = self.full_fits;
         r <= u64::from(fr) && i <= u64::from(fi) && o <= u64::from(fo) && t <= u64::from(ft)
+    }
+
+    /// [`Lane::fits`] (32-bit targets keep no [`Lane::full_fits`], and never open the short way).
+    #[cfg(not(target_pointer_width = "64"))]
+    fn fits_full(&self, charges: &Charges) -> bool {
+        self.fits(charges)
     }
 
     /// Whether every pace's burst holds `charges`.

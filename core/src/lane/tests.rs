@@ -176,7 +176,9 @@ fn a_lane_with_a_wide_bucket_never_takes_the_short_way() {
         admit_both(&mut lane, now, &charges, Priority::Interactive);
         assert_eq!(lane.full_by, u64::MAX, "at {now}");
     }
+    // At and past 2^63 µs the sums would wrap: 50 tokens take 5 µs, and the lane checks them.
     let mut narrow = Lane::new(&LaneConfig::new().input_tokens(limit));
+    let charges = Charges([0, 50, 0, 50]);
     for now in [crate::bucket::NARROW_NOW, u64::MAX - 1] {
         admit_both(&mut narrow, now, &charges, Priority::Interactive);
     }
