@@ -334,6 +334,12 @@ impl<const LANES: usize, const PERMITS: usize> Policy<LANES, PERMITS> {
             estimate: intent.input_tokens(),
         };
         self.apply_response(now, &reservation, &applied)?;
+        // A 2xx is done: all that `Backoff::decide` does with its verdict is credit the retry
+        // budget (a success is never paced, so the budget is the policy's).
+        if verdict.class() == Class::Success {
+            self.budget.record_success(&attempt);
+            return Ok(Outcome::Done);
+        }
 
         // A 429 that carries the server's rate-limit headers: its retry waits for the buckets
         // just synced from them, and acquires again through this policy's pacing.
