@@ -301,9 +301,7 @@ impl Window {
             self.sample_share(now, remaining, &report);
         }
         let share = self.share();
-        let foreign = self.limit().amount().saturating_sub(share);
-        let lag = mul_div(u64::from(foreign), report.horizon_us, self.window_us());
-        let ours = mul_div(remaining.saturating_sub(lag), u64::from(share), amount);
+        let ours = self.ours(remaining, share, report.horizon_us);
         let target = to_i64(ours).saturating_sub(to_i64(report.unseen));
         let level = self.corrected_level(now, target, report.newest);
         self.bucket.set_units(now, level);
@@ -321,6 +319,27 @@ impl Window {
                 i32::try_from(level).unwrap_or(if level < 0 { i32::MIN } else { i32::MAX });
             self.has_synced = true;
         }
+    }
+
+    /// Our part of `remaining` (at most the limit's amount), our `share` of the limit in
+    /// units: our share of what remains once others' spending over the reaction horizon is
+    /// taken out.
+    ///
+    /// With the whole key (a key not shared), nobody else's spending is waited out and all of
+    /// `remaining` is ours: `share` is then the amount, so the two divisions would give
+    /// exactly that (`remaining · amount / amount`, whose product fits in 64 bits).
+    fn ours(&self, remaining: u64, share: u32, horizon_us: u64) -> u64 {
+        if self.share == SHARE_ONE {
+            return remaining;
+        }
+        let amount = self.limit().amount();
+        let foreign = amount.saturating_sub(share);
+        let lag = mul_div(u64::from(foreign), horizon_us, self.window_us());
+        mul_div(
+            remaining.saturating_sub(lag),
+            u64::from(share),
+            u64::from(amount),
+        )
     }
 
     /// Retunes the bucket to our share of the limit and the assumed capacity, keeping its level

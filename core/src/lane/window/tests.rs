@@ -243,3 +243,30 @@ fn a_sample_is_too_soon_exactly_within_half_the_fill_time() {
         }
     }
 }
+
+#[test]
+fn our_part_of_remaining_is_the_divisions_whole_key_or_not() {
+    for (mut window, _) in windows() {
+        let amount = window.limit().amount();
+        for fixed in [1, 16, 256, 1_023, 1_024] {
+            window.share = fixed;
+            let share = window.share();
+            for remaining in [0, 1, u64::from(amount / 2), u64::from(amount)] {
+                for horizon_us in [0, 500_000, 61_000_000, u64::MAX] {
+                    let foreign = amount.saturating_sub(share);
+                    let lag = mul_div(u64::from(foreign), horizon_us, window.window_us());
+                    let divided = mul_div(
+                        remaining.saturating_sub(lag),
+                        u64::from(share),
+                        u64::from(amount),
+                    );
+                    assert_eq!(
+                        window.ours(remaining, share, horizon_us),
+                        divided,
+                        "{remaining} over {horizon_us} µs at {fixed}: {window:?}"
+                    );
+                }
+            }
+        }
+    }
+}
