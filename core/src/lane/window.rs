@@ -325,15 +325,15 @@ impl Window {
     /// units: our share of what remains once others' spending over the reaction horizon is
     /// taken out.
     ///
-    /// With the whole key (a key not shared), nobody else's spending is waited out and all of
-    /// `remaining` is ours: `share` is then the amount, so the two divisions would give
-    /// exactly that (`remaining · amount / amount`, whose product fits in 64 bits).
+    /// With the whole key (a key not shared: nothing foreign), nobody else's spending is waited
+    /// out and all of `remaining` is ours: `share` is then the amount, so the two divisions
+    /// would give exactly that (`remaining · amount / amount`, whose product fits in 64 bits).
     fn ours(&self, remaining: u64, share: u32, horizon_us: u64) -> u64 {
-        if self.share == SHARE_ONE {
-            return remaining;
-        }
         let amount = self.limit().amount();
         let foreign = amount.saturating_sub(share);
+        if foreign == 0 {
+            return remaining;
+        }
         let lag = mul_div(u64::from(foreign), horizon_us, self.window_us());
         mul_div(
             remaining.saturating_sub(lag),
