@@ -529,9 +529,11 @@ impl Bucket {
     /// [`Bucket::reconcile`] of a charge that changed.
     #[inline(never)]
     fn move_charge(&mut self, now: u64, charged: u64, actual: u64, older: bool, end: u64) -> u64 {
-        // A refund first pays off what the debt cap forgave: that part was never taken.
-        let absorbed = charged.saturating_sub(actual).min(u64::from(self.forgiven));
-        if absorbed > 0 {
+        // A refund first pays off what the debt cap forgave: that part was never taken. (Tested
+        // on the field first: the cap rarely forgives anything.)
+        let mut absorbed = 0;
+        if self.forgiven > 0 {
+            absorbed = charged.saturating_sub(actual).min(u64::from(self.forgiven));
             self.forgiven = self
                 .forgiven
                 .saturating_sub(u32::try_from(absorbed).unwrap_or(u32::MAX));

@@ -300,19 +300,10 @@ impl Window {
             self.learn_capacity(remaining);
             self.sample_share(now, remaining, &report);
         }
-        let current = self.tuned_level(now);
         let share = self.share();
-        let foreign = self.limit().amount().saturating_sub(share);
-        let lag = mul_div(u64::from(foreign), report.horizon_us, self.window_us());
-        let ours = mul_div(remaining.saturating_sub(lag), u64::from(share), amount);
+        let ours = self.ours(remaining, share, report.horizon_us);
         let target = to_i64(ours).saturating_sub(to_i64(report.unseen));
-        let level = if target <= current {
-            target
-        } else if !report.newest {
-            current
-        } else {
-            target.min(current.max(self.ceiling(now)))
-        };
+        let level = self.corrected_level(now, target, report.newest);
         self.bucket.set_units(now, level);
         if level == target {
             // A level read from the server replaces what earlier corrections forgave: it counts
@@ -328,6 +319,27 @@ impl Window {
                 i32::try_from(level).unwrap_or(if level < 0 { i32::MIN } else { i32::MAX });
             self.has_synced = true;
         }
+    }
+
+    /// Our part of `remaining` (at most the limit's amount), our `share` of the limit in
+    /// units: our share of what remains once others' spending over the reaction horizon is
+    /// taken out.
+    ///
+    /// With the whole key (a key not shared: nothing foreign), nobody else's spending is waited
+    /// out and all of `remaining` is ours: `share` is then the amount, so the two divisions
+    /// would give exactly that (`remaining · amount / amount`, whose product fits in 64 bits).
+    fn ours(&self, remaining: u64, share: u32, horizon_us: u64) -> u64 {
+        let amount = self.limit().amount();
+        let foreign = amount.saturating_sub(share);
+        if foreign == 0 {
+            return remaining;
+        }
+        let lag = mul_div(u64::from(foreign), horizon_us, self.window_us());
+        mul_div(
+            remaining.saturating_sub(lag),
+            u64::from(share),
+            u64::from(amount),
+        )
     }
 
     /// Retunes the bucket to our share of the limit and the assumed capacity, keeping its level
@@ -373,6 +385,72 @@ impl Window {
         self.bucket.level(now)
     }
 
+    /// The level a correction sets towards `target`: `target` when the window (as retuned,
+    /// [`Window::tuned_level`]) holds no less, else the window's own level when the response
+    /// is not the newest, else `target` as far as [`Window::ceiling`] allows and never below
+    /// the window's own level.
+    ///
+    /// When the retune keeps the rate and the level as read ([`Window::kept_credit`]), the
+    /// window's level is compared by its time of credit instead of read: `n ≥ 0` units are
+    /// held exactly when `n` is within the burst and their refill time, rounded up, is within
+    /// the credit (`⌈n·T⌉ ≤ t` is `n ≤ ⌊t / T⌋`). A multiply instead of a division, and the
+    /// usual corrections (the target within the level, or the ceiling binding) never read it.
+    /// 64-bit targets only (see the body).
+    fn corrected_level(&mut self, now: u64, target: i64, newest: bool) -> i64 {
+        // On 64-bit targets only: on 32-bit ones the comparisons' code costs more flash than
+        // their time is worth there (≈ 400 B on a Cortex-M4; the read gives the same level).
+        let credit = if cfg!(target_pointer_width = "64") {
+            self.kept_credit(now)
+        } else {
+            None
+        };
+        let Some(credit) = credit else {
+            let current = self.tuned_level(now);
+            return if target <= current {
+                target
+            } else if !newest {
+                current
+            } else {
+                target.min(current.max(self.ceiling(now)))
+            };
+        };
+        if self.credit_holds(credit, target) {
+            return target;
+        }
+        if newest {
+            let ceiling = self.ceiling(now);
+            if ceiling >= target {
+                return target;
+            }
+            // `ceiling < target`, so `ceiling + 1` does not saturate.
+            if !self.credit_holds(credit, ceiling.saturating_add(1)) {
+                return ceiling;
+            }
+        }
+        // The window holds more than the target would set (and than the ceiling, when newest):
+        // its own level, read.
+        self.tuned_level(now)
+    }
+
+    /// The bucket's time of credit at `now`, `C − (TAT − now)`, when [`Window::tuned_level`]
+    /// would return its whole units (capped at the burst) without setting anything: the rate
+    /// kept, no debt, a unit taking more than a microsecond and `now + C` not saturating.
+    fn kept_credit(&self, now: u64) -> Option<u64> {
+        let full_at = now.checked_add(self.bucket.capacity())?;
+        let tat = self.bucket.full_at().as_ticks();
+        if tat > full_at || !self.rate_kept() || self.bucket.cost_time(1) <= 1 {
+            return None;
+        }
+        Some(full_at.saturating_sub(tat))
+    }
+
+    /// Whether a bucket with `credit` of [`Window::kept_credit`] holds at least `units`.
+    fn credit_holds(&self, credit: u64, units: i64) -> bool {
+        u64::try_from(units).map_or(true, |units| {
+            units <= u64::from(self.bucket.burst()) && self.bucket.cost_time(units) <= credit
+        })
+    }
+
     /// Whether the bucket's rate and burst are already our share and the assumed capacity.
     fn rate_kept(&self) -> bool {
         self.tuned == self.share && self.bucket.burst() == self.capacity.max(1)
@@ -406,31 +484,25 @@ impl Window {
         if !self.shared {
             return;
         }
+        let last = self.sample;
+        let elapsed = now.saturating_sub(last.at);
+        // A bucket that can refill completely between two samples hides what was spent in
+        // between: sample at least twice per refill of what the server holds. (Too soon is
+        // under both bounds: the refill time is only needed under the first.) Tested before
+        // anything else is read: most responses come too soon.
+        if self.has_sample && elapsed < MIN_SAMPLE_US && self.within_half_fill(elapsed) {
+            return;
+        }
         let own_seen = self.own_total.wrapping_sub(report.unseen as u32);
         let point = Sample {
             at: now,
             reported: u32::try_from(remaining).unwrap_or(u32::MAX),
             own_seen,
         };
-        let last = self.sample;
         if !self.has_sample {
             self.sample = point;
             self.has_sample = true;
             return;
-        }
-        let elapsed = now.saturating_sub(last.at);
-        // A bucket that can refill completely between two samples hides what was spent in
-        // between: sample at least twice per refill of what the server holds. (Too soon is
-        // under both bounds: the refill time is only needed under the first.)
-        if elapsed < MIN_SAMPLE_US {
-            let fill_us = mul_div(
-                u64::from(self.capacity.min(self.peak.max(1))),
-                self.window_us(),
-                u64::from(self.limit().amount()),
-            );
-            if elapsed < fill_us / 2 {
-                return;
-            }
         }
         self.sample = point;
         let refill = mul_div(u64::from(self.limit().amount()), elapsed, self.window_us());
@@ -498,6 +570,22 @@ impl Window {
         let share = i64::from(self.share);
         let moved = share.saturating_add(measured.saturating_sub(share) / 2);
         self.share = u16::try_from(moved.clamp(i64::from(MIN_SHARE), one)).unwrap_or(MIN_SHARE);
+    }
+
+    /// Whether `elapsed` (below [`MIN_SAMPLE_US`]) is less than half the time the server's
+    /// bucket takes to refill what it holds, `fill = ⌊held · window / amount⌋`: `elapsed <
+    /// ⌊fill / 2⌋` is `2 · amount · (elapsed + 1) ≤ held · window`, a multiply instead of a
+    /// division (the left side stays below 2^54; a right side beyond 64 bits is more).
+    fn within_half_fill(&self, elapsed: u64) -> bool {
+        let held = u64::from(self.capacity.min(self.peak.max(1)));
+        let amount = u64::from(self.limit().amount().max(1));
+        held.checked_mul(self.window_us()).is_none_or(|fill| {
+            elapsed
+                .saturating_add(1)
+                .saturating_mul(2)
+                .saturating_mul(amount)
+                <= fill
+        })
     }
 
     fn window_us(&self) -> u64 {

@@ -6,7 +6,7 @@
 
 use core::num::NonZeroU32;
 
-use super::{Report, Window};
+use super::{MIN_SAMPLE_US, Report, Window, mul_div};
 use crate::test_support::per_minute;
 use crate::{Limit, LimitKind};
 
@@ -132,4 +132,141 @@ fn a_new_limit_is_retuned_to_the_share() {
     window.bucket.set_units(1, 0);
     assert_eq!(window.bucket.level(60_001), 1);
     assert_eq!(window.bucket.level(60_000), 0);
+}
+
+/// The level the correction sets as it was computed before the credit comparisons: the retuned
+/// level read, then compared.
+fn corrected_level_read(window: &mut Window, now: u64, target: i64, newest: bool) -> i64 {
+    let current = window.tuned_level(now);
+    if target <= current {
+        target
+    } else if !newest {
+        current
+    } else {
+        target.min(current.max(window.ceiling(now)))
+    }
+}
+
+#[test]
+fn a_correction_compares_the_level_as_the_read_level() {
+    for (window, now) in windows() {
+        for level in levels(&window) {
+            // Never synced, synced just now, and synced a while ago at various levels: the
+            // ceiling below, at and above the level.
+            let syncs = [
+                None,
+                Some((0, level)),
+                Some((1_500, level - 3)),
+                Some((40_000, -7)),
+            ];
+            for sync in syncs {
+                for later in [now, now.saturating_add(1), now.saturating_add(12_345)] {
+                    let mut read = window.clone();
+                    read.bucket.set_units(now, level);
+                    if let Some((ago, synced)) = sync {
+                        read.has_synced = true;
+                        read.synced_at = now.saturating_sub(ago);
+                        read.synced_level = i32::try_from(synced).unwrap_or(i32::MAX);
+                    }
+                    let current = read.clone().tuned_level(later);
+                    let ceiling = read.ceiling(later);
+                    let targets = [
+                        i64::MIN,
+                        -1,
+                        0,
+                        1,
+                        current - 1,
+                        current,
+                        current + 1,
+                        ceiling - 1,
+                        ceiling,
+                        ceiling + 1,
+                        i64::MAX,
+                    ];
+                    for target in targets {
+                        for newest in [false, true] {
+                            let mut compared = read.clone();
+                            let mut read = read.clone();
+                            let expected = corrected_level_read(&mut read, later, target, newest);
+                            let level = compared.corrected_level(later, target, newest);
+                            assert_eq!(level, expected, "{target} {newest} at {later}: {read:?}");
+                            read.bucket.set_units(later, expected);
+                            compared.bucket.set_units(later, level);
+                            assert_eq!(compared, read, "{target} {newest} at {later}");
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn a_sample_is_too_soon_exactly_within_half_the_fill_time() {
+    let amounts = [1_u32, 3, 7, 1_000, 4_000, 400_000, 2_400_000, u32::MAX];
+    let windows_ms = [1_u32, 3, 1_000, 60_000, 3_600_000, u32::MAX];
+    for amount in amounts {
+        for window_ms in windows_ms {
+            let limit = Limit::per_window_ms(
+                NonZeroU32::new(amount).unwrap_or(NonZeroU32::MIN),
+                NonZeroU32::new(window_ms).unwrap_or(NonZeroU32::MIN),
+            );
+            let mut window = Window::new(LimitKind::InputTokens, limit, true, None);
+            let helds = [0, 1, 2, amount / 3, amount / 2, amount - 1, amount];
+            for (capacity, peak) in helds.into_iter().flat_map(|c| helds.map(|p| (c, p))) {
+                window.capacity = capacity.max(1);
+                window.peak = peak;
+                let fill_us = mul_div(
+                    u64::from(window.capacity.min(window.peak.max(1))),
+                    window.window_us(),
+                    u64::from(amount),
+                );
+                let edges = [
+                    fill_us / 2,
+                    (fill_us / 2).saturating_sub(1),
+                    fill_us / 2 + 1,
+                ];
+                for elapsed in [0, 1, 999, 1_000_000, MIN_SAMPLE_US - 1]
+                    .into_iter()
+                    .chain(edges)
+                {
+                    if elapsed >= MIN_SAMPLE_US {
+                        continue;
+                    }
+                    assert_eq!(
+                        window.within_half_fill(elapsed),
+                        elapsed < fill_us / 2,
+                        "{elapsed} of {fill_us}: {amount} per {window_ms} ms, {capacity} {peak}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn our_part_of_remaining_is_the_divisions_whole_key_or_not() {
+    for (mut window, _) in windows() {
+        let amount = window.limit().amount();
+        for fixed in [1, 16, 256, 1_023, 1_024] {
+            window.share = fixed;
+            let share = window.share();
+            for remaining in [0, 1, u64::from(amount / 2), u64::from(amount)] {
+                for horizon_us in [0, 500_000, 61_000_000, u64::MAX] {
+                    let foreign = amount.saturating_sub(share);
+                    let lag = mul_div(u64::from(foreign), horizon_us, window.window_us());
+                    let divided = mul_div(
+                        remaining.saturating_sub(lag),
+                        u64::from(share),
+                        u64::from(amount),
+                    );
+                    assert_eq!(
+                        window.ours(remaining, share, horizon_us),
+                        divided,
+                        "{remaining} over {horizon_us} µs at {fixed}: {window:?}"
+                    );
+                }
+            }
+        }
+    }
 }

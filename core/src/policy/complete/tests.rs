@@ -404,3 +404,55 @@ fn every_2xx_is_done_whatever_its_headers_and_body_say() {
         assert_eq!(policy.in_flight(), 0);
     }
 }
+
+/// A 2xx leaves `Backoff::decide` out: the budget must still earn what `decide` would credit
+/// for it, for a first attempt and for a retry that paid for itself, in every budget mode.
+#[test]
+fn a_2xx_credits_the_budget_as_the_schedule_would() {
+    let budgets = [
+        RetryBudget::aws_standard(),
+        RetryBudget::token_ratio(10, 100),
+        RetryBudget::unlimited(),
+    ];
+    let error = Snapshot {
+        status: Some(500),
+        ..Snapshot::default()
+    };
+    let ok = headers::parse(Some(200), [("date", "Sun, 01 Jun 2025 10:00:00 GMT")]);
+    for budget in budgets {
+        let mut policy: Policy<1, 16> =
+            Policy::new().with_retry(Backoff::anthropic_python(), budget);
+        let lane = policy
+            .add_lane(LaneConfig::new().provisional_requests(None))
+            .unwrap();
+        let rng = &mut FixedDraw(0);
+        // Two failures spend from the budget; the second's retry is settled with a 200, then a
+        // fresh request is.
+        let first = admit(&mut policy, at_ms(0), lane, Attempt::first());
+        let failed = policy.complete(at_ms(10), first, &Response::new(&error), rng);
+        let Ok(Outcome::Retry(retry)) = failed else {
+            panic!("a 500 is retried: {failed:?}")
+        };
+        let again = admit(&mut policy, at_ms(20), lane, Attempt::first());
+        let _ = policy.complete(at_ms(30), again, &Response::new(&error), rng);
+        for attempt in [retry.attempt(), Attempt::first()] {
+            let permit = admit(&mut policy, retry.at(), lane, attempt);
+            let mut expected = *policy.retry_budget();
+            let schedule = Backoff::anthropic_python().decide(
+                retry.at(),
+                &crate::classify::Verdict::success(),
+                &mut { attempt },
+                &mut expected,
+                rng,
+            );
+            assert_eq!(schedule, Outcome::Done);
+            let done = policy.complete(retry.at(), permit, &Response::new(&ok), rng);
+            assert_eq!(done, Ok(Outcome::Done));
+            assert_eq!(
+                policy.retry_budget(),
+                &expected,
+                "{attempt:?} on {budget:?}"
+            );
+        }
+    }
+}
