@@ -2,17 +2,19 @@
 //! beside criterion's.
 //!
 //! ```console
-//! cargo run --release -p headroom-benches --bin paired            # 200 000 rounds
-//! cargo run --release -p headroom-benches --bin paired -- 50000   # fewer
+//! cargo run --release -p headroom-benches --bin paired            # 100 000 rounds
+//! cargo run --release -p headroom-benches --bin paired -- 20000   # fewer
 //! ```
 //!
 //! Why not criterion alone: criterion measures one row after the other, seconds apart, and on a
 //! shared two-core machine the load moves in between; the ratio of two rows then moves by a
 //! third from run to run (1.04–1.52× on the same binaries in one day). Here every round times
-//! one batch of each row back to back, in an order shuffled every round (so no row always
-//! follows the same neighbour), and the ratio is taken *within* the round; a load that comes
-//! and goes slows every row of the rounds it hits, and the median of the per-round ratios does
-//! not see it.
+//! each row back to back, in an order shuffled every round (so no row always follows the same
+//! neighbour), and the ratio is taken *within* the round; a load that comes and goes slows
+//! every row of the rounds it hits, and the median of the per-round ratios does not see it.
+//! Within a round a row runs one batch untimed (its code and state back in the caches and the
+//! branch predictor, as in criterion, which times many batches of one row in a row), then
+//! [`TIMED_BATCHES`] timed ones, averaged.
 //!
 //! Each row is timed as criterion's `iter_batched` times it (benches/benches/acquire.rs): a batch
 //! of [`BATCH`] calls whose inputs are made first, untimed; only the calls are inside the clock
@@ -50,7 +52,9 @@ use headroom_benches::{
 
 /// Calls per batch (and permits in headroom's table), as in the criterion bench.
 const BATCH: usize = 32;
-const DEFAULT_ROUNDS: usize = 200_000;
+const DEFAULT_ROUNDS: usize = 100_000;
+/// Batches of a row timed in each round, after one untimed.
+const TIMED_BATCHES: u32 = 4;
 
 /// One row: makes its batch's inputs (untimed), then runs the batch (timed).
 trait Row {
@@ -247,7 +251,12 @@ fn main() -> ExitCode {
         shuffle(&mut order, &mut draws);
         for &row in &order {
             if let (Some(slot), Some(runner)) = (this_round.get_mut(row), rows.get_mut(row)) {
-                *slot = runner.batch();
+                // One batch to bring the row's code and state back (another row just ran, and
+                // criterion times a row after many batches of its own), then the mean of the
+                // next few.
+                runner.batch();
+                *slot = (0..TIMED_BATCHES).map(|_| runner.batch()).sum::<f64>()
+                    / f64::from(TIMED_BATCHES);
             }
         }
         if round < rounds / 10 {
@@ -260,7 +269,8 @@ fn main() -> ExitCode {
         }
     }
     println!(
-        "## acquire, paired ({rounds} rounds of {BATCH} calls a row, order shuffled every round)"
+        "## acquire, paired ({rounds} rounds; a row's time in a round is the mean of \
+         {TIMED_BATCHES} batches of {BATCH} calls after one untimed; order shuffled every round)"
     );
     println!();
     println!(
