@@ -73,6 +73,15 @@ fn timed<T: Copy, R>(inputs: &[T], mut call: impl FnMut(T) -> R) -> f64 {
     elapsed.as_secs_f64() * 1e9 / inputs.len() as f64
 }
 
+/// Fills a batch's inputs with the next instants, one admission step apart from `t` on (each
+/// step refills every bucket, so every call admits), as criterion's setup makes them.
+fn next_steps<T>(t: &mut u64, inputs: &mut [T], instant: impl Fn(u64) -> T) {
+    for input in inputs {
+        *t += ADMIT_STEP_US;
+        *input = instant(*t);
+    }
+}
+
 struct Headroom {
     template: Policy<1, BATCH>,
     policy: Policy<1, BATCH>,
@@ -88,15 +97,18 @@ impl Row for Headroom {
 
     fn batch(&mut self) -> f64 {
         self.policy.clone_from(&self.template);
-        for input in &mut self.inputs {
-            self.t += ADMIT_STEP_US;
-            *input = at(self.t);
-        }
+        next_steps(&mut self.t, &mut self.inputs, at);
         let (policy, lane) = (&mut self.policy, self.lane);
         timed(&self.inputs, |now| {
             policy.acquire(now, lane, COST, PRIORITY)
         })
     }
+}
+
+/// Moves a governor row's fake clock by every step of the coming batch before it, as
+/// criterion's setup does (the limiters then see the batch at one instant, full).
+fn steps_of_a_batch(clock: &FakeRelativeClock) {
+    clock.advance(Duration::from_micros(ADMIT_STEP_US * BATCH as u64));
 }
 
 struct GovernorChain {
@@ -110,9 +122,7 @@ impl Row for GovernorChain {
     }
 
     fn batch(&mut self) -> f64 {
-        // As criterion's setup does: every step of the batch before the batch.
-        self.clock
-            .advance(Duration::from_micros(ADMIT_STEP_US * BATCH as u64));
+        steps_of_a_batch(&self.clock);
         let chain = &self.chain;
         timed(&[(); BATCH], |()| {
             peer::check_chain(chain, peer::CHAIN_COSTS)
@@ -131,8 +141,7 @@ impl Row for GovernorOne {
     }
 
     fn batch(&mut self) -> f64 {
-        self.clock
-            .advance(Duration::from_micros(ADMIT_STEP_US * BATCH as u64));
+        steps_of_a_batch(&self.clock);
         let quota = &self.quota;
         let [_, input, _] = peer::CHAIN_COSTS;
         timed(&[(); BATCH], |()| {
@@ -155,10 +164,7 @@ impl Row for FloorRow {
 
     fn batch(&mut self) -> f64 {
         self.floor.clone_from(&self.template);
-        for input in &mut self.inputs {
-            self.t += ADMIT_STEP_US;
-            *input = self.t;
-        }
+        next_steps(&mut self.t, &mut self.inputs, |us| us);
         let floor = &mut self.floor;
         timed(&self.inputs, |now| floor.acquire(now, FLOOR_CHARGES))
     }
@@ -310,7 +316,7 @@ fn check_admits(rows: &mut [Box<dyn Row>]) {
     }
     let clock = FakeRelativeClock::default();
     let chain = peer::chain(&clock);
-    clock.advance(Duration::from_micros(ADMIT_STEP_US * BATCH as u64));
+    steps_of_a_batch(&clock);
     for i in 0..BATCH {
         assert!(
             peer::check_chain(&chain, peer::CHAIN_COSTS),
