@@ -271,12 +271,16 @@ mod tests {
     #[test]
     fn bytes_hold_exactly_the_value_remembered() {
         let text = b"Sat, 28 Nov 2026 04:00:00 GMT and more";
-        for a in 0..text.len() {
+        // About 700 000 comparisons natively; under miri, which interprets them some thousand
+        // times slower, values starting at every 9th byte compared with slices starting at
+        // every 3rd (every value's own start among them): 10 s instead of 5 minutes.
+        let every = if cfg!(miri) { (9, 3) } else { (1, 1) };
+        for a in (0..text.len()).step_by(every.0) {
             for b in a..text.len().min(a + CAPACITY + 1) {
                 let x = &text[a..b];
                 let mut bytes = Bytes::default();
                 assert!(bytes.remember(x), "{x:?}");
-                for c in 0..text.len() {
+                for c in (0..text.len()).step_by(every.1) {
                     for d in c..text.len() {
                         let y = &text[c..d];
                         assert_eq!(bytes.hold(y), x == y, "{x:?} {y:?}");

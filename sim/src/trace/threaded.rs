@@ -248,4 +248,109 @@ mod tests {
                 .starts_with("no/such/file.jsonl: cannot read: ")
         );
     }
+
+    /// Lines whose handling differs by where they are read: the byte-order mark of line 1,
+    /// CRLF endings, a last line without its newline, a canonical-looking line whose id is not
+    /// UTF-8, a repeated id, lines that are not canonical between canonical ones. Each trace
+    /// gives the same events and the same error read alone or on a second thread.
+    #[test]
+    fn every_kind_of_line_reads_as_it_does_alone() {
+        let request = |t: &str, id: &str| {
+            format!(
+                "{{\"t\":{t},\"type\":\"request\",\"id\":\"{id}\",\"input_tokens\":5,\"max_tokens\":9}}"
+            )
+        };
+        let header = "{\"trace\": 1, \"provider\": \"anthropic\"}";
+        let cases: Vec<Vec<u8>> = vec![
+            format!("\u{feff}{}\n{}\n", request("1", "a"), request("2", "b")).into_bytes(),
+            format!("{header}\r\n{}\r\n{}", request("1", "a"), request("2", "b")).into_bytes(),
+            [
+                format!("{header}\n{}\n{{\"t\":1.5,\"type\":\"request\",\"id\":\"", request("1", "a")).as_bytes(),
+                b"\xff\xfe",
+                b"\",\"input_tokens\":5,\"max_tokens\":9}\n",
+            ]
+            .concat(),
+            format!("{header}\n{}\n{}\n", request("1", "a"), request("2", "a")).into_bytes(),
+            format!(
+                "{header}\n{}\n{{\"t\": 1.5, \"type\": \"request\", \"id\": \"c\", \"input_tokens\": 5, \"max_tokens\": 9}}\n# note\n\n{}\n",
+                request("1", "a"),
+                request("2", "b")
+            )
+            .into_bytes(),
+            format!("{header}\n{}\n{}\n", request("2", "a"), request("1", "b")).into_bytes(),
+        ];
+        for (case, text) in cases.iter().enumerate() {
+            let [alone, threaded] = both_bytes(text);
+            assert_eq!(alone, threaded, "case {case}");
+        }
+        // And some of them fail, each where it should.
+        let errors: Vec<String> = cases
+            .iter()
+            .filter_map(|text| both_bytes(text)[1].1.clone().err())
+            .map(|error| error.to_string())
+            .collect();
+        assert_eq!(errors.len(), 3, "{errors:?}");
+        assert!(errors[0].contains("t.jsonl:3:"), "{errors:?}");
+        assert!(errors[1].contains("t.jsonl:3:"), "{errors:?}");
+        assert!(errors[2].contains("t.jsonl:3:"), "{errors:?}");
+    }
+
+    /// A HAR capture, pretty-printed: its first line is `{`, its second opens `"log"`; the
+    /// reader needs the line after the failing one to say so, on its own thread as alone.
+    #[test]
+    fn a_har_capture_is_recognised_from_its_second_line() {
+        let text = b"{\n  \"log\": {\"version\": \"1.2\"}\n}\n";
+        let [alone, threaded] = both_bytes(text);
+        assert_eq!(alone, threaded);
+        let error = threaded.1.unwrap_err();
+        assert!(
+            matches!(error.kind, TraceErrorKind::LooksLikeHar(_)),
+            "{error}"
+        );
+    }
+
+    /// Input that fails after some lines: the events before it, then the I/O error, as alone.
+    #[test]
+    fn an_io_error_after_some_batches_comes_after_their_events() {
+        struct Failing(std::io::Cursor<Vec<u8>>);
+        impl std::io::Read for Failing {
+            fn read(&mut self, buffer: &mut [u8]) -> std::io::Result<usize> {
+                match self.0.read(buffer)? {
+                    0 => Err(std::io::Error::other("disk on fire")),
+                    read => Ok(read),
+                }
+            }
+        }
+        let text = trace(2 * BATCH + 5, None).into_bytes();
+        let open = || std::io::BufReader::new(Failing(std::io::Cursor::new(text.clone())));
+        let mut alone = Vec::new();
+        let read =
+            Records::new(open(), "t.jsonl").for_each_event(|event| alone.push(event.into_owned()));
+        let mut threaded = Vec::new();
+        let finished = for_each_event_threaded(
+            || Ok(Records::new(open(), "t.jsonl")),
+            |event| threaded.push(event.into_owned()),
+        );
+        assert_eq!(alone, threaded);
+        assert_eq!(alone.len(), 2 * BATCH + 5 + (2 * BATCH + 5).div_ceil(5));
+        assert_eq!(read.unwrap_err(), finished.clone().unwrap_err());
+        assert!(finished.unwrap_err().to_string().contains("disk on fire"));
+    }
+
+    fn both_bytes(text: &[u8]) -> [(Vec<crate::trace::Event>, Result<Finished, TraceError>); 2] {
+        let mut alone = Vec::new();
+        let mut records = Records::new(text, "t.jsonl");
+        let read = records
+            .for_each_event(|event| alone.push(event.into_owned()))
+            .map(|()| Finished {
+                header: records.header().clone(),
+                requests: records.requests(),
+            });
+        let mut threaded = Vec::new();
+        let finished = for_each_event_threaded(
+            || Ok(Records::new(text, "t.jsonl")),
+            |event| threaded.push(event.into_owned()),
+        );
+        [(alone, read), (threaded, finished)]
+    }
 }

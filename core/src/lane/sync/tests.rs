@@ -462,11 +462,22 @@ fn the_unchanged_limit_shortcut_is_the_full_learning_path() {
         micros(0),
         micros(u64::from(u32::MAX) * 1_000 + 1_000),
     ];
+    // Under miri, which runs each learning some thousand times slower, every other amount and
+    // window off the limits the lanes hold: the shortcuts counted below are all still met.
+    let every = if cfg!(miri) { 2 } else { 1 };
+    let sampled = |index: usize, kept: bool| kept || index.is_multiple_of(every);
+    let held = [3_000, 4_000, 2_000_000, 400_000];
     let mut shortcuts = 0;
     for lane in &lanes {
         for kind in LimitKind::ALL {
-            for &amount in &amounts {
-                for &window in &windows {
+            for (a, &amount) in amounts.iter().enumerate() {
+                if !sampled(a, held.contains(&amount)) {
+                    continue;
+                }
+                for (w, &window) in windows.iter().enumerate() {
+                    if !sampled(w, window == secs(60)) {
+                        continue;
+                    }
                     for pending in [NOT_PENDING, pending_of(per_minute(40_000))] {
                         let mut before = lane.clone();
                         before.pending_limits[kind.index()] = pending;
