@@ -202,20 +202,7 @@ mod tests {
     }
 
     fn both(text: &str) -> [(Vec<crate::trace::Event>, Result<Finished, TraceError>); 2] {
-        let mut alone = Vec::new();
-        let mut records = Records::new(text.as_bytes(), "t.jsonl");
-        let read = records
-            .for_each_event(|event| alone.push(event.into_owned()))
-            .map(|()| Finished {
-                header: records.header().clone(),
-                requests: records.requests(),
-            });
-        let mut threaded = Vec::new();
-        let finished = for_each_event_threaded(
-            || Ok(Records::new(text.as_bytes(), "t.jsonl")),
-            |event| threaded.push(event.into_owned()),
-        );
-        [(alone, read), (threaded, finished)]
+        both_bytes(text.as_bytes())
     }
 
     #[test]
@@ -337,6 +324,7 @@ mod tests {
         assert!(finished.unwrap_err().to_string().contains("disk on fire"));
     }
 
+    /// The events and the end of `text` read alone and read on a second thread.
     fn both_bytes(text: &[u8]) -> [(Vec<crate::trace::Event>, Result<Finished, TraceError>); 2] {
         let mut alone = Vec::new();
         let mut records = Records::new(text, "t.jsonl");
