@@ -236,10 +236,10 @@ mod tests {
         );
     }
 
-    /// Lines whose handling differs by where they are read: the byte-order mark of line 1,
-    /// CRLF endings, a last line without its newline, a canonical-looking line whose id is not
-    /// UTF-8, a repeated id, lines that are not canonical between canonical ones. Each trace
-    /// gives the same events and the same error read alone or on a second thread.
+    /// Lines with a quirk: the byte-order mark of line 1, CRLF endings, a last line without its
+    /// newline, a canonical-looking line whose id is not UTF-8, a repeated id, lines that are not
+    /// canonical between canonical ones, time going back. Each trace gives the same events and
+    /// the same error read alone or on a second thread; the last three errors are at line 3.
     #[test]
     fn every_kind_of_line_reads_as_it_does_alone() {
         let request = |t: &str, id: &str| {
