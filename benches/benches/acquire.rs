@@ -125,7 +125,8 @@ fn headroom_rows(group: &mut BenchmarkGroup<'_, WallTime>) {
 
 fn governor_rows(group: &mut BenchmarkGroup<'_, WallTime>) {
     let step = Duration::from_micros(ADMIT_STEP_US);
-    let input = nz(1_200);
+    // One request's input tokens ([`COST`]), as the chained limiters ask.
+    let [_, input, _] = peer::CHAIN_COSTS;
 
     let clock = FakeRelativeClock::default();
     let one = peer::limiter(2_000_000, &clock);
