@@ -104,8 +104,7 @@ fn load(path: &str) {
     let started = Instant::now();
     let mut builder = WorkloadBuilder::default();
     let loaded =
-        trace::for_each_event_threaded(|| Records::open(path), |event| builder.event_ref(&event))
-            .map(|finished| finished.requests);
+        trace::consume_threaded(|| Records::open(path), &mut builder).map(|found| found.requests);
     let wall = started.elapsed();
     match (loaded, builder.finish(None)) {
         (Ok(requests), Ok(workload)) => println!(

@@ -18,7 +18,7 @@ use crate::engine::{Recording, RunOutcome, run};
 use crate::metrics::lower_bound_us;
 use crate::report::Report;
 use crate::strategy::StrategyName;
-use crate::trace::{Records, TraceError, TraceErrorKind, for_each_event_threaded};
+use crate::trace::{Records, TraceError, TraceErrorKind, consume_threaded};
 use crate::upstream::{Overload, UpstreamConfig};
 use crate::workload::{Workload, WorkloadBuilder};
 use crate::world::{World, parse_seconds};
@@ -186,13 +186,14 @@ pub fn load(args: &SimulateArgs) -> Result<(Workload, World), CliError> {
         Some((file, text)) if !Path::new(name).exists() => Ok(Records::new(
             Box::new(text.as_bytes()) as Box<dyn BufRead>,
             file,
-        )),
+        )
+        .with_size(text.len() as u64)),
         _ => Records::open(name),
     };
     // Streamed into the workload (the trace itself is never held), read on a second thread
-    // while this one builds.
+    // while this one builds, its tables reserved from the reader's extrapolation.
     let mut builder = WorkloadBuilder::default();
-    let finished = for_each_event_threaded(open, |event| builder.event_ref(&event))?;
+    let finished = consume_threaded(open, &mut builder)?;
     if finished.requests == 0 {
         return Err(TraceError {
             file: name.to_owned(),

@@ -15,6 +15,7 @@ use serde_json::error::Category;
 use super::canonical;
 use super::in_flight::InFlight;
 use super::json_scan::{event_kind, value_column};
+use super::progress::Progress;
 use super::raw::{
     RawHeaderLine, RawRequest, RawResponse, RawTime, SecondsError, Text, seconds_to_micros,
 };
@@ -24,6 +25,10 @@ use super::{EventRef, Header, RequestRef, Response, TimeForm, TraceError, TraceE
 /// response repeats one; older ones get the plain "has no request". Bounded so that memory does
 /// not grow with the trace.
 const ANSWERED_MEMORY: usize = 1_024;
+
+/// Requests in flight from which a full table reserves room for the rest of the input instead
+/// of doubling: fewer are not worth extrapolating from.
+const RESERVE_FROM: u64 = 4_096;
 
 /// What a line is, learned before parsing it as that.
 #[derive(Deserialize, Default)]
@@ -56,6 +61,8 @@ pub(super) struct State {
     pub(super) requests: u64,
     /// Requests in flight: id → line.
     pub(super) in_flight: InFlight,
+    /// How far into its input the reader is: what the requests in flight reserve room from.
+    pub(super) progress: Progress,
     /// The last [`ANSWERED_MEMORY`] answered ids: id → line of the response, hashed with a
     /// fixed-seed foldhash rather than SipHash (the ids come from a file, not from a peer
     /// choosing collisions).
@@ -77,6 +84,7 @@ impl State {
             previous: None,
             requests: 0,
             in_flight: InFlight::default(),
+            progress: Progress::default(),
             answered: HashMap::default(),
             answered_order: VecDeque::new(),
             response_hint: Finder::new(b"\"response\""),
@@ -227,6 +235,9 @@ impl State {
         raw: RawRequest<'a>,
     ) -> Result<EventRef<'a>, TraceError> {
         let t_us = self.time(number, line, &raw.t)?;
+        if self.in_flight.is_full() {
+            self.reserve_in_flight();
+        }
         if let Err(first_line) = self.in_flight.insert(&raw.id, number) {
             let kind = TraceErrorKind::DuplicateRequest {
                 id: raw.id.into_owned(),
@@ -243,6 +254,22 @@ impl State {
             input_tokens: raw.input_tokens,
             max_tokens: raw.max_tokens,
         }))
+    }
+
+    /// The requests in flight fill their table: when they are nearly every request read so far
+    /// (a trace of requests only, which keeps them all to its end) and many, room for as many
+    /// as the rest of the input extrapolates to ([`Progress`]), so that the table is not
+    /// rehashed at every doubling; otherwise it grows as it would.
+    #[cold]
+    fn reserve_in_flight(&mut self) {
+        let live = self.in_flight.len() as u64;
+        if live < RESERVE_FROM || live.saturating_mul(8) < self.requests.saturating_mul(7) {
+            return;
+        }
+        if let Some(total) = self.progress.extrapolate(live) {
+            let more = usize::try_from(total.saturating_sub(live)).unwrap_or(usize::MAX);
+            self.in_flight.reserve(more);
+        }
     }
 
     /// Checks a parsed response line against the requests in flight.

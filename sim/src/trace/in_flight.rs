@@ -46,6 +46,28 @@ impl InFlight {
         self.table.len()
     }
 
+    /// How many ids the table holds before it grows.
+    #[cfg(test)]
+    pub(super) fn capacity(&self) -> usize {
+        self.table.capacity()
+    }
+
+    /// Whether the next new id makes the table grow.
+    pub(super) fn is_full(&self) -> bool {
+        self.table.len() == self.table.capacity()
+    }
+
+    /// Room for `more` ids beyond those in flight, each as long as those so far on average:
+    /// one move of the table instead of one at every doubling. Room that cannot be allocated
+    /// is not reserved (the table grows as it would).
+    pub(super) fn reserve(&mut self, more: usize) {
+        let live = self.bytes.len().saturating_sub(self.dead);
+        let per_id = live.div_ceil(self.table.len().max(1));
+        if self.table.try_reserve(more, |entry| entry.hash).is_ok() {
+            let _ = self.bytes.try_reserve(more.saturating_mul(per_id));
+        }
+    }
+
     /// The line of the request in flight with `id`.
     #[cfg(test)]
     pub(super) fn get(&self, id: &str) -> Option<usize> {

@@ -41,6 +41,7 @@ mod id_hash;
 mod in_flight;
 mod json_scan;
 mod lines;
+mod progress;
 mod raw;
 mod reader;
 mod threaded;
@@ -53,9 +54,10 @@ mod reader_tests;
 
 pub use error::{TraceError, TraceErrorKind};
 pub(crate) use id_hash::IdHasher;
+pub use progress::{BYTES_PER_ENTRY, MAX_STEP, Progress};
 pub(crate) use raw::MAX_NUMERIC_MICROS;
 pub use reader::{Records, read, read_file, read_str};
-pub use threaded::{Finished, for_each_event_threaded};
+pub use threaded::{Consumer, Finished, consume_threaded, for_each_event_threaded};
 pub use writer::{to_jsonl, write, write_file};
 
 /// A whole trace: its header, how its times were spelled, and its events in file order.

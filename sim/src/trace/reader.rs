@@ -22,6 +22,7 @@ use std::path::Path;
 
 use super::checker::State;
 use super::lines::Lines;
+use super::progress::Progress;
 use super::{Event, EventRef, Header, TimeForm, Trace, TraceError, TraceErrorKind};
 
 /// Reads a trace from `input`; `file` names it in errors.
@@ -194,6 +195,12 @@ impl<R: BufRead> Records<R> {
         self.state.in_flight.len()
     }
 
+    /// How many requests the table of those in flight holds before it grows.
+    #[cfg(test)]
+    pub(super) fn in_flight_room(&self) -> usize {
+        self.state.in_flight.capacity()
+    }
+
     /// The file's name as errors give it.
     ///
     /// # Examples
@@ -227,10 +234,42 @@ impl<R: BufRead> Records<R> {
         Ok(())
     }
 
+    /// The same reader, told that its input is `bytes` long (as [`Records::open`] learns it of
+    /// a file): the tables that grow with the trace then reserve their room from how far into
+    /// it the reader is ([`Progress`]). Only the memory's growth depends on it; the events and
+    /// errors do not.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let text = "{\"t\": 1, \"type\": \"request\", \"id\": \"r1\", \"input_tokens\": 5, \"max_tokens\": 9}\n";
+    /// let mut records = headroom_sim::trace::Records::new(text.as_bytes(), "t.jsonl").with_size(text.len() as u64);
+    /// assert_eq!(records.progress().size(), Some(text.len() as u64));
+    /// assert!(records.next().is_some());
+    /// assert_eq!(records.progress().read(), text.len() as u64);
+    /// ```
+    #[must_use]
+    pub fn with_size(mut self, bytes: u64) -> Self {
+        self.state.progress = Progress::new(Some(bytes)).after(self.state.progress.read());
+        self
+    }
+
+    /// How far into its input the reader is.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let records = headroom_sim::trace::Records::new(&b""[..], "t.jsonl");
+    /// assert_eq!((records.progress().size(), records.progress().read()), (None, 0));
+    /// ```
+    pub fn progress(&self) -> Progress {
+        self.state.progress
+    }
+
     /// The next event, `None` at the end of input.
     fn next_event(&mut self) -> Result<Option<Event>, TraceError> {
         let mut found = None;
-        self.scan(|event| {
+        self.scan(|event, _| {
             found = Some(event.into_owned());
             false
         })?;
@@ -263,24 +302,37 @@ impl<R: BufRead> Records<R> {
     /// assert_eq!(ids, ["r1"]);
     /// ```
     pub fn for_each_event(&mut self, mut each: impl FnMut(EventRef<'_>)) -> Result<(), TraceError> {
+        self.for_each_event_progress(|event, _| each(event))
+    }
+
+    /// As [`Records::for_each_event`], each event handed over with the reader's progress once
+    /// its line is read.
+    pub(super) fn for_each_event_progress(
+        &mut self,
+        mut each: impl FnMut(EventRef<'_>, Progress),
+    ) -> Result<(), TraceError> {
         if self.done {
             return Ok(());
         }
-        let scanned = self.scan(|event| {
-            each(event);
+        let scanned = self.scan(|event, progress| {
+            each(event, progress);
             true
         });
         self.done = true;
         scanned
     }
 
-    /// Reads lines, handing each event to `each` while it answers `true`; returns at the end of
-    /// input, after an event `each` answered `false` to, or at the first error.
+    /// Reads lines, handing each event (with the progress after its line) to `each` while it
+    /// answers `true`; returns at the end of input, after an event `each` answered `false` to,
+    /// or at the first error.
     ///
     /// A request line spelled as the writer spells it is taken from the line's bytes as they
     /// are ([`State::canonical`] checks the UTF-8 of its strings, the rest being ASCII by
     /// then); any other line is checked as UTF-8 whole and goes through [`State::line`].
-    fn scan(&mut self, mut each: impl FnMut(EventRef<'_>) -> bool) -> Result<(), TraceError> {
+    fn scan(
+        &mut self,
+        mut each: impl FnMut(EventRef<'_>, Progress) -> bool,
+    ) -> Result<(), TraceError> {
         loop {
             let bytes = match self.lines.next_line() {
                 Ok(Some(bytes)) => bytes,
@@ -292,6 +344,7 @@ impl<R: BufRead> Records<R> {
                 }
             };
             self.line_number = self.line_number.saturating_add(1);
+            self.state.progress = self.state.progress.after(bytes.len() as u64);
             let number = self.line_number;
             let complete = bytes.last() == Some(&b'\n');
             let bytes = match bytes.strip_prefix("\u{feff}".as_bytes()) {
@@ -313,7 +366,7 @@ impl<R: BufRead> Records<R> {
             };
             match read {
                 Ok(Some(event)) => {
-                    if !each(event) {
+                    if !each(event, self.state.progress) {
                         return Ok(());
                     }
                 }
@@ -378,7 +431,18 @@ impl Records<Box<dyn BufRead>> {
             column: 0,
             kind: TraceErrorKind::Io(error.to_string()),
         })?;
-        Ok(Self::new(Box::new(BufReader::new(file)), &name))
+        // The size of a regular file (not of a pipe or a device) tells the tables how much
+        // room the trace will need.
+        let size = file
+            .metadata()
+            .ok()
+            .filter(std::fs::Metadata::is_file)
+            .map(|metadata| metadata.len());
+        let records = Self::new(Box::new(BufReader::new(file)), &name);
+        Ok(match size {
+            Some(bytes) => records.with_size(bytes),
+            None => records,
+        })
     }
 }
 

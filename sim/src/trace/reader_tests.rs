@@ -376,3 +376,75 @@ fn lines_longer_than_the_read_buffer_read_the_same() {
     assert_eq!(error, read_str(&cut, "t.jsonl"));
     assert!(error.is_err());
 }
+
+/// `count` canonical request lines of one length (and, with `answered`, each answered at once).
+fn uniform(count: usize, answered: bool) -> String {
+    let mut text = String::new();
+    for i in 0..count {
+        text.push_str(&format!(
+            "{{\"t\":{i},\"type\":\"request\",\"id\":\"r{i:06}\",\"input_tokens\":5,\"max_tokens\":9}}\n"
+        ));
+        if answered {
+            text.push_str(&response(&i.to_string(), &format!("r{i:06}")));
+            text.push('\n');
+        }
+    }
+    text
+}
+
+/// A trace of requests only, its size known: once the table of requests in flight is first
+/// full past a few thousand, it makes room for the whole trace at once. Without the size, or
+/// when responses answer the requests, it grows as it would.
+#[test]
+fn a_sized_trace_of_requests_reserves_its_requests_in_flight_ahead() {
+    let total = 40_000;
+    let text = uniform(total, false);
+    let room_after = |records: &mut Records<&[u8]>, lines: usize| {
+        for _ in 0..lines {
+            records.next().unwrap().unwrap();
+        }
+        records.in_flight_room()
+    };
+    let mut sized = Records::new(text.as_bytes(), "t.jsonl").with_size(text.len() as u64);
+    assert!(room_after(&mut sized, 3_000) < 4_096, "not yet: too few");
+    // Full at 7 168 (8 192 slots): past it, room for all 40 000, not for 14 336.
+    let room = room_after(&mut sized, 5_000);
+    assert!(room >= total, "{room}");
+    assert_eq!(
+        room_after(&mut sized, total - 8_000),
+        room,
+        "no growth after"
+    );
+    let mut blind = Records::new(text.as_bytes(), "t.jsonl");
+    assert!(room_after(&mut blind, 8_000) < 2 * 8_000);
+
+    let mixed = uniform(total, true);
+    let mut answered = Records::new(mixed.as_bytes(), "t.jsonl").with_size(mixed.len() as u64);
+    assert!(room_after(&mut answered, 2 * total) < 64);
+}
+
+/// The size changes the memory's growth, never what is read: the same events and error.
+#[test]
+fn a_size_changes_nothing_read() {
+    let mut text = uniform(10_000, false);
+    text.push_str(&request("10000", "r000001"));
+    text.push('\n');
+    for size in [None, Some(text.len() as u64), Some(1), Some(u64::MAX)] {
+        let records = Records::new(text.as_bytes(), "t.jsonl");
+        let records = match size {
+            Some(bytes) => records.with_size(bytes),
+            None => records,
+        };
+        let events: Vec<_> = records.collect();
+        assert_eq!(events.len(), 10_001, "{size:?}");
+        let error = events.last().unwrap().as_ref().unwrap_err();
+        assert!(
+            matches!(
+                error.kind,
+                TraceErrorKind::DuplicateRequest { first_line: 2, .. }
+            ),
+            "{size:?}: {error}"
+        );
+        assert_eq!(error.line, 10_001, "{size:?}");
+    }
+}

@@ -12,6 +12,11 @@
 //! Nothing depends on the threads' timing: there is one producer and the channel keeps its
 //! order, so the consumer sees exactly the events, in exactly the order, and then exactly the
 //! error, that [`Records::for_each_event`] would give it.
+//!
+//! Each batch also carries the reader's extrapolation of the trace's requests
+//! ([`Progress::extrapolate`](super::Progress::extrapolate), when the input's size is known),
+//! for a consumer whose tables grow with them to reserve their room
+//! ([`Consumer::expect_requests`]).
 
 use std::borrow::Cow;
 use std::io::BufRead;
@@ -53,6 +58,32 @@ enum Queued {
 struct Batch {
     text: String,
     events: Vec<Queued>,
+    /// The reader's extrapolation of the trace's requests when it sent the batch.
+    expected_requests: Option<u64>,
+}
+
+/// What consumes a trace read on a second thread ([`consume_threaded`]): the events, and how
+/// many requests to expect, to reserve room from.
+pub trait Consumer {
+    /// The next event.
+    fn event(&mut self, event: EventRef<'_>);
+
+    /// The reader's extrapolation of how many requests the whole trace holds, from how far
+    /// into its input it is ([`Progress::extrapolate`](super::Progress::extrapolate)): given
+    /// before a batch of events when the input's size is known, to reserve room from. Ignored
+    /// by default.
+    fn expect_requests(&mut self, requests: u64) {
+        let _ = requests;
+    }
+}
+
+/// A closure as a [`Consumer`] of events alone.
+struct Each<F>(F);
+
+impl<F: FnMut(EventRef<'_>)> Consumer for Each<F> {
+    fn event(&mut self, event: EventRef<'_>) {
+        (self.0)(event);
+    }
 }
 
 impl Batch {
@@ -81,15 +112,20 @@ impl Batch {
         Self {
             text: String::with_capacity(BATCH * 16),
             events: Vec::with_capacity(BATCH),
+            expected_requests: None,
         }
     }
 
-    /// Hands every event to `each` and leaves the batch empty, its buffers kept.
-    fn hand_to(&mut self, each: &mut impl FnMut(EventRef<'_>)) {
+    /// Hands the extrapolation, then every event, to `each` and leaves the batch empty, its
+    /// buffers kept.
+    fn hand_to(&mut self, each: &mut impl Consumer) {
+        if let Some(requests) = self.expected_requests.take() {
+            each.expect_requests(requests);
+        }
         let text = self.text.as_str();
         let slice = |range: Range<usize>| Cow::Borrowed(text.get(range).unwrap_or_default());
         for queued in self.events.drain(..) {
-            each(match queued {
+            each.event(match queued {
                 Queued::Request {
                     t_us,
                     id,
@@ -140,7 +176,47 @@ impl Batch {
 /// ```
 pub fn for_each_event_threaded<R: BufRead>(
     open: impl FnOnce() -> Result<Records<R>, TraceError> + Send,
-    mut each: impl FnMut(EventRef<'_>),
+    each: impl FnMut(EventRef<'_>),
+) -> Result<Finished, TraceError> {
+    consume_threaded(open, &mut Each(each))
+}
+
+/// As [`for_each_event_threaded`], the events handed to `consumer`, which also hears, before
+/// each batch, how many requests the reader extrapolates the trace to hold (when the input's
+/// size is known: [`Records::with_size`]).
+///
+/// # Errors
+///
+/// As [`for_each_event_threaded`].
+///
+/// # Examples
+///
+/// ```
+/// use headroom_sim::trace::{Consumer, EventRef, Records, consume_threaded};
+///
+/// #[derive(Default)]
+/// struct Count { requests: u64, expected: Option<u64> }
+/// impl Consumer for Count {
+///     fn event(&mut self, event: EventRef<'_>) {
+///         self.requests += u64::from(matches!(event, EventRef::Request(_)));
+///     }
+///     fn expect_requests(&mut self, requests: u64) {
+///         self.expected = Some(requests);
+///     }
+/// }
+///
+/// // 3 000 requests of one length: the first batch's extrapolation is exact.
+/// let text: String = (0..3_000)
+///     .map(|i| format!("{{\"t\":1,\"type\":\"request\",\"id\":\"r{i:04}\",\"input_tokens\":5,\"max_tokens\":9}}\n"))
+///     .collect();
+/// let size = text.len() as u64;
+/// let mut count = Count::default();
+/// let finished = consume_threaded(|| Ok(Records::new(text.as_bytes(), "t.jsonl").with_size(size)), &mut count).unwrap();
+/// assert_eq!((finished.requests, count.requests, count.expected), (3_000, 3_000, Some(3_000)));
+/// ```
+pub fn consume_threaded<R: BufRead>(
+    open: impl FnOnce() -> Result<Records<R>, TraceError> + Send,
+    each: &mut impl Consumer,
 ) -> Result<Finished, TraceError> {
     let (sender, receiver) = mpsc::sync_channel::<Batch>(IN_FLIGHT_BATCHES);
     let (recycle, recycled) = mpsc::channel::<Batch>();
@@ -148,9 +224,12 @@ pub fn for_each_event_threaded<R: BufRead>(
         let reader = scope.spawn(move || {
             let mut records = open()?;
             let mut batch = Batch::new();
-            let read = records.for_each_event(|event| {
+            let mut requests = 0u64;
+            let read = records.for_each_event_progress(|event, progress| {
+                requests += u64::from(matches!(event, EventRef::Request(_)));
                 batch.push(event);
                 if batch.events.len() >= BATCH {
+                    batch.expected_requests = progress.extrapolate(requests);
                     let next = recycled.try_recv().unwrap_or_else(|_| Batch::new());
                     // A consumer that has gone away (it panicked) wants nothing more.
                     let _ = sender.send(std::mem::replace(&mut batch, next));
@@ -165,7 +244,7 @@ pub fn for_each_event_threaded<R: BufRead>(
             })
         });
         for mut batch in receiver {
-            batch.hand_to(&mut each);
+            batch.hand_to(each);
             // The reader may have finished: then the batch is simply dropped.
             let _ = recycle.send(batch);
         }
@@ -334,9 +413,11 @@ mod tests {
                 header: records.header().clone(),
                 requests: records.requests(),
             });
+        // The threaded reader knows the size (as for a file), the lone one does not: the size
+        // changes the memory's growth, never the events.
         let mut threaded = Vec::new();
         let finished = for_each_event_threaded(
-            || Ok(Records::new(text, "t.jsonl")),
+            || Ok(Records::new(text, "t.jsonl").with_size(text.len() as u64)),
             |event| threaded.push(event.into_owned()),
         );
         [(alone, read), (threaded, finished)]

@@ -137,6 +137,37 @@ impl WorkloadBuilder {
         }
     }
 
+    /// Room for `requests` requests in all (those taken so far included), reserved at once:
+    /// a builder told how large the trace is moves its tables once, not at every doubling.
+    /// Only memory depends on it, never the workload; room that cannot be allocated is not
+    /// reserved (the tables grow as they would).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let mut builder = headroom_sim::workload::WorkloadBuilder::default();
+    /// builder.reserve(1_000);
+    /// builder.request(0, "a", None, 100, 50);
+    /// assert_eq!(builder.finish(None).unwrap().requests.len(), 1);
+    /// ```
+    pub fn reserve(&mut self, requests: usize) {
+        let taken = self.workload.requests.len();
+        let more = requests.saturating_sub(taken);
+        if more == 0 {
+            return;
+        }
+        let reserved = self
+            .by_id
+            .try_reserve(more, |&(_, key)| unpack(key))
+            .is_ok()
+            && self.workload.requests.try_reserve(more).is_ok()
+            && self.refused.try_reserve(more).is_ok()
+            && self.sent_at.try_reserve(more).is_ok();
+        if reserved {
+            self.workload.ids.reserve(more);
+        }
+    }
+
     /// Takes a request event: sent at `t_us` with `id` on `lane` (`None`: the default lane).
     ///
     /// # Examples
@@ -309,6 +340,18 @@ impl WorkloadBuilder {
     }
 }
 
+/// A builder fed from the trace reader's thread reserves its room from the reader's
+/// extrapolation ([`WorkloadBuilder::reserve`]).
+impl trace::Consumer for WorkloadBuilder {
+    fn event(&mut self, event: EventRef<'_>) {
+        self.event_ref(&event);
+    }
+
+    fn expect_requests(&mut self, requests: u64) {
+        self.reserve(usize::try_from(requests).unwrap_or(usize::MAX));
+    }
+}
+
 /// An id's hash in the 32 bits the table keeps: the low 25 (which place a slot in tables of up
 /// to 2^25 slots) and the top seven (the tag the table compares before the ids).
 fn pack(hash: u64) -> u32 {
@@ -430,6 +473,42 @@ mod tests {
         for (index, request) in (0..).zip(&workload.requests) {
             assert_eq!(request.usage.output_tokens, index);
             assert_eq!(request.latency_us, Some(5_000));
+        }
+    }
+
+    /// Room reserved ahead, too little, too much or none, builds the same workload.
+    #[test]
+    fn reserving_changes_nothing_built() {
+        let build = |reserve: &dyn Fn(usize) -> Option<usize>| {
+            let mut builder = WorkloadBuilder::default();
+            for index in 0..3_000u64 {
+                if let Some(requests) = reserve(index as usize) {
+                    builder.reserve(requests);
+                }
+                let id = format!("id-{}", index % 2_500);
+                builder.request(index, &id, Some(["a", "b"][index as usize % 2]), index, 20);
+                if index % 3 == 0 {
+                    builder.response(&trace::Response {
+                        t_us: index,
+                        id,
+                        status: if index % 2 == 0 { 429 } else { 200 },
+                        headers: Vec::new(),
+                        usage: None,
+                    });
+                }
+            }
+            builder.finish(None).unwrap()
+        };
+        let plain = build(&|_| None);
+        assert!(plain.requests.len() > 2_000);
+        let reserves: [&dyn Fn(usize) -> Option<usize>; 4] = [
+            &|at| (at == 0).then_some(3_000),
+            &|at| (at % 500 == 7).then_some(at + 10),
+            &|at| (at == 100).then_some(10),
+            &|at| (at == 1).then_some(1 << 20),
+        ];
+        for reserve in reserves {
+            assert_eq!(build(reserve), plain);
         }
     }
 

@@ -107,6 +107,24 @@ impl Ids {
         self.text.get(start..end)
     }
 
+    /// Room for `more` ids beyond these, each as long as these are on average (as much of it
+    /// as can be allocated: the rest grows as it would).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let mut ids = headroom_sim::workload::Ids::default();
+    /// ids.push("r1");
+    /// ids.reserve(100);
+    /// assert_eq!(ids.len(), 1);
+    /// ```
+    pub fn reserve(&mut self, more: usize) {
+        let per_id = self.text.len().div_ceil(self.ends.len().max(1));
+        if self.ends.try_reserve(more).is_ok() {
+            let _ = self.text.try_reserve(more.saturating_mul(per_id));
+        }
+    }
+
     /// How many ids.
     ///
     /// # Examples
