@@ -259,13 +259,14 @@ pub fn utilization_permille(
     outcome: &RunOutcome,
 ) -> Option<(LimitKind, u64)> {
     let mut best: Option<(LimitKind, u64)> = None;
+    // A pass over every request: once, not once a limit.
+    let first = workload.first_arrival_us();
     for (lane, consumed) in workload.lanes.iter().zip(&outcome.consumed) {
         for kind in LimitKind::ALL {
             let Some(rate) = lane.limits.get(kind) else {
                 continue;
             };
             let schedule = RateSchedule::new(config, kind, rate);
-            let first = workload.first_arrival_us();
             let granted = u128::from(schedule.capacity)
                 + schedule.earned(first, first.saturating_add(outcome.makespan_us));
             let used = u128::from(consumed[kind.index()]);
