@@ -7,10 +7,12 @@
 //! [`DEFAULT_TRACE`] and prints the table.
 
 use std::io::{BufRead, IsTerminal, Write as _};
+use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
 
 use headroom::LimitKind;
 use indicatif::{ProgressBar, ProgressStyle};
+use rayon::iter::{IntoParallelRefIterator as _, ParallelIterator as _};
 use serde::Serialize;
 
 use crate::cli::CliError;
@@ -99,6 +101,10 @@ pub struct SimulateArgs {
     /// attempts with 529 (repeatable).
     #[arg(long = "overload", value_name = "START:END:PERMILLE", value_parser = parse_overload)]
     pub overload: Vec<Overload>,
+    /// Strategies run at once (default: one per core). Each run keeps its own state of about
+    /// 50 bytes a request: fewer jobs, less memory.
+    #[arg(long, value_name = "N")]
+    pub jobs: Option<NonZeroUsize>,
 }
 
 /// Parses `START:END:PERMILLE` (seconds, seconds, thousandths) into an [`Overload`] window.
@@ -155,7 +161,30 @@ impl SimulateArgs {
             world: World::default(),
             wire_headers: false,
             overload: Vec::new(),
+            jobs: None,
         }
+    }
+
+    /// How many threads run `runs` strategies: `--jobs`, else one per core, and never more
+    /// than there are runs.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::num::NonZeroUsize;
+    /// use headroom_sim::simulate::SimulateArgs;
+    ///
+    /// let mut args = SimulateArgs::new("anthropic-tier1-batch.jsonl");
+    /// args.jobs = NonZeroUsize::new(4);
+    /// assert_eq!(args.jobs_for(9), 4);
+    /// assert_eq!(args.jobs_for(1), 1);
+    /// ```
+    pub fn jobs_for(&self, runs: usize) -> usize {
+        let jobs = self
+            .jobs
+            .or_else(|| std::thread::available_parallelism().ok())
+            .map_or(1, NonZeroUsize::get);
+        jobs.min(runs).max(1)
     }
 
     /// The provider configuration these arguments ask for, for `workload`.
@@ -233,11 +262,17 @@ pub fn load(args: &SimulateArgs) -> Result<(Workload, World), CliError> {
 }
 
 /// Runs the strategies over `workload` and returns the report and each run's outcome.
+///
+/// The runs are independent (each builds its own clients and provider from the same workload,
+/// configuration and seed), so they run at once on up to `args.jobs` threads, and the outcomes
+/// come back in the order of the strategies whatever the threads: the report is the same for
+/// any number of jobs. `progress(name, more)` is told, from the thread running `name`, that
+/// `more` more of its requests finished.
 pub fn compare(
     workload: &Workload,
     args: &SimulateArgs,
-    progress: &mut dyn FnMut(StrategyName, u64),
-) -> (Report, Vec<(StrategyName, RunOutcome)>) {
+    progress: &(dyn Fn(StrategyName, u64) + Sync),
+) -> Result<(Report, Vec<(StrategyName, RunOutcome)>), CliError> {
     let config = args.upstream_config(workload);
     let mut noisy = None;
     if args.world.estimate_noise.is_some() || args.world.estimate_bias.is_some() {
@@ -256,23 +291,33 @@ pub fn compare(
         levels: args.plot.is_some(),
     };
     let mut report = Report::new(&args.trace, args.seed, workload);
-    // The makespan's lower bound depends on the workload alone: it is worked out on a second
-    // thread while the strategies run.
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(args.jobs_for(names.len()))
+        .thread_name(|index| format!("simulate-{index}"))
+        .build()
+        .map_err(|why| CliError::Input(format!("cannot start the runs' threads: {why}")))?;
+    let one = |name: StrategyName| {
+        let mut strategy = args.world.clients(name, workload, &config, args.seed);
+        let mut told = 0;
+        let outcome = run(
+            workload,
+            config.clone(),
+            strategy.as_mut(),
+            args.seed,
+            recording,
+            &mut |done| {
+                progress(name, done.saturating_sub(told));
+                told = done;
+            },
+        );
+        (name, outcome)
+    };
+    // The makespan's lower bound depends on the workload alone: it is worked out on a thread of
+    // its own while the strategies run.
     let (outcomes, bound_us) = std::thread::scope(|scope| {
         let bound = scope.spawn(|| lower_bound_us(workload, &config).0);
-        let mut outcomes = Vec::new();
-        for name in names {
-            let mut strategy = args.world.clients(name, workload, &config, args.seed);
-            let outcome = run(
-                workload,
-                config.clone(),
-                strategy.as_mut(),
-                args.seed,
-                recording,
-                &mut |done| progress(name, done),
-            );
-            outcomes.push((name, outcome));
-        }
+        let outcomes: Vec<(StrategyName, RunOutcome)> =
+            pool.install(|| names.par_iter().map(|&name| one(name)).collect());
         match bound.join() {
             Ok(bound_us) => (outcomes, bound_us),
             Err(panic) => std::panic::resume_unwind(panic),
@@ -281,7 +326,7 @@ pub fn compare(
     for (name, outcome) in &outcomes {
         report.push(*name, workload, &config, outcome, bound_us);
     }
-    (report, outcomes)
+    Ok((report, outcomes))
 }
 
 #[derive(Serialize)]
@@ -354,21 +399,12 @@ pub fn run_cli(args: &SimulateArgs) -> Result<(), CliError> {
         }
         bar
     });
-    let mut base = 0u64;
-    let mut current = None;
-    let per_run = workload.requests.len() as u64;
-    let (report, outcomes) = compare(&workload, args, &mut |name, done| {
+    let (report, outcomes) = compare(&workload, args, &|name, more| {
         if let Some(bar) = &bar {
-            if current != Some(name) {
-                if current.is_some() {
-                    base += per_run;
-                }
-                current = Some(name);
-                bar.set_message(name.name());
-            }
-            bar.set_position(base + done);
+            bar.set_message(name.name());
+            bar.inc(more);
         }
-    });
+    })?;
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
@@ -443,6 +479,52 @@ mod tests {
             workload.lanes[0].limits.get(LimitKind::Requests),
             Some(1_000)
         );
+    }
+
+    /// Runs on several threads give what one thread gives, in the same order, and every
+    /// request of every run is reported done exactly once (the workload is larger than the
+    /// engine's progress step, so that progress comes in several parts).
+    #[test]
+    fn the_report_does_not_depend_on_the_jobs() {
+        use std::sync::Mutex;
+
+        use crate::workload::{GenSpec, Lane, generate};
+
+        let mut spec = GenSpec::tier1_batch(9_000);
+        spec.lanes = vec![Lane::anthropic("fast", 4_000, 4_000_000, 800_000)];
+        let workload = generate(&spec, 3);
+        let mut args = SimulateArgs::new("generated");
+        // Recorded so that the outcomes compared include every attempt's schedule.
+        args.schedule_out = Some(PathBuf::from("unused"));
+        args.strategies = vec![
+            StrategyName::Headroom,
+            StrategyName::Sdk,
+            StrategyName::Static,
+            StrategyName::GuideQueue,
+        ];
+        let mut reports = Vec::new();
+        for jobs in [1, 2, 3, 9] {
+            args.jobs = NonZeroUsize::new(jobs);
+            let done = Mutex::new(Vec::new());
+            let (report, outcomes) = compare(&workload, &args, &|name, more| {
+                done.lock().unwrap().push((name, more));
+            })
+            .unwrap();
+            let names: Vec<StrategyName> = outcomes.iter().map(|(name, _)| *name).collect();
+            assert_eq!(names, args.strategies, "{jobs} jobs");
+            let done = done.into_inner().unwrap();
+            for name in &names {
+                let parts = done.iter().filter(|(n, _)| n == name);
+                assert!(parts.clone().count() > 2, "{name:?}, {jobs} jobs");
+                assert_eq!(
+                    parts.map(|(_, more)| more).sum::<u64>(),
+                    9_000,
+                    "{name:?}, {jobs} jobs"
+                );
+            }
+            reports.push((report.to_json(), outcomes));
+        }
+        assert!(reports.windows(2).all(|pair| pair[0] == pair[1]));
     }
 
     #[test]

@@ -161,6 +161,14 @@ fn same_seed_same_json() {
     assert_eq!(first, second);
 }
 
+/// The strategies run on one thread or several: the same JSON, byte for byte.
+#[test]
+fn the_jobs_change_nothing_printed() {
+    let (one, _) = simulate_json("multi-lane.jsonl", &["--jobs", "1"]);
+    let (three, _) = simulate_json("multi-lane.jsonl", &["--jobs", "3"]);
+    assert_eq!(one, three);
+}
+
 #[test]
 fn json_snapshot_of_the_default_trace() {
     let (_, json) = simulate_json("anthropic-tier1-batch.jsonl", &[]);
@@ -236,6 +244,7 @@ fn bad_flags_exit_2() {
         &["simulate", "anthropic-tier1-batch.jsonl", "--format", "xml"],
         &["simulate", "anthropic-tier1-batch.jsonl", "--rpm", "0"],
         &["simulate", "anthropic-tier1-batch.jsonl", "--seed", "-1"],
+        &["simulate", "anthropic-tier1-batch.jsonl", "--jobs", "0"],
         &["simulate"],
         &["simulate", "/nonexistent/trace.jsonl"],
     ] {
