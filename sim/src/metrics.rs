@@ -42,8 +42,28 @@ use crate::engine::RunOutcome;
 use crate::upstream::{OutputAccounting, UpstreamConfig};
 use crate::workload::Workload;
 
+/// Why a workload has no makespan bound: one of its requests needs more of a limit at once than
+/// the provider's bucket ever holds (its largest burst over the run), so no strategy can have it
+/// admitted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NeverFits {
+    /// The request, an index into [`Workload::requests`].
+    pub request: u32,
+    /// The limit it can never fit.
+    pub kind: LimitKind,
+    /// What it needs of that limit at admission.
+    pub needs: u64,
+    /// The most the limit's bucket holds.
+    pub burst: u64,
+}
+
 /// The physical lower bound on the makespan, µs after the first arrival, and the limit kind
 /// that sets it (`None` when arrivals and latencies do).
+///
+/// # Errors
+///
+/// [`NeverFits`] when a request can never be admitted (the first such request of the first lane
+/// and limit, in that order): no strategy finishes the workload, so there is no bound.
 ///
 /// # Examples
 ///
@@ -57,9 +77,12 @@ use crate::workload::Workload;
 /// let request = Request { latency_us: Some(100_000), ..Request::default() };
 /// let workload = Workload { requests: vec![request; 11], lanes: vec![lane], ..Workload::default() };
 /// // 11 requests, 1 at once, 1 per second: the last is admitted at 10 s and answered 0.1 s later.
-/// assert_eq!(lower_bound_us(&workload, &UpstreamConfig::default()), (10_100_000, Some(LimitKind::Requests)));
+/// assert_eq!(lower_bound_us(&workload, &UpstreamConfig::default()), Ok((10_100_000, Some(LimitKind::Requests))));
 /// ```
-pub fn lower_bound_us(workload: &Workload, config: &UpstreamConfig) -> (u64, Option<LimitKind>) {
+pub fn lower_bound_us(
+    workload: &Workload,
+    config: &UpstreamConfig,
+) -> Result<(u64, Option<LimitKind>), NeverFits> {
     let first = workload.first_arrival_us();
     let mut bound = first;
     let mut binding = None;
@@ -118,6 +141,17 @@ pub fn lower_bound_us(workload: &Workload, config: &UpstreamConfig) -> (u64, Opt
                 }
                 _ => (0, 0),
             };
+            if let Some(request) = requests
+                .iter()
+                .find(|r| config.admission_needs(r)[kind.index()] > capacity)
+            {
+                return Err(NeverFits {
+                    request: request.id,
+                    kind,
+                    needs: config.admission_needs(request)[kind.index()],
+                    burst: capacity,
+                });
+            }
             let mut suffix = 0u128;
             for request in requests.iter().rev() {
                 let charges = config.final_charges(request);
@@ -135,7 +169,7 @@ pub fn lower_bound_us(workload: &Workload, config: &UpstreamConfig) -> (u64, Opt
             }
         }
     }
-    (bound.saturating_sub(first), binding)
+    Ok((bound.saturating_sub(first), binding))
 }
 
 /// The rate of one limit over a run, as left to the clients: piecewise constant, changing at
@@ -337,15 +371,65 @@ mod tests {
             latency_us: Some(0),
             ..Request::default()
         };
-        // 6 000 tokens at t = 0 fit the burst; 12 000 more arriving at 100 s need 60 s beyond
-        // the 6 000 the full bucket holds.
+        // 6 000 tokens at t = 0 fit the burst; 12 000 more arriving at 100 s (two requests of
+        // 6 000) need 60 s beyond the 6 000 the full bucket holds.
         let workload = Workload {
-            requests: vec![request(0, 6_000), request(100_000_000, 12_000)],
+            requests: vec![
+                request(0, 6_000),
+                request(100_000_000, 6_000),
+                request(100_000_000, 6_000),
+            ],
             lanes: vec![lane],
             ..Workload::default()
         };
-        let (bound, kind) = lower_bound_us(&workload, &UpstreamConfig::default());
+        let (bound, kind) = lower_bound_us(&workload, &UpstreamConfig::default()).unwrap();
         assert_eq!(bound, 160_000_000);
         assert_eq!(kind, Some(LimitKind::InputTokens));
+    }
+
+    /// A request above a limit's burst is never admitted by the provider, so no strategy
+    /// finishes the workload: there is no bound, and the error names the request and limit.
+    /// One at the burst exactly has a bound.
+    #[test]
+    fn a_request_above_the_burst_has_no_bound() {
+        let lane = Lane {
+            name: String::new(),
+            limits: Limits::default()
+                .with(LimitKind::Requests, 50)
+                .with(LimitKind::InputTokens, 6_000),
+        };
+        let config = UpstreamConfig::default();
+        let burst = config.capacity(LimitKind::InputTokens, 6_000);
+        let workload = |input| Workload {
+            requests: vec![
+                Request::exact(10, 10, 20),
+                Request {
+                    id: 1,
+                    arrival_us: 5,
+                    ..Request::exact(input, 10, 20)
+                },
+            ],
+            lanes: vec![lane.clone()],
+            ..Workload::default()
+        };
+        assert!(lower_bound_us(&workload(burst), &config).is_ok());
+        assert_eq!(
+            lower_bound_us(&workload(burst + 1), &config),
+            Err(NeverFits {
+                request: 1,
+                kind: LimitKind::InputTokens,
+                needs: burst + 1,
+                burst,
+            })
+        );
+        // A tier change that raises the burst later makes it fit then.
+        let raised = UpstreamConfig {
+            limit_changes: vec![crate::upstream::LimitChange {
+                at_us: 60_000_000,
+                limits: Limits::default().with(LimitKind::InputTokens, 12_000),
+            }],
+            ..UpstreamConfig::default()
+        };
+        assert!(lower_bound_us(&workload(burst + 1), &raised).is_ok());
     }
 }

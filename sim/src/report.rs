@@ -7,7 +7,7 @@ use headroom::LimitKind;
 use serde::Serialize;
 
 use crate::engine::RunOutcome;
-use crate::metrics::utilization_permille;
+use crate::metrics::{NeverFits, utilization_permille};
 use crate::strategy::StrategyName;
 use crate::upstream::UpstreamConfig;
 use crate::workload::{Limits, Workload};
@@ -96,8 +96,9 @@ pub struct StrategyRow {
     pub retries: u64,
     /// First arrival → last completion, s.
     pub makespan_s: f64,
-    /// The physical limit (same for every strategy), s.
-    pub makespan_lower_bound_s: f64,
+    /// The physical limit (same for every strategy), s; `None` (`null`) when a request can
+    /// never be admitted ([`Report::never_fits`]).
+    pub makespan_lower_bound_s: Option<f64>,
     /// The binding limit's consumed ÷ granted quota.
     pub utilization: f64,
     /// The limit with the highest utilization.
@@ -120,6 +121,24 @@ pub struct Report {
     pub lanes: Vec<LaneJson>,
     /// One row per strategy, in the order run.
     pub strategies: Vec<StrategyRow>,
+    /// When there is no makespan bound: the request that can never be admitted
+    /// ([`Report::never_fits`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub never_fits: Option<NeverFitsJson>,
+}
+
+/// A request no strategy can have admitted: it needs more of a limit at once than the
+/// provider's bucket ever holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NeverFitsJson {
+    /// The request's id in the trace.
+    pub request: String,
+    /// The limit.
+    pub limit: &'static str,
+    /// What it needs of the limit at admission.
+    pub needs: u64,
+    /// The most the provider's bucket of that limit holds.
+    pub burst: u64,
 }
 
 #[expect(clippy::float_arithmetic, reason = "report output only")]
@@ -152,19 +171,35 @@ impl Report {
                 .unwrap_or_default(),
             lanes,
             strategies: Vec::new(),
+            never_fits: None,
         }
     }
 
+    /// Records that the workload has no makespan bound because of `why` (the rows' bound is
+    /// then `null` and the table says why under it).
+    pub fn never_fits(&mut self, why: &NeverFits, workload: &Workload) {
+        self.never_fits = Some(NeverFitsJson {
+            request: workload
+                .ids
+                .get(why.request as usize)
+                .unwrap_or_default()
+                .to_owned(),
+            limit: why.kind.name(),
+            needs: why.needs,
+            burst: why.burst,
+        });
+    }
+
     /// Adds one strategy's run; `bound_us` is the workload's makespan lower bound
-    /// ([`crate::metrics::lower_bound_us`]), the same for every run of one workload and configuration, so it is
-    /// computed once (and can be, beside the runs).
+    /// ([`crate::metrics::lower_bound_us`]; `None` when there is none), the same for every run
+    /// of one workload and configuration, so it is computed once (and can be, beside the runs).
     pub fn push(
         &mut self,
         name: StrategyName,
         workload: &Workload,
         config: &UpstreamConfig,
         outcome: &RunOutcome,
-        bound_us: u64,
+        bound_us: Option<u64>,
     ) {
         let (binding, permille) = utilization_permille(workload, config, outcome)
             .map_or(("none", 0), |(kind, permille)| (kind.name(), permille));
@@ -179,7 +214,7 @@ impl Report {
             overloaded: outcome.overloaded,
             retries: outcome.retries,
             makespan_s: thousandths(ms(outcome.makespan_us)),
-            makespan_lower_bound_s: thousandths(ms(bound_us)),
+            makespan_lower_bound_s: bound_us.map(|us| thousandths(ms(us))),
             utilization: thousandths(permille),
             binding_limit: binding,
             latency_ms: LatencyJson {
@@ -239,10 +274,11 @@ impl Report {
             .iter()
             .map(|row| {
                 // A run that gave requests up finished less work: its makespan is no ratio.
-                let ratio = if row.makespan_lower_bound_s > 0.0 && row.gave_up == 0 {
-                    format!("{:.2}", ratio(row.makespan_s, row.makespan_lower_bound_s))
-                } else {
-                    "—".to_owned()
+                let ratio = match row.makespan_lower_bound_s {
+                    Some(bound) if bound > 0.0 && row.gave_up == 0 => {
+                        format!("{:.2}", ratio(row.makespan_s, bound))
+                    }
+                    _ => "—".to_owned(),
                 };
                 let seconds = |ms: u64| format!("{:.1}", thousandths(ms));
                 vec![
@@ -253,7 +289,8 @@ impl Report {
                     row.overloaded.to_string(),
                     row.retries.to_string(),
                     format!("{:.1}", row.makespan_s),
-                    format!("{:.1}", row.makespan_lower_bound_s),
+                    row.makespan_lower_bound_s
+                        .map_or_else(|| "—".to_owned(), |bound| format!("{bound:.1}")),
                     ratio,
                     format!("{:.3}", row.utilization),
                     row.binding_limit.to_owned(),
@@ -289,6 +326,14 @@ impl Report {
             line(&mut row.iter().map(String::as_str));
         }
         let _ = writeln!(out, "{LEGEND}");
+        if let Some(why) = &self.never_fits {
+            let _ = writeln!(
+                out,
+                "no bound: request {} needs {} {} at once, above the provider's burst of {}: \
+                 no strategy can finish the workload",
+                why.request, why.needs, why.limit, why.burst
+            );
+        }
         out
     }
 }
@@ -324,7 +369,9 @@ mod tests {
             &workload,
             &UpstreamConfig::default(),
             &outcome,
-            crate::metrics::lower_bound_us(&workload, &UpstreamConfig::default()).0,
+            crate::metrics::lower_bound_us(&workload, &UpstreamConfig::default())
+                .ok()
+                .map(|(us, _)| us),
         );
         report
     }
@@ -355,7 +402,7 @@ mod tests {
     #[test]
     fn latencies_are_in_seconds_and_a_run_that_gave_up_has_no_ratio() {
         let mut report = report();
-        report.strategies[0].makespan_lower_bound_s = 1.0;
+        report.strategies[0].makespan_lower_bound_s = Some(1.0);
         let row = report.strategies[0].clone();
         report.strategies.push(StrategyRow {
             strategy: "sdk",

@@ -315,7 +315,7 @@ pub fn compare(
     // The makespan's lower bound depends on the workload alone: it is worked out on a thread of
     // its own while the strategies run.
     let (outcomes, bound_us) = std::thread::scope(|scope| {
-        let bound = scope.spawn(|| lower_bound_us(workload, &config).0);
+        let bound = scope.spawn(|| lower_bound_us(workload, &config));
         let outcomes: Vec<(StrategyName, RunOutcome)> =
             pool.install(|| names.par_iter().map(|&name| one(name)).collect());
         match bound.join() {
@@ -323,6 +323,10 @@ pub fn compare(
             Err(panic) => std::panic::resume_unwind(panic),
         }
     });
+    if let Err(why) = &bound_us {
+        report.never_fits(why, workload);
+    }
+    let bound_us = bound_us.ok().map(|(us, _)| us);
     for (name, outcome) in &outcomes {
         report.push(*name, workload, &config, outcome, bound_us);
     }

@@ -161,6 +161,46 @@ fn same_seed_same_json() {
     assert_eq!(first, second);
 }
 
+/// With an input limit whose burst no request fits, no strategy can finish: the bound is
+/// `null` in JSON with the request that never fits, and the table says why under the legend.
+#[test]
+fn a_request_above_the_burst_leaves_no_bound() {
+    let (_, json) = simulate_json(
+        "anthropic-tier1-batch.jsonl",
+        &["--itpm", "1000", "--strategy", "headroom"],
+    );
+    assert!(
+        json["strategies"][0]["makespan_lower_bound_s"].is_null(),
+        "{json}"
+    );
+    let never = &json["never_fits"];
+    assert_eq!(never["limit"], "input_tokens", "{json}");
+    assert_eq!(never["burst"], 1000, "{json}");
+    assert!(never["needs"].as_u64().unwrap() > 1000, "{json}");
+    assert!(
+        never["request"].as_str().unwrap().starts_with('r'),
+        "{json}"
+    );
+    headroom()
+        .args(["simulate", "anthropic-tier1-batch.jsonl", "--itpm", "1000"])
+        .args(["--strategy", "headroom"])
+        .assert()
+        .success()
+        .stdout(predicate::str::is_match(r"(?m)^headroom .* — +— ").unwrap())
+        .stdout(predicate::str::contains(
+            "above the provider's burst of 1000: no strategy can finish the workload",
+        ));
+    // A workload that fits has a bound and no `never_fits`.
+    let (_, json) = simulate_json("anthropic-tier1-batch.jsonl", &["--strategy", "headroom"]);
+    assert!(
+        json["strategies"][0]["makespan_lower_bound_s"]
+            .as_f64()
+            .unwrap()
+            > 0.0
+    );
+    assert!(json.get("never_fits").is_none(), "{json}");
+}
+
 /// The strategies run on one thread or several: the same JSON, byte for byte.
 #[test]
 fn the_jobs_change_nothing_printed() {

@@ -67,8 +67,8 @@ pub struct Cell {
     pub rate_limited_per_100: f64,
     /// First arrival → last completion, s.
     pub makespan_s: f64,
-    /// Makespan ÷ the scenario's bound.
-    pub x_bound: f64,
+    /// Makespan ÷ the scenario's bound (`null` without a bound).
+    pub x_bound: Option<f64>,
     /// Mean arrival → completion of the completed requests, s.
     pub wait_mean_s: f64,
     /// 99th percentile of the same, s.
@@ -88,8 +88,9 @@ pub struct ScenarioRow {
     pub world: String,
     /// Requests in the workload.
     pub requests: u64,
-    /// The physical lower bound of the capacity left to the clients, s.
-    pub bound_s: f64,
+    /// The physical lower bound of the capacity left to the clients, s; `null` when a request
+    /// can never be admitted (see [`crate::metrics::NeverFits`]).
+    pub bound_s: Option<f64>,
     /// One cell per strategy.
     pub cells: Vec<Cell>,
 }
@@ -111,7 +112,7 @@ fn ratio(numerator: u64, denominator: u64) -> f64 {
     (numerator as f64 / denominator as f64 * 1000.0).round() / 1000.0
 }
 
-fn cell(name: StrategyName, outcome: &RunOutcome, bound_us: u64) -> Cell {
+fn cell(name: StrategyName, outcome: &RunOutcome, bound_us: Option<u64>) -> Cell {
     let waits = &outcome.latency;
     Cell {
         strategy: name.name(),
@@ -120,7 +121,7 @@ fn cell(name: StrategyName, outcome: &RunOutcome, bound_us: u64) -> Cell {
         rate_limited: outcome.rate_limited,
         rate_limited_per_100: ratio(outcome.rate_limited * 100, outcome.requests),
         makespan_s: ratio(outcome.makespan_us, 1_000_000),
-        x_bound: ratio(outcome.makespan_us, bound_us),
+        x_bound: bound_us.map(|bound_us| ratio(outcome.makespan_us, bound_us)),
         wait_mean_s: ratio(waits.mean_us, 1_000_000),
         wait_p99_s: ratio(waits.p99_us, 1_000_000),
     }
@@ -142,7 +143,7 @@ pub fn run_scenario(
     let (mut workload, _) = load(&args)?;
     let config = args.upstream_config(&workload);
     scenario.world.apply_estimates(&mut workload, &config, seed);
-    let (bound_us, _) = lower_bound_us(&workload, &config);
+    let bound_us = lower_bound_us(&workload, &config).ok().map(|(us, _)| us);
     let cells = names
         .iter()
         .map(|&name| {
@@ -164,7 +165,7 @@ pub fn run_scenario(
         trace: scenario.trace.clone(),
         world: scenario.world.describe(),
         requests: workload.requests.len() as u64,
-        bound_s: ratio(bound_us, 1_000_000),
+        bound_s: bound_us.map(|us| ratio(us, 1_000_000)),
         cells,
     })
 }

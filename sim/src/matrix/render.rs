@@ -57,12 +57,12 @@ impl Matrix {
             };
             let _ = writeln!(
                 out,
-                "{}: {} ({}, {} requests, bound {:.1} s; {world})",
+                "{}: {} ({}, {} requests, bound {}; {world})",
                 scenario.scenario,
                 scenario.about,
                 scenario.trace,
                 scenario.requests,
-                scenario.bound_s
+                bound_text(scenario.bound_s)
             );
         }
         let mut line = |cells: &[String]| {
@@ -104,12 +104,12 @@ impl Matrix {
             };
             let _ = writeln!(
                 out,
-                "| {} | `{}` {world} | {} ({} requests, bound {:.1} s) |",
+                "| {} | `{}` {world} | {} ({} requests, bound {}) |",
                 scenario.scenario,
                 scenario.trace,
                 scenario.about,
                 scenario.requests,
-                scenario.bound_s
+                bound_text(scenario.bound_s)
             );
         }
         let _ = writeln!(out);
@@ -131,8 +131,17 @@ fn row(scenario: String, cell: &Cell, requests: u64) -> [String; 10] {
         cell.rate_limited.to_string(),
         format!("{:.1}", cell.rate_limited_per_100),
         format!("{:.1}", cell.makespan_s),
-        format!("{:.2}", cell.x_bound),
+        cell.x_bound
+            .map_or_else(|| "—".to_owned(), |x| format!("{x:.2}")),
         format!("{:.1}", cell.wait_mean_s),
         format!("{:.1}", cell.wait_p99_s),
     ]
+}
+
+/// A scenario's bound as the table and Markdown show it.
+fn bound_text(bound_s: Option<f64>) -> String {
+    bound_s.map_or_else(
+        || "none: a request can never be admitted".to_owned(),
+        |bound| format!("{bound:.1} s"),
+    )
 }

@@ -235,7 +235,40 @@ impl UpstreamConfig {
         [1, input, output, input.saturating_add(output)]
     }
 
-    /// What a request needs and is charged at admission, by [`LimitKind::index`].
+    /// What each bucket must hold for a request to be admitted, by [`LimitKind::index`]: its
+    /// admission charges, except that when output is counted as generated the output buckets
+    /// need only be out of debt (one unit). A need above a bucket's capacity is never met.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use headroom_sim::upstream::{OutputAccounting, UpstreamConfig};
+    /// use headroom_sim::workload::Request;
+    ///
+    /// let request = Request::exact(10, 30, 50);
+    /// let reserve = UpstreamConfig { output: OutputAccounting::Reserve, ..UpstreamConfig::default() };
+    /// assert_eq!(reserve.admission_needs(&request), [1, 10, 50, 60]);
+    /// let actual = UpstreamConfig { output: OutputAccounting::Actual, ..UpstreamConfig::default() };
+    /// assert_eq!(actual.admission_needs(&request), [1, 10, 1, 10]);
+    /// ```
+    pub fn admission_needs(&self, request: &Request) -> [u64; 4] {
+        self.needs_of(self.admission_charges(request))
+    }
+
+    /// What the buckets must hold to admit a request charged `charges` at admission.
+    fn needs_of(&self, charges: [u64; 4]) -> [u64; 4] {
+        let mut needs = charges;
+        if self.output == OutputAccounting::Actual {
+            for kind in [LimitKind::OutputTokens, LimitKind::Tokens] {
+                if let Some(need) = needs.get_mut(kind.index()) {
+                    *need = (*need).max(1);
+                }
+            }
+        }
+        needs
+    }
+
+    /// What a request is charged at admission, by [`LimitKind::index`].
     pub fn admission_charges(&self, request: &Request) -> [u64; 4] {
         let input = self.counted_input(request);
         let output = match self.output {
@@ -449,23 +482,15 @@ impl Upstream {
             return refused(529, None);
         }
         let lane = usize::from(request.lane);
-        let needs = self.config.admission_charges(request);
+        let charges = self.config.admission_charges(request);
+        let needs = self.config.needs_of(charges);
         let Some(buckets) = self.lanes.get_mut(lane) else {
             return refused(400, None);
         };
         let mut wait = 0u64;
         let mut never = false;
-        for (bucket, kind) in buckets.iter_mut().zip(LimitKind::ALL) {
+        for (bucket, need) in buckets.iter_mut().zip(needs) {
             let Some(bucket) = bucket else { continue };
-            let need = needs[kind.index()];
-            // In actual mode the output buckets need only be out of debt.
-            let need = if self.config.output == OutputAccounting::Actual
-                && matches!(kind, LimitKind::OutputTokens | LimitKind::Tokens)
-            {
-                need.max(1)
-            } else {
-                need
-            };
             match bucket.wait_us(now, need) {
                 Some(us) => wait = wait.max(us),
                 None => never = true,
@@ -483,14 +508,14 @@ impl Upstream {
             }
             return refused(429, Some(if never { 60 } else { seconds }));
         }
-        for (bucket, kind) in buckets.iter_mut().zip(LimitKind::ALL) {
+        for (bucket, charge) in buckets.iter_mut().zip(charges) {
             if let Some(bucket) = bucket {
-                bucket.force_take(now, needs[kind.index()]);
+                bucket.force_take(now, charge);
             }
         }
         if let Some(consumed) = self.consumed.get_mut(lane) {
-            for (total, need) in consumed.iter_mut().zip(needs) {
-                *total = total.saturating_add(need);
+            for (total, charge) in consumed.iter_mut().zip(charges) {
+                *total = total.saturating_add(charge);
             }
         }
         self.sample(now, lane);
@@ -498,7 +523,7 @@ impl Upstream {
             status: 200,
             latency_us: self.config.latency_us(request),
             retry_after_s: None,
-            input_tokens: needs[LimitKind::InputTokens.index()],
+            input_tokens: charges[LimitKind::InputTokens.index()],
             bare: false,
         }
     }
