@@ -29,6 +29,12 @@
 //! the span is how long the piecewise rate takes to refill the excess, and `B` is the largest
 //! burst of the run.
 //!
+//! A request is admitted only once the burst in force holds what it needs at admission. One
+//! that needs more than any burst from its arrival on (a tier change can lower it) is never
+//! admitted: no strategy finishes the work, and there is no bound ([`NeverFits`]). One that
+//! fits only after a tier change raises the burst completes no earlier than that change plus
+//! its latency, another term of the maximum.
+//!
 //! # Utilization and the binding limit
 //!
 //! For every lane and limit, `consumed ÷ granted`, where `consumed` is what the provider
@@ -43,7 +49,7 @@ use crate::upstream::{OutputAccounting, UpstreamConfig};
 use crate::workload::Workload;
 
 /// Why a workload has no makespan bound: one of its requests needs more of a limit at once than
-/// the provider's bucket ever holds (its largest burst over the run), so no strategy can have it
+/// the provider's bucket holds at any time from its arrival on, so no strategy can have it
 /// admitted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct NeverFits {
@@ -53,7 +59,7 @@ pub struct NeverFits {
     pub kind: LimitKind,
     /// What it needs of that limit at admission.
     pub needs: u64,
-    /// The most the limit's bucket holds.
+    /// The most the limit's bucket holds from the request's arrival on.
     pub burst: u64,
 }
 
@@ -141,16 +147,26 @@ pub fn lower_bound_us(
                 }
                 _ => (0, 0),
             };
-            if let Some(request) = requests
-                .iter()
-                .find(|r| config.admission_needs(r)[kind.index()] > capacity)
-            {
-                return Err(NeverFits {
-                    request: request.id,
-                    kind,
-                    needs: config.admission_needs(request)[kind.index()],
-                    burst: capacity,
-                });
+            // A request is admitted only once the burst in force holds what it needs: not before
+            // a tier change that raises the burst enough, never when no burst from its arrival
+            // on does (a change that lowers the burst takes away what an earlier one allowed).
+            for request in &requests {
+                let needs = config.admission_needs(request)[kind.index()];
+                let Some(fits) = schedule.fits_from(request.arrival_us, needs) else {
+                    return Err(NeverFits {
+                        request: request.id,
+                        kind,
+                        needs,
+                        burst: schedule.largest_burst_from(request.arrival_us),
+                    });
+                };
+                if fits > request.arrival_us {
+                    let candidate = fits.saturating_add(config.latency_us(request));
+                    if candidate > bound {
+                        bound = candidate;
+                        binding = Some(kind);
+                    }
+                }
             }
             let mut suffix = 0u128;
             for request in requests.iter().rev() {
@@ -178,6 +194,8 @@ pub fn lower_bound_us(
 struct RateSchedule {
     /// (from, units per minute left to the clients), in time order, the first from 0.
     segments: Vec<(u64, u128)>,
+    /// The provider's burst in force in each segment.
+    bursts: Vec<u64>,
     /// The largest burst of the run.
     capacity: u64,
 }
@@ -194,14 +212,14 @@ impl RateSchedule {
         }
         points.sort_by_key(|&(at, _)| at);
         let mut current = rate;
-        let mut capacity = config.capacity(kind, rate);
+        let mut bursts = Vec::with_capacity(points.len());
         let segments = points
             .into_iter()
             .map(|(at, new)| {
                 if let Some(new) = new {
                     current = new;
-                    capacity = capacity.max(config.capacity(kind, new));
                 }
+                bursts.push(config.capacity(kind, current));
                 let left = match foreign {
                     Some(load) if at >= load.start_us => 1000 - u64::from(load.permille.min(999)),
                     _ => 1000,
@@ -209,7 +227,43 @@ impl RateSchedule {
                 (at, u128::from(current) * u128::from(left))
             })
             .collect();
-        Self { segments, capacity }
+        let capacity = bursts.iter().copied().max().unwrap_or(1);
+        Self {
+            segments,
+            bursts,
+            capacity,
+        }
+    }
+
+    /// The first instant at or after `at` when the provider's burst holds `need`: `at` itself
+    /// when the burst in force then does, else the start of the first later segment whose burst
+    /// does, else `None` (a request arriving at `at` and needing that much is never admitted).
+    fn fits_from(&self, at: u64, need: u64) -> Option<u64> {
+        let current = self.in_force_at(at);
+        self.segments
+            .iter()
+            .zip(&self.bursts)
+            .enumerate()
+            .skip(current)
+            .find(|&(_, (_, &burst))| burst >= need)
+            .map(|(index, (&(start, _), _))| if index == current { at } else { start })
+    }
+
+    /// The largest burst in force at or after `at`.
+    fn largest_burst_from(&self, at: u64) -> u64 {
+        self.bursts
+            .get(self.in_force_at(at)..)
+            .and_then(|bursts| bursts.iter().copied().max())
+            .unwrap_or(0)
+    }
+
+    /// The segment in force at `at`: the last one starting at or before it (the first starts
+    /// at 0); of several starting at one instant, the last holds.
+    fn in_force_at(&self, at: u64) -> usize {
+        self.segments
+            .iter()
+            .rposition(|&(start, _)| start <= at)
+            .unwrap_or(0)
     }
 
     /// Units the clients' rate refills from `from` to `to`.
@@ -350,6 +404,7 @@ mod tests {
         ) {
             let schedule = RateSchedule {
                 segments: vec![(0, u128::from(rate) * u128::from(permille))],
+                bursts: vec![1],
                 capacity: 1,
             };
             proptest::prop_assert_eq!(schedule.span_us(from, units), schedule.walk_span_us(from, units));
@@ -422,14 +477,42 @@ mod tests {
                 burst,
             })
         );
-        // A tier change that raises the burst later makes it fit then.
+        // A tier change that raises the burst at 60 s makes it fit then, and not before: it
+        // completes no earlier than its latency after the change.
+        let change = |at_us, itpm| crate::upstream::LimitChange {
+            at_us,
+            limits: Limits::default().with(LimitKind::InputTokens, itpm),
+        };
         let raised = UpstreamConfig {
-            limit_changes: vec![crate::upstream::LimitChange {
-                at_us: 60_000_000,
-                limits: Limits::default().with(LimitKind::InputTokens, 12_000),
-            }],
+            limit_changes: vec![change(60_000_000, 12_000)],
             ..UpstreamConfig::default()
         };
-        assert!(lower_bound_us(&workload(burst + 1), &raised).is_ok());
+        let too_large = workload(burst + 1);
+        let latency = raised.latency_us(&too_large.requests[1]);
+        let (bound, kind) = lower_bound_us(&too_large, &raised).unwrap();
+        assert_eq!(bound, 60_000_000 + latency);
+        assert_eq!(kind, Some(LimitKind::InputTokens));
+        // A change that lowers the burst before the request arrives takes that away: the burst
+        // of the run's start no longer helps it, and the error names the largest it could have.
+        let lowered = UpstreamConfig {
+            limit_changes: vec![change(1, 3_000)],
+            ..UpstreamConfig::default()
+        };
+        let lowered_burst = lowered.capacity(LimitKind::InputTokens, 3_000);
+        assert_eq!(
+            lower_bound_us(&workload(burst), &lowered),
+            Err(NeverFits {
+                request: 1,
+                kind: LimitKind::InputTokens,
+                needs: burst,
+                burst: lowered_burst,
+            })
+        );
+        // Lowered only after it arrived, it can still be sent before the change: a bound.
+        let later = UpstreamConfig {
+            limit_changes: vec![change(10, 3_000)],
+            ..UpstreamConfig::default()
+        };
+        assert!(lower_bound_us(&workload(burst), &later).is_ok());
     }
 }

@@ -295,7 +295,11 @@ pub fn compare(
         .num_threads(args.jobs_for(names.len()))
         .thread_name(|index| format!("simulate-{index}"))
         .build()
-        .map_err(|why| CliError::Input(format!("cannot start the runs' threads: {why}")))?;
+        .map_err(|why| {
+            CliError::Io(std::io::Error::other(format!(
+                "cannot start the runs' threads: {why}"
+            )))
+        })?;
     let one = |name: StrategyName| {
         let mut strategy = args.world.clients(name, workload, &config, args.seed);
         let mut told = 0;
@@ -403,9 +407,16 @@ pub fn run_cli(args: &SimulateArgs) -> Result<(), CliError> {
         }
         bar
     });
+    // Runs at once share one bar, named for all of them; one at a time, for the one running.
+    let jobs = args.jobs_for(runs);
+    if let Some(bar) = bar.as_ref().filter(|_| jobs > 1) {
+        bar.set_message(format!("{runs} strategies"));
+    }
     let (report, outcomes) = compare(&workload, args, &|name, more| {
         if let Some(bar) = &bar {
-            bar.set_message(name.name());
+            if jobs == 1 {
+                bar.set_message(name.name());
+            }
             bar.inc(more);
         }
     })?;
