@@ -92,6 +92,8 @@ fn every_scenario_times_every_strategy_with_the_json_fields() {
                 cell["gave_up"].as_u64().unwrap(),
             );
             assert_eq!(done + gave_up, requests);
+            // A run that gave requests up finished less work: no ratio to the bound.
+            assert_eq!(cell["x_bound"].is_null(), gave_up > 0, "{cell}");
         }
     }
 }

@@ -67,7 +67,8 @@ pub struct Cell {
     pub rate_limited_per_100: f64,
     /// First arrival → last completion, s.
     pub makespan_s: f64,
-    /// Makespan ÷ the scenario's bound (`null` without a bound).
+    /// Makespan ÷ the scenario's bound; `null` without a bound, and for a run that gave
+    /// requests up (it finished less work, so its makespan is no measure against the bound).
     pub x_bound: Option<f64>,
     /// Mean arrival → completion of the completed requests, s.
     pub wait_mean_s: f64,
@@ -121,7 +122,9 @@ fn cell(name: StrategyName, outcome: &RunOutcome, bound_us: Option<u64>) -> Cell
         rate_limited: outcome.rate_limited,
         rate_limited_per_100: ratio(outcome.rate_limited * 100, outcome.requests),
         makespan_s: ratio(outcome.makespan_us, 1_000_000),
-        x_bound: bound_us.map(|bound_us| ratio(outcome.makespan_us, bound_us)),
+        x_bound: bound_us
+            .filter(|_| outcome.gave_up == 0)
+            .map(|bound_us| ratio(outcome.makespan_us, bound_us)),
         wait_mean_s: ratio(waits.mean_us, 1_000_000),
         wait_p99_s: ratio(waits.p99_us, 1_000_000),
     }
