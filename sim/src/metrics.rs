@@ -40,7 +40,10 @@
 //! For every lane and limit, `consumed ÷ granted`, where `consumed` is what the provider
 //! charged the clients over the run (net of refunds) and `granted = B + r × makespan`, with the
 //! rate left to the clients over the run (as for the bound). The binding limit is
-//! the one with the highest ratio, and that ratio is the strategy's `utilization`.
+//! the one with the highest ratio, and that ratio is the strategy's `utilization`. With an
+//! outside consumer the rate left is its average, `1 − F` of the limit; its Poisson stream
+//! spends more or less than that average in any one run, so a utilization slightly above 1.0
+//! there means the clients used what the outside consumer happened to leave.
 
 use headroom::LimitKind;
 

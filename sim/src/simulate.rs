@@ -63,7 +63,8 @@ pub enum Format {
 pub struct SimulateArgs {
     /// The trace (JSONL v1), or the file name of a bundled trace.
     pub trace: String,
-    /// Strategies to run (repeatable; default: all).
+    /// Strategies to run (repeatable; default: all of them, `headroom-fleet` only with
+    /// `--gateways` above 1).
     #[arg(long = "strategy", value_enum)]
     pub strategies: Vec<StrategyName>,
     /// Seed of every random draw.

@@ -4,9 +4,12 @@
 //! * Client-side buckets at the limits the trace declares ([`lane_limit`]): requests with a
 //!   burst of one second's worth, tokens with a burst of the whole minute, built from the core's
 //!   [`Policy`](headroom::Policy) with header sync never used (no snapshot is ever passed in).
-//! * Each request charges its input estimate plus `max_tokens` ([`OutputCharge::Reserve`]
-//!   (headroom::OutputCharge::Reserve)) and waits in a FIFO queue per lane until every bucket
-//!   has room.
+//! * Each request charges its input estimate and its output as the provider counts it (the
+//!   same [`CostModel`](headroom::CostModel) as headroom's: `max_tokens` reserved when the
+//!   provider reserves it, [`OutputCharge::Reserve`](headroom::OutputCharge::Reserve); a
+//!   learned average when it counts output as generated,
+//!   [`OutputCharge::Actual`](headroom::OutputCharge::Actual)) and waits in a FIFO queue per
+//!   lane until every bucket has room.
 //! * A 2xx settles the charge to the response's `usage` (the over-reservation comes back), but
 //!   the limiter does not learn from it: input estimates are charged as given
 //!   ([`LaneConfig::calibrate_estimates`] off); any
