@@ -2,8 +2,13 @@
 //!
 //! Exit codes are part of the CLI contract (`trace-format.md` §2): 0 ok, 1 the run found what it
 //! was asked to flag, 2 bad input or usage.
+//!
+//! Outputs are checked against the inputs and each other before anything is written
+//! ([`distinct_outputs`]): `import-har x.har -o x.har` would otherwise replace the capture it
+//! reads, and `--plot f --schedule-out f` leave only the last one written.
 
 use std::fmt;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 /// A failure that ends a subcommand, with the exit code it maps to.
@@ -14,6 +19,13 @@ pub enum CliError {
     Input(String),
     /// Writing the output failed (exit code 2 as well: nothing whole was produced).
     Io(std::io::Error),
+    /// Writing the output file `path` failed (exit code 2): the message names the file.
+    Output {
+        /// The file, as given on the command line.
+        path: PathBuf,
+        /// What went wrong.
+        error: std::io::Error,
+    },
 }
 
 impl CliError {
@@ -28,6 +40,9 @@ impl fmt::Display for CliError {
         match self {
             Self::Input(message) => f.write_str(message),
             Self::Io(error) => write!(f, "i/o error: {error}"),
+            Self::Output { path, error } => {
+                write!(f, "{}: cannot write: {error}", path.display())
+            }
         }
     }
 }
@@ -51,6 +66,130 @@ pub fn print(text: &str) -> Result<(), CliError> {
     stdout.write_all(text.as_bytes())?;
     stdout.flush()?;
     Ok(())
+}
+
+impl CliError {
+    /// A failure to write the output file `path`.
+    pub fn output(path: impl Into<PathBuf>, error: std::io::Error) -> Self {
+        Self::Output {
+            path: path.into(),
+            error,
+        }
+    }
+}
+
+/// One file a command reads or writes, named by the flag that gives it (`--plot`, `-o`, or
+/// the argument's name: `TRACE`).
+#[derive(Debug, Clone, Copy)]
+pub struct FileArg<'a> {
+    /// The flag or argument.
+    pub flag: &'a str,
+    /// The path as given.
+    pub path: &'a Path,
+}
+
+impl<'a> FileArg<'a> {
+    /// `path`, given with `flag`.
+    pub fn new(flag: &'a str, path: &'a (impl AsRef<Path> + ?Sized)) -> Self {
+        Self {
+            flag,
+            path: path.as_ref(),
+        }
+    }
+}
+
+/// Refuses, before anything is written, an output that names the same file as an input or as
+/// another output. `-` (standard input or output) is never a file here, and neither is an
+/// existing file that is not a regular one (`/dev/null` may take every output).
+///
+/// Two paths name the same file when both exist and are the same file (same device and inode
+/// on Unix, the same canonical path elsewhere), or when neither exists yet and they resolve to
+/// the same path (the parent folder canonicalized). A path that does not exist yet cannot be
+/// an input.
+///
+/// # Errors
+///
+/// [`CliError::Input`] naming both flags and paths.
+///
+/// # Examples
+///
+/// ```
+/// use headroom_sim::cli::{FileArg, distinct_outputs};
+///
+/// let dir = std::env::temp_dir();
+/// let (a, b) = (dir.join("headroom-doc-a.svg"), dir.join("headroom-doc-b.jsonl"));
+/// assert!(distinct_outputs(&[], &[FileArg::new("--plot", &a), FileArg::new("--schedule-out", &b)]).is_ok());
+/// let error = distinct_outputs(&[], &[FileArg::new("--plot", &a), FileArg::new("--schedule-out", &a)]);
+/// assert!(error.unwrap_err().to_string().contains("--plot"));
+/// ```
+pub fn distinct_outputs(inputs: &[FileArg<'_>], outputs: &[FileArg<'_>]) -> Result<(), CliError> {
+    for (index, output) in outputs.iter().enumerate() {
+        let read = inputs
+            .iter()
+            .filter(|input| input.path.exists())
+            .map(|input| (input, "input"));
+        let written = outputs.iter().take(index).map(|other| (other, "output"));
+        if let Some((other, role)) = read
+            .chain(written)
+            .find(|(other, _)| same_file(other.path, output.path))
+        {
+            return Err(CliError::Input(format!(
+                "{} {} is the same file as the {role} {} {}: give another path (nothing was written)",
+                output.flag,
+                output.path.display(),
+                other.flag,
+                other.path.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Whether `a` and `b` name the same file, as [`distinct_outputs`] defines it.
+fn same_file(a: &Path, b: &Path) -> bool {
+    let stdio = Path::new("-");
+    if a == stdio || b == stdio {
+        return false;
+    }
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(first), Ok(second)) => {
+            first.is_file() && second.is_file() && same_existing(a, &first, b, &second)
+        }
+        (Err(_), Err(_)) => resolved(a) == resolved(b),
+        _ => false,
+    }
+}
+
+#[cfg(unix)]
+fn same_existing(
+    _: &Path,
+    first: &std::fs::Metadata,
+    _: &Path,
+    second: &std::fs::Metadata,
+) -> bool {
+    use std::os::unix::fs::MetadataExt as _;
+    (first.dev(), first.ino()) == (second.dev(), second.ino())
+}
+
+#[cfg(not(unix))]
+fn same_existing(a: &Path, _: &std::fs::Metadata, b: &Path, _: &std::fs::Metadata) -> bool {
+    matches!(
+        (std::fs::canonicalize(a), std::fs::canonicalize(b)),
+        (Ok(first), Ok(second)) if first == second
+    )
+}
+
+/// A path that does not exist yet, resolved as far as it can be: its folder canonicalized
+/// and its file name joined back (the path as given when the folder cannot be).
+fn resolved(path: &Path) -> PathBuf {
+    let folder = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    match (std::fs::canonicalize(folder), path.file_name()) {
+        (Ok(folder), Some(name)) => folder.join(name),
+        _ => path.to_path_buf(),
+    }
 }
 
 impl From<std::io::Error> for CliError {
@@ -83,4 +222,97 @@ pub async fn listen(address: &str) -> Result<tokio::net::TcpListener, CliError> 
         .map_err(|error| CliError::Input(format!("--listen {address}: {error}")))?;
     print(&format!("{}\n", listener.local_addr()?))?;
     Ok(listener)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refused(inputs: &[FileArg<'_>], outputs: &[FileArg<'_>]) -> String {
+        match distinct_outputs(inputs, outputs) {
+            Err(CliError::Input(message)) => message,
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_output_may_not_be_an_input_by_any_spelling() {
+        let dir = tempfile::tempdir().unwrap();
+        let trace = dir.path().join("t.jsonl");
+        std::fs::write(&trace, "x").unwrap();
+        std::fs::create_dir(dir.path().join("sub")).unwrap();
+        let detour = dir.path().join("sub/../t.jsonl");
+        for output in [&trace, &detour] {
+            let message = refused(
+                &[FileArg::new("TRACE", &trace)],
+                &[FileArg::new("--plot", output)],
+            );
+            assert!(message.starts_with("--plot "), "{message}");
+            assert!(message.contains("the input TRACE"), "{message}");
+        }
+        #[cfg(unix)]
+        {
+            let link = dir.path().join("link.jsonl");
+            std::fs::hard_link(&trace, &link).unwrap();
+            refused(
+                &[FileArg::new("TRACE", &trace)],
+                &[FileArg::new("-o", &link)],
+            );
+        }
+        let other = dir.path().join("other.jsonl");
+        assert!(
+            distinct_outputs(
+                &[FileArg::new("TRACE", &trace)],
+                &[FileArg::new("-o", &other)]
+            )
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn two_outputs_may_not_share_a_file_even_before_it_exists() {
+        let dir = tempfile::tempdir().unwrap();
+        let new = dir.path().join("new");
+        let detour = dir.path().join(".").join("new");
+        let message = refused(
+            &[],
+            &[
+                FileArg::new("--schedule-out", &new),
+                FileArg::new("--plot", &detour),
+            ],
+        );
+        assert!(message.contains("the output --schedule-out"), "{message}");
+        assert!(!new.exists());
+    }
+
+    #[test]
+    fn a_missing_input_standard_streams_and_devices_are_no_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("bundled.jsonl");
+        assert!(
+            distinct_outputs(
+                &[FileArg::new("TRACE", &missing)],
+                &[FileArg::new("--plot", &missing)]
+            )
+            .is_ok()
+        );
+        assert!(distinct_outputs(&[FileArg::new("FILE", "-")], &[FileArg::new("-o", "-")]).is_ok());
+        #[cfg(unix)]
+        assert!(
+            distinct_outputs(
+                &[],
+                &[
+                    FileArg::new("--plot", "/dev/null"),
+                    FileArg::new("--schedule-out", "/dev/null")
+                ]
+            )
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn an_output_error_names_the_file() {
+        let error = CliError::output("/dev/full", std::io::Error::other("disk full"));
+        assert_eq!(error.to_string(), "/dev/full: cannot write: disk full");
+    }
 }

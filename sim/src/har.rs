@@ -252,7 +252,9 @@ impl HarError {
     }
 }
 
-/// Parses a HAR document, naming the field of a type error (`log.entries[2].time`).
+/// Parses a HAR document, naming the field of a type error (`log.entries[2].time`). A leading
+/// UTF-8 byte order mark (some Windows tools write one) is skipped, as the trace reader skips
+/// it; columns on the first line are then counted after it.
 ///
 /// # Errors
 ///
@@ -265,8 +267,10 @@ impl HarError {
 /// assert!(har.log.entries.is_empty());
 /// let error = headroom_sim::har::parse(r#"{"log": {"entries": 5}}"#).unwrap_err();
 /// assert_eq!(error.to_string(), "log.entries: invalid type: integer `5`, expected a sequence");
+/// assert!(headroom_sim::har::parse("\u{feff}{\"log\": {\"entries\": []}}").is_ok());
 /// ```
 pub fn parse(text: &str) -> Result<Har, HarError> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut deserializer = serde_json::Deserializer::from_str(text);
     let har = serde_path_to_error::deserialize(&mut deserializer)
         .map_err(|error| HarError::new(&error.path().to_string(), error.inner()))?;

@@ -33,14 +33,13 @@
 //!   No usage without both an input and an output count.
 
 use std::collections::HashSet;
-use std::io;
 use std::path::Path;
 
 use headroom::datetime::Rfc3339;
 use headroom::time::UnixTime;
 use serde_json::Value;
 
-use crate::cli::CliError;
+use crate::cli::{CliError, FileArg};
 use crate::har::{self, Entry, Har, estimate_input_tokens, usage_from_body};
 use crate::trace::{self, Event, Header, MAX_NUMERIC_MICROS, Request, Response, TimeForm, Trace};
 
@@ -50,8 +49,14 @@ use crate::trace::{self, Event, Header, MAX_NUMERIC_MICROS, Request, Response, T
 /// # Errors
 ///
 /// [`CliError::Input`] when `input` cannot be read or is not HAR (naming the file, line and
-/// column) or holds a bad value; [`CliError::Io`] when `output` cannot be written.
+/// column) or holds a bad value, or when `output` names the same file as `input` (refused
+/// before anything is written); [`CliError::Output`] naming `output` when it cannot be
+/// written.
 pub fn run(input: &str, output: &str) -> Result<(), CliError> {
+    crate::cli::distinct_outputs(
+        &[FileArg::new("FILE.har", input)],
+        &[FileArg::new("-o", output)],
+    )?;
     let text = std::fs::read_to_string(input)
         .map_err(|error| CliError::Input(format!("{input}: cannot read: {error}")))?;
     let har = har::parse(&text).map_err(|error| {
@@ -67,7 +72,8 @@ pub fn run(input: &str, output: &str) -> Result<(), CliError> {
     let import =
         convert(&har, &source).map_err(|error| CliError::Input(format!("{input}: {error}")))?;
     trace::write_file(&import.trace, output).map_err(|error| {
-        CliError::Io(io::Error::new(error.kind(), format!("{output}: {error}")))
+        let label = if output == "-" { "<stdout>" } else { output };
+        CliError::output(label, error)
     })?;
     eprintln!(
         "imported {} requests, skipped {} entries",

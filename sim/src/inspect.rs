@@ -9,8 +9,11 @@
 //! Input: "Name: value" lines, CRLF or LF, optionally preceded by a status line
 //! (`HTTP/1.1 429 Too Many Requests`, `HTTP/2 200`). A line that starts with white space
 //! continues the previous field (obsolete line folding, joined with one space). The block ends
-//! at the first empty line after a field, so a body that follows is not read; a block with a
-//! 1xx status (`HTTP/1.1 100 Continue`) is skipped in favour of the one after it.
+//! at the first empty line after a field (a line of white space alone counts as empty), so a
+//! body that follows is not read; a block with a 1xx status (`HTTP/1.1 100 Continue`) is
+//! skipped in favour of the one after it. A leading UTF-8 byte order mark is skipped, as the
+//! trace reader skips it; empty input, or white space alone, is an empty block (no fields), as
+//! an empty file always was.
 //!
 //! Output: absent facts are absent, not `null` (as `limits` omits absent kinds); `dialect`,
 //! `limits` and `ignored` are always present. Two optional fields extend the contract:
@@ -89,6 +92,8 @@ fn read_input(path: &str) -> Result<(String, Vec<u8>), CliError> {
 /// assert_eq!(block.status, Some(429));
 /// assert_eq!(block.fields, [(b"Retry-After".to_vec(), b"16".to_vec())]);
 /// assert!(parse_block("x", b"Retry-After 16").is_err());
+/// assert_eq!(parse_block("x", b" \r\n\t\n").unwrap(), Default::default());
+/// assert_eq!(parse_block("x", "\u{feff}Retry-After: 16".as_bytes()).unwrap().fields.len(), 1);
 /// ```
 pub fn parse_block(label: &str, input: &[u8]) -> Result<HeaderBlock, CliError> {
     let error = |line: usize, column: usize, message: &str| {
@@ -96,10 +101,12 @@ pub fn parse_block(label: &str, input: &[u8]) -> Result<HeaderBlock, CliError> {
     };
     let mut block = HeaderBlock::default();
     let mut started = false;
+    let input = input.strip_prefix("\u{feff}".as_bytes()).unwrap_or(input);
     for (number, line) in input.split(|&b| b == b'\n').enumerate() {
         let number = number + 1;
         let line = line.strip_suffix(b"\r").unwrap_or(line);
-        if line.is_empty() {
+        // White space alone folds nothing into a field: it is an empty line.
+        if line.trim_ascii().is_empty() {
             if !started {
                 continue;
             }

@@ -15,14 +15,14 @@ use indicatif::{ProgressBar, ProgressStyle};
 use rayon::iter::{IntoParallelRefIterator as _, ParallelIterator as _};
 use serde::Serialize;
 
-use crate::cli::CliError;
+use crate::cli::{CliError, FileArg, distinct_outputs};
 use crate::engine::{Recording, RunOutcome, run};
 use crate::metrics::lower_bound_us;
 use crate::report::Report;
 use crate::strategy::StrategyName;
 use crate::trace::{Records, TraceError, TraceErrorKind, consume_threaded};
 use crate::upstream::{Overload, UpstreamConfig};
-use crate::workload::{Workload, WorkloadBuilder};
+use crate::workload::{MAX_LIMIT, Workload, WorkloadBuilder, parse_limit};
 use crate::world::{World, parse_seconds};
 
 /// The trace `headroom` simulates when run without arguments.
@@ -79,17 +79,17 @@ pub struct SimulateArgs {
     /// Write every attempt that reached the provider, one JSON object a line.
     #[arg(long = "schedule-out", value_name = "OUT.jsonl")]
     pub schedule_out: Option<PathBuf>,
-    /// Requests per minute (overrides the trace's headers, every lane).
-    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    /// Requests per minute (overrides the trace's headers, every lane), 1 to 4294967295.
+    #[arg(long, value_parser = parse_limit)]
     pub rpm: Option<u64>,
-    /// Input tokens per minute.
-    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    /// Input tokens per minute, 1 to 4294967295.
+    #[arg(long, value_parser = parse_limit)]
     pub itpm: Option<u64>,
-    /// Output tokens per minute.
-    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    /// Output tokens per minute, 1 to 4294967295.
+    #[arg(long, value_parser = parse_limit)]
     pub otpm: Option<u64>,
-    /// Combined tokens per minute.
-    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    /// Combined tokens per minute, 1 to 4294967295.
+    #[arg(long, value_parser = parse_limit)]
     pub tpm: Option<u64>,
     /// The world the clients run in (shared key, fleet, estimates, provider quirks).
     #[command(flatten)]
@@ -206,8 +206,19 @@ impl SimulateArgs {
 /// # Errors
 ///
 /// [`CliError::Input`] naming the file (and line and column) when it cannot be read, is not a
-/// valid trace, yields no limits, or its header's `world` is not a valid world.
+/// valid trace, has more lanes than [`crate::workload::MAX_LANES`], yields no limits or a limit
+/// above [`MAX_LIMIT`], or its header's `world` is not a valid world.
 pub fn load(args: &SimulateArgs) -> Result<(Workload, World), CliError> {
+    load_with(args, "give --rpm, --itpm, --otpm or --tpm")
+}
+
+/// As [`load`]; `no_limits` ends the message for a trace that yields no limits, saying what
+/// the caller can do about it (`matrix` has no limit flags).
+///
+/// # Errors
+///
+/// As [`load`].
+pub fn load_with(args: &SimulateArgs, no_limits: &str) -> Result<(Workload, World), CliError> {
     let name = args.trace.as_str();
     let bundled = BUNDLED
         .iter()
@@ -238,9 +249,16 @@ pub fn load(args: &SimulateArgs) -> Result<(Workload, World), CliError> {
         Some(map) if args.world == World::default() => World::from_map(map, name)?.0,
         _ => args.world.clone(),
     };
-    let mut workload = builder
-        .finish(header.provider.as_deref())
-        .map_err(|why| CliError::Input(format!("{name}: {why}")))?;
+    let overflow = builder
+        .lane_overflow()
+        .and_then(|(id, lane)| line_of_request(name, id, lane));
+    let mut workload =
+        builder
+            .finish(header.provider.as_deref())
+            .map_err(|why| match overflow {
+                Some(line) => CliError::Input(format!("{name}:{line}:1: {why}")),
+                None => CliError::Input(format!("{name}: {why}")),
+            })?;
     let overrides = [
         (LimitKind::Requests, args.rpm),
         (LimitKind::InputTokens, args.itpm),
@@ -256,10 +274,54 @@ pub fn load(args: &SimulateArgs) -> Result<(Workload, World), CliError> {
     }
     if workload.lanes.iter().all(|lane| lane.limits.is_empty()) {
         return Err(CliError::Input(format!(
-            "{name}: no rate limits in the trace's response headers; give --rpm, --itpm, --otpm or --tpm"
+            "{name}: no rate limits in the trace's response headers; {no_limits}"
         )));
     }
+    check_limits(name, &workload)?;
     Ok((workload, world))
+}
+
+/// The line of the first request `id` in lane `lane` of the trace file `name`, read again (the
+/// workload is built on the reader's heels and never sees lines; an error needs one line). `None`
+/// for what cannot be read twice (standard input, a bundled trace) or is not found.
+fn line_of_request(name: &str, id: &str, lane: &str) -> Option<usize> {
+    if !Path::new(name).is_file() {
+        return None;
+    }
+    let mut records = Records::open(name).ok()?;
+    while let Some(Ok(event)) = records.next() {
+        if let crate::trace::Event::Request(sent) = event
+            && sent.id == id
+            && sent.lane.as_deref().unwrap_or_default() == lane
+        {
+            return Some(records.line());
+        }
+    }
+    None
+}
+
+/// Refuses a limit the trace's headers report above [`MAX_LIMIT`] (the flags cannot give
+/// one): the engine's limits are `u32`, and a larger one would not mean what it says.
+fn check_limits(name: &str, workload: &Workload) -> Result<(), CliError> {
+    for lane in &workload.lanes {
+        for kind in LimitKind::ALL {
+            let Some(limit) = lane.limits.get(kind).filter(|limit| *limit > MAX_LIMIT) else {
+                continue;
+            };
+            let lane = if lane.name.is_empty() {
+                "the default lane".to_owned()
+            } else {
+                format!("lane {:?}", lane.name)
+            };
+            return Err(CliError::Input(format!(
+                "{name}: {lane}: the responses' headers report a {} limit of {limit} a minute; \
+                 the simulator holds limits from 1 to {MAX_LIMIT} a minute (simulate's --rpm, \
+                 --itpm, --otpm and --tpm replace it)",
+                kind.name()
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Runs the strategies over `workload` and returns the report and each run's outcome.
@@ -354,13 +416,14 @@ fn seconds(us: u64) -> f64 {
     us as f64 / 1_000_000.0
 }
 
+/// Writes the schedule of `outcomes` to `path`; every failure names the file.
 fn write_schedule(
     path: &Path,
     workload: &Workload,
     outcomes: &[(StrategyName, RunOutcome)],
 ) -> Result<(), CliError> {
-    let file = std::fs::File::create(path)
-        .map_err(|e| CliError::Input(format!("{}: {e}", path.display())))?;
+    let failed = |error| CliError::output(path, error);
+    let file = std::fs::File::create(path).map_err(failed)?;
     let mut out = std::io::BufWriter::new(file);
     for (name, outcome) in outcomes {
         for attempt in &outcome.schedule {
@@ -376,20 +439,36 @@ fn write_schedule(
                 output_tokens: attempt.output_tokens,
                 status: attempt.status,
             };
-            serde_json::to_writer(&mut out, &line).map_err(std::io::Error::from)?;
-            out.write_all(b"\n")?;
+            serde_json::to_writer(&mut out, &line)
+                .map_err(std::io::Error::from)
+                .map_err(failed)?;
+            out.write_all(b"\n").map_err(failed)?;
         }
     }
-    out.flush()?;
-    Ok(())
+    // Flushed here, not on drop, so that a full disk is an error and not a short file.
+    out.flush().map_err(failed)
+}
+
+/// Refuses `--schedule-out` or `--plot` naming the trace read or each other, before the run.
+fn check_outputs(args: &SimulateArgs) -> Result<(), CliError> {
+    let outputs: Vec<FileArg<'_>> = [
+        ("--schedule-out", &args.schedule_out),
+        ("--plot", &args.plot),
+    ]
+    .into_iter()
+    .filter_map(|(flag, path)| path.as_ref().map(|path| FileArg::new(flag, path)))
+    .collect();
+    distinct_outputs(&[FileArg::new("TRACE", &args.trace)], &outputs)
 }
 
 /// `headroom simulate …`: prints the comparison to standard output.
 ///
 /// # Errors
 ///
-/// [`CliError`] on bad input or when an output file cannot be written.
+/// [`CliError`] on bad input, when an output names the trace or the other output (before the
+/// run), or when an output file cannot be written.
 pub fn run_cli(args: &SimulateArgs) -> Result<(), CliError> {
+    check_outputs(args)?;
     let (workload, world) = load(args)?;
     let args = &SimulateArgs {
         world,

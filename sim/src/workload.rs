@@ -37,6 +37,36 @@ pub enum Dialect {
     OpenAi,
 }
 
+/// The largest per-minute limit the simulator and the engine hold: the core's `Limit` amount
+/// is a `u32`, so a larger one would wrap or saturate somewhere along the way. Every limit
+/// that comes in (a flag, a `--limits-change-at`, a trace's headers) is checked against it.
+pub const MAX_LIMIT: u64 = 4_294_967_295;
+
+/// A per-minute limit given on the command line: a whole number from 1 to [`MAX_LIMIT`].
+///
+/// # Errors
+///
+/// A message stating the range, naming the text.
+///
+/// # Examples
+///
+/// ```
+/// use headroom_sim::workload::parse_limit;
+///
+/// assert_eq!(parse_limit("50"), Ok(50));
+/// assert_eq!(parse_limit("4294967295"), Ok(4_294_967_295));
+/// assert!(parse_limit("4294967296").unwrap_err().contains("1 to 4294967295"));
+/// assert!(parse_limit("0").is_err());
+/// ```
+pub fn parse_limit(text: &str) -> Result<u64, String> {
+    text.parse::<u64>()
+        .ok()
+        .filter(|value| (1..=MAX_LIMIT).contains(value))
+        .ok_or_else(|| {
+            format!("a limit per minute is a whole number from 1 to {MAX_LIMIT}: {text}")
+        })
+}
+
 /// Per-minute limits of one lane, indexed by [`LimitKind::index`]; `None` is "not limited".
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Limits(pub [Option<u64>; 4]);
@@ -162,7 +192,9 @@ pub struct Workload {
     pub dialect: Dialect,
 }
 
-/// The most lanes a workload may have (the headroom strategy's fixed lane table).
+/// The most lanes a workload may have (the headroom strategy's fixed lane table): `simulate`
+/// and `matrix` hold 8, while `audit`, which runs one engine, holds 16
+/// ([`crate::audit::MAX_LANES`]).
 pub const MAX_LANES: usize = 8;
 
 impl Workload {

@@ -341,3 +341,56 @@ fn simulate_and_audit_point_a_har_at_import_har() {
         }
     }
 }
+
+#[test]
+fn the_output_never_replaces_the_capture() {
+    let dir = tempfile::tempdir().unwrap();
+    let capture = fs::read(fixture("anthropic.har")).unwrap();
+    let har = support::write(dir.path(), "x.har", &capture);
+    std::fs::create_dir(dir.path().join("sub")).unwrap();
+    for output in [har.clone(), dir.path().join("sub").join("..").join("x.har")] {
+        headroom()
+            .arg("import-har")
+            .arg(&har)
+            .arg("-o")
+            .arg(&output)
+            .assert()
+            .code(2)
+            .stderr(
+                predicate::str::contains("-o")
+                    .and(predicate::str::contains("FILE.har"))
+                    .and(predicate::str::contains("x.har")),
+            );
+        assert_eq!(fs::read(&har).unwrap(), capture);
+    }
+}
+
+#[test]
+fn a_byte_order_mark_is_skipped() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut capture = "\u{feff}".as_bytes().to_vec();
+    capture.extend(fs::read(fixture("anthropic.har")).unwrap());
+    let har = support::write(dir.path(), "bom.har", &capture);
+    let out = dir.path().join("out.jsonl");
+    headroom()
+        .arg("import-har")
+        .arg(&har)
+        .arg("-o")
+        .arg(&out)
+        .assert()
+        .success();
+    // The note names the file; the rest is the committed trace.
+    let written = fs::read_to_string(&out).unwrap();
+    let expected = fs::read_to_string(fixture("anthropic.jsonl")).unwrap();
+    assert_eq!(written.replace("bom.har", "anthropic.har"), expected);
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn a_full_disk_names_the_output() {
+    headroom()
+        .args(["import-har", &fixture("anthropic.har"), "-o", "/dev/full"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("/dev/full: cannot write"));
+}

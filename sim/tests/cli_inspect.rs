@@ -172,3 +172,23 @@ fn unreadable_file_is_exit_2() {
         "{stderr}"
     );
 }
+
+#[test]
+fn white_space_alone_is_an_empty_block() {
+    let empty = json!({"dialect": "none", "limits": {}, "ignored": []});
+    for block in [" ", "  \n\t\n", "\r\n \r\n", "\u{feff}", "\u{feff} \n"] {
+        assert_eq!(inspect(block), empty, "{block:?}");
+    }
+}
+
+#[test]
+fn a_byte_order_mark_is_skipped() {
+    assert_eq!(
+        inspect("\u{feff}HTTP/1.1 429 Too Many Requests\r\nretry-after: 16\r\n")["retry_after_ms"],
+        16_000
+    );
+    assert_eq!(
+        inspect("\u{feff}anthropic-ratelimit-requests-limit: 50\n")["limits"]["requests"]["limit"],
+        50
+    );
+}

@@ -304,3 +304,27 @@ fn headroom_meets_the_targets_it_claims() {
     // another service spending 40 % of the key, at most 2 % of the requests are given up.
     assert!(gave_up(&cell("shared-key", "headroom")) <= 6);
 }
+
+#[test]
+fn a_scenario_without_limits_says_where_they_come_from() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace = support::write(
+        dir.path(),
+        "bare.jsonl",
+        support::request_line("0", "r1", 10) + "\n",
+    );
+    let scenario = support::write(
+        dir.path(),
+        "bare.json",
+        serde_json::json!({"trace": trace.to_str().unwrap()}).to_string(),
+    );
+    headroom()
+        .args(["matrix", "--scenario", scenario.to_str().unwrap()])
+        .assert()
+        .code(2)
+        .stderr(
+            predicate::str::contains("bare.jsonl: no rate limits")
+                .and(predicate::str::contains("takes its limits from its trace"))
+                .and(predicate::str::contains("give --rpm").not()),
+        );
+}

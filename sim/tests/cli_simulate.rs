@@ -565,3 +565,159 @@ fn a_trace_header_carries_its_world() {
         .code(2)
         .stderr(predicate::str::contains("bad.jsonl").and(predicate::str::contains("gateway")));
 }
+
+/// `simulate` on the small fixture trace with the headroom strategy alone and `extra`.
+fn simulate_small(trace: &std::path::Path, extra: &[&str]) -> assert_cmd::assert::Assert {
+    headroom()
+        .arg("simulate")
+        .arg(trace)
+        .args(["--strategy", "headroom"])
+        .args(extra)
+        .assert()
+}
+
+#[test]
+fn an_output_never_overwrites_the_trace_or_the_other_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let original = std::fs::read_to_string(support::fixture("small.jsonl")).unwrap();
+    let trace = support::write(dir.path(), "t.jsonl", &original);
+    // The same file by another spelling: through a folder and back.
+    std::fs::create_dir(dir.path().join("sub")).unwrap();
+    let detour = dir.path().join("sub").join("..").join("t.jsonl");
+    for (flag, path) in [
+        ("--schedule-out", &trace),
+        ("--plot", &trace),
+        ("--schedule-out", &detour),
+    ] {
+        simulate_small(&trace, &[flag, path.to_str().unwrap()])
+            .code(2)
+            .stderr(
+                predicate::str::contains(flag)
+                    .and(predicate::str::contains("TRACE"))
+                    .and(predicate::str::contains("t.jsonl")),
+            );
+        assert_eq!(std::fs::read_to_string(&trace).unwrap(), original);
+    }
+    // Two outputs to one new file: refused before either is written.
+    let both = dir.path().join("out");
+    simulate_small(
+        &trace,
+        &[
+            "--plot",
+            both.to_str().unwrap(),
+            "--schedule-out",
+            both.to_str().unwrap(),
+        ],
+    )
+    .code(2)
+    .stderr(predicate::str::contains("--plot").and(predicate::str::contains("--schedule-out")));
+    assert!(!both.exists());
+    // A device takes both.
+    simulate_small(
+        &trace,
+        &["--plot", "/dev/null", "--schedule-out", "/dev/null"],
+    )
+    .success();
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn a_full_disk_names_the_output() {
+    let trace = std::path::PathBuf::from(support::fixture("small.jsonl"));
+    for flag in ["--schedule-out", "--plot"] {
+        simulate_small(&trace, &[flag, "/dev/full"])
+            .code(2)
+            .stderr(predicate::str::contains("/dev/full: cannot write"));
+    }
+}
+
+#[test]
+fn limits_beyond_u32_are_refused_with_the_range() {
+    for flag in ["--rpm", "--itpm", "--otpm", "--tpm"] {
+        headroom()
+            .args([
+                "simulate",
+                "anthropic-tier1-batch.jsonl",
+                flag,
+                "4294967296",
+            ])
+            .assert()
+            .code(2)
+            .stderr(
+                predicate::str::contains(flag).and(predicate::str::contains("1 to 4294967295")),
+            );
+    }
+    headroom()
+        .args([
+            "simulate",
+            "anthropic-tier1-batch.jsonl",
+            "--limits-change-at",
+            "120:rpm=4294967296",
+        ])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "rpm: a limit per minute is a whole number from 1 to 4294967295",
+        ));
+    // A trace whose headers report more than the engine holds.
+    let dir = tempfile::tempdir().unwrap();
+    let trace = support::write(
+        dir.path(),
+        "huge.jsonl",
+        format!(
+            "{}\n{}\n",
+            support::request_line("0", "r1", 10),
+            r#"{"t": 1, "type": "response", "id": "r1", "status": 200, "headers": {"anthropic-ratelimit-requests-limit": "5000000000"}}"#
+        ),
+    );
+    simulate_small(&trace, &[])
+        .code(2)
+        .stderr(predicate::str::contains("huge.jsonl").and(predicate::str::contains(
+            "requests limit of 5000000000 a minute; the simulator holds limits from 1 to 4294967295",
+        )));
+    simulate_small(&trace, &["--rpm", "60"]).success();
+}
+
+#[test]
+fn fractions_and_seconds_say_what_they_accept() {
+    for (flag, value, why) in [
+        ("--foreign-load", "0.0001", "at most three decimals"),
+        ("--bare-429", "0.1234", "at most three decimals"),
+        ("--bare-429", "1.5", "from 0 to 1"),
+        (
+            "--limits-change-at",
+            "0.0000001:rpm=5",
+            "at most six decimals",
+        ),
+        ("--limits-change-at", "1e10:rpm=5", "no exponent"),
+    ] {
+        headroom()
+            .args(["simulate", "anthropic-tier1-batch.jsonl", flag, value])
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains(why).and(predicate::str::contains(value)));
+    }
+    let help = headroom().args(["simulate", "--help"]).output().unwrap();
+    let help = String::from_utf8(help.stdout).unwrap();
+    assert!(help.contains("at most three decimals"), "{help}");
+}
+
+#[test]
+fn a_ninth_lane_is_named_with_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut lines = vec![
+        r#"{"trace": 1, "provider": "anthropic"}"#.to_owned(),
+        "# nine models".to_owned(),
+    ];
+    lines.extend((0..9).map(|n| {
+        format!(
+            r#"{{"t": 0, "type": "request", "id": "r{n}", "lane": "m{n}", "input_tokens": 1, "max_tokens": 1}}"#
+        )
+    }));
+    let trace = support::write(dir.path(), "lanes.jsonl", lines.join("\n") + "\n");
+    simulate_small(&trace, &["--rpm", "60"]).code(2).stderr(
+        predicate::str::contains("lanes.jsonl:11:1: more than 8 lanes")
+            .and(predicate::str::contains("\"r8\""))
+            .and(predicate::str::contains("audit 16")),
+    );
+}

@@ -101,3 +101,22 @@ fn a_bad_window_or_load_is_refused_with_the_value_named() {
             .stderr(predicates::str::contains(why));
     }
 }
+
+#[test]
+fn a_limit_of_zero_or_beyond_u32_is_refused_with_the_range() {
+    use predicates::prelude::*;
+
+    for flag in ["--rpm", "--itpm", "--otpm", "--tpm"] {
+        for value in ["0", "4294967296"] {
+            assert_cmd::Command::cargo_bin("headroom")
+                .unwrap()
+                .args(["mock", "--listen", "127.0.0.1:0", flag, value])
+                .assert()
+                .code(2)
+                .stderr(
+                    predicates::str::contains(flag)
+                        .and(predicates::str::contains("1 to 4294967295")),
+                );
+        }
+    }
+}

@@ -357,3 +357,33 @@ mod retrying {
         assert_eq!(retries, 1, "{metrics}");
     }
 }
+
+#[test]
+fn bad_flags_are_refused_before_listening() {
+    for (args, why) in [
+        (&["--upstream", "ftp://x"][..], "http:// or https://"),
+        (
+            &["--upstream", "http://x", "--max-body-bytes", "0"],
+            "at least 1",
+        ),
+        (
+            &["--upstream", "http://x", "--queue-timeout-s", "0"],
+            "--queue-timeout-s",
+        ),
+        (&["--upstream", "http://x", "--rpm", "0"], "1 to 4294967295"),
+        (
+            &["--upstream", "http://x", "--tpm", "4294967296"],
+            "1 to 4294967295",
+        ),
+    ] {
+        assert_cmd::Command::cargo_bin("headroom")
+            .unwrap()
+            .args(["proxy", "--listen", "127.0.0.1:0"])
+            .args(args)
+            .timeout(Duration::from_secs(20))
+            .assert()
+            .code(2)
+            .stdout("")
+            .stderr(predicates::str::contains(why));
+    }
+}

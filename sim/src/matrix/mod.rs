@@ -20,8 +20,14 @@ use serde::Serialize;
 use crate::cli::CliError;
 use crate::engine::{Recording, RunOutcome, run};
 use crate::metrics::lower_bound_us;
-use crate::simulate::{SimulateArgs, load};
+use crate::simulate::{SimulateArgs, load_with};
 use crate::strategy::StrategyName;
+
+/// What to do about a scenario whose trace yields no limits: the matrix has no limit flags, and
+/// a `world` cannot set limits (`limits_change_at` only changes those the trace has).
+const NO_LIMITS: &str = "a scenario takes its limits from its trace alone (matrix has no limit \
+     flags, and world.limits_change_at only changes limits the trace has): use a trace whose \
+     responses carry rate-limit headers, or simulate the trace with --rpm, --itpm, --otpm or --tpm";
 
 /// Output format of the matrix.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -143,7 +149,7 @@ pub fn run_scenario(
     let mut args = SimulateArgs::new(&scenario.trace);
     args.seed = seed;
     args.world = scenario.world.clone();
-    let (mut workload, _) = load(&args)?;
+    let (mut workload, _) = load_with(&args, NO_LIMITS)?;
     let config = args.upstream_config(&workload);
     scenario.world.apply_estimates(&mut workload, &config, seed);
     let bound_us = lower_bound_us(&workload, &config).ok().map(|(us, _)| us);

@@ -43,7 +43,7 @@ use serde_json::Value;
 
 use crate::cli::CliError;
 use crate::upstream::{ForeignLoad, HeaderBuf, Overload, Upstream, UpstreamConfig, render};
-use crate::workload::{Dialect, Lane, Limits, Request};
+use crate::workload::{Dialect, Lane, Limits, Request, parse_limit};
 use crate::world::{parse_foreign, parse_seconds};
 use body::ErrorKind;
 
@@ -56,17 +56,17 @@ pub struct MockArgs {
     /// The API shape served: `anthropic` (/v1/messages) or `openai` (/v1/chat/completions).
     #[arg(long, default_value = "anthropic", value_parser = parse_dialect)]
     pub dialect: Dialect,
-    /// Requests per minute.
-    #[arg(long)]
+    /// Requests per minute, 1 to 4294967295 (absent: not limited).
+    #[arg(long, value_parser = parse_limit)]
     pub rpm: Option<u64>,
-    /// Input tokens per minute.
-    #[arg(long)]
+    /// Input tokens per minute, 1 to 4294967295.
+    #[arg(long, value_parser = parse_limit)]
     pub itpm: Option<u64>,
-    /// Output tokens per minute.
-    #[arg(long)]
+    /// Output tokens per minute, 1 to 4294967295.
+    #[arg(long, value_parser = parse_limit)]
     pub otpm: Option<u64>,
-    /// Tokens per minute (input and output together).
-    #[arg(long)]
+    /// Tokens per minute (input and output together), 1 to 4294967295.
+    #[arg(long, value_parser = parse_limit)]
     pub tpm: Option<u64>,
     /// Latency of a successful response, in ms.
     #[arg(long, default_value_t = 50)]
@@ -76,7 +76,7 @@ pub struct MockArgs {
     #[arg(long, value_name = "START:END[,START:END…]", value_delimiter = ',', value_parser = parse_window)]
     pub overloaded: Vec<Overload>,
     /// An outside consumer of the key using fraction F of every limit, from T seconds on (as
-    /// `simulate --foreign-load`).
+    /// `simulate --foreign-load`: F from 0 to below 1, at most three decimals).
     #[arg(long = "foreign-load", value_name = "F[@T]", value_parser = parse_foreign)]
     pub foreign_load: Option<ForeignLoad>,
 }

@@ -36,18 +36,34 @@ use crate::cli::CliError;
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, clap::Args)]
 #[serde(deny_unknown_fields)]
 pub struct Limits {
-    /// Requests per minute.
-    #[arg(long)]
+    /// Requests per minute, 1 to 4294967295.
+    #[arg(long, value_parser = parse_flag)]
     pub rpm: Option<NonZeroU32>,
-    /// Input tokens per minute.
-    #[arg(long)]
+    /// Input tokens per minute, 1 to 4294967295.
+    #[arg(long, value_parser = parse_flag)]
     pub itpm: Option<NonZeroU32>,
-    /// Output tokens per minute.
-    #[arg(long)]
+    /// Output tokens per minute, 1 to 4294967295.
+    #[arg(long, value_parser = parse_flag)]
     pub otpm: Option<NonZeroU32>,
-    /// Tokens per minute, input and output together.
-    #[arg(long)]
+    /// Tokens per minute, input and output together, 1 to 4294967295.
+    #[arg(long, value_parser = parse_flag)]
     pub tpm: Option<NonZeroU32>,
+}
+
+/// A limit flag's value, with the simulator's message for one out of range (clap's own for a
+/// `NonZeroU32` says "number too large to fit in target type", not what the range is).
+fn parse_flag(text: &str) -> Result<NonZeroU32, String> {
+    let out_of_range = || {
+        format!(
+            "a limit per minute is a whole number from 1 to {}: {text}",
+            u32::MAX
+        )
+    };
+    let value = crate::workload::parse_limit(text)?;
+    u32::try_from(value)
+        .ok()
+        .and_then(NonZeroU32::new)
+        .ok_or_else(out_of_range)
 }
 
 impl Limits {

@@ -72,16 +72,16 @@ pub struct ProxyArgs {
     /// (without it, the proxy learns its share of a shared key).
     #[arg(long)]
     pub alone: bool,
-    /// The longest a request waits in line for a permit, in seconds; after it the client gets
-    /// a 429 with a `retry-after`.
-    #[arg(long, default_value_t = 60)]
+    /// The longest a request waits in line for a permit, in seconds (at least 1); after it the
+    /// client gets a 429 with a `retry-after`.
+    #[arg(long, default_value_t = 60, value_parser = parse_queue_timeout)]
     pub queue_timeout_s: u64,
     /// The longest a request takes to reach the provider, in ms (the engine's transit
     /// allowance: how long a response's headers may not yet count a request sent before them).
     #[arg(long, default_value_t = 500)]
     pub transit_ms: u64,
-    /// The largest request body accepted, in bytes (a larger one gets a 413).
-    #[arg(long, default_value_t = 32 << 20)]
+    /// The largest request body accepted, in bytes (at least 1; a larger one gets a 413).
+    #[arg(long, default_value_t = 32 << 20, value_parser = parse_max_body)]
     pub max_body_bytes: usize,
     /// Share the lanes' buckets with other proxies in Redis (redis://HOST:PORT); lanes with
     /// configured limits are then paced by the store.
@@ -90,6 +90,39 @@ pub struct ProxyArgs {
     /// While the store is unreachable, pace each lane at this share of its limits, in ‰.
     #[arg(long, default_value_t = 250, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub fallback_permille: u32,
+}
+
+/// `--max-body-bytes`: a whole number of bytes, at least 1 (0 would refuse every request).
+fn parse_max_body(text: &str) -> Result<usize, String> {
+    text.parse::<usize>()
+        .ok()
+        .filter(|bytes| *bytes > 0)
+        .ok_or_else(|| format!("a body size is a whole number of bytes, at least 1: {text}"))
+}
+
+/// `--queue-timeout-s`: whole seconds, at least 1 (0 would turn away every request that has to
+/// wait at all, which no flag promises).
+fn parse_queue_timeout(text: &str) -> Result<u64, String> {
+    text.parse::<u64>()
+        .ok()
+        .filter(|seconds| *seconds > 0)
+        .ok_or_else(|| format!("a queue timeout is a whole number of seconds, at least 1: {text}"))
+}
+
+/// `--upstream`: an absolute `http` or `https` URL (the proxy speaks nothing else).
+///
+/// # Errors
+///
+/// [`CliError::Input`] naming the flag and the URL.
+fn parse_upstream(text: &str) -> Result<reqwest::Url, CliError> {
+    let url = reqwest::Url::parse(text)
+        .map_err(|error| CliError::Input(format!("--upstream {text}: {error}")))?;
+    match url.scheme() {
+        "http" | "https" => Ok(url),
+        other => Err(CliError::Input(format!(
+            "--upstream {text}: the scheme is {other:?}; the proxy forwards to http:// or https:// URLs"
+        ))),
+    }
 }
 
 /// The proxy's state, shared by its handlers.
@@ -118,8 +151,7 @@ impl Proxy {
             Some(path) => Config::load(path)?,
             None => Config::default(),
         };
-        let upstream = reqwest::Url::parse(&args.upstream)
-            .map_err(|error| CliError::Input(format!("--upstream {}: {error}", args.upstream)))?;
+        let upstream = parse_upstream(&args.upstream)?;
         let rules = LaneRules {
             config,
             fallback: args.limits,

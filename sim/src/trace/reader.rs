@@ -201,6 +201,22 @@ impl<R: BufRead> Records<R> {
         self.state.in_flight.capacity()
     }
 
+    /// The number of the line read last (1-based; 0 before any): after the iterator hands
+    /// out an event, the line it is on.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let text = "# a comment\n{\"t\": 0, \"type\": \"request\", \"id\": \"r1\", \"input_tokens\": 5, \"max_tokens\": 9}\n";
+    /// let mut records = headroom_sim::trace::Records::new(text.as_bytes(), "t.jsonl");
+    /// assert_eq!(records.line(), 0);
+    /// records.next().unwrap().unwrap();
+    /// assert_eq!(records.line(), 2);
+    /// ```
+    pub fn line(&self) -> usize {
+        self.line_number
+    }
+
     /// The file's name as errors give it.
     ///
     /// # Examples

@@ -82,6 +82,8 @@ pub struct WorkloadBuilder {
     dialect: Option<Dialect>,
     /// The first error; later events are ignored.
     error: Option<String>,
+    /// The id and lane of the request that opened one lane too many, when that was the error.
+    lane_overflow: Option<(String, String)>,
 }
 
 impl WorkloadBuilder {
@@ -210,12 +212,15 @@ impl WorkloadBuilder {
                 return;
             }
         }
-        let lane = match lane_index(&mut self.workload.lanes, lane.unwrap_or_default()) {
-            Ok(lane) => lane,
-            Err(why) => {
-                self.error = Some(why);
-                return;
-            }
+        let lane_name = lane.unwrap_or_default();
+        let Some(lane) = lane_index(&mut self.workload.lanes, lane_name) else {
+            self.error = Some(format!(
+                "more than {MAX_LANES} lanes: request {id:?} opens another, lane {lane_name:?} \
+                 (simulate and matrix hold {MAX_LANES} lanes, audit {})",
+                crate::audit::MAX_LANES
+            ));
+            self.lane_overflow = Some((id.to_owned(), lane_name.to_owned()));
+            return;
         };
         let Some(index) = self.workload.ids.push(id) else {
             self.error = Some("too many requests".to_owned());
@@ -302,6 +307,29 @@ impl WorkloadBuilder {
         }
     }
 
+    /// The id and lane of the request that opened one lane more than [`MAX_LANES`], when that
+    /// ended the build (for the caller to find its line: the builder never sees lines).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use headroom_sim::trace::{Event, Request};
+    /// use headroom_sim::workload::WorkloadBuilder;
+    ///
+    /// let mut builder = WorkloadBuilder::default();
+    /// for n in 0..9 {
+    ///     let lane = Some(format!("m{n}"));
+    ///     builder.event(&Event::Request(Request { t_us: 0, id: format!("r{n}"), lane, input_tokens: 1, max_tokens: 1 }));
+    /// }
+    /// assert_eq!(builder.lane_overflow(), Some(("r8", "m8")));
+    /// assert!(builder.finish(None).unwrap_err().starts_with("more than 8 lanes: request \"r8\""));
+    /// ```
+    pub fn lane_overflow(&self) -> Option<(&str, &str)> {
+        self.lane_overflow
+            .as_ref()
+            .map(|(id, lane)| (id.as_str(), lane.as_str()))
+    }
+
     /// The workload; `provider` is the trace header's, which names the dialect when no
     /// response's headers did.
     ///
@@ -365,20 +393,21 @@ fn unpack(packed: u32) -> u64 {
     u64::from(packed) | u64::from(packed >> 25) << 57
 }
 
-/// The index of the lane named `name` in `lanes`, added if new.
-fn lane_index(lanes: &mut Vec<Lane>, name: &str) -> Result<u8, String> {
+/// The index of the lane named `name` in `lanes`, added if new; `None` when it would be one
+/// more than [`MAX_LANES`].
+fn lane_index(lanes: &mut Vec<Lane>, name: &str) -> Option<u8> {
     if let Some(found) = lanes.iter().position(|lane| lane.name == name) {
-        return Ok(u8::try_from(found).unwrap_or(u8::MAX));
+        return Some(u8::try_from(found).unwrap_or(u8::MAX));
     }
     let next = lanes.len();
+    if next >= MAX_LANES {
+        return None;
+    }
     lanes.push(Lane {
         name: name.to_owned(),
         limits: Limits::default(),
     });
-    if lanes.len() > MAX_LANES {
-        return Err(format!("more than {MAX_LANES} lanes"));
-    }
-    Ok(u8::try_from(next).unwrap_or(u8::MAX))
+    Some(u8::try_from(next).unwrap_or(u8::MAX))
 }
 
 /// Folds the limits a response reported into `limits` (the latest report wins).
@@ -518,6 +547,10 @@ mod tests {
         for lane in 0..=MAX_LANES {
             builder.request(0, &format!("r{lane}"), Some(&format!("m{lane}")), 1, 1);
         }
-        assert_eq!(builder.finish(None).unwrap_err(), "more than 8 lanes");
+        assert_eq!(builder.lane_overflow(), Some(("r8", "m8")));
+        assert_eq!(
+            builder.finish(None).unwrap_err(),
+            "more than 8 lanes: request \"r8\" opens another, lane \"m8\" (simulate and matrix hold 8 lanes, audit 16)"
+        );
     }
 }

@@ -22,7 +22,7 @@ use crate::cli::CliError;
 use crate::engine::Strategy;
 use crate::strategy::{Options, StrategyName, build};
 use crate::upstream::{ForeignLoad, LimitChange, OutputAccounting, UpstreamConfig};
-use crate::workload::{Dialect, Limits, Workload};
+use crate::workload::{Dialect, Limits, Workload, parse_limit};
 
 /// How the provider counts output tokens (`--output-accounting`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -80,7 +80,8 @@ pub struct World {
     /// How requests are assigned to the gateways.
     #[arg(long, value_enum, default_value_t = Assign::RoundRobin)]
     pub assign: Assign,
-    /// An outside consumer of the key using fraction F of every limit, from T seconds on.
+    /// An outside consumer of the key using fraction F of every limit, from T seconds on (F from
+    /// 0 to below 1, at most three decimals; T in seconds, at most six decimals).
     #[arg(long = "foreign-load", value_name = "F[@T]", value_parser = parse_foreign)]
     pub foreign_load: Option<ForeignLoad>,
     /// The client's input estimates are off by a uniform ±P %.
@@ -95,7 +96,8 @@ pub struct World {
     /// The provider's requests bucket holds S seconds of quota (default 1).
     #[arg(long = "request-burst-s", value_name = "S", value_parser = parse_burst)]
     pub request_burst_s: Option<u64>,
-    /// A tier change at T seconds: every lane's named limits become these (repeatable).
+    /// A tier change at T seconds (at most six decimals): every lane's named limits become
+    /// these, each 1 to 4294967295 (repeatable).
     #[arg(long = "limits-change-at", value_name = "T:rpm=…,itpm=…,otpm=…,tpm=…", value_parser = parse_limit_change)]
     pub limits_change_at: Vec<LimitChange>,
     /// The `Date` header is off the provider's clock by MS milliseconds.
@@ -109,7 +111,8 @@ pub struct World {
     /// Headers describe the buckets at admission instead of at the response.
     #[arg(long = "stale-headers")]
     pub stale_headers: bool,
-    /// A fraction F of 429s carry no rate-limit headers and no `retry-after`.
+    /// A fraction F of 429s carry no rate-limit headers and no `retry-after` (F from 0 to 1,
+    /// at most three decimals).
     #[arg(long = "bare-429", value_name = "F", value_parser = parse_fraction)]
     pub bare_429: Option<u16>,
     /// How the provider counts output tokens.
@@ -154,13 +157,15 @@ impl Default for World {
 /// assert_eq!(parse_fraction("0.4"), Ok(400));
 /// assert_eq!(parse_fraction("1"), Ok(1000));
 /// assert!(parse_fraction("1.5").is_err());
+/// assert!(parse_fraction("0.0001").unwrap_err().contains("at most three decimals"));
 /// ```
 pub fn parse_fraction(text: &str) -> Result<u16, String> {
-    let value = parse_decimal(text, 3).ok_or_else(|| format!("not a fraction: {text}"))?;
+    let wrong = || format!("a fraction is from 0 to 1 with at most three decimals (0.125): {text}");
+    let value = parse_decimal(text, 3).ok_or_else(wrong)?;
     u16::try_from(value)
         .ok()
         .filter(|v| *v <= 1000)
-        .ok_or_else(|| format!("a fraction is between 0 and 1: {text}"))
+        .ok_or_else(wrong)
 }
 
 /// A non-negative decimal number scaled by `10^digits`, with at most `digits` decimals.
@@ -196,13 +201,32 @@ pub fn parse_decimal(text: &str, digits: usize) -> Option<u64> {
         .checked_add(fraction)
 }
 
-/// Seconds (decimals allowed, to the µs) as µs.
+/// The most seconds [`parse_seconds`] takes: what µs in a `u64` hold, in whole seconds.
+pub const MAX_SECONDS: u64 = u64::MAX / 1_000_000;
+
+/// Seconds (decimals allowed, to the µs) as µs: digits, optionally a point and one to six
+/// decimals, from 0 to [`MAX_SECONDS`]; no sign, no exponent.
 ///
 /// # Errors
 ///
-/// A message naming the text.
+/// A message naming the text and saying what is accepted.
+///
+/// # Examples
+///
+/// ```
+/// use headroom_sim::world::parse_seconds;
+/// assert_eq!(parse_seconds("120"), Ok(120_000_000));
+/// assert_eq!(parse_seconds("0.000001"), Ok(1));
+/// assert!(parse_seconds("0.0000001").unwrap_err().contains("at most six decimals"));
+/// assert!(parse_seconds("1e10").unwrap_err().contains("no exponent"));
+/// ```
 pub fn parse_seconds(text: &str) -> Result<u64, String> {
-    parse_decimal(text, 6).ok_or_else(|| format!("bad number of seconds: {text}"))
+    parse_decimal(text, 6).ok_or_else(|| {
+        format!(
+            "seconds are a decimal number from 0 to {MAX_SECONDS} with at most six decimals \
+             (to the µs; no sign, no exponent), like 90 or 0.25: {text}"
+        )
+    })
 }
 
 fn parse_burst(text: &str) -> Result<u64, String> {
@@ -274,11 +298,7 @@ pub fn parse_limit_change(text: &str) -> Result<LimitChange, String> {
             "tpm" => LimitKind::Tokens,
             _ => return Err(format!("unknown limit {name} (rpm, itpm, otpm, tpm)")),
         };
-        let value: u64 = value
-            .parse()
-            .ok()
-            .filter(|v| *v > 0 && *v <= u64::from(u32::MAX))
-            .ok_or_else(|| format!("{name} must be a positive whole number: {value}"))?;
+        let value = parse_limit(value).map_err(|why| format!("{name}: {why}"))?;
         limits = limits.with(kind, value);
     }
     Ok(LimitChange {
