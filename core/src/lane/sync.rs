@@ -21,8 +21,10 @@
 //!   a lane that adopts server limits (the default) rescales its pace too, keeping the used
 //!   fraction. Self-imposed limits (`adopt_server_limits(false)`) keep their pace whatever the
 //!   server says. A limit more than `max_limit_growth` times the current one (4× by default) is
-//!   adopted only when the next response says it again. A lane that started with no limits at
-//!   all paces at a provisional rate until its first limits arrive, then drops it.
+//!   adopted only when the next response says it again; until then that response's
+//!   `remaining` (units of the new limit) still corrects the window's level but teaches
+//!   neither the provider's capacity nor the share of the key. A lane that started with no
+//!   limits at all paces at a provisional rate until its first limits arrive, then drops it.
 //! * **Unseen reservations are subtracted.** The window's level becomes
 //!   `remaining − rounding − Σ charges of our permits the server may not have counted`: those
 //!   admitted less than the policy's transit allowance (default 500 ms) before the headers
@@ -104,6 +106,8 @@ impl Lane {
             let Some(quota) = snapshot.quota_of(kind) else {
                 continue;
             };
+            // Whether `remaining` counts units of the window's limit (see `Report::own_limit`).
+            let mut own_limit = true;
             if let Some(amount) = quota.limit {
                 let window = quota.window.unwrap_or(secs(DEFAULT_WINDOW_SECS));
                 // On 64-bit targets only: on 32-bit ones the shortcut's code costs more flash
@@ -115,8 +119,13 @@ impl Lane {
                     if let Some(pending) = self.pending_limits.get_mut(kind.index()) {
                         *pending = NOT_PENDING;
                     }
-                } else if let Ok(limit) = Limit::new_checked(amount, window) {
-                    self.learn(now, kind, limit);
+                } else {
+                    if let Ok(limit) = Limit::new_checked(amount, window) {
+                        self.learn(now, kind, limit);
+                    }
+                    own_limit = self
+                        .window(kind)
+                        .is_none_or(|window| u64::from(window.limit().amount()) == amount);
                 }
             }
             let rounding = match kind {
@@ -134,6 +143,7 @@ impl Lane {
                     rounding,
                     horizon_us,
                     newest,
+                    own_limit,
                 },
             );
         }

@@ -159,6 +159,12 @@ pub(crate) struct Report {
     pub(crate) horizon_us: u64,
     /// Whether this is the newest response (it may raise the level); older ones only lower.
     pub(crate) newest: bool,
+    /// Whether `remaining` counts units of the window's own limit: not when the response
+    /// reported another limit that the window has not adopted (a raise beyond the growth bound
+    /// waiting to be confirmed). Such a `remaining` still corrects the level (read against the
+    /// window's amount, as any other), but teaches neither the provider's capacity nor our
+    /// share: both compare it with reports of the window's own limit.
+    pub(crate) own_limit: bool,
 }
 
 impl Window {
@@ -296,7 +302,7 @@ impl Window {
     pub(crate) fn correct(&mut self, now: u64, report: Report) {
         let amount = u64::from(self.limit().amount());
         let remaining = report.remaining.min(amount);
-        if report.newest {
+        if report.newest && report.own_limit {
             self.learn_capacity(remaining);
             self.sample_share(now, remaining, &report);
         }

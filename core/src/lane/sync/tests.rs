@@ -547,3 +547,53 @@ fn adopting_the_lane_share_is_every_window_adopting_the_smallest() {
     // The two unequal sets of shares moved some window; the equal one moved none.
     assert_eq!(differed, 2);
 }
+
+/// A raise beyond the growth bound waits for the next response to confirm it; the response that
+/// announced it counts units of the new limit. Read as units of the old one, its `remaining`
+/// (7 of the new 1 000 a minute against the old 50) would be taken as the provider's capacity
+/// and then rescaled with the limit (140 where the provider holds 16), and every later sample
+/// would find that much missing, as if others spent it: the share fell to its floor and every
+/// window of the lane with it (the simulator, `--limits-change-at 30:rpm=1000`: 7.9× the bound
+/// with 0 429s, against 1.00× for a static limiter).
+#[test]
+fn a_raise_awaiting_confirmation_teaches_neither_capacity_nor_share() {
+    let mut policy = Policy::<1, 16>::new();
+    let lane = policy
+        .add_lane(LaneConfig::new().requests(per_minute(50)))
+        .unwrap();
+    // A request sent at `ms` or as soon after as the lane admits it, answered at once.
+    let mut respond = |ms: u64, limit: u64, remaining: u64| {
+        let cost = Cost::request(10, 10);
+        let (now, permit) = match policy.acquire(at_ms(ms), lane, cost, Priority::Interactive) {
+            Acquire::Admit(permit) => (at_ms(ms), permit),
+            Acquire::Wait { until, .. } => (until, admit(&mut policy, until, lane, cost)),
+            Acquire::Reject(rejection) => panic!("rejected: {rejection:?}"),
+        };
+        let reported = snapshot(Dialect::Anthropic, &[(Scope::Requests, limit, remaining)]);
+        policy.settle_with(now, permit, None, &reported).unwrap();
+    };
+    for second in (0..30).step_by(3) {
+        respond(second * 1_000, 50, 1);
+    }
+    // The tier changes: announced, then confirmed; the provider's bucket holds a second's worth.
+    respond(30_000, 1_000, 7);
+    respond(33_000, 1_000, 16);
+    // One request every 3 s, far below the new limit: the provider's bucket stays full.
+    for second in (36..120).step_by(3) {
+        respond(second * 1_000, 1_000, 16);
+    }
+    let requests = policy
+        .status(at_ms(120_000))
+        .find(|status| status.kind == LimitKind::Requests)
+        .unwrap();
+    assert_eq!(requests.limit, per_minute(1_000));
+    // Before the fix: 979 of 1 000 (the share at its floor). Now 369: the most the provider
+    // ever reported holding, 1 under the old limit, is rescaled to 20 under the new one where
+    // it holds 16, so each sample still finds up to 3 missing; a share of two thirds, not the
+    // floor (an over-estimate of caution, never of room).
+    assert!(
+        requests.others_per_window < 1_000 / 2,
+        "nobody else spends on this key, yet others are estimated at {} a minute",
+        requests.others_per_window
+    );
+}

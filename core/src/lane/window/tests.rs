@@ -116,6 +116,7 @@ fn a_correction_after_a_refusal_takes_the_smaller_burst() {
         rounding: 0,
         horizon_us: 0,
         newest: now == 0,
+        own_limit: true,
     };
     window.correct(0, report(0));
     assert_eq!(window.bucket.burst(), 1_000);
