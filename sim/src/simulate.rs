@@ -337,6 +337,9 @@ pub fn compare(
     progress: &(dyn Fn(StrategyName, u64) + Sync),
 ) -> Result<(Report, Vec<(StrategyName, RunOutcome)>), CliError> {
     let config = args.upstream_config(workload);
+    config
+        .check_foreign_span(workload)
+        .map_err(|why| CliError::Input(format!("{}: {why}", args.trace)))?;
     let mut noisy = None;
     if args.world.estimate_noise.is_some() || args.world.estimate_bias.is_some() {
         let mut copy = workload.clone();

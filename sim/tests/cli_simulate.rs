@@ -721,3 +721,67 @@ fn a_ninth_lane_is_named_with_its_line() {
             .and(predicate::str::contains("audit 16")),
     );
 }
+
+/// An outside consumer is simulated arrival by arrival: over a trace spanning 127 years (or a
+/// request generating output for as long) the run would take hours. It is refused at once,
+/// saying why, in `simulate` and in `matrix`; a span of a month still runs.
+#[test]
+fn an_outside_consumer_over_centuries_is_refused_not_simulated() {
+    let dir = tempfile::tempdir().unwrap();
+    let centuries = support::write(
+        dir.path(),
+        "centuries.jsonl",
+        format!(
+            "{}\n{}\n",
+            support::request_line("0", "r1", 10),
+            support::request_line("4000000000", "r2", 10)
+        ),
+    );
+    let started = std::time::Instant::now();
+    simulate_small(&centuries, &["--rpm", "50", "--foreign-load", "0.4"])
+        .code(2)
+        .stderr(
+            predicate::str::contains("centuries.jsonl")
+                .and(predicate::str::contains(
+                    "would arrive about 1333333335 times",
+                ))
+                .and(predicate::str::contains("at most 100000000")),
+        );
+    assert!(started.elapsed() < std::time::Duration::from_secs(30));
+    simulate_small(&centuries, &["--rpm", "50"]).success();
+    let month = support::write(
+        dir.path(),
+        "month.jsonl",
+        format!(
+            "{}\n{}\n",
+            support::request_line("0", "r1", 10),
+            support::request_line("2592000", "r2", 10)
+        ),
+    );
+    simulate_small(&month, &["--rpm", "50", "--foreign-load", "0.4"]).success();
+    // A scenario's limits come from its trace's headers.
+    let answered = support::write(
+        dir.path(),
+        "answered.jsonl",
+        format!(
+            "{}\n{}\n{}\n",
+            support::request_line("0", "r1", 10),
+            r#"{"t": 1, "type": "response", "id": "r1", "status": 200, "headers": {"anthropic-ratelimit-requests-limit": "50"}}"#,
+            support::request_line("4000000000", "r2", 10)
+        ),
+    );
+    let scenario = support::write(
+        dir.path(),
+        "centuries.json",
+        format!(
+            r#"{{"trace": {:?}, "about": "a key shared for 127 years", "world": {{"foreign_load": "0.4"}}}}"#,
+            answered.display().to_string()
+        ),
+    );
+    headroom()
+        .args(["matrix", "--strategy", "headroom", "--scenario"])
+        .arg(&scenario)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("would arrive about"));
+}

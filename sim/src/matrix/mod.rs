@@ -151,6 +151,9 @@ pub fn run_scenario(
     args.world = scenario.world.clone();
     let (mut workload, _) = load_with(&args, NO_LIMITS)?;
     let config = args.upstream_config(&workload);
+    config
+        .check_foreign_span(&workload)
+        .map_err(|why| CliError::Input(format!("scenario {}: {why}", scenario.name)))?;
     scenario.world.apply_estimates(&mut workload, &config, seed);
     let bound_us = lower_bound_us(&workload, &config).ok().map(|(us, _)| us);
     let cells = names

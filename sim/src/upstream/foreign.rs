@@ -59,6 +59,34 @@ impl ForeignLoad {
     }
 }
 
+/// The most arrivals of the outside consumer a run is allowed to expect: each is simulated
+/// (≈ 10 million a second for one strategy), and a trace spanning centuries of simulated time, or
+/// a request generating output for as long, would otherwise keep a run busy for hours. 10^8 is
+/// about ten seconds a strategy, and 9½ years of a 50 RPM key's 40 % share.
+pub const MAX_FOREIGN_ARRIVALS: u64 = 100_000_000;
+
+impl ForeignLoad {
+    /// The arrivals expected on a lane with `limits` over `span_us` µs of simulation time,
+    /// rounded up.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use headroom::LimitKind;
+    /// use headroom_sim::upstream::ForeignLoad;
+    /// use headroom_sim::workload::Limits;
+    ///
+    /// let limits = Limits::default().with(LimitKind::Requests, 50);
+    /// let load = ForeignLoad { permille: 400, start_us: 0 };
+    /// // 20 a minute, for an hour.
+    /// assert_eq!(load.arrivals_over(&limits, 3_600_000_000), 1_200);
+    /// ```
+    pub fn arrivals_over(self, limits: &Limits, span_us: u64) -> u64 {
+        let arrivals = u128::from(self.per_minute(limits)) * u128::from(span_us);
+        u64::try_from(arrivals.div_ceil(60_000_000)).unwrap_or(u64::MAX)
+    }
+}
+
 /// The next arrival of the foreign stream on each lane.
 #[derive(Debug, Clone)]
 pub(crate) struct ForeignStream {

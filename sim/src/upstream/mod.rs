@@ -44,13 +44,13 @@ mod headers;
 mod record;
 
 pub use bucket::ExactBucket;
-pub use foreign::ForeignLoad;
+pub use foreign::{ForeignLoad, MAX_FOREIGN_ARRIVALS};
 pub use headers::{HeaderBuf, HeaderState, QuotaView, render, round_thousand};
 pub use record::to_trace;
 
 use headroom::LimitKind;
 
-use crate::workload::{Lane, Limits, Request};
+use crate::workload::{Lane, Limits, Request, Workload};
 use foreign::ForeignStream;
 
 /// 2025-06-01T10:00:00Z: the wall clock at simulation time 0.
@@ -158,6 +158,87 @@ impl Default for UpstreamConfig {
 }
 
 impl UpstreamConfig {
+    /// Refuses a world whose outside consumer ([`UpstreamConfig::foreign`]) would be expected to
+    /// arrive more than [`MAX_FOREIGN_ARRIVALS`] times while `workload` runs: from its start (or
+    /// the first request) to the last request's arrival plus the longest latency, at the
+    /// highest request rate any lane has or is changed to. A run can last longer than that span
+    /// (a strategy's waits), never shorter, so a refused world would have taken at least as
+    /// long as the message says.
+    ///
+    /// # Errors
+    ///
+    /// A message saying how many arrivals over how much simulated time.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use headroom::LimitKind;
+    /// use headroom_sim::upstream::{ForeignLoad, UpstreamConfig};
+    /// use headroom_sim::workload::{Arrivals, GenSpec, Lane, Limits, generate};
+    ///
+    /// let lane = Lane { name: "m".into(), limits: Limits::default().with(LimitKind::Requests, 50) };
+    /// let spec = GenSpec { lanes: vec![lane], arrivals: Arrivals::Burst { spacing_us: 0 }, ..GenSpec::tier1_batch(2) };
+    /// let mut workload = generate(&spec, 1);
+    /// let config = UpstreamConfig {
+    ///     foreign: Some(ForeignLoad { permille: 400, start_us: 0 }),
+    ///     ..UpstreamConfig::default()
+    /// };
+    /// assert!(config.check_foreign_span(&workload).is_ok());
+    /// // The second request a thousand years later.
+    /// workload.requests[1].arrival_us = 1_000 * 365 * 86_400 * 1_000_000;
+    /// assert!(config.check_foreign_span(&workload).is_err());
+    /// ```
+    pub fn check_foreign_span(&self, workload: &Workload) -> Result<(), String> {
+        let Some(load) = self.foreign else {
+            return Ok(());
+        };
+        let start = workload.first_arrival_us().max(load.start_us);
+        let end = workload
+            .requests
+            .iter()
+            .map(|request| request.arrival_us)
+            .max()
+            .unwrap_or(0)
+            .saturating_add(
+                workload
+                    .requests
+                    .iter()
+                    .map(|request| self.latency_us(request))
+                    .max()
+                    .unwrap_or(0),
+            );
+        let span_us = end.saturating_sub(start);
+        let arrivals = workload
+            .lanes
+            .iter()
+            .map(|lane| {
+                let mut limits = lane.limits;
+                let mut most = load.arrivals_over(&limits, span_us);
+                for change in &self.limit_changes {
+                    if let Some(rpm) = change.limits.get(LimitKind::Requests)
+                        && limits.get(LimitKind::Requests).is_some()
+                    {
+                        limits = limits.with(LimitKind::Requests, rpm);
+                        most = most.max(load.arrivals_over(&limits, span_us));
+                    }
+                }
+                most
+            })
+            .fold(0u64, u64::saturating_add);
+        if arrivals <= MAX_FOREIGN_ARRIVALS {
+            return Ok(());
+        }
+        Err(format!(
+            "the outside consumer (--foreign-load) would arrive about {arrivals} times over the \
+             {} s of simulated time from its start to the last request's answer (the last \
+             arrival plus the longest latency: output is generated at {} tokens a second); the \
+             simulator takes at most {MAX_FOREIGN_ARRIVALS} (about ten seconds a strategy): \
+             shorten the trace's span or its requests' output, or drop --foreign-load",
+            span_us.div_ceil(1_000_000),
+            self.decode_tokens_per_s
+        ))
+    }
+
     /// The capacity (burst) the provider gives a `kind` limit of `per_minute`.
     ///
     /// # Examples
