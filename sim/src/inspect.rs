@@ -23,7 +23,7 @@
 use std::io::{Read, Write};
 
 use headroom::datetime::Rfc3339;
-use headroom::headers::{self, Reading, Reset, Scope, SdkNumber, Snapshot};
+use headroom::headers::{self, Reading, Reset, RetryAfter, Scope, SdkNumber, Snapshot};
 use serde::Serialize;
 use serde::ser::SerializeMap;
 
@@ -217,6 +217,10 @@ struct Report {
     #[serde(skip_serializing_if = "Option::is_none")]
     status: Option<u16>,
     dialect: &'static str,
+    /// `retry-after` given as an HTTP-date: that instant (the delay in ms follows only with a
+    /// `Date` to measure it from).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    retry_after: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     retry_after_ms: Option<u64>,
     /// The server's delay as the SDKs read it, in ms; only when a reading differs from headroom's.
@@ -320,6 +324,10 @@ impl Report {
         Self {
             status: snapshot.status,
             dialect: snapshot.dialect.name(),
+            retry_after: match snapshot.retry_after {
+                Some(RetryAfter::At(at)) => Some(Rfc3339(at).to_string()),
+                _ => None,
+            },
             retry_after_ms: snapshot
                 .server_delay()
                 .map(|delay| millis(delay.as_ticks())),

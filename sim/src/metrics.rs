@@ -43,7 +43,10 @@
 //! the one with the highest ratio, and that ratio is the strategy's `utilization`. With an
 //! outside consumer the rate left is its average, `1 − F` of the limit; its Poisson stream
 //! spends more or less than that average in any one run, so a utilization slightly above 1.0
-//! there means the clients used what the outside consumer happened to leave.
+//! there means the clients used what the outside consumer happened to leave. Under actual
+//! output accounting the provider charges output as it is generated, into debt (it admits
+//! while the bucket is not in debt), so `consumed` can exceed `granted` by the output of the
+//! requests in flight: far above 1.0 when the output limit is below one request's output.
 
 use headroom::LimitKind;
 

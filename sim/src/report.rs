@@ -119,6 +119,10 @@ pub struct Report {
     /// Every lane's limits, when there is more than one.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub lanes: Vec<LaneJson>,
+    /// The world the clients ran in, as the `simulate` flags that give it (absent for the ideal
+    /// world): the command line's, or the trace header's when the command line gave none.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub world: String,
     /// One row per strategy, in the order run.
     pub strategies: Vec<StrategyRow>,
     /// When there is no makespan bound: the request that can never be admitted
@@ -170,6 +174,7 @@ impl Report {
                 .map(|lane| lane.limits.into())
                 .unwrap_or_default(),
             lanes,
+            world: String::new(),
             strategies: Vec::new(),
             never_fits: None,
         }
@@ -252,6 +257,9 @@ impl Report {
             for lane in &self.lanes {
                 let _ = writeln!(out, "limits ({}): {}", lane.lane, limits(&lane.limits));
             }
+        }
+        if !self.world.is_empty() {
+            let _ = writeln!(out, "world: {}", self.world);
         }
         let header = [
             "strategy",

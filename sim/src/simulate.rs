@@ -357,6 +357,7 @@ pub fn compare(
         levels: args.plot.is_some(),
     };
     let mut report = Report::new(&args.trace, args.seed, workload);
+    report.world = args.world.describe();
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(args.jobs_for(names.len()))
         .thread_name(|index| format!("simulate-{index}"))

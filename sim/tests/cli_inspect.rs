@@ -106,6 +106,7 @@ fn ietf_block() {
         json!({
             "status": 429,
             "dialect": "ietf-policies",
+            "retry_after": "2019-08-05T09:27:05Z",
             "retry_after_ms": 5000,
             "date": "2019-08-05T09:27:00Z",
             "limits": {
@@ -191,4 +192,23 @@ fn a_byte_order_mark_is_skipped() {
         inspect("\u{feff}anthropic-ratelimit-requests-limit: 50\n")["limits"]["requests"]["limit"],
         50
     );
+}
+
+/// A `retry-after` given as an HTTP-date is shown as the instant it names; its delay in ms only
+/// with a `Date` to measure it from (without one it used to vanish from the output).
+#[test]
+fn a_retry_after_date_is_shown_with_or_without_a_date() {
+    let alone =
+        inspect("HTTP/1.1 429 Too Many Requests\nretry-after: Wed, 21 Oct 2026 07:28:00 GMT\n");
+    assert_eq!(alone["retry_after"], "2026-10-21T07:28:00Z");
+    assert!(alone.get("retry_after_ms").is_none());
+    let dated = inspect(
+        "HTTP/1.1 429 Too Many Requests\nretry-after: Wed, 21 Oct 2026 07:28:00 GMT\n\
+         date: Wed, 21 Oct 2026 07:27:00 GMT\n",
+    );
+    assert_eq!(dated["retry_after"], "2026-10-21T07:28:00Z");
+    assert_eq!(dated["retry_after_ms"], 60_000);
+    let seconds = inspect("HTTP/1.1 429 Too Many Requests\nretry-after: 16\n");
+    assert!(seconds.get("retry_after").is_none());
+    assert_eq!(seconds["retry_after_ms"], 16_000);
 }

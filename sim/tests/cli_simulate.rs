@@ -785,3 +785,29 @@ fn an_outside_consumer_over_centuries_is_refused_not_simulated() {
         .code(2)
         .stderr(predicate::str::contains("would arrive about"));
 }
+
+/// The world a run used is printed: a trace header's world replaces the ideal one silently
+/// otherwise (`--gateways 1` alone is the ideal world's value and does not override it).
+#[test]
+fn the_report_names_the_world_it_ran_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace = support::write(
+        dir.path(),
+        "fleet.jsonl",
+        format!(
+            "{}\n{}\n{}\n",
+            r#"{"trace": 1, "world": {"gateways": 2, "assign": "hash"}}"#,
+            support::request_line("0", "r1", 10),
+            support::request_line("1", "r2", 10)
+        ),
+    );
+    let (_, json) = simulate_json(trace.to_str().unwrap(), &["--rpm", "60", "--gateways", "1"]);
+    assert_eq!(json["world"], "--gateways 2 --assign hash");
+    simulate_small(&trace, &["--rpm", "60"])
+        .success()
+        .stdout(predicate::str::contains(
+            "\nworld: --gateways 2 --assign hash\n",
+        ));
+    let (_, ideal) = simulate_json("anthropic-tier1-batch.jsonl", &["--strategy", "static"]);
+    assert!(ideal.get("world").is_none());
+}
