@@ -86,21 +86,38 @@ pub struct FileArg<'a> {
     pub flag: &'a str,
     /// The path as given.
     pub path: &'a Path,
+    /// Whether `-` stands for standard input or output here, rather than a file named `-`.
+    pub stdio: bool,
 }
 
 impl<'a> FileArg<'a> {
-    /// `path`, given with `flag`.
+    /// `path`, given with `flag`: a file, even when it is named `-`.
     pub fn new(flag: &'a str, path: &'a (impl AsRef<Path> + ?Sized)) -> Self {
         Self {
             flag,
             path: path.as_ref(),
+            stdio: false,
         }
+    }
+
+    /// `path`, given with `flag`, where `-` means standard input or output.
+    pub fn or_stdio(flag: &'a str, path: &'a (impl AsRef<Path> + ?Sized)) -> Self {
+        Self {
+            stdio: true,
+            ..Self::new(flag, path)
+        }
+    }
+
+    /// Whether this is standard input or output, not a file.
+    fn is_stdio(&self) -> bool {
+        self.stdio && self.path == Path::new("-")
     }
 }
 
 /// Refuses, before anything is written, an output that names the same file as an input or as
-/// another output. `-` (standard input or output) is never a file here, and neither is an
-/// existing file that is not a regular one (`/dev/null` may take every output).
+/// another output. `-` given where it means standard input or output ([`FileArg::or_stdio`])
+/// is never a file here, and neither is an existing file that is not a regular one
+/// (`/dev/null` may take every output); elsewhere `-` is a file like any other.
 ///
 /// Two paths name the same file when both exist and are the same file (same device and inode
 /// on Unix, the same canonical path elsewhere), or when neither exists yet and they resolve to
@@ -131,7 +148,7 @@ pub fn distinct_outputs(inputs: &[FileArg<'_>], outputs: &[FileArg<'_>]) -> Resu
         let written = outputs.iter().take(index).map(|other| (other, "output"));
         if let Some((other, role)) = read
             .chain(written)
-            .find(|(other, _)| same_file(other.path, output.path))
+            .find(|(other, _)| same_file(other, output))
         {
             return Err(CliError::Input(format!(
                 "{} {} is the same file as the {role} {} {}: give another path (nothing was written)",
@@ -146,11 +163,11 @@ pub fn distinct_outputs(inputs: &[FileArg<'_>], outputs: &[FileArg<'_>]) -> Resu
 }
 
 /// Whether `a` and `b` name the same file, as [`distinct_outputs`] defines it.
-fn same_file(a: &Path, b: &Path) -> bool {
-    let stdio = Path::new("-");
-    if a == stdio || b == stdio {
+fn same_file(a: &FileArg<'_>, b: &FileArg<'_>) -> bool {
+    if a.is_stdio() || b.is_stdio() {
         return false;
     }
+    let (a, b) = (a.path, b.path);
     match (std::fs::metadata(a), std::fs::metadata(b)) {
         (Ok(first), Ok(second)) => {
             first.is_file() && second.is_file() && same_existing(a, &first, b, &second)
@@ -296,7 +313,22 @@ mod tests {
             )
             .is_ok()
         );
-        assert!(distinct_outputs(&[FileArg::new("FILE", "-")], &[FileArg::new("-o", "-")]).is_ok());
+        assert!(
+            distinct_outputs(
+                &[FileArg::or_stdio("FILE", "-")],
+                &[FileArg::or_stdio("-o", "-")]
+            )
+            .is_ok()
+        );
+        // Where `-` is a file's name, two outputs of that name are one file.
+        let message = refused(
+            &[],
+            &[
+                FileArg::new("--plot", "-"),
+                FileArg::new("--schedule-out", "-"),
+            ],
+        );
+        assert!(message.contains("--schedule-out -"), "{message}");
         #[cfg(unix)]
         assert!(
             distinct_outputs(

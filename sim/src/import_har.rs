@@ -55,7 +55,7 @@ use crate::trace::{self, Event, Header, MAX_NUMERIC_MICROS, Request, Response, T
 pub fn run(input: &str, output: &str) -> Result<(), CliError> {
     crate::cli::distinct_outputs(
         &[FileArg::new("FILE.har", input)],
-        &[FileArg::new("-o", output)],
+        &[FileArg::or_stdio("-o", output)],
     )?;
     let text = std::fs::read_to_string(input)
         .map_err(|error| CliError::Input(format!("{input}: cannot read: {error}")))?;

@@ -285,7 +285,7 @@ pub fn load_with(args: &SimulateArgs, no_limits: &str) -> Result<(Workload, Worl
 /// workload is built on the reader's heels and never sees lines; an error needs one line). `None`
 /// for what cannot be read twice (standard input, a bundled trace) or is not found.
 fn line_of_request(name: &str, id: &str, lane: &str) -> Option<usize> {
-    if !Path::new(name).is_file() {
+    if name == "-" || !Path::new(name).is_file() {
         return None;
     }
     let mut records = Records::open(name).ok()?;
@@ -462,7 +462,7 @@ fn check_outputs(args: &SimulateArgs) -> Result<(), CliError> {
     .into_iter()
     .filter_map(|(flag, path)| path.as_ref().map(|path| FileArg::new(flag, path)))
     .collect();
-    distinct_outputs(&[FileArg::new("TRACE", &args.trace)], &outputs)
+    distinct_outputs(&[FileArg::or_stdio("TRACE", &args.trace)], &outputs)
 }
 
 /// `headroom simulate …`: prints the comparison to standard output.

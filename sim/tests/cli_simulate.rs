@@ -749,6 +749,21 @@ fn an_outside_consumer_over_centuries_is_refused_not_simulated() {
         );
     assert!(started.elapsed() < std::time::Duration::from_secs(30));
     simulate_small(&centuries, &["--rpm", "50"]).success();
+    // Times in Unix seconds: the outside consumer starts at 0, 54 years before the first request.
+    let unix = support::write(
+        dir.path(),
+        "unix.jsonl",
+        format!(
+            "{}\n{}\n",
+            support::request_line("1717236000", "r1", 10),
+            support::request_line("1717236001", "r2", 10)
+        ),
+    );
+    simulate_small(&unix, &["--rpm", "50", "--foreign-load", "0.4"])
+        .code(2)
+        .stderr(predicate::str::contains("unix.jsonl").and(predicate::str::contains("F@T")));
+    simulate_small(&unix, &["--rpm", "50", "--foreign-load", "0.4@1717236000"]).success();
+    simulate_small(&centuries, &["--rpm", "50", "--foreign-load", "0"]).success();
     let month = support::write(
         dir.path(),
         "month.jsonl",

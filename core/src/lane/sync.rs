@@ -123,9 +123,12 @@ impl Lane {
                     if let Ok(limit) = Limit::new_checked(amount, window) {
                         self.learn(now, kind, limit);
                     }
-                    own_limit = self
-                        .window(kind)
-                        .is_none_or(|window| u64::from(window.limit().amount()) == amount);
+                    own_limit = self.window(kind).is_none_or(|current| {
+                        let current = current.limit();
+                        u64::from(current.amount()) == amount
+                            && u64::from(current.window_ms()).saturating_mul(1_000)
+                                == window.as_ticks()
+                    });
                 }
             }
             let rounding = match kind {

@@ -53,17 +53,12 @@ pub struct Limits {
 /// A limit flag's value, with the simulator's message for one out of range (clap's own for a
 /// `NonZeroU32` says "number too large to fit in target type", not what the range is).
 fn parse_flag(text: &str) -> Result<NonZeroU32, String> {
-    let out_of_range = || {
-        format!(
-            "a limit per minute is a whole number from 1 to {}: {text}",
-            u32::MAX
-        )
-    };
     let value = crate::workload::parse_limit(text)?;
+    // `parse_limit` holds it to 1..=u32::MAX and says so: this cannot fail.
     u32::try_from(value)
         .ok()
         .and_then(NonZeroU32::new)
-        .ok_or_else(out_of_range)
+        .ok_or_else(|| format!("not a limit per minute: {text}"))
 }
 
 impl Limits {

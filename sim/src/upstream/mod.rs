@@ -159,11 +159,11 @@ impl Default for UpstreamConfig {
 
 impl UpstreamConfig {
     /// Refuses a world whose outside consumer ([`UpstreamConfig::foreign`]) would be expected to
-    /// arrive more than [`MAX_FOREIGN_ARRIVALS`] times while `workload` runs: from its start (or
-    /// the first request) to the last request's arrival plus the longest latency, at the
-    /// highest request rate any lane has or is changed to. A run can last longer than that span
-    /// (a strategy's waits), never shorter, so a refused world would have taken at least as
-    /// long as the message says.
+    /// arrive more than [`MAX_FOREIGN_ARRIVALS`] times while `workload` runs: from its start to
+    /// the last answer no strategy can beat (the latest arrival plus latency of a request), at
+    /// each lane's request rate of the time (limit changes included). A run can last longer
+    /// than that span (a strategy's waits), never shorter, so a refused world would have taken
+    /// at least as long as the message says.
     ///
     /// # Errors
     ///
@@ -189,54 +189,56 @@ impl UpstreamConfig {
     /// assert!(config.check_foreign_span(&workload).is_err());
     /// ```
     pub fn check_foreign_span(&self, workload: &Workload) -> Result<(), String> {
-        let Some(load) = self.foreign else {
+        let Some(load) = self.foreign.filter(|load| load.permille > 0) else {
             return Ok(());
         };
-        let start = workload.first_arrival_us().max(load.start_us);
+        // The stream runs from its own start, whenever the first request comes (the provider
+        // catches up on it at its first call), to no earlier than the last answer.
+        let start = load.start_us;
         let end = workload
             .requests
             .iter()
-            .map(|request| request.arrival_us)
+            .map(|request| request.arrival_us.saturating_add(self.latency_us(request)))
             .max()
-            .unwrap_or(0)
-            .saturating_add(
-                workload
-                    .requests
-                    .iter()
-                    .map(|request| self.latency_us(request))
-                    .max()
-                    .unwrap_or(0),
-            );
-        let span_us = end.saturating_sub(start);
+            .unwrap_or(0);
         let arrivals = workload
             .lanes
             .iter()
-            .map(|lane| {
-                let mut limits = lane.limits;
-                let mut most = load.arrivals_over(&limits, span_us);
-                for change in &self.limit_changes {
-                    if let Some(rpm) = change.limits.get(LimitKind::Requests)
-                        && limits.get(LimitKind::Requests).is_some()
-                    {
-                        limits = limits.with(LimitKind::Requests, rpm);
-                        most = most.max(load.arrivals_over(&limits, span_us));
-                    }
-                }
-                most
-            })
+            .map(|lane| self.foreign_arrivals(load, lane.limits, start, end))
             .fold(0u64, u64::saturating_add);
         if arrivals <= MAX_FOREIGN_ARRIVALS {
             return Ok(());
         }
         Err(format!(
             "the outside consumer (--foreign-load) would arrive about {arrivals} times over the \
-             {} s of simulated time from its start to the last request's answer (the last \
-             arrival plus the longest latency: output is generated at {} tokens a second); the \
-             simulator takes at most {MAX_FOREIGN_ARRIVALS} (about ten seconds a strategy): \
-             shorten the trace's span or its requests' output, or drop --foreign-load",
-            span_us.div_ceil(1_000_000),
-            self.decode_tokens_per_s
+             {} s of simulated time from its start to the last request's answer (each request's \
+             arrival plus its latency); the simulator takes at most {MAX_FOREIGN_ARRIVALS} \
+             (about ten seconds a strategy): shorten the trace's span or its requests' output, \
+             start the load later (F@T), or drop --foreign-load",
+            end.saturating_sub(start).div_ceil(1_000_000),
         ))
+    }
+
+    /// The outside consumer's expected arrivals on a lane with `limits` from `start` to `end`
+    /// µs, each stretch between two limit changes at its own request rate.
+    fn foreign_arrivals(&self, load: ForeignLoad, mut limits: Limits, start: u64, end: u64) -> u64 {
+        let mut total = 0u64;
+        let mut from = start;
+        for change in &self.limit_changes {
+            if change.at_us >= end {
+                break;
+            }
+            if change.at_us > from {
+                total = total.saturating_add(load.arrivals_over(&limits, change.at_us - from));
+                from = change.at_us;
+            }
+            if let Some(rpm) = change.limits.get(LimitKind::Requests)
+                && limits.get(LimitKind::Requests).is_some()
+            {
+                limits = limits.with(LimitKind::Requests, rpm);
+            }
+        }
+        total.saturating_add(load.arrivals_over(&limits, end.saturating_sub(from)))
     }
 
     /// The capacity (burst) the provider gives a `kind` limit of `per_minute`.

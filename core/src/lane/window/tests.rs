@@ -284,3 +284,51 @@ fn our_part_of_remaining_is_the_divisions_whole_key_or_not() {
         }
     }
 }
+
+/// A `remaining` in units of a limit the window has not adopted (a raise awaiting
+/// confirmation) corrects the level as any other, and teaches nothing else: the assumed
+/// capacity, the most ever reported, the share and the last share sample stay as they were.
+#[test]
+fn a_report_of_another_limit_only_corrects_the_level() {
+    let report = |remaining, own_limit| Report {
+        remaining,
+        unseen: 0,
+        rounding: 0,
+        horizon_us: 0,
+        newest: true,
+        own_limit,
+    };
+    let mut window = Window::new(LimitKind::Requests, per_minute(50), true, None);
+    window.correct(0, report(1, true));
+    window.correct(3_000_000, report(1, true));
+    let before = (
+        window.capacity,
+        window.peak,
+        window.share,
+        window.sample,
+        window.has_sample,
+    );
+    // 40 of the new 1 000 a minute: read as the old limit, above anything it ever held.
+    window.correct(6_000_000, report(40, false));
+    assert_eq!(
+        (
+            window.capacity,
+            window.peak,
+            window.share,
+            window.sample,
+            window.has_sample
+        ),
+        before
+    );
+    // Still corrected: the level is read against the window's own amount and share.
+    let level = window.bucket.level(6_000_000);
+    window.correct(6_000_000, report(0, false));
+    assert!(window.bucket.level(6_000_000) < level.max(1));
+    // The same report of the window's own limit would have taught both.
+    let mut taught = Window::new(LimitKind::Requests, per_minute(50), true, None);
+    taught.correct(0, report(1, true));
+    taught.correct(3_000_000, report(1, true));
+    taught.correct(6_000_000, report(40, true));
+    assert_eq!(taught.peak, 40);
+    assert_ne!(taught.sample, before.3);
+}
