@@ -21,7 +21,7 @@ use headroom::datetime::{DateError, parse_rfc3339};
 use headroom::time::{Duration, UnixTime};
 use serde::{Deserialize, Deserializer};
 
-use crate::trace::MAX_NUMERIC_MICROS;
+use crate::trace::{MAX_NUMERIC_MICROS, strip_position};
 
 mod body;
 
@@ -29,6 +29,7 @@ pub use body::{estimate_input_tokens, usage_from_body};
 
 /// A HAR file: `{"log": {...}}`.
 #[derive(Debug, Clone, Deserialize)]
+#[serde(expecting = "a HAR object {\"log\": {\"entries\": […]}}")]
 pub struct Har {
     /// The log.
     pub log: Log,
@@ -36,6 +37,7 @@ pub struct Har {
 
 /// The HAR log.
 #[derive(Debug, Clone, Deserialize)]
+#[serde(expecting = "a HAR log: an object {\"entries\": […]}")]
 pub struct Log {
     /// Every recorded exchange, usually in start order (not guaranteed).
     pub entries: Vec<Entry>,
@@ -43,6 +45,7 @@ pub struct Log {
 
 /// One request/response exchange.
 #[derive(Debug, Clone, Deserialize)]
+#[serde(expecting = "a HAR entry: an object with startedDateTime, request and response")]
 #[serde(rename_all = "camelCase")]
 pub struct Entry {
     /// When the request started: ISO 8601 (`2025-06-01T10:00:00.123Z`, `…+02:00`).
@@ -127,6 +130,7 @@ fn elapsed<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Duration
 
 /// A recorded request.
 #[derive(Debug, Clone, Deserialize)]
+#[serde(expecting = "a HAR request: an object with method and url")]
 #[serde(rename_all = "camelCase")]
 pub struct HarRequest {
     /// `GET`, `POST`, ….
@@ -140,6 +144,7 @@ pub struct HarRequest {
 
 /// A request body.
 #[derive(Debug, Clone, Deserialize)]
+#[serde(expecting = "a HAR postData object")]
 #[serde(rename_all = "camelCase")]
 pub struct PostData {
     /// Its media type.
@@ -152,6 +157,7 @@ pub struct PostData {
 
 /// A recorded response.
 #[derive(Debug, Clone, Deserialize)]
+#[serde(expecting = "a HAR response: an object with status")]
 #[serde(rename_all = "camelCase")]
 pub struct HarResponse {
     /// HTTP status; 0 (or negative) when the request got no response (aborted, failed).
@@ -166,6 +172,7 @@ pub struct HarResponse {
 
 /// A header (or any HAR name/value pair).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(expecting = "a HAR name/value pair: an object {\"name\": …, \"value\": …}")]
 pub struct NameValue {
     /// The name, in the case the tool recorded.
     pub name: String,
@@ -175,6 +182,7 @@ pub struct NameValue {
 
 /// A response body.
 #[derive(Debug, Clone, Deserialize)]
+#[serde(expecting = "a HAR content object")]
 #[serde(rename_all = "camelCase")]
 pub struct Content {
     /// Its media type.
@@ -238,8 +246,6 @@ impl std::error::Error for HarError {}
 impl HarError {
     /// From a serde_json error at `path` (`.`/`?` meaning none).
     fn new(path: &str, error: &serde_json::Error) -> Self {
-        let text = error.to_string();
-        let suffix = format!(" at line {} column {}", error.line(), error.column());
         Self {
             path: match path.strip_suffix(".?").unwrap_or(path) {
                 "." | "?" => String::new(),
@@ -247,7 +253,7 @@ impl HarError {
             },
             line: error.line().max(1),
             column: error.column().max(1),
-            message: text.strip_suffix(&suffix).unwrap_or(&text).to_owned(),
+            message: strip_position(error),
         }
     }
 }
@@ -391,6 +397,24 @@ mod tests {
         assert_eq!(times("812.5"), Some(headroom::time::micros(812_500)));
         assert_eq!(times("-1"), None);
         assert_eq!(times("null"), None);
+    }
+
+    #[test]
+    fn errors_describe_har_not_rust_types() {
+        for (text, expected) in [
+            ("[]", "a HAR object {\"log\": {\"entries\": […]}}"),
+            ("\"x\"", "a HAR object {\"log\": {\"entries\": […]}}"),
+            ("{\"log\": 5}", "a HAR log: an object {\"entries\": […]}"),
+            (
+                "{\"log\": {\"entries\": [5]}}",
+                "a HAR entry: an object with",
+            ),
+        ] {
+            let message = parse(text).unwrap_err().to_string();
+            assert!(message.contains(expected), "{text}: {message}");
+            assert!(!message.contains("struct"), "{text}: {message}");
+            assert!(!message.contains(" at line "), "{text}: {message}");
+        }
     }
 
     #[test]

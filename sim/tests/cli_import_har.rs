@@ -87,6 +87,25 @@ fn malformed_har_exits_2_naming_file_line_and_column() {
     assert!(!out.exists(), "no partial output");
 }
 
+/// JSON of another shape is described in HAR's words, its position given once.
+#[test]
+fn json_of_another_shape_is_described_as_har() {
+    let dir = tempfile::tempdir().unwrap();
+    for (text, message) in [
+        (
+            "[]",
+            "1:2: not a HAR 1.2 file: invalid length 0, expected a HAR object {\"log\": {\"entries\": […]}}\n",
+        ),
+        (
+            "{\"log\": 5}",
+            "1:9: not a HAR 1.2 file: log: invalid type: integer `5`, expected a HAR log: an object {\"entries\": […]}\n",
+        ),
+    ] {
+        let bad = support::write(dir.path(), "shape.har", text);
+        import_fails(&bad).stderr(format!("headroom: {}:{message}", bad.display()));
+    }
+}
+
 #[test]
 fn json_that_is_not_har_exits_2() {
     let dir = tempfile::tempdir().unwrap();

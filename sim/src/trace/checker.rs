@@ -19,7 +19,10 @@ use super::progress::Progress;
 use super::raw::{
     RawHeaderLine, RawRequest, RawResponse, RawTime, SecondsError, Text, seconds_to_micros,
 };
-use super::{EventRef, Header, RequestRef, Response, TimeForm, TraceError, TraceErrorKind, Usage};
+use super::{
+    EventRef, Header, RequestRef, Response, TimeForm, TraceError, TraceErrorKind, Usage,
+    strip_position,
+};
 
 /// How many answered ids the reader remembers, to say "line N already answered it" when a
 /// response repeats one; older ones get the plain "has no request". Bounded so that memory does
@@ -435,12 +438,4 @@ impl State {
             TimeForm::Seconds => key,
         })
     }
-}
-
-/// serde_json's message without its trailing ` at line L column C` (we print our own).
-fn strip_position(error: &serde_json::Error) -> String {
-    let text = error.to_string();
-    let suffix = format!(" at line {} column {}", error.line(), error.column());
-    text.strip_suffix(&suffix)
-        .map_or_else(|| text.clone(), str::to_owned)
 }

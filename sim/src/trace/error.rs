@@ -189,6 +189,15 @@ impl fmt::Display for TraceError {
 
 impl std::error::Error for TraceError {}
 
+/// serde_json's message without its trailing ` at line L column C`: every JSON input of the
+/// simulator (traces, HAR files, scenarios) prints its own `file:line:column:` in front, once.
+pub(crate) fn strip_position(error: &serde_json::Error) -> String {
+    let text = error.to_string();
+    let suffix = format!(" at line {} column {}", error.line(), error.column());
+    text.strip_suffix(&suffix)
+        .map_or_else(|| text.clone(), str::to_owned)
+}
+
 impl From<TraceError> for CliError {
     /// A bad trace is bad input: exit code 2, the message naming file, line and column.
     fn from(error: TraceError) -> Self {

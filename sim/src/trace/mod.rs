@@ -52,6 +52,7 @@ mod canonical_tests;
 #[cfg(test)]
 mod reader_tests;
 
+pub(crate) use error::strip_position;
 pub use error::{TraceError, TraceErrorKind};
 pub(crate) use id_hash::IdHasher;
 pub use progress::{BYTES_PER_ENTRY, MAX_STEP, Progress};
