@@ -564,6 +564,20 @@ fn a_trace_header_carries_its_world() {
         .assert()
         .code(2)
         .stderr(predicate::str::contains("bad.jsonl").and(predicate::str::contains("gateway")));
+    // A bad value is reported under its key, in the world's words, not clap's.
+    std::fs::write(
+        &bad,
+        format!("{{\"trace\": 1, \"world\": {{\"estimate_noise\": -5}}}}\n{body}"),
+    )
+    .unwrap();
+    headroom()
+        .args(["simulate", bad.to_str().unwrap()])
+        .assert()
+        .code(2)
+        .stderr(format!(
+            "headroom: {}: world.estimate_noise: -5 is not in 0..=100\n",
+            bad.display()
+        ));
 }
 
 /// `simulate` on the small fixture trace with the headroom strategy alone and `extra`.

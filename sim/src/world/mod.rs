@@ -281,6 +281,7 @@ pub fn parse_foreign(text: &str) -> Result<ForeignLoad, String> {
 /// assert_eq!(change.limits.get(LimitKind::InputTokens), Some(80_000));
 /// assert!(parse_limit_change("60:rpm=0").is_err());
 /// assert!(parse_limit_change("60:burst=3").is_err());
+/// assert!(parse_limit_change("60:rpm=5,rpm=6").unwrap_err().contains("rpm is given twice"));
 /// ```
 pub fn parse_limit_change(text: &str) -> Result<LimitChange, String> {
     let (at, list) = text
@@ -299,6 +300,9 @@ pub fn parse_limit_change(text: &str) -> Result<LimitChange, String> {
             _ => return Err(format!("unknown limit {name} (rpm, itpm, otpm, tpm)")),
         };
         let value = parse_limit(value).map_err(|why| format!("{name}: {why}"))?;
+        if limits.get(kind).is_some() {
+            return Err(format!("{name} is given twice: {text}"));
+        }
         limits = limits.with(kind, value);
     }
     Ok(LimitChange {
@@ -315,12 +319,99 @@ fn mix(mut z: u64) -> u64 {
     z ^ (z >> 31)
 }
 
+/// A `world` object as written, each key at most once. serde_json keeps the last of a repeated
+/// key, and a flag given twice on a command line is refused, so a key given twice is refused
+/// here, where it is read (with its line and column), as serde refuses a trace event's field
+/// given twice.
+///
+/// # Examples
+///
+/// ```
+/// use headroom_sim::world::WorldObject;
+///
+/// let object: WorldObject = serde_json::from_str(r#"{"gateways": 4}"#).unwrap();
+/// assert_eq!(object.0["gateways"], 4);
+/// let error = serde_json::from_str::<WorldObject>(r#"{"gateways": 4, "gateways": 8}"#);
+/// assert!(error.unwrap_err().to_string().starts_with("world: duplicate key `gateways`"));
+/// ```
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct WorldObject(pub serde_json::Map<String, serde_json::Value>);
+
+impl<'de> serde::Deserialize<'de> for WorldObject {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ObjectVisitor;
+        impl<'de> serde::de::Visitor<'de> for ObjectVisitor {
+            type Value = WorldObject;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a world object of flags and their values")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut access: A,
+            ) -> Result<WorldObject, A::Error> {
+                let mut map = serde_json::Map::new();
+                while let Some(key) = access.next_key::<String>()? {
+                    if map.contains_key(&key) {
+                        return Err(serde::de::Error::custom(format_args!(
+                            "world: duplicate key `{key}`"
+                        )));
+                    }
+                    let value = access.next_value()?;
+                    map.insert(key, value);
+                }
+                Ok(WorldObject(map))
+            }
+        }
+        deserializer.deserialize_map(ObjectVisitor)
+    }
+}
+
 /// The world flags alone, for parsing a `world` object.
 #[derive(clap::Parser)]
 #[command(name = "world", no_binary_name = true)]
 struct WorldFlags {
     #[command(flatten)]
     world: World,
+}
+
+/// What is wrong with a world flag, in a sentence without clap's framing (`error: invalid value
+/// '-5' for '--estimate-noise <P>': …`, usage, `--help` advice), which names a command line
+/// that a `world` object does not have: the value and why, or the list of accepted values.
+fn flag_error(error: &clap::Error) -> String {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    let value = match error.get(ContextKind::InvalidValue) {
+        Some(ContextValue::String(value)) => Some(value.as_str()),
+        _ => None,
+    };
+    match (error.kind(), value) {
+        (ErrorKind::ValueValidation, Some(value)) => {
+            let why =
+                std::error::Error::source(error).map_or_else(String::new, ToString::to_string);
+            if why.contains(value) {
+                why
+            } else {
+                format!("{value:?}: {why}")
+            }
+        }
+        (ErrorKind::InvalidValue, Some(value)) => match error.get(ContextKind::ValidValue) {
+            Some(ContextValue::Strings(valid)) => {
+                format!("{value:?} is not one of {}", valid.join(", "))
+            }
+            _ => format!("{value:?} is not a valid value"),
+        },
+        (ErrorKind::ArgumentConflict, _) => {
+            "takes one value (only a repeatable flag takes an array)".to_owned()
+        }
+        _ => {
+            let message = error.to_string();
+            message
+                .lines()
+                .next()
+                .unwrap_or("bad world")
+                .trim_start_matches("error: ")
+                .to_owned()
+        }
+    }
 }
 
 impl World {
@@ -350,38 +441,66 @@ impl World {
         map: &serde_json::Map<String, serde_json::Value>,
         file: &str,
     ) -> Result<(Self, Vec<String>), CliError> {
-        use clap::Parser;
+        use clap::{Args as _, Parser as _};
         use serde_json::Value;
+        let command = Self::augment_args(clap::Command::new("world"));
+        let known: Vec<&str> = command
+            .get_arguments()
+            .filter_map(clap::Arg::get_long)
+            .collect();
         let mut flags = Vec::new();
+        let mut words = Vec::new();
+        let mut seen: Vec<(String, &str)> = Vec::new();
         for (key, value) in map {
-            let flag = format!("--{}", key.replace('_', "-"));
+            let long = key.replace('_', "-");
+            if let Some((_, first)) = seen.iter().find(|(seen, _)| *seen == long) {
+                return Err(CliError::Input(format!(
+                    "{file}: world: {first:?} and {key:?} are the same key"
+                )));
+            }
+            seen.push((long.clone(), key));
+            if !known.contains(&long.as_str()) {
+                let keys: Vec<String> = known.iter().map(|long| long.replace('-', "_")).collect();
+                return Err(CliError::Input(format!(
+                    "{file}: world: unknown key {key:?} (known: {})",
+                    keys.join(", ")
+                )));
+            }
+            let flag = format!("--{long}");
             let values = match value {
                 Value::Array(items) => items.clone(),
                 other => vec![other.clone()],
             };
+            // `--flag=value`, never `--flag value`: a value is then never read as a flag of its
+            // own (`-5` is the value of `--estimate-noise`, not an unknown `-5`).
+            let mut own = Vec::new();
             for value in values {
-                match value {
-                    Value::Bool(true) => flags.push(flag.clone()),
-                    Value::Bool(false) => {}
-                    Value::Number(number) => flags.extend([flag.clone(), number.to_string()]),
-                    Value::String(text) => flags.extend([flag.clone(), text]),
+                let text = match value {
+                    Value::Bool(true) => {
+                        flags.push(flag.clone());
+                        own.push(flag.clone());
+                        continue;
+                    }
+                    Value::Bool(false) => continue,
+                    Value::Number(number) => number.to_string(),
+                    Value::String(text) => text,
                     other => {
                         return Err(CliError::Input(format!(
                             "{file}: world.{key}: expected a string, number or boolean, found {other}"
                         )));
                     }
-                }
+                };
+                own.push(format!("{flag}={text}"));
+                flags.extend([flag.clone(), text]);
             }
+            // Each key parsed alone first, so that a bad value is reported under its key.
+            WorldFlags::try_parse_from(&own).map_err(|error| {
+                CliError::Input(format!("{file}: world.{key}: {}", flag_error(&error)))
+            })?;
+            words.extend(own);
         }
-        let parsed = WorldFlags::try_parse_from(&flags).map_err(|error| {
-            let message = error.to_string();
-            let first = message
-                .lines()
-                .next()
-                .unwrap_or("bad world")
-                .trim_start_matches("error: ");
-            CliError::Input(format!("{file}: world: {first}"))
-        })?;
+        let parsed = WorldFlags::try_parse_from(&words)
+            .map_err(|error| CliError::Input(format!("{file}: world: {}", flag_error(&error))))?;
         Ok((parsed.world, flags))
     }
 

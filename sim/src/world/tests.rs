@@ -98,3 +98,69 @@ fn decimals_parse_exactly() {
     assert_eq!(parse_decimal("0.1234", 3), None);
     assert_eq!(parse_fraction("0.1"), Ok(100));
 }
+
+/// The error `from_map` gives for the world object `json` of file `f.json`.
+fn map_error(json: &str) -> String {
+    let value: serde_json::Value = serde_json::from_str(json).unwrap();
+    let map = value.as_object().unwrap();
+    World::from_map(map, "f.json").unwrap_err().to_string()
+}
+
+#[test]
+fn a_bad_world_value_is_reported_under_its_key() {
+    // Once given as `--estimate-noise -5`, the value was read as a flag of its own.
+    assert_eq!(
+        map_error(r#"{"estimate_noise": -5}"#),
+        "f.json: world.estimate_noise: -5 is not in 0..=100"
+    );
+    assert_eq!(
+        map_error(r#"{"gateways": 4, "assign": "random"}"#),
+        "f.json: world.assign: \"random\" is not one of round-robin, hash, skewed"
+    );
+    assert_eq!(
+        map_error(r#"{"gateways": "many"}"#),
+        "f.json: world.gateways: \"many\": invalid digit found in string"
+    );
+    assert!(
+        map_error(r#"{"gateways": [2, 3]}"#).starts_with("f.json: world.gateways: takes one value"),
+    );
+    // A string value that looks like a flag is a value, never a flag.
+    assert!(map_error(r#"{"assign": "--stale-headers"}"#).starts_with("f.json: world.assign: "));
+    let error = map_error(r#"{"bogus": 1}"#);
+    assert!(
+        error.starts_with(
+            "f.json: world: unknown key \"bogus\" (known: gateways, assign, foreign_load, "
+        ),
+        "{error}"
+    );
+    assert!(!error.contains("help"), "{error}");
+    assert_eq!(
+        map_error(r#"{"stale_headers": true, "stale-headers": true}"#),
+        "f.json: world: \"stale-headers\" and \"stale_headers\" are the same key"
+    );
+    assert_eq!(
+        map_error(r#"{"limits_change_at": ["120:rpm=5,rpm=6"]}"#),
+        "f.json: world.limits_change_at: rpm is given twice: 120:rpm=5,rpm=6"
+    );
+}
+
+#[test]
+fn a_world_object_refuses_a_key_given_twice() {
+    let error =
+        serde_json::from_str::<WorldObject>(r#"{"gateways": 4, "gateways": 8}"#).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "world: duplicate key `gateways` at line 1 column 26"
+    );
+    let object: WorldObject = serde_json::from_str(r#"{"gateways": 4, "assign": "hash"}"#).unwrap();
+    assert_eq!(object.0.len(), 2);
+}
+
+#[test]
+fn a_limit_change_refuses_a_limit_given_twice() {
+    assert_eq!(
+        parse_limit_change("120:rpm=5,rpm=6").unwrap_err(),
+        "rpm is given twice: 120:rpm=5,rpm=6"
+    );
+    assert!(parse_limit_change("120:rpm=5,tpm=6").is_ok());
+}
