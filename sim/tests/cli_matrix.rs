@@ -175,15 +175,31 @@ fn a_scenario_file_runs_and_bad_ones_exit_2() {
     for (body, message) in [
         (
             r#"{"trace": "openai-tpm.jsonl", "world": {"gateway": 2}}"#,
-            "world: unexpected argument '--gateway'",
+            "bad.json: world: unknown key \"gateway\" (known: gateways, assign, ",
         ),
         (
             r#"{"trace": "openai-tpm.jsonl", "world": {"foreign_load": "1.5"}}"#,
-            "world:",
+            "bad.json: world.foreign_load: a fraction is from 0 to 1",
+        ),
+        (
+            r#"{"trace": "openai-tpm.jsonl", "world": {"estimate_noise": -5}}"#,
+            "bad.json: world.estimate_noise: -5 is not in 0..=100\n",
+        ),
+        (
+            r#"{"trace": "openai-tpm.jsonl", "world": {"gateways": 4, "gateways": 8}}"#,
+            "bad.json:1:65: world: duplicate key `gateways`\n",
+        ),
+        (
+            r#"{"trace": "openai-tpm.jsonl", "world": {"limits_change_at": "120:rpm=5,rpm=6"}}"#,
+            "bad.json: world.limits_change_at: rpm is given twice",
+        ),
+        (
+            r#"["openai-tpm.jsonl", "x", {}]"#,
+            "bad.json:1:1: invalid type: sequence, expected a scenario object",
         ),
         (
             r#"{"trace": "openai-tpm.jsonl", "extra": 1}"#,
-            "unknown field `extra`",
+            "bad.json:1:37: unknown field `extra`, expected one of `trace`, `about`, `world`\n",
         ),
         ("{\"trace\": ", "bad.json:1:"),
     ] {
@@ -327,4 +343,59 @@ fn a_scenario_without_limits_says_where_they_come_from() {
                 .and(predicate::str::contains("takes its limits from its trace"))
                 .and(predicate::str::contains("give --rpm").not()),
         );
+}
+
+/// A scenario's relative trace is looked for beside the scenario file first, whatever the
+/// working directory; a trace that cannot be read is reported with the scenario naming it.
+#[test]
+fn a_scenario_finds_its_trace_beside_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().join("sc");
+    std::fs::create_dir(&folder).unwrap();
+    let bundled = [env!("CARGO_MANIFEST_DIR"), "traces", "openai-tpm.jsonl"]
+        .iter()
+        .collect::<std::path::PathBuf>();
+    std::fs::copy(bundled, folder.join("mine.jsonl")).unwrap();
+    support::write(&folder, "beside.json", r#"{"trace": "mine.jsonl"}"#);
+    support::write(&folder, "missing.json", r#"{"trace": "gone.jsonl"}"#);
+    // Run from the temporary directory: `mine.jsonl` is not in the working directory.
+    let output = headroom()
+        .current_dir(dir.path())
+        .args([
+            "matrix",
+            "--scenario",
+            "sc/beside.json",
+            "--strategy",
+            "static",
+        ])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let text = String::from_utf8(output.stdout).unwrap();
+    assert!(text.contains("sc/mine.jsonl"), "{text}");
+    headroom()
+        .current_dir(dir.path())
+        .args(["matrix", "--scenario", "sc/missing.json"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::starts_with(
+            "headroom: scenario sc/missing.json: gone.jsonl: cannot read: ",
+        ));
+    // A bundled trace's name still works from anywhere.
+    support::write(
+        &folder,
+        "bundled.json",
+        r#"{"trace": "openai-tpm.jsonl", "world": {"gateways": 2}}"#,
+    );
+    headroom()
+        .current_dir(dir.path())
+        .args([
+            "matrix",
+            "--scenario",
+            "sc/bundled.json",
+            "--strategy",
+            "static",
+        ])
+        .assert()
+        .success();
 }

@@ -11,7 +11,7 @@
 mod render;
 mod scenario;
 
-pub use scenario::{BUNDLED, Scenario, bundled, parse_scenario};
+pub use scenario::{BUNDLED, Scenario, bundled, parse_scenario, resolve_trace};
 
 use std::io::Write as _;
 
@@ -149,7 +149,10 @@ pub fn run_scenario(
     let mut args = SimulateArgs::new(&scenario.trace);
     args.seed = seed;
     args.world = scenario.world.clone();
-    let (mut workload, _) = load_with(&args, NO_LIMITS)?;
+    let (mut workload, _) = load_with(&args, NO_LIMITS).map_err(|error| match error {
+        CliError::Input(why) => CliError::Input(format!("scenario {}: {why}", scenario.file)),
+        other => other,
+    })?;
     let config = args.upstream_config(&workload);
     config
         .check_foreign_span(&workload)
@@ -199,9 +202,11 @@ pub fn compute(args: &MatrixArgs) -> Result<Matrix, CliError> {
                 let name = std::path::Path::new(path)
                     .file_stem()
                     .map_or_else(|| path.clone(), |s| s.to_string_lossy().into_owned());
-                parse_scenario(&name, &text, path)
+                let mut scenario = parse_scenario(&name, &text, path)?;
+                scenario.trace = resolve_trace(path, &scenario.trace);
+                Ok(scenario)
             })
-            .collect::<Result<_, _>>()?
+            .collect::<Result<_, CliError>>()?
     };
     let names: Vec<StrategyName> = if args.strategies.is_empty() {
         StrategyName::ALL.to_vec()
@@ -266,10 +271,67 @@ mod tests {
         let error = parse_scenario("s", r#"{"trace": "t", "world": {"gateways": 0}}"#, "s.json")
             .unwrap_err()
             .to_string();
-        assert!(error.starts_with("s.json: world: "), "{error}");
+        assert!(error.starts_with("s.json: world.gateways: "), "{error}");
         let error = parse_scenario("s", "{\"trace\": 1}", "s.json")
             .unwrap_err()
             .to_string();
-        assert!(error.starts_with("s.json:1:"), "{error}");
+        assert_eq!(
+            error,
+            "s.json:1:11: invalid type: integer `1`, expected a string"
+        );
+    }
+
+    #[test]
+    fn a_scenario_is_an_object_and_says_where_it_is_wrong_once() {
+        let error = |text: &str| parse_scenario("s", text, "s.json").unwrap_err().to_string();
+        // serde reads a struct from an array of its fields: that was a scenario.
+        assert_eq!(
+            error(r#"["anthropic-tier1-batch.jsonl", "x", {}]"#),
+            "s.json:1:1: invalid type: sequence, expected a scenario object \
+             {\"trace\": …, \"about\": …, \"world\": {…}}"
+        );
+        assert!(error("5").contains("expected a scenario object"));
+        assert_eq!(
+            error(r#"{"trace": "t", "unk": 1}"#),
+            "s.json:1:20: unknown field `unk`, expected one of `trace`, `about`, `world`"
+        );
+        assert_eq!(
+            error(r#"{"about": "x"}"#),
+            "s.json:1:14: missing field `trace`"
+        );
+        assert_eq!(
+            error(r#"{"trace": "t", "world": {"gateways": 4, "gateways": 8}}"#),
+            "s.json:1:50: world: duplicate key `gateways`"
+        );
+        for text in [
+            "[]",
+            "{",
+            r#"{"trace": "t", "world": []}"#,
+            "{\"trace\": 1}",
+        ] {
+            let message = error(text);
+            assert!(!message.contains(" at line "), "{message}");
+            assert!(!message.contains("RawScenario"), "{message}");
+        }
+    }
+
+    #[test]
+    fn a_trace_beside_the_scenario_comes_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let folder = dir.path().join("sc");
+        std::fs::create_dir(&folder).unwrap();
+        std::fs::write(folder.join("mine.jsonl"), "").unwrap();
+        let scenario = folder.join("s.json");
+        let scenario = scenario.to_str().unwrap();
+        let beside = folder.join("mine.jsonl");
+        assert_eq!(
+            resolve_trace(scenario, "mine.jsonl"),
+            beside.to_str().unwrap()
+        );
+        // Nothing of that name beside it: as written (the working directory, then bundled).
+        assert_eq!(resolve_trace(scenario, "other.jsonl"), "other.jsonl");
+        assert_eq!(resolve_trace("s.json", "mine.jsonl"), "mine.jsonl");
+        let absolute = beside.to_str().unwrap();
+        assert_eq!(resolve_trace("elsewhere/s.json", absolute), absolute);
     }
 }

@@ -10,11 +10,16 @@
 //! flag). It is parsed by the very parser of the flags ([`World`]), so a scenario means exactly
 //! what the same flags mean, and an unknown key is an error, as an unknown flag is.
 
-use serde::Deserialize;
-use serde_json::Value;
+use std::fmt;
+use std::path::Path;
+
+use serde::de::value::MapAccessDeserializer;
+use serde::de::{MapAccess, Visitor};
+use serde::{Deserialize, Deserializer};
 
 use crate::cli::CliError;
-use crate::world::World;
+use crate::trace::strip_position;
+use crate::world::{World, WorldObject};
 
 /// The scenarios compiled into the binary, by name (the file name without `.json`).
 pub const BUNDLED: [(&str, &str); 16] = [
@@ -89,6 +94,8 @@ pub const BUNDLED: [(&str, &str); 16] = [
 pub struct Scenario {
     /// Its name.
     pub name: String,
+    /// The file it was read from, for errors.
+    pub file: String,
     /// The trace: a path or a bundled trace's name.
     pub trace: String,
     /// What it shows, in a sentence.
@@ -99,14 +106,35 @@ pub struct Scenario {
     pub flags: Vec<String>,
 }
 
+/// What a scenario file holds, as written.
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "a scenario object")]
 struct RawScenario {
     trace: String,
     #[serde(default)]
     about: String,
     #[serde(default)]
-    world: serde_json::Map<String, Value>,
+    world: WorldObject,
+}
+
+/// A scenario read as a JSON object only: serde reads a struct from an array too (its fields in
+/// order), so `["t.jsonl", "about", {}]` would pass for a scenario.
+struct ScenarioObject(RawScenario);
+
+impl<'de> Deserialize<'de> for ScenarioObject {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ObjectVisitor;
+        impl<'de> Visitor<'de> for ObjectVisitor {
+            type Value = ScenarioObject;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(r#"a scenario object {"trace": …, "about": …, "world": {…}}"#)
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<ScenarioObject, A::Error> {
+                RawScenario::deserialize(MapAccessDeserializer::new(map)).map(ScenarioObject)
+            }
+        }
+        deserializer.deserialize_map(ObjectVisitor)
+    }
 }
 
 /// Parses the scenario text `text` of file `file`, named `name`.
@@ -114,7 +142,8 @@ struct RawScenario {
 /// # Errors
 ///
 /// [`CliError::Input`] naming the file (with line and column for JSON errors) and what is
-/// wrong: bad JSON, an unknown field or world key, a bad value.
+/// wrong: bad JSON, not an object, an unknown field, a world key unknown or given twice, a bad
+/// value.
 ///
 /// # Examples
 ///
@@ -125,23 +154,55 @@ struct RawScenario {
 /// let scenario = parse_scenario("fleet", text, "fleet.json").unwrap();
 /// assert_eq!((scenario.world.gateways, scenario.world.stale_headers), (4, true));
 /// assert!(parse_scenario("x", r#"{"trace": "t", "world": {"gateway": 4}}"#, "x.json").is_err());
+/// let error = parse_scenario("x", r#"["t", "", {}]"#, "x.json").unwrap_err().to_string();
+/// assert!(error.starts_with("x.json:1:1: invalid type: sequence, expected a scenario object"));
 /// ```
 pub fn parse_scenario(name: &str, text: &str, file: &str) -> Result<Scenario, CliError> {
-    let raw: RawScenario = serde_json::from_str(text).map_err(|error| {
+    let ScenarioObject(raw) = serde_json::from_str(text).map_err(|error| {
         CliError::Input(format!(
-            "{file}:{}:{}: {error}",
+            "{file}:{}:{}: {}",
             error.line(),
-            error.column()
+            error.column().max(1),
+            strip_position(&error)
         ))
     })?;
-    let (world, flags) = World::from_map(&raw.world, file)?;
+    let (world, flags) = World::from_map(&raw.world.0, file)?;
     Ok(Scenario {
         name: name.to_owned(),
+        file: file.to_owned(),
         trace: raw.trace,
         about: raw.about,
         world,
         flags,
     })
+}
+
+/// Where the trace `trace` of the scenario file `file` is: a relative path beside the scenario
+/// file when a file is there (a scenario is kept beside its trace), else `trace` as written,
+/// which [`crate::simulate::load_with`] reads as a path relative to the working directory, else
+/// as a bundled trace's name.
+///
+/// # Examples
+///
+/// ```
+/// use headroom_sim::matrix::resolve_trace;
+///
+/// // Nothing named so beside the scenario: the trace as written (a bundled trace here).
+/// assert_eq!(resolve_trace("sc/fleet.json", "anthropic-tier1-batch.jsonl"), "anthropic-tier1-batch.jsonl");
+/// ```
+pub fn resolve_trace(file: &str, trace: &str) -> String {
+    let trace_path = Path::new(trace);
+    if trace_path.is_absolute() {
+        return trace.to_owned();
+    }
+    let beside = Path::new(file)
+        .parent()
+        .filter(|folder| !folder.as_os_str().is_empty())
+        .map(|folder| folder.join(trace_path));
+    match beside {
+        Some(path) if path.is_file() => path.to_string_lossy().into_owned(),
+        _ => trace.to_owned(),
+    }
 }
 
 /// Every bundled scenario, parsed.
