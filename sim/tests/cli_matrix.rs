@@ -187,7 +187,7 @@ fn a_scenario_file_runs_and_bad_ones_exit_2() {
         ),
         (
             r#"{"trace": "openai-tpm.jsonl", "world": {"gateways": 4, "gateways": 8}}"#,
-            "bad.json:1:65: world: duplicate key `gateways`\n",
+            "bad.json:1:65: duplicate key `gateways` in a world object\n",
         ),
         (
             r#"{"trace": "openai-tpm.jsonl", "world": {"limits_change_at": "120:rpm=5,rpm=6"}}"#,

@@ -578,6 +578,19 @@ fn a_trace_header_carries_its_world() {
             "headroom: {}: world.estimate_noise: -5 is not in 0..=100\n",
             bad.display()
         ));
+    // A key given twice is refused where it is read, with its position.
+    std::fs::write(
+        &bad,
+        format!("{{\"trace\": 1, \"world\": {{\"gateways\": 4, \"gateways\": 8}}}}\n{body}"),
+    )
+    .unwrap();
+    headroom()
+        .args(["simulate", bad.to_str().unwrap()])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "bad.jsonl:1:48: world: duplicate key `gateways` in a world object",
+        ));
 }
 
 /// `simulate` on the small fixture trace with the headroom strategy alone and `extra`.

@@ -301,7 +301,7 @@ mod tests {
         );
         assert_eq!(
             error(r#"{"trace": "t", "world": {"gateways": 4, "gateways": 8}}"#),
-            "s.json:1:50: world: duplicate key `gateways`"
+            "s.json:1:50: duplicate key `gateways` in a world object"
         );
         for text in [
             "[]",

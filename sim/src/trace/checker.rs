@@ -158,7 +158,7 @@ impl State {
                 provider: raw.provider,
                 model: raw.model,
                 note: raw.note,
-                world: raw.world,
+                world: raw.world.map(|world| world.0),
             };
             return Ok(None);
         }

@@ -26,9 +26,9 @@ pub(crate) struct RawHeaderLine {
     /// Free metadata.
     #[serde(default)]
     pub note: Option<String>,
-    /// The world to replay it in (v1.1).
+    /// The world to replay it in (v1.1); a key given twice is an error where it is read.
     #[serde(default)]
-    pub world: Option<serde_json::Map<String, serde_json::Value>>,
+    pub world: Option<crate::world::WorldObject>,
 }
 
 /// A `"type": "request"` line. Its strings borrow from the line unless they hold escapes.

@@ -332,7 +332,7 @@ fn mix(mut z: u64) -> u64 {
 /// let object: WorldObject = serde_json::from_str(r#"{"gateways": 4}"#).unwrap();
 /// assert_eq!(object.0["gateways"], 4);
 /// let error = serde_json::from_str::<WorldObject>(r#"{"gateways": 4, "gateways": 8}"#);
-/// assert!(error.unwrap_err().to_string().starts_with("world: duplicate key `gateways`"));
+/// assert!(error.unwrap_err().to_string().starts_with("duplicate key `gateways` in a world object"));
 /// ```
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct WorldObject(pub serde_json::Map<String, serde_json::Value>);
@@ -353,7 +353,7 @@ impl<'de> serde::Deserialize<'de> for WorldObject {
                 while let Some(key) = access.next_key::<String>()? {
                     if map.contains_key(&key) {
                         return Err(serde::de::Error::custom(format_args!(
-                            "world: duplicate key `{key}`"
+                            "duplicate key `{key}` in a world object"
                         )));
                     }
                     let value = access.next_value()?;

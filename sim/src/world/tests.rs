@@ -150,7 +150,7 @@ fn a_world_object_refuses_a_key_given_twice() {
         serde_json::from_str::<WorldObject>(r#"{"gateways": 4, "gateways": 8}"#).unwrap_err();
     assert_eq!(
         error.to_string(),
-        "world: duplicate key `gateways` at line 1 column 26"
+        "duplicate key `gateways` in a world object at line 1 column 26"
     );
     let object: WorldObject = serde_json::from_str(r#"{"gateways": 4, "assign": "hash"}"#).unwrap();
     assert_eq!(object.0.len(), 2);
