@@ -120,15 +120,21 @@ impl Lane {
                         *pending = NOT_PENDING;
                     }
                 } else {
-                    if let Ok(limit) = Limit::new_checked(amount, window) {
+                    let reported = Limit::new_checked(amount, window);
+                    if let Ok(limit) = reported {
                         self.learn(now, kind, limit);
                     }
-                    own_limit = self.window(kind).is_none_or(|current| {
-                        let current = current.limit();
-                        u64::from(current.amount()) == amount
-                            && u64::from(current.window_ms()).saturating_mul(1_000)
-                                == window.as_ticks()
-                    });
+                    // Compared as `learn` adopts it (the window read to the millisecond); a
+                    // limit that is not one (`new_checked` refused it) counts no units of ours.
+                    own_limit = match (reported, self.window(kind)) {
+                        (_, None) => true,
+                        (Ok(reported), Some(current)) => {
+                            let current = current.limit();
+                            current.amount() == reported.amount()
+                                && current.window_ms() == reported.window_ms()
+                        }
+                        (Err(_), Some(_)) => false,
+                    };
                 }
             }
             let rounding = match kind {
