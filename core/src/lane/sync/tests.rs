@@ -597,3 +597,35 @@ fn a_raise_awaiting_confirmation_teaches_neither_capacity_nor_share() {
         requests.others_per_window
     );
 }
+
+/// A reported window that is not a whole number of milliseconds is adopted to the millisecond:
+/// its reports still count units of the window's own limit and teach the share (compared in
+/// µs instead, none ever would, and the share would stay at its cold start).
+#[test]
+fn a_window_off_the_millisecond_still_teaches_the_share() {
+    let mut policy = Policy::<1, 16>::new();
+    let lane = policy.add_lane(LaneConfig::new()).unwrap();
+    let mut reported = snapshot(Dialect::OpenAi, &[(Scope::Requests, 60, 60)]);
+    if let Some(quota) = reported.quotas[Scope::Requests.index()].as_mut() {
+        quota.window = Some(crate::time::Duration::from_ticks(60_000_500));
+    }
+    for second in (0..120).step_by(3) {
+        let now = at_ms(second * 1_000);
+        let permit = match policy.acquire(now, lane, Cost::request(0, 0), Priority::Interactive) {
+            Acquire::Admit(permit) => permit,
+            other => panic!("expected admission, got {other:?}"),
+        };
+        policy.settle_with(now, permit, None, &reported).unwrap();
+    }
+    let requests = policy
+        .status(at_ms(120_000))
+        .find(|status| status.kind == LimitKind::Requests)
+        .unwrap();
+    assert_eq!(requests.limit, per_minute(60));
+    // Cold start: a quarter of the key, 45 of 60 counted as others'. Learned: the whole key.
+    assert!(
+        requests.others_per_window < 10,
+        "{}",
+        requests.others_per_window
+    );
+}
