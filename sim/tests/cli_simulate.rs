@@ -825,7 +825,10 @@ fn an_outside_consumer_over_centuries_is_refused_not_simulated() {
         .arg(&scenario)
         .assert()
         .code(2)
-        .stderr(predicate::str::contains("would arrive about"));
+        .stderr(
+            predicate::str::contains("would arrive about")
+                .and(predicate::str::contains("centuries.json")),
+        );
 }
 
 /// The world a run used is printed: a trace header's world replaces the ideal one silently

@@ -156,7 +156,7 @@ pub fn run_scenario(
     let config = args.upstream_config(&workload);
     config
         .check_foreign_span(&workload)
-        .map_err(|why| CliError::Input(format!("scenario {}: {why}", scenario.name)))?;
+        .map_err(|why| CliError::Input(format!("scenario {}: {why}", scenario.file)))?;
     scenario.world.apply_estimates(&mut workload, &config, seed);
     let bound_us = lower_bound_us(&workload, &config).ok().map(|(us, _)| us);
     let cells = names
