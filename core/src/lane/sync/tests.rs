@@ -8,7 +8,7 @@ use core::num::NonZeroU32;
 
 use crate::headers::{Dialect, Quota, Scope, Snapshot};
 use crate::time::Instant;
-use crate::{Acquire, Cost, LaneConfig, LaneId, LimitKind, Permit, Policy, Priority};
+use crate::{Acquire, BucketStatus, Cost, LaneConfig, LaneId, LimitKind, Permit, Policy, Priority};
 
 fn snapshot(dialect: Dialect, quotas: &[(Scope, u64, u64)]) -> Snapshot {
     let mut snapshot = Snapshot {
@@ -32,13 +32,17 @@ fn admit(policy: &mut Policy<1, 16>, now: Instant, lane: LaneId, cost: Cost) -> 
     }
 }
 
-/// What a request of `kind` could take now: the smaller of the pace and the provider's window.
-fn level(policy: &Policy<1, 16>, lane: LaneId, kind: LimitKind, now: Instant) -> u64 {
+/// What the policy reports of `kind` in `lane` at `now`.
+fn status(policy: &Policy<1, 16>, lane: LaneId, kind: LimitKind, now: Instant) -> BucketStatus {
     policy
         .status(now)
         .find(|status| status.lane == lane && status.kind == kind)
         .unwrap()
-        .available
+}
+
+/// What a request of `kind` could take now: the smaller of the pace and the provider's window.
+fn level(policy: &Policy<1, 16>, lane: LaneId, kind: LimitKind, now: Instant) -> u64 {
+    status(policy, lane, kind, now).available
 }
 
 #[test]
@@ -582,10 +586,7 @@ fn a_raise_awaiting_confirmation_teaches_neither_capacity_nor_share() {
     for second in (36..120).step_by(3) {
         respond(second * 1_000, 1_000, 16);
     }
-    let requests = policy
-        .status(at_ms(120_000))
-        .find(|status| status.kind == LimitKind::Requests)
-        .unwrap();
+    let requests = status(&policy, lane, LimitKind::Requests, at_ms(120_000));
     assert_eq!(requests.limit, per_minute(1_000));
     // Before the fix: 979 of 1 000 (the share at its floor). Now 369: the most the provider
     // ever reported holding, 1 under the old limit, is rescaled to 20 under the new one where
@@ -611,16 +612,10 @@ fn a_window_off_the_millisecond_still_teaches_the_share() {
     }
     for second in (0..120).step_by(3) {
         let now = at_ms(second * 1_000);
-        let permit = match policy.acquire(now, lane, Cost::request(0, 0), Priority::Interactive) {
-            Acquire::Admit(permit) => permit,
-            other => panic!("expected admission, got {other:?}"),
-        };
+        let permit = admit(&mut policy, now, lane, Cost::request(0, 0));
         policy.settle_with(now, permit, None, &reported).unwrap();
     }
-    let requests = policy
-        .status(at_ms(120_000))
-        .find(|status| status.kind == LimitKind::Requests)
-        .unwrap();
+    let requests = status(&policy, lane, LimitKind::Requests, at_ms(120_000));
     assert_eq!(requests.limit, per_minute(60));
     // Cold start: a quarter of the key, 45 of 60 counted as others'. Learned: the whole key.
     assert!(
