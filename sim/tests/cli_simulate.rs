@@ -386,6 +386,22 @@ fn a_tier_upgrade_raises_throughput_for_who_reads_headers() {
     assert!(number(&fixed, "makespan_s") > 0.95 * number(&before, "makespan_s"));
 }
 
+/// Where the requests limit binds (token limits it never reaches, a requests bucket of one
+/// second), headroom took 1.74× `static`'s makespan: a response between two admissions set the
+/// window to whole requests, a share stuck one step short of the whole key cut a `remaining` of
+/// 1 to 0, and a ceiling rounded down refused a truthful report. 1.30× now (the rest is the
+/// transit allowance counting a request the simulated provider saw at once as unseen).
+#[test]
+fn where_requests_bind_headroom_stays_near_static() {
+    let extra = ["--rpm", "50", "--itpm", "30000000", "--otpm", "6000000"];
+    let headroom = row("headroom", &extra);
+    let fixed = row("static", &extra);
+    let ratio = number(&headroom, "makespan_s") / number(&fixed, "makespan_s");
+    assert!(ratio < 1.4, "{ratio}: {headroom} against {fixed}");
+    assert_eq!(headroom["rate_limited"], 0, "{headroom}");
+    assert_eq!(headroom["binding_limit"], "requests", "{headroom}");
+}
+
 #[test]
 fn gateways_each_with_their_own_limiter_overdraw_the_key() {
     let solo = row("static", &[]);

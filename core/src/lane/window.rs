@@ -9,8 +9,9 @@
 //! `burst + rate × interval` (guarantee 1). The *window*, this module, models the provider's
 //! bucket: its capacity is the limit's whole amount (a minute's worth), it is charged like the
 //! pace, and every response's `remaining` corrects it — down at once, up only as far as the
-//! window's own refill since the last correction allows (a lying `remaining = limit` cannot
-//! conjure quota faster than the limit refills). Admission needs room in both.
+//! refill since the last report allows (the level that report showed plus the refill, rounded
+//! up, since a report rounds down: a lying `remaining = limit` cannot conjure quota faster than
+//! the limit refills). Admission needs room in both.
 //!
 //! # Sharing a key without coordination
 //!
@@ -30,9 +31,10 @@
 //!   reservation given back at completion), which reads as others spending in one sample and as
 //!   much negative spending in the next — averaged signed, that noise cancels. Our share is
 //!   `own / (own + others)` (others below an eighth of ours count as none), and the share moves
-//!   halfway towards it per sample, between 1/64 and all of the key. It is a ratio of spending,
-//!   not a rate: when every client drained the saved-up level at once (a cold start) the split
-//!   is still right although no rate could be read from it. N clients measuring alike settle on
+//!   halfway towards it per sample (rounded towards the measurement, so that it reaches it),
+//!   between 1/64 and all of the key. It is a ratio of spending, not a rate: when every client
+//!   drained the saved-up level at once (a cold start) the split is still right although no
+//!   rate could be read from it. N clients measuring alike settle on
 //!   shares that sum to one, whatever the split: a skewed fleet keeps its skew, and a client
 //!   whose peers stop sees its share rise at the next samples, instead of being held to `1 / N`
 //!   as a static split would hold it. A key with half of what it can hold unspent is not being
@@ -118,7 +120,8 @@ pub(crate) struct Window {
     sample: Sample,
     /// When the last correction was made (for the raise ceiling; meaningful when `has_synced`).
     synced_at: u64,
-    /// The level the last correction set.
+    /// The provider's level as the last correction read it: the level it set plus the charges of
+    /// ours it took out as unseen (for the raise ceiling).
     synced_level: i32,
     /// Whether a share sample was taken since the limit was last set. The two flags stand for
     /// `Option`s, whose tags would each pad out to 8 bytes (a window of 112 bytes, not 128).
@@ -309,8 +312,12 @@ impl Window {
         let share = self.share();
         let ours = self.ours(remaining, share, report.horizon_us);
         let target = to_i64(ours).saturating_sub(to_i64(report.unseen));
-        let level = self.corrected_level(now, target, report.newest);
-        self.bucket.set_units(now, level);
+        let level = self.corrected_level(now, target, report.newest, report.unseen);
+        // With the whole key, a level the window already holds in whole units keeps the part of
+        // a unit it has refilled: see `Window::keeps_fraction`.
+        if !self.keeps_fraction(now, level) {
+            self.bucket.set_units(now, level);
+        }
         if level == target {
             // A level read from the server replaces what earlier corrections forgave: it counts
             // every charge still unseen afresh. One kept from before keeps its forgiveness.
@@ -321,8 +328,9 @@ impl Window {
         }
         if report.newest {
             self.synced_at = now;
+            let server = level.saturating_add(to_i64(report.unseen));
             self.synced_level =
-                i32::try_from(level).unwrap_or(if level < 0 { i32::MIN } else { i32::MAX });
+                i32::try_from(server).unwrap_or(if server < 0 { i32::MIN } else { i32::MAX });
             self.has_synced = true;
         }
     }
@@ -402,7 +410,7 @@ impl Window {
     /// the credit (`⌈n·T⌉ ≤ t` is `n ≤ ⌊t / T⌋`). A multiply instead of a division, and the
     /// usual corrections (the target within the level, or the ceiling binding) never read it.
     /// 64-bit targets only (see the body).
-    fn corrected_level(&mut self, now: u64, target: i64, newest: bool) -> i64 {
+    fn corrected_level(&mut self, now: u64, target: i64, newest: bool, unseen: u64) -> i64 {
         // On 64-bit targets only: on 32-bit ones the comparisons' code costs more flash than
         // their time is worth there (≈ 400 B on a Cortex-M4; the read gives the same level).
         let credit = if cfg!(target_pointer_width = "64") {
@@ -417,14 +425,14 @@ impl Window {
             } else if !newest {
                 current
             } else {
-                target.min(current.max(self.ceiling(now)))
+                target.min(current.max(self.ceiling(now, unseen)))
             };
         };
         if self.credit_holds(credit, target) {
             return target;
         }
         if newest {
-            let ceiling = self.ceiling(now);
+            let ceiling = self.ceiling(now, unseen);
             if ceiling >= target {
                 return target;
             }
@@ -462,18 +470,61 @@ impl Window {
         self.tuned == self.share && self.bucket.burst() == self.capacity.max(1)
     }
 
-    /// The highest level a correction may raise the window to: the level the last one set plus
-    /// the refill at the full rate since (the whole capacity before any correction).
-    fn ceiling(&self, now: u64) -> i64 {
+    /// Whether a correction to `level` leaves the window's bucket as it is: with the whole key
+    /// (nobody else spends on it, as far as the samples tell) and `level` the whole units the
+    /// window already holds.
+    ///
+    /// A provider reports whole units, rounded down. A report of the level the window holds
+    /// confirms the window's own account, and the part of a unit the window has refilled since
+    /// it last admitted is what such a report cannot show: setting the level would drop it, and
+    /// where a unit is a request, every response between two admissions delayed the next by up
+    /// to a whole interval (at 50 a minute, 1.2 s). With a share below the whole key the level
+    /// is our share of a report, rounded down, and others spend between reports: the fraction
+    /// is not ours to keep (kept there, fleets of gateways met more 429s and gave up more).
+    ///
+    /// On 64-bit targets, compared by the bucket's time of credit `t` where it holds no debt, as
+    /// [`Window::corrected_level`] compares: it holds exactly `n ≥ 0` units when
+    /// `⌈n·T⌉ ≤ t < ⌈(n + 1)·T⌉` (two multiplies instead of the read's division). On 32-bit
+    /// ones the level is read: the comparison's code costs more flash than its time is worth.
+    fn keeps_fraction(&self, now: u64, level: i64) -> bool {
+        if self.share != SHARE_ONE {
+            return false;
+        }
+        let full_at = now.saturating_add(self.bucket.capacity());
+        let tat = self.bucket.full_at().as_ticks();
+        match u64::try_from(level) {
+            Ok(units) if cfg!(target_pointer_width = "64") && tat <= full_at => {
+                let credit = full_at.saturating_sub(tat);
+                self.bucket.cost_time(units) <= credit
+                    && credit < self.bucket.cost_time(units.saturating_add(1))
+            }
+            _ => level == self.bucket.level(now),
+        }
+    }
+
+    /// The highest level a correction may raise the window to: the provider's level as the last
+    /// correction read it (`synced_level`) plus the refill at the full rate since,
+    /// rounded up, less our charges still `unseen` (the whole capacity before any correction).
+    ///
+    /// Rounded up because a report rounds down: a provider that reported `R` held less than
+    /// `R + 1`, so it holds less than `R + 1 + refill` later, and reports at most `R + ⌈refill⌉`.
+    /// Rounded down, a truthful report one unit above that floor was refused until the next one
+    /// (at 50 requests a minute, a whole request: 1.2 s). Read from the provider's level, not
+    /// the level the correction set: that level had our charges then unseen taken out, and
+    /// once the provider has counted them a report no longer includes them, so a ceiling
+    /// built on it held the window a unit below the truth for every charge counted twice.
+    fn ceiling(&self, now: u64, unseen: u64) -> i64 {
         if !self.has_synced {
             return i64::from(self.capacity);
         }
-        let refill = mul_div(
+        let refill = mul_div_up(
             u64::from(self.limit().amount()),
             now.saturating_sub(self.synced_at),
             self.window_us(),
         );
-        i64::from(self.synced_level).saturating_add(to_i64(refill))
+        i64::from(self.synced_level)
+            .saturating_add(to_i64(refill))
+            .saturating_sub(to_i64(unseen))
     }
 
     /// A `remaining` above the assumed capacity shows the provider holds at least that much.
@@ -574,7 +625,11 @@ impl Window {
             measured
         };
         let share = i64::from(self.share);
-        let moved = share.saturating_add(measured.saturating_sub(share) / 2);
+        // Halfway, rounded away from the share (towards the measurement): rounded towards it, a
+        // share one step short of the whole key stayed there for good, and cut every small
+        // `remaining` down by a unit (`⌊1 · 49 / 50⌋ = 0` requests).
+        let step = measured.saturating_sub(share);
+        let moved = share.saturating_add(step.saturating_add(step.signum()) / 2);
         self.share = u16::try_from(moved.clamp(i64::from(MIN_SHARE), one)).unwrap_or(MIN_SHARE);
     }
 
@@ -613,6 +668,16 @@ fn to_i64(value: u64) -> i64 {
 /// `a · b / c` for the window's small numbers, saturating.
 fn mul_div(a: u64, b: u64, c: u64) -> u64 {
     crate::bucket::mul_div(a, b, c.max(1))
+}
+
+/// `⌈a · b / c⌉`, saturating (one above the quotient when the product exceeds 64 bits).
+fn mul_div_up(a: u64, b: u64, c: u64) -> u64 {
+    let c = c.max(1);
+    let down = mul_div(a, b, c);
+    match a.checked_mul(b) {
+        Some(product) if down.checked_mul(c) == Some(product) => down,
+        _ => down.saturating_add(1),
+    }
 }
 
 fn scale(value: u32, to: u32, from: u32) -> u32 {

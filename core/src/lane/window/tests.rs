@@ -6,7 +6,7 @@
 
 use core::num::NonZeroU32;
 
-use super::{MIN_SAMPLE_US, Report, Window, mul_div};
+use super::{MIN_SAMPLE_US, MIN_SHARE, Report, SHARE_ONE, Window, mul_div};
 use crate::test_support::per_minute;
 use crate::{Limit, LimitKind};
 
@@ -142,14 +142,20 @@ fn a_new_limit_is_retuned_to_the_share() {
 
 /// The level the correction sets as it was computed before the credit comparisons: the retuned
 /// level read, then compared.
-fn corrected_level_read(window: &mut Window, now: u64, target: i64, newest: bool) -> i64 {
+fn corrected_level_read(
+    window: &mut Window,
+    now: u64,
+    target: i64,
+    newest: bool,
+    unseen: u64,
+) -> i64 {
     let current = window.tuned_level(now);
     if target <= current {
         target
     } else if !newest {
         current
     } else {
-        target.min(current.max(window.ceiling(now)))
+        target.min(current.max(window.ceiling(now, unseen)))
     }
 }
 
@@ -179,7 +185,7 @@ fn a_correction_compares_the_level_as_the_read_level() {
                         read.synced_level = i32::try_from(synced).unwrap_or(i32::MAX);
                     }
                     let current = read.clone().tuned_level(later);
-                    let ceiling = read.ceiling(later);
+                    let ceiling = read.ceiling(later, 0);
                     let targets = [
                         i64::MIN,
                         -1,
@@ -193,12 +199,14 @@ fn a_correction_compares_the_level_as_the_read_level() {
                         ceiling + 1,
                         i64::MAX,
                     ];
-                    for target in targets {
+                    // Every other target with charges still unseen (which lower the ceiling).
+                    for (target, unseen) in targets.into_iter().zip([0, 2].into_iter().cycle()) {
                         for newest in [false, true] {
                             let mut compared = read.clone();
                             let mut read = read.clone();
-                            let expected = corrected_level_read(&mut read, later, target, newest);
-                            let level = compared.corrected_level(later, target, newest);
+                            let expected =
+                                corrected_level_read(&mut read, later, target, newest, unseen);
+                            let level = compared.corrected_level(later, target, newest, unseen);
                             assert_eq!(level, expected, "{target} {newest} at {later}: {read:?}");
                             read.bucket.set_units(later, expected);
                             compared.bucket.set_units(later, level);
@@ -331,4 +339,130 @@ fn a_report_of_another_limit_only_corrects_the_level() {
     taught.correct(6_000_000, report(40, true));
     assert_eq!(taught.peak, 40);
     assert_ne!(taught.sample, before.3);
+}
+
+/// A report of requests, newest, with `unseen` of ours not yet counted.
+fn requests(remaining: u64, unseen: u64) -> Report {
+    Report {
+        remaining,
+        unseen,
+        rounding: 0,
+        horizon_us: 0,
+        newest: true,
+        own_limit: true,
+    }
+}
+
+/// A window of 50 requests a minute on a key of its own: a unit every 1.2 s.
+fn alone() -> Window {
+    Window::new(LimitKind::Requests, per_minute(50), false, None)
+}
+
+/// Moving halfway towards a whole share, rounded towards the current one, stopped one step
+/// short for good (1 023 of 1 024): the share then cut every small `remaining` down by a
+/// unit (`⌊1 · 49 / 50⌋ = 0` requests). Each move now rounds towards the target.
+#[test]
+fn the_share_returns_to_the_whole_key_when_nobody_else_spends() {
+    for start in [MIN_SHARE, SHARE_ONE / 4, SHARE_ONE - 3, SHARE_ONE - 1] {
+        let mut window = Window::new(LimitKind::Requests, per_minute(50), true, None);
+        window.correct(0, requests(10, 0));
+        window.share = start;
+        // The server holds 10 throughout and we spend nothing: nobody else does either.
+        let mut now = 0;
+        for _ in 0..12 {
+            now += MIN_SAMPLE_US;
+            window.correct(now, requests(10, 0));
+        }
+        assert_eq!(window.share, SHARE_ONE, "from {start}");
+        assert_eq!(window.foreign(), 0, "from {start}");
+    }
+}
+
+/// A server that reported `R` held less than `R + 1`: after 0.82 s at 50 a minute it may
+/// truthfully report one more (0.68 of a unit refilled, rounded up), though no more than that.
+#[test]
+fn a_truthful_report_one_unit_above_the_last_is_adopted() {
+    let t0 = 10_000_000;
+    let t1 = t0 + 820_000;
+    let mut window = alone();
+    window.correct(t0, requests(0, 0));
+    let mut lying = window.clone();
+    window.correct(t1, requests(1, 0));
+    assert_eq!(window.bucket.level(t1), 1);
+    // The ceiling still holds: a `remaining` of the whole limit raises the window by as much.
+    lying.correct(t1, requests(50, 0));
+    assert_eq!(lying.bucket.level(t1), 1);
+}
+
+/// A correction takes our charges the server may not have counted out of its level. When the
+/// server had counted them after all, the next report no longer includes them, and the window
+/// follows it: the ceiling is built on the level the server reported, not on the one the
+/// correction set (which held the window two units low here until refill made them up).
+#[test]
+fn charges_counted_twice_are_given_back_by_the_next_report() {
+    let t0 = 10_000_000;
+    let mut window = alone();
+    window.correct(t0, requests(0, 2));
+    assert_eq!(window.bucket.level(t0), -2);
+    // A millisecond later: both counted by the server, none of ours unseen.
+    let t1 = t0 + 1_000;
+    let mut still_unseen = window.clone();
+    window.correct(t1, requests(0, 0));
+    assert_eq!(window.bucket.level(t1), 0);
+    // Had they stayed unseen, the window stays where it was.
+    still_unseen.correct(t1, requests(0, 2));
+    assert_eq!(still_unseen.bucket.level(t1), -2);
+}
+
+/// A window on a key of its own that the server confirms at the whole level it holds keeps the
+/// part of a unit it has refilled: the next request is due 1.2 s after the last admission, not
+/// 1.2 s after the response. A window with a share of the key drops it.
+#[test]
+fn a_confirmed_whole_level_keeps_its_fraction_with_the_whole_key() {
+    let t0 = 10_000_000;
+    let t1 = t0 + 1_080_000;
+    let mut window = alone();
+    window.correct(t0, requests(0, 0));
+    window.correct(t1, requests(0, 0));
+    assert_eq!(window.bucket.level(t1), 0);
+    assert_eq!(window.bucket.level(t0 + 1_200_000), 1);
+
+    let mut shared = Window::new(LimitKind::Requests, per_minute(50), true, None);
+    shared.correct(t0, requests(0, 0));
+    shared.correct(t1, requests(0, 0));
+    assert!(shared.share < SHARE_ONE);
+    let mut set = shared.clone();
+    set.bucket.set_units(t1, 0);
+    assert_eq!(shared.bucket, set.bucket);
+    // And a report of fewer whole units than the window holds sets the level, fraction and all.
+    let mut lower = alone();
+    lower.correct(t0, requests(3, 0));
+    lower.correct(t1, requests(2, 0));
+    let mut set = lower.clone();
+    set.bucket.set_units(t1, 2);
+    assert_eq!(lower.bucket, set.bucket);
+}
+
+#[test]
+fn keeping_the_fraction_compares_as_the_read_level() {
+    for (mut window, now) in windows().step_by(MIRI_EVERY) {
+        window.share = SHARE_ONE;
+        let all: Vec<i64> = levels(&window).collect();
+        for level in all {
+            window.bucket.set_units(now, level);
+            for later in [now, now.saturating_add(1), now.saturating_add(777_777)] {
+                let read = window.bucket.level(later);
+                for candidate in [read.saturating_sub(1), read, read.saturating_add(1)] {
+                    assert_eq!(
+                        window.keeps_fraction(later, candidate),
+                        candidate == read,
+                        "{candidate} against {read} at {later}: {window:?}"
+                    );
+                }
+            }
+        }
+        window.share = SHARE_ONE - 1;
+        let read = window.bucket.level(now);
+        assert!(!window.keeps_fraction(now, read));
+    }
 }
