@@ -299,6 +299,18 @@ impl Bucket {
         }
     }
 
+    /// Whether the level at `now` is exactly `units` whole units ([`Bucket::level`] `== units`),
+    /// by two multiplies instead of the level's division: with no debt, the time of credit `t`
+    /// holds exactly `n` units when `⌈n·T⌉ ≤ t < ⌈(n + 1)·T⌉` (`units_in` is the largest `n`
+    /// with `⌈n·T⌉ ≤ t`). A bucket in debt holds no whole units.
+    pub(crate) fn holds_exactly(&self, now: u64, units: u64) -> bool {
+        now.saturating_add(self.capacity())
+            .checked_sub(self.tat)
+            .is_some_and(|credit| {
+                self.cost_time(units) <= credit && credit < self.cost_time(units.saturating_add(1))
+            })
+    }
+
     /// Sets the level at `now` to `level` units (negative: in debt), within the debt cap.
     pub(crate) fn set_units(&mut self, now: u64, level: i64) {
         match u64::try_from(level) {

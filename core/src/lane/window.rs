@@ -118,15 +118,17 @@ pub(crate) struct Window {
     /// The last correction that a share sample was taken against (meaningful when
     /// `has_sample`; all zero otherwise).
     sample: Sample,
-    /// When the last correction was made (for the raise ceiling; meaningful when `has_synced`).
+    /// When the last correction that took a report as read was made (for the raise ceiling;
+    /// meaningful when `has_synced`).
     synced_at: u64,
-    /// The provider's level as the last correction read it: the level it set plus the charges of
-    /// ours it took out as unseen (for the raise ceiling).
+    /// The provider's level (our part of it) as the last correction that took a report as read
+    /// found it: the level it set plus the charges of ours it took out as unseen (for the raise
+    /// ceiling).
     synced_level: i32,
     /// Whether a share sample was taken since the limit was last set. The two flags stand for
     /// `Option`s, whose tags would each pad out to 8 bytes (a window of 112 bytes, not 128).
     has_sample: bool,
-    /// Whether any correction was made.
+    /// Whether any correction took a report as read (the ceiling has an anchor).
     has_synced: bool,
     /// The `share` the bucket's rate was last tuned to (0 when its rate is the limit's own):
     /// a correction that changes neither share nor capacity keeps the rate it has.
@@ -326,7 +328,10 @@ impl Window {
             self.bucket
                 .set_forgiven(u32::try_from(forgiven).unwrap_or(u32::MAX));
         }
-        if report.newest {
+        // The ceiling's anchor moves only to a report taken as read: one the ceiling cut short
+        // would move it by the refill rounded up, and a lie repeated a millisecond apart would
+        // then raise the window a unit a response.
+        if report.newest && level == target {
             self.synced_at = now;
             let server = level.saturating_add(to_i64(report.unseen));
             self.synced_level =
@@ -471,8 +476,8 @@ impl Window {
     }
 
     /// Whether a correction to `level` leaves the window's bucket as it is: with the whole key
-    /// (nobody else spends on it, as far as the samples tell) and `level` the whole units the
-    /// window already holds.
+    /// (others seen spending less than an eighth of what we spend, or a key not shared) and
+    /// `level` the whole units, not in debt, that the window already holds.
     ///
     /// A provider reports whole units, rounded down. A report of the level the window holds
     /// confirms the window's own account, and the part of a unit the window has refilled since
@@ -482,29 +487,26 @@ impl Window {
     /// is our share of a report, rounded down, and others spend between reports: the fraction
     /// is not ours to keep (kept there, fleets of gateways met more 429s and gave up more).
     ///
-    /// On 64-bit targets, compared by the bucket's time of credit `t` where it holds no debt, as
-    /// [`Window::corrected_level`] compares: it holds exactly `n ≥ 0` units when
-    /// `⌈n·T⌉ ≤ t < ⌈(n + 1)·T⌉` (two multiplies instead of the read's division). On 32-bit
-    /// ones the level is read: the comparison's code costs more flash than its time is worth.
+    /// On 64-bit targets compared by multiplies ([`Bucket::holds_exactly`]); on 32-bit ones the
+    /// level is read: the comparison's code costs more flash than its time is worth there.
     fn keeps_fraction(&self, now: u64, level: i64) -> bool {
         if self.share != SHARE_ONE {
             return false;
         }
-        let full_at = now.saturating_add(self.bucket.capacity());
-        let tat = self.bucket.full_at().as_ticks();
-        match u64::try_from(level) {
-            Ok(units) if cfg!(target_pointer_width = "64") && tat <= full_at => {
-                let credit = full_at.saturating_sub(tat);
-                self.bucket.cost_time(units) <= credit
-                    && credit < self.bucket.cost_time(units.saturating_add(1))
-            }
-            _ => level == self.bucket.level(now),
+        // A window in debt is set as before: no fraction of a unit is kept below zero.
+        let Ok(units) = u64::try_from(level) else {
+            return false;
+        };
+        if cfg!(target_pointer_width = "64") {
+            self.bucket.holds_exactly(now, units)
+        } else {
+            level == self.bucket.level(now)
         }
     }
 
     /// The highest level a correction may raise the window to: the provider's level as the last
-    /// correction read it (`synced_level`) plus the refill at the full rate since,
-    /// rounded up, less our charges still `unseen` (the whole capacity before any correction).
+    /// report taken as read showed it (`synced_level`) plus the refill at the full rate since,
+    /// rounded up, less our charges still `unseen` (the whole capacity before any such report).
     ///
     /// Rounded up because a report rounds down: a provider that reported `R` held less than
     /// `R + 1`, so it holds less than `R + 1 + refill` later, and reports at most `R + ⌈refill⌉`.

@@ -455,7 +455,7 @@ fn keeping_the_fraction_compares_as_the_read_level() {
                 for candidate in [read.saturating_sub(1), read, read.saturating_add(1)] {
                     assert_eq!(
                         window.keeps_fraction(later, candidate),
-                        candidate == read,
+                        candidate == read && read >= 0,
                         "{candidate} against {read} at {later}: {window:?}"
                     );
                 }
@@ -465,4 +465,30 @@ fn keeping_the_fraction_compares_as_the_read_level() {
         let read = window.bucket.level(now);
         assert!(!window.keeps_fraction(now, read));
     }
+}
+
+/// A `remaining` of the whole limit repeated a millisecond apart raises the window no faster
+/// than the limit refills: the ceiling's anchor stays at the last report taken as read, so the
+/// refill rounded up is counted once, not once a response.
+#[test]
+fn a_lie_repeated_raises_the_window_no_faster_than_the_refill() {
+    let t0 = 10_000_000;
+    let mut window = alone();
+    window.correct(t0, requests(0, 0));
+    let mut now = t0;
+    for _ in 0..50 {
+        now += 1_000;
+        window.correct(now, requests(50, 0));
+    }
+    // 50 ms: 0.04 of a request refilled, a report of 0 rounded down: at most one unit.
+    assert!(
+        window.bucket.level(now) <= 1,
+        "{}",
+        window.bucket.level(now)
+    );
+    // After 1.2 s the lie gets one request more, no sooner.
+    window.correct(t0 + 1_199_000, requests(50, 0));
+    assert!(window.bucket.level(t0 + 1_199_000) <= 1);
+    window.correct(t0 + 1_201_000, requests(50, 0));
+    assert_eq!(window.bucket.level(t0 + 1_201_000), 2);
 }
