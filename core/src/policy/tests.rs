@@ -511,6 +511,33 @@ fn low_input_estimates_are_calibrated_upwards() {
     assert_eq!(charged_after(config, 800), 1_000);
 }
 
+/// Estimates that stray both ways around the truth are charged above it by one and a half
+/// times their spread: alternately 20 % low and 20 % high (a mean ratio of one, a spread of
+/// a fifth), an estimate of 1 000 is charged about 1 300 — with one spread, 1 200, and a
+/// request 25 % over its estimate, a quarter of them under uniform ±30 % noise, overdrew.
+#[test]
+fn noisy_input_estimates_are_charged_above_their_spread() {
+    let mut policy: Policy<1, 8> = Policy::new();
+    let config = LaneConfig::new()
+        .shared_key(false)
+        .input_tokens(per_minute(100_000));
+    let lane = policy.add_lane(config).unwrap();
+    for i in 0..80 {
+        let now = at_ms(i * 60_000);
+        let permit = admit(&mut policy, now, lane, Cost::request(1_000, 0));
+        let usage = Usage {
+            input_tokens: if i % 2 == 0 { 800 } else { 1_200 },
+            ..Usage::default()
+        };
+        policy.settle(now, permit, Some(usage)).unwrap();
+    }
+    let now = at_ms(80 * 60_000);
+    let before = available(&policy, lane, LimitKind::InputTokens, now);
+    let _permit = admit(&mut policy, now, lane, Cost::request(1_000, 0));
+    let charged = before - available(&policy, lane, LimitKind::InputTokens, now);
+    assert!((1_280..=1_330).contains(&charged), "{charged}");
+}
+
 /// Two members of a fleet of two, asked at the same instants, are admitted at instants at
 /// least one request interval apart (the key admits one request per 1.2 s); a lone client is
 /// admitted at once.
