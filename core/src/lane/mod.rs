@@ -141,8 +141,9 @@ impl LaneConfig {
     /// the average ratio plus one and a half times its spread (the default: yes). A steady
     /// bias — a tokenizer that counts differently, a characters ÷ 4 rule on text that needs
     /// more — or plain noise otherwise lets requests in flight overdraw the input limit until
-    /// their responses settle them. Estimates are never scaled down (settling returns any surplus, so the long-run
-    /// pace is the truth's either way). Turn it off to charge exactly what the caller says.
+    /// their responses settle them. Estimates are never scaled down (settling returns any
+    /// surplus, so the long-run pace is the truth's either way). Turn it off to charge exactly
+    /// what the caller says.
     ///
     /// # Examples
     ///
@@ -848,7 +849,8 @@ impl Lane {
     }
 
     /// What `cost` charges up front on this lane: its input estimate raised by the learned
-    /// [`input scale and spread`](Lane::calibrate_input) when they exceed one.
+    /// [charge scale](Lane::calibrate_input) (the ratio plus one and a half spreads) when it
+    /// exceeds one.
     pub(crate) fn upfront(&self, cost: &Cost) -> Charges {
         let output_estimate = u64::from(self.output_estimate);
         let scale = u32::from(self.input_charge);
