@@ -568,45 +568,31 @@ fn a_trace_header_carries_its_world() {
         &["--strategy", "headroom", "--gateways", "2"],
     );
     assert_eq!(overridden["strategies"], two["strategies"]);
-    // A bad key is an error naming the file.
+    // A header whose world is refused: exit 2, and what standard error says.
     let bad = dir.path().join("bad.jsonl");
-    std::fs::write(
-        &bad,
-        format!("{{\"trace\": 1, \"world\": {{\"gateway\": 4}}}}\n{body}"),
-    )
-    .unwrap();
-    headroom()
-        .args(["simulate", bad.to_str().unwrap()])
-        .assert()
-        .code(2)
+    let refused = |world: &str| {
+        std::fs::write(
+            &bad,
+            format!("{{\"trace\": 1, \"world\": {world}}}\n{body}"),
+        )
+        .unwrap();
+        headroom()
+            .args(["simulate", bad.to_str().unwrap()])
+            .assert()
+            .code(2)
+    };
+    // A bad key is an error naming the file.
+    refused(r#"{"gateway": 4}"#)
         .stderr(predicate::str::contains("bad.jsonl").and(predicate::str::contains("gateway")));
     // A bad value is reported under its key, in the world's words, not clap's.
-    std::fs::write(
-        &bad,
-        format!("{{\"trace\": 1, \"world\": {{\"estimate_noise\": -5}}}}\n{body}"),
-    )
-    .unwrap();
-    headroom()
-        .args(["simulate", bad.to_str().unwrap()])
-        .assert()
-        .code(2)
-        .stderr(format!(
-            "headroom: {}: world.estimate_noise: -5 is not in 0..=100\n",
-            bad.display()
-        ));
+    refused(r#"{"estimate_noise": -5}"#).stderr(format!(
+        "headroom: {}: world.estimate_noise: -5 is not in 0..=100\n",
+        bad.display()
+    ));
     // A key given twice is refused where it is read, with its position.
-    std::fs::write(
-        &bad,
-        format!("{{\"trace\": 1, \"world\": {{\"gateways\": 4, \"gateways\": 8}}}}\n{body}"),
-    )
-    .unwrap();
-    headroom()
-        .args(["simulate", bad.to_str().unwrap()])
-        .assert()
-        .code(2)
-        .stderr(predicate::str::contains(
-            "bad.jsonl:1:48: world: duplicate key `gateways` in a world object",
-        ));
+    refused(r#"{"gateways": 4, "gateways": 8}"#).stderr(predicate::str::contains(
+        "bad.jsonl:1:48: world: duplicate key `gateways` in a world object",
+    ));
 }
 
 /// `simulate` on the small fixture trace with the headroom strategy alone and `extra`.
