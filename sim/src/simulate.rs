@@ -23,7 +23,7 @@ use crate::strategy::StrategyName;
 use crate::trace::{Records, TraceError, TraceErrorKind, consume_threaded};
 use crate::upstream::{Overload, UpstreamConfig};
 use crate::workload::{MAX_LIMIT, Workload, WorkloadBuilder, parse_limit};
-use crate::world::{World, parse_seconds};
+use crate::world::{World, WorldPlace, parse_seconds};
 
 /// The trace `headroom` simulates when run without arguments.
 pub const DEFAULT_TRACE: &str = "anthropic-tier1-batch.jsonl";
@@ -246,7 +246,9 @@ pub fn load_with(args: &SimulateArgs, no_limits: &str) -> Result<(Workload, Worl
     }
     let header = &finished.header;
     let world = match &header.world {
-        Some(map) if args.world == World::default() => World::from_map(map, name)?.0,
+        Some(map) if args.world == World::default() => {
+            World::from_map(map, &WorldPlace::trace_header(name))?.0
+        }
         _ => args.world.clone(),
     };
     let overflow = builder

@@ -175,15 +175,15 @@ fn a_scenario_file_runs_and_bad_ones_exit_2() {
     for (body, message) in [
         (
             r#"{"trace": "openai-tpm.jsonl", "world": {"gateway": 2}}"#,
-            "bad.json: world: unknown key \"gateway\" (known: gateways, assign, ",
+            "bad.json:1:41: world: unknown key \"gateway\" (known: gateways, assign, ",
         ),
         (
             r#"{"trace": "openai-tpm.jsonl", "world": {"foreign_load": "1.5"}}"#,
-            "bad.json: world.foreign_load: a fraction is from 0 to 1",
+            "bad.json:1:57: world.foreign_load: a fraction is from 0 to 1",
         ),
         (
             r#"{"trace": "openai-tpm.jsonl", "world": {"estimate_noise": -5}}"#,
-            "bad.json: world.estimate_noise: -5 is not in 0..=100\n",
+            "bad.json:1:59: world.estimate_noise: -5 is not a whole number from 0 to 100\n",
         ),
         (
             r#"{"trace": "openai-tpm.jsonl", "world": {"gateways": 4, "gateways": 8}}"#,
@@ -191,7 +191,20 @@ fn a_scenario_file_runs_and_bad_ones_exit_2() {
         ),
         (
             r#"{"trace": "openai-tpm.jsonl", "world": {"limits_change_at": "120:rpm=5,rpm=6"}}"#,
-            "bad.json: world.limits_change_at: rpm is given twice",
+            "bad.json:1:61: world.limits_change_at: rpm is given twice",
+        ),
+        // A scenario written over several lines: the line of the key or value at fault.
+        (
+            "{\n  \"trace\": \"openai-tpm.jsonl\",\n  \"world\": {\n    \"gateways\": 2,\n    \"estimate_noise\": -5\n  }\n}\n",
+            "bad.json:5:23: world.estimate_noise: -5 is not a whole number from 0 to 100\n",
+        ),
+        (
+            "{\"trace\": \"openai-tpm.jsonl\",\n \"world\": {\"gateways\": 2,\n           \"bogus\": 1}}",
+            "bad.json:3:12: world: unknown key \"bogus\" (known: gateways, ",
+        ),
+        (
+            "{\"trace\": \"openai-tpm.jsonl\",\n \"world\": {\"stale_headers\": true,\n  \"stale-headers\": true}}",
+            "bad.json:3:3: world: \"stale-headers\" and \"stale_headers\" are the same key\n",
         ),
         (
             r#"["openai-tpm.jsonl", "x", {}]"#,

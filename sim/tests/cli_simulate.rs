@@ -568,12 +568,13 @@ fn a_trace_header_carries_its_world() {
         &["--strategy", "headroom", "--gateways", "2"],
     );
     assert_eq!(overridden["strategies"], two["strategies"]);
-    // A header whose world is refused: exit 2, and what standard error says.
+    // A header whose world is refused, written after the lines `before` it: exit 2, and what
+    // standard error says, at the header's line and the column of the key or value at fault.
     let bad = dir.path().join("bad.jsonl");
-    let refused = |world: &str| {
+    let refused = |before: &str, world: &str| {
         std::fs::write(
             &bad,
-            format!("{{\"trace\": 1, \"world\": {world}}}\n{body}"),
+            format!("{before}{{\"trace\": 1, \"world\": {world}}}\n{body}"),
         )
         .unwrap();
         headroom()
@@ -581,16 +582,28 @@ fn a_trace_header_carries_its_world() {
             .assert()
             .code(2)
     };
-    // A bad key is an error naming the file.
-    refused(r#"{"gateway": 4}"#)
-        .stderr(predicate::str::contains("bad.jsonl").and(predicate::str::contains("gateway")));
-    // A bad value is reported under its key, in the world's words, not clap's.
-    refused(r#"{"estimate_noise": -5}"#).stderr(format!(
-        "headroom: {}: world.estimate_noise: -5 is not in 0..=100\n",
-        bad.display()
+    let at = |place: &str| format!("headroom: {}:{place}: world", bad.display());
+    // A bad key is an error at the key.
+    refused("", r#"{"gateway": 4}"#).stderr(predicate::str::starts_with(format!(
+        "{}: unknown key \"gateway\" (known: gateways, ",
+        at("1:24")
+    )));
+    // A bad value is reported under its key, at its value, in the world's words, not clap's.
+    let noise = r#"{"estimate_noise": -5}"#;
+    let noise_refused = ".estimate_noise: -5 is not a whole number from 0 to 100\n";
+    refused("", noise).stderr(format!("{}{noise_refused}", at("1:42")));
+    // The header is the first line that is not blank or a comment; a byte order mark before
+    // it is not counted in the columns.
+    refused("\u{feff}# recorded by hand\n\n", noise)
+        .stderr(format!("{}{noise_refused}", at("3:42")));
+    refused("\u{feff}", noise).stderr(format!("{}{noise_refused}", at("1:42")));
+    // Two spellings of one key: at the one written second.
+    refused("", r#"{"stale_headers": true, "stale-headers": true}"#).stderr(format!(
+        "{}: \"stale-headers\" and \"stale_headers\" are the same key\n",
+        at("1:47")
     ));
     // A key given twice is refused where it is read, with its position.
-    refused(r#"{"gateways": 4, "gateways": 8}"#).stderr(predicate::str::contains(
+    refused("", r#"{"gateways": 4, "gateways": 8}"#).stderr(predicate::str::contains(
         "bad.jsonl:1:48: world: duplicate key `gateways` in a world object",
     ));
 }

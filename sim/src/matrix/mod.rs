@@ -271,7 +271,10 @@ mod tests {
         let error = parse_scenario("s", r#"{"trace": "t", "world": {"gateways": 0}}"#, "s.json")
             .unwrap_err()
             .to_string();
-        assert!(error.starts_with("s.json: world.gateways: "), "{error}");
+        assert!(
+            error.starts_with("s.json:1:38: world.gateways: "),
+            "{error}"
+        );
         let error = parse_scenario("s", "{\"trace\": 1}", "s.json")
             .unwrap_err()
             .to_string();

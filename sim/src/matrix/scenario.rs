@@ -19,7 +19,7 @@ use serde::{Deserialize, Deserializer};
 
 use crate::cli::CliError;
 use crate::trace::strip_position;
-use crate::world::{World, WorldObject};
+use crate::world::{World, WorldObject, WorldPlace};
 
 /// The scenarios compiled into the binary, by name (the file name without `.json`).
 pub const BUNDLED: [(&str, &str); 16] = [
@@ -166,7 +166,7 @@ pub fn parse_scenario(name: &str, text: &str, file: &str) -> Result<Scenario, Cl
             strip_position(&error)
         ))
     })?;
-    let (world, flags) = World::from_map(&raw.world.0, file)?;
+    let (world, flags) = World::from_map(&raw.world.0, &WorldPlace::object(file, text))?;
     Ok(Scenario {
         name: name.to_owned(),
         file: file.to_owned(),

@@ -13,8 +13,12 @@
 //! are hashes of (seed, request), the foreign stream is a seeded generator in the provider.
 
 mod fleet;
+mod place;
 
 pub use fleet::Fleet;
+pub use place::WorldPlace;
+
+use place::Spot;
 
 use headroom::LimitKind;
 
@@ -385,8 +389,11 @@ fn flag_error(error: &clap::Error) -> String {
     };
     match (error.kind(), value) {
         (ErrorKind::ValueValidation, Some(value)) => {
-            let why =
-                std::error::Error::source(error).map_or_else(String::new, ToString::to_string);
+            let source = std::error::Error::source(error);
+            if let Some(words) = source.and_then(|why| whole_number_error(value, why)) {
+                return words;
+            }
+            let why = source.map_or_else(String::new, ToString::to_string);
             if why.contains(value) {
                 why
             } else {
@@ -414,6 +421,37 @@ fn flag_error(error: &clap::Error) -> String {
     }
 }
 
+/// Why `value` is not what a whole-number world flag takes, in words rather than in clap's
+/// integer parsers' (`invalid digit found in string`; `-5 is not in 0..=100`, a range as Rust
+/// writes it): `"many" is not a whole number`, `-5 is not a whole number from 0 to 100`. One
+/// rendering for every such flag, the range read from clap's reason so that it is stated once,
+/// in the flag's parser. `None` when `why` is another parser's reason, already in words.
+fn whole_number_error(value: &str, why: &(dyn std::error::Error + 'static)) -> Option<String> {
+    use std::num::{IntErrorKind, ParseIntError};
+    if let Some(parse) = why.downcast_ref::<ParseIntError>() {
+        return Some(match parse.kind() {
+            IntErrorKind::PosOverflow => format!("{value} is too large a number"),
+            IntErrorKind::NegOverflow => format!("{value} is too far below zero"),
+            _ => format!("{value:?} is not a whole number"),
+        });
+    }
+    let why = why.to_string();
+    let (shown, range) = why.split_once(" is not in ")?;
+    shown.parse::<i64>().ok()?;
+    let (low, high) = range.split_once("..")?;
+    let low: i64 = low.parse().ok()?;
+    let high: i64 = match high.strip_prefix('=') {
+        Some(inclusive) => inclusive.parse().ok()?,
+        None => high.parse::<i64>().ok()?.checked_sub(1)?,
+    };
+    let bounds = match (low, high) {
+        (i64::MIN, high) => format!("at most {high}"),
+        (low, i64::MAX) => format!("at least {low}"),
+        (low, high) => format!("from {low} to {high}"),
+    };
+    Some(format!("{value} is not a whole number {bounds}"))
+}
+
 impl World {
     /// The world a `world` object describes (a scenario's, or a trace header's): each key is a
     /// world flag without its dashes (`_` for `-`), each value the flag's value (`true` for a
@@ -422,24 +460,25 @@ impl World {
     ///
     /// # Errors
     ///
-    /// [`CliError::Input`] naming `file` and the key: an unknown key, a value of the wrong type,
-    /// a bad value.
+    /// [`CliError::Input`] naming the key and where `place` says it is written (`file:line:column`
+    /// of the key, or of its value for a bad value; the file alone when the text is not at hand):
+    /// an unknown key, two spellings of one key, a value of the wrong type, a bad value.
     ///
     /// # Examples
     ///
     /// ```
-    /// use headroom_sim::world::World;
+    /// use headroom_sim::world::{World, WorldPlace};
     ///
     /// let map = serde_json::json!({"gateways": 4, "stale_headers": true});
-    /// let (world, flags) = World::from_map(map.as_object().unwrap(), "x.json").unwrap();
+    /// let (world, flags) = World::from_map(map.as_object().unwrap(), &WorldPlace::file("x.json")).unwrap();
     /// assert_eq!((world.gateways, world.stale_headers), (4, true));
     /// assert_eq!(flags, ["--gateways", "4", "--stale-headers"]);
     /// let bad = serde_json::json!({"gateway": 4});
-    /// assert!(World::from_map(bad.as_object().unwrap(), "x.json").is_err());
+    /// assert!(World::from_map(bad.as_object().unwrap(), &WorldPlace::file("x.json")).is_err());
     /// ```
     pub fn from_map(
         map: &serde_json::Map<String, serde_json::Value>,
-        file: &str,
+        place: &WorldPlace<'_>,
     ) -> Result<(Self, Vec<String>), CliError> {
         use clap::{Args as _, Parser as _};
         use serde_json::Value;
@@ -455,14 +494,16 @@ impl World {
             let long = key.replace('_', "-");
             if let Some((_, first)) = seen.iter().find(|(seen, _)| *seen == long) {
                 return Err(CliError::Input(format!(
-                    "{file}: world: {first:?} and {key:?} are the same key"
+                    "{}: world: {first:?} and {key:?} are the same key",
+                    place.at(Spot::Later(first, key))
                 )));
             }
             seen.push((long.clone(), key));
             if !known.contains(&long.as_str()) {
                 let keys: Vec<String> = known.iter().map(|long| long.replace('-', "_")).collect();
                 return Err(CliError::Input(format!(
-                    "{file}: world: unknown key {key:?} (known: {})",
+                    "{}: world: unknown key {key:?} (known: {})",
+                    place.at(Spot::Key(key)),
                     keys.join(", ")
                 )));
             }
@@ -486,7 +527,8 @@ impl World {
                     Value::String(text) => text,
                     other => {
                         return Err(CliError::Input(format!(
-                            "{file}: world.{key}: expected a string, number or boolean, found {other}"
+                            "{}: world.{key}: expected a string, number or boolean, found {other}",
+                            place.at(Spot::Value(key))
                         )));
                     }
                 };
@@ -495,12 +537,15 @@ impl World {
             }
             // Each key parsed alone first, so that a bad value is reported under its key.
             WorldFlags::try_parse_from(&own).map_err(|error| {
-                CliError::Input(format!("{file}: world.{key}: {}", flag_error(&error)))
+                let at = place.at(Spot::Value(key));
+                CliError::Input(format!("{at}: world.{key}: {}", flag_error(&error)))
             })?;
             words.extend(own);
         }
-        let parsed = WorldFlags::try_parse_from(&words)
-            .map_err(|error| CliError::Input(format!("{file}: world: {}", flag_error(&error))))?;
+        let parsed = WorldFlags::try_parse_from(&words).map_err(|error| {
+            let at = place.at(Spot::Object);
+            CliError::Input(format!("{at}: world: {}", flag_error(&error)))
+        })?;
         Ok((parsed.world, flags))
     }
 

@@ -103,7 +103,9 @@ fn decimals_parse_exactly() {
 fn map_error(json: &str) -> String {
     let value: serde_json::Value = serde_json::from_str(json).unwrap();
     let map = value.as_object().unwrap();
-    World::from_map(map, "f.json").unwrap_err().to_string()
+    World::from_map(map, &WorldPlace::file("f.json"))
+        .unwrap_err()
+        .to_string()
 }
 
 #[test]
@@ -111,7 +113,7 @@ fn a_bad_world_value_is_reported_under_its_key() {
     // Once given as `--estimate-noise -5`, the value was read as a flag of its own.
     assert_eq!(
         map_error(r#"{"estimate_noise": -5}"#),
-        "f.json: world.estimate_noise: -5 is not in 0..=100"
+        "f.json: world.estimate_noise: -5 is not a whole number from 0 to 100"
     );
     assert_eq!(
         map_error(r#"{"gateways": 4, "assign": "random"}"#),
@@ -119,7 +121,7 @@ fn a_bad_world_value_is_reported_under_its_key() {
     );
     assert_eq!(
         map_error(r#"{"gateways": "many"}"#),
-        "f.json: world.gateways: \"many\": invalid digit found in string"
+        "f.json: world.gateways: \"many\" is not a whole number"
     );
     assert!(
         map_error(r#"{"gateways": [2, 3]}"#).starts_with("f.json: world.gateways: takes one value"),
@@ -141,6 +143,85 @@ fn a_bad_world_value_is_reported_under_its_key() {
     assert_eq!(
         map_error(r#"{"limits_change_at": ["120:rpm=5,rpm=6"]}"#),
         "f.json: world.limits_change_at: rpm is given twice: 120:rpm=5,rpm=6"
+    );
+}
+
+#[test]
+fn whole_numbers_are_refused_in_words_with_their_range() {
+    for (json, message) in [
+        (
+            r#"{"gateways": 0}"#,
+            "0 is not a whole number from 1 to 4096",
+        ),
+        (r#"{"gateways": 2.5}"#, "\"2.5\" is not a whole number"),
+        (
+            r#"{"estimate_bias": -91}"#,
+            "-91 is not a whole number from -90 to 1000",
+        ),
+        (
+            r#"{"concurrency": "100001"}"#,
+            "100001 is not a whole number from 1 to 100000",
+        ),
+        (
+            r#"{"concurrency": "-05"}"#,
+            "-05 is not a whole number from 1 to 100000",
+        ),
+        (
+            r#"{"header_skew_ms": "9223372036854775808"}"#,
+            "9223372036854775808 is too large a number",
+        ),
+        (
+            r#"{"header_skew_ms": "-9223372036854775809"}"#,
+            "-9223372036854775809 is too far below zero",
+        ),
+        (r#"{"header_skew_ms": ""}"#, "\"\" is not a whole number"),
+    ] {
+        let error = map_error(json);
+        let key = error.split(": ").nth(1).unwrap();
+        assert_eq!(error, format!("f.json: {key}: {message}"), "{json}");
+    }
+}
+
+/// A scenario-like file whose world has a bad value, an unknown key, two spellings of one key,
+/// a value of no flag's type: each error at its line and column.
+#[test]
+fn world_errors_name_the_line_and_column_where_written() {
+    let error = |world: &str| {
+        let text = format!("{{\"trace\": \"t.jsonl\",\n  \"world\": {world}}}");
+        let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let map = value["world"].as_object().unwrap();
+        World::from_map(map, &WorldPlace::object("sc.json", &text))
+            .unwrap_err()
+            .to_string()
+    };
+    assert_eq!(
+        error("{\"gateways\": 2,\n    \"estimate_noise\":  -5}"),
+        "sc.json:3:24: world.estimate_noise: -5 is not a whole number from 0 to 100"
+    );
+    assert!(
+        error("{\"gateways\": 2, \"bogus\": 1}")
+            .starts_with("sc.json:2:28: world: unknown key \"bogus\" (known: gateways, "),
+    );
+    // The spelling written second is the one that repeats the key, whatever the map's order.
+    for (world, column) in [
+        ("{\"stale_headers\": true, \"stale-headers\": true}", 36),
+        ("{\"stale-headers\": true, \"stale_headers\": true}", 36),
+    ] {
+        assert_eq!(
+            error(world),
+            format!(
+                "sc.json:2:{column}: world: \"stale-headers\" and \"stale_headers\" are the same key"
+            )
+        );
+    }
+    assert_eq!(
+        error("{\"assign\": {\"to\": 1}}"),
+        "sc.json:2:23: world.assign: expected a string, number or boolean, found {\"to\":1}"
+    );
+    // An escaped key is the key it spells.
+    assert_eq!(
+        error("{\"gate\\u0077ays\": 0}"),
+        "sc.json:2:30: world.gateways: 0 is not a whole number from 1 to 4096"
     );
 }
 
