@@ -246,8 +246,8 @@ pub fn load_with(args: &SimulateArgs, no_limits: &str) -> Result<(Workload, Worl
     }
     let header = &finished.header;
     let world = match &header.world {
-        Some(map) if args.world == World::default() => {
-            World::from_map(map, &WorldPlace::trace_header(name))?.0
+        Some(world) if args.world == World::default() => {
+            World::from_map(&world.map, &WorldPlace::trace_header(name, world))?.0
         }
         _ => args.world.clone(),
     };

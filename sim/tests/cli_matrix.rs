@@ -183,7 +183,7 @@ fn a_scenario_file_runs_and_bad_ones_exit_2() {
         ),
         (
             r#"{"trace": "openai-tpm.jsonl", "world": {"estimate_noise": -5}}"#,
-            "bad.json:1:59: world.estimate_noise: -5 is not a whole number from 0 to 100\n",
+            "bad.json:1:59: world.estimate_noise: -5 is too small (a whole number from 0 to 100)\n",
         ),
         (
             r#"{"trace": "openai-tpm.jsonl", "world": {"gateways": 4, "gateways": 8}}"#,
@@ -196,7 +196,7 @@ fn a_scenario_file_runs_and_bad_ones_exit_2() {
         // A scenario written over several lines: the line of the key or value at fault.
         (
             "{\n  \"trace\": \"openai-tpm.jsonl\",\n  \"world\": {\n    \"gateways\": 2,\n    \"estimate_noise\": -5\n  }\n}\n",
-            "bad.json:5:23: world.estimate_noise: -5 is not a whole number from 0 to 100\n",
+            "bad.json:5:23: world.estimate_noise: -5 is too small (a whole number from 0 to 100)\n",
         ),
         (
             "{\"trace\": \"openai-tpm.jsonl\",\n \"world\": {\"gateways\": 2,\n           \"bogus\": 1}}",

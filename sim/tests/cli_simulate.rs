@@ -590,13 +590,28 @@ fn a_trace_header_carries_its_world() {
     )));
     // A bad value is reported under its key, at its value, in the world's words, not clap's.
     let noise = r#"{"estimate_noise": -5}"#;
-    let noise_refused = ".estimate_noise: -5 is not a whole number from 0 to 100\n";
+    let noise_refused = ".estimate_noise: -5 is too small (a whole number from 0 to 100)\n";
     refused("", noise).stderr(format!("{}{noise_refused}", at("1:42")));
     // The header is the first line that is not blank or a comment; a byte order mark before
     // it is not counted in the columns.
     refused("\u{feff}# recorded by hand\n\n", noise)
         .stderr(format!("{}{noise_refused}", at("3:42")));
     refused("\u{feff}", noise).stderr(format!("{}{noise_refused}", at("1:42")));
+    // Standard input too, named as the reader names it: the header line was kept as read,
+    // nothing is read again.
+    headroom()
+        .args(["simulate", "-"])
+        .write_stdin(format!(
+            "# piped\n{{\"trace\": 1, \"world\": {noise}}}\n{body}"
+        ))
+        .assert()
+        .code(2)
+        .stderr(format!("headroom: <stdin>:2:42: world{noise_refused}"));
+    // A value is quoted as written, and a whole number too large is said to be.
+    refused("", r#"{"gateways": 99999999999999999999}"#).stderr(format!(
+        "{}.gateways: 99999999999999999999 is too large\n",
+        at("1:36")
+    ));
     // Two spellings of one key: at the one written second.
     refused("", r#"{"stale_headers": true, "stale-headers": true}"#).stderr(format!(
         "{}: \"stale-headers\" and \"stale_headers\" are the same key\n",

@@ -2,7 +2,7 @@
 
 use headroom::time::UnixTime;
 use headroom_sim::trace::{
-    self, Event, Header, Request, Response, TimeForm, Trace, Usage, read_str, to_jsonl,
+    self, Event, Header, HeaderWorld, Request, Response, TimeForm, Trace, Usage, read_str, to_jsonl,
 };
 use proptest::prelude::*;
 
@@ -142,7 +142,7 @@ fn valid_trace() -> impl Strategy<Value = Trace> {
             provider,
             model,
             note,
-            world,
+            world: world.map(HeaderWorld::from),
         });
     let form = prop_oneof![
         Just(TimeForm::Seconds),

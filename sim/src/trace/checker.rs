@@ -20,8 +20,8 @@ use super::raw::{
     RawHeaderLine, RawRequest, RawResponse, RawTime, SecondsError, Text, seconds_to_micros,
 };
 use super::{
-    EventRef, Header, RequestRef, Response, TimeForm, TraceError, TraceErrorKind, Usage,
-    strip_position,
+    EventRef, Header, HeaderLine, HeaderWorld, RequestRef, Response, TimeForm, TraceError,
+    TraceErrorKind, Usage, strip_position,
 };
 
 /// How many answered ids the reader remembers, to say "line N already answered it" when a
@@ -158,7 +158,14 @@ impl State {
                 provider: raw.provider,
                 model: raw.model,
                 note: raw.note,
-                world: raw.world.map(|world| world.0),
+                world: raw.world.map(|world| HeaderWorld {
+                    map: world.0,
+                    written: Some(HeaderLine {
+                        file: self.file.clone(),
+                        line: number,
+                        text: line.to_owned(),
+                    }),
+                }),
             };
             return Ok(None);
         }

@@ -175,14 +175,34 @@ impl fmt::Display for TraceErrorKind {
 
 impl fmt::Display for TraceError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let at = Position {
+            file: &self.file,
+            line: self.line,
+            column: self.column,
+        };
+        write!(f, "{at}: {}", self.kind)
+    }
+}
+
+/// Where an input error is: `file:line:column` (1-based line, 1-based byte column), or the file
+/// alone when `line` is 0. The one spelling of a place for every input of the simulator: trace
+/// lines here, `world` objects in `crate::world`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Position<'a> {
+    /// The file as the user named it.
+    pub(crate) file: &'a str,
+    /// 1-based line; 0 for the whole file.
+    pub(crate) line: usize,
+    /// 1-based byte column in that line; ignored when `line` is 0.
+    pub(crate) column: usize,
+}
+
+impl fmt::Display for Position<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.line == 0 {
-            write!(f, "{}: {}", self.file, self.kind)
+            f.write_str(self.file)
         } else {
-            write!(
-                f,
-                "{}:{}:{}: {}",
-                self.file, self.line, self.column, self.kind
-            )
+            write!(f, "{}:{}:{}", self.file, self.line, self.column)
         }
     }
 }

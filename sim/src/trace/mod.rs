@@ -52,9 +52,10 @@ mod canonical_tests;
 #[cfg(test)]
 mod reader_tests;
 
-pub(crate) use error::strip_position;
+pub(crate) use error::{Position, strip_position};
 pub use error::{TraceError, TraceErrorKind};
 pub(crate) use id_hash::IdHasher;
+pub(crate) use json_scan::{Member, members, value_end};
 pub use progress::{BYTES_PER_ENTRY, MAX_STEP, Progress};
 pub(crate) use raw::MAX_NUMERIC_MICROS;
 pub use reader::{Records, read, read_file, read_str};
@@ -83,7 +84,61 @@ pub struct Header {
     pub note: Option<String>,
     /// The world the trace is meant to be replayed in (v1.1): the `simulate` world flags as
     /// an object, validated by the simulator, not here.
-    pub world: Option<serde_json::Map<String, serde_json::Value>>,
+    pub world: Option<HeaderWorld>,
+}
+
+/// A header's `world` object, and where it is written, so that the simulator refusing it can
+/// name `file:line:column` as the reader's own errors do.
+///
+/// Two are equal when their objects are: where one was written is not part of what it says.
+///
+/// # Examples
+///
+/// ```
+/// let trace = headroom_sim::trace::read_str(
+///     "# made by hand\n{\"trace\": 1, \"world\": {\"gateways\": 4}}\n",
+///     "t.jsonl",
+/// )
+/// .unwrap();
+/// let world = trace.header.world.unwrap();
+/// assert_eq!(world.map["gateways"], 4);
+/// let written = world.written.unwrap();
+/// assert_eq!((written.file.as_str(), written.line), ("t.jsonl", 2));
+/// assert_eq!(written.text, "{\"trace\": 1, \"world\": {\"gateways\": 4}}");
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct HeaderWorld {
+    /// The object.
+    pub map: serde_json::Map<String, serde_json::Value>,
+    /// The header line holding it; `None` for a header built in code.
+    pub written: Option<HeaderLine>,
+}
+
+impl PartialEq for HeaderWorld {
+    fn eq(&self, other: &Self) -> bool {
+        self.map == other.map
+    }
+}
+
+impl Eq for HeaderWorld {}
+
+impl From<serde_json::Map<String, serde_json::Value>> for HeaderWorld {
+    /// A world built in code: written nowhere.
+    fn from(map: serde_json::Map<String, serde_json::Value>) -> Self {
+        Self { map, written: None }
+    }
+}
+
+/// The header line as the reader read it: one line, kept once, only for a header with a world.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HeaderLine {
+    /// The file as the reader names it in its errors (`<stdin>` for standard input).
+    pub file: String,
+    /// Its 1-based number, every line of the file counted.
+    pub line: usize,
+    /// Its text, without its newline (and, on line 1, without a byte order mark): the text the
+    /// reader's columns count in.
+    pub text: String,
 }
 
 /// How a trace spells `t`.

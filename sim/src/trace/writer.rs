@@ -44,7 +44,7 @@ pub fn write(trace: &Trace, mut out: impl Write) -> io::Result<()> {
         provider: trace.header.provider.as_deref(),
         model: trace.header.model.as_deref(),
         note: trace.header.note.as_deref(),
-        world: trace.header.world.as_ref(),
+        world: trace.header.world.as_ref().map(|world| &world.map),
     };
     serde_json::to_writer(&mut out, &header)?;
     out.write_all(b"\n")?;

@@ -381,7 +381,8 @@ struct WorldFlags {
 /// What is wrong with a world flag, in a sentence without clap's framing (`error: invalid value
 /// '-5' for '--estimate-noise <P>': …`, usage, `--help` advice), which names a command line
 /// that a `world` object does not have: the value and why, or the list of accepted values.
-fn flag_error(error: &clap::Error) -> String {
+/// `written` gives a value (a word clap was given) as the object writes it, in JSON.
+fn flag_error(error: &clap::Error, written: &dyn Fn(&str) -> String) -> String {
     use clap::error::{ContextKind, ContextValue, ErrorKind};
     let value = match error.get(ContextKind::InvalidValue) {
         Some(ContextValue::String(value)) => Some(value.as_str()),
@@ -390,21 +391,22 @@ fn flag_error(error: &clap::Error) -> String {
     match (error.kind(), value) {
         (ErrorKind::ValueValidation, Some(value)) => {
             let source = std::error::Error::source(error);
-            if let Some(words) = source.and_then(|why| whole_number_error(value, why)) {
+            let written = written(value);
+            if let Some(words) = source.and_then(|why| whole_number_error(value, &written, why)) {
                 return words;
             }
             let why = source.map_or_else(String::new, ToString::to_string);
             if why.contains(value) {
                 why
             } else {
-                format!("{value:?}: {why}")
+                format!("{written}: {why}")
             }
         }
         (ErrorKind::InvalidValue, Some(value)) => match error.get(ContextKind::ValidValue) {
             Some(ContextValue::Strings(valid)) => {
-                format!("{value:?} is not one of {}", valid.join(", "))
+                format!("{} is not one of {}", written(value), valid.join(", "))
             }
-            _ => format!("{value:?} is not a valid value"),
+            _ => format!("{} is not a valid value", written(value)),
         },
         (ErrorKind::ArgumentConflict, _) => {
             "takes one value (only a repeatable flag takes an array)".to_owned()
@@ -421,35 +423,101 @@ fn flag_error(error: &clap::Error) -> String {
     }
 }
 
-/// Why `value` is not what a whole-number world flag takes, in words rather than in clap's
-/// integer parsers' (`invalid digit found in string`; `-5 is not in 0..=100`, a range as Rust
-/// writes it): `"many" is not a whole number`, `-5 is not a whole number from 0 to 100`. One
-/// rendering for every such flag, the range read from clap's reason so that it is stated once,
-/// in the flag's parser. `None` when `why` is another parser's reason, already in words.
-fn whole_number_error(value: &str, why: &(dyn std::error::Error + 'static)) -> Option<String> {
+/// Why `word` (what clap was given; `written` in the world object, in JSON) is not what a
+/// whole-number world flag takes, in words rather than clap's integer parsers' (`invalid digit
+/// found in string`, `number too large to fit in target type`, `-5 is not in 0..=100`):
+/// `"many" is not a whole number`, `1e3 is not written as a whole number`,
+/// `-5 is too small (a whole number from 0 to 100)`, `99999999999999999999 is too large`.
+/// One rendering for every such flag, the range read from clap's reason so that it is stated
+/// once, in the flag's parser. `None` for a reason not recognised exactly (another parser's, or
+/// a range clap writes another way): the caller keeps clap's words.
+fn whole_number_error(
+    word: &str,
+    written: &str,
+    why: &(dyn std::error::Error + 'static),
+) -> Option<String> {
+    use std::cmp::Ordering;
     use std::num::{IntErrorKind, ParseIntError};
     if let Some(parse) = why.downcast_ref::<ParseIntError>() {
-        return Some(match parse.kind() {
-            IntErrorKind::PosOverflow => format!("{value} is too large a number"),
-            IntErrorKind::NegOverflow => format!("{value} is too far below zero"),
-            _ => format!("{value:?} is not a whole number"),
-        });
+        // A JSON number as the user wrote it: clap got serde_json's rendering (`1e+20` for
+        // 99999999999999999999, `1000.0` for 1e3), which says nothing the user wrote.
+        let number = if written.starts_with('"') {
+            word
+        } else {
+            written
+        };
+        return match parse.kind() {
+            IntErrorKind::PosOverflow => Some(format!("{written} is too large")),
+            IntErrorKind::NegOverflow => Some(format!("{written} is too small")),
+            IntErrorKind::InvalidDigit | IntErrorKind::Empty => {
+                match (whole_sign(word), whole_sign(number)) {
+                    // Digits an integer parser refused: an unsigned one, refusing the sign.
+                    (Some(Ordering::Less), _) => Some(format!(
+                        "{written} is too small (a whole number at least 0)"
+                    )),
+                    (_, Some(Ordering::Less)) => Some(format!("{written} is too small")),
+                    (_, Some(Ordering::Greater)) => Some(format!("{written} is too large")),
+                    (_, Some(Ordering::Equal)) => None,
+                    (_, None) => Some(match number.parse::<f64>() {
+                        Ok(value) if value.is_finite() && value.fract() == 0.0 => {
+                            format!("{written} is not written as a whole number")
+                        }
+                        _ => format!("{written} is not a whole number"),
+                    }),
+                }
+            }
+            _ => None,
+        };
     }
     let why = why.to_string();
     let (shown, range) = why.split_once(" is not in ")?;
-    shown.parse::<i64>().ok()?;
+    let shown: i128 = shown.parse().ok()?;
     let (low, high) = range.split_once("..")?;
-    let low: i64 = low.parse().ok()?;
-    let high: i64 = match high.strip_prefix('=') {
+    let low: i128 = low.parse().ok()?;
+    let unbounded = |bound: i128| {
+        bound == i128::from(i64::MAX)
+            || bound == i128::from(u64::MAX)
+            || bound == i128::from(i64::MIN)
+    };
+    let high: i128 = match high.strip_prefix('=') {
         Some(inclusive) => inclusive.parse().ok()?,
-        None => high.parse::<i64>().ok()?.checked_sub(1)?,
+        // clap writes an unbounded end as the type's largest value after a bare `..`; any
+        // other `A..B` could be an excluded end, and keeps clap's words.
+        None => match high.parse().ok()? {
+            end if unbounded(end) && shown < low => end,
+            _ => return None,
+        },
     };
-    let bounds = match (low, high) {
-        (i64::MIN, high) => format!("at most {high}"),
-        (low, i64::MAX) => format!("at least {low}"),
-        (low, high) => format!("from {low} to {high}"),
+    let size = match (shown < low, shown > high) {
+        (true, _) => "small",
+        (_, true) => "large",
+        _ => return None,
     };
-    Some(format!("{value} is not a whole number {bounds}"))
+    let bounds = match (unbounded(low), unbounded(high)) {
+        (true, true) => return None,
+        (true, false) => format!("at most {high}"),
+        (false, true) => format!("at least {low}"),
+        (false, false) => format!("from {low} to {high}"),
+    };
+    Some(format!("{written} is too {size} (a whole number {bounds})"))
+}
+
+/// Whether `text` is a whole number in digits (an optional `-`, then digits), and then how it
+/// compares with zero.
+fn whole_sign(text: &str) -> Option<std::cmp::Ordering> {
+    use std::cmp::Ordering;
+    let (negative, digits) = match text.strip_prefix('-') {
+        Some(digits) => (true, digits),
+        None => (false, text),
+    };
+    if digits.is_empty() || !digits.bytes().all(|byte| byte.is_ascii_digit()) {
+        return None;
+    }
+    Some(match (negative, digits.bytes().all(|byte| byte == b'0')) {
+        (_, true) => Ordering::Equal,
+        (true, false) => Ordering::Less,
+        (false, false) => Ordering::Greater,
+    })
 }
 
 impl World {
@@ -515,8 +583,10 @@ impl World {
             // `--flag=value`, never `--flag value`: a value is then never read as a flag of its
             // own (`-5` is the value of `--estimate-noise`, not an unknown `-5`).
             let mut own = Vec::new();
+            // Each word clap is given, with the value it comes from.
+            let mut given: Vec<(String, Value)> = Vec::new();
             for value in values {
-                let text = match value {
+                let text = match &value {
                     Value::Bool(true) => {
                         flags.push(flag.clone());
                         own.push(flag.clone());
@@ -524,7 +594,7 @@ impl World {
                     }
                     Value::Bool(false) => continue,
                     Value::Number(number) => number.to_string(),
-                    Value::String(text) => text,
+                    Value::String(text) => text.clone(),
                     other => {
                         return Err(CliError::Input(format!(
                             "{}: world.{key}: expected a string, number or boolean, found {other}",
@@ -533,18 +603,30 @@ impl World {
                     }
                 };
                 own.push(format!("{flag}={text}"));
-                flags.extend([flag.clone(), text]);
+                flags.extend([flag.clone(), text.clone()]);
+                given.push((text, value));
             }
+            // A refused word as the object writes its value: the text itself when at hand (the
+            // key's value, not an item of an array), else the value as JSON.
+            let shown = |word: &str| match given.iter().find(|(text, _)| text == word) {
+                Some((_, item)) => match value {
+                    Value::Array(_) => None,
+                    _ => place.written(key),
+                }
+                .map_or_else(|| item.to_string(), str::to_owned),
+                None => format!("{word:?}"),
+            };
             // Each key parsed alone first, so that a bad value is reported under its key.
             WorldFlags::try_parse_from(&own).map_err(|error| {
                 let at = place.at(Spot::Value(key));
-                CliError::Input(format!("{at}: world.{key}: {}", flag_error(&error)))
+                CliError::Input(format!("{at}: world.{key}: {}", flag_error(&error, &shown)))
             })?;
             words.extend(own);
         }
+        let shown = |word: &str| format!("{word:?}");
         let parsed = WorldFlags::try_parse_from(&words).map_err(|error| {
             let at = place.at(Spot::Object);
-            CliError::Input(format!("{at}: world: {}", flag_error(&error)))
+            CliError::Input(format!("{at}: world: {}", flag_error(&error, &shown)))
         })?;
         Ok((parsed.world, flags))
     }

@@ -113,7 +113,7 @@ fn a_bad_world_value_is_reported_under_its_key() {
     // Once given as `--estimate-noise -5`, the value was read as a flag of its own.
     assert_eq!(
         map_error(r#"{"estimate_noise": -5}"#),
-        "f.json: world.estimate_noise: -5 is not a whole number from 0 to 100"
+        "f.json: world.estimate_noise: -5 is too small (a whole number from 0 to 100)"
     );
     assert_eq!(
         map_error(r#"{"gateways": 4, "assign": "random"}"#),
@@ -151,34 +151,184 @@ fn whole_numbers_are_refused_in_words_with_their_range() {
     for (json, message) in [
         (
             r#"{"gateways": 0}"#,
-            "0 is not a whole number from 1 to 4096",
+            "0 is too small (a whole number from 1 to 4096)",
         ),
-        (r#"{"gateways": 2.5}"#, "\"2.5\" is not a whole number"),
+        (r#"{"gateways": 2.5}"#, "2.5 is not a whole number"),
         (
             r#"{"estimate_bias": -91}"#,
-            "-91 is not a whole number from -90 to 1000",
+            "-91 is too small (a whole number from -90 to 1000)",
+        ),
+        (
+            r#"{"estimate_bias": 1001}"#,
+            "1001 is too large (a whole number from -90 to 1000)",
         ),
         (
             r#"{"concurrency": "100001"}"#,
-            "100001 is not a whole number from 1 to 100000",
+            "\"100001\" is too large (a whole number from 1 to 100000)",
         ),
         (
             r#"{"concurrency": "-05"}"#,
-            "-05 is not a whole number from 1 to 100000",
+            "\"-05\" is too small (a whole number from 1 to 100000)",
         ),
         (
             r#"{"header_skew_ms": "9223372036854775808"}"#,
-            "9223372036854775808 is too large a number",
+            "\"9223372036854775808\" is too large",
         ),
         (
             r#"{"header_skew_ms": "-9223372036854775809"}"#,
-            "-9223372036854775809 is too far below zero",
+            "\"-9223372036854775809\" is too small",
         ),
         (r#"{"header_skew_ms": ""}"#, "\"\" is not a whole number"),
+        (
+            r#"{"header_skew_ms": "4.0"}"#,
+            "\"4.0\" is not written as a whole number",
+        ),
     ] {
         let error = map_error(json);
         let key = error.split(": ").nth(1).unwrap();
         assert_eq!(error, format!("f.json: {key}: {message}"), "{json}");
+    }
+}
+
+/// The error `from_map` gives for the `world` member of `text`, the whole of file `sc.json`.
+fn object_error(text: &str) -> String {
+    let value: serde_json::Value = serde_json::from_str(text).unwrap();
+    let map = value["world"].as_object().unwrap();
+    World::from_map(map, &WorldPlace::object("sc.json", text))
+        .unwrap_err()
+        .to_string()
+}
+
+/// A number is quoted as the file writes it, not as serde_json or clap would write it again
+/// (`1e3` became `1000.0`, 99999999999999999999 became `1e+20`), and one too large or too small
+/// for the flag is said to be, whole though it is.
+#[test]
+fn a_refused_number_is_quoted_as_written() {
+    let error = |world: &str| object_error(&format!("{{\"world\":\t{world}}}"));
+    for (world, message) in [
+        (
+            "{\"gateways\": 4.0}",
+            "sc.json:1:24: world.gateways: 4.0 is not written as a whole number",
+        ),
+        (
+            "{\"gateways\": 1e3}",
+            "sc.json:1:24: world.gateways: 1e3 is not written as a whole number",
+        ),
+        (
+            "{\"gateways\": 1E+3}",
+            "sc.json:1:24: world.gateways: 1E+3 is not written as a whole number",
+        ),
+        (
+            "{\"gateways\": 2.5e0}",
+            "sc.json:1:24: world.gateways: 2.5e0 is not a whole number",
+        ),
+        (
+            "{\"gateways\": 99999999999999999999}",
+            "sc.json:1:24: world.gateways: 99999999999999999999 is too large",
+        ),
+        (
+            "{\"gateways\": -99999999999999999999}",
+            "sc.json:1:24: world.gateways: -99999999999999999999 is too small",
+        ),
+        (
+            "{\"gateways\": 5000}",
+            "sc.json:1:24: world.gateways: 5000 is too large (a whole number from 1 to 4096)",
+        ),
+        (
+            "{\"gateways\": \"m\\u0061ny\"}",
+            "sc.json:1:24: world.gateways: \"m\\u0061ny\" is not a whole number",
+        ),
+        // Tabs between the tokens: each place is still found.
+        (
+            "{\t\"gateways\"\t:\t2\t,\t\"estimate_noise\"\t:\t-5\t}",
+            "sc.json:1:49: world.estimate_noise: -5 is too small (a whole number from 0 to 100)",
+        ),
+        (
+            "{\t\"gateways\"\t:\t2\t,\t\"bogus\"\t:\t1}",
+            "sc.json:1:30: world: unknown key \"bogus\" (known: gateways, ",
+        ),
+    ] {
+        assert!(
+            error(world).starts_with(message),
+            "{world}: {}",
+            error(world)
+        );
+    }
+    // An array's items are shown as JSON.
+    assert!(
+        map_error(r#"{"limits_change_at": ["120:rpm=5", 7]}"#).contains("world.limits_change_at: ")
+    );
+}
+
+/// clap's reason for `value` given to `--n`, parsed by `parser`, as a world object says it.
+fn clap_reason(parser: clap::builder::ValueParser, value: &str) -> String {
+    let command = clap::Command::new("t")
+        .no_binary_name(true)
+        .arg(clap::Arg::new("n").long("n").value_parser(parser));
+    let error = command
+        .try_get_matches_from([format!("--n={value}")])
+        .unwrap_err();
+    flag_error(&error, &|word: &str| word.to_owned())
+}
+
+/// The ranges clap writes for ranged integer parsers, each read exactly or left in clap's words:
+/// an unbounded end is written as the type's largest value after a bare `..`, an excluded end
+/// as itself after a bare `..`.
+#[test]
+fn clap_ranges_are_reworded_only_when_read_exactly() {
+    use clap::builder::ValueParser;
+    use clap::value_parser;
+    let five_to_ten: ValueParser = value_parser!(u64).range(5..=10).into();
+    let from_one: ValueParser = value_parser!(u64).range(1..).into();
+    let signed_from_one: ValueParser = value_parser!(i64).range(1..).into();
+    let to_five: ValueParser = value_parser!(i64).range(..=5).into();
+    let below_five: ValueParser = value_parser!(i64).range(..5).into();
+    let below_hundred: ValueParser = value_parser!(u64).range(0..100).into();
+    let unsigned: ValueParser = value_parser!(u64).into();
+    let signed: ValueParser = value_parser!(i64).into();
+    let huge = "99999999999999999999";
+    for (parser, value, message) in [
+        (
+            &five_to_ten,
+            "3",
+            "3 is too small (a whole number from 5 to 10)",
+        ),
+        (
+            &five_to_ten,
+            "11",
+            "11 is too large (a whole number from 5 to 10)",
+        ),
+        (&from_one, "0", "0 is too small (a whole number at least 1)"),
+        (
+            &signed_from_one,
+            "0",
+            "0 is too small (a whole number at least 1)",
+        ),
+        (
+            &signed_from_one,
+            "9223372036854775808",
+            "9223372036854775808 is too large",
+        ),
+        (&to_five, "9", "9 is too large (a whole number at most 5)"),
+        (
+            &unsigned,
+            "-5",
+            "-5 is too small (a whole number at least 0)",
+        ),
+        (&unsigned, huge, &format!("{huge} is too large")),
+        (
+            &signed,
+            &format!("-{huge}"),
+            &format!("-{huge} is too small"),
+        ),
+        (&unsigned, "x", "x is not a whole number"),
+        // Not read exactly: clap's own words.
+        (&below_hundred, "150", "150 is not in 0..100"),
+        (&below_hundred, "100", "100 is not in 0..100"),
+        (&below_five, "9", "9 is not in -9223372036854775808..5"),
+        (&unsigned, "-0", "-0: invalid digit found in string"),
+    ] {
+        assert_eq!(clap_reason(parser.clone(), value), message, "{value}");
     }
 }
 
@@ -187,16 +337,13 @@ fn whole_numbers_are_refused_in_words_with_their_range() {
 #[test]
 fn world_errors_name_the_line_and_column_where_written() {
     let error = |world: &str| {
-        let text = format!("{{\"trace\": \"t.jsonl\",\n  \"world\": {world}}}");
-        let value: serde_json::Value = serde_json::from_str(&text).unwrap();
-        let map = value["world"].as_object().unwrap();
-        World::from_map(map, &WorldPlace::object("sc.json", &text))
-            .unwrap_err()
-            .to_string()
+        object_error(&format!(
+            "{{\"trace\": \"t.jsonl\",\n  \"world\": {world}}}"
+        ))
     };
     assert_eq!(
         error("{\"gateways\": 2,\n    \"estimate_noise\":  -5}"),
-        "sc.json:3:24: world.estimate_noise: -5 is not a whole number from 0 to 100"
+        "sc.json:3:24: world.estimate_noise: -5 is too small (a whole number from 0 to 100)"
     );
     assert!(
         error("{\"gateways\": 2, \"bogus\": 1}")
@@ -221,7 +368,7 @@ fn world_errors_name_the_line_and_column_where_written() {
     // An escaped key is the key it spells.
     assert_eq!(
         error("{\"gate\\u0077ays\": 0}"),
-        "sc.json:2:30: world.gateways: 0 is not a whole number from 1 to 4096"
+        "sc.json:2:30: world.gateways: 0 is too small (a whole number from 1 to 4096)"
     );
 }
 
