@@ -107,3 +107,61 @@ fn the_ttl_defaults_to_ten_minutes() {
     let policy: Policy<1, 2> = Policy::new();
     assert_eq!(policy.permit_ttl(), time::secs(600));
 }
+
+#[test]
+fn a_refused_acquire_leaves_expired_permits_in_place() {
+    // A full table of expired permits, then a request that can never fit: the refusal changes
+    // nothing (all or nothing), so the expired permits are still there to be handed back.
+    let mut policy: Policy<1, 1> = Policy::new().with_permit_ttl(time::secs(1));
+    let lane = policy
+        .add_lane(LaneConfig::new().input_tokens(headroom::Limit::per_minute(headroom::nz!(6_000))))
+        .unwrap();
+    let Acquire::Admit(old) = policy.acquire(
+        at_secs(0),
+        lane,
+        Cost::request(10, 0),
+        Priority::Interactive,
+    ) else {
+        panic!("the table starts empty")
+    };
+    let too_large = Cost::request(1_000_000, 0);
+    assert_eq!(
+        policy.acquire(at_secs(5), lane, too_large, Priority::Interactive),
+        Acquire::Reject(Rejection::CostTooLarge {
+            kind: LimitKind::InputTokens
+        })
+    );
+    assert_eq!(policy.in_flight(), 1);
+    assert_eq!(policy.settle(at_secs(5), old, None), Ok(()));
+}
+
+#[test]
+fn a_time_to_live_of_duration_max_never_expires() {
+    // `Duration::MAX` means never; kept as the longest finite time-to-live (about 49 days), a
+    // permit held longer was reclaimed from under its holder.
+    let mut policy: Policy<1, 1> = Policy::new().with_permit_ttl(time::Duration::MAX);
+    assert_eq!(policy.permit_ttl(), time::Duration::MAX);
+    let lane = policy
+        .add_lane(LaneConfig::new().provisional_requests(None))
+        .unwrap();
+    let Acquire::Admit(held) =
+        policy.acquire(at_secs(0), lane, Cost::request(1, 1), Priority::Interactive)
+    else {
+        panic!("the table starts empty")
+    };
+    let two_hundred_days = at_secs(200 * 24 * 3_600);
+    assert_eq!(
+        policy.acquire(
+            two_hundred_days,
+            lane,
+            Cost::request(1, 1),
+            Priority::Interactive
+        ),
+        Acquire::Reject(Rejection::PermitsFull)
+    );
+    assert_eq!(policy.settle(two_hundred_days, held, None), Ok(()));
+    // Just under it, a time-to-live is kept as asked (and expires as the tests above show).
+    let finite = time::millis(u64::from(u32::MAX) - 1);
+    let policy: Policy<1, 1> = Policy::new().with_permit_ttl(finite);
+    assert_eq!(policy.permit_ttl(), finite);
+}

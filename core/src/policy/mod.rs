@@ -267,8 +267,9 @@ impl<const LANES: usize, const PERMITS: usize> Policy<LANES, PERMITS> {
 
     /// The same policy with another time-to-live for unsettled permits: a permit neither
     /// completed, settled nor cancelled this long after its admission is reclaimed by the next
-    /// acquire that finds the permit table full, and what it charged stays charged (see
-    /// [`Permit`]). Rounded up to a millisecond; at most about 49 days.
+    /// acquire that finds the permit table full and is admitted, and what it charged stays
+    /// charged (see [`Permit`]). Rounded up to a millisecond; about 49 days (`u32::MAX` ms) or
+    /// more, [`Duration::MAX`] included, never expires.
     ///
     /// # Examples
     ///
@@ -278,6 +279,8 @@ impl<const LANES: usize, const PERMITS: usize> Policy<LANES, PERMITS> {
     /// let policy: Policy<1, 8> = Policy::new().with_permit_ttl(time::secs(90));
     /// assert_eq!(policy.permit_ttl(), time::secs(90));
     /// assert_eq!(Policy::<1, 8>::new().permit_ttl(), Policy::<1, 8>::DEFAULT_PERMIT_TTL);
+    /// let never: Policy<1, 8> = Policy::new().with_permit_ttl(time::Duration::MAX);
+    /// assert_eq!(never.permit_ttl(), time::Duration::MAX);
     /// ```
     pub const fn with_permit_ttl(mut self, ttl: Duration) -> Self {
         self.permits.set_ttl_us(ttl.as_ticks());
@@ -289,11 +292,25 @@ impl<const LANES: usize, const PERMITS: usize> Policy<LANES, PERMITS> {
         Duration::from_ticks(self.permits.ttl_us())
     }
 
-    /// Reclaims the permits older than the time-to-live at `now` (their charges stay); answers
-    /// whether a slot was freed.
-    fn reclaim_expired(&mut self, now: Instant) -> bool {
-        let now = self.peek(now);
-        self.permits.reclaim_expired(now)
+    /// The permit table is full: whether the request may go on to be decided. Only with a
+    /// permit older than the time-to-live in the table; the expired ones are reclaimed (their
+    /// charges stay) only when the request will be admitted, so that a refusal (a wait, a cost
+    /// too large, an unknown lane) leaves them in place and changes nothing at all. The lane
+    /// is asked at the engine time the decision is taken at, as the decision asks it.
+    #[cold]
+    fn make_room(&mut self, now: Instant, lane: LaneId, cost: &Cost, priority: Priority) -> bool {
+        let now = self.tick_for(now).engine;
+        if !self.permits.has_expired(now) {
+            return false;
+        }
+        let admits = self
+            .lanes
+            .get(lane.index())
+            .is_some_and(|state| state.probe(now, &state.upfront(cost), priority).is_ok());
+        if admits {
+            self.permits.reclaim_expired(now);
+        }
+        true
     }
 
     /// The same policy with a tag of the caller's choosing, stamped into every permit it
@@ -454,7 +471,7 @@ impl<const LANES: usize, const PERMITS: usize> Policy<LANES, PERMITS> {
         priority: Priority,
         attempt: Attempt,
     ) -> Acquire {
-        if self.permits.is_full() && !self.reclaim_expired(now) {
+        if self.permits.is_full() && !self.make_room(now, lane, &cost, priority) {
             return Acquire::Reject(Rejection::PermitsFull);
         }
         // Decided at the engine time `now` maps to; the clock itself moves only once something
@@ -495,11 +512,11 @@ impl<const LANES: usize, const PERMITS: usize> Policy<LANES, PERMITS> {
         ) {
             Some(permit) => Acquire::Admit(permit),
             None => {
-                // Unreachable: fullness was checked above. Undo the charge all the same, with
-                // the charges worked out again (admitting changes nothing `upfront` reads) and
-                // the ends copied here: keeping or lending the originals would keep them in
-                // memory on the hot path (2 instructions of an admission, 1 of a wait, by
-                // callgrind).
+                // Unreachable: fullness was checked above (and room made for an admission).
+                // Undo the charge all the same, with the charges worked out again (admitting
+                // changes nothing `upfront` reads) and the ends copied here: keeping or lending
+                // the originals would keep them in memory on the hot path (2 instructions of an
+                // admission, 1 of a wait, by callgrind).
                 if let Some(state) = self.lanes.get_mut(lane.index()) {
                     let (charges, ends) = (state.upfront(&cost), ends.map(|end| end));
                     state.reconcile(now, mask, &charges, &Default::default(), now, &ends, true);

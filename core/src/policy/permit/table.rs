@@ -56,7 +56,7 @@ pub(crate) struct Permits<const N: usize> {
     /// Stamped into every permit and checked on the way back; zero until set or derived.
     tag: u32,
     /// How long a permit may stay unsettled before an acquire that needs its slot reclaims it,
-    /// in ms (saturating: about 49 days at most).
+    /// in ms; [`Self::NEVER_MS`] (about 49 days or more asked for) never expires.
     ttl_ms: u32,
     /// The newest slot in the chain ([`NONE`] when the chain is empty); it is always live.
     newest: u16,
@@ -101,19 +101,40 @@ impl<const N: usize> Permits<N> {
     /// The default time-to-live: 10 minutes.
     pub(crate) const DEFAULT_TTL_MS: u32 = 600_000;
 
-    /// The time-to-live of an unsettled permit, in µs.
+    /// The time-to-live that never expires: what a time-to-live of `u32::MAX` ms (about 49
+    /// days) or more is kept as. A caller asking for `Duration::MAX` means *never*; kept as 49
+    /// days, a permit held that long was reclaimed from under it.
+    pub(crate) const NEVER_MS: u32 = u32::MAX;
+
+    /// The time-to-live of an unsettled permit, in µs (`u64::MAX`: never).
     pub(crate) const fn ttl_us(&self) -> u64 {
-        (self.ttl_ms as u64).saturating_mul(1_000)
+        if self.ttl_ms == Self::NEVER_MS {
+            u64::MAX
+        } else {
+            (self.ttl_ms as u64).saturating_mul(1_000)
+        }
     }
 
-    /// Sets the time-to-live, in µs (rounded up to a millisecond, saturating at about 49 days).
+    /// Sets the time-to-live, in µs (rounded up to a millisecond; about 49 days or more is
+    /// [`Self::NEVER_MS`]).
     pub(crate) const fn set_ttl_us(&mut self, ttl_us: u64) {
         let ms = ttl_us.div_ceil(1_000);
-        self.ttl_ms = if ms > u32::MAX as u64 {
-            u32::MAX
+        self.ttl_ms = if ms >= Self::NEVER_MS as u64 {
+            Self::NEVER_MS
         } else {
             ms as u32
         };
+    }
+
+    /// Whether a live reservation was issued at least the time-to-live before `now` (engine
+    /// µs): what [`Self::reclaim_expired`] would drop, left in place.
+    #[cold]
+    pub(crate) fn has_expired(&self, now: u64) -> bool {
+        now.checked_sub(self.ttl_us()).is_some_and(|cutoff| {
+            self.slots
+                .iter()
+                .any(|record| record.live && record.issued_at() <= cutoff)
+        })
     }
 
     /// Drops every reservation issued at least the time-to-live before `now` (engine µs),
