@@ -14,7 +14,7 @@ use serde_json::error::Category;
 
 use super::canonical;
 use super::in_flight::InFlight;
-use super::json_scan::{event_kind, value_column};
+use super::json_scan::{event_kind, members, value_column, value_end};
 use super::progress::Progress;
 use super::raw::{
     RawHeaderLine, RawRequest, RawResponse, RawTime, SecondsError, Text, seconds_to_micros,
@@ -103,6 +103,21 @@ impl State {
         }
     }
 
+    /// Where header line `number` (its text `line`) writes its `world` object: the object's
+    /// text alone, so that a header's other members (a long `note`) are not kept twice. `None`
+    /// when it cannot be found (the world's errors then name the file alone).
+    fn world_written(&self, number: usize, line: &str) -> Option<HeaderLine> {
+        let at = members(line, 0)
+            .find(|member| member.key == "world")?
+            .value_at;
+        Some(HeaderLine {
+            file: self.file.clone(),
+            line: number,
+            column: at.saturating_add(1),
+            text: line.get(at..value_end(line, at)?)?.to_owned(),
+        })
+    }
+
     /// Remembers that the response on `line` answered `id`, forgetting the oldest beyond
     /// [`ANSWERED_MEMORY`].
     fn remember_answered(&mut self, id: String, line: usize) {
@@ -160,11 +175,7 @@ impl State {
                 note: raw.note,
                 world: raw.world.map(|world| HeaderWorld {
                     map: world.0,
-                    written: Some(HeaderLine {
-                        file: self.file.clone(),
-                        line: number,
-                        text: line.to_owned(),
-                    }),
+                    written: self.world_written(number, line),
                 }),
             };
             return Ok(None);

@@ -103,14 +103,14 @@ pub struct Header {
 /// let world = trace.header.world.unwrap();
 /// assert_eq!(world.map["gateways"], 4);
 /// let written = world.written.unwrap();
-/// assert_eq!((written.file.as_str(), written.line), ("t.jsonl", 2));
-/// assert_eq!(written.text, "{\"trace\": 1, \"world\": {\"gateways\": 4}}");
+/// assert_eq!((written.file.as_str(), written.line, written.column), ("t.jsonl", 2, 23));
+/// assert_eq!(written.text, "{\"gateways\": 4}");
 /// ```
 #[derive(Debug, Clone, Default)]
 pub struct HeaderWorld {
     /// The object.
     pub map: serde_json::Map<String, serde_json::Value>,
-    /// The header line holding it; `None` for a header built in code.
+    /// Where the header line writes it; `None` for a header built in code.
     pub written: Option<HeaderLine>,
 }
 
@@ -129,15 +129,19 @@ impl From<serde_json::Map<String, serde_json::Value>> for HeaderWorld {
     }
 }
 
-/// The header line as the reader read it: one line, kept once, only for a header with a world.
+/// A header's `world` object as the reader read it: its own text and where that starts, kept
+/// only for a header with a world. The rest of the line (a `note` of any size) is not kept
+/// again.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct HeaderLine {
     /// The file as the reader names it in its errors (`<stdin>` for standard input).
     pub file: String,
-    /// Its 1-based number, every line of the file counted.
+    /// The header line's 1-based number, every line of the file counted.
     pub line: usize,
-    /// Its text, without its newline (and, on line 1, without a byte order mark): the text the
-    /// reader's columns count in.
+    /// The 1-based byte column of the object's `{` on that line, counted as the reader's
+    /// columns are (on line 1, a byte order mark not counted).
+    pub column: usize,
+    /// The object's text as written, `{` to `}`.
     pub text: String,
 }
 

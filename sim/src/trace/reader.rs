@@ -42,8 +42,8 @@ pub fn read(input: impl BufRead, file: &str) -> Result<Trace, TraceError> {
     let mut records = Records::new(input, file);
     let events = records.by_ref().collect::<Result<Vec<_>, _>>()?;
     Ok(Trace {
-        header: records.header().clone(),
         time_form: records.time_form(),
+        header: records.into_header(),
         events,
     })
 }
@@ -81,8 +81,8 @@ pub fn read_file(path: impl AsRef<Path>) -> Result<Trace, TraceError> {
     let mut records = Records::open(path)?;
     let events = records.by_ref().collect::<Result<Vec<_>, _>>()?;
     Ok(Trace {
-        header: records.header().clone(),
         time_form: records.time_form(),
+        header: records.into_header(),
         events,
     })
 }
@@ -156,6 +156,21 @@ impl<R: BufRead> Records<R> {
     /// ```
     pub fn header(&self) -> &Header {
         &self.state.header
+    }
+
+    /// The header, the reader done with: [`Records::header`] without a copy (a header's `note`
+    /// may be long).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let text = "{\"trace\": 1, \"note\": \"n\"}\n";
+    /// let mut records = headroom_sim::trace::Records::new(text.as_bytes(), "t.jsonl");
+    /// assert!(records.next().is_none());
+    /// assert_eq!(records.into_header().note.as_deref(), Some("n"));
+    /// ```
+    pub fn into_header(self) -> Header {
+        self.state.header
     }
 
     /// How the trace spells `t`, fixed by its first event.

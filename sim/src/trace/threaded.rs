@@ -239,8 +239,8 @@ pub fn consume_threaded<R: BufRead>(
                 let _ = sender.send(batch);
             }
             read.map(|()| Finished {
-                header: records.header().clone(),
                 requests: records.requests(),
+                header: records.into_header(),
             })
         });
         for mut batch in receiver {

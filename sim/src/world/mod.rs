@@ -397,7 +397,13 @@ fn flag_error(error: &clap::Error, written: &dyn Fn(&str) -> String) -> String {
             }
             let why = source.map_or_else(String::new, ToString::to_string);
             if why.contains(value) {
-                why
+                // The parser quotes the word it was given: for a number, serde_json's
+                // rendering (`1000.0` for `1e3`), shown as the file writes it.
+                if written.starts_with('"') {
+                    why
+                } else {
+                    replace_number(&why, value, &written)
+                }
             } else {
                 format!("{written}: {why}")
             }
@@ -421,6 +427,30 @@ fn flag_error(error: &clap::Error, written: &dyn Fn(&str) -> String) -> String {
                 .to_owned()
         }
     }
+}
+
+/// `text` with each occurrence of the number `number` standing alone (not part of a longer
+/// number or word) replaced by `with`.
+fn replace_number(text: &str, number: &str, with: &str) -> String {
+    let part = |byte: u8| byte.is_ascii_alphanumeric() || matches!(byte, b'.' | b'+' | b'-');
+    let bytes = text.as_bytes();
+    let mut out = String::with_capacity(text.len());
+    let mut rest = 0;
+    for (at, _) in text.match_indices(number) {
+        let end = at.saturating_add(number.len());
+        let before = at.checked_sub(1).and_then(|before| bytes.get(before));
+        if at < rest || before.is_some_and(|&byte| part(byte)) {
+            continue;
+        }
+        if bytes.get(end).is_some_and(|&byte| part(byte)) {
+            continue;
+        }
+        out.push_str(text.get(rest..at).unwrap_or_default());
+        out.push_str(with);
+        rest = end;
+    }
+    out.push_str(text.get(rest..).unwrap_or_default());
+    out
 }
 
 /// Why `word` (what clap was given; `written` in the world object, in JSON) is not what a
@@ -457,6 +487,11 @@ fn whole_number_error(
                     )),
                     (_, Some(Ordering::Less)) => Some(format!("{written} is too small")),
                     (_, Some(Ordering::Greater)) => Some(format!("{written} is too large")),
+                    // The number `-0`: serde_json reads it as a fraction (clap was given
+                    // `-0.0`), as it reads `-0.0`, not written as a whole number either.
+                    (None, Some(Ordering::Equal)) if number.starts_with('-') => {
+                        Some(format!("{written} is not written as a whole number"))
+                    }
                     (_, Some(Ordering::Equal)) => None,
                     (_, None) => Some(match number.parse::<f64>() {
                         Ok(value) if value.is_finite() && value.fract() == 0.0 => {
@@ -576,6 +611,11 @@ impl World {
                 )));
             }
             let flag = format!("--{long}");
+            // A switch takes `true` or `false`; any other flag, a value.
+            let switch = command
+                .get_arguments()
+                .find(|arg| arg.get_long() == Some(long.as_str()))
+                .is_some_and(|arg| !arg.get_action().takes_values());
             let values = match value {
                 Value::Array(items) => items.clone(),
                 other => vec![other.clone()],
@@ -587,6 +627,28 @@ impl World {
             let mut given: Vec<(String, Value)> = Vec::new();
             for value in values {
                 let text = match &value {
+                    Value::Bool(true) if !switch => {
+                        // What the flag takes, in its own parser's words for `true`.
+                        let why = match WorldFlags::try_parse_from([format!("{flag}={value}")]) {
+                            Err(error) => flag_error(&error, &|_| value.to_string()),
+                            Ok(_) => format!("{value} is not a value (write it as a string)"),
+                        };
+                        return Err(CliError::Input(format!(
+                            "{}: world.{key}: {why}",
+                            place.at(Spot::Value(key))
+                        )));
+                    }
+                    other if switch && !other.is_boolean() => {
+                        let shown = match map[key] {
+                            Value::Array(_) => None,
+                            _ => place.written(key),
+                        }
+                        .map_or_else(|| other.to_string(), str::to_owned);
+                        return Err(CliError::Input(format!(
+                            "{}: world.{key}: {shown} is not true or false",
+                            place.at(Spot::Value(key))
+                        )));
+                    }
                     Value::Bool(true) => {
                         flags.push(flag.clone());
                         own.push(flag.clone());

@@ -2,8 +2,8 @@
 //! input error of the CLI does.
 //!
 //! A world arrives as a parsed map (serde keeps no positions), so its place is found again in
-//! the text it was parsed from — a scenario file, or a trace's header line kept by the reader
-//! ([`HeaderLine`]) — only when an error needs it, by the walk the trace reader's own errors use
+//! the text it was parsed from — a scenario file, or the object's own text a trace reader kept
+//! with where it starts ([`HeaderLine`]) — only when an error needs it, by the walk the trace reader's own errors use
 //! ([`crate::trace::members`]), and spelled as theirs are ([`crate::trace::Position`]): lines
 //! 1-based over every line of the file, columns 1-based bytes, a byte order mark at the start
 //! of a trace not counted. Anything not found leaves the file alone named, never a panic.
@@ -27,9 +27,22 @@ use crate::trace::{HeaderLine, HeaderWorld, Member, Position, members, value_end
 pub struct WorldPlace<'a> {
     /// The file as the user (or the trace reader) names it.
     file: &'a str,
-    /// A JSON object holding the world as its `world` member, and the line of the file it
-    /// starts on; `None` when not at hand (a map built in code).
-    holder: Option<(&'a str, usize)>,
+    /// The text holding the world; `None` when not at hand (a map built in code).
+    holder: Option<Holder<'a>>,
+}
+
+/// Text holding a `world` object, and where in its file it starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Holder<'a> {
+    /// A JSON object holding the world as its `world` member (`member`), or the world
+    /// object's own text.
+    text: &'a str,
+    /// Whether the world is `text`'s `world` member rather than `text` itself.
+    member: bool,
+    /// The 1-based line of the file `text` starts on.
+    line: usize,
+    /// The 1-based byte column of that line `text` starts at.
+    column: usize,
 }
 
 /// The part of a `world` object an error is about.
@@ -55,18 +68,33 @@ impl<'a> WorldPlace<'a> {
     pub fn object(file: &'a str, text: &'a str) -> Self {
         Self {
             file,
-            holder: Some((text, 1)),
+            holder: Some(Holder {
+                text,
+                member: true,
+                line: 1,
+                column: 1,
+            }),
         }
     }
 
-    /// The world of a trace header, placed in the header line the reader kept with it (the
-    /// file named as the reader names it: `<stdin>` for standard input); a world built in code
-    /// names `file` alone.
+    /// The world of a trace header, placed where the reader read it (the file named as the
+    /// reader names it: `<stdin>` for standard input); a world built in code names `file`
+    /// alone.
     pub fn trace_header(file: &'a str, world: &'a HeaderWorld) -> Self {
         match &world.written {
-            Some(HeaderLine { file, line, text }) => Self {
+            Some(HeaderLine {
                 file,
-                holder: Some((text.as_str(), *line)),
+                line,
+                column,
+                text,
+            }) => Self {
+                file,
+                holder: Some(Holder {
+                    text,
+                    member: false,
+                    line: *line,
+                    column: *column,
+                }),
             },
             None => Self::file(file),
         }
@@ -76,9 +104,9 @@ impl<'a> WorldPlace<'a> {
     pub(super) fn at(&self, spot: Spot<'_>) -> String {
         let (line, column) = self
             .holder
-            .and_then(|(text, first_line)| {
-                let offset = offset_of(text, spot)?;
-                line_and_column(text, first_line, offset)
+            .and_then(|holder| {
+                let offset = offset_of(holder, spot)?;
+                line_and_column(holder, offset)
             })
             .unwrap_or((0, 0));
         Position {
@@ -92,17 +120,23 @@ impl<'a> WorldPlace<'a> {
     /// The value of `key` as written (its JSON text: a string with its quotes), when the text
     /// is at hand.
     pub(super) fn written(&self, key: &str) -> Option<&'a str> {
-        let (text, _) = self.holder?;
-        let at = offset_of(text, Spot::Value(key))?;
+        let holder = self.holder?;
+        let text = holder.text;
+        let at = offset_of(holder, Spot::Value(key))?;
         text.get(at..value_end(text, at)?)
     }
 }
 
-/// The byte offset in `text` (a JSON object with a `world` member) of `spot` of the world.
-fn offset_of(text: &str, spot: Spot<'_>) -> Option<usize> {
-    let world = members(text, 0)
-        .find(|member| member.key == "world")?
-        .value_at;
+/// The byte offset in `holder`'s text of `spot` of the world.
+fn offset_of(holder: Holder<'_>, spot: Spot<'_>) -> Option<usize> {
+    let text = holder.text;
+    let world = if holder.member {
+        members(text, 0)
+            .find(|member| member.key == "world")?
+            .value_at
+    } else {
+        0
+    };
     let keys: Vec<Member<'_>> = members(text, world).collect();
     let find = |key: &str| keys.iter().find(|member| member.key == key);
     let key_at = |key: &str| find(key).map(|member| member.key_at);
@@ -114,19 +148,16 @@ fn offset_of(text: &str, spot: Spot<'_>) -> Option<usize> {
     }
 }
 
-/// The 1-based line (counted from `first_line`, the line `text` starts on) and byte column of
-/// offset `offset` of `text`.
-fn line_and_column(text: &str, first_line: usize, offset: usize) -> Option<(usize, usize)> {
-    let before = text.as_bytes().get(..offset)?;
+/// The 1-based line and byte column in the file of offset `offset` of `holder`'s text.
+fn line_and_column(holder: Holder<'_>, offset: usize) -> Option<(usize, usize)> {
+    let before = holder.text.as_bytes().get(..offset)?;
     let newlines = before.iter().filter(|&&byte| byte == b'\n').count();
-    let line_start = before
-        .iter()
-        .rposition(|&byte| byte == b'\n')
-        .map_or(0, |newline| newline.saturating_add(1));
-    Some((
-        first_line.saturating_add(newlines),
-        offset.saturating_sub(line_start).saturating_add(1),
-    ))
+    let column = match before.iter().rposition(|&byte| byte == b'\n') {
+        Some(newline) => offset.saturating_sub(newline),
+        // On the line the text starts on, counted from where it starts.
+        None => holder.column.saturating_add(offset),
+    };
+    Some((holder.line.saturating_add(newlines), column))
 }
 
 #[cfg(test)]
@@ -228,6 +259,19 @@ mod tests {
             );
             assert_eq!(place.written("gateways"), Some("0"));
         }
+        // Only the world's own text is kept, not the rest of the line (a note of any size).
+        let note = "n".repeat(1_000);
+        let line =
+            format!("{{\"trace\": 1, \"note\": \"{note}\", \"world\": {{\"gateways\": 0}}}}");
+        let trace = crate::trace::read_str(&format!("\u{feff}{line}\n"), "t.jsonl").unwrap();
+        let world = trace.header.world.unwrap();
+        let written = world.written.as_ref().unwrap();
+        assert_eq!((written.line, written.column), (1, 1_035));
+        assert_eq!(written.text, "{\"gateways\": 0}");
+        let place = WorldPlace::trace_header("t.jsonl", &world);
+        assert_eq!(place.at(Spot::Object), "t.jsonl:1:1035");
+        assert_eq!(place.at(Spot::Value("gateways")), "t.jsonl:1:1048");
+        assert_eq!(place.written("gateways"), Some("0"));
         let built = HeaderWorld::from(serde_json::Map::new());
         assert_eq!(
             WorldPlace::trace_header("t.jsonl", &built).at(Spot::Object),

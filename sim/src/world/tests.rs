@@ -392,3 +392,99 @@ fn a_limit_change_refuses_a_limit_given_twice() {
     );
     assert!(parse_limit_change("120:rpm=5,tpm=6").is_ok());
 }
+
+/// A number a flag's own parser quotes in its reason is quoted there as the file writes it,
+/// not as serde_json renders it again (`1000.0` for `1e3`).
+#[test]
+fn a_number_in_a_parsers_reason_is_quoted_as_written() {
+    assert_world_errors(&[
+        (
+            "{\"limits_change_at\": 1e3}",
+            "sc.json:1:32: world.limits_change_at: expected T:rpm=…,itpm=…: 1e3",
+        ),
+        (
+            "{\"token_burst_s\": -1e0}",
+            "sc.json:1:29: world.token_burst_s: seconds are a decimal number from 0 to \
+             18446744073709 with at most six decimals (to the µs; no sign, no exponent), like 90 \
+             or 0.25: -1e0",
+        ),
+        (
+            "{\"bare_429\": 15e-1}",
+            "sc.json:1:24: world.bare_429: a fraction is from 0 to 1 with at most three decimals \
+             (0.125): 15e-1",
+        ),
+        // An item of an array is not placed: as JSON writes it.
+        (
+            "{\"bare_429\": [15e-1]}",
+            "sc.json:1:24: world.bare_429: a fraction is from 0 to 1 with at most three decimals \
+             (0.125): 1.5",
+        ),
+        (
+            "{\"bare_429\": \"15e-1\"}",
+            "sc.json:1:24: world.bare_429: a fraction is from 0 to 1 with at most three decimals \
+             (0.125): 15e-1",
+        ),
+    ]);
+}
+
+/// `-0` is read by serde_json as a fraction, `-0.0`, and refused as `-0.0` is: not written as
+/// a whole number (not clap's `invalid digit found in string`).
+#[test]
+fn minus_zero_is_not_written_as_a_whole_number() {
+    assert_world_errors(&[
+        (
+            "{\"estimate_noise\": -0}",
+            "sc.json:1:30: world.estimate_noise: -0 is not written as a whole number",
+        ),
+        (
+            "{\"estimate_bias\": -0}",
+            "sc.json:1:29: world.estimate_bias: -0 is not written as a whole number",
+        ),
+        (
+            "{\"estimate_noise\": -0.0}",
+            "sc.json:1:30: world.estimate_noise: -0.0 is not written as a whole number",
+        ),
+    ]);
+    // The string `"-0"` is the command line's `-0`, which the flag's parser takes as 0.
+    let text = "{\"world\": {\"estimate_noise\": \"-0\"}}";
+    let value: serde_json::Value = serde_json::from_str(text).unwrap();
+    let map = value["world"].as_object().unwrap();
+    let (world, _) = World::from_map(map, &WorldPlace::object("sc.json", text)).unwrap();
+    assert_eq!(world.estimate_noise, Some(0));
+}
+
+/// `true` for a flag that takes a value, and anything but `true` or `false` for a switch, name
+/// what the key takes.
+#[test]
+fn a_switch_and_a_value_are_not_mistaken_for_each_other() {
+    assert_world_errors(&[
+        (
+            "{\"estimate_bias\": true}",
+            "sc.json:1:29: world.estimate_bias: true is not a whole number",
+        ),
+        (
+            "{\"assign\": true}",
+            "sc.json:1:22: world.assign: true is not one of round-robin, hash, skewed",
+        ),
+        (
+            "{\"stale_headers\": 1}",
+            "sc.json:1:29: world.stale_headers: 1 is not true or false",
+        ),
+        (
+            "{\"stale_headers\": \"yes\"}",
+            "sc.json:1:29: world.stale_headers: \"yes\" is not true or false",
+        ),
+        (
+            "{\"stale_headers\": [true, 1]}",
+            "sc.json:1:29: world.stale_headers: 1 is not true or false",
+        ),
+    ]);
+}
+
+/// Each world refused with its message, in a scenario-like file `{"world": …}`.
+fn assert_world_errors(cases: &[(&str, &str)]) {
+    for (world, message) in cases {
+        let error = object_error(&format!("{{\"world\": {world}}}"));
+        assert_eq!(error, *message, "{world}");
+    }
+}
