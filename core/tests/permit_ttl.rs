@@ -18,6 +18,15 @@ fn policy() -> (Policy<1, 2>, LaneId) {
     (policy, lane)
 }
 
+/// One permit slot with a 1 s time-to-live, and a lane of 6 000 input tokens a minute.
+fn one_slot_input_lane() -> (Policy<1, 1>, LaneId) {
+    let mut policy = Policy::new().with_permit_ttl(time::secs(1));
+    let lane = policy
+        .add_lane(LaneConfig::new().input_tokens(headroom::Limit::per_minute(headroom::nz!(6_000))))
+        .unwrap();
+    (policy, lane)
+}
+
 fn ask(policy: &mut Policy<1, 2>, lane: LaneId, now: Instant) -> Acquire {
     policy.acquire(now, lane, Cost::request(10, 10), Priority::Interactive)
 }
@@ -71,10 +80,7 @@ fn a_reclaimed_permit_handed_back_is_unknown_and_a_live_one_is_not() {
 
 #[test]
 fn what_a_reclaimed_permit_charged_stays_charged() {
-    let mut policy: Policy<1, 1> = Policy::new().with_permit_ttl(time::secs(1));
-    let lane = policy
-        .add_lane(LaneConfig::new().input_tokens(headroom::Limit::per_minute(headroom::nz!(6_000))))
-        .unwrap();
+    let (mut policy, lane) = one_slot_input_lane();
     let cost = Cost::request(3_000, 0);
     let Acquire::Admit(permit) = policy.acquire(at_secs(0), lane, cost, Priority::Interactive)
     else {
@@ -112,10 +118,7 @@ fn the_ttl_defaults_to_ten_minutes() {
 fn a_refused_acquire_leaves_expired_permits_in_place() {
     // A full table of expired permits, then a request that can never fit: the refusal changes
     // nothing (all or nothing), so the expired permits are still there to be handed back.
-    let mut policy: Policy<1, 1> = Policy::new().with_permit_ttl(time::secs(1));
-    let lane = policy
-        .add_lane(LaneConfig::new().input_tokens(headroom::Limit::per_minute(headroom::nz!(6_000))))
-        .unwrap();
+    let (mut policy, lane) = one_slot_input_lane();
     let Acquire::Admit(old) = policy.acquire(
         at_secs(0),
         lane,
