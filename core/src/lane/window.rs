@@ -21,8 +21,8 @@
 //!
 //! * **What others spent.** Between two samples the server's level should have moved by its
 //!   refill minus what we spent and the server has counted (`own`):
-//!   `expected = min(peak, R₀ + r·Δt) − own`, where `peak` is the most the server ever reported
-//!   holding (a provider that enforces a minute's limit over one-second slices never holds more
+//!   `expected = min(peak, R₀ + r·Δt) − own`, where `peak` is the most the server reported
+//!   holding since the limit was set (a provider that enforces a minute's limit over one-second slices never holds more
 //!   than a second's worth). What it reports instead, `R₁`, is lower by what others spent.
 //!   Anthropic rounds token counts to the thousand, so twice that rounding is a dead band.
 //! * **Our share.** Our spending and others', as rates per window, are running averages over
@@ -38,8 +38,11 @@
 //!   shares that sum to one, whatever the split: a skewed fleet keeps its skew, and a client
 //!   whose peers stop sees its share rise at the next samples, instead of being held to `1 / N`
 //!   as a static split would hold it. A key with half of what it can hold unspent is not being
-//!   contended for, so the share then also moves towards all of it (a client that held itself
-//!   back has too little spending of its own to compare).
+//!   contended for, so the share then moves towards more than was measured (a client that held
+//!   itself back has too little spending of its own to compare). Every client sees the same
+//!   key and claims at the same sample, so a client that does not know its fleet claims in
+//!   proportion to its own part: together the clients claim at most twice the key, however
+//!   many they are ([`Window::claim`]).
 //! * **Using it.** The window refills at `share × r`, and a correction sets its level to our
 //!   share of what the server reports: `share × (R₁ − others' spending over the reaction
 //!   horizon) − unseen`. The lane keeps one share for all its windows, the smallest of their
@@ -99,15 +102,16 @@ pub(crate) struct Window {
     pub(crate) bucket: Bucket,
     /// Assumed provider capacity, in units (at most the limit's amount).
     capacity: u32,
-    /// The highest `remaining` any response reported: the provider's bucket holds at least
-    /// this much, and a prediction never expects more (a provider that enforces a minute's
-    /// limit over one-second slices never reports more than a second's worth).
+    /// The highest `remaining` any response reported since the limit was set: the provider's
+    /// bucket holds at least this much, and a prediction never expects more (a provider that
+    /// enforces a minute's limit over one-second slices never reports more than a second's
+    /// worth).
     peak: u32,
     /// Our share of the key, in 1/[`SHARE_ONE`] (from 1/64 to all of it): a moving
     /// average of our part of what the key spent.
     share: u16,
-    /// Whether the key may be shared with other clients (the share is learned).
-    shared: bool,
+    /// Who else may spend the key, as far as this client was told.
+    sharing: Sharing,
     /// Our spending, units per window, averaged over samples.
     own_avg: i32,
     /// Others' spending, units per window, averaged over samples (signed: see the sampling).
@@ -116,7 +120,7 @@ pub(crate) struct Window {
     /// unseen ones.
     own_total: u32,
     /// The last correction that a share sample was taken against (meaningful when
-    /// `has_sample`; all zero otherwise).
+    /// `sampling` is not `None`; all zero otherwise).
     sample: Sample,
     /// When the last correction that took a report as read was made (for the raise ceiling;
     /// meaningful when `has_synced`).
@@ -125,14 +129,39 @@ pub(crate) struct Window {
     /// found it: the level it set plus the charges of ours it took out as unseen (for the raise
     /// ceiling).
     synced_level: i32,
-    /// Whether a share sample was taken since the limit was last set. The two flags stand for
-    /// `Option`s, whose tags would each pad out to 8 bytes (a window of 112 bytes, not 128).
-    has_sample: bool,
+    /// How far share samples came since the limit was last set. With `has_synced` it stands
+    /// for `Option`s, whose tags would each pad out to 8 bytes (a window of 112 bytes, not
+    /// 128).
+    sampling: Sampling,
     /// Whether any correction took a report as read (the ceiling has an anchor).
     has_synced: bool,
     /// The `share` the bucket's rate was last tuned to (0 when its rate is the limit's own):
     /// a correction that changes neither share nor capacity keeps the rate it has.
     tuned: u16,
+}
+
+/// Who else may spend a key, as far as its client was told.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+enum Sharing {
+    /// Nobody: the share is the whole key, always.
+    Alone,
+    /// Clients it does not know: the share is learned.
+    Unknown,
+    /// A fleet whose size it knows (and its own request slots): the share is learned too.
+    Fleet,
+}
+
+/// How far a window's share samples came since its limit was last set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+enum Sampling {
+    /// No sample yet.
+    None,
+    /// One sample, the point the next is compared with: no share measured yet.
+    Point,
+    /// A share measured: two samples compared at least once.
+    Measured,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -183,14 +212,18 @@ impl Window {
             capacity,
             peak: 0,
             share: cold_share(shared, fleet),
-            shared,
+            sharing: match (shared, fleet) {
+                (false, _) => Sharing::Alone,
+                (true, None) => Sharing::Unknown,
+                (true, Some(_)) => Sharing::Fleet,
+            },
             own_avg: 0,
             others_avg: 0,
             own_total: 0,
             sample: Sample::NONE,
             synced_at: 0,
             synced_level: 0,
-            has_sample: false,
+            sampling: Sampling::None,
             has_synced: false,
             tuned: 0,
         };
@@ -244,7 +277,7 @@ impl Window {
     /// read, and those are far below 2^31.
     pub(crate) fn count_own(&mut self, delta: u32, retro: u32, admitted_at: u64) {
         self.own_total = self.own_total.wrapping_add(delta);
-        if self.has_sample && admitted_at <= self.sample.at {
+        if self.sampling != Sampling::None && admitted_at <= self.sample.at {
             self.sample.own_seen = self.sample.own_seen.wrapping_add(retro);
         }
     }
@@ -274,9 +307,14 @@ impl Window {
         } else {
             scale(self.capacity, amount, old).clamp(1, amount)
         };
-        self.peak = scale(self.peak, amount, old).min(amount);
+        // What the provider held under the old limit says nothing exact of what it holds under
+        // the new one: rescaled, the 1 request held under 50 a minute became 20 under 1 000,
+        // where the provider held 16, and every sample found 4 missing, as if others spent
+        // them (a client alone lost a third of its share). Learned afresh from the next
+        // report, which `correct` reads before it samples.
+        self.peak = 0;
         self.sample = Sample::NONE;
-        self.has_sample = false;
+        self.sampling = Sampling::None;
         // The raise ceiling keeps the used fraction, as the pace does: a tier upgrade reported
         // by the server may be followed at once, in proportion.
         if self.has_synced {
@@ -540,7 +578,7 @@ impl Window {
 
     /// Takes a sample of our share of the key against the last one, if far enough apart.
     fn sample_share(&mut self, now: u64, remaining: u64, report: &Report) {
-        if !self.shared {
+        if self.sharing == Sharing::Alone {
             return;
         }
         let last = self.sample;
@@ -549,7 +587,10 @@ impl Window {
         // between: sample at least twice per refill of what the server holds. (Too soon is
         // under both bounds: the refill time is only needed under the first.) Tested before
         // anything else is read: most responses come too soon.
-        if self.has_sample && elapsed < MIN_SAMPLE_US && self.within_half_fill(elapsed) {
+        if self.sampling != Sampling::None
+            && elapsed < MIN_SAMPLE_US
+            && self.within_half_fill(elapsed)
+        {
             return;
         }
         let own_seen = self.own_total.wrapping_sub(report.unseen as u32);
@@ -558,9 +599,9 @@ impl Window {
             reported: u32::try_from(remaining).unwrap_or(u32::MAX),
             own_seen,
         };
-        if !self.has_sample {
+        if self.sampling == Sampling::None {
             self.sample = point;
-            self.has_sample = true;
+            self.sampling = Sampling::Point;
             return;
         }
         self.sample = point;
@@ -617,15 +658,8 @@ impl Window {
                 .checked_div(own.saturating_add(others))
                 .unwrap_or(0)
         };
-        // A key with half of what it can hold unspent is not being contended for, whatever the
-        // averages say (a client that held itself back has little spending of its own to
-        // compare): claim half of what remains of the whole.
-        let holds = u64::from(self.capacity.min(self.peak.max(1)));
-        let measured = if remaining.saturating_mul(2) >= holds {
-            measured.saturating_add(one.saturating_sub(measured) / 2)
-        } else {
-            measured
-        };
+        let measured = self.claim(measured, remaining);
+        self.sampling = Sampling::Measured;
         let share = i64::from(self.share);
         // Halfway, rounded away from the share (towards the measurement): rounded towards it, a
         // share one step short of the whole key stayed there for good, and cut every small
@@ -633,6 +667,63 @@ impl Window {
         let step = measured.saturating_sub(share);
         let moved = share.saturating_add(step.saturating_add(step.signum()) / 2);
         self.share = u16::try_from(moved.clamp(i64::from(MIN_SHARE), one)).unwrap_or(MIN_SHARE);
+    }
+
+    /// The share a sample moves towards, from our `measured` part of the key's spending, when
+    /// the server reports `remaining`: a key with at least half of what it holds unspent is
+    /// not being contended for, whatever the averages say (a client that held itself back has
+    /// little spending of its own to compare), so the sample claims more than it measured.
+    ///
+    /// Every client of the key sees the same `remaining` and claims at the same sample, so the
+    /// claim's size is what the key is overdrawn by. A client that does not know its fleet
+    /// claims in proportion to its own part, `measured × (1 + k)`, where `k = 2u − 1` grows
+    /// from nothing at half unspent (`u = 1/2`) to all of it on a full key. Clients' measured
+    /// parts sum to the whole key, so together they claim at most twice the key, however many
+    /// they are. Each claiming half of what remains, as told members do, let sixteen gateways
+    /// claim eight keys' worth at once and meet 429s together a minute later.
+    ///
+    /// Half of what remains is still claimed:
+    /// * by a member told its fleet: its requests keep to their slots, and the proportional
+    ///   claim made a told fleet of sixteen 9 % slower for a quarter fewer 429s;
+    /// * by the first measurement since the limit was set, which compares against a point
+    ///   taken while the first requests were in flight: our charges still in flight read as
+    ///   others' spending (no tokens of ours against 2 097 of "others" on the prompt-caching
+    ///   trace), and a proportional claim of nothing slowed a client alone by up to 2 %;
+    /// * on a key nearly full (15/16 unspent), if larger: a client squeezed to the least share,
+    ///   whose measured part is then mostly noise, would otherwise not climb back (the
+    ///   reservation of output tokens took six times as long).
+    ///
+    /// Measured in benches/RESULTS.md ("twelfth session").
+    fn claim(&self, measured: i64, remaining: u64) -> i64 {
+        // In 32 bits but for one product: on 32-bit targets 64-bit sums and tests cost flash.
+        let holds = self.capacity.min(self.peak.max(1)).max(1);
+        let remaining = u32::try_from(remaining).unwrap_or(u32::MAX).min(holds);
+        let spent = holds.saturating_sub(remaining);
+        // Below half unspent (`remaining < spent`): what was measured.
+        let Some(excess) = remaining.checked_sub(spent) else {
+            return measured;
+        };
+        let one = i64::from(SHARE_ONE);
+        let half_of_rest = measured.saturating_add(one.saturating_sub(measured) / 2);
+        if self.sharing == Sharing::Fleet || self.sampling != Sampling::Measured {
+            return half_of_rest;
+        }
+        // `measured · (1 + excess / holds)`, `excess = 2u − 1` of `holds`; the product of a
+        // share (at most 2^10) and 32 bits fits in 64.
+        let part = u64::try_from(measured).unwrap_or(0);
+        let more = part
+            .saturating_mul(u64::from(excess))
+            .checked_div(u64::from(holds))
+            .unwrap_or(0);
+        let proportional = i64::try_from(part.saturating_add(more))
+            .unwrap_or(one)
+            .min(one);
+        // 15/16 unspent or more: `16 · spent ≤ holds` is `spent ≤ ⌊holds / 16⌋`.
+        if spent <= holds / 16 {
+            proportional.max(half_of_rest)
+        } else {
+            proportional
+        }
     }
 
     /// Whether `elapsed` (below [`MIN_SAMPLE_US`]) is less than half the time the server's

@@ -588,12 +588,12 @@ fn a_raise_awaiting_confirmation_teaches_neither_capacity_nor_share() {
     }
     let requests = status(&policy, lane, LimitKind::Requests, at_ms(120_000));
     assert_eq!(requests.limit, per_minute(1_000));
-    // Before the fix: 979 of 1 000 (the share at its floor). Now 369: the most the provider
-    // ever reported holding, 1 under the old limit, is rescaled to 20 under the new one where
-    // it holds 16, so each sample still finds up to 3 missing; a share of two thirds, not the
-    // floor (an over-estimate of caution, never of room).
-    assert!(
-        requests.others_per_window < 1_000 / 2,
+    // Before the fix: 979 of 1 000 (the share at its floor). Then 370: the most the provider
+    // ever reported holding, 1 under the old limit, was rescaled to 20 under the new one where
+    // it holds 16, so each sample found up to 4 missing. A new limit now learns what the
+    // provider holds afresh, from the reports of the new limit: nothing is found missing.
+    assert_eq!(
+        requests.others_per_window, 0,
         "nobody else spends on this key, yet others are estimated at {} a minute",
         requests.others_per_window
     );

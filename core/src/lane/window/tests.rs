@@ -1,4 +1,5 @@
-//! The shortcuts of a correction's retune: they must give what the full retune gives.
+//! The shortcuts of a correction's retune (they must give what the full retune gives), and how a
+//! window learns the provider's bucket and its share of the key.
 #![allow(
     clippy::arithmetic_side_effects,
     reason = "test arithmetic on small known values"
@@ -6,7 +7,7 @@
 
 use core::num::NonZeroU32;
 
-use super::{MIN_SAMPLE_US, MIN_SHARE, Report, SHARE_ONE, Window, mul_div};
+use super::{MIN_SAMPLE_US, MIN_SHARE, Report, SHARE_ONE, Sampling, Window, mul_div};
 use crate::test_support::per_minute;
 use crate::{Limit, LimitKind};
 
@@ -314,7 +315,7 @@ fn a_report_of_another_limit_only_corrects_the_level() {
         window.peak,
         window.share,
         window.sample,
-        window.has_sample,
+        window.sampling,
     );
     // 40 of the new 1 000 a minute: read as the old limit, above anything it ever held.
     window.correct(6_000_000, report(40, false));
@@ -324,7 +325,7 @@ fn a_report_of_another_limit_only_corrects_the_level() {
             window.peak,
             window.share,
             window.sample,
-            window.has_sample
+            window.sampling
         ),
         before
     );
@@ -491,4 +492,80 @@ fn a_lie_repeated_raises_the_window_no_faster_than_the_refill() {
     assert!(window.bucket.level(t0 + 1_199_000) <= 1);
     window.correct(t0 + 1_201_000, requests(50, 0));
     assert_eq!(window.bucket.level(t0 + 1_201_000), 2);
+}
+
+/// A window of 1 000 input tokens a minute on a shared key whose provider held a whole
+/// minute's worth, told its fleet (`fleet`) or not, with a share measured already or not.
+fn claiming(fleet: Option<u16>, measured: bool) -> Window {
+    let mut window = Window::new(LimitKind::InputTokens, per_minute(1_000), true, fleet);
+    window.peak = 1_000;
+    window.sampling = if measured {
+        Sampling::Measured
+    } else {
+        Sampling::Point
+    };
+    window
+}
+
+#[test]
+fn a_client_not_told_its_fleet_claims_an_unspent_key_in_proportion_to_its_part() {
+    let one = i64::from(SHARE_ONE);
+    let part = one / 16;
+    let untold = claiming(None, true);
+    // Below half unspent, what was measured; from half unspent on, more in proportion:
+    // `part · (1 + (2u − 1))`.
+    assert_eq!(untold.claim(part, 499), part);
+    assert_eq!(untold.claim(part, 500), part);
+    assert_eq!(untold.claim(part, 750), part * 3 / 2);
+    assert_eq!(untold.claim(part, 937), part + part * 874 / 1_000);
+    // 15/16 unspent or more: half of what remains, when that is more.
+    assert_eq!(untold.claim(part, 938), part + (one - part) / 2);
+    assert_eq!(untold.claim(part, 1_000), part + (one - part) / 2);
+    // A large part is doubled on a full key, up to the whole of it.
+    assert_eq!(untold.claim(one / 3, 1_000), one / 3 * 2);
+    assert_eq!(untold.claim(one * 3 / 4, 1_000), one);
+    // Told its fleet, or at the first measurement since the limit was set: half of what
+    // remains from half unspent on.
+    for window in [claiming(Some(16), true), claiming(None, false)] {
+        assert_eq!(window.claim(part, 499), part);
+        assert_eq!(window.claim(part, 500), part + (one - part) / 2);
+        assert_eq!(window.claim(part, 750), part + (one - part) / 2);
+    }
+}
+
+/// Every client of a key sees the same `remaining` and claims at the same sample: sixteen
+/// whose measured parts make up the key claim together at most twice it below 15/16 unspent,
+/// where each claiming half of what remains claimed eight keys' worth.
+#[test]
+fn clients_of_a_key_claim_together_at_most_twice_it() {
+    let one = i64::from(SHARE_ONE);
+    // Unequal parts summing to the whole key.
+    let parts: [i64; 16] = [
+        300, 200, 100, 100, 64, 64, 32, 32, 32, 20, 20, 20, 16, 12, 8, 4,
+    ];
+    assert_eq!(parts.iter().sum::<i64>(), one);
+    let untold = claiming(None, true);
+    let told = claiming(Some(16), true);
+    for remaining in 0..938 {
+        let total: i64 = parts
+            .iter()
+            .map(|&part| untold.claim(part, remaining))
+            .sum();
+        assert!(total <= 2 * one, "{total} at {remaining} of 1 000 unspent");
+    }
+    let told_total: i64 = parts.iter().map(|&part| told.claim(part, 750)).sum();
+    assert!(told_total > 8 * one, "{told_total}");
+}
+
+/// What the provider held under one limit says nothing exact of what it holds under another:
+/// the peak is learned afresh from the reports of the new limit.
+#[test]
+fn a_new_limit_learns_what_the_provider_holds_afresh() {
+    let mut window = Window::new(LimitKind::Requests, per_minute(50), true, None);
+    window.correct(0, requests(1, 0));
+    assert_eq!(window.peak, 1);
+    window.set_limit(1_000_000, LimitKind::Requests, per_minute(1_000));
+    assert_eq!(window.peak, 0);
+    window.correct(2_000_000, requests(16, 0));
+    assert_eq!(window.peak, 16);
 }
