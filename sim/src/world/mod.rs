@@ -627,8 +627,9 @@ impl World {
             let mut given: Vec<(String, Value)> = Vec::new();
             for value in values {
                 let text = match &value {
-                    Value::Bool(true) if !switch => {
-                        // What the flag takes, in its own parser's words for `true`.
+                    Value::Bool(_) if !switch => {
+                        // What the flag takes, in its own parser's words for `true` or `false`
+                        // (`false` is not "unset": a key left out is).
                         let why = match WorldFlags::try_parse_from([format!("{flag}={value}")]) {
                             Err(error) => flag_error(&error, &|_| value.to_string()),
                             Ok(_) => format!("{value} is not a value (write it as a string)"),

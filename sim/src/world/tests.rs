@@ -453,14 +453,22 @@ fn minus_zero_is_not_written_as_a_whole_number() {
     assert_eq!(world.estimate_noise, Some(0));
 }
 
-/// `true` for a flag that takes a value, and anything but `true` or `false` for a switch, name
-/// what the key takes.
+/// `true` or `false` for a flag that takes a value, and anything but `true` or `false` for a
+/// switch, name what the key takes (`false` was once ignored without a word).
 #[test]
 fn a_switch_and_a_value_are_not_mistaken_for_each_other() {
     assert_world_errors(&[
         (
             "{\"estimate_bias\": true}",
             "sc.json:1:29: world.estimate_bias: true is not a whole number",
+        ),
+        (
+            "{\"estimate_bias\": false}",
+            "sc.json:1:29: world.estimate_bias: false is not a whole number",
+        ),
+        (
+            "{\"limits_change_at\": [false]}",
+            "sc.json:1:32: world.limits_change_at: expected T:rpm=…,itpm=…: false",
         ),
         (
             "{\"assign\": true}",
