@@ -302,30 +302,34 @@ fn a_solo_gateway_paces_without_429s() {
 
 #[test]
 fn four_equal_gateways_converge() {
-    // Measured: 5 429s of 600 (0.8 per 100), × bound 1.006. Most come in the first seconds,
-    // before a second response has shown anyone that the key is shared.
+    // Measured: 10 429s of 600 (1.7 per 100), × bound 1.010. Most come in the first seconds,
+    // before a second response has shown anyone that the key is shared. (5 while every client
+    // claimed half of what remains of a key half unspent; the simulator's fleets of 4, over 40
+    // seeds, met 60 % fewer 429s with the proportional claim: see the window's `claim`.)
     let outcome = report("fleet of 4", &[150, 150, 150, 150], 60);
     assert_eq!(outcome.gave_up, 0);
-    assert!(outcome.rate_limited <= 10, "{} 429s", outcome.rate_limited);
+    assert!(outcome.rate_limited <= 15, "{} 429s", outcome.rate_limited);
     assert!(outcome.makespan_us <= bound_us(600, 60) * 110 / 100);
 }
 
 #[test]
 fn sixteen_equal_gateways_converge() {
-    // Measured: 152 429s of 960 (16 per 100), × bound 1.04: sixteen gateways started in lock
+    // Measured: 129 429s of 960 (13 per 100), × bound 1.008 (152 and × 1.04 while every client
+    // claimed half of what remains of a key half unspent): sixteen gateways started in lock
     // step collide on the provider's one-second request bucket until the first samples arrive.
     let outcome = report("fleet of 16", &[60; 16], 60);
     assert_eq!(outcome.gave_up, 0);
-    assert!(outcome.rate_limited <= 170, "{} 429s", outcome.rate_limited);
+    assert!(outcome.rate_limited <= 150, "{} 429s", outcome.rate_limited);
     assert!(outcome.makespan_us <= bound_us(960, 60) * 110 / 100);
 }
 
 #[test]
 fn a_skewed_fleet_is_not_held_to_an_equal_split() {
-    // Measured: 5 429s of 600, × bound 1.005.
+    // Measured: 10 429s of 600, × bound 1.004 (5 and × 1.005 with the claim of half of what
+    // remains).
     let outcome = report("skewed fleet of 4", &[420, 60, 60, 60], 60);
     assert_eq!(outcome.gave_up, 0);
-    assert!(outcome.rate_limited <= 10, "{} 429s", outcome.rate_limited);
+    assert!(outcome.rate_limited <= 15, "{} 429s", outcome.rate_limited);
     // An equal static split would give the big gateway a quarter of the rate: 420 requests at
     // 30 per minute, 14 minutes, 2.8 times the bound.
     assert!(outcome.makespan_us <= bound_us(600, 60) * 110 / 100);

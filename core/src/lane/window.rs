@@ -21,8 +21,8 @@
 //!
 //! * **What others spent.** Between two samples the server's level should have moved by its
 //!   refill minus what we spent and the server has counted (`own`):
-//!   `expected = min(peak, R₀ + r·Δt) − own`, where `peak` is the most the server reported
-//!   holding since the limit was set (a provider that enforces a minute's limit over one-second slices never holds more
+//!   `expected = min(peak, R₀ + r·Δt) − own`, where `peak` is the most the server ever reported
+//!   holding (a provider that enforces a minute's limit over one-second slices never holds more
 //!   than a second's worth). What it reports instead, `R₁`, is lower by what others spent.
 //!   Anthropic rounds token counts to the thousand, so twice that rounding is a dead band.
 //! * **Our share.** Our spending and others', as rates per window, are running averages over
@@ -42,7 +42,8 @@
 //!   itself back has too little spending of its own to compare). Every client sees the same
 //!   key and claims at the same sample, so a client that does not know its fleet claims in
 //!   proportion to its own part: together the clients claim at most twice the key, however
-//!   many they are ([`Window::claim`]).
+//!   many they are, except at the first measurement after a limit is set and on a key nearly
+//!   full ([`Window::claim`]).
 //! * **Using it.** The window refills at `share × r`, and a correction sets its level to our
 //!   share of what the server reports: `share × (R₁ − others' spending over the reaction
 //!   horizon) − unseen`. The lane keeps one share for all its windows, the smallest of their
@@ -102,10 +103,10 @@ pub(crate) struct Window {
     pub(crate) bucket: Bucket,
     /// Assumed provider capacity, in units (at most the limit's amount).
     capacity: u32,
-    /// The highest `remaining` any response reported since the limit was set: the provider's
-    /// bucket holds at least this much, and a prediction never expects more (a provider that
-    /// enforces a minute's limit over one-second slices never reports more than a second's
-    /// worth).
+    /// The highest `remaining` any response reported (rescaled when the limit changes: see
+    /// [`Window::set_limit`]): the provider's bucket holds at least this much, and a prediction
+    /// never expects more (a provider that enforces a minute's limit over one-second slices
+    /// never reports more than a second's worth).
     peak: u32,
     /// Our share of the key, in 1/[`SHARE_ONE`] (from 1/64 to all of it): a moving
     /// average of our part of what the key spent.
@@ -307,12 +308,17 @@ impl Window {
         } else {
             scale(self.capacity, amount, old).clamp(1, amount)
         };
-        // What the provider held under the old limit says nothing exact of what it holds under
-        // the new one: rescaled, the 1 request held under 50 a minute became 20 under 1 000,
-        // where the provider held 16, and every sample found 4 missing, as if others spent
-        // them (a client alone lost a third of its share). Learned afresh from the next
-        // report, which `correct` reads before it samples.
-        self.peak = 0;
+        // A provider's bucket holds at least one unit whatever its rate, so of a peak only what
+        // it held above one scales with the limit: rescaled whole, the 1 request a key of 50 a
+        // minute held (a second's worth, 0.83, is less than one) became 20 under 1 000 a minute,
+        // where the provider held 16, and every later sample found 4 missing, as if others
+        // spent them (a client alone lost a third of its share). Not learned afresh from 0
+        // either: on a drained key the reports since the change are 0, and a sample that
+        // expects no more than that reads others' spending as our own negative.
+        self.peak = match self.peak.checked_sub(1) {
+            Some(above) => scale(above, amount, old).saturating_add(1).min(amount),
+            None => 0,
+        };
         self.sample = Sample::NONE;
         self.sampling = Sampling::None;
         // The raise ceiling keeps the used fraction, as the pace does: a tier upgrade reported
@@ -679,8 +685,9 @@ impl Window {
     /// claims in proportion to its own part, `measured × (1 + k)`, where `k = 2u − 1` grows
     /// from nothing at half unspent (`u = 1/2`) to all of it on a full key. Clients' measured
     /// parts sum to the whole key, so together they claim at most twice the key, however many
-    /// they are. Each claiming half of what remains, as told members do, let sixteen gateways
-    /// claim eight keys' worth at once and meet 429s together a minute later.
+    /// they are (but for the two cases below where every client claims half of what remains).
+    /// Each claiming half of what remains at every such sample, as told members do, let sixteen
+    /// gateways claim eight keys' worth at once and meet 429s together a minute later.
     ///
     /// Half of what remains is still claimed:
     /// * by a member told its fleet: its requests keep to their slots, and the proportional
@@ -688,10 +695,12 @@ impl Window {
     /// * by the first measurement since the limit was set, which compares against a point
     ///   taken while the first requests were in flight: our charges still in flight read as
     ///   others' spending (no tokens of ours against 2 097 of "others" on the prompt-caching
-    ///   trace), and a proportional claim of nothing slowed a client alone by up to 2 %;
-    /// * on a key nearly full (15/16 unspent), if larger: a client squeezed to the least share,
-    ///   whose measured part is then mostly noise, would otherwise not climb back (the
-    ///   reservation of output tokens took six times as long).
+    ///   trace), and a proportional claim of nothing slowed a client alone by up to 1.4 %;
+    /// * on a key nearly full (15/16 unspent), if larger: a safety net for a client squeezed to
+    ///   the least share, whose measured part is then mostly noise. A told client claiming in
+    ///   proportion without it took 2.9 times as long on the reserved-output trace. No client
+    ///   of the bundled traces that was not told its fleet needed it: without it their fleets
+    ///   gave up 15–43 % fewer requests but took 2–6 % longer.
     ///
     /// Measured in benches/RESULTS.md ("twelfth session").
     fn claim(&self, measured: i64, remaining: u64) -> i64 {

@@ -590,8 +590,9 @@ fn a_raise_awaiting_confirmation_teaches_neither_capacity_nor_share() {
     assert_eq!(requests.limit, per_minute(1_000));
     // Before the fix: 979 of 1 000 (the share at its floor). Then 370: the most the provider
     // ever reported holding, 1 under the old limit, was rescaled to 20 under the new one where
-    // it holds 16, so each sample found up to 4 missing. A new limit now learns what the
-    // provider holds afresh, from the reports of the new limit: nothing is found missing.
+    // it holds 16, so each sample found up to 4 missing. A bucket holds at least one unit
+    // whatever its rate, so only what the peak held above one is rescaled now: it stays 1,
+    // the reports of the new limit raise it to 16, and nothing is found missing.
     assert_eq!(
         requests.others_per_window, 0,
         "nobody else spends on this key, yet others are estimated at {} a minute",

@@ -557,15 +557,74 @@ fn clients_of_a_key_claim_together_at_most_twice_it() {
     assert!(told_total > 8 * one, "{told_total}");
 }
 
-/// What the provider held under one limit says nothing exact of what it holds under another:
-/// the peak is learned afresh from the reports of the new limit.
+/// A provider's bucket holds at least one unit whatever its rate: of the peak, only what it
+/// held above one is rescaled with a new limit, and the reports of the new limit raise it.
 #[test]
-fn a_new_limit_learns_what_the_provider_holds_afresh() {
-    let mut window = Window::new(LimitKind::Requests, per_minute(50), true, None);
-    window.correct(0, requests(1, 0));
-    assert_eq!(window.peak, 1);
-    window.set_limit(1_000_000, LimitKind::Requests, per_minute(1_000));
-    assert_eq!(window.peak, 0);
-    window.correct(2_000_000, requests(16, 0));
-    assert_eq!(window.peak, 16);
+fn a_new_limit_rescales_the_peak_above_one_unit() {
+    let mut requests_window = Window::new(LimitKind::Requests, per_minute(50), true, None);
+    requests_window.correct(0, requests(1, 0));
+    assert_eq!(requests_window.peak, 1);
+    requests_window.set_limit(1_000_000, LimitKind::Requests, per_minute(1_000));
+    // Rescaled whole: 20, where the provider holds 16.
+    assert_eq!(requests_window.peak, 1);
+    requests_window.correct(2_000_000, requests(16, 0));
+    assert_eq!(requests_window.peak, 16);
+    let mut tokens = Window::new(LimitKind::InputTokens, per_minute(30_000), true, None);
+    tokens.peak = 30_000;
+    tokens.set_limit(0, LimitKind::InputTokens, per_minute(60_000));
+    assert_eq!(tokens.peak, 59_999);
+    tokens.set_limit(0, LimitKind::InputTokens, per_minute(15_000));
+    assert_eq!(tokens.peak, 15_000);
+}
+
+/// A report of input tokens, newest, all of ours counted.
+fn tokens(remaining: u64) -> Report {
+    Report {
+        remaining,
+        unseen: 0,
+        rounding: 0,
+        horizon_us: 0,
+        newest: true,
+        own_limit: true,
+    }
+}
+
+/// After a limit is lowered on a drained key, the reports of the new limit are all 0; a peak
+/// learned from them alone would expect nothing back, read others' spending as our own
+/// negative and raise our share to the whole key. Ours is 10 of the 25 the key refills
+/// between two reports.
+#[test]
+fn a_drained_key_after_a_new_limit_still_shows_others_spending() {
+    let mut window = Window::new(LimitKind::InputTokens, per_minute(1_000), true, None);
+    window.correct(0, tokens(1_000));
+    window.set_limit(1_000, LimitKind::InputTokens, per_minute(500));
+    for step in 1..=20u64 {
+        window.count_admitted(10);
+        window.correct(step * 3_000_000, tokens(0));
+    }
+    // Our part is 10 / 25 of the key (410 of 1 024); learned from the drained reports alone,
+    // the peak made it the whole key.
+    assert!(
+        (360..=460).contains(&window.share),
+        "{} of {SHARE_ONE}",
+        window.share
+    );
+}
+
+/// The first measurement after a limit is set claims half of what remains; later ones in
+/// proportion: on a key 3/4 unspent with none of the spending ours, the share moves from the
+/// cold quarter halfway up to that claim (256 → 384), then halfway down to nothing (→ 192).
+#[test]
+fn the_first_measurement_claims_half_of_what_remains_and_later_ones_in_proportion() {
+    let mut window = Window::new(LimitKind::InputTokens, per_minute(1_000), true, None);
+    assert_eq!(window.sampling, Sampling::None);
+    window.correct(0, tokens(1_000));
+    assert_eq!((window.sampling, window.share), (Sampling::Point, 256));
+    window.correct(3_000_000, tokens(750));
+    assert_eq!((window.sampling, window.share), (Sampling::Measured, 384));
+    window.correct(6_000_000, tokens(750));
+    assert_eq!((window.sampling, window.share), (Sampling::Measured, 192));
+    // A new limit starts over: its first measurement claims half of what remains again.
+    window.set_limit(6_000_000, LimitKind::InputTokens, per_minute(1_000));
+    assert_eq!(window.sampling, Sampling::None);
 }
