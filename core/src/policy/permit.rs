@@ -81,10 +81,11 @@ impl LaneId {
 /// hand it back: the policy cannot see the drop. So that such a permit cannot hold its slot
 /// forever, a permit not completed, settled or cancelled within the policy's time-to-live
 /// (`Policy::with_permit_ttl`, 10 minutes by default) is reclaimed by the next acquire that
-/// finds the table full and is admitted (a refused one leaves it in place). What it charged stays charged (the request may have been sent; the
-/// buckets refill as usual), and handing it back afterwards is [`PermitError::Unknown`]. Set
-/// the time-to-live above the longest a response can take. The async limiter (feature `async`)
-/// cancels its guards' permits on drop, so this is only a safety net there.
+/// finds the table full and is admitted (a refused one leaves it in place). What it charged
+/// stays charged (the request may have been sent; the buckets refill as usual), and handing it
+/// back afterwards is [`PermitError::Unknown`]. Set the time-to-live above the longest a
+/// response can take. The async limiter (feature `async`) cancels its guards' permits on drop,
+/// so this is only a safety net there.
 ///
 /// # Examples
 ///

@@ -14,7 +14,7 @@ use serde_json::error::Category;
 
 use super::canonical;
 use super::in_flight::InFlight;
-use super::json_scan::{event_kind, members, value_column, value_end};
+use super::json_scan::{event_kind, member_value, value_column};
 use super::progress::Progress;
 use super::raw::{
     RawHeaderLine, RawRequest, RawResponse, RawTime, SecondsError, Text, seconds_to_micros,
@@ -107,14 +107,12 @@ impl State {
     /// text alone, so that a header's other members (a long `note`) are not kept twice. `None`
     /// when it cannot be found (the world's errors then name the file alone).
     fn world_written(&self, number: usize, line: &str) -> Option<HeaderLine> {
-        let at = members(line, 0)
-            .find(|member| member.key == "world")?
-            .value_at;
+        let (at, world) = member_value(line, "world")?;
         Some(HeaderLine {
             file: self.file.clone(),
             line: number,
             column: at.saturating_add(1),
-            text: line.get(at..value_end(line, at)?)?.to_owned(),
+            text: world.to_owned(),
         })
     }
 

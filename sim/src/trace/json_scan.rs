@@ -158,6 +158,15 @@ impl<'a> Iterator for Members<'a> {
     }
 }
 
+/// Where the top-level object `text` writes member `key`'s value, and that value's text: to
+/// its end, or to the end of `text` when the value is cut short (errors still place what is
+/// there).
+pub(crate) fn member_value<'a>(text: &'a str, key: &str) -> Option<(usize, &'a str)> {
+    let at = members(text, 0).find(|member| member.key == key)?.value_at;
+    let end = value_end(text, at).unwrap_or(text.len());
+    Some((at, text.get(at..end)?))
+}
+
 /// The offset just after the JSON value starting at offset `at` of `text`.
 pub(crate) fn value_end(text: &str, at: usize) -> Option<usize> {
     json_at::<IgnoredAny>(text, at).map(|(IgnoredAny, end)| end)

@@ -55,7 +55,7 @@ mod reader_tests;
 pub(crate) use error::{Position, strip_position};
 pub use error::{TraceError, TraceErrorKind};
 pub(crate) use id_hash::IdHasher;
-pub(crate) use json_scan::{Member, members, value_end};
+pub(crate) use json_scan::{Member, member_value, members, value_end};
 pub use progress::{BYTES_PER_ENTRY, MAX_STEP, Progress};
 pub(crate) use raw::MAX_NUMERIC_MICROS;
 pub use reader::{Records, read, read_file, read_str};

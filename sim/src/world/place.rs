@@ -2,13 +2,14 @@
 //! input error of the CLI does.
 //!
 //! A world arrives as a parsed map (serde keeps no positions), so its place is found again in
-//! the text it was parsed from — a scenario file, or the object's own text a trace reader kept
-//! with where it starts ([`HeaderLine`]) — only when an error needs it, by the walk the trace reader's own errors use
-//! ([`crate::trace::members`]), and spelled as theirs are ([`crate::trace::Position`]): lines
-//! 1-based over every line of the file, columns 1-based bytes, a byte order mark at the start
-//! of a trace not counted. Anything not found leaves the file alone named, never a panic.
+//! the world object's own text — in a scenario file, or as a trace reader kept it with where it
+//! starts ([`HeaderLine`]) — only when an error needs it, by the walk the trace reader's own
+//! errors use ([`crate::trace::members`]), and spelled as theirs are
+//! ([`crate::trace::Position`]): lines 1-based over every line of the file, columns 1-based
+//! bytes, a byte order mark at the start of a trace not counted. Anything not found leaves the
+//! file alone named, never a panic.
 
-use crate::trace::{HeaderLine, HeaderWorld, Member, Position, members, value_end};
+use crate::trace::{HeaderLine, HeaderWorld, Member, Position, member_value, members, value_end};
 
 /// The file a `world` object comes from, and where in it the object is written when the text
 /// holding it is at hand.
@@ -27,18 +28,15 @@ use crate::trace::{HeaderLine, HeaderWorld, Member, Position, members, value_end
 pub struct WorldPlace<'a> {
     /// The file as the user (or the trace reader) names it.
     file: &'a str,
-    /// The text holding the world; `None` when not at hand (a map built in code).
+    /// The world's text; `None` when not at hand (a map built in code).
     holder: Option<Holder<'a>>,
 }
 
-/// Text holding a `world` object, and where in its file it starts.
+/// A `world` object's text as written, and where in its file it starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Holder<'a> {
-    /// A JSON object holding the world as its `world` member (`member`), or the world
-    /// object's own text.
+    /// The object, `{` to `}` (or to the end of the file when cut short).
     text: &'a str,
-    /// Whether the world is `text`'s `world` member rather than `text` itself.
-    member: bool,
     /// The 1-based line of the file `text` starts on.
     line: usize,
     /// The 1-based byte column of that line `text` starts at.
@@ -66,15 +64,20 @@ impl<'a> WorldPlace<'a> {
 
     /// The `world` member of the JSON object `text`, the whole of `file` (a scenario file).
     pub fn object(file: &'a str, text: &'a str) -> Self {
-        Self {
-            file,
-            holder: Some(Holder {
-                text,
-                member: true,
-                line: 1,
-                column: 1,
-            }),
-        }
+        let whole = Holder {
+            text,
+            line: 1,
+            column: 1,
+        };
+        let holder = member_value(text, "world").and_then(|(at, world)| {
+            let (line, column) = line_and_column(whole, at)?;
+            Some(Holder {
+                text: world,
+                line,
+                column,
+            })
+        });
+        Self { file, holder }
     }
 
     /// The world of a trace header, placed where the reader read it (the file named as the
@@ -91,7 +94,6 @@ impl<'a> WorldPlace<'a> {
                 file,
                 holder: Some(Holder {
                     text,
-                    member: false,
                     line: *line,
                     column: *column,
                 }),
@@ -129,19 +131,11 @@ impl<'a> WorldPlace<'a> {
 
 /// The byte offset in `holder`'s text of `spot` of the world.
 fn offset_of(holder: Holder<'_>, spot: Spot<'_>) -> Option<usize> {
-    let text = holder.text;
-    let world = if holder.member {
-        members(text, 0)
-            .find(|member| member.key == "world")?
-            .value_at
-    } else {
-        0
-    };
-    let keys: Vec<Member<'_>> = members(text, world).collect();
+    let keys: Vec<Member<'_>> = members(holder.text, 0).collect();
     let find = |key: &str| keys.iter().find(|member| member.key == key);
     let key_at = |key: &str| find(key).map(|member| member.key_at);
     match spot {
-        Spot::Object => Some(world),
+        Spot::Object => Some(0),
         Spot::Key(key) => key_at(key),
         Spot::Value(key) => find(key).map(|member| member.value_at),
         Spot::Later(one, other) => key_at(one).max(key_at(other)),
