@@ -31,10 +31,14 @@
 //!   *rejected*, no permit.
 //! * **A response** at `t`: first the comparison. For each limit the lane has a bucket for and
 //!   the headers report a `remaining` for, the sample is `estimate − remaining`, with `estimate`
-//!   the bucket's `available(t)` and `remaining` capped at the bucket's burst (for requests,
-//!   the engine's bucket holds one second's worth of the per-minute limit: an engine with its
-//!   one request available and a server with 49 of 50 left agree). Before the lane has learned
-//!   its limits there is nothing to compare. Then the response is folded in with
+//!   what the engine would admit at `t`: the smaller of its pace and of its model of the
+//!   provider's window (its share of the key, as the last response corrected it;
+//!   [`headroom::Policy::status`]), and `remaining` capped at the pace's burst (for requests,
+//!   the engine's pace holds one second's worth of the per-minute limit: an engine with its
+//!   one request available and a server with 49 of 50 left agree). Until successive responses
+//!   show that the key is not shared, the engine keeps a quarter of what the server reports,
+//!   so its token estimates run under. Before the lane has learned its limits there is nothing
+//!   to compare. Then the response is folded in with
 //!   [`headroom::Policy::complete`] (status, header snapshot from the core's parser, `usage`
 //!   for a 2xx), exactly as the engine would: a 429's tokens are refunded, levels follow the
 //!   headers less unseen reservations. A request without a permit has its response folded with

@@ -236,12 +236,22 @@ impl Shadow {
     }
 }
 
-/// The engine's level of each bucket of `lane` at `now` against the snapshot's `remaining`.
+/// What the engine would admit on each limit of `lane` at `now` against the snapshot's
+/// `remaining`: the smaller of its pace and of its model of the provider's window (reported by
+/// [`Policy::status`]). The pace alone refills with time whatever the headers said, so a drained
+/// key read as a full pace: every response of a trace that ran its key dry scored an
+/// over-estimate of the whole limit.
 ///
-/// The engine's bucket holds at most its burst: for requests, one second's worth of the
+/// The pace is read at the recorded instant itself. The engine's clock may be ahead of it (a
+/// held-back request is charged where the engine would have sent it, later), and its pace then
+/// holds what was left at `now` of charges made after it. `status` reads the window at the
+/// engine's own instant, which may be later than `now`: an estimate that errs high, the side an
+/// audit should err on.
+///
+/// The engine admits at most its pace's burst at once: for requests, one second's worth of the
 /// per-minute limit (providers enforce per-minute limits over shorter intervals), so with 49
 /// of 50 requests left on the server and one available in the engine, the two agree. The
-/// header's `remaining` is capped at the burst before comparing; for tokens the burst is the
+/// header's `remaining` is capped at that burst before comparing; for tokens the burst is the
 /// whole limit and the cap changes nothing.
 fn compare(
     policy: &Policy<MAX_LANES, PERMITS>,
@@ -249,15 +259,21 @@ fn compare(
     now: Instant,
     snapshot: &Snapshot,
 ) -> Vec<Sample> {
-    LimitKind::ALL
-        .into_iter()
-        .filter_map(|kind| {
-            let bucket = policy.bucket(lane, kind)?;
-            let remaining = snapshot.quota_of(kind)?.remaining?;
+    policy
+        .status(now)
+        .filter(|status| status.lane == lane)
+        .filter_map(|status| {
+            let remaining = snapshot.quota_of(status.kind)?.remaining?;
+            let pace = policy
+                .bucket(lane, status.kind)
+                .map_or(status.available, |pace| pace.available(now));
+            let estimate = status
+                .window_available
+                .map_or(pace, |window| window.min(pace));
             Some(Sample {
-                kind,
-                estimate: bucket.available(now),
-                truth: remaining.min(u64::from(bucket.burst())),
+                kind: status.kind,
+                estimate,
+                truth: remaining.min(u64::from(status.burst)),
             })
         })
         .collect()

@@ -80,25 +80,47 @@ fn estimates_are_compared_once_limits_are_learned() {
     let lines = [
         request(0.0, "r1", 1_000),
         response(1.0, "r1", 200, &anthropic(49, 29_000, 7_000)),
-        request(10.0, "r2", 1_000),
-        // Another client spent most of the input quota: the engine thought more was left.
-        response(11.0, "r2", 200, &anthropic(49, 12_000, 7_000)),
+        request(1.5, "r2", 1_000),
+        // Another client spent most of the input quota within the second: the engine thought
+        // more was left.
+        response(2.0, "r2", 200, &anthropic(48, 2_000, 7_000)),
     ];
     let report = run(&lines.join("\n"));
     let requests = report.estimate_error.requests.unwrap();
-    // The server's 49 of 50 is capped at the engine's one-request burst; r2 emptied that burst
-    // until 11.2 s, so the engine is one request more careful than the server.
+    // The server's 48 of 50 is capped at the engine's one-request burst; r2 emptied that burst
+    // until 2.7 s, so the engine is one request more careful than the server.
     assert_eq!(
         (requests.count, requests.max_over, requests.max_under),
         (1, 0, 1)
     );
     let input = report.estimate_error.input_tokens.unwrap();
     assert_eq!((input.count, input.over), (1, 1));
-    // Full again by t = 10 (30 000 per minute refills 500 a second), less r2's 1 000, plus
-    // one more second of refill.
-    assert_eq!(input.max_over, 29_500 - 12_000);
+    // The window keeps a quarter of what the first response reported (the cold share of a key
+    // that may be shared: 28 500 read down for rounding, ≈ 7 080 once others' spending over
+    // the reaction horizon is taken out), less r2's 1 000, plus a second's refill of that
+    // share (125): ≈ 6 200 against the server's 2 000.
+    assert!((4_100..=4_300).contains(&input.max_over), "{input:?}");
+    // No `tokens-*` field: no combined window or pace to compare.
     assert!(report.estimate_error.tokens.is_none());
     assert!(!report.flagged());
+}
+
+#[test]
+fn a_drained_key_is_not_an_over_estimate() {
+    let lines = [
+        request(0.0, "r1", 1_000),
+        response(1.0, "r1", 200, &anthropic(49, 0, 7_000)),
+        request(5.0, "r2", 1_000),
+        response(5.5, "r2", 429, &anthropic(48, 0, 7_000)),
+    ];
+    let report = run(&lines.join("\n"));
+    assert_eq!((report.recorded_429, report.prevented_429), (1, 1));
+    assert_eq!(
+        report.held_back.first().map(|h| h.limit),
+        Some("input_tokens")
+    );
+    let input = report.estimate_error.input_tokens.unwrap();
+    assert_eq!((input.count, input.over, input.max_over), (1, 0, 0));
 }
 
 #[test]
