@@ -14,6 +14,9 @@
 //! bytes divided by 4; output tokens from `x-mock-output-tokens`, otherwise `max_tokens`.
 //! Malformed requests get a 400 in the API's error shape.
 //!
+//! On SIGINT or SIGTERM the mock stops accepting connections, answers the requests in flight
+//! and exits 0 ([`crate::cli`]), as the proxy in front of it does.
+//!
 //! Two flags bring in the weather a client meets in production, again as the simulator models
 //! it (the same [`crate::upstream::Upstream`], so a strategy tried in `simulate` meets the
 //! same provider here):
@@ -184,7 +187,10 @@ pub fn router(args: &MockArgs) -> Router {
         .with_state(Arc::new(mock))
 }
 
-/// Serves until the process is stopped, printing the bound address first.
+/// Serves until SIGINT or SIGTERM, printing the bound address first; on the signal, says so
+/// on standard error (standard output carries only the address), stops accepting
+/// connections and returns once the requests in flight are answered ([`crate::cli`]'s
+/// shutdown).
 ///
 /// # Errors
 ///
@@ -196,8 +202,15 @@ pub fn run_cli(args: &MockArgs) -> Result<(), CliError> {
         .build()
         .map_err(CliError::Io)?;
     runtime.block_on(async {
+        // Before the address is printed: whoever reads it may signal at once.
+        let shutdown = crate::cli::shutdown_signal(|message| {
+            use std::io::Write as _;
+            // Nowhere to report a closed standard error.
+            let _ = writeln!(std::io::stderr(), "headroom mock: {message}");
+        })?;
         let listener = crate::cli::listen(&args.listen).await?;
         axum::serve(listener, router(args))
+            .with_graceful_shutdown(shutdown)
             .await
             .map_err(CliError::Io)
     })
