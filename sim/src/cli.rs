@@ -6,6 +6,11 @@
 //! Outputs are checked against the inputs and each other before anything is written
 //! ([`distinct_outputs`]): `import-har x.har -o x.har` would otherwise replace the capture it
 //! reads, and `--plot f --schedule-out f` leave only the last one written.
+//!
+//! The servers (`headroom mock`, `headroom proxy`) stop on SIGINT or SIGTERM the way a gateway
+//! under systemd or Kubernetes is expected to ([`shutdown_signal`]): killed outright, a request
+//! in flight would get an empty reply; instead they stop accepting connections, let the
+//! requests in flight finish, and exit 0.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -239,6 +244,87 @@ pub async fn listen(address: &str) -> Result<tokio::net::TcpListener, CliError> 
         .map_err(|error| CliError::Input(format!("--listen {address}: {error}")))?;
     print(&format!("{}\n", listener.local_addr()?))?;
     Ok(listener)
+}
+
+/// SIGINT or SIGTERM, listened for from [`shutdown_signal`]'s call on.
+#[derive(Debug)]
+struct Signals {
+    #[cfg(unix)]
+    interrupt: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    /// Installs the handlers: from here on neither signal ends the process by itself.
+    #[cfg(unix)]
+    fn install() -> Result<Self, CliError> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Self {
+            interrupt: signal(SignalKind::interrupt())?,
+            terminate: signal(SignalKind::terminate())?,
+        })
+    }
+
+    /// Elsewhere only Ctrl-C is known, listened for from the first [`Signals::next`] on.
+    #[cfg(not(unix))]
+    fn install() -> Result<Self, CliError> {
+        Ok(Self {})
+    }
+
+    /// The next signal, by name, and the exit status a shell gives a process it kills
+    /// (128 + its number). Never, if the runtime stops delivering signals.
+    #[cfg(unix)]
+    async fn next(&mut self) -> (&'static str, u8) {
+        tokio::select! {
+            Some(()) = self.interrupt.recv() => ("SIGINT", 130),
+            Some(()) = self.terminate.recv() => ("SIGTERM", 143),
+            else => std::future::pending().await,
+        }
+    }
+
+    #[cfg(not(unix))]
+    async fn next(&mut self) -> (&'static str, u8) {
+        match tokio::signal::ctrl_c().await {
+            Ok(()) => ("Ctrl-C", 130),
+            Err(_) => std::future::pending().await,
+        }
+    }
+}
+
+/// The shutdown of `headroom mock` and `headroom proxy`, for axum's
+/// `serve(..).with_graceful_shutdown(..)`: the returned future ends at the first SIGINT or
+/// SIGTERM (Ctrl-C only on other platforms), after `log` has said so; the server then stops
+/// accepting connections and waits for the requests in flight. A second signal while it
+/// waits exits at once, with the status a shell gives a process killed by that signal (130
+/// or 143), after `log` has said so.
+///
+/// The handlers are installed by this call, not when the future is first polled: call it
+/// inside the runtime *before* printing the bound address, so that a signal sent by whoever
+/// read the address cannot find the process still without them (and die of it).
+///
+/// # Errors
+///
+/// [`CliError::Io`] when a handler cannot be installed.
+pub(crate) fn shutdown_signal(
+    log: fn(&str),
+) -> Result<impl Future<Output = ()> + Send + 'static, CliError> {
+    let mut signals = Signals::install()?;
+    Ok(async move {
+        let (first, _) = signals.next().await;
+        log(&format!(
+            "{first} received: shutting down (no new connections; the requests in flight \
+             finish first; a second SIGINT or SIGTERM exits at once)"
+        ));
+        tokio::spawn(async move {
+            let (second, status) = signals.next().await;
+            log(&format!(
+                "{second} received while shutting down: exiting without waiting for the requests \
+                 in flight"
+            ));
+            std::process::exit(i32::from(status));
+        });
+    })
 }
 
 #[cfg(test)]

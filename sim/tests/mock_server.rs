@@ -109,3 +109,116 @@ async fn openai_headers_use_go_durations_and_parse_back() {
     let body: serde_json::Value = response.json().await.unwrap();
     assert_eq!(body["usage"]["total_tokens"], 500);
 }
+
+/// Posts a request of `max_tokens` that generates `output` tokens (no input) to the mock at
+/// `base` in `dialect`'s shape; the status and the body.
+async fn ask(base: &str, openai: bool, max_tokens: u64, output: u64) -> (u16, serde_json::Value) {
+    let path = if openai {
+        "/v1/chat/completions"
+    } else {
+        "/v1/messages"
+    };
+    let response = reqwest::Client::new()
+        .post(format!("{base}{path}"))
+        .header("x-mock-input-tokens", "0")
+        .header("x-mock-output-tokens", output.to_string())
+        .body(format!(
+            r#"{{"model":"m","max_tokens":{max_tokens},"messages":[]}}"#
+        ))
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap())
+}
+
+#[tokio::test]
+async fn anthropic_counts_output_as_generated_by_default_as_simulate_does() {
+    // 2 000 OTPM, 100 tokens generated: the bucket holds about 1 900 and is not in debt, so
+    // 1 999 of max_tokens are admitted (max_tokens does not factor in), as `simulate` would.
+    for flags in [
+        &["--otpm", "2000"][..],
+        &["--otpm", "2000", "--output-accounting", "actual"],
+    ] {
+        let (_mock, base) = start(flags);
+        assert_eq!(ask(&base, false, 100, 100).await.0, 200, "{flags:?}");
+        let (status, body) = ask(&base, false, 1_999, 1).await;
+        assert_eq!(status, 200, "{flags:?}: {body}");
+    }
+    // Reserved up front (the legacy way, asked for), 1 999 do not fit beside the 100 taken.
+    let (_mock, base) = start(&["--otpm", "2000", "--output-accounting", "reserve"]);
+    assert_eq!(ask(&base, false, 100, 100).await.0, 200);
+    let (status, body) = ask(&base, false, 1_999, 1).await;
+    assert_eq!(status, 429, "{body}");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("output tokens"), "{message}");
+}
+
+#[tokio::test]
+async fn counted_as_generated_an_output_bucket_in_debt_refuses_and_the_429_says_output() {
+    // One request of 500 tokens on a 100 OTPM key is admitted (the bucket is full, nothing is
+    // counted before it generates) and leaves the bucket 400 in debt: the next is refused,
+    // however small, and the message names the output limit.
+    let (_mock, base) = start(&["--otpm", "100"]);
+    assert_eq!(ask(&base, false, 500, 500).await.0, 200);
+    let (status, body) = ask(&base, false, 1, 1).await;
+    assert_eq!(status, 429, "{body}");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("output tokens"), "{message}");
+}
+
+#[tokio::test]
+async fn openai_reserves_max_tokens_by_default_unless_asked_otherwise() {
+    for (flags, second) in [
+        (&["--dialect", "openai", "--tpm", "2000"][..], 429),
+        (
+            &[
+                "--dialect",
+                "openai",
+                "--tpm",
+                "2000",
+                "--output-accounting",
+                "actual",
+            ],
+            200,
+        ),
+    ] {
+        let (_mock, base) = start(flags);
+        assert_eq!(ask(&base, true, 100, 100).await.0, 200, "{flags:?}");
+        let (status, body) = ask(&base, true, 1_999, 1).await;
+        assert_eq!(status, second, "{flags:?}: {body}");
+    }
+}
+
+#[tokio::test]
+async fn reserved_max_tokens_above_the_limit_get_the_simulated_providers_429() {
+    // The simulator's provider refuses a need above a bucket's capacity with a 429 and a
+    // retry-after of 60 s (it can never fit; `simulate` reports the workload as having no
+    // bound): the mock, the same provider, answers the same.
+    let (_mock, base) = start(&["--otpm", "2000", "--output-accounting", "reserve"]);
+    let response = reqwest::Client::new()
+        .post(format!("{base}/v1/messages"))
+        .header("x-mock-input-tokens", "0")
+        .body(r#"{"model":"m","max_tokens":2001,"messages":[]}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 429);
+    assert_eq!(response.headers()["retry-after"], "60");
+}
+
+#[test]
+fn the_help_lists_output_accounting_and_a_bad_value_is_refused() {
+    assert_cmd::Command::cargo_bin("headroom")
+        .unwrap()
+        .args(["mock", "--help"])
+        .assert()
+        .success()
+        .stdout(predicates::str::contains("--output-accounting"));
+    assert_cmd::Command::cargo_bin("headroom")
+        .unwrap()
+        .args(["mock", "--output-accounting", "later"])
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("auto, reserve, actual"));
+}

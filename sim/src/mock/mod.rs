@@ -14,6 +14,16 @@
 //! bytes divided by 4; output tokens from `x-mock-output-tokens`, otherwise `max_tokens`.
 //! Malformed requests get a 400 in the API's error shape.
 //!
+//! Output tokens count the way `simulate` counts them (`--output-accounting`, the same flag and
+//! default), so that a client tried here meets the provider it was simulated against: by
+//! default actual output for Anthropic (no request is admitted while the output bucket is in
+//! debt, `max_tokens` is not counted) and `max_tokens` reserved for OpenAI. The mock charges
+//! the actual output when the response is sent, where the simulator spreads it over the
+//! generation; with a fixed `--latency-ms` the two differ by that latency at most.
+//!
+//! On SIGINT or SIGTERM the mock stops accepting connections, answers the requests in flight
+//! and exits 0 ([`crate::cli`]), as the proxy in front of it does.
+//!
 //! Two flags bring in the weather a client meets in production, again as the simulator models
 //! it (the same [`crate::upstream::Upstream`], so a strategy tried in `simulate` meets the
 //! same provider here):
@@ -44,7 +54,7 @@ use serde_json::Value;
 use crate::cli::CliError;
 use crate::upstream::{ForeignLoad, HeaderBuf, Overload, Upstream, UpstreamConfig, render};
 use crate::workload::{Dialect, Lane, Limits, Request, parse_limit};
-use crate::world::{parse_foreign, parse_seconds};
+use crate::world::{Accounting, parse_foreign, parse_seconds};
 use body::ErrorKind;
 
 /// `headroom mock`'s arguments.
@@ -79,6 +89,10 @@ pub struct MockArgs {
     /// `simulate --foreign-load`: F from 0 to below 1, at most three decimals).
     #[arg(long = "foreign-load", value_name = "F[@T]", value_parser = parse_foreign)]
     pub foreign_load: Option<ForeignLoad>,
+    /// How output tokens count against the output and combined limits, as `simulate
+    /// --output-accounting`: `auto` is `actual` for anthropic, `reserve` for openai.
+    #[arg(long = "output-accounting", value_enum, default_value_t = Accounting::Auto)]
+    pub output_accounting: Accounting,
 }
 
 /// `START:END` (seconds since the mock started, decimals allowed) as an overload window in
@@ -152,6 +166,7 @@ pub fn router(args: &MockArgs) -> Router {
         base_latency_us: 0,
         overload: args.overloaded.clone(),
         foreign: args.foreign_load,
+        output: args.output_accounting.resolve(args.dialect),
         ..UpstreamConfig::default()
     };
     let lane = Lane {
@@ -184,7 +199,10 @@ pub fn router(args: &MockArgs) -> Router {
         .with_state(Arc::new(mock))
 }
 
-/// Serves until the process is stopped, printing the bound address first.
+/// Serves until SIGINT or SIGTERM, printing the bound address first; on the signal, says so
+/// on standard error (standard output carries only the address), stops accepting
+/// connections and returns once the requests in flight are answered ([`crate::cli`]'s
+/// shutdown).
 ///
 /// # Errors
 ///
@@ -196,8 +214,15 @@ pub fn run_cli(args: &MockArgs) -> Result<(), CliError> {
         .build()
         .map_err(CliError::Io)?;
     runtime.block_on(async {
+        // Before the address is printed: whoever reads it may signal at once.
+        let shutdown = crate::cli::shutdown_signal(|message| {
+            use std::io::Write as _;
+            // Nowhere to report a closed standard error.
+            let _ = writeln!(std::io::stderr(), "headroom mock: {message}");
+        })?;
         let listener = crate::cli::listen(&args.listen).await?;
         axum::serve(listener, router(args))
+            .with_graceful_shutdown(shutdown)
             .await
             .map_err(CliError::Io)
     })
@@ -317,9 +342,10 @@ async fn handle(State(mock): State<Arc<Mock>>, headers: HeaderMap, bytes: Bytes)
     response
 }
 
-/// The limit a refused request hit first, for the 429's message.
+/// The limit a refused request hit first, for the 429's message: what the buckets must hold
+/// to admit it (under actual output accounting, an output bucket in debt refuses everything).
 fn state_kind(request: &Request, mock: &Mock) -> LimitKind {
-    let needs = mock.upstream().config().admission_charges(request);
+    let needs = mock.upstream().config().admission_needs(request);
     let now = mock.now_us();
     let state = mock.upstream().header_state(now, 0, 429, None);
     LimitKind::ALL

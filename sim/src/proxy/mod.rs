@@ -263,7 +263,9 @@ async fn handle(State(proxy): State<Arc<Proxy>>, request: Request) -> Response {
     forward::forward(proxy, request).await
 }
 
-/// Serves until the process is stopped, printing the bound address first.
+/// Serves until SIGINT or SIGTERM, printing the bound address first; on the signal, stops
+/// accepting connections and returns once the requests in flight are answered
+/// ([`crate::cli`]'s shutdown).
 ///
 /// # Errors
 ///
@@ -282,11 +284,14 @@ pub fn run_cli(args: &ProxyArgs) -> Result<(), CliError> {
         .map_err(CliError::Io)?;
     runtime.block_on(async {
         let proxy = Arc::new(Proxy::new(args)?);
+        // Before the address is printed: whoever reads it may signal at once.
+        let shutdown = crate::cli::shutdown_signal(|message| tracing::info!("{message}"))?;
         let listener = crate::cli::listen(&args.listen).await?;
         let address = listener.local_addr().map_err(CliError::Io)?;
         tracing::info!(%address, upstream = %proxy.upstream, store = proxy.store.is_some(), "headroom proxy listening");
         tokio::spawn(forward::pay_debts(Arc::clone(&proxy)));
         axum::serve(listener, router(proxy))
+            .with_graceful_shutdown(shutdown)
             .await
             .map_err(CliError::Io)
     })

@@ -15,6 +15,13 @@ impl Drop for Mock {
     }
 }
 
+impl Mock {
+    /// The process, for a test that signals it or reads its standard error.
+    pub fn child(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
 /// Starts `headroom mock --listen 127.0.0.1:0 --latency-ms {latency_ms}` with `args`; the
 /// server and its base URL, read from the first line it prints.
 pub fn start(latency_ms: u64, args: &[&str]) -> (Mock, String) {
@@ -28,7 +35,17 @@ pub fn start(latency_ms: u64, args: &[&str]) -> (Mock, String) {
 /// its base URL. Its log is dropped, unless `HEADROOM_TEST_LOGS` names a directory: it is then
 /// written there, one file per server.
 pub fn spawn(args: &[&str]) -> (Mock, String) {
-    let log = match std::env::var_os("HEADROOM_TEST_LOGS") {
+    spawn_with(args, log(args))
+}
+
+/// As [`spawn`], with the server's standard error piped to the test (`child().stderr`).
+pub fn spawn_piped(args: &[&str]) -> (Mock, String) {
+    spawn_with(args, Stdio::piped())
+}
+
+/// Where a server's log goes: nowhere, or a file in `HEADROOM_TEST_LOGS`.
+fn log(args: &[&str]) -> Stdio {
+    match std::env::var_os("HEADROOM_TEST_LOGS") {
         Some(dir) => {
             static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
             let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -36,7 +53,10 @@ pub fn spawn(args: &[&str]) -> (Mock, String) {
             Stdio::from(std::fs::File::create(std::path::Path::new(&dir).join(name)).unwrap())
         }
         None => Stdio::null(),
-    };
+    }
+}
+
+fn spawn_with(args: &[&str], log: Stdio) -> (Mock, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_headroom"))
         .args(args)
         .stdout(Stdio::piped())
