@@ -104,8 +104,17 @@ pub struct SimulateArgs {
     pub overload: Vec<Overload>,
     /// Strategies run at once (default: one per core). Each run keeps its own state of about
     /// 50 bytes a request: fewer jobs, less memory.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = parse_jobs)]
     pub jobs: Option<NonZeroUsize>,
+}
+
+/// `--jobs N`: a whole number of threads, at least 1 (clap's own reading of a `NonZeroUsize`
+/// answered 0 with "number would be zero for non-zero type").
+fn parse_jobs(text: &str) -> Result<NonZeroUsize, String> {
+    text.parse::<usize>()
+        .ok()
+        .and_then(NonZeroUsize::new)
+        .ok_or_else(|| format!("a number of jobs is a whole number from 1 up: {text}"))
 }
 
 /// Parses `START:END:PERMILLE` (seconds, seconds, thousandths) into an [`Overload`] window.

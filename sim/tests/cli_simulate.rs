@@ -293,6 +293,17 @@ fn bad_flags_exit_2() {
 }
 
 #[test]
+fn jobs_0_is_refused_in_the_flags_words() {
+    headroom()
+        .args(["simulate", "anthropic-tier1-batch.jsonl", "--jobs", "0"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "a number of jobs is a whole number from 1 up: 0",
+        ));
+}
+
+#[test]
 fn bad_traces_exit_2_with_line_and_column() {
     let dir = tempfile::tempdir().unwrap();
     let truncated = dir.path().join("cut.jsonl");
