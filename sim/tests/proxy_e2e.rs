@@ -210,9 +210,17 @@ async fn the_queue_deadline_is_a_429_with_a_truthful_retry_after() {
     let (status, headers, json) = post(&base, request).await;
     assert_eq!(status, 429, "{json}");
     assert_eq!(json["error"]["type"], "rate_limit_error");
-    // The first request took the minute's one permit a moment ago: about 60 s left.
+    // The first request took the one permit of 61.2 s (1 a minute paced at 98 %) a moment
+    // ago: about 61 s left.
     let after: u64 = headers["retry-after"].to_str().unwrap().parse().unwrap();
-    assert!((55..=61).contains(&after), "retry-after {after}");
+    assert!((55..=62).contains(&after), "retry-after {after}");
+    // It did not wait: the message does not say it did.
+    let message = json["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("within the proxy's queue timeout of 1 s, so it was refused at once"),
+        "{message}"
+    );
+    assert!(!message.contains("waited"), "{message}");
     let metrics = proxy_support::metrics(&base).await;
     assert!(
         metrics.contains("headroom_proxy_shed_429_total{lane=\"m\"} 1"),
@@ -221,9 +229,60 @@ async fn the_queue_deadline_is_a_429_with_a_truthful_retry_after() {
 }
 
 #[tokio::test]
+async fn a_request_shed_after_waiting_is_told_how_long_it_waited() {
+    // 40 a minute paced at 98 %: one request every 1.53 s, a queue deadline of 2 s. The second
+    // request waits at the head of the line for 1.53 s; the third waits behind it, and when its
+    // turn comes its room (3.06 s after the first) is past its deadline.
+    let (_mock, upstream) = mock_support::start(1, &[]);
+    let (_proxy, base) =
+        proxy_support::start(&upstream, &["--rpm", "40", "--queue-timeout-s", "2"]);
+    let request = r#"{"model":"m","max_tokens":5}"#;
+    assert_eq!(post(&base, request).await.0, 200);
+    let second = tokio::spawn({
+        let base = base.clone();
+        async move { post(&base, request).await.0 }
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let (status, _, json) = post(&base, request).await;
+    assert_eq!(status, 429, "{json}");
+    let message = json["error"]["message"].as_str().unwrap();
+    assert!(message.starts_with("This request waited 1."), "{message}");
+    assert!(
+        message.contains("could not get room within the queue timeout of 2 s"),
+        "{message}"
+    );
+    assert_eq!(second.await.unwrap(), 200);
+}
+
+#[test]
+fn a_config_file_naming_a_lane_twice_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("lanes.json");
+    std::fs::write(
+        &file,
+        r#"{"lanes": {"a": {"models":["x"],"rpm":11}, "a": {"models":["y"],"rpm":13}}}"#,
+    )
+    .unwrap();
+    let file = file.to_str().unwrap();
+    assert_cmd::Command::cargo_bin("headroom")
+        .unwrap()
+        .args(["proxy", "--listen", "127.0.0.1:0", "--upstream", "http://x"])
+        .args(["--config", file])
+        .timeout(Duration::from_secs(20))
+        .assert()
+        .code(2)
+        .stdout("")
+        .stderr(predicates::str::contains(format!(
+            "{file}:1:46: lanes: duplicate key `a` in lanes"
+        )));
+}
+
+#[tokio::test]
 async fn a_client_leaving_mid_wait_gives_its_place_back() {
     let (_mock, upstream) = mock_support::start(1, &[]);
-    let (_proxy, base) = proxy_support::start(&upstream, &["--rpm", "1"]);
+    // One a minute paced at 98 %: the next permit is 61.2 s away, within a 120 s deadline.
+    let (_proxy, base) =
+        proxy_support::start(&upstream, &["--rpm", "1", "--queue-timeout-s", "120"]);
     let request = r#"{"model":"m","max_tokens":5}"#;
     assert_eq!(post(&base, request).await.0, 200);
     let queue = |base: String| async move {

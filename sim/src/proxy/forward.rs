@@ -25,7 +25,7 @@ use rand::SeedableRng as _;
 use rand::rngs::Xoshiro256PlusPlus;
 
 use super::Proxy;
-use super::lanes::{Lane, Ticket};
+use super::lanes::{Lane, Ticket, WAITERS};
 use super::metrics::{Histogram, LaneStats};
 use super::request::{Shape, dialect_of};
 use super::usage::Scanner;
@@ -67,16 +67,24 @@ pub async fn forward(proxy: Arc<Proxy>, request: Request) -> Response {
     };
     let lane = proxy.lanes.lane_for(shape.model.as_deref());
     let had_room = lane.stats.queue_length() == 0 && room_in_us(&proxy, &lane, shape.cost) == 0;
-    let guard = match admit(&proxy, &lane, shape.cost, had_room).await {
-        Ok(guard) => guard,
-        Err(why) => return refused(&proxy, &lane, dialect, shape.cost, why),
+    let queued = Instant::now();
+    let (guard, local_waited) = match admit(&proxy, &lane, shape.cost, had_room).await {
+        Ok(admitted) => admitted,
+        Err((why, waited)) => {
+            let wait = Wait::of(waited, queued);
+            return refused(&proxy, &lane, dialect, shape.cost, why, wait);
+        }
     };
     let (guard, gate) = match through_store(&proxy, &lane, shape.cost, guard).await {
         Ok(admitted) => admitted,
-        Err(StoreRefusal::Deadline { after_s }) => return shed(&proxy, &lane, dialect, after_s),
+        Err(StoreRefusal::Deadline { after_s, waited }) => {
+            let wait = Wait::of(local_waited || waited, queued);
+            return shed(&proxy, &lane, dialect, after_s, wait);
+        }
         Err(StoreRefusal::Never(kind)) => {
             let why = AcquireError::Rejected(Rejection::CostTooLarge { kind });
-            return refused(&proxy, &lane, dialect, shape.cost, why);
+            let wait = Wait::of(local_waited, queued);
+            return refused(&proxy, &lane, dialect, shape.cost, why, wait);
         }
     };
     let (gated, store_waited) = match gate {
@@ -124,8 +132,9 @@ enum Gate {
 
 /// Why the shared store did not admit.
 enum StoreRefusal {
-    /// Room comes only after the queue deadline, in this many seconds.
-    Deadline { after_s: u64 },
+    /// Room comes only after the queue deadline, in `after_s` seconds; `waited`: the request
+    /// waited (for the store, or behind the lane's other requests asking it) before it was told.
+    Deadline { after_s: u64, waited: bool },
     /// The charge is above this kind's burst.
     Never(LimitKind),
 }
@@ -162,7 +171,11 @@ async fn through_store(
     };
     let deadline = guard.attempt().deadline();
     let mut unsent = Unsent(Some(guard));
-    let _turn = lane.store_line.lock().await;
+    // Behind another request of this lane asking the store: that is a wait in the queue too.
+    let (_turn, line_waited) = match lane.store_line.try_lock() {
+        Ok(turn) => (turn, false),
+        Err(_) => (lane.store_line.lock().await, true),
+    };
     let waiting = lane.stats.waiting();
     let asked = Instant::now();
     let mut waited = false;
@@ -197,7 +210,8 @@ async fn through_store(
             .is_some_and(|deadline| engine_now.saturating_add(wait_us) >= deadline.as_ticks())
         {
             let after_s = wait_us.div_ceil(1_000_000).max(1);
-            return Err(StoreRefusal::Deadline { after_s });
+            let waited = waited || line_waited;
+            return Err(StoreRefusal::Deadline { after_s, waited });
         }
         waited = true;
         tokio::time::sleep(std::time::Duration::from_micros(wait_us)).await;
@@ -211,7 +225,7 @@ async fn through_store(
         .0
         .take()
         .map(|guard| (guard, gate))
-        .ok_or(StoreRefusal::Deadline { after_s: 1 })
+        .ok_or(StoreRefusal::Deadline { after_s: 1, waited })
 }
 
 /// Charges the store with what `lane` sent while the store was unreachable, if anything; it
@@ -264,13 +278,15 @@ pub async fn pay_debts(proxy: Arc<Proxy>) {
 }
 
 /// Waits in the lane's line for a permit, until the queue deadline (`had_room`: the request
-/// found room on arrival, so its time in the engine is not a wait).
+/// found room on arrival, so its time in the engine is not a wait). With the permit or the
+/// refusal comes whether the request waited for it: a request the engine can already tell
+/// will not get room before its deadline is refused at once.
 async fn admit(
     proxy: &Proxy,
     lane: &Lane,
     cost: Cost,
     had_room: bool,
-) -> Result<Ticket, AcquireError> {
+) -> Result<(Ticket, bool), (AcquireError, bool)> {
     let engine = proxy.lanes.engine();
     let asked = Instant::now();
     let timeout = headroom::time::Duration::from_ticks(
@@ -281,14 +297,21 @@ async fn admit(
         None => Attempt::first(),
     };
     let waiting = lane.stats.waiting();
-    let guard = engine
-        .acquire_attempt(lane.id, cost, Priority::Interactive, attempt)
-        .await?;
+    let mut acquire =
+        std::pin::pin!(engine.acquire_attempt(lane.id, cost, Priority::Interactive, attempt));
+    let mut waited = false;
+    let acquired = std::future::poll_fn(|context| {
+        let poll = acquire.as_mut().poll(context);
+        waited |= poll.is_pending();
+        poll
+    })
+    .await;
     drop(waiting);
+    let guard = acquired.map_err(|why| (why, waited))?;
     if !had_room {
         lane.stats.record_wait(elapsed_us(asked));
     }
-    Ok(guard)
+    Ok((guard, waited))
 }
 
 fn elapsed_us(since: Instant) -> u64 {
@@ -587,18 +610,26 @@ fn stream_back(
     response
 }
 
-/// The proxy's own answer when no permit came.
+/// The proxy's own answer when no permit came, after `wait` in the queue.
 fn refused(
     proxy: &Proxy,
     lane: &Lane,
     dialect: Dialect,
     cost: Cost,
     why: AcquireError,
+    wait: Wait,
 ) -> Response {
     match why {
-        AcquireError::Rejected(Rejection::DeadlineExceeded) | AcquireError::QueueFull => {
-            shed(proxy, lane, dialect, retry_after_s(proxy, lane, cost))
+        AcquireError::Rejected(Rejection::DeadlineExceeded) => {
+            shed(proxy, lane, dialect, retry_after_s(proxy, lane, cost), wait)
         }
+        AcquireError::QueueFull => shed(
+            proxy,
+            lane,
+            dialect,
+            retry_after_s(proxy, lane, cost),
+            Wait::QueueFull,
+        ),
         AcquireError::Rejected(Rejection::CostTooLarge { kind }) => {
             let message = format!(
                 "This request's estimated cost is above lane {:?}'s {} limit per window: it can never be sent \
@@ -622,16 +653,35 @@ fn refused(
     }
 }
 
-/// A 429 for a request the queue deadline came for: room comes back in `after` seconds.
-fn shed(proxy: &Proxy, lane: &Lane, dialect: Dialect, after: u64) -> Response {
+/// How long a refused request was in the proxy's queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Wait {
+    /// Refused when it asked: the engine (or the store) could already tell that room would not
+    /// come before the queue deadline.
+    AtOnce,
+    /// Refused after waiting this long (from when it joined the queue).
+    For(std::time::Duration),
+    /// Refused because the queue held as many requests as it takes.
+    QueueFull,
+}
+
+impl Wait {
+    /// The wait of a request that joined the queue at `queued`: at once unless it `waited`.
+    fn of(waited: bool, queued: Instant) -> Self {
+        if waited {
+            Self::For(queued.elapsed())
+        } else {
+            Self::AtOnce
+        }
+    }
+}
+
+/// A 429 for a request the queue deadline came for (or would have come for, `wait`): room
+/// comes back in `after` seconds.
+fn shed(proxy: &Proxy, lane: &Lane, dialect: Dialect, after: u64, wait: Wait) -> Response {
     lane.stats.shed_429.fetch_add(1, Ordering::Relaxed);
-    tracing::info!(lane = %lane.stats.name, retry_after_s = after, "queue deadline: 429");
-    let message = format!(
-        "This request waited {} s in the proxy's queue for lane {:?} without room; \
-         the lane holds it again in {after} s.",
-        proxy.queue_timeout.as_secs(),
-        lane.stats.name
-    );
+    tracing::info!(lane = %lane.stats.name, retry_after_s = after, ?wait, "queue deadline: 429");
+    let message = shed_message(&lane.stats.name, proxy.queue_timeout.as_secs(), wait, after);
     let mut response = error(
         dialect,
         StatusCode::TOO_MANY_REQUESTS,
@@ -642,6 +692,38 @@ fn shed(proxy: &Proxy, lane: &Lane, dialect: Dialect, after: u64) -> Response {
         .headers_mut()
         .insert(header::RETRY_AFTER, HeaderValue::from(after));
     response
+}
+
+/// What a shed request is told: how long it was in the queue of `lane` (whose deadline is
+/// `timeout_s` away), and when the lane holds it again.
+fn shed_message(lane: &str, timeout_s: u64, wait: Wait, after_s: u64) -> String {
+    let why = match wait {
+        Wait::AtOnce => format!(
+            "This request could not get room in lane {lane:?} within the proxy's queue timeout \
+             of {timeout_s} s, so it was refused at once"
+        ),
+        Wait::For(waited) => format!(
+            "This request waited {} in the proxy's queue for lane {lane:?} and could not get \
+             room within the queue timeout of {timeout_s} s",
+            duration_text(waited)
+        ),
+        Wait::QueueFull => format!(
+            "The proxy's queue is full ({WAITERS} requests waiting), so this request for lane \
+             {lane:?} was refused at once"
+        ),
+    };
+    format!("{why}; the lane holds it again in {after_s} s.")
+}
+
+/// A wait as people read it: whole milliseconds below a second, else seconds to a tenth
+/// (rounded down: never more than it was).
+fn duration_text(wait: std::time::Duration) -> String {
+    let ms = wait.as_millis();
+    if ms < 1_000 {
+        format!("{ms} ms")
+    } else {
+        format!("{}.{} s", ms / 1_000, ms % 1_000 / 100)
+    }
 }
 
 /// Whole seconds (at least 1) until the lane holds `cost`: what a client refused at the
@@ -674,4 +756,55 @@ fn room_in_us(proxy: &Proxy, lane: &Lane, cost: Cost) -> u64 {
 /// An error answer in the dialect's shape.
 fn error(dialect: Dialect, status: StatusCode, kind: ErrorKind, message: &str) -> Response {
     (status, axum::Json(body::error(dialect, kind, message))).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn a_request_refused_at_once_is_not_told_it_waited() {
+        let message = shed_message("m", 60, Wait::AtOnce, 42);
+        assert_eq!(
+            message,
+            "This request could not get room in lane \"m\" within the proxy's queue timeout of \
+             60 s, so it was refused at once; the lane holds it again in 42 s."
+        );
+        assert!(!message.contains("waited"), "{message}");
+    }
+
+    #[test]
+    fn a_request_that_waited_is_told_how_long() {
+        let waited = Wait::For(Duration::from_millis(59_960));
+        assert_eq!(
+            shed_message("sonnet", 60, waited, 3),
+            "This request waited 59.9 s in the proxy's queue for lane \"sonnet\" and could not \
+             get room within the queue timeout of 60 s; the lane holds it again in 3 s."
+        );
+        let brief = shed_message("m", 1, Wait::For(Duration::from_micros(250_700)), 1);
+        assert!(
+            brief.starts_with("This request waited 250 ms in"),
+            "{brief}"
+        );
+    }
+
+    #[test]
+    fn a_full_queue_says_so() {
+        let message = shed_message("m", 60, Wait::QueueFull, 5);
+        assert!(
+            message.starts_with("The proxy's queue is full (4096 requests waiting)"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn waits_read_in_milliseconds_then_tenths_of_seconds() {
+        let text = |ms| duration_text(Duration::from_millis(ms));
+        assert_eq!(
+            [text(0), text(999), text(1_000), text(1_099), text(61_250)],
+            ["0 ms", "999 ms", "1.0 s", "1.0 s", "61.2 s"]
+        );
+    }
 }
