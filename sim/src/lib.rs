@@ -25,6 +25,7 @@ pub mod report;
 pub mod simulate;
 pub mod store;
 pub mod strategy;
+pub mod unique_keys;
 pub mod upstream;
 pub mod workload;
 pub mod world;

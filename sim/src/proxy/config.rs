@@ -211,30 +211,12 @@ impl From<LaneFields> for LaneEntry {
 fn unique_lanes<'de, D: serde::Deserializer<'de>>(
     deserializer: D,
 ) -> Result<BTreeMap<String, LaneEntry>, D::Error> {
-    struct LanesVisitor;
-    impl<'de> serde::de::Visitor<'de> for LanesVisitor {
-        type Value = BTreeMap<String, LaneEntry>;
-        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            f.write_str("an object of lanes by name")
-        }
-        fn visit_map<A: serde::de::MapAccess<'de>>(
-            self,
-            mut access: A,
-        ) -> Result<Self::Value, A::Error> {
-            let mut lanes = BTreeMap::new();
-            while let Some(name) = access.next_key::<String>()? {
-                if lanes.contains_key(&name) {
-                    return Err(serde::de::Error::custom(format_args!(
-                        "duplicate key `{name}` in lanes: a lane is named once"
-                    )));
-                }
-                let entry = access.next_value()?;
-                lanes.insert(name, entry);
-            }
-            Ok(lanes)
-        }
-    }
-    deserializer.deserialize_map(LanesVisitor)
+    let lanes = crate::unique_keys::members(
+        deserializer,
+        "an object of lanes by name",
+        "lanes: a lane is named once",
+    )?;
+    Ok(lanes.into_iter().collect())
 }
 
 /// The `--config` file.

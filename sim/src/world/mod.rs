@@ -343,30 +343,12 @@ pub struct WorldObject(pub serde_json::Map<String, serde_json::Value>);
 
 impl<'de> serde::Deserialize<'de> for WorldObject {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct ObjectVisitor;
-        impl<'de> serde::de::Visitor<'de> for ObjectVisitor {
-            type Value = WorldObject;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a world object of flags and their values")
-            }
-            fn visit_map<A: serde::de::MapAccess<'de>>(
-                self,
-                mut access: A,
-            ) -> Result<WorldObject, A::Error> {
-                let mut map = serde_json::Map::new();
-                while let Some(key) = access.next_key::<String>()? {
-                    if map.contains_key(&key) {
-                        return Err(serde::de::Error::custom(format_args!(
-                            "duplicate key `{key}` in a world object"
-                        )));
-                    }
-                    let value = access.next_value()?;
-                    map.insert(key, value);
-                }
-                Ok(WorldObject(map))
-            }
-        }
-        deserializer.deserialize_map(ObjectVisitor)
+        let members = crate::unique_keys::members(
+            deserializer,
+            "a world object of flags and their values",
+            "a world object",
+        )?;
+        Ok(WorldObject(members.into_iter().collect()))
     }
 }
 
