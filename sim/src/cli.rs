@@ -8,7 +8,7 @@
 //! reads, and `--plot f --schedule-out f` leave only the last one written.
 //!
 //! The servers (`headroom mock`, `headroom proxy`) stop on SIGINT or SIGTERM the way a gateway
-//! under systemd or Kubernetes is expected to ([`shutdown_signal`]): killed outright, a request
+//! under systemd or Kubernetes is expected to (`shutdown_signal`): killed outright, a request
 //! in flight would get an empty reply; instead they stop accepting connections, let the
 //! requests in flight finish, and exit 0.
 
