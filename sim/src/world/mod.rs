@@ -104,12 +104,16 @@ pub struct World {
     /// these, each 1 to 4294967295 (repeatable).
     #[arg(long = "limits-change-at", value_name = "T:rpm=…,itpm=…,otpm=…,tpm=…", value_parser = parse_limit_change)]
     pub limits_change_at: Vec<LimitChange>,
-    /// The `Date` header is off the provider's clock by MS milliseconds.
+    /// The `Date` header is off the provider's clock by MS milliseconds (at most a day either
+    /// way). No strategy here paces by `Date` (headroom reads `remaining` and waits by
+    /// `retry-after` seconds), so a table the same as without the skew is the expected result:
+    /// the skew checks that none starts to.
     #[arg(
         long = "header-skew-ms",
         value_name = "MS",
         default_value_t = 0,
-        allow_negative_numbers = true
+        allow_negative_numbers = true,
+        value_parser = clap::value_parser!(i64).range(-86_400_000..=86_400_000)
     )]
     pub header_skew_ms: i64,
     /// Headers describe the buckets at admission instead of at the response.
