@@ -299,9 +299,10 @@ impl Signals {
 /// waits exits at once, with the status a shell gives a process killed by that signal (130
 /// or 143), after `log` has said so.
 ///
-/// The handlers are installed by this call, not when the future is first polled: call it
-/// inside the runtime *before* printing the bound address, so that a signal sent by whoever
-/// read the address cannot find the process still without them (and die of it).
+/// On Unix the handlers are installed by this call, not when the future is first polled: call
+/// it inside the runtime *before* printing the bound address, so that a signal sent by whoever
+/// read the address cannot find the process still without them (and die of it). Elsewhere
+/// Ctrl-C is listened for from the first poll on.
 ///
 /// # Errors
 ///

@@ -134,20 +134,21 @@ async fn ask(base: &str, openai: bool, max_tokens: u64, output: u64) -> (u16, se
 
 #[tokio::test]
 async fn anthropic_counts_output_as_generated_by_default_as_simulate_does() {
-    // 2 000 OTPM, 100 tokens generated: the bucket holds about 1 900 and is not in debt, so
+    // 2 000 OTPM, 1 000 tokens generated: the bucket holds about 1 000 and is not in debt, so
     // 1 999 of max_tokens are admitted (max_tokens does not factor in), as `simulate` would.
+    // (Reserved, 1 999 fit only after 30 s of refill: no race with a slow machine.)
     for flags in [
         &["--otpm", "2000"][..],
         &["--otpm", "2000", "--output-accounting", "actual"],
     ] {
         let (_mock, base) = start(flags);
-        assert_eq!(ask(&base, false, 100, 100).await.0, 200, "{flags:?}");
+        assert_eq!(ask(&base, false, 1_000, 1_000).await.0, 200, "{flags:?}");
         let (status, body) = ask(&base, false, 1_999, 1).await;
         assert_eq!(status, 200, "{flags:?}: {body}");
     }
-    // Reserved up front (the legacy way, asked for), 1 999 do not fit beside the 100 taken.
+    // Reserved up front (the legacy way, asked for), 1 999 do not fit beside the 1 000 taken.
     let (_mock, base) = start(&["--otpm", "2000", "--output-accounting", "reserve"]);
-    assert_eq!(ask(&base, false, 100, 100).await.0, 200);
+    assert_eq!(ask(&base, false, 1_000, 1_000).await.0, 200);
     let (status, body) = ask(&base, false, 1_999, 1).await;
     assert_eq!(status, 429, "{body}");
     let message = body["error"]["message"].as_str().unwrap();
@@ -184,7 +185,7 @@ async fn openai_reserves_max_tokens_by_default_unless_asked_otherwise() {
         ),
     ] {
         let (_mock, base) = start(flags);
-        assert_eq!(ask(&base, true, 100, 100).await.0, 200, "{flags:?}");
+        assert_eq!(ask(&base, true, 1_000, 1_000).await.0, 200, "{flags:?}");
         let (status, body) = ask(&base, true, 1_999, 1).await;
         assert_eq!(status, second, "{flags:?}: {body}");
     }

@@ -167,9 +167,13 @@ async fn a_second_signal_exits_at_once_without_the_request_in_flight() {
     kill(&mut mock, "TERM");
     // The first signal is handled (its line written) before the second is sent.
     let mut lines = BufReader::new(mock.child().stderr.take().unwrap()).lines();
-    let first = tokio::task::spawn_blocking(move || lines.next().unwrap().unwrap())
-        .await
-        .unwrap();
+    let first = tokio::time::timeout(
+        EXIT_WITHIN,
+        tokio::task::spawn_blocking(move || lines.next().unwrap().unwrap()),
+    )
+    .await
+    .expect("no line on standard error after SIGTERM")
+    .unwrap();
     assert!(first.contains("SIGTERM received: shutting down"), "{first}");
     kill(&mut mock, "INT");
     let exit = exit_status(mock.child(), EXIT_WITHIN);

@@ -230,25 +230,49 @@ async fn the_queue_deadline_is_a_429_with_a_truthful_retry_after() {
 
 #[tokio::test]
 async fn a_request_shed_after_waiting_is_told_how_long_it_waited() {
-    // 40 a minute paced at 98 %: one request every 1.53 s, a queue deadline of 2 s. The second
-    // request waits at the head of the line for 1.53 s; the third waits behind it, and when its
-    // turn comes its room (3.06 s after the first) is past its deadline.
+    // 20 a minute paced at 98 %: one request every 3.06 s, a queue deadline of 4 s. The second
+    // request waits at the head of the line for 3.06 s; the third, sent once the second is in
+    // the line (and so within 2.1 s of the first: the first answer and one metrics read), waits
+    // behind it, and when its turn comes its room (6.12 s after the first) is past its
+    // deadline: it is told it waited, and how long (about 3 s less the time it arrived after
+    // the first).
     let (_mock, upstream) = mock_support::start(1, &[]);
     let (_proxy, base) =
-        proxy_support::start(&upstream, &["--rpm", "40", "--queue-timeout-s", "2"]);
+        proxy_support::start(&upstream, &["--rpm", "20", "--queue-timeout-s", "4"]);
     let request = r#"{"model":"m","max_tokens":5}"#;
     assert_eq!(post(&base, request).await.0, 200);
     let second = tokio::spawn({
         let base = base.clone();
         async move { post(&base, request).await.0 }
     });
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    let started = std::time::Instant::now();
+    loop {
+        let metrics = proxy_support::metrics(&base).await;
+        if proxy_support::sample(&metrics, "headroom_proxy_queue_length{lane=\"m\"}") == 1 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the second never queued"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     let (status, _, json) = post(&base, request).await;
     assert_eq!(status, 429, "{json}");
     let message = json["error"]["message"].as_str().unwrap();
-    assert!(message.starts_with("This request waited 1."), "{message}");
+    // "waited 2.9 s" (or, arriving late, "waited 950 ms").
+    let waited = message
+        .strip_prefix("This request waited ")
+        .and_then(|rest| rest.split_once(" in the proxy's queue"))
+        .and_then(|(wait, _)| match wait.split_once(' ') {
+            Some((seconds, "s")) => seconds.parse::<f64>().ok(),
+            Some((ms, "ms")) => ms.parse::<f64>().ok().map(|ms| ms / 1_000.0),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("no wait: {message}"));
+    assert!((0.5..4.0).contains(&waited), "{message}");
     assert!(
-        message.contains("could not get room within the queue timeout of 2 s"),
+        message.contains("could not get room within the queue timeout of 4 s"),
         "{message}"
     );
     assert_eq!(second.await.unwrap(), 200);

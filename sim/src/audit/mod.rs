@@ -35,10 +35,11 @@
 //!   provider's window (its share of the key, as the last response corrected it;
 //!   [`headroom::Policy::status`]), and `remaining` capped at the pace's burst (for requests,
 //!   the engine's pace holds one second's worth of the per-minute limit: an engine with its
-//!   one request available and a server with 49 of 50 left agree). Until successive responses
-//!   show that the key is not shared, the engine keeps a quarter of what the server reports,
-//!   so its token estimates run under. Before the lane has learned its limits there is nothing
-//!   to compare. Then the response is folded in with
+//!   one request available and a server with 49 of 50 left agree). An over-estimate is a
+//!   request the engine would have sent into a 429. Until successive responses show that the
+//!   key is not shared, the engine keeps a quarter of what the server reports, so its token
+//!   estimates run under by the rest (and a model of the key too optimistic by less than that
+//!   does not show). Before the lane has learned its limits there is nothing to compare. Then the response is folded in with
 //!   [`headroom::Policy::complete`] (status, header snapshot from the core's parser, `usage`
 //!   for a 2xx), exactly as the engine would: a 429's tokens are refunded, levels follow the
 //!   headers less unseen reservations. A request without a permit has its response folded with

@@ -237,16 +237,23 @@ impl Shadow {
 }
 
 /// What the engine would admit on each limit of `lane` at `now` against the snapshot's
-/// `remaining`: the smaller of its pace and of its model of the provider's window (reported by
-/// [`Policy::status`]). The pace alone refills with time whatever the headers said, so a drained
-/// key read as a full pace: every response of a trace that ran its key dry scored an
-/// over-estimate of the whole limit.
+/// `remaining`: the smaller of its pace and of its provider window (reported by
+/// [`Policy::status`]). An estimate above `remaining` is a request the engine would send into a
+/// 429.
 ///
-/// The pace is read at the recorded instant itself. The engine's clock may be ahead of it (a
-/// held-back request is charged where the engine would have sent it, later), and its pace then
-/// holds what was left at `now` of charges made after it. `status` reads the window at the
-/// engine's own instant, which may be later than `now`: an estimate that errs high, the side an
-/// audit should err on.
+/// Not the pace alone: it refills with time whatever the headers said, so a drained key read
+/// as a full pace and every response of a trace that ran its key dry scored an over-estimate
+/// of the whole limit. What the window holds is our share of the key: until successive
+/// responses show that the key is not shared, a quarter of what the engine makes of it, so token
+/// estimates run under by the rest, and a model of the key too optimistic by less than that
+/// would not show here. (The window scaled back to the whole key was measured as the estimate
+/// too: at the engine's own instant, later than `now` while it holds requests back, it read a
+/// key refilled for requests not yet sent.)
+///
+/// The pace is read at the recorded instant: the engine's clock may be ahead of it (a
+/// held-back request is charged where the engine would have sent it), and the pace then holds
+/// at `now` what was left of charges made after it. `status` reads the window at the engine's
+/// own instant: refilled further, less what it charged for the requests it holds back.
 ///
 /// The engine admits at most its pace's burst at once: for requests, one second's worth of the
 /// per-minute limit (providers enforce per-minute limits over shorter intervals), so with 49

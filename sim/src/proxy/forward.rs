@@ -225,7 +225,10 @@ async fn through_store(
         .0
         .take()
         .map(|guard| (guard, gate))
-        .ok_or(StoreRefusal::Deadline { after_s: 1, waited })
+        .ok_or(StoreRefusal::Deadline {
+            after_s: 1,
+            waited: waited || line_waited,
+        })
 }
 
 /// Charges the store with what `lane` sent while the store was unreachable, if anything; it
@@ -666,14 +669,20 @@ enum Wait {
 }
 
 impl Wait {
-    /// The wait of a request that joined the queue at `queued`: at once unless it `waited`.
+    /// The wait of a request that joined the queue at `queued`: at once unless it `waited` in
+    /// a line or a sleep, or its refusal took [`Wait::NOTICED`] or more (the shared store's
+    /// round trips, up to their timeouts while it stops answering, are time in the queue too).
     fn of(waited: bool, queued: Instant) -> Self {
-        if waited {
-            Self::For(queued.elapsed())
+        let elapsed = queued.elapsed();
+        if waited || elapsed >= Self::NOTICED {
+            Self::For(elapsed)
         } else {
             Self::AtOnce
         }
     }
+
+    /// The least time in the queue a refused request is told it waited.
+    const NOTICED: std::time::Duration = std::time::Duration::from_millis(50);
 }
 
 /// A 429 for a request the queue deadline came for (or would have come for, `wait`): room

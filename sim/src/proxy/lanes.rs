@@ -8,6 +8,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use headroom::limiter::{CriticalSectionRawMutex, Guard, Limiter, TokioTimer};
 use headroom::time::Instant;
@@ -191,6 +192,67 @@ impl LaneRules {
             .lane(self.pace_permille, share)
             .shared_key(!self.alone)
             .adopt_server_limits(!(self.keep_limits && limits.is_set()))
+    }
+
+    /// The lanes whose paced requests come further apart than `queue_timeout`, with that
+    /// interval, at all of their limits and (when `store`) at the fallback share: a request
+    /// that finds such a lane drained cannot get room before its deadline and is refused at
+    /// once (at 98 %, `--rpm 1` paces one request every 61.2 s, past the default 60 s). The
+    /// proxy warns of them when it starts.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use headroom_sim::proxy::config::{Config, Limits};
+    /// use headroom_sim::proxy::lanes::LaneRules;
+    ///
+    /// let rules = |rpm| LaneRules {
+    ///     config: Config::default(),
+    ///     fallback: Limits { rpm: std::num::NonZeroU32::new(rpm), ..Limits::default() },
+    ///     pace_permille: 980,
+    ///     alone: false,
+    ///     keep_limits: false,
+    ///     fallback_permille: 250,
+    ///     transit_us: 500_000,
+    /// };
+    /// let slow = rules(1).slow_lanes(Duration::from_secs(60), false);
+    /// assert_eq!(slow, [("default".to_owned(), Duration::from_millis(61_225))]);
+    /// assert!(rules(2).slow_lanes(Duration::from_secs(60), false).is_empty());
+    /// // At the fallback share of 250 ‰ (a store that stopped answering), 2 a minute paced at
+    /// // 98 % are one request every 2 minutes.
+    /// assert_eq!(rules(2).slow_lanes(Duration::from_secs(60), true).len(), 1);
+    /// ```
+    pub fn slow_lanes(&self, queue_timeout: Duration, store: bool) -> Vec<(String, Duration)> {
+        let lanes = self
+            .config
+            .lanes
+            .iter()
+            .map(|(name, entry)| (name.as_str(), entry.limits))
+            .chain([("default", self.fallback)]);
+        let shares: &[u32] = if store {
+            &[1_000, self.fallback_permille]
+        } else {
+            &[1_000]
+        };
+        let mut slow = Vec::new();
+        for (name, limits) in lanes {
+            let slowest = shares
+                .iter()
+                .filter_map(|&share| {
+                    let limit = self
+                        .lane_config(&limits, share)
+                        .limit(LimitKind::Requests)?;
+                    let interval_ms =
+                        u64::from(limit.window_ms()).div_ceil(u64::from(limit.amount()));
+                    Some(Duration::from_millis(interval_ms))
+                })
+                .max();
+            if let Some(interval) = slowest.filter(|&interval| interval > queue_timeout) {
+                slow.push((name.to_owned(), interval));
+            }
+        }
+        slow
     }
 }
 

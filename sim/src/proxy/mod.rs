@@ -162,6 +162,18 @@ impl Proxy {
             transit_us: args.transit_ms.saturating_mul(1_000),
         };
         let policy = Policy::new().with_transit_allowance(headroom::time::millis(args.transit_ms));
+        for (lane, interval) in rules.slow_lanes(
+            Duration::from_secs(args.queue_timeout_s),
+            args.store.is_some(),
+        ) {
+            tracing::warn!(
+                %lane,
+                interval_s = interval.as_secs_f64(),
+                queue_timeout_s = args.queue_timeout_s,
+                "paced requests come further apart than --queue-timeout-s: a request that \
+                 finds this lane drained is refused at once (raise --queue-timeout-s)"
+            );
+        }
         let lanes = Lanes::new(policy, rules)?;
         let store = args.store.as_deref().map(Store::open).transpose()?;
         let http = reqwest::Client::builder()
