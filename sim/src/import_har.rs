@@ -57,8 +57,12 @@ pub fn run(input: &str, output: &str) -> Result<(), CliError> {
         &[FileArg::new("FILE.har", input)],
         &[FileArg::or_stdio("-o", output)],
     )?;
-    let text = std::fs::read_to_string(input)
+    let bytes = std::fs::read(input)
         .map_err(|error| CliError::Input(format!("{input}: cannot read: {error}")))?;
+    let text = String::from_utf8(bytes).map_err(|error| {
+        let (line, column) = utf8_position(error.as_bytes(), error.utf8_error().valid_up_to());
+        CliError::Input(format!("{input}:{line}:{column}: not valid UTF-8"))
+    })?;
     let har = har::parse(&text).map_err(|error| {
         CliError::Input(format!(
             "{input}:{}:{}: not a HAR 1.2 file: {error}",
@@ -80,6 +84,22 @@ pub fn run(input: &str, output: &str) -> Result<(), CliError> {
         import.requests, import.skipped
     );
     Ok(())
+}
+
+/// The line and column (bytes, from 1, as the trace reader counts them) of byte `offset` of
+/// `bytes`, where the text stops being UTF-8.
+fn utf8_position(bytes: &[u8], offset: usize) -> (usize, usize) {
+    let before = bytes.get(..offset).unwrap_or(bytes);
+    let line = before
+        .iter()
+        .filter(|&&byte| byte == b'\n')
+        .count()
+        .saturating_add(1);
+    let line_start = before
+        .iter()
+        .rposition(|&byte| byte == b'\n')
+        .map_or(0, |newline| newline.saturating_add(1));
+    (line, offset.saturating_sub(line_start).saturating_add(1))
 }
 
 /// What [`convert`] made of a HAR log.

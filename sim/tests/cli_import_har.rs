@@ -87,6 +87,18 @@ fn malformed_har_exits_2_naming_file_line_and_column() {
     assert!(!out.exists(), "no partial output");
 }
 
+/// Bytes that are not UTF-8 are placed as the trace reader places them (line, byte column).
+#[test]
+fn a_file_that_is_not_utf8_names_line_and_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("binary.har");
+    fs::write(&bad, b"{\"log\": {\n  \"entries\": [\xff]}}\n").unwrap();
+    import_fails(&bad).stderr(format!(
+        "headroom: {}:2:15: not valid UTF-8\n",
+        bad.display()
+    ));
+}
+
 /// JSON of another shape is described in HAR's words, its position given once.
 #[test]
 fn json_of_another_shape_is_described_as_har() {
