@@ -171,7 +171,9 @@ fn status_code(line: &[u8]) -> Result<u16, (usize, &'static str)> {
     std::str::from_utf8(&digits)
         .ok()
         .and_then(|digits| digits.parse().ok())
-        .ok_or((column, "expected a three-digit status code"))
+        // RFC 9110 §15: every valid status code is within 100 to 599.
+        .filter(|status| (100..=599).contains(status))
+        .ok_or((column, "expected a status code from 100 to 599"))
 }
 
 fn is_tchar(b: u8) -> bool {
@@ -393,6 +395,21 @@ mod tests {
         );
         assert_eq!(parse_block("f", b"").unwrap(), HeaderBlock::default());
         assert_eq!(parse_block("f", b"HTTP/2 200\n").unwrap().status, Some(200));
+    }
+
+    #[test]
+    fn a_status_outside_http_is_refused_at_its_column() {
+        for line in [&b"HTTP/1.1 999 Odd\n"[..], b"HTTP/1.1 600\n"] {
+            let error = parse_block("f", line).unwrap_err().to_string();
+            assert_eq!(
+                error, "f:1:10: expected a status code from 100 to 599",
+                "{error}"
+            );
+        }
+        assert_eq!(
+            parse_block("f", b"HTTP/1.1 599\n").unwrap().status,
+            Some(599)
+        );
     }
 
     #[test]

@@ -100,6 +100,8 @@ pub enum TraceErrorKind {
     LooksLikeHar(String),
     /// The trace holds no request: nothing to simulate or audit (reported at line 0).
     NoRequests,
+    /// A response's `status` outside HTTP's 100 to 599.
+    BadStatus(u16),
 }
 
 impl fmt::Display for TraceErrorKind {
@@ -107,6 +109,9 @@ impl fmt::Display for TraceErrorKind {
         match self {
             Self::Io(message) => write!(f, "cannot read: {message}"),
             Self::InvalidUtf8 => f.write_str("not valid UTF-8"),
+            Self::BadStatus(status) => {
+                write!(f, "status {status} is not an HTTP status (100 to 599)")
+            }
             Self::Json(message) => f.write_str(message),
             Self::Truncated(message) => {
                 write!(f, "truncated line: the file ends mid-object ({message})")

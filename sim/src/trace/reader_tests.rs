@@ -306,6 +306,25 @@ fn a_file_cut_mid_object_is_a_truncation_error_on_its_last_line() {
 }
 
 #[test]
+fn a_status_outside_http_is_an_error_at_its_value() {
+    let r1 = request("0", "r1");
+    for (status, column) in [("0", 52), ("99", 52), ("600", 52), ("999", 52)] {
+        let line = response("1", "r1").replace("\"status\": 200", &format!("\"status\": {status}"));
+        assert_eq!(
+            error_of(&[&r1, &line]),
+            format!("trace.jsonl:2:{column}: status {status} is not an HTTP status (100 to 599)")
+        );
+    }
+    for status in ["100", "599"] {
+        let line = response("1", "r1").replace("\"status\": 200", &format!("\"status\": {status}"));
+        assert!(
+            read_str(&format!("{r1}\n{line}\n"), "trace.jsonl").is_ok(),
+            "{status}"
+        );
+    }
+}
+
+#[test]
 fn invalid_utf8_and_missing_files_are_errors() {
     let mut bytes = request("0", "r1").into_bytes();
     bytes.extend_from_slice(b"\n{\"t\": 1, \"id\": \"\xff\"}\n");
