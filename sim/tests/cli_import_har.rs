@@ -274,18 +274,21 @@ fn bad_entries_are_errors_naming_the_entry() {
         convert_entries(bad_date).unwrap_err(),
         "log.entries[0].startedDateTime: \"yesterday\" is not an ISO 8601 date-time (syntax error)"
     );
-    let bad_status = vec![entry(
-        "2025-06-01T10:00:00Z",
-        1.0,
-        &call("a"),
-        70_000,
-        &[],
-        "",
-    )];
-    assert_eq!(
-        convert_entries(bad_status).unwrap_err(),
-        "log.entries[0].response.status: 70000 is not an HTTP status"
-    );
+    // Beyond u16, and within it but outside HTTP's range (a trace would not read it back).
+    for status in [70_000, 600, 99] {
+        let bad_status = vec![entry(
+            "2025-06-01T10:00:00Z",
+            1.0,
+            &call("a"),
+            status,
+            &[],
+            "",
+        )];
+        assert_eq!(
+            convert_entries(bad_status).unwrap_err(),
+            format!("log.entries[0].response.status: {status} is not an HTTP status (100 to 599)")
+        );
+    }
 }
 
 #[test]

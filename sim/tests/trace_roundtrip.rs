@@ -156,7 +156,8 @@ fn valid_trace() -> impl Strategy<Value = Trace> {
             prop::option::of(0_usize..8),
             headers(),
             usage(),
-            any::<u16>(),
+            // An HTTP status: the reader refuses any other.
+            100_u16..600,
         ),
         0..24,
     );
