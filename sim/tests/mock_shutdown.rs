@@ -110,17 +110,20 @@ async fn refused(base: &str) -> bool {
     tokio::net::TcpStream::connect(address).await.is_err()
 }
 
+/// A request sent to `base` in the background: its status and JSON body once answered.
+fn answer_of(base: &str) -> tokio::task::JoinHandle<(u16, serde_json::Value)> {
+    let base = base.to_owned();
+    tokio::spawn(async move {
+        let response = post(&base, 0).await;
+        let status = response.status().as_u16();
+        (status, response.json::<serde_json::Value>().await.unwrap())
+    })
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_sigterm_the_mock_stops_accepting_answers_its_request_in_flight_and_exits_0() {
     let (mut mock, base) = mock_support::spawn_piped(&mock_flags("4000"));
-    let in_flight = tokio::spawn({
-        let base = base.clone();
-        async move {
-            let response = post(&base, 0).await;
-            let status = response.status().as_u16();
-            (status, response.json::<serde_json::Value>().await.unwrap())
-        }
-    });
+    let in_flight = answer_of(&base);
     until_admitted(&base).await;
     kill(&mut mock, "TERM");
     let started = Instant::now();
@@ -190,14 +193,7 @@ async fn on_sigterm_the_proxy_answers_its_request_in_flight_in_full_and_exits_0(
         all.extend_from_slice(&["--rpm", "1000"]);
         mock_support::spawn_piped(&all)
     };
-    let in_flight = tokio::spawn({
-        let base = base.clone();
-        async move {
-            let response = post(&base, 0).await;
-            let status = response.status().as_u16();
-            (status, response.json::<serde_json::Value>().await.unwrap())
-        }
-    });
+    let in_flight = answer_of(&base);
     until_admitted(&upstream).await;
     kill(&mut proxy, "TERM");
     let (status, body) = in_flight.await.unwrap();
