@@ -132,6 +132,13 @@ async fn ask(base: &str, openai: bool, max_tokens: u64, output: u64) -> (u16, se
     (status, response.json().await.unwrap())
 }
 
+/// A 429 whose message names the output limit.
+fn refused_on_output((status, body): (u16, serde_json::Value)) {
+    assert_eq!(status, 429, "{body}");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("output tokens"), "{message}");
+}
+
 #[tokio::test]
 async fn anthropic_counts_output_as_generated_by_default_as_simulate_does() {
     // 2 000 OTPM, 1 000 tokens generated: the bucket holds about 1 000 and is not in debt, so
@@ -149,10 +156,7 @@ async fn anthropic_counts_output_as_generated_by_default_as_simulate_does() {
     // Reserved up front (the legacy way, asked for), 1 999 do not fit beside the 1 000 taken.
     let (_mock, base) = start(&["--otpm", "2000", "--output-accounting", "reserve"]);
     assert_eq!(ask(&base, false, 1_000, 1_000).await.0, 200);
-    let (status, body) = ask(&base, false, 1_999, 1).await;
-    assert_eq!(status, 429, "{body}");
-    let message = body["error"]["message"].as_str().unwrap();
-    assert!(message.contains("output tokens"), "{message}");
+    refused_on_output(ask(&base, false, 1_999, 1).await);
 }
 
 #[tokio::test]
@@ -162,10 +166,7 @@ async fn counted_as_generated_an_output_bucket_in_debt_refuses_and_the_429_says_
     // however small, and the message names the output limit.
     let (_mock, base) = start(&["--otpm", "100"]);
     assert_eq!(ask(&base, false, 500, 500).await.0, 200);
-    let (status, body) = ask(&base, false, 1, 1).await;
-    assert_eq!(status, 429, "{body}");
-    let message = body["error"]["message"].as_str().unwrap();
-    assert!(message.contains("output tokens"), "{message}");
+    refused_on_output(ask(&base, false, 1, 1).await);
 }
 
 #[tokio::test]

@@ -246,11 +246,7 @@ async fn a_request_shed_after_waiting_is_told_how_long_it_waited() {
         async move { post(&base, request).await.0 }
     });
     let started = std::time::Instant::now();
-    loop {
-        let metrics = proxy_support::metrics(&base).await;
-        if proxy_support::sample(&metrics, "headroom_proxy_queue_length{lane=\"m\"}") == 1 {
-            break;
-        }
+    while proxy_support::queue_length(&base, "m").await != 1 {
         assert!(
             started.elapsed() < Duration::from_secs(30),
             "the second never queued"
@@ -309,10 +305,6 @@ async fn a_client_leaving_mid_wait_gives_its_place_back() {
         proxy_support::start(&upstream, &["--rpm", "1", "--queue-timeout-s", "120"]);
     let request = r#"{"model":"m","max_tokens":5}"#;
     assert_eq!(post(&base, request).await.0, 200);
-    let queue = |base: String| async move {
-        let metrics = proxy_support::metrics(&base).await;
-        proxy_support::sample(&metrics, "headroom_proxy_queue_length{lane=\"m\"}")
-    };
     // Waits about a minute for the next permit; the client gives up after 500 ms.
     let impatient = reqwest::Client::builder()
         .timeout(Duration::from_millis(500))
@@ -323,10 +315,10 @@ async fn a_client_leaving_mid_wait_gives_its_place_back() {
         async move { impatient.post(url).body(request).send().await.is_err() }
     });
     tokio::time::sleep(Duration::from_millis(250)).await;
-    assert_eq!(queue(base.clone()).await, 1);
+    assert_eq!(proxy_support::queue_length(&base, "m").await, 1);
     assert!(waiting.await.unwrap(), "the request should have timed out");
     tokio::time::sleep(Duration::from_millis(200)).await;
-    assert_eq!(queue(base.clone()).await, 0);
+    assert_eq!(proxy_support::queue_length(&base, "m").await, 0);
 }
 
 mod streaming {

@@ -623,16 +623,13 @@ fn refused(
     wait: Wait,
 ) -> Response {
     match why {
-        AcquireError::Rejected(Rejection::DeadlineExceeded) => {
+        AcquireError::Rejected(Rejection::DeadlineExceeded) | AcquireError::QueueFull => {
+            let wait = match why {
+                AcquireError::QueueFull => Wait::QueueFull,
+                _ => wait,
+            };
             shed(proxy, lane, dialect, retry_after_s(proxy, lane, cost), wait)
         }
-        AcquireError::QueueFull => shed(
-            proxy,
-            lane,
-            dialect,
-            retry_after_s(proxy, lane, cost),
-            Wait::QueueFull,
-        ),
         AcquireError::Rejected(Rejection::CostTooLarge { kind }) => {
             let message = format!(
                 "This request's estimated cost is above lane {:?}'s {} limit per window: it can never be sent \

@@ -42,6 +42,15 @@ pub async fn metrics(base: &str) -> String {
         .unwrap()
 }
 
+/// Requests waiting in the proxy's queue for `lane`, as `/metrics` says.
+pub async fn queue_length(base: &str, lane: &str) -> u64 {
+    let page = metrics(base).await;
+    sample(
+        &page,
+        &format!("headroom_proxy_queue_length{{lane=\"{lane}\"}}"),
+    )
+}
+
 /// The sum of the samples on `page` whose line starts with `prefix` (a name, with labels).
 pub fn sample(page: &str, prefix: &str) -> u64 {
     page.lines()
