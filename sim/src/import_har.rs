@@ -145,14 +145,12 @@ pub fn convert(har: &Har, source: &str) -> Result<Import, String> {
                 entry.started_date_time
             )
         })?;
-        // A status a trace holds is HTTP's, 100 to 599 (RFC 9110 §15): the trace reader refuses
-        // any other, so a trace with one would not read back.
         let status = match entry.response.status {
             ..=0 => None,
             status => Some(
                 u16::try_from(status)
                     .ok()
-                    .filter(|status| (100..=599).contains(status))
+                    .filter(|status| trace::HTTP_STATUSES.contains(status))
                     .ok_or_else(|| {
                         format!(
                             "log.entries[{index}].response.status: {status} is not an HTTP \

@@ -171,8 +171,7 @@ fn status_code(line: &[u8]) -> Result<u16, (usize, &'static str)> {
     std::str::from_utf8(&digits)
         .ok()
         .and_then(|digits| digits.parse().ok())
-        // RFC 9110 §15: every valid status code is within 100 to 599.
-        .filter(|status| (100..=599).contains(status))
+        .filter(|status| crate::trace::HTTP_STATUSES.contains(status))
         .ok_or((column, "expected a status code from 100 to 599"))
 }
 

@@ -299,8 +299,7 @@ impl State {
         raw: RawResponse<'_>,
     ) -> Result<EventRef<'static>, TraceError> {
         let t_us = self.time(number, line, &raw.t)?;
-        // RFC 9110 §15: every valid status code is within 100 to 599.
-        if !(100..=599).contains(&raw.status) {
+        if !super::HTTP_STATUSES.contains(&raw.status) {
             let column = value_column(line, "status").unwrap_or(1);
             return Err(self.error(number, column, TraceErrorKind::BadStatus(raw.status)));
         }

@@ -62,6 +62,11 @@ pub use reader::{Records, read, read_file, read_str};
 pub use threaded::{Consumer, Finished, consume_threaded, for_each_event_threaded};
 pub use writer::{to_jsonl, write, write_file};
 
+/// The statuses a trace's response may hold: HTTP's, 100 to 599 (RFC 9110 §15: every valid
+/// status code is within that range). The reader refuses another; `import-har` and `inspect
+/// headers` refuse one too, so that what they read or write reads back.
+pub const HTTP_STATUSES: std::ops::RangeInclusive<u16> = 100..=599;
+
 /// A whole trace: its header, how its times were spelled, and its events in file order.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Trace {
