@@ -139,8 +139,10 @@ pub enum OutputCharge {
     /// Only the output actually generated counts (Anthropic's current OTPM accounting, where
     /// `max_tokens` does not count). Up front the lane charges its running estimate of a
     /// request's output (a moving average of the actual outputs it has settled, at most
-    /// `max_tokens`), so an exhausted output bucket still holds requests back; settling
-    /// replaces the estimate with the actual output.
+    /// `max_tokens`, and at most what the output pace's burst holds and the combined pace's
+    /// next to the request's input: an estimate never makes a request one that can never be
+    /// sent), so an exhausted output bucket still holds requests back; settling replaces the
+    /// estimate with the actual output.
     Actual,
 }
 

@@ -462,3 +462,65 @@ fn bad_flags_are_refused_before_listening() {
             .stderr(predicates::str::contains(why));
     }
 }
+
+/// Anthropic counts only the output a request generates, not its `max_tokens`; OpenAI's TPM
+/// counts `max_tokens`. With `--output-accounting auto` (the default) a lane charges output as
+/// its first request's API counts it. On Anthropic's API a `max_tokens` above the output limit
+/// is sent, and a first answer longer than the limit holds makes the next such request wait
+/// for room in the proxy's queue (a 429 of the proxy's own once past the queue deadline), not a
+/// 400 for a request that could never be sent. On OpenAI's, or with `--output-accounting
+/// reserve`, the same request is refused as one that can never fit, and the refusal names the
+/// flag.
+#[tokio::test]
+async fn a_max_tokens_above_the_output_limit_is_sent_when_only_generated_output_counts() {
+    let (_mock, upstream) = mock_support::start(1, &["--otpm", "8000"]);
+    let long = r#"{"model":"m","max_tokens":16000}"#;
+
+    let (_proxy, base) =
+        proxy_support::start(&upstream, &["--otpm", "8000", "--queue-timeout-s", "1"]);
+    let (status, _, json) = post(&base, long).await;
+    assert_eq!(status, 200, "{json}");
+    assert_eq!(json["usage"]["output_tokens"], 16_000);
+    // The provider's output bucket and the lane's pace are a minute in debt now: the proxy
+    // holds the next one back (and, its queue deadline a second away, refuses it at once).
+    let (status, headers, json) = post(&base, long).await;
+    assert_eq!(
+        (status, json["error"]["type"].as_str()),
+        (429, Some("rate_limit_error")),
+        "{json}"
+    );
+    assert!(headers.contains_key("retry-after"), "{headers:?}");
+    let message = json["error"]["message"].as_str().unwrap();
+    assert!(message.contains("queue timeout"), "{message}");
+    let metrics = proxy_support::metrics(&base).await;
+    assert_eq!(
+        proxy_support::sample(&metrics, "headroom_proxy_upstream_429_total{lane=\"m\"}"),
+        0,
+        "{metrics}"
+    );
+
+    // The same request on OpenAI's API, in a lane of its own: `max_tokens` counts there.
+    let openai = reqwest::Client::new()
+        .post(format!("{base}/v1/chat/completions"))
+        .body(r#"{"model":"g","max_tokens":16000,"messages":[]}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(openai.status(), 400);
+    let json: serde_json::Value = openai.json().await.unwrap();
+    let message = json["error"]["message"].as_str().unwrap();
+    assert!(message.contains("--output-accounting actual"), "{message}");
+
+    let (_reserving, base) = proxy_support::start(
+        &upstream,
+        &["--otpm", "8000", "--output-accounting", "reserve"],
+    );
+    let (status, _, json) = post(&base, long).await;
+    assert_eq!(
+        (status, json["error"]["type"].as_str()),
+        (400, Some("invalid_request_error")),
+        "{json}"
+    );
+    let message = json["error"]["message"].as_str().unwrap();
+    assert!(message.contains("--output-accounting actual"), "{message}");
+}

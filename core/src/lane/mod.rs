@@ -852,23 +852,71 @@ impl Lane {
     /// [charge scale](Lane::calibrate_input) (the ratio plus one and a half spreads) when it
     /// exceeds one.
     pub(crate) fn upfront(&self, cost: &Cost) -> Charges {
-        let output_estimate = u64::from(self.output_estimate);
         let scale = u32::from(self.input_charge);
-        if scale <= INPUT_SCALE_ONE {
-            return self.cost_model.upfront(cost, output_estimate);
+        if scale > INPUT_SCALE_ONE {
+            return self.upfront_scaled(cost, scale);
         }
+        self.cost_model
+            .upfront(cost, self.output_estimate_by(cost.input_tokens()))
+    }
+
+    /// [`Lane::upfront`] of a lane whose charge scale exceeds one. Out of line: inlined, its
+    /// code cost every admission of an uncalibrated lane up to 40 instructions (callgrind).
+    #[inline(never)]
+    fn upfront_scaled(&self, cost: &Cost, scale: u32) -> Charges {
         let input = cost
             .input_tokens()
             .checked_mul(u64::from(scale))
             .map_or(u64::MAX, |scaled| scaled >> INPUT_SCALE_SHIFT);
         let scaled = Cost::new(cost.requests(), input, cost.max_tokens());
-        let charges = self.cost_model.upfront(&scaled, output_estimate);
+        let charges = self
+            .cost_model
+            .upfront(&scaled, self.output_estimate_by(input));
         // Calibration never turns a request that fits every pace into one that never can.
         if self.fits(&charges) {
             charges
         } else {
-            self.cost_model.upfront(cost, output_estimate)
+            self.cost_model
+                .upfront(cost, self.output_estimate_by(cost.input_tokens()))
         }
+    }
+
+    /// The output estimate charged next to an input charge of `input`: the running estimate,
+    /// capped by [`Lane::output_room`] on a lane that charges it ([`crate::OutputCharge::Actual`];
+    /// a lane that reserves `max_tokens` does not read it at all).
+    fn output_estimate_by(&self, input: u64) -> u64 {
+        let estimate = u64::from(self.output_estimate);
+        if estimate != 0 && self.cost_model.output == crate::OutputCharge::Actual {
+            self.output_room(input)
+        } else {
+            estimate
+        }
+    }
+
+    /// The running output estimate ([`crate::OutputCharge::Actual`]), at most what the paces
+    /// hold of output next to `input`: the output pace's burst, and the combined pace's burst
+    /// less the input.
+    ///
+    /// Why: the estimate is not the request's cost. Above a pace's burst (a first answer longer
+    /// than a small output limit holds: 10 000 tokens under 8 000 a minute), every later request
+    /// with a larger `max_tokens` was refused as one that can never fit, and none of them ever
+    /// settled to bring the estimate down: the lane refused them for good, though the provider,
+    /// which counts only what is generated, serves them. Capped, such a request waits for a
+    /// full bucket instead (as a provider window caps a charge at its burst).
+    ///
+    /// Out of line, and asked only under [`crate::OutputCharge::Actual`]: inlined into
+    /// `acquire`, the two bursts' reads cost an admission 26 instructions whatever the lane's
+    /// cost model.
+    #[inline(never)]
+    fn output_room(&self, input: u64) -> u64 {
+        let estimate = u64::from(self.output_estimate);
+        let burst = |kind: LimitKind| {
+            self.bucket(kind)
+                .map_or(u64::MAX, |bucket| u64::from(bucket.burst()))
+        };
+        estimate
+            .min(burst(LimitKind::OutputTokens))
+            .min(burst(LimitKind::Tokens).saturating_sub(input))
     }
 
     /// [`Lane::fits`] while the short way is open ([`Lane::full_fits`]): no slot tested.

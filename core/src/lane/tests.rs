@@ -183,3 +183,30 @@ fn a_lane_with_a_wide_bucket_never_takes_the_short_way() {
         admit_both(&mut narrow, now, &charges, Priority::Interactive);
     }
 }
+
+/// A lane that charges its output estimate caps it next to the input it charges, the input as
+/// calibrated: a calibrated charge stays calibrated when the estimate is above what the
+/// combined pace holds beside it (capped next to the unscaled input, the scaled charge did not
+/// fit and the lane fell back to the caller's own, lower, input estimate).
+#[test]
+fn a_capped_output_estimate_keeps_the_calibrated_input() {
+    let config = LaneConfig::new()
+        .output_tokens(per_minute(8_000))
+        .tokens(per_minute(10_000))
+        .with_cost_model(crate::CostModel::ANTHROPIC_CURRENT);
+    let mut lane = Lane::new(&config);
+    // Inputs that run 25 % over the caller's estimates, and answers longer than the pace.
+    for _ in 0..32 {
+        lane.calibrate_input(1_000, 1_250);
+        lane.learn_output(9_000);
+    }
+    let charges = lane.upfront(&Cost::request(2_000, 16_000));
+    let [_, input, output, tokens] = charges.0;
+    assert!(
+        input > 2_400,
+        "the input is charged as calibrated: {charges:?}"
+    );
+    assert_eq!(output, (10_000 - input).min(8_000), "{charges:?}");
+    assert_eq!(tokens, input + output);
+    assert!(tokens <= 10_000, "{charges:?}");
+}

@@ -411,6 +411,37 @@ impl<const LANES: usize, const PERMITS: usize> Policy<LANES, PERMITS> {
         Ok(())
     }
 
+    /// Changes how `lane` turns costs and usage into charges from now on. Permits already
+    /// admitted keep what they were charged and settle against it.
+    ///
+    /// For a caller that learns how its provider counts only once a lane is in use (a gateway
+    /// that sees which API a lane's requests speak).
+    ///
+    /// # Errors
+    ///
+    /// [`Rejection::UnknownLane`] if the lane does not exist.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use headroom::{Cost, CostModel, DefaultPolicy, LaneConfig};
+    ///
+    /// let mut policy = DefaultPolicy::new();
+    /// let lane = policy.add_lane(LaneConfig::new()).unwrap();
+    /// let cost = Cost::request(100, 4_096);
+    /// assert_eq!(policy.output_charge(lane, &cost), Some(4_096));
+    /// policy.set_cost_model(lane, CostModel::ANTHROPIC_CURRENT).unwrap();
+    /// assert_eq!(policy.output_charge(lane, &cost), Some(0));
+    /// ```
+    pub fn set_cost_model(
+        &mut self,
+        lane: LaneId,
+        model: crate::CostModel,
+    ) -> Result<(), Rejection> {
+        self.lane_mut(lane)?.cost_model = model;
+        Ok(())
+    }
+
     /// Asks to send a request of `cost` on `lane` at `now`.
     ///
     /// Every bucket of the lane is checked; either all are charged (the request is admitted) or
@@ -944,6 +975,39 @@ impl<const LANES: usize, const PERMITS: usize> Policy<LANES, PERMITS> {
     /// provider window is reported by [`Policy::status`]).
     pub fn bucket(&self, lane: LaneId, kind: LimitKind) -> Option<&crate::Bucket> {
         self.lanes.get(lane.index())?.bucket(kind)
+    }
+
+    /// What [`Policy::acquire`] would charge `lane`'s output limits for `cost` now: `max_tokens`
+    /// under [`crate::OutputCharge::Reserve`]; under [`crate::OutputCharge::Actual`], the lane's
+    /// running estimate of a request's output (a moving average of the outputs it has settled,
+    /// 0 before the first), at most `max_tokens`, the output pace's burst and the combined
+    /// pace's burst less the request's input (as charged). For a caller that keeps a second account of
+    /// the same limits (a store shared by several gateways) and charges it what the engine
+    /// charges. `None` for a lane this policy does not have.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use headroom::{Acquire, CostModel, Cost, LaneConfig, Policy, Priority, Usage, time::Instant};
+    ///
+    /// let mut policy: Policy<2, 4> = Policy::new();
+    /// let reserve = policy.add_lane(LaneConfig::new().with_cost_model(CostModel::ANTHROPIC_LEGACY)).unwrap();
+    /// let actual = policy.add_lane(LaneConfig::new().with_cost_model(CostModel::ANTHROPIC_CURRENT)).unwrap();
+    /// let (t0, cost) = (Instant::from_ticks(0), Cost::request(100, 4_096));
+    /// assert_eq!(policy.output_charge(reserve, &cost), Some(4_096));
+    /// assert_eq!(policy.output_charge(actual, &cost), Some(0));
+    /// // One request settled with 300 tokens of output: the estimate is that output.
+    /// let Acquire::Admit(permit) = policy.acquire(t0, actual, cost, Priority::Interactive) else {
+    ///     unreachable!()
+    /// };
+    /// let usage = Usage { input_tokens: 100, output_tokens: 300, ..Usage::default() };
+    /// policy.settle(t0, permit, Some(usage)).unwrap();
+    /// assert_eq!(policy.output_charge(actual, &cost), Some(300));
+    /// assert_eq!(policy.output_charge(actual, &Cost::request(100, 200)), Some(200));
+    /// ```
+    pub fn output_charge(&self, lane: LaneId, cost: &Cost) -> Option<u64> {
+        let charges = self.lanes.get(lane.index())?.upfront(cost);
+        Some(charges.get(LimitKind::OutputTokens))
     }
 
     pub(crate) fn lane_mut(&mut self, lane: LaneId) -> Result<&mut Lane, Rejection> {

@@ -475,6 +475,55 @@ fn refused_requests_do_not_teach_the_output_estimate() {
     );
 }
 
+/// A lane that counts output as generated learns its estimate from settled outputs. One answer
+/// longer than the output pace holds (10 000 tokens under 8 000 a minute) must not make every
+/// later request with a larger `max_tokens` "too large" for good: the estimate is charged at
+/// most the pace's burst (and the combined pace's, less the input), so such a request waits
+/// for a full bucket and is then admitted.
+#[test]
+fn an_output_estimate_above_the_burst_waits_for_a_full_bucket_instead_of_refusing() {
+    let model = CostModel::new(CacheReads::Excluded, OutputCharge::Actual);
+    let mut policy: Policy<1, 8> = Policy::new();
+    let lane = policy
+        .add_lane(
+            LaneConfig::new()
+                .output_tokens(per_minute(8_000))
+                .tokens(per_minute(10_000))
+                .with_cost_model(model),
+        )
+        .unwrap();
+    let long = Cost::request(500, 16_000);
+    let first = admit(&mut policy, at_ms(0), lane, long);
+    let usage = Usage {
+        input_tokens: 500,
+        output_tokens: 10_000,
+        ..Usage::default()
+    };
+    policy.settle(at_ms(0), first, Some(usage)).unwrap();
+    // The estimate (10 000) is above both bursts: charged 8 000 on output, and
+    // 10 000 − 2 500 = 7 500 next to an input of 2 500 on the combined limit.
+    assert_eq!(policy.output_charge(lane, &long), Some(8_000));
+    assert_eq!(
+        policy.output_charge(lane, &Cost::request(2_500, 16_000)),
+        Some(7_500)
+    );
+    // In debt on both now: the next long request waits (it is not rejected)...
+    let until = match policy.acquire(at_ms(1), lane, long, Priority::Interactive) {
+        Acquire::Wait { until, .. } => until,
+        other => panic!("expected a wait, got {other:?}"),
+    };
+    // ...and is admitted when its wait is over.
+    let permit = admit(&mut policy, until, lane, long);
+    assert!(policy.attempt(&permit).is_some());
+    // A request whose input alone is above the combined burst can still never be sent.
+    assert_eq!(
+        policy.acquire(until, lane, Cost::request(10_001, 1), Priority::Interactive),
+        Acquire::Reject(Rejection::CostTooLarge {
+            kind: LimitKind::Tokens
+        })
+    );
+}
+
 /// A caller whose input estimates run 25 % low: after some settled requests the lane charges
 /// the next estimate scaled up to the truth; told not to calibrate, it charges the estimate as
 /// given. Estimates that run high are never scaled down.

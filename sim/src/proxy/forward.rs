@@ -31,6 +31,7 @@ use super::request::{Shape, dialect_of};
 use super::usage::Scanner;
 use crate::mock::body::{self, ErrorKind};
 use crate::store::{self, Decision};
+use crate::upstream::OutputAccounting;
 use crate::workload::Dialect;
 
 /// Time from a request's arrival to its upstream send, for requests that found room (an
@@ -66,6 +67,7 @@ pub async fn forward(proxy: Arc<Proxy>, request: Request) -> Response {
         }
     };
     let lane = proxy.lanes.lane_for(shape.model.as_deref());
+    lane.account_output(proxy.lanes.engine(), proxy.lanes.rules().output, dialect);
     let had_room = lane.stats.queue_length() == 0 && room_in_us(&proxy, &lane, shape.cost) == 0;
     let queued = Instant::now();
     let (guard, local_waited) = match admit(&proxy, &lane, shape.cost, had_room).await {
@@ -75,7 +77,8 @@ pub async fn forward(proxy: Arc<Proxy>, request: Request) -> Response {
             return refused(&proxy, &lane, dialect, shape.cost, why, wait);
         }
     };
-    let (guard, gate) = match through_store(&proxy, &lane, shape.cost, guard).await {
+    let charged = charges(&proxy, &lane, shape.cost);
+    let (guard, gate) = match through_store(&proxy, &lane, charged, guard).await {
         Ok(admitted) => admitted,
         Err(StoreRefusal::Deadline { after_s, waited }) => {
             let wait = Wait::of(local_waited || waited, queued);
@@ -87,9 +90,10 @@ pub async fn forward(proxy: Arc<Proxy>, request: Request) -> Response {
             return refused(&proxy, &lane, dialect, shape.cost, why, wait);
         }
     };
-    let (gated, store_waited) = match gate {
-        Gate::Local => (None, false),
-        Gate::Store { waited, at_us } => (Some(at_us), waited),
+    let (account, store_waited) = match gate {
+        Gate::Local => (Account::Local, false),
+        Gate::Fallback { at_us } => (Account::Owed { at_us }, false),
+        Gate::Store { waited, at_us } => (Account::Store { at_us }, waited),
     };
     if had_room && !store_waited {
         OVERHEAD.record_us(elapsed_us(arrived));
@@ -101,33 +105,56 @@ pub async fn forward(proxy: Arc<Proxy>, request: Request) -> Response {
         parts: &parts,
         bytes: &bytes,
         cost: shape.cost,
+        charged,
         dialect,
         rng,
     }
-    .run(guard, gated)
+    .run(guard, account)
     .await
 }
 
 /// What a request is charged in the store, by [`headroom::LimitKind::index`]: one request,
-/// its input estimate, its `max_tokens` reserved, and both as tokens.
-fn charges(cost: Cost) -> [u64; 4] {
+/// its input estimate, its output as the lane's engine charges it now (`max_tokens` reserved,
+/// or the lane's running estimate of a request's output: `--output-accounting`,
+/// [`headroom::Policy::output_charge`]), and both as tokens.
+fn charges(proxy: &Proxy, lane: &Lane, cost: Cost) -> [u64; 4] {
     let input = cost.input_tokens();
+    let output = proxy
+        .lanes
+        .engine()
+        .with_policy(|policy| policy.output_charge(lane.id, &cost))
+        .unwrap_or(cost.max_tokens());
     [
         u64::from(cost.requests().get()),
         input,
-        cost.max_tokens(),
-        input.saturating_add(cost.max_tokens()),
+        output,
+        input.saturating_add(output),
     ]
 }
 
 /// Who admitted an attempt.
 enum Gate {
-    /// The local engine alone: no store, a lane without configured limits, or the store
-    /// unreachable (then through the lane's [`super::fallback::Fallback`] gate too).
+    /// The local engine alone: no store, or a lane without configured limits.
     Local,
+    /// The local engine and the lane's [`super::fallback::Fallback`] gate, the store being
+    /// unreachable: what the attempt was charged is owed to the store as of `at_us`.
+    Fallback { at_us: u64 },
     /// The shared store too, at `at_us` on the store's clock; `waited`: it made the request
     /// wait.
     Store { waited: bool, at_us: u64 },
+}
+
+/// Where an attempt's real cost goes once its response is known.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Account {
+    /// Nowhere beyond the local engine.
+    Local,
+    /// The shared store admitted it at `at_us`: it is settled there ([`settle_in_store`]).
+    Store { at_us: u64 },
+    /// The fallback gate let it through while the store was unreachable, owed as charged as of
+    /// `at_us`: what it used beyond that charge is owed too (under `--output-accounting
+    /// actual` the output charged is an estimate, 0 before a lane's first answer).
+    Owed { at_us: u64 },
 }
 
 /// Why the shared store did not admit.
@@ -163,7 +190,7 @@ impl Drop for Unsent {
 async fn through_store(
     proxy: &Proxy,
     lane: &Lane,
-    cost: Cost,
+    charged: [u64; 4],
     guard: Ticket,
 ) -> Result<(Ticket, Gate), StoreRefusal> {
     let Some(store) = proxy.store.as_ref().filter(|_| lane.limits.is_set()) else {
@@ -185,7 +212,7 @@ async fn through_store(
         let decision = match paid {
             Ok(()) => {
                 store
-                    .acquire(&lane.stats.name, &lane.rates, charges(cost), now)
+                    .acquire(&lane.stats.name, &lane.rates, charged, now)
                     .await
             }
             Err(error) => Err(error),
@@ -196,11 +223,12 @@ async fn through_store(
             Ok(Decision::Admit) => break Gate::Store { waited, at_us: now },
             Ok(Decision::WaitUntil(until)) => until.saturating_sub(now),
             Ok(Decision::Never(kind)) => return Err(StoreRefusal::Never(kind)),
-            Err(_) => match lane.take_fallback(engine_now, charges(cost)) {
+            Err(_) => match lane.take_fallback(engine_now, charged) {
                 Ok(()) => {
                     // Owed as sent now: `now` is from before the store failed to answer.
-                    lane.owe(charges(cost), store::now_us());
-                    break Gate::Local;
+                    let at_us = store::now_us();
+                    lane.owe(charged, at_us);
+                    break Gate::Fallback { at_us };
                 }
                 Err(until) => until.as_ticks().saturating_sub(engine_now.as_ticks()),
             },
@@ -328,15 +356,16 @@ struct Exchange<'a> {
     parts: &'a request::Parts,
     bytes: &'a Bytes,
     cost: Cost,
+    /// What the store is charged for the attempt in flight ([`charges`]).
+    charged: [u64; 4],
     dialect: Dialect,
     rng: Xoshiro256PlusPlus,
 }
 
 impl Exchange<'_> {
-    /// Sends, and sends again while the engine says to retry. `gated`: the instant the shared
-    /// store admitted this attempt, if it did (it then hears of the response: its headers and
-    /// its real cost).
-    async fn run(mut self, mut guard: Ticket, mut gated: Option<u64>) -> Response {
+    /// Sends, and sends again while the engine says to retry. `account`: where the attempt's
+    /// real cost is told (the shared store, when it admitted the attempt: its headers too).
+    async fn run(mut self, mut guard: Ticket, mut account: Account) -> Response {
         let engine = self.proxy.lanes.engine();
         loop {
             self.count(|stats| &stats.sent);
@@ -363,19 +392,29 @@ impl Exchange<'_> {
                             .iter()
                             .map(|(name, value)| (name.as_str(), value.as_bytes())),
                     );
-                    let snapshot = self.tell_store(gated.is_some(), snapshot, headers_at);
+                    let gated = matches!(account, Account::Store { .. });
+                    let snapshot = self.tell_store(gated, snapshot, headers_at);
                     if status.is_success() {
-                        let settle = gated
-                            .map(|at_us| (self.proxy.clone(), self.lane.clone(), self.cost, at_us));
+                        let settle = Settle {
+                            proxy: self.proxy.clone(),
+                            lane: self.lane.clone(),
+                            charged: self.charged,
+                            account,
+                        };
                         return stream_back(guard, snapshot, response, self.rng, settle);
                     }
                     if status == StatusCode::TOO_MANY_REQUESTS {
                         self.count(|stats| &stats.upstream_429);
                     }
-                    if let Some(at_us) = gated.filter(|_| matches!(status.as_u16(), 429 | 529)) {
-                        // Refused, so not counted: everything it was charged comes back.
-                        let refund =
-                            charges(self.cost).map(|charge| 0_i64.saturating_sub_unsigned(charge));
+                    if let Account::Store { at_us } = account
+                        && matches!(status.as_u16(), 429 | 529)
+                    {
+                        // Refused, so not counted: everything it was charged comes back. (One
+                        // the fallback let through stays owed as charged: too much, never too
+                        // little.)
+                        let refund = self
+                            .charged
+                            .map(|charge| 0_i64.saturating_sub_unsigned(charge));
                         settle_in_store(self.proxy.clone(), self.lane.clone(), refund, at_us);
                     }
                     let headers = passed_headers(response.headers());
@@ -400,11 +439,14 @@ impl Exchange<'_> {
                 Ok(guard) => guard,
                 Err(_) => return last,
             };
-            (guard, gated) = match through_store(&self.proxy, &self.lane, self.cost, guard).await {
-                Ok((guard, Gate::Store { at_us, .. })) => (guard, Some(at_us)),
-                Ok((guard, Gate::Local)) => (guard, None),
-                Err(_) => return last,
-            };
+            self.charged = charges(&self.proxy, &self.lane, self.cost);
+            (guard, account) =
+                match through_store(&self.proxy, &self.lane, self.charged, guard).await {
+                    Ok((guard, Gate::Store { at_us, .. })) => (guard, Account::Store { at_us }),
+                    Ok((guard, Gate::Fallback { at_us })) => (guard, Account::Owed { at_us }),
+                    Ok((guard, Gate::Local)) => (guard, Account::Local),
+                    Err(_) => return last,
+                };
         }
     }
 
@@ -507,17 +549,24 @@ fn settle_in_store(proxy: Arc<Proxy>, lane: Arc<Lane>, delta: [i64; 4], admitted
         proxy.store_answered(settled.is_ok());
         if settled.is_err() {
             // What it cost above its charge is owed; a refund is simply not given back.
-            let extra = delta.map(|units| u64::try_from(units).unwrap_or(0));
-            if extra != [0; 4] {
+            if let Some(extra) = beyond(delta) {
                 lane.owe(extra, admitted_us);
             }
         }
     });
 }
 
-/// What a request's usage counts, less what it was charged, by
+/// The part of a settlement's `delta` (by [`headroom::LimitKind::index`]) that the request
+/// used beyond its charge, if any: what is owed to a store that could not hear of it (a
+/// refund is simply not given back).
+fn beyond(delta: [i64; 4]) -> Option<[u64; 4]> {
+    let extra = delta.map(|units| u64::try_from(units).unwrap_or(0));
+    (extra != [0; 4]).then_some(extra)
+}
+
+/// What a request's usage counts, less what it was `charged` ([`charges`]), by
 /// [`headroom::LimitKind::index`] (cache reads are free, as in the lanes' cost model).
-fn usage_delta(cost: Cost, usage: &Usage) -> [i64; 4] {
+fn usage_delta(charged: [u64; 4], usage: &Usage) -> [i64; 4] {
     let input = usage
         .input_tokens
         .saturating_add(usage.cache_creation_input_tokens);
@@ -527,7 +576,6 @@ fn usage_delta(cost: Cost, usage: &Usage) -> [i64; 4] {
         usage.output_tokens,
         input.saturating_add(usage.output_tokens),
     ];
-    let charged = charges(cost);
     let signed = |units: u64| i64::try_from(units).unwrap_or(i64::MAX);
     [0, 1, 2, 3].map(|kind| {
         let (used, charged) = (
@@ -538,9 +586,30 @@ fn usage_delta(cost: Cost, usage: &Usage) -> [i64; 4] {
     })
 }
 
-/// The store to settle with when a streamed body ends: the proxy, the lane, the charge and
-/// when the store admitted it.
-type Settle = Option<(Arc<Proxy>, Arc<Lane>, Cost, u64)>;
+/// Where a streamed body's usage goes when it ends.
+struct Settle {
+    proxy: Arc<Proxy>,
+    lane: Arc<Lane>,
+    /// What the attempt was charged ([`charges`]).
+    charged: [u64; 4],
+    account: Account,
+}
+
+impl Settle {
+    /// Tells the store (or the lane's debt to it) what the attempt really used.
+    fn usage(self, usage: &Usage) {
+        let delta = usage_delta(self.charged, usage);
+        match self.account {
+            Account::Local => {}
+            Account::Store { at_us } => settle_in_store(self.proxy, self.lane, delta, at_us),
+            Account::Owed { at_us } => {
+                if let Some(extra) = beyond(delta) {
+                    self.lane.owe(extra, at_us);
+                }
+            }
+        }
+    }
+}
 
 /// The body's state while it streams back to the client.
 struct Metered {
@@ -549,7 +618,7 @@ struct Metered {
     scanner: Option<Scanner>,
     snapshot: Snapshot,
     rng: Xoshiro256PlusPlus,
-    settle: Settle,
+    settle: Option<Settle>,
 }
 
 /// The response, its body passed on chunk by chunk as it arrives; the permit is completed
@@ -573,7 +642,7 @@ fn stream_back(
         guard: Some(guard),
         snapshot,
         rng,
-        settle,
+        settle: Some(settle),
     };
     let body = futures_util::stream::unfold(state, |mut state| async move {
         let guard = state.guard.take()?;
@@ -592,10 +661,8 @@ fn stream_back(
             }
             None => {
                 let usage = state.scanner.take().and_then(Scanner::finish);
-                if let (Some((proxy, lane, cost, at_us)), Some(usage)) =
-                    (state.settle.take(), &usage)
-                {
-                    settle_in_store(proxy, lane, usage_delta(cost, usage), at_us);
+                if let (Some(settle), Some(usage)) = (state.settle.take(), &usage) {
+                    settle.usage(usage);
                 }
                 let reply = headroom::Response::new(&state.snapshot);
                 let reply = match usage {
@@ -631,9 +698,19 @@ fn refused(
             shed(proxy, lane, dialect, retry_after_s(proxy, lane, cost), wait)
         }
         AcquireError::Rejected(Rejection::CostTooLarge { kind }) => {
+            let reserved = lane.output_accounting() != Some(OutputAccounting::Actual);
+            let advice = match kind {
+                LimitKind::OutputTokens | LimitKind::Tokens if reserved => {
+                    "Reduce the prompt length or max_tokens (max_tokens is reserved whole: if \
+                     the provider counts only the output it generates, as Anthropic's API \
+                     does, run the proxy with --output-accounting actual)"
+                }
+                LimitKind::OutputTokens => "Reduce max_tokens",
+                _ => "Reduce the prompt length",
+            };
             let message = format!(
                 "This request's estimated cost is above lane {:?}'s {} limit per window: it can never be sent \
-                 without exceeding it. Reduce the prompt length or max_tokens.",
+                 without exceeding it. {advice}.",
                 lane.stats.name,
                 kind.name()
             );
@@ -742,7 +819,7 @@ fn retry_after_s(proxy: &Proxy, lane: &Lane, cost: Cost) -> u64 {
 fn room_in_us(proxy: &Proxy, lane: &Lane, cost: Cost) -> u64 {
     let engine = proxy.lanes.engine();
     let now = engine.now();
-    let needs = charges(cost);
+    let needs = charges(proxy, lane, cost);
     let wait_us = engine.with_policy(|policy| {
         policy
             .status(now)
@@ -769,6 +846,23 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+
+    #[test]
+    fn a_send_charged_an_estimate_owes_the_output_it_generated_beyond_it() {
+        // Charged before the lane's first answer under `--output-accounting actual`: one
+        // request, 1 000 input tokens, no output.
+        let charged = [1, 1_000, 0, 1_000];
+        let usage = Usage {
+            input_tokens: 900,
+            output_tokens: 700,
+            ..Usage::default()
+        };
+        let delta = usage_delta(charged, &usage);
+        assert_eq!(delta, [0, -100, 700, 600]);
+        // The 100 input tokens charged too many are not given back; the output is owed.
+        assert_eq!(beyond(delta), Some([0, 0, 700, 600]));
+        assert_eq!(beyond([0, -100, -50, -150]), None);
+    }
 
     #[test]
     fn a_request_refused_at_once_is_not_told_it_waited() {

@@ -7,18 +7,21 @@
 //! body (`GET /v1/models`) takes the lane `default`.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
 use headroom::limiter::{CriticalSectionRawMutex, Guard, Limiter, TokioTimer};
 use headroom::time::Instant;
-use headroom::{LaneConfig, LaneId, LimitKind, Policy};
+use headroom::{CacheReads, CostModel, LaneConfig, LaneId, LimitKind, Policy};
 
 use super::config::{Config, Limits};
 use super::fallback::Fallback;
 use super::metrics::LaneStats;
 use crate::cli::CliError;
 use crate::store::{self, Rate};
+use crate::upstream::OutputAccounting;
+use crate::workload::Dialect;
+use crate::world::Accounting;
 
 /// The most lanes one proxy tracks.
 pub const MAX_LANES: usize = 16;
@@ -51,6 +54,9 @@ pub struct Lane {
     fallback_config: LaneConfig,
     /// The gate of its sends while the store does not answer (`None`: it answers).
     fallback: Mutex<Option<Fallback>>,
+    /// How its provider counts output, once its first request has said which API it speaks
+    /// ([`Lane::account_output`]).
+    output: OnceLock<OutputAccounting>,
 }
 
 /// Charges a lane admitted on its own while the shared store was unreachable, to be charged
@@ -118,7 +124,26 @@ impl Lane {
             owed: Mutex::new(None),
             fallback_config: rules.lane_config(&limits, rules.fallback_permille),
             fallback: Mutex::new(None),
+            output: OnceLock::new(),
         }
+    }
+
+    /// Sets the lane's cost model in `engine` for the `--output-accounting` `rule`, `auto`
+    /// resolved by the API `dialect` of the lane's first request: output counted as generated
+    /// for Anthropic's, `max_tokens` reserved for OpenAI's. Once per lane: later requests (of
+    /// either API) find it set, and one that arrives while it is being set waits for it.
+    pub fn account_output(&self, engine: &Engine, rule: Accounting, dialect: Dialect) {
+        self.output.get_or_init(|| {
+            let output = rule.resolve(dialect);
+            let model = CostModel::new(CacheReads::Excluded, output.charge());
+            let _ = engine.with_policy(|policy| policy.set_cost_model(self.id, model));
+            output
+        });
+    }
+
+    /// How the lane's provider counts output, once [`Lane::account_output`] has set it.
+    pub fn output_accounting(&self) -> Option<OutputAccounting> {
+        self.output.get().copied()
     }
 
     /// Takes `charges` (by [`LimitKind::index`]) at `now` from the gate that stands in for the
@@ -183,6 +208,9 @@ pub struct LaneRules {
     /// The transit allowance, in µs: the shared store's bursts leave its refill unspent
     /// ([`store::rates`]).
     pub transit_us: u64,
+    /// How the provider counts output tokens: the lanes' cost model (`auto`: each lane's from
+    /// its first request's API, [`Lane::account_output`]).
+    pub output: Accounting,
 }
 
 impl LaneRules {
@@ -206,6 +234,7 @@ impl LaneRules {
     /// use std::time::Duration;
     /// use headroom_sim::proxy::config::{Config, Limits};
     /// use headroom_sim::proxy::lanes::LaneRules;
+    /// use headroom_sim::world::Accounting;
     ///
     /// let rules = |rpm| LaneRules {
     ///     config: Config::default(),
@@ -215,6 +244,7 @@ impl LaneRules {
     ///     keep_limits: false,
     ///     fallback_permille: 250,
     ///     transit_us: 500_000,
+    ///     output: Accounting::Auto,
     /// };
     /// let slow = rules(1).slow_lanes(Duration::from_secs(60), false);
     /// assert_eq!(slow, [("default".to_owned(), Duration::from_millis(61_225))]);

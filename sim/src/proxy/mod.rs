@@ -41,6 +41,7 @@ use headroom::Policy;
 
 use crate::cli::CliError;
 use crate::store::Store;
+use crate::world::Accounting;
 use config::{Config, Limits};
 use lanes::{LaneRules, Lanes};
 
@@ -90,6 +91,13 @@ pub struct ProxyArgs {
     /// While the store is unreachable, pace each lane at this share of its limits, in ‰.
     #[arg(long, default_value_t = 250, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub fallback_permille: u32,
+    /// How the provider counts output tokens against the output and combined limits, as
+    /// `mock --output-accounting`: `auto` (the default) decides per lane from its first
+    /// request's API, `actual` for Anthropic's (a request is charged the lane's running
+    /// estimate of its output, so a `max_tokens` above the output limit is still sent),
+    /// `reserve` for OpenAI's (`max_tokens` charged, the rest refunded at the end).
+    #[arg(long = "output-accounting", value_enum, default_value_t = Accounting::Auto)]
+    pub output_accounting: Accounting,
 }
 
 /// `--max-body-bytes`: a whole number of bytes, at least 1 (0 would refuse every request).
@@ -160,6 +168,7 @@ impl Proxy {
             keep_limits: args.store.is_some(),
             fallback_permille: args.fallback_permille,
             transit_us: args.transit_ms.saturating_mul(1_000),
+            output: args.output_accounting,
         };
         let policy = Policy::new().with_transit_allowance(headroom::time::millis(args.transit_ms));
         for (lane, interval) in rules.slow_lanes(

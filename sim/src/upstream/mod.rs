@@ -75,11 +75,33 @@ pub struct LimitChange {
 /// When output tokens count against the output and combined limits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum OutputAccounting {
-    /// Reserve `max_tokens` at admission, refund the unused part at completion.
+    /// Reserve `max_tokens` at admission, refund the unused part at completion (legacy
+    /// Anthropic, OpenAI's TPM).
     #[default]
     Reserve,
-    /// Count only the output actually generated, at completion.
+    /// Count only the output actually generated, as it is generated (current Anthropic docs:
+    /// `max_tokens` does not count).
     Actual,
+}
+
+impl OutputAccounting {
+    /// How an engine lane facing a provider that counts output this way charges it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use headroom::OutputCharge;
+    /// use headroom_sim::upstream::OutputAccounting;
+    ///
+    /// assert_eq!(OutputAccounting::Actual.charge(), OutputCharge::Actual);
+    /// assert_eq!(OutputAccounting::Reserve.charge(), OutputCharge::Reserve);
+    /// ```
+    pub const fn charge(self) -> headroom::OutputCharge {
+        match self {
+            Self::Reserve => headroom::OutputCharge::Reserve,
+            Self::Actual => headroom::OutputCharge::Actual,
+        }
+    }
 }
 
 /// A window of provider overload (529s).
