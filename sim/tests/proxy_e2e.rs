@@ -469,8 +469,8 @@ fn bad_flags_are_refused_before_listening() {
 /// is sent, and a first answer longer than the limit holds makes the next such request wait
 /// for room in the proxy's queue (a 429 of the proxy's own once past the queue deadline), not a
 /// 400 for a request that could never be sent. On OpenAI's, or with `--output-accounting
-/// reserve`, the same request is refused as one that can never fit, and the refusal names the
-/// flag.
+/// reserve`, the same request is refused as one that can never fit (on Anthropic's paths the
+/// refusal names the flag).
 #[tokio::test]
 async fn a_max_tokens_above_the_output_limit_is_sent_when_only_generated_output_counts() {
     let (_mock, upstream) = mock_support::start(1, &["--otpm", "8000"]);
@@ -509,7 +509,7 @@ async fn a_max_tokens_above_the_output_limit_is_sent_when_only_generated_output_
     assert_eq!(openai.status(), 400);
     let json: serde_json::Value = openai.json().await.unwrap();
     let message = json["error"]["message"].as_str().unwrap();
-    assert!(message.contains("--output-accounting actual"), "{message}");
+    assert!(message.contains("counts max_tokens"), "{message}");
 
     let (_reserving, base) = proxy_support::start(
         &upstream,

@@ -700,6 +700,12 @@ fn refused(
         AcquireError::Rejected(Rejection::CostTooLarge { kind }) => {
             let reserved = lane.output_accounting() != Some(OutputAccounting::Actual);
             let advice = match kind {
+                LimitKind::OutputTokens | LimitKind::Tokens
+                    if reserved && dialect == Dialect::OpenAi =>
+                {
+                    "Reduce the prompt length or max_tokens (OpenAI's API counts max_tokens \
+                     against the limit)"
+                }
                 LimitKind::OutputTokens | LimitKind::Tokens if reserved => {
                     "Reduce the prompt length or max_tokens (max_tokens is reserved whole: if \
                      the provider counts only the output it generates, as Anthropic's API \
