@@ -130,6 +130,20 @@ fn the_table_lists_the_held_back_429s() {
 }
 
 #[test]
+fn a_trace_on_standard_input_is_named_as_such() {
+    let text = std::fs::read_to_string(fixture("audit-429.jsonl")).unwrap();
+    headroom()
+        .args(["audit", "-"])
+        .write_stdin(text)
+        .assert()
+        .code(0)
+        .stdout(
+            predicate::str::starts_with("audit of <stdin> (engine in shadow mode)")
+                .and(predicate::str::contains("recorded 429s: 5, prevented: 5")),
+        );
+}
+
+#[test]
 fn a_429_the_engine_would_have_sent_exits_1() {
     // Another client drained the shared input quota between two well-spaced requests.
     let trace = fixture("audit-missed.jsonl");

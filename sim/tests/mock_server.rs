@@ -43,9 +43,15 @@ async fn anthropic_headers_follow_the_buckets_and_the_429_has_the_apis_shape() {
     let snapshot = headers::parse(Some(429), pairs(&refused));
     assert!(snapshot.retry_after.is_some());
     assert_eq!(snapshot.quota(Scope::Requests).unwrap().remaining, Some(0));
+    let request_id = refused.headers()["request-id"].to_str().unwrap().to_owned();
     let body: serde_json::Value = refused.json().await.unwrap();
     assert_eq!(body["type"], "error");
     assert_eq!(body["error"]["type"], "rate_limit_error");
+    assert_eq!(
+        body["request_id"],
+        request_id.as_str(),
+        "the header's id, repeated"
+    );
 }
 
 #[tokio::test]

@@ -34,9 +34,11 @@ async fn a_529_with_the_overloaded_body_during_the_window_none_after() {
         );
         assert_eq!(status, 529);
         assert_eq!(snapshot.should_retry, Some(true));
+        let request_id = body["request_id"].as_str().unwrap_or_default().to_owned();
+        assert!(request_id.starts_with("req_mock_"), "{body}");
         assert_eq!(
             body,
-            serde_json::json!({"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}})
+            serde_json::json!({"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}, "request_id": request_id})
         );
     }
     tokio::time::sleep_until((started + Duration::from_millis(2_700)).into()).await;

@@ -310,7 +310,13 @@ pub fn open(name: &str) -> Result<Records<Box<dyn BufRead>>, CliError> {
 ///
 /// [`CliError`] on bad input (exit code 2) or when standard output cannot be written.
 pub fn run_cli(args: &AuditArgs) -> Result<ExitCode, CliError> {
-    let report = audit_records(&mut open(&args.trace)?, &args.trace)?;
+    // Named as the reader names it in errors: `-` is standard input.
+    let name = if args.trace == "-" {
+        "<stdin>"
+    } else {
+        &args.trace
+    };
+    let report = audit_records(&mut open(&args.trace)?, name)?;
     let text = match args.format {
         Format::Table => report.to_table(),
         Format::Json => report.to_json() + "\n",

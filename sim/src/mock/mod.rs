@@ -30,7 +30,8 @@
 //!
 //! * `--overloaded START:END[,START:END…]`: windows of provider overload, in seconds since the
 //!   mock started. Every request arriving in one is refused with 529 and the API's overloaded
-//!   body (`{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}`),
+//!   body (`{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"},
+//!   "request_id":"req_mock_…"}`: Anthropic's error bodies repeat the `request-id` header),
 //!   `x-should-retry: true`, and charges nothing; after the window the buckets answer again.
 //! * `--foreign-load F[@T]`: another consumer of the same key using fraction `F` of every
 //!   limit (from `T` seconds on), as `simulate --foreign-load` models it: its arrivals drain
@@ -315,7 +316,7 @@ async fn handle(State(mock): State<Arc<Mock>>, headers: HeaderMap, bytes: Bytes)
     let request_id = format!("req_mock_{id:08}");
     let status =
         StatusCode::from_u16(admission.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let json = match admission.status {
+    let mut json = match admission.status {
         200 => body::success(dialect, &format!("msg_mock_{id:08}"), &model, input, output),
         429 => body::error(
             dialect,
@@ -325,6 +326,13 @@ async fn handle(State(mock): State<Arc<Mock>>, headers: HeaderMap, bytes: Bytes)
         529 => body::error(dialect, ErrorKind::Overloaded, "Overloaded"),
         _ => body::error(dialect, ErrorKind::InvalidRequest, "invalid request"),
     };
+    if admission.status != 200
+        && dialect == Dialect::Anthropic
+        && let Some(object) = json.as_object_mut()
+    {
+        // Anthropic's error bodies repeat the `request-id` header, for support requests.
+        object.insert("request_id".to_owned(), request_id.clone().into());
+    }
     let mut response = (status, axum::Json(json)).into_response();
     let out = response.headers_mut();
     for (name, value) in buf.pairs() {

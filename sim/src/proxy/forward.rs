@@ -67,7 +67,12 @@ pub async fn forward(proxy: Arc<Proxy>, request: Request) -> Response {
         }
     };
     let lane = proxy.lanes.lane_for(shape.model.as_deref());
-    lane.account_output(proxy.lanes.engine(), proxy.lanes.rules().output, dialect);
+    lane.account_output(
+        proxy.lanes.engine(),
+        proxy.lanes.rules().output,
+        dialect,
+        shape.cost,
+    );
     let had_room = lane.stats.queue_length() == 0 && room_in_us(&proxy, &lane, shape.cost) == 0;
     let queued = Instant::now();
     let (guard, local_waited) = match admit(&proxy, &lane, shape.cost, had_room).await {
@@ -852,6 +857,8 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+    use crate::proxy::ProxyArgs;
+    use crate::proxy::lanes::Owed;
 
     #[test]
     fn a_send_charged_an_estimate_owes_the_output_it_generated_beyond_it() {
@@ -868,6 +875,52 @@ mod tests {
         // The 100 input tokens charged too many are not given back; the output is owed.
         assert_eq!(beyond(delta), Some([0, 0, 700, 600]));
         assert_eq!(beyond([0, -100, -50, -150]), None);
+    }
+
+    #[test]
+    fn a_fallback_send_owes_the_store_what_it_used_beyond_its_charge() {
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            args: ProxyArgs,
+        }
+        let cli =
+            <Cli as clap::Parser>::try_parse_from(["proxy", "--upstream", "http://127.0.0.1:9"])
+                .unwrap();
+        let proxy = Arc::new(Proxy::new(&cli.args).unwrap());
+        let lane = proxy.lanes.lane_for(Some("m"));
+        let usage = Usage {
+            input_tokens: 900,
+            output_tokens: 700,
+            ..Usage::default()
+        };
+        let settle = |account| Settle {
+            proxy: proxy.clone(),
+            lane: lane.clone(),
+            charged: [1, 1_000, 0, 1_000],
+            account,
+        };
+        settle(Account::Local).usage(&usage);
+        assert_eq!(
+            lane.owed(),
+            None,
+            "a send only the local engine admitted owes nothing"
+        );
+        settle(Account::Owed { at_us: 7 }).usage(&usage);
+        assert_eq!(
+            lane.owed(),
+            Some(Owed {
+                charges: [0, 0, 700, 600],
+                last_us: 7
+            })
+        );
+        // A send that used less than its charge owes nothing more.
+        let less = Usage {
+            input_tokens: 10,
+            ..Usage::default()
+        };
+        settle(Account::Owed { at_us: 9 }).usage(&less);
+        assert_eq!(lane.owed().map(|owed| owed.charges), Some([0, 0, 700, 600]));
     }
 
     #[test]

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use headroom::limiter::{CriticalSectionRawMutex, Guard, Limiter, TokioTimer};
 use headroom::time::Instant;
-use headroom::{CacheReads, CostModel, LaneConfig, LaneId, LimitKind, Policy};
+use headroom::{CacheReads, Cost, CostModel, LaneConfig, LaneId, LimitKind, Policy};
 
 use super::config::{Config, Limits};
 use super::fallback::Fallback;
@@ -54,8 +54,8 @@ pub struct Lane {
     fallback_config: LaneConfig,
     /// The gate of its sends while the store does not answer (`None`: it answers).
     fallback: Mutex<Option<Fallback>>,
-    /// How its provider counts output, once its first request has said which API it speaks
-    /// ([`Lane::account_output`]).
+    /// How its provider counts output, once its first request that asks for output has said
+    /// which API it speaks ([`Lane::account_output`]).
     output: OnceLock<OutputAccounting>,
 }
 
@@ -129,10 +129,16 @@ impl Lane {
     }
 
     /// Sets the lane's cost model in `engine` for the `--output-accounting` `rule`, `auto`
-    /// resolved by the API `dialect` of the lane's first request: output counted as generated
-    /// for Anthropic's, `max_tokens` reserved for OpenAI's. Once per lane: later requests (of
-    /// either API) find it set, and one that arrives while it is being set waits for it.
-    pub fn account_output(&self, engine: &Engine, rule: Accounting, dialect: Dialect) {
+    /// resolved by the API `dialect` of the lane's first request that asks for output (a
+    /// `max_tokens` above 0): output counted as generated for Anthropic's, `max_tokens`
+    /// reserved for OpenAI's. A request that asks for none (`GET /v1/models`, a token count,
+    /// an OpenAI request without `max_tokens`) is charged no output either way and decides
+    /// nothing. Once per lane: later requests (of either API) find it set, and one that
+    /// arrives while it is being set waits for it.
+    pub fn account_output(&self, engine: &Engine, rule: Accounting, dialect: Dialect, cost: Cost) {
+        if cost.max_tokens() == 0 {
+            return;
+        }
         self.output.get_or_init(|| {
             let output = rule.resolve(dialect);
             let model = CostModel::new(CacheReads::Excluded, output.charge());
@@ -209,7 +215,7 @@ pub struct LaneRules {
     /// ([`store::rates`]).
     pub transit_us: u64,
     /// How the provider counts output tokens: the lanes' cost model (`auto`: each lane's from
-    /// its first request's API, [`Lane::account_output`]).
+    /// the API of its first request that asks for output, [`Lane::account_output`]).
     pub output: Accounting,
 }
 
@@ -397,5 +403,57 @@ impl Lanes {
 
     fn map(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Lane>>> {
         self.by_name.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lanes(output: Accounting) -> Lanes {
+        let rules = LaneRules {
+            config: Config::default(),
+            fallback: Limits::default(),
+            pace_permille: 1_000,
+            alone: true,
+            keep_limits: false,
+            fallback_permille: 250,
+            transit_us: 500_000,
+            output,
+        };
+        Lanes::new(Policy::new(), rules).unwrap()
+    }
+
+    #[test]
+    fn only_a_request_that_asks_for_output_decides_how_a_lane_counts_it() {
+        let lanes = lanes(Accounting::Auto);
+        let lane = lanes.lane_for(None);
+        // `GET /v1/models` on an OpenAI-facing proxy: no output asked, nothing decided.
+        lane.account_output(
+            lanes.engine(),
+            Accounting::Auto,
+            Dialect::Anthropic,
+            Cost::request(0, 0),
+        );
+        assert_eq!(lane.output_accounting(), None);
+        lane.account_output(
+            lanes.engine(),
+            Accounting::Auto,
+            Dialect::OpenAi,
+            Cost::request(10, 100),
+        );
+        assert_eq!(lane.output_accounting(), Some(OutputAccounting::Reserve));
+        // Decided once: a later Anthropic request finds it set.
+        lane.account_output(
+            lanes.engine(),
+            Accounting::Auto,
+            Dialect::Anthropic,
+            Cost::request(10, 100),
+        );
+        assert_eq!(lane.output_accounting(), Some(OutputAccounting::Reserve));
+        let charge = lanes
+            .engine()
+            .with_policy(|policy| policy.output_charge(lane.id, &Cost::request(10, 100)));
+        assert_eq!(charge, Some(100), "reserved: max_tokens charged");
     }
 }

@@ -92,9 +92,10 @@ pub struct ProxyArgs {
     #[arg(long, default_value_t = 250, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub fallback_permille: u32,
     /// How the provider counts output tokens against the output and combined limits: `auto`
-    /// (the default) decides per lane from its first request's API (OpenAI's four paths, or
-    /// Anthropic's: every other path), `actual` for Anthropic's (a request is charged the lane's running
-    /// estimate of its output, so a `max_tokens` above the output limit is still sent),
+    /// (the default) decides per lane from the API of its first request with a `max_tokens`
+    /// (OpenAI's four paths, or Anthropic's: every other path), `actual` for Anthropic's (a
+    /// request is charged the lane's running estimate of its output, so a `max_tokens` above
+    /// the output limit is still sent),
     /// `reserve` for OpenAI's (`max_tokens` charged, the rest refunded at the end).
     #[arg(long = "output-accounting", value_enum, default_value_t = Accounting::Auto)]
     pub output_accounting: Accounting,

@@ -170,10 +170,49 @@ impl Store {
     ///
     /// # Errors
     ///
-    /// [`CliError::Input`] when the URL is not a Redis URL.
+    /// [`CliError::Input`] when the URL is not a Redis URL: its scheme named (`redis://`,
+    /// `redis+unix://` or `unix://`; TLS, `rediss://`, is not built in), or the Redis client's
+    /// own complaint.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use headroom_sim::store::Store;
+    ///
+    /// assert!(Store::open("redis://127.0.0.1:6379").is_ok());
+    /// let error = Store::open("http://127.0.0.1:6379").unwrap_err().to_string();
+    /// assert!(error.contains("the scheme is \"http\""), "{error}");
+    /// ```
     pub fn open(url: &str) -> Result<Self, CliError> {
-        let client = redis::Client::open(url)
-            .map_err(|error| CliError::Input(format!("--store {url}: {error}")))?;
+        let bad = |why: &str| CliError::Input(format!("--store {url}: {why}"));
+        let scheme = url.split_once("://").map_or("", |(scheme, _)| scheme);
+        match scheme {
+            "redis" => {
+                let parsed = reqwest::Url::parse(url).map_err(|error| bad(&error.to_string()))?;
+                if parsed.host_str().is_none_or(str::is_empty) {
+                    return Err(bad("no host; the store is named as redis://HOST:PORT"));
+                }
+            }
+            "redis+unix" | "unix" => {}
+            "rediss" => {
+                return Err(bad(
+                    "TLS (rediss://) is not built into this binary; use redis://HOST:PORT \
+                     (through a TLS tunnel such as stunnel if the store needs one)",
+                ));
+            }
+            "" => {
+                return Err(bad(
+                    "not a URL; the store is named as redis://HOST:PORT (or unix:///path/to/socket)",
+                ));
+            }
+            other => {
+                return Err(bad(&format!(
+                    "the scheme is {other:?}; the store is named as redis://HOST:PORT (or \
+                     unix:///path/to/socket)"
+                )));
+            }
+        }
+        let client = redis::Client::open(url).map_err(|error| bad(&error.to_string()))?;
         Ok(Self {
             client,
             connection: tokio::sync::Mutex::new(None),
@@ -382,4 +421,36 @@ fn lane_key(lane: &str) -> String {
 
 fn log_key(lane: &str) -> String {
     format!("headroom:{{{lane}}}:log")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refusal(url: &str) -> String {
+        match Store::open(url) {
+            Ok(_) => panic!("{url} was taken as a store"),
+            Err(error) => error.to_string(),
+        }
+    }
+
+    #[test]
+    fn a_url_that_names_no_redis_store_says_what_would() {
+        assert_eq!(
+            refusal("http://x"),
+            "--store http://x: the scheme is \"http\"; the store is named as redis://HOST:PORT \
+             (or unix:///path/to/socket)"
+        );
+        assert!(refusal("localhost:6379").contains(": not a URL;"));
+        assert!(refusal("rediss://h:6380").contains("TLS (rediss://) is not built into"));
+        assert!(refusal("redis://").contains(": no host;"));
+        assert!(refusal("redis://h:99999").contains(": invalid port number"));
+        for good in [
+            "redis://h:6379",
+            "redis://:secret@h:6379/2",
+            "unix:///tmp/redis.sock",
+        ] {
+            assert!(Store::open(good).is_ok(), "{good}");
+        }
+    }
 }
