@@ -703,7 +703,10 @@ fn refused(
             shed(proxy, lane, dialect, retry_after_s(proxy, lane, cost), wait)
         }
         AcquireError::Rejected(Rejection::CostTooLarge { kind }) => {
-            let reserved = lane.output_accounting() != Some(OutputAccounting::Actual);
+            // Only a request that asks for output has `max_tokens` to reserve (one without
+            // leaves the lane's accounting undecided, and its prompt alone is too large).
+            let reserved =
+                cost.max_tokens() > 0 && lane.output_accounting() != Some(OutputAccounting::Actual);
             let advice = match kind {
                 LimitKind::OutputTokens | LimitKind::Tokens
                     if reserved && dialect == Dialect::OpenAi =>
@@ -877,17 +880,49 @@ mod tests {
         assert_eq!(beyond([0, -100, -50, -150]), None);
     }
 
-    #[test]
-    fn a_fallback_send_owes_the_store_what_it_used_beyond_its_charge() {
+    /// A proxy of these flags (beside `--upstream`), never started.
+    fn proxy(flags: &[&str]) -> Arc<Proxy> {
         #[derive(clap::Parser)]
         struct Cli {
             #[command(flatten)]
             args: ProxyArgs,
         }
-        let cli =
-            <Cli as clap::Parser>::try_parse_from(["proxy", "--upstream", "http://127.0.0.1:9"])
-                .unwrap();
-        let proxy = Arc::new(Proxy::new(&cli.args).unwrap());
+        let argv = ["proxy", "--upstream", "http://127.0.0.1:9"];
+        let cli = <Cli as clap::Parser>::try_parse_from(argv.iter().chain(flags)).unwrap();
+        Arc::new(Proxy::new(&cli.args).unwrap())
+    }
+
+    /// The message of the 400 for a request of `cost` whose `kind` charge is above the burst.
+    async fn too_large(proxy: &Proxy, lane: &Lane, kind: LimitKind, cost: Cost) -> String {
+        let why = AcquireError::Rejected(Rejection::CostTooLarge { kind });
+        let response = refused(proxy, lane, Dialect::Anthropic, cost, why, Wait::AtOnce);
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+        let body = axum::body::to_bytes(response.into_body(), 1 << 16)
+            .await
+            .unwrap();
+        String::from_utf8(body.to_vec()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_prompt_too_large_without_max_tokens_is_not_told_to_change_the_output_accounting() {
+        let proxy = proxy(&["--tpm", "1000", "--output-accounting", "reserve"]);
+        let lane = proxy.lanes.lane_for(Some("m"));
+        let prompt = too_large(&proxy, &lane, LimitKind::Tokens, Cost::request(5_000, 0)).await;
+        assert!(prompt.contains("Reduce the prompt length."), "{prompt}");
+        assert!(!prompt.contains("--output-accounting"), "{prompt}");
+        lane.account_output(
+            proxy.lanes.engine(),
+            proxy.lanes.rules().output,
+            Dialect::Anthropic,
+            Cost::request(500, 5_000),
+        );
+        let output = too_large(&proxy, &lane, LimitKind::Tokens, Cost::request(500, 5_000)).await;
+        assert!(output.contains("--output-accounting actual"), "{output}");
+    }
+
+    #[test]
+    fn a_fallback_send_owes_the_store_what_it_used_beyond_its_charge() {
+        let proxy = proxy(&[]);
         let lane = proxy.lanes.lane_for(Some("m"));
         let usage = Usage {
             input_tokens: 900,
