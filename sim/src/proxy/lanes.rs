@@ -410,7 +410,8 @@ impl Lanes {
 mod tests {
     use super::*;
 
-    fn lanes(output: Accounting) -> Lanes {
+    #[test]
+    fn only_a_request_that_asks_for_output_decides_how_a_lane_counts_it() {
         let rules = LaneRules {
             config: Config::default(),
             fallback: Limits::default(),
@@ -419,38 +420,23 @@ mod tests {
             keep_limits: false,
             fallback_permille: 250,
             transit_us: 500_000,
-            output,
+            output: Accounting::Auto,
         };
-        Lanes::new(Policy::new(), rules).unwrap()
-    }
-
-    #[test]
-    fn only_a_request_that_asks_for_output_decides_how_a_lane_counts_it() {
-        let lanes = lanes(Accounting::Auto);
+        let lanes = Lanes::new(Policy::new(), rules).unwrap();
         let lane = lanes.lane_for(None);
+        let ask = |dialect, max_tokens| {
+            let cost = Cost::request(10, max_tokens);
+            lane.account_output(lanes.engine(), Accounting::Auto, dialect, cost);
+            lane.output_accounting()
+        };
         // `GET /v1/models` on an OpenAI-facing proxy: no output asked, nothing decided.
-        lane.account_output(
-            lanes.engine(),
-            Accounting::Auto,
-            Dialect::Anthropic,
-            Cost::request(0, 0),
-        );
-        assert_eq!(lane.output_accounting(), None);
-        lane.account_output(
-            lanes.engine(),
-            Accounting::Auto,
-            Dialect::OpenAi,
-            Cost::request(10, 100),
-        );
-        assert_eq!(lane.output_accounting(), Some(OutputAccounting::Reserve));
+        assert_eq!(ask(Dialect::Anthropic, 0), None);
+        assert_eq!(ask(Dialect::OpenAi, 100), Some(OutputAccounting::Reserve));
         // Decided once: a later Anthropic request finds it set.
-        lane.account_output(
-            lanes.engine(),
-            Accounting::Auto,
-            Dialect::Anthropic,
-            Cost::request(10, 100),
+        assert_eq!(
+            ask(Dialect::Anthropic, 100),
+            Some(OutputAccounting::Reserve)
         );
-        assert_eq!(lane.output_accounting(), Some(OutputAccounting::Reserve));
         let charge = lanes
             .engine()
             .with_policy(|policy| policy.output_charge(lane.id, &Cost::request(10, 100)));
