@@ -24,13 +24,13 @@ use std::time::Duration;
 use governor::clock::FakeRelativeClock;
 use headroom::headers::{self, Reader, Snapshot};
 use headroom::time::Instant;
-use headroom::{Acquire, Cost, LaneId, Permit, Policy, Response};
+use headroom::{Acquire, Cost, CostModel, LaneId, Permit, Policy, Response};
 use headroom_benches::floor::Floor;
 use headroom_benches::peer::{self, Governor};
 use headroom_benches::{
     ADMIT_STEP_US, ANTHROPIC_200, ANTHROPIC_200_NEXT_SECOND, COST, FLOOR_CHARGES, IETF_08,
     OPENAI_200, PRIORITY, RETRY_AFTER_DATE, RETRY_AFTER_SECONDS, SplitMix64, USAGE, at, policy,
-    three_limit_floor,
+    three_bucket_lane, three_limit_floor,
 };
 
 /// Permits in the policy: the table is reset (outside the counted function) when it is full, so
@@ -38,10 +38,11 @@ use headroom_benches::{
 const PERMITS: usize = 32;
 
 /// Every path the probe knows, in the order the script prints them.
-const PATHS: [&str; 13] = [
+const PATHS: [&str; 14] = [
     "acquire_admit",
     "acquire_wait",
     "complete_anthropic_200",
+    "complete_anthropic_200_actual",
     "parse_anthropic_200",
     "parse_into_anthropic_200",
     "reader_anthropic_200_same_second",
@@ -64,7 +65,19 @@ fn main() -> ExitCode {
     match path.as_str() {
         "acquire_admit" => acquire_admit(calls),
         "acquire_wait" => acquire_wait(calls),
-        "complete_anthropic_200" => complete_anthropic_200(calls),
+        "complete_anthropic_200" => {
+            let (policy, lane) = policy::<PERMITS>();
+            complete_anthropic_200(policy, lane, calls, measured_complete_anthropic_200);
+        }
+        "complete_anthropic_200_actual" => {
+            let mut policy = Policy::new();
+            let Ok(lane) =
+                policy.add_lane(three_bucket_lane().with_cost_model(CostModel::ANTHROPIC_CURRENT))
+            else {
+                unreachable!("a fresh policy has room for one lane");
+            };
+            complete_anthropic_200(policy, lane, calls, measured_complete_anthropic_200_actual);
+        }
         "parse_anthropic_200" => {
             for _ in 0..calls {
                 black_box(measured_parse_anthropic_200());
@@ -166,10 +179,19 @@ fn measured_acquire_wait(policy: &mut Policy<1, PERMITS>, now: Instant, lane: La
     policy.acquire(black_box(now), black_box(lane), black_box(COST), PRIORITY)
 }
 
-/// `complete` of a 200 carrying a parsed Anthropic snapshot (settle, sync, classify, schedule);
-/// the permit is acquired and the headers parsed outside the counted function.
-fn complete_anthropic_200(calls: u64) {
-    let (mut policy, lane) = policy::<PERMITS>();
+/// The counted function of a `complete` path: the policy, the instant, the permit, the response.
+type Complete =
+    fn(&mut Policy<1, PERMITS>, Instant, Permit, &Response<'_>, &mut SplitMix64) -> bool;
+
+/// `complete` of a 200 carrying a parsed Anthropic snapshot (settle, sync, classify, schedule)
+/// on `lane` of `policy`, through `measured`; the permit is acquired and the headers parsed
+/// outside the counted function.
+fn complete_anthropic_200(
+    mut policy: Policy<1, PERMITS>,
+    lane: LaneId,
+    calls: u64,
+    measured: Complete,
+) {
     let snapshot = headers::parse(Some(200), ANTHROPIC_200);
     let response = Response::new(&snapshot).with_usage(USAGE);
     let mut rng = SplitMix64(7);
@@ -183,17 +205,13 @@ fn complete_anthropic_200(calls: u64) {
                 Acquire::Reject(why) => panic!("setup must admit, got {why}"),
             }
         };
-        let done = measured_complete_anthropic_200(
-            &mut policy,
-            at(t + 2_500_000),
-            permit,
-            &response,
-            &mut rng,
-        );
+        let done = measured(&mut policy, at(t + 2_500_000), permit, &response, &mut rng);
         assert!(done, "complete refused its own permit");
     }
 }
 
+/// The lane of the acquire benches, reserving `max_tokens`: Anthropic's combined `tokens-*`
+/// limit is implied by its input and output limits and not learned.
 #[inline(never)]
 fn measured_complete_anthropic_200(
     policy: &mut Policy<1, PERMITS>,
@@ -203,6 +221,20 @@ fn measured_complete_anthropic_200(
     rng: &mut SplitMix64,
 ) -> bool {
     black_box(policy.complete(black_box(now), permit, black_box(response), rng)).is_ok()
+}
+
+/// The same lane counting output as generated (`CostModel::ANTHROPIC_CURRENT`): it learns the
+/// combined window too, and the output estimate. A symbol of its own for the toggle, around
+/// the same counted function (the call costs the path a jump).
+#[inline(never)]
+fn measured_complete_anthropic_200_actual(
+    policy: &mut Policy<1, PERMITS>,
+    now: Instant,
+    permit: Permit,
+    response: &Response<'_>,
+    rng: &mut SplitMix64,
+) -> bool {
+    measured_complete_anthropic_200(policy, now, permit, response, rng)
 }
 
 // The parse paths name their input inside the function: two identical bodies taking it as an

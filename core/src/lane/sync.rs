@@ -25,6 +25,9 @@
 //!   `remaining` (units of the new limit) still corrects the window's level but teaches
 //!   neither the provider's capacity nor the share of the key. A lane that started with no
 //!   limits at all paces at a provisional rate until its first limits arrive, then drops it.
+//!   A combined tokens limit that is only the sum of the input and output limits (Anthropic's
+//!   `tokens-*`) is not learned by a lane that reserves `max_tokens`: admission by those two
+//!   never overdraws it (see `Lane::tokens_implied`).
 //! * **Unseen reservations are subtracted.** The window's level becomes
 //!   `remaining − rounding − Σ charges of our permits the server may not have counted`: those
 //!   admitted less than the policy's transit allowance (default 500 ms) before the headers
@@ -54,7 +57,7 @@ use core::num::NonZeroU32;
 use super::window::{Report, Window};
 use crate::cost::Charges;
 use crate::headers::{Dialect, Snapshot};
-use crate::lane::Lane;
+use crate::lane::{Lane, pace_bit, window_bit};
 use crate::time::{Duration, secs};
 use crate::{Bucket, Limit, LimitKind};
 
@@ -106,6 +109,9 @@ impl Lane {
             let Some(quota) = snapshot.quota_of(kind) else {
                 continue;
             };
+            if kind == LimitKind::Tokens && self.tokens_implied(quota.limit, quota.window) {
+                continue;
+            }
             // Whether `remaining` counts units of the window's limit (see `Report::own_limit`).
             let mut own_limit = true;
             if let Some(amount) = quota.limit {
@@ -204,6 +210,47 @@ impl Lane {
         if let Some(window) = self.window_mut(kind) {
             window.refused(now, cost);
         }
+    }
+
+    /// Whether a combined tokens limit of `amount` per `window` (a minute when unnamed) says
+    /// nothing the lane's input and output windows do not, on a lane that reserves
+    /// `max_tokens` ([`crate::OutputCharge::Reserve`]): the lane has no combined pace or
+    /// window of its own, and its input and output windows' limits, over that same window and
+    /// without a burst of their own, add up to at most `amount`. Such a limit is not learned.
+    ///
+    /// Why: Anthropic reports one (`anthropic-ratelimit-tokens-*`: the input and output limits
+    /// summed, its `remaining` the two remainings summed). A bucket of the summed rate and
+    /// capacity holds at least what the two hold together (when one of them is full it stops
+    /// refilling, the sum does not), so admission by the two never overdraws it, while a
+    /// fourth window and pace cost every admission their checks and every response their
+    /// corrections (`complete` 2 314 → 1 902 instructions without them, benches/RESULTS.md).
+    /// A smaller combined limit, or one over another window, binds on its own and is learned.
+    ///
+    /// Not under [`crate::OutputCharge::Actual`]: there a correction counts the output of the
+    /// permits the provider has seen as already charged, though the provider counts it only as
+    /// it is generated, so the output window runs optimistic between responses; the combined
+    /// window, corrected with its own rounding and share, was measured to hold such lanes
+    /// back where the two alone meet 429s (benches/RESULTS.md, thirteenth and sixteenth
+    /// sessions).
+    fn tokens_implied(&self, amount: Option<u64>, window: Option<Duration>) -> bool {
+        let combined = pace_bit(LimitKind::Tokens) | window_bit(LimitKind::Tokens);
+        if self.cost_model.output != crate::OutputCharge::Reserve || self.present & combined != 0 {
+            return false;
+        }
+        let (Some(amount), Some(input), Some(output)) = (
+            amount,
+            self.window(LimitKind::InputTokens),
+            self.window(LimitKind::OutputTokens),
+        ) else {
+            return false;
+        };
+        // A window's limit is a reported one: no burst of its own (a smaller provider burst,
+        // learned from 429s, only makes the two hold less).
+        let (input, output) = (input.limit(), output.limit());
+        let window = window.unwrap_or(secs(DEFAULT_WINDOW_SECS)).as_ticks();
+        input.window_ms() == output.window_ms()
+            && u64::from(input.window_ms()).saturating_mul(1_000) == window
+            && u64::from(input.amount()).saturating_add(u64::from(output.amount())) <= amount
     }
 
     /// Whether a reported limit of `amount` per `window` is exactly the one the window and the

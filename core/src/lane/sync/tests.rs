@@ -625,3 +625,114 @@ fn a_window_off_the_millisecond_still_teaches_the_share() {
         requests.others_per_window
     );
 }
+
+/// Anthropic's first response on a lane with no limits yet: requests, input and output
+/// tokens, and the combined `tokens-*` quota whose limit is `tokens_limit`.
+fn anthropic_first_response(tokens_limit: u64) -> Snapshot {
+    snapshot(
+        Dialect::Anthropic,
+        &[
+            (Scope::Requests, 50, 49),
+            (Scope::InputTokens, 30_000, 28_000),
+            (Scope::OutputTokens, 8_000, 8_000),
+            (Scope::Tokens, tokens_limit, 36_000),
+        ],
+    )
+}
+
+/// Whether the lane meters `kind` at all: a pace or a provider window.
+fn meters(policy: &Policy<1, 16>, lane: LaneId, kind: LimitKind) -> bool {
+    policy
+        .status(at_ms(0))
+        .any(|status| status.lane == lane && status.kind == kind)
+}
+
+#[test]
+fn a_combined_limit_that_is_only_the_sum_of_input_and_output_is_not_learned_when_reserving() {
+    use crate::CostModel;
+    let lane_with = |cost_model: CostModel, config: LaneConfig, tokens_limit: u64| {
+        let mut policy: Policy<1, 16> = Policy::new();
+        let lane = policy.add_lane(config.with_cost_model(cost_model)).unwrap();
+        policy
+            .observe(at_ms(0), lane, &anthropic_first_response(tokens_limit))
+            .unwrap();
+        for kind in [
+            LimitKind::Requests,
+            LimitKind::InputTokens,
+            LimitKind::OutputTokens,
+        ] {
+            assert!(meters(&policy, lane, kind), "{kind:?} learned");
+        }
+        (
+            policy.bucket(lane, LimitKind::Tokens).is_some(),
+            meters(&policy, lane, LimitKind::Tokens),
+        )
+    };
+    let reserve = CostModel::ANTHROPIC_LEGACY;
+    // 38 000 = 30 000 + 8 000 (and anything larger): implied by the two, neither pace nor
+    // window.
+    assert_eq!(
+        lane_with(reserve, LaneConfig::new(), 38_000),
+        (false, false)
+    );
+    assert_eq!(
+        lane_with(reserve, LaneConfig::new(), 50_000),
+        (false, false)
+    );
+    // Smaller than the sum: it binds on its own.
+    assert_eq!(lane_with(reserve, LaneConfig::new(), 37_999), (true, true));
+    // Counting output as generated, the combined window is kept (see `Lane::tokens_implied`).
+    assert_eq!(
+        lane_with(CostModel::ANTHROPIC_CURRENT, LaneConfig::new(), 38_000),
+        (true, true)
+    );
+    // A combined pace of the caller's own gets the provider's window beside it.
+    let own = LaneConfig::new().tokens(per_minute(20_000));
+    assert_eq!(lane_with(reserve, own, 38_000), (true, true));
+    // Over another window than the input's and output's: learned.
+    let mut policy: Policy<1, 16> = Policy::new();
+    let lane = policy
+        .add_lane(LaneConfig::new().with_cost_model(reserve))
+        .unwrap();
+    let mut hourly = anthropic_first_response(38_000);
+    if let Some(quota) = hourly.quotas[Scope::Tokens.index()].as_mut() {
+        quota.window = Some(crate::time::secs(3_600));
+    }
+    policy.observe(at_ms(0), lane, &hourly).unwrap();
+    assert!(meters(&policy, lane, LimitKind::Tokens));
+}
+
+#[test]
+fn without_the_implied_combined_window_the_two_still_hold_the_sum() {
+    // A reserving lane that skipped the combined window admits only what its input and output
+    // windows hold, so what it takes never exceeds what the provider's combined bucket holds.
+    let mut policy: Policy<1, 16> = Policy::new();
+    let lane = policy
+        .add_lane(LaneConfig::new().with_cost_model(crate::CostModel::ANTHROPIC_LEGACY))
+        .unwrap();
+    let snapshot = snapshot(
+        Dialect::Anthropic,
+        &[
+            (Scope::Requests, 50, 50),
+            (Scope::InputTokens, 30_000, 10_000),
+            (Scope::OutputTokens, 8_000, 8_000),
+            (Scope::Tokens, 38_000, 18_000),
+        ],
+    );
+    policy.observe(at_ms(0), lane, &snapshot).unwrap();
+    assert!(!meters(&policy, lane, LimitKind::Tokens));
+    let (mut input, mut output) = (0u64, 0u64);
+    while let Acquire::Admit(_) = policy.acquire(
+        at_ms(0),
+        lane,
+        Cost::new(NonZeroU32::MIN, 1_000, 500),
+        Priority::Interactive,
+    ) {
+        input += 1_000;
+        output += 500;
+    }
+    assert!(input > 0, "something admitted");
+    // What the provider's combined bucket held: its remaining less Anthropic's rounding.
+    assert!(input + output <= 18_000 - 500, "{input} + {output}");
+    assert!(input <= 10_000 - 500);
+}
