@@ -38,8 +38,10 @@ use headroom_benches::{
 const PERMITS: usize = 32;
 
 /// Every path the probe knows, in the order the script prints them.
-const PATHS: [&str; 14] = [
+const PATHS: [&str; 16] = [
     "acquire_admit",
+    "acquire_admit_synced",
+    "acquire_admit_synced_actual",
     "acquire_wait",
     "complete_anthropic_200",
     "complete_anthropic_200_actual",
@@ -64,6 +66,14 @@ fn main() -> ExitCode {
         .unwrap_or(256);
     match path.as_str() {
         "acquire_admit" => acquire_admit(calls),
+        "acquire_admit_synced" => {
+            let (policy, lane) = policy::<PERMITS>();
+            acquire_admit_synced(policy, lane, calls, measured_acquire_admit_synced);
+        }
+        "acquire_admit_synced_actual" => {
+            let (policy, lane) = actual_policy();
+            acquire_admit_synced(policy, lane, calls, measured_acquire_admit_synced_actual);
+        }
         "acquire_wait" => acquire_wait(calls),
         "complete_anthropic_200" => {
             let (policy, lane) = policy::<PERMITS>();
@@ -146,14 +156,25 @@ fn main() -> ExitCode {
 /// `acquire`, admit path, one lane of three buckets, the permit recorded.
 fn acquire_admit(calls: u64) {
     let (template, lane) = policy::<PERMITS>();
+    admit_from(&template, lane, 0, calls, measured_acquire_admit);
+}
+
+/// `calls` admissions on `lane` through `measured`, one every [`ADMIT_STEP_US`] after `t`, from
+/// a copy of `template` that starts over whenever the permit table is full.
+fn admit_from(
+    template: &Policy<1, PERMITS>,
+    lane: LaneId,
+    mut t: u64,
+    calls: u64,
+    measured: fn(&mut Policy<1, PERMITS>, Instant, LaneId) -> Acquire,
+) {
     let mut policy = template.clone();
-    let mut t = 0;
     for _ in 0..calls {
         if policy.in_flight() == PERMITS {
-            policy.clone_from(&template);
+            policy.clone_from(template);
         }
         t += ADMIT_STEP_US;
-        let answer = measured_acquire_admit(&mut policy, at(t), lane);
+        let answer = measured(&mut policy, at(t), lane);
         assert!(matches!(answer, Acquire::Admit(_)), "{answer:?}");
     }
 }
@@ -161,6 +182,63 @@ fn acquire_admit(calls: u64) {
 #[inline(never)]
 fn measured_acquire_admit(policy: &mut Policy<1, PERMITS>, now: Instant, lane: LaneId) -> Acquire {
     policy.acquire(black_box(now), black_box(lane), black_box(COST), PRIORITY)
+}
+
+/// The acquire paths' lane counting output as generated (`CostModel::ANTHROPIC_CURRENT`).
+fn actual_policy() -> (Policy<1, PERMITS>, LaneId) {
+    let mut policy = Policy::new();
+    let Ok(lane) =
+        policy.add_lane(three_bucket_lane().with_cost_model(CostModel::ANTHROPIC_CURRENT))
+    else {
+        unreachable!("a fresh policy has room for one lane");
+    };
+    (policy, lane)
+}
+
+/// `acquire`, admit path, on `lane` of `policy` after one Anthropic 200 was completed there:
+/// the lane then meters each limit twice, its pace and the provider's window (and the
+/// combined window too when it counts output as generated), as a client's lane does from its
+/// first response on. Counted through `measured`.
+fn acquire_admit_synced(
+    mut template: Policy<1, PERMITS>,
+    lane: LaneId,
+    calls: u64,
+    measured: fn(&mut Policy<1, PERMITS>, Instant, LaneId) -> Acquire,
+) {
+    let snapshot = headers::parse(Some(200), ANTHROPIC_200);
+    let response = Response::new(&snapshot).with_usage(USAGE);
+    let Acquire::Admit(permit) = template.acquire(at(0), lane, COST, PRIORITY) else {
+        panic!("a fresh lane admits");
+    };
+    let done = template.complete(at(1_000_000), permit, &response, &mut SplitMix64(7));
+    assert!(done.is_ok(), "complete refused its own permit");
+    admit_from(&template, lane, 1_000_000, calls, measured);
+}
+
+// The two synced paths' own symbols, around `measured_acquire_admit` (what the plain path
+// counts): each passes one argument through `black_box` (a store and a load), a different one,
+// since two identical bodies would be folded into one symbol that the toggle could not tell
+// apart.
+
+/// A lane that reserves `max_tokens`: three paces and three windows (the combined limit is
+/// implied and not learned).
+#[inline(never)]
+fn measured_acquire_admit_synced(
+    policy: &mut Policy<1, PERMITS>,
+    now: Instant,
+    lane: LaneId,
+) -> Acquire {
+    measured_acquire_admit(policy, black_box(now), lane)
+}
+
+/// A lane that counts output as generated: three paces and four windows.
+#[inline(never)]
+fn measured_acquire_admit_synced_actual(
+    policy: &mut Policy<1, PERMITS>,
+    now: Instant,
+    lane: LaneId,
+) -> Acquire {
+    measured_acquire_admit(policy, now, black_box(lane))
 }
 
 /// `acquire`, wait path: the output bucket is drained, so every call answers `Wait`.

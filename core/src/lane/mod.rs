@@ -344,6 +344,13 @@ pub(crate) struct Lane {
     /// member never knows it (its requests wait for their slots, which only the check finds).
     /// Nor does a lane with a bucket that is not narrow ([`Lane::open_short_way`]): the short
     /// way charges in plain 64-bit sums.
+    ///
+    /// A checked admission leaves the lane's horizon here marked [`UNREAD`]: the bursts and
+    /// narrowness the short way needs are read by the first admission at or after it
+    /// ([`Lane::read_short_way`]), not after every checked one. The mark puts the value above
+    /// every admissible instant, so the short way's own test needs nothing more; reading them
+    /// after every checked admission cost a busy lane, whose buckets are never all full, 90
+    /// instructions an admission for a short way it never took.
     full_by: u64,
     /// When the latest admission was made (admissions come in time order, see
     /// [`Lane::try_admit`]): a refund for an earlier one never moves a bucket
@@ -494,6 +501,10 @@ pub(crate) const fn pace_bit(kind: LimitKind) -> u8 {
     1 << kind.index()
 }
 
+/// Marks [`Lane::full_by`] as a horizon whose short way is not read yet: its top bit, since
+/// the short way admits only below [`NARROW_NOW`] (`1 << 63`), where sums cannot wrap.
+const UNREAD: u64 = NARROW_NOW;
+
 impl Lane {
     pub(crate) fn new(config: &LaneConfig) -> Self {
         let mut buckets = [None, None, None, None];
@@ -638,6 +649,13 @@ impl Lane {
     /// charges cannot overflow it; on 64-bit targets each pace's burst is kept in
     /// [`Lane::full_fits`]. One pass over the slots: it runs after every checked admission.
     fn open_short_way(&mut self, horizon: u64) {
+        let narrow = self.all_narrow();
+        self.keep_bursts();
+        self.full_by = if narrow { horizon } else { u64::MAX };
+    }
+
+    /// Whether every pace and window is narrow ([`Bucket::is_narrow`]).
+    fn all_narrow(&self) -> bool {
         let mut narrow = true;
         for (pace, window) in self.buckets.iter().zip(&self.windows) {
             narrow &= pace.as_ref().is_none_or(Bucket::is_narrow);
@@ -645,11 +663,30 @@ impl Lane {
                 .as_ref()
                 .is_none_or(|window| window.bucket.is_narrow());
         }
+        narrow
+    }
+
+    /// Keeps each pace's burst in [`Lane::full_fits`] (64-bit targets: the others have none).
+    fn keep_bursts(&mut self) {
         #[cfg(target_pointer_width = "64")]
         for (fit, pace) in self.full_fits.iter_mut().zip(&self.buckets) {
             *fit = pace.as_ref().map_or(u32::MAX, Bucket::burst);
         }
-        self.full_by = if narrow { horizon } else { u64::MAX };
+    }
+
+    /// Opens the short way at the horizon [`Lane::full_by`] holds marked [`UNREAD`] (out of
+    /// line: once after a run of checked admissions, when the lane is next full) and answers
+    /// `full_by` as it then is. A lane with a bucket that is not narrow is left as it was
+    /// (and answers `u64::MAX`): the caller admits by the short way whenever this opens it,
+    /// so that nothing changes in a lane that then refuses.
+    #[inline(never)]
+    fn read_short_way(&mut self) -> u64 {
+        if !self.all_narrow() {
+            return u64::MAX;
+        }
+        self.keep_bursts();
+        self.full_by ^= UNREAD;
+        self.full_by
     }
 
     /// The latest instant any pace or window is busy until (for the engine clock's bound).
@@ -675,9 +712,17 @@ impl Lane {
         priority: Priority,
     ) -> Result<[u64; 4], LaneRefusal> {
         // On 32-bit targets the short way's own code would cost more flash than it saves time.
+        // Past `full_by`, or past a horizon left unread (`UNREAD`), read only for a charge
+        // every pace's burst holds (so that reading it is followed by the admission: a
+        // refusal changes nothing); a forgotten `full_by` (`u64::MAX`) reads as `UNREAD - 1`,
+        // which no admissible instant reaches. One call of `charge_full`: a second one kept it
+        // from being inlined.
         if cfg!(target_pointer_width = "64")
-            && self.full_by <= now
-            && now < NARROW_NOW
+            && now < UNREAD - 1
+            && (self.full_by <= now
+                || (self.full_by ^ UNREAD <= now
+                    && self.fits(charges)
+                    && self.read_short_way() <= now))
             && self.fits_full(charges)
         {
             return Ok(self.charge_full(now, charges));
@@ -710,12 +755,16 @@ impl Lane {
                 horizon = horizon.max(tat);
             }
         }
-        // A fleet member's requests wait for their slots, which only the check finds.
-        if cfg!(target_pointer_width = "64") && self.fleet_member.is_none() {
-            self.open_short_way(horizon);
+        // A fleet member's requests wait for their slots, which only the check finds. Any other
+        // lane's short way opens at its horizon, once read (`Lane::full_by`).
+        self.full_by = if cfg!(target_pointer_width = "64")
+            && self.fleet_member.is_none()
+            && horizon < UNREAD - 1
+        {
+            horizon | UNREAD
         } else {
-            self.full_by = u64::MAX;
-        }
+            u64::MAX
+        };
         ends
     }
 
