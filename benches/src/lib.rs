@@ -87,6 +87,29 @@ pub fn policy<const PERMITS: usize>() -> (Policy<1, PERMITS>, LaneId) {
     (policy, lane)
 }
 
+/// When [`synced`] completes its request: the synced benches admit after it.
+pub const SYNCED_AT_US: u64 = 1_000_000;
+
+/// `policy` after one request on `lane`, admitted at 0 and completed at [`SYNCED_AT_US`] with
+/// [`ANTHROPIC_200`] and [`USAGE`]: the lane then meters each limit by its pace and the
+/// provider's window, as a client's lane does from its first response on. That response shows
+/// others spending on the key, so the windows hold the lane's learned share of it (a quarter)
+/// and are never full again when admissions come every [`ADMIT_STEP_US`]: every admission is
+/// checked, as a busy lane's are.
+///
+/// # Panics
+///
+/// When the fresh lane does not admit or the policy refuses its own permit: a broken bench.
+pub fn synced<const PERMITS: usize>(policy: &mut Policy<1, PERMITS>, lane: LaneId) {
+    let snapshot = headroom::headers::parse(Some(200), ANTHROPIC_200);
+    let response = headroom::Response::new(&snapshot).with_usage(USAGE);
+    let headroom::Acquire::Admit(permit) = policy.acquire(at(0), lane, COST, PRIORITY) else {
+        panic!("a fresh lane admits");
+    };
+    let done = policy.complete(at(SYNCED_AT_US), permit, &response, &mut SplitMix64(7));
+    assert!(done.is_ok(), "complete refused its own permit");
+}
+
 /// `Instant` from microseconds.
 pub const fn at(us: u64) -> Instant {
     Instant::from_ticks(us)

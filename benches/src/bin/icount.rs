@@ -29,8 +29,8 @@ use headroom_benches::floor::Floor;
 use headroom_benches::peer::{self, Governor};
 use headroom_benches::{
     ADMIT_STEP_US, ANTHROPIC_200, ANTHROPIC_200_NEXT_SECOND, COST, FLOOR_CHARGES, IETF_08,
-    OPENAI_200, PRIORITY, RETRY_AFTER_DATE, RETRY_AFTER_SECONDS, SplitMix64, USAGE, at, policy,
-    three_bucket_lane, three_limit_floor,
+    OPENAI_200, PRIORITY, RETRY_AFTER_DATE, RETRY_AFTER_SECONDS, SYNCED_AT_US, SplitMix64, USAGE,
+    at, policy, synced, three_bucket_lane, three_limit_floor,
 };
 
 /// Permits in the policy: the table is reset (outside the counted function) when it is full, so
@@ -195,24 +195,16 @@ fn actual_policy() -> (Policy<1, PERMITS>, LaneId) {
     (policy, lane)
 }
 
-/// `acquire`, admit path, on `lane` of `policy` after one Anthropic 200 was completed there:
-/// the lane then meters each limit twice, its pace and the provider's window (and the
-/// combined window too when it counts output as generated), as a client's lane does from its
-/// first response on. Counted through `measured`.
+/// `acquire`, admit path, on `lane` of `policy` once [`synced`]: every admission checked.
+/// Counted through `measured`.
 fn acquire_admit_synced(
     mut template: Policy<1, PERMITS>,
     lane: LaneId,
     calls: u64,
     measured: fn(&mut Policy<1, PERMITS>, Instant, LaneId) -> Acquire,
 ) {
-    let snapshot = headers::parse(Some(200), ANTHROPIC_200);
-    let response = Response::new(&snapshot).with_usage(USAGE);
-    let Acquire::Admit(permit) = template.acquire(at(0), lane, COST, PRIORITY) else {
-        panic!("a fresh lane admits");
-    };
-    let done = template.complete(at(1_000_000), permit, &response, &mut SplitMix64(7));
-    assert!(done.is_ok(), "complete refused its own permit");
-    admit_from(&template, lane, 1_000_000, calls, measured);
+    synced(&mut template, lane);
+    admit_from(&template, lane, SYNCED_AT_US, calls, measured);
 }
 
 // The two synced paths' own symbols, around `measured_acquire_admit` (what the plain path

@@ -23,6 +23,9 @@
 //! * `headroom`: `Policy::acquire` admitting one request on the three-limit lane, the permit
 //!   recorded; the table is reset (untimed) before a batch, so a batch sees 0 to 31 permits in
 //!   flight.
+//! * `headroom, synced`: the same lane once it has completed one Anthropic 200
+//!   (`headroom_benches::synced`): each limit metered by its pace and the provider's window,
+//!   the windows never full again, so every admission but a batch's first is checked.
 //! * `governor × 3`: three chained governor limiters, what a governor user writes for the same
 //!   limits (`headroom_benches::peer`), the fake clock advanced in the untimed setup.
 //! * `governor × 1`: one governor quota, `check_n(1200)`.
@@ -47,7 +50,8 @@ use governor::clock::FakeRelativeClock;
 use headroom::{Acquire, Policy};
 use headroom_benches::floor::Floor;
 use headroom_benches::{
-    ADMIT_STEP_US, COST, FLOOR_CHARGES, PRIORITY, SplitMix64, at, peer, policy, three_limit_floor,
+    ADMIT_STEP_US, COST, FLOOR_CHARGES, PRIORITY, SYNCED_AT_US, SplitMix64, at, peer, policy,
+    synced, three_limit_floor,
 };
 
 /// Calls per batch (and permits in headroom's table), as in the criterion bench.
@@ -83,6 +87,7 @@ fn next_steps<T>(t: &mut u64, inputs: &mut [T], instant: impl Fn(u64) -> T) {
 }
 
 struct Headroom {
+    name: &'static str,
     template: Policy<1, BATCH>,
     policy: Policy<1, BATCH>,
     lane: headroom::LaneId,
@@ -92,7 +97,7 @@ struct Headroom {
 
 impl Row for Headroom {
     fn name(&self) -> &'static str {
-        "headroom acquire (admit, 3 limits)"
+        self.name
     }
 
     fn batch(&mut self) -> f64 {
@@ -200,6 +205,8 @@ fn main() -> ExitCode {
         }
     };
     let (template, lane) = policy::<BATCH>();
+    let mut synced_template = template.clone();
+    synced(&mut synced_template, lane);
     let floor = three_limit_floor();
     let clock = FakeRelativeClock::default();
     let chain = peer::chain(&clock);
@@ -214,10 +221,19 @@ fn main() -> ExitCode {
             check: |chain: &[peer::Governor; 3]| peer::check_chain(chain, peer::CHAIN_COSTS),
         }),
         Box::new(Headroom {
+            name: "headroom acquire (admit, 3 limits)",
             policy: template.clone(),
             template,
             lane,
             t: 0,
+            inputs: [at(0); BATCH],
+        }),
+        Box::new(Headroom {
+            name: "headroom acquire, synced (3 paces + 3 windows, checked)",
+            policy: synced_template.clone(),
+            template: synced_template,
+            lane,
+            t: SYNCED_AT_US,
             inputs: [at(0); BATCH],
         }),
         Box::new(FloorRow {
@@ -288,13 +304,16 @@ fn main() -> ExitCode {
 /// as the row is, admits every call.
 fn check_admits() {
     let (template, lane) = policy::<BATCH>();
-    let mut policy = template;
-    for i in 0..BATCH as u64 {
-        let answer = policy.acquire(at((i + 1) * ADMIT_STEP_US), lane, COST, PRIORITY);
-        assert!(
-            matches!(answer, Acquire::Admit(_)),
-            "headroom call {i}: {answer:?}"
-        );
+    let mut synced_policy = template.clone();
+    synced(&mut synced_policy, lane);
+    for (mut policy, start) in [(template, 0), (synced_policy, SYNCED_AT_US)] {
+        for i in 0..BATCH as u64 {
+            let answer = policy.acquire(at(start + (i + 1) * ADMIT_STEP_US), lane, COST, PRIORITY);
+            assert!(
+                matches!(answer, Acquire::Admit(_)),
+                "headroom call {i} from {start}: {answer:?}"
+            );
+        }
     }
     let mut floor = three_limit_floor();
     for i in 0..BATCH as u64 {
