@@ -92,10 +92,10 @@ pub const SYNCED_AT_US: u64 = 1_000_000;
 
 /// `policy` after one request on `lane`, admitted at 0 and completed at [`SYNCED_AT_US`] with
 /// [`ANTHROPIC_200`] and [`USAGE`]: the lane then meters each limit by its pace and the
-/// provider's window, as a client's lane does from its first response on. That response shows
-/// others spending on the key, so the windows hold the lane's learned share of it (a quarter)
-/// and are never full again when admissions come every [`ADMIT_STEP_US`]: every admission is
-/// checked, as a busy lane's are.
+/// provider's window, as a client's lane does from its first response on. The lane does not
+/// say its key is its own, so the windows hold the cold-start quarter share of the key, refill
+/// at a quarter of the rate, and are never full again when admissions come every
+/// [`ADMIT_STEP_US`]: every admission is checked, as a busy lane's are.
 ///
 /// # Panics
 ///
