@@ -395,7 +395,7 @@ pub(crate) struct Lane {
     /// table's `shift_ends_after`).
     pub(crate) refund_base: [u64; 4],
     /// Each pace's burst (`u32::MAX` without a pace) as it was when the short way was last
-    /// opened ([`Lane::open_short_way`]): what it holds a charge to. Anything that may change a
+    /// opened ([`Lane::open_short_way`], [`Lane::read_short_way`]): what it holds a charge to. Anything that may change a
     /// pace forgets [`Lane::full_by`], so while the short way is open these are the paces'
     /// bursts; while it is shut they may be stale (and are compared all the same). Only on
     /// 64-bit targets, the only ones with a short way.
@@ -647,7 +647,8 @@ impl Lane {
     /// is the horizon when every bucket is narrow ([`Bucket::is_narrow`]), else never
     /// (`u64::MAX`), so that the short way's plain arithmetic only ever meets buckets whose
     /// charges cannot overflow it; on 64-bit targets each pace's burst is kept in
-    /// [`Lane::full_fits`]. One pass over the slots: it runs after every checked admission.
+    /// [`Lane::full_fits`]. One pass over the slots, when the lane is made (after a checked
+    /// admission, [`Lane::read_short_way`] does its part when the short way is next possible).
     fn open_short_way(&mut self, horizon: u64) {
         let narrow = self.all_narrow();
         self.keep_bursts();
