@@ -215,8 +215,8 @@ impl Lane {
     /// Whether a combined tokens limit of `amount` per `window` (a minute when unnamed) says
     /// nothing the lane's input and output windows do not, on a lane that reserves
     /// `max_tokens` ([`crate::OutputCharge::Reserve`]): the lane has no combined pace or
-    /// window of its own, and its input and output windows' limits, over that same window and
-    /// without a burst of their own, add up to at most `amount`. Such a limit is not learned.
+    /// window of its own, and its input and output windows' limits, over that same window, add
+    /// up to at most `amount`. Such a limit is not learned.
     ///
     /// Why: Anthropic reports one (`anthropic-ratelimit-tokens-*`: the input and output limits
     /// summed, its `remaining` the two remainings summed). A bucket of the summed rate and
