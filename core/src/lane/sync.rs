@@ -244,8 +244,8 @@ impl Lane {
         ) else {
             return false;
         };
-        // A window's limit is a reported one: no burst of its own (a smaller provider burst,
-        // learned from 429s, only makes the two hold less).
+        // A window's assumed capacity is at most its limit's amount (whatever burst a
+        // configured limit names), so the two hold at most their amounts together.
         let (input, output) = (input.limit(), output.limit());
         let window = window.unwrap_or(secs(DEFAULT_WINDOW_SECS)).as_ticks();
         input.window_ms() == output.window_ms()
