@@ -26,8 +26,8 @@
 //!   neither the provider's capacity nor the share of the key. A lane that started with no
 //!   limits at all paces at a provisional rate until its first limits arrive, then drops it.
 //!   A combined tokens limit that is only the sum of the input and output limits (Anthropic's
-//!   `tokens-*`) is not learned by a lane that reserves `max_tokens`: admission by those two
-//!   never overdraws it (see `Lane::tokens_implied`).
+//!   `tokens-*`, in a response that reports those two) is not learned by a lane that reserves
+//!   `max_tokens`: admission by those two never overdraws it (see `Lane::tokens_implied`).
 //! * **Unseen reservations are subtracted.** The window's level becomes
 //!   `remaining − rounding − Σ charges of our permits the server may not have counted`: those
 //!   admitted less than the policy's transit allowance (default 500 ms) before the headers
@@ -109,7 +109,8 @@ impl Lane {
             let Some(quota) = snapshot.quota_of(kind) else {
                 continue;
             };
-            if kind == LimitKind::Tokens && self.tokens_implied(quota.limit, quota.window) {
+            if kind == LimitKind::Tokens && self.tokens_implied(snapshot, quota.limit, quota.window)
+            {
                 continue;
             }
             // Whether `remaining` counts units of the window's limit (see `Report::own_limit`).
@@ -212,29 +213,55 @@ impl Lane {
         }
     }
 
-    /// Whether a combined tokens limit of `amount` per `window` (a minute when unnamed) says
-    /// nothing the lane's input and output windows do not, on a lane that reserves
-    /// `max_tokens` ([`crate::OutputCharge::Reserve`]): the lane has no combined pace or
-    /// window of its own, and its input and output windows' limits, over that same window, add
-    /// up to at most `amount`. Such a limit is not learned.
+    /// Whether the combined tokens limit of `snapshot`, `amount` per `window` (a minute when
+    /// unnamed), says nothing the lane's input and output windows do not, on a lane that
+    /// reserves `max_tokens` ([`crate::OutputCharge::Reserve`]). Such a limit is not learned.
+    /// It must be Anthropic's (`anthropic-ratelimit-tokens-*`), in a response that reports
+    /// the input and output quotas too (`remaining` of each: the two windows are corrected by
+    /// the same response); the lane must have no combined pace or window of its own; and its
+    /// input and output windows' limits, over that same window, must add up to at most
+    /// `amount`.
     ///
-    /// Why: Anthropic reports one (`anthropic-ratelimit-tokens-*`: the input and output limits
-    /// summed, its `remaining` the two remainings summed). A bucket of the summed rate and
-    /// capacity holds at least what the two hold together (when one of them is full it stops
-    /// refilling, the sum does not), so admission by the two never overdraws it, while a
-    /// fourth window and pace cost every admission their checks and every response their
-    /// corrections (`complete` 2 314 → 1 902 instructions without them, benches/RESULTS.md).
-    /// A smaller combined limit, or one over another window, binds on its own and is learned.
+    /// Why: Anthropic's combined limit is the input and output limits summed (its `remaining`,
+    /// the two remainings summed). A bucket of the summed rate and capacity holds at least what
+    /// the two hold together (when one of them is full it stops refilling, the sum does not),
+    /// so admission by the two never overdraws it, while a fourth window and pace cost every
+    /// admission their checks and every response their corrections (`complete` 2 314 → 1 936
+    /// instructions without them, benches/RESULTS.md). A smaller combined limit, or one over
+    /// another window, binds on its own and is learned. Another dialect's combined limit is
+    /// always learned: OpenAI's `x-ratelimit-*-tokens` is the only token quota it reports, and
+    /// input and output windows a caller configured are corrected by nothing else.
     ///
     /// Not under [`crate::OutputCharge::Actual`]: there a correction counts the output of the
     /// permits the provider has seen as already charged, though the provider counts it only as
     /// it is generated, so the output window runs optimistic between responses; the combined
     /// window, corrected with its own rounding and share, was measured to hold such lanes
     /// back where the two alone meet 429s (benches/RESULTS.md, thirteenth and sixteenth
-    /// sessions).
-    fn tokens_implied(&self, amount: Option<u64>, window: Option<Duration>) -> bool {
+    /// sessions). A lane whose cost model changes to it ([`crate::Policy::set_cost_model`])
+    /// learns the combined window from its next response.
+    ///
+    /// A 429 that the classifier attributes to the combined limit (its rounded `remaining` the
+    /// lowest share of its limit) then teaches no window the provider's burst: the input and
+    /// output windows learn theirs from 429s attributed to them.
+    fn tokens_implied(
+        &self,
+        snapshot: &Snapshot,
+        amount: Option<u64>,
+        window: Option<Duration>,
+    ) -> bool {
         let combined = pace_bit(LimitKind::Tokens) | window_bit(LimitKind::Tokens);
-        if self.cost_model.output != crate::OutputCharge::Reserve || self.present & combined != 0 {
+        if self.cost_model.output != crate::OutputCharge::Reserve
+            || self.present & combined != 0
+            || snapshot.dialect != Dialect::Anthropic
+        {
+            return false;
+        }
+        let reported = |kind: LimitKind| {
+            snapshot
+                .quota_of(kind)
+                .is_some_and(|quota| quota.remaining.is_some())
+        };
+        if !reported(LimitKind::InputTokens) || !reported(LimitKind::OutputTokens) {
             return false;
         }
         let (Some(amount), Some(input), Some(output)) = (
