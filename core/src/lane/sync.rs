@@ -237,7 +237,7 @@ impl Lane {
     /// it is generated, so the output window runs optimistic between responses; the combined
     /// window, corrected with its own rounding and share, was measured to hold such lanes
     /// back where the two alone meet 429s (benches/RESULTS.md, thirteenth and sixteenth
-    /// sessions). A lane whose cost model changes to it ([`crate::Policy::set_cost_model`])
+    /// sessions). A lane whose cost model changes to it (`Policy::set_cost_model`)
     /// learns the combined window from its next response.
     ///
     /// A 429 that the classifier attributes to the combined limit (its rounded `remaining` the
