@@ -395,9 +395,10 @@ pub(crate) struct Lane {
     /// table's `shift_ends_after`).
     pub(crate) refund_base: [u64; 4],
     /// Each pace's burst (`u32::MAX` without a pace) as it was when the short way was last
-    /// opened ([`Lane::open_short_way`], [`Lane::read_short_way`]): what it holds a charge to. Anything that may change a
-    /// pace forgets [`Lane::full_by`], so while the short way is open these are the paces'
-    /// bursts; while it is shut they may be stale (and are compared all the same). Only on
+    /// opened ([`Lane::open_short_way`], [`Lane::read_short_way`]): what it holds a charge to.
+    /// Anything that may change a pace forgets [`Lane::full_by`], so while the short way is
+    /// open these are the paces' bursts; while it is shut they may be stale (and are compared
+    /// all the same). Only on
     /// 64-bit targets, the only ones with a short way.
     #[cfg(target_pointer_width = "64")]
     full_fits: [u32; 4],
