@@ -1,7 +1,10 @@
 //! `settle`: what one response costs. A full Anthropic 200 is parsed and synced into the lane
 //! (`headers::parse` + `Policy::settle_with`), or run through the whole `Policy::complete`
 //! (parse, settle, sync, classify, schedule); and the header parser alone for the Anthropic,
-//! OpenAI and IETF -08 sets.
+//! OpenAI and IETF -08 sets. The lane does not say its key is its own, so its windows take our
+//! share of each `remaining` (the cold-start quarter share: a fleet member's sync); one row
+//! repeats `parse+settle_with` on a lane told its key is its own (a client alone, or one that
+//! has learned it is: its windows take all of `remaining`).
 //!
 //! ```console
 //! cargo bench -p headroom-benches --bench settle -- --warm-up-time 1 --measurement-time 3
@@ -62,6 +65,25 @@ fn settle(c: &mut Criterion) {
     group.bench_function("anthropic_200/parse+settle_with", |b| {
         b.iter_batched(
             || next_permit(&cell, lane, &mut t),
+            |(now, permit)| {
+                let snapshot = parse(&ANTHROPIC_200);
+                cell.borrow_mut()
+                    .settle_with(now, permit, Some(USAGE), &snapshot)
+            },
+            BatchSize::NumIterations(BATCH),
+        );
+    });
+
+    // The same lane told its key is its own: its windows take the whole of `remaining`, so a
+    // sync skips the two divisions a window that shares its key takes for its part.
+    let mut own = Policy::<1, PERMITS>::new();
+    let own_lane = own
+        .add_lane(headroom_benches::three_bucket_lane().shared_key(false))
+        .unwrap_or_else(|_| unreachable!("a fresh policy has room for one lane"));
+    let cell = RefCell::new(own);
+    group.bench_function("anthropic_200/parse+settle_with,key_of_its_own", |b| {
+        b.iter_batched(
+            || next_permit(&cell, own_lane, &mut t),
             |(now, permit)| {
                 let snapshot = parse(&ANTHROPIC_200);
                 cell.borrow_mut()

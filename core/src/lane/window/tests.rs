@@ -628,3 +628,46 @@ fn the_first_measurement_claims_half_of_what_remains_and_later_ones_in_proportio
     window.set_limit(6_000_000, LimitKind::InputTokens, per_minute(1_000));
     assert_eq!(window.sampling, Sampling::None);
 }
+
+proptest::proptest! {
+    /// Our part of a report, taken without dividing, is the quotient the division gives: for
+    /// every amount, every share a window can hold (the one-unit minimum included) and every
+    /// number of units, within the amount and beyond it.
+    #[test]
+    fn a_share_of_a_report_is_the_quotient_without_dividing(
+        amount in 1..=u32::MAX,
+        fixed in MIN_SHARE..=SHARE_ONE,
+        units in proptest::prelude::any::<u64>(),
+        within in proptest::prelude::any::<bool>(),
+    ) {
+        let mut window = Window::new(LimitKind::InputTokens, per_minute(amount), true, None);
+        window.share = fixed;
+        let share = window.share();
+        // Half the cases within the amount, where the division is skipped.
+        let units = if within { units % (u64::from(amount) + 1) } else { units };
+        proptest::prop_assert_eq!(
+            window.part(units, share),
+            mul_div(units, u64::from(share), u64::from(amount))
+        );
+    }
+
+    /// A product over a minute's window is the quotient the division gives, rounded down and
+    /// up, whatever the window (a minute, where the divisor is a constant, or another).
+    #[test]
+    fn a_product_over_a_window_is_the_quotient(
+        a in proptest::prelude::any::<u64>(),
+        b in proptest::prelude::any::<u64>(),
+        small in proptest::prelude::any::<bool>(),
+        minute in proptest::prelude::any::<bool>(),
+        window_us in 1..=u64::MAX,
+    ) {
+        // Half the cases with a product within 64 bits, where the constant divides.
+        let (a, b) = if small { (a >> 32, b >> 32) } else { (a, b) };
+        let window_us = if minute { super::MINUTE_US } else { window_us };
+        let down = mul_div(a, b, window_us);
+        proptest::prop_assert_eq!(super::mul_div_window(a, b, window_us), down);
+        let exact = a.checked_mul(b).is_some_and(|product| product % window_us == 0);
+        let up = if exact { down } else { down.saturating_add(1) };
+        proptest::prop_assert_eq!(super::mul_div_window_up(a, b, window_us), up);
+    }
+}
