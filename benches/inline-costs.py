@@ -2,7 +2,7 @@
 """Where a hot path's instructions go, by the function they were inlined from.
 
     python3 benches/inline-costs.py CALLGRIND_OUT BINARY [--depth N] [--under NAME] [--calls N]
-                                    [--by-line] [--top N]
+                                    [--by-line] [--top N] [--mnemonic PREFIX]
 
 Why: in a release build almost all of headroom's hot path is inlined into one or two physical
 functions, so `callgrind_annotate` charges it to `uint_macros.rs`, `cmp.rs` and a few source lines
@@ -13,6 +13,9 @@ chosen depth of that chain: depth 0 is the physical function, depth 1 what was i
 directly, and so on. `--under NAME` first finds the outermost frame whose name contains NAME and
 counts depth from there, so `--under Window::correct --depth 1` splits a window's correction into
 its parts. Counts are divided by `--calls` (256, as `benches/icount.sh` runs each path).
+`--mnemonic div` counts only the instructions whose mnemonic starts so (from `objdump -d`): how
+many 64-bit divisions a call executes, and where, since one costs tens of cycles for its one
+instruction.
 
 Making the profile (the path names are benches/icount.sh's):
 
@@ -22,7 +25,7 @@ Making the profile (the path names are benches/icount.sh's):
         target/release/icount complete_anthropic_200 256
     python3 benches/inline-costs.py /tmp/cg target/release/icount --depth 1
 
-Needs python3 and binutils' addr2line; the release profile keeps line tables (`debug = 1`).
+Needs python3 and binutils' addr2line (and objdump for `--mnemonic`); the release profile keeps line tables (`debug = 1`).
 """
 
 import argparse
@@ -84,6 +87,19 @@ def frames(binary, addresses):
     return {address: list(reversed(chain)) for address, chain in chains.items()}
 
 
+def mnemonics(binary):
+    """Per instruction address of `binary`, its mnemonic, from `objdump -d`."""
+    out = subprocess.run(
+        ["objdump", "-d", "--no-show-raw-insn", binary], capture_output=True, text=True, check=True
+    ).stdout
+    found = {}
+    for line in out.splitlines():
+        match = re.match(r"^\s+([0-9a-f]+):\s+(\S+)", line)
+        if match:
+            found[int(match.group(1), 16)] = match.group(2)
+    return found
+
+
 def short(name):
     """A function's name without generic arguments."""
     while True:
@@ -102,9 +118,16 @@ def main():
     parser.add_argument("--calls", type=int, default=256)
     parser.add_argument("--by-line", action="store_true", help="split each frame by its line")
     parser.add_argument("--top", type=int, default=40)
+    parser.add_argument("--mnemonic", help="count only instructions whose mnemonic starts so")
     args = parser.parse_args()
 
     cost, elsewhere = costs(args.profile, args.binary)
+    if args.mnemonic:
+        kinds = mnemonics(args.binary)
+        cost = collections.Counter(
+            {a: n for a, n in cost.items() if kinds.get(a, "").startswith(args.mnemonic)}
+        )
+        elsewhere = 0
     chains = frames(args.binary, sorted(cost))
     total = collections.Counter()
     for address, chain in chains.items():

@@ -4,7 +4,9 @@
 //! OpenAI and IETF -08 sets. The lane does not say its key is its own, so its windows take our
 //! share of each `remaining` (the cold-start quarter share: a fleet member's sync); one row
 //! repeats `parse+settle_with` on a lane told its key is its own (a client alone, or one that
-//! has learned it is: its windows take all of `remaining`).
+//! has learned it is: its windows take all of `remaining`), and one reads each response with
+//! the same `headers::Reader`, in the same second as the one before (the `Date` and resets
+//! recalled).
 //!
 //! ```console
 //! cargo bench -p headroom-benches --bench settle -- --warm-up-time 1 --measurement-time 3
@@ -20,13 +22,14 @@
 use std::cell::RefCell;
 use std::hint::black_box;
 
-use criterion::{BatchSize, Criterion};
-use headroom::headers::{self, Snapshot};
+use criterion::measurement::WallTime;
+use criterion::{BatchSize, BenchmarkGroup, Criterion};
+use headroom::headers::{self, Reader, Snapshot};
 use headroom::time::Instant;
-use headroom::{Acquire, Permit, Policy, Response};
+use headroom::{Acquire, LaneId, Permit, Policy, Response};
 use headroom_benches::{
     ADMIT_STEP_US, ANTHROPIC_200, COST, IETF_08, OPENAI_200, PRIORITY, SplitMix64, USAGE, at,
-    policy,
+    policy, three_bucket_lane,
 };
 
 const BATCH: u64 = 32;
@@ -40,11 +43,7 @@ fn parse(pairs: &[(&str, &str)]) -> Snapshot {
 
 /// Acquires the next permit, one admit step after the previous one (or when the lane, as the
 /// last sync left it, says it has room).
-fn next_permit(
-    cell: &RefCell<Policy<1, PERMITS>>,
-    lane: headroom::LaneId,
-    t: &mut u64,
-) -> (Instant, Permit) {
+fn next_permit(cell: &RefCell<Policy<1, PERMITS>>, lane: LaneId, t: &mut u64) -> (Instant, Permit) {
     *t += ADMIT_STEP_US;
     loop {
         match cell.borrow_mut().acquire(at(*t), lane, COST, PRIORITY) {
@@ -55,70 +54,95 @@ fn next_permit(
     }
 }
 
+/// Times `respond` on one permit of `lane` at a time, each acquired in the untimed setup one
+/// admit step after the one before ([`next_permit`]), on `policy` as the earlier calls left it.
+fn responses<R>(
+    group: &mut BenchmarkGroup<'_, WallTime>,
+    name: &str,
+    (policy, lane): (Policy<1, PERMITS>, LaneId),
+    t: &mut u64,
+    mut respond: impl FnMut(&mut Policy<1, PERMITS>, Instant, Permit) -> R,
+) {
+    let cell = RefCell::new(policy);
+    group.bench_function(name, |b| {
+        b.iter_batched(
+            || next_permit(&cell, lane, t),
+            |(now, permit)| respond(&mut cell.borrow_mut(), now, permit),
+            BatchSize::NumIterations(BATCH),
+        );
+    });
+}
+
 fn settle(c: &mut Criterion) {
     let mut group = c.benchmark_group("settle");
     let (template, lane) = policy::<PERMITS>();
     assert!(parse(&ANTHROPIC_200).ignored.is_empty());
-
-    let cell = RefCell::new(template.clone());
+    let shared = || (template.clone(), lane);
     let mut t = 0u64;
-    group.bench_function("anthropic_200/parse+settle_with", |b| {
-        b.iter_batched(
-            || next_permit(&cell, lane, &mut t),
-            |(now, permit)| {
-                let snapshot = parse(&ANTHROPIC_200);
-                cell.borrow_mut()
-                    .settle_with(now, permit, Some(USAGE), &snapshot)
-            },
-            BatchSize::NumIterations(BATCH),
-        );
-    });
 
-    // The same lane told its key is its own: its windows take the whole of `remaining`, so a
-    // sync skips the two divisions a window that shares its key takes for its part.
+    let parse_and_settle = |policy: &mut Policy<1, PERMITS>, now, permit| {
+        let snapshot = parse(&ANTHROPIC_200);
+        policy.settle_with(now, permit, Some(USAGE), &snapshot)
+    };
+    responses(
+        &mut group,
+        "anthropic_200/parse+settle_with",
+        shared(),
+        &mut t,
+        parse_and_settle,
+    );
+
+    // The same lane told its key is its own: its windows take the whole of `remaining`
+    // instead of their part of it.
     let mut own = Policy::<1, PERMITS>::new();
     let own_lane = own
-        .add_lane(headroom_benches::three_bucket_lane().shared_key(false))
+        .add_lane(three_bucket_lane().shared_key(false))
         .unwrap_or_else(|_| unreachable!("a fresh policy has room for one lane"));
-    let cell = RefCell::new(own);
-    group.bench_function("anthropic_200/parse+settle_with,key_of_its_own", |b| {
-        b.iter_batched(
-            || next_permit(&cell, own_lane, &mut t),
-            |(now, permit)| {
-                let snapshot = parse(&ANTHROPIC_200);
-                cell.borrow_mut()
-                    .settle_with(now, permit, Some(USAGE), &snapshot)
-            },
-            BatchSize::NumIterations(BATCH),
-        );
-    });
+    responses(
+        &mut group,
+        "anthropic_200/parse+settle_with,key_of_its_own",
+        (own, own_lane),
+        &mut t,
+        parse_and_settle,
+    );
+
+    // A client reading response after response with one `headers::Reader`, every response in
+    // the same second as the one before (a busy client's case): the `Date` and the resets are
+    // recalled, not parsed again.
+    let (mut reader, mut snapshot) = (Reader::new(), Snapshot::default());
+    responses(
+        &mut group,
+        "anthropic_200/reader+settle_with",
+        shared(),
+        &mut t,
+        |policy, now, permit| {
+            let pairs = black_box(&ANTHROPIC_200).iter().copied();
+            reader.parse_into(Some(200), pairs, &mut snapshot);
+            policy.settle_with(now, permit, Some(USAGE), &snapshot)
+        },
+    );
 
     let snapshot = parse(&ANTHROPIC_200);
-    let cell = RefCell::new(template.clone());
-    group.bench_function("anthropic_200/settle_with_only", |b| {
-        b.iter_batched(
-            || next_permit(&cell, lane, &mut t),
-            |(now, permit)| {
-                cell.borrow_mut()
-                    .settle_with(now, permit, Some(USAGE), black_box(&snapshot))
-            },
-            BatchSize::NumIterations(BATCH),
-        );
-    });
+    responses(
+        &mut group,
+        "anthropic_200/settle_with_only",
+        shared(),
+        &mut t,
+        |policy, now, permit| policy.settle_with(now, permit, Some(USAGE), black_box(&snapshot)),
+    );
 
-    let cell = RefCell::new(template.clone());
     let mut rng = SplitMix64(7);
-    group.bench_function("anthropic_200/parse+complete", |b| {
-        b.iter_batched(
-            || next_permit(&cell, lane, &mut t),
-            |(now, permit)| {
-                let snapshot = parse(&ANTHROPIC_200);
-                let response = Response::new(&snapshot).with_usage(USAGE);
-                cell.borrow_mut().complete(now, permit, &response, &mut rng)
-            },
-            BatchSize::NumIterations(BATCH),
-        );
-    });
+    responses(
+        &mut group,
+        "anthropic_200/parse+complete",
+        shared(),
+        &mut t,
+        |policy, now, permit| {
+            let snapshot = parse(&ANTHROPIC_200);
+            let response = Response::new(&snapshot).with_usage(USAGE);
+            policy.complete(now, permit, &response, &mut rng)
+        },
+    );
 
     group.bench_function("parse/anthropic_200", |b| {
         b.iter(|| parse(&ANTHROPIC_200));
