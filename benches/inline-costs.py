@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Where a hot path's instructions go, by the function they were inlined from.
 
-    python3 benches/inline-costs.py CALLGRIND_OUT BINARY [--depth N] [--under NAME] [--calls N]
-                                    [--by-line] [--top N] [--mnemonic PREFIX]
+    python3 benches/inline-costs.py CALLGRIND_OUT BINARY [--depth N] [--under NAME]
+                                    [--calls N] [--by-line] [--top N] [--mnemonic PREFIX]
 
 Why: in a release build almost all of headroom's hot path is inlined into one or two physical
 functions, so `callgrind_annotate` charges it to `uint_macros.rs`, `cmp.rs` and a few source lines
@@ -13,9 +13,9 @@ chosen depth of that chain: depth 0 is the physical function, depth 1 what was i
 directly, and so on. `--under NAME` first finds the outermost frame whose name contains NAME and
 counts depth from there, so `--under Window::correct --depth 1` splits a window's correction into
 its parts. Counts are divided by `--calls` (256, as `benches/icount.sh` runs each path).
-`--mnemonic div` counts only the instructions whose mnemonic starts so (from `objdump -d`): how
-many 64-bit divisions a call executes, and where, since one costs tens of cycles for its one
-instruction.
+`--mnemonic div` counts only the instructions whose mnemonic starts so, `i` prefix allowed
+(from `objdump -d`: `div` and `idiv`, of every width), in `BINARY` alone: how many division
+instructions a call executes, and where, since one costs tens of cycles for its one instruction.
 
 Making the profile (the path names are benches/icount.sh's):
 
@@ -25,7 +25,8 @@ Making the profile (the path names are benches/icount.sh's):
         target/release/icount complete_anthropic_200 256
     python3 benches/inline-costs.py /tmp/cg target/release/icount --depth 1
 
-Needs python3 and binutils' addr2line (and objdump for `--mnemonic`); the release profile keeps line tables (`debug = 1`).
+Needs python3 and binutils' addr2line (and objdump for `--mnemonic`); the release profile keeps
+line tables (`debug = 1`).
 """
 
 import argparse
@@ -71,8 +72,12 @@ def costs(profile, binary):
 
 def frames(binary, addresses):
     """Per address, its inlined frames (function, file:line), outermost first."""
+    if not addresses:
+        # With no address on its command line, addr2line would read them from standard input.
+        return {}
     out = subprocess.run(
         ["addr2line", "-a", "-i", "-f", "-C", "-e", binary] + [hex(a) for a in addresses],
+        stdin=subprocess.DEVNULL,
         capture_output=True,
         text=True,
         check=True,
@@ -118,15 +123,19 @@ def main():
     parser.add_argument("--calls", type=int, default=256)
     parser.add_argument("--by-line", action="store_true", help="split each frame by its line")
     parser.add_argument("--top", type=int, default=40)
-    parser.add_argument("--mnemonic", help="count only instructions whose mnemonic starts so")
+    parser.add_argument(
+        "--mnemonic", help="count only instructions whose mnemonic starts so (or with i and so)"
+    )
     args = parser.parse_args()
 
     cost, elsewhere = costs(args.profile, args.binary)
     if args.mnemonic:
         kinds = mnemonics(args.binary)
+        wanted = (args.mnemonic, "i" + args.mnemonic)
         cost = collections.Counter(
-            {a: n for a, n in cost.items() if kinds.get(a, "").startswith(args.mnemonic)}
+            {a: n for a, n in cost.items() if kinds.get(a, "").startswith(wanted)}
         )
+        # Other objects' instructions are not disassembled: left out of the count.
         elsewhere = 0
     chains = frames(args.binary, sorted(cost))
     total = collections.Counter()

@@ -1,12 +1,13 @@
 //! `settle`: what one response costs. A full Anthropic 200 is parsed and synced into the lane
 //! (`headers::parse` + `Policy::settle_with`), or run through the whole `Policy::complete`
 //! (parse, settle, sync, classify, schedule); and the header parser alone for the Anthropic,
-//! OpenAI and IETF -08 sets. The lane does not say its key is its own, so its windows take our
-//! share of each `remaining` (the cold-start quarter share: a fleet member's sync); one row
-//! repeats `parse+settle_with` on a lane told its key is its own (a client alone, or one that
-//! has learned it is: its windows take all of `remaining`), and one reads each response with
-//! the same `headers::Reader`, in the same second as the one before (the `Date` and resets
-//! recalled).
+//! OpenAI and IETF -08 sets. The lane does not say its key is its own: its windows take their
+//! part of each `remaining`, from the cold-start quarter share on; with a batch's 32 permits
+//! in flight their samples settle at about two thirds of the key (the charges in flight read
+//! partly as others' spending), so every sync takes the share's part, as a fleet member's
+//! does. One row repeats `parse+settle_with` on a lane told its key is its own (its windows
+//! take all of `remaining` and sample nothing), and one reads each response with the same
+//! `headers::Reader`, in the same second as the one before (the `Date` and resets recalled).
 //!
 //! ```console
 //! cargo bench -p headroom-benches --bench settle -- --warm-up-time 1 --measurement-time 3

@@ -51,8 +51,9 @@
 //!   trip (requests, a second's worth) hides the split that a minute of tokens shows. Two samples
 //!   are at least 2 s apart, or half the time the server's bucket takes to refill if shorter.
 //! * **Cold start.** Once the server first reports on a limit, a shared key's window starts at
-//!   a quarter share (`1 / N` for a member that knows its fleet of `N`), so a fleet started in lock step does not each claim the whole saved-up
-//!   level and rate before the first samples arrive. A client alone pays for that caution with
+//!   a quarter share (`1 / N` for a member that knows its fleet of `N`), so a fleet started in
+//!   lock step does not each claim the whole saved-up level and rate before the first samples
+//!   arrive. A client alone pays for that caution with
 //!   a slower first half minute (measured on the simulator's solo traces: 0.3–5 % longer than
 //!   the same engine told `shared_key(false)`); one that knows it is alone says so.
 //! * **Burst.** A provider may enforce a per-minute limit over shorter slices than we assume. A
@@ -392,8 +393,9 @@ impl Window {
     /// out and all of `remaining` is ours: `share` is then the amount, so the two divisions
     /// would give exactly that (`remaining · amount / amount`, whose product fits in 64 bits).
     ///
-    /// Neither quotient takes a division on 64-bit targets when the limit's window is a minute
-    /// ([`mul_div_window`]) and `remaining` is within the amount ([`Window::part`]).
+    /// On 64-bit targets neither quotient takes a division when the limit's window is a
+    /// minute ([`mul_div_window`]), `remaining` is within the amount and the share is above the
+    /// one-unit minimum ([`Window::part`]).
     fn ours(&self, remaining: u64, share: u32, horizon_us: u64) -> u64 {
         let amount = self.limit().amount();
         let foreign = amount.saturating_sub(share);
@@ -408,15 +410,17 @@ impl Window {
     /// `units` is within the limit's amount and the share is not the one-unit minimum.
     ///
     /// `share = ⌊amount · s / 2^10⌋` for the fixed-point share `s`, so `share ≤ amount · s /
-    /// 2^10 < share + 1`: the quotient `q` wanted lies in `(z − units / amount, z]` for `z =
-    /// units · s / 2^10`, an interval of at most one unit when `units ≤ amount`. So `q` is
-    /// `⌊z⌋` (a shift) or one less, and it is `⌊z⌋` exactly when `⌊z⌋ · amount ≤ units ·
-    /// share`: one product compared instead of a 64-bit division (≈ 10–40 cycles, one per
-    /// window of a shared key on every response). Every product stays below 2^64 (`units`,
-    /// `share` and `amount` below 2^32, `s` at most 2^10). Property-tested equal to the
-    /// division (`a_share_of_a_report_is_the_quotient_without_dividing`). 64-bit targets only,
-    /// as the other shortcuts of a correction: on a Cortex-M4 it is 116 B of flash.
+    /// 2^10 < share + 1`: the exact quotient `units · share / amount` lies in `(z − units /
+    /// amount, z]` for `z = units · s / 2^10`, an interval of at most one unit when `units ≤
+    /// amount`. So its floor `q` is `⌊z⌋` (a shift) or one less, and it is `⌊z⌋` exactly when
+    /// `⌊z⌋ · amount ≤ units · share`: one product compared instead of a 64-bit division
+    /// (≈ 10–40 cycles, one per window of a shared key on every response). Every product
+    /// stays below 2^64 (`units`, `share` and `amount` below 2^32, `s` at most 2^10).
+    /// Property-tested equal to the division
+    /// (`a_share_of_a_report_is_the_quotient_without_dividing`). 64-bit targets only, as the
+    /// other shortcuts of a correction: on a Cortex-M4 it would take 116 B of flash.
     fn part(&self, units: u64, share: u32) -> u64 {
+        debug_assert_eq!(share, self.share(), "the share the fixed point gives");
         let amount = u64::from(self.limit().amount());
         let (share, fixed) = (u64::from(share), u64::from(self.share));
         let scaled = amount.saturating_mul(fixed);
@@ -807,9 +811,9 @@ const MINUTE_US: u64 = 60_000_000;
 
 /// [`mul_div`] by a limit's `window_us`. A minute is divided by as a constant, which the
 /// compiler turns into a multiply and shifts: the same quotient without a 64-bit division
-/// (≈ 10–40 cycles; a response's sync takes up to two per window of a shared key: the share's
-/// lag and the raise ceiling). 64-bit targets only: on 32-bit ones a 64-bit division by a constant is the library call
-/// all the same.
+/// (≈ 10–40 cycles; a response's correction of a window may take three: the raise ceiling's
+/// refill, and on a shared key the share's lag and a share sample's refill). 64-bit targets
+/// only: on 32-bit ones a 64-bit division by a constant is the library call all the same.
 fn mul_div_window(a: u64, b: u64, window_us: u64) -> u64 {
     if cfg!(target_pointer_width = "64")
         && window_us == MINUTE_US

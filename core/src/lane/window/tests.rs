@@ -631,24 +631,28 @@ fn the_first_measurement_claims_half_of_what_remains_and_later_ones_in_proportio
 
 proptest::proptest! {
     /// Our part of a report, taken without dividing, is the quotient the division gives: for
-    /// every amount, every share a window can hold (the one-unit minimum included) and every
-    /// number of units, within the amount and beyond it.
+    /// every amount and every share a window can hold (half of each drawn small, where the
+    /// share can be the one-unit minimum), and every number of units: none, the whole amount,
+    /// within it and beyond it.
     #[test]
     fn a_share_of_a_report_is_the_quotient_without_dividing(
-        amount in 1..=u32::MAX,
-        fixed in MIN_SHARE..=SHARE_ONE,
+        amount in proptest::prop_oneof![1..=63_u32, 1..=u32::MAX],
+        fixed in proptest::prop_oneof![MIN_SHARE..=64, MIN_SHARE..=SHARE_ONE],
         units in proptest::prelude::any::<u64>(),
-        within in proptest::prelude::any::<bool>(),
+        edge in 0..4_u8,
     ) {
         let mut window = Window::new(LimitKind::InputTokens, per_minute(amount), true, None);
         window.share = fixed;
         let share = window.share();
-        // Half the cases within the amount, where the division is skipped.
-        let units = if within { units % (u64::from(amount) + 1) } else { units };
-        proptest::prop_assert_eq!(
-            window.part(units, share),
-            mul_div(units, u64::from(share), u64::from(amount))
-        );
+        let amount = u64::from(amount);
+        let units = match edge {
+            0 => units % (amount + 1),
+            1 => amount,
+            2 => units % 4,
+            _ => units,
+        };
+        let divided = mul_div(units, u64::from(share), amount);
+        proptest::prop_assert_eq!(window.part(units, share), divided);
     }
 
     /// A product over a minute's window is the quotient the division gives, rounded down and
